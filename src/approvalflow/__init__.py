@@ -1,0 +1,77 @@
+"""approvalflow: the workflow and approval engine for county investment projects.
+
+The public surface is what this module exports; everything else is private and may change.
+"""
+
+from approvalflow.calendar import Due, OfficialYear, WorkingCalendar
+from approvalflow.clock import Clock, ManualClock, SystemClock
+from approvalflow.engine import Engine
+from approvalflow.errors import (
+    AlreadyVoted,
+    ApprovalflowError,
+    CalendarUnknown,
+    ConcurrencyConflict,
+    DuplicateProject,
+    InvalidCommand,
+    InvalidTransition,
+    KeyMaterialMissing,
+    NotAuthorized,
+    UnknownMaterial,
+    UnknownProject,
+)
+from approvalflow.model import (
+    Actor,
+    ActorDirectory,
+    CommandResult,
+    Event,
+    InMemoryActorDirectory,
+    Notice,
+    Timer,
+)
+from approvalflow.money import parse_amount
+from approvalflow.plugins import PluginError, hookimpl
+from approvalflow.project import Branch, ProjectState
+from approvalflow.rules.authorization import Party
+from approvalflow.rules.commands import CommandSpec
+from approvalflow.rules.context import Context
+from approvalflow.settings import Settings, SettingsError
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Actor",
+    "ActorDirectory",
+    "AlreadyVoted",
+    "ApprovalflowError",
+    "Branch",
+    "CalendarUnknown",
+    "Clock",
+    "CommandResult",
+    "CommandSpec",
+    "ConcurrencyConflict",
+    "Context",
+    "Due",
+    "DuplicateProject",
+    "Engine",
+    "Event",
+    "InMemoryActorDirectory",
+    "InvalidCommand",
+    "InvalidTransition",
+    "KeyMaterialMissing",
+    "ManualClock",
+    "NotAuthorized",
+    "Notice",
+    "OfficialYear",
+    "Party",
+    "PluginError",
+    "ProjectState",
+    "Settings",
+    "SettingsError",
+    "SystemClock",
+    "Timer",
+    "UnknownMaterial",
+    "UnknownProject",
+    "WorkingCalendar",
+    "hookimpl",
+    "parse_amount",
+]

@@ -1,0 +1,557 @@
+"""The engine: the one place that orchestrates. Load, decide (rules), append (store), notify.
+
+A command either raises a specific ``ApprovalflowError`` and changes nothing, or is stored whole
+(events, timers, notices, command id) in one commit; notices are delivered only after that
+commit, so a failing channel can never undo or break the command. A stale write
+(``ConcurrencyConflict``) is retried from a fresh read a bounded number of times.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time as _time
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+
+from approvalflow.calendar import Due, WorkingCalendar
+from approvalflow.clock import Clock, SystemClock
+from approvalflow.errors import (
+    ApprovalflowError,
+    ConcurrencyConflict,
+    DuplicateProject,
+    InvalidCommand,
+    InvalidTransition,
+    NotAuthorized,
+    UnknownProject,
+)
+from approvalflow.model import (
+    Actor,
+    ActorDirectory,
+    CommandResult,
+    Event,
+    InMemoryActorDirectory,
+    Notice,
+    Timer,
+    TimerChanges,
+)
+from approvalflow.plugins.manager import build_plugin_manager
+from approvalflow.project import ProjectState
+from approvalflow.rules import arguments, lifecycle, metrics, timers
+from approvalflow.rules import points as points_rule
+from approvalflow.rules.points import LeaderboardRow
+from approvalflow.rules.authorization import authorize
+from approvalflow.rules.commands import BUILTIN_COMMANDS, CommandSpec
+from approvalflow.rules.context import Context
+from approvalflow.settings import Settings
+from approvalflow.states import STAGE_TABLE, TERMINAL, next_stage
+from approvalflow.stores import Store, open_store
+from approvalflow.stores.base import CommandRecord
+
+__all__ = ["Engine"]
+
+_NOTICE_BACKOFF = (timedelta(seconds=30), timedelta(minutes=5), timedelta(hours=1))
+
+
+class Engine:
+    """Runs the ``investment_project`` workflow for one county's settings and plugins.
+
+    :param actors: the host's actor directory (or an iterable of ``Actor``).
+    :param store: a ``Store``, a store URL, or ``None`` for a fresh in-memory store.
+    :param settings: overrides (nested WORKFLOW.md keys) or a ``Settings``; applied after plugins.
+    :param plugins: entry-point names or plugin objects; only these (and the built-in) are active.
+    :param clock: where the time comes from (default: the system clock, Asia/Shanghai).
+    """
+
+    def __init__(
+        self,
+        *,
+        actors: ActorDirectory | Iterable[Actor],
+        store: Store | str | None = None,
+        settings: Settings | Mapping[str, Any] | None = None,
+        plugins: Iterable[str | object] = (),
+        clock: Clock | None = None,
+        max_retries: int = 8,
+    ) -> None:
+        self.actors: ActorDirectory = (
+            actors if isinstance(actors, ActorDirectory) else InMemoryActorDirectory(actors)
+        )
+        self.store: Store = (
+            store if store is not None and not isinstance(store, str) else (open_store(store))
+        )
+        self.clock: Clock = clock or SystemClock()
+        self.plugin_manager = build_plugin_manager(plugins)
+        hook = self.plugin_manager.hook
+        merged = Settings.default()
+        for overrides in hook.approvalflow_settings(settings=merged):
+            if overrides:
+                merged = merged.merged(overrides)
+        if isinstance(settings, Settings):
+            merged = settings
+        elif settings:
+            merged = merged.merged(settings)
+        self.settings: Settings = merged
+        calendar = WorkingCalendar(merged.calendar.official_years, strict=merged.calendar.strict)
+        for data in hook.approvalflow_official_calendar():
+            for year in data or ():
+                calendar = calendar.with_official_data(year)
+        self.calendar = calendar
+        commands = dict(BUILTIN_COMMANDS)
+        for extra in hook.approvalflow_commands():
+            for spec in extra or ():
+                if spec.name in commands:
+                    raise ValueError(f"command {spec.name!r} is defined twice")
+                commands[spec.name] = spec
+        self.commands: Mapping[str, CommandSpec] = commands
+        self._extra_fields = tuple(
+            name for names in hook.approvalflow_project_fields() for name in (names or ())
+        )
+        self._max_retries = max_retries
+
+    # -- commands ---------------------------------------------------------------------------
+
+    def execute(
+        self,
+        command: str,
+        project: str,
+        by: str,
+        args: Mapping[str, Any] | None = None,
+        *,
+        command_id: str | None = None,
+    ) -> CommandResult:
+        """Run one command for actor ``by`` on ``project``.
+
+        ``create`` takes the project's fields as ``args``. With a ``command_id`` seen before, the
+        same arguments return the first result (``replayed=True``) and write nothing; other
+        arguments raise ``InvalidCommand``.
+        """
+        args = dict(args or {})
+        spec = self.commands.get(command)
+        if spec is None:
+            raise InvalidCommand(
+                f"unknown command {command!r} (commands: {', '.join(sorted(self.commands))})"
+            )
+        log = structlog.get_logger("approvalflow").bind(
+            project=project, command=command, actor=by, command_id=command_id
+        )
+        fingerprint = _fingerprint(command, project, by, args) if command_id else ""
+        for attempt in range(self._max_retries):
+            if command_id is not None:
+                replay = self._replay(command_id, fingerprint, project, command)
+                if replay is not None:
+                    return replay
+            try:
+                result = self._execute_once(spec, project, by, args, command_id, fingerprint)
+            except ConcurrencyConflict:
+                log.debug("approvalflow.command_conflict", attempt=attempt)
+                _time.sleep(0.001 * (2**attempt))
+                continue
+            except ApprovalflowError as error:
+                log.info("approvalflow.command_refused", code=error.code, reason=error.message)
+                raise
+            log.debug("approvalflow.command_applied", version=result.version, state=result.state)
+            self._after_commit(result)
+            return result
+        raise ConcurrencyConflict(
+            f"{command} on {project} lost to concurrent writers {self._max_retries} times"
+        )
+
+    def _replay(
+        self, command_id: str, fingerprint: str, project: str, command: str
+    ) -> CommandResult | None:
+        record = self.store.command(command_id)
+        if record is None:
+            return None
+        if record.fingerprint != fingerprint:
+            raise InvalidCommand(
+                f"command id {command_id!r} was used already for {record.command} on "
+                f"{record.project} with other arguments"
+            )
+        events = tuple(
+            e
+            for e in self.store.events(record.project, record.first_version - 1)
+            if e.version <= record.last_version
+        )
+        state = self.store.load(record.project)
+        return CommandResult(
+            project=record.project,
+            command=command,
+            version=record.last_version,
+            state=state.stage if state else "",
+            events=events,
+            notices=(),
+            replayed=True,
+        )
+
+    def _execute_once(
+        self,
+        spec: CommandSpec,
+        project: str,
+        by: str,
+        args: dict[str, Any],
+        command_id: str | None,
+        fingerprint: str,
+    ) -> CommandResult:
+        now = self.clock.now()
+        if spec.name == "create":
+            before, ctx = self._create_context(project, by, args, command_id, now)
+        else:
+            loaded = self.store.load(project)
+            if loaded is None:
+                raise UnknownProject(f"no project {project!r}")
+            before = loaded
+            actor = self._actor(by, spec.name, project)
+            on_behalf_of = authorize(
+                spec.parties,
+                actor,
+                command=spec.name,
+                project_id=project,
+                team=loaded.team,
+                applicant=loaded.applicant,
+                agent=loaded.agent,
+                leader=loaded.leader,
+                settings=self.settings,
+            )
+            self._check_stage(spec, loaded)
+            ctx = self._context(loaded.clone(), now, spec.name, args, actor, command_id)
+            ctx.on_behalf_of = on_behalf_of
+            if spec.precheck is not None:
+                spec.precheck(ctx)
+            arguments.reject_unknown(args, spec.arguments, spec.name)
+        spec.rule(ctx)
+        record = (
+            CommandRecord(
+                command_id=command_id,
+                project=project,
+                command=spec.name,
+                fingerprint=fingerprint,
+                first_version=ctx.events[0].version if ctx.events else ctx.state.version,
+                last_version=ctx.state.version,
+            )
+            if command_id is not None
+            else None
+        )
+        self._commit(before, ctx, record)
+        return CommandResult(
+            project=project,
+            command=spec.name,
+            version=ctx.state.version,
+            state=ctx.state.stage,
+            events=tuple(ctx.events),
+            notices=tuple(ctx.notices),
+        )
+
+    def _create_context(
+        self,
+        project: str,
+        by: str,
+        fields: dict[str, Any],
+        command_id: str | None,
+        now: datetime,
+    ) -> tuple[ProjectState | None, Context]:
+        lifecycle.validate_project_id(project)
+        if self.store.load(project) is not None:
+            raise DuplicateProject(f"project {project!r} exists already")
+        actor = self._actor(by, "create", project)
+        team = fields.get("team")
+        if isinstance(team, str):
+            authorize(
+                self.commands["create"].parties,
+                actor,
+                command="create",
+                project_id=project,
+                team=team,
+                applicant="",
+                agent=None,
+                leader="",
+                settings=self.settings,
+            )
+        elif "recruiter" not in actor.roles:
+            # Without a team only the role can be checked; the missing team is reported next.
+            raise NotAuthorized(f"{actor.id} may not create {project}: is not a recruiter")
+        payload = lifecycle.created_payload(
+            fields,
+            recruiter=actor,
+            actors=self.actors,
+            settings=self.settings,
+            extra_fields=self._extra_fields,
+        )
+        event = Event(project, 1, "created", now, payload, by=by, command_id=command_id)
+        state = ProjectState.created(event)
+        ctx = self._context(state, now, "create", fields, actor, command_id)
+        ctx.events.append(event)
+        return None, ctx
+
+    def _actor(self, actor_id: str, command: str, project: str) -> Actor:
+        actor = self.actors.get(actor_id) if isinstance(actor_id, str) else None
+        if actor is None:
+            raise NotAuthorized(
+                f"{actor_id!r} may not {command} on {project}: not in the actor directory"
+            )
+        return actor
+
+    def _check_stage(self, spec: CommandSpec, state: ProjectState) -> None:
+        if spec.stage_trigger is None:
+            if state.stage in TERMINAL:
+                raise InvalidTransition(
+                    f"{spec.name} is not allowed: {state.id} has ended ({state.stage})"
+                )
+            return
+        next_stage(state.stage, spec.stage_trigger, what=spec.name)
+
+    def _context(
+        self,
+        state: ProjectState,
+        now: datetime,
+        command: str,
+        args: Mapping[str, Any],
+        actor: Actor | None,
+        command_id: str | None,
+    ) -> Context:
+        return Context(
+            state=state,
+            settings=self.settings,
+            calendar=self.calendar,
+            actors=self.actors,
+            now=now,
+            command=command,
+            args=args,
+            actor=actor,
+            command_id=command_id,
+            route=self._route,
+        )
+
+    def _route(self, state: ProjectState, settings: Settings) -> tuple[str, ...]:
+        answer = self.plugin_manager.hook.approvalflow_route(project=state, settings=settings)
+        departments = tuple(answer or settings.routing.departments)
+        unknown = [d for d in departments if d not in settings.time_limit_wd]
+        if unknown:
+            raise InvalidCommand(
+                f"the routing rule picked {', '.join(unknown)}, which have no time limit"
+            )
+        return departments
+
+    def _commit(
+        self,
+        before: ProjectState | None,
+        ctx: Context,
+        record: CommandRecord | None,
+        fired: tuple[str, str, str] | None = None,
+    ) -> None:
+        project = ctx.state.id
+        old = timers.timers_for(before) if before is not None else {}
+        new = timers.timers_for(ctx.state)
+        to_set = tuple(
+            Timer(project, kind, due, branch)
+            for (kind, branch), due in new.items()
+            if old.get((kind, branch)) != due
+        )
+        to_cancel = [(project, kind, branch) for (kind, branch) in old if (kind, branch) not in new]
+        if (
+            fired is not None
+            and (fired[1], fired[2]) in new
+            and not any(t.key == fired for t in to_set)
+        ):
+            # The rule that owns this timer chose to do nothing: drop it rather than re-fire.
+            to_cancel.append(fired)
+        self.store.commit(
+            project=project,
+            expected_version=before.version if before is not None else 0,
+            events=ctx.events,
+            timers=TimerChanges(set=to_set, cancel=tuple(to_cancel)),
+            notices=ctx.notices,
+            command=record,
+            state=ctx.state,
+        )
+
+    def _after_commit(self, result: CommandResult) -> None:
+        hook = self.plugin_manager.hook
+        if result.events and hook.approvalflow_event.get_hookimpls():
+            state = self.store.load(result.project)
+            for event in result.events:
+                for impl in hook.approvalflow_event.get_hookimpls():
+                    self._guarded(
+                        impl, "approvalflow.event_hook_failed", event=event, project=state
+                    )
+        if result.notices:
+            self._deliver(result.notices, self.clock.now())
+
+    def _guarded(self, impl: Any, failure: str, **kwargs: Any) -> bool:
+        try:
+            impl.function(**{name: kwargs[name] for name in impl.argnames})
+        except Exception as exc:  # a plugin's failure must not break the engine
+            structlog.get_logger("approvalflow").warning(
+                failure, plugin=impl.plugin_name, error=repr(exc)
+            )
+            return False
+        return True
+
+    # -- notices ----------------------------------------------------------------------------
+
+    def _deliver(self, notices: Sequence[Notice], now: datetime) -> int:
+        impls = self.plugin_manager.hook.approvalflow_notify.get_hookimpls()
+        delivered: list[str] = []
+        for notice in notices:
+            ok = all(
+                self._guarded(impl, "approvalflow.notify_failed", notice=notice) for impl in impls
+            )
+            if ok:
+                delivered.append(notice.id)
+            else:
+                self._schedule_retry(notice.id, now)
+        if delivered:
+            self.store.mark_delivered(delivered)
+        return len(delivered)
+
+    def _schedule_retry(self, notice_id: str, now: datetime) -> None:
+        entries = {e.notice.id: e for e in self.store.pending_notices(now + timedelta(days=3650))}
+        attempts = entries[notice_id].attempts if notice_id in entries else 0
+        backoff = _NOTICE_BACKOFF[min(attempts, len(_NOTICE_BACKOFF) - 1)]
+        self.store.mark_failed(notice_id, "a notify hook raised", now + backoff)
+
+    def deliver_notices(self, now: datetime | None = None, limit: int = 1000) -> int:
+        """Retry every notice in the outbox whose next attempt is due; return how many went."""
+        now = now or self.clock.now()
+        entries = self.store.pending_notices(now, limit)
+        return self._deliver([e.notice for e in entries], now)
+
+    # -- timers -----------------------------------------------------------------------------
+
+    def run_due(self, now: datetime | None = None, limit: int = 100) -> list[CommandResult]:
+        """Fire every timer due at or before ``now`` (default: the clock), in time order, once.
+
+        Each timer's events are stamped with its due time. Returns what each firing did.
+        """
+        now = now or self.clock.now()
+        results: list[CommandResult] = []
+        seen: set[tuple[str, str, str, datetime]] = set()
+        while True:
+            batch = [t for t in self.store.claim_due(now, limit) if (*t.key, t.due) not in seen]
+            if not batch:
+                return results
+            for timer in batch:
+                seen.add((*timer.key, timer.due))
+                result = self._fire(timer)
+                if result is not None:
+                    results.append(result)
+
+    def _fire(self, timer: Timer) -> CommandResult | None:
+        for _attempt in range(self._max_retries):
+            state = self.store.load(timer.project)
+            if state is None:
+                return None
+            ctx = self._context(state.clone(), timer.due, "timer", {}, None, None)
+            if timers.timers_for(state).get((timer.kind, timer.branch)) == timer.due:
+                timers.fire(ctx, timer.kind, timer.branch)
+            try:
+                self._commit(state, ctx, None, fired=timer.key)
+            except ConcurrencyConflict:
+                continue
+            result = CommandResult(
+                project=timer.project,
+                command=f"timer:{timer.kind}",
+                version=ctx.state.version,
+                state=ctx.state.stage,
+                events=tuple(ctx.events),
+                notices=tuple(ctx.notices),
+            )
+            structlog.get_logger("approvalflow").debug(
+                "approvalflow.timer_fired",
+                project=timer.project,
+                kind=timer.kind,
+                branch=timer.branch,
+                events=len(ctx.events),
+            )
+            self._after_commit(result)
+            return result
+        raise ConcurrencyConflict(f"timer {timer.key} lost to concurrent writers")
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def project(self, project: str) -> ProjectState:
+        """The project's current state (a copy: changing it changes nothing)."""
+        state = self.store.load(project)
+        if state is None:
+            raise UnknownProject(f"no project {project!r}")
+        return state.clone()
+
+    def history(self, project: str) -> list[Event]:
+        if self.store.load(project) is None:
+            raise UnknownProject(f"no project {project!r}")
+        return self.store.events(project)
+
+    def deadlines(self, project: str) -> dict[str, Due]:
+        """Open deadlines by scenario key (``P1.pre_review``, ``P1.approval.zj.supply``...)."""
+        state = self.project(project)
+        names = {
+            timers.PRE_REVIEW_DEADLINE: "{p}.pre_review",
+            timers.BRANCH_LIMIT: "{p}.approval.{b}",
+            timers.SUPPLY_DEADLINE: "{p}.approval.{b}.supply",
+            timers.SUPPLY_REMINDER: "{p}.approval.{b}.reminder",
+            timers.VERIFY_DEADLINE: "{p}.approval.{b}.verify",
+        }
+        found: dict[str, Due] = {}
+        for (kind, branch), due in timers.timers_for(state).items():
+            provisional = False
+            if kind == timers.PRE_REVIEW_DEADLINE and state.round is not None:
+                provisional = state.round.provisional
+            elif kind == timers.BRANCH_LIMIT:
+                provisional = state.branches[branch].provisional
+            found[names[kind].format(p=project, b=branch)] = Due(due, provisional)
+        # A returned branch's clock is stopped, so it has no limit, but its supply deadline runs.
+        for dept, branch_state in state.branches.items():
+            key = f"{project}.approval.{dept}"
+            if branch_state.state == "returned" and key in found:
+                del found[key]
+        return found
+
+    def project_ids(self) -> list[str]:
+        return self.store.project_ids()
+
+    def projects(self, ids: Iterable[str] | None = None) -> list[ProjectState]:
+        chosen = self.store.project_ids() if ids is None else list(ids)
+        return [s for s in (self.store.load(p) for p in chosen) if s is not None]
+
+    def points(
+        self, ids: Iterable[str] | None = None, *, month: str | None = None
+    ) -> dict[str, int]:
+        return points_rule.points_by_team(self.projects(ids), month=month)
+
+    def leaderboard(self, month: str, ids: Iterable[str] | None = None) -> list[LeaderboardRow]:
+        return points_rule.leaderboard(self.projects(ids), month)
+
+    def metrics(self, ids: Iterable[str] | None = None) -> dict[str, Any]:
+        """WORKFLOW.md's metrics (rule 12) plus every plugin's, over the chosen projects."""
+        states = self.projects(ids)
+        found = metrics.compute_metrics(states, self.calendar)
+        for extra in self.plugin_manager.hook.approvalflow_metrics(
+            projects=states, settings=self.settings
+        ):
+            found.update(extra or {})
+        return found
+
+    def command_names(self) -> list[str]:
+        return sorted(self.commands)
+
+    def allowed_commands(self, project: str) -> list[str]:
+        """Commands the project's stage allows now (authorisation not considered)."""
+        state = self.project(project)
+        return sorted(
+            name
+            for name, spec in self.commands.items()
+            if name != "create"
+            and (
+                (spec.stage_trigger is None and state.stage not in TERMINAL)
+                or (spec.stage_trigger, state.stage) in STAGE_TABLE
+            )
+        )
+
+
+def _fingerprint(command: str, project: str, by: str, args: Mapping[str, Any]) -> str:
+    canonical = json.dumps(
+        [command, project, by, args], sort_keys=True, ensure_ascii=False, default=str
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()

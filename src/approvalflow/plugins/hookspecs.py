@@ -1,0 +1,94 @@
+"""Hook specifications: every point where a county plugin changes or observes the engine.
+
+Hook names start with ``approvalflow_``. Decision hooks that must give one answer are
+``firstresult`` (the first plugin that returns something other than ``None`` wins; later
+registered plugins are asked first, as pluggy does). Hooks that add things up (settings, commands,
+metrics) collect every plugin's answer. Observation hooks return nothing and must not raise; the
+engine logs and survives a hook that does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from approvalflow.calendar import OfficialYear
+    from approvalflow.model import Event, Notice
+    from approvalflow.project import ProjectState
+    from approvalflow.rules.commands import CommandSpec
+    from approvalflow.settings import Settings
+
+PROJECT_NAME = "approvalflow"
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+# -- configuration: asked once when an engine is built ------------------------------------------
+
+
+@hookspec
+def approvalflow_settings(settings: Settings) -> Mapping[str, Any] | None:
+    """Return settings overrides (WORKFLOW.md keys, nested), or ``None``.
+
+    Every plugin's overrides are merged over the built-in settings, in registration order, and a
+    scenario's ``settings:`` is merged last.
+
+    :param settings: the settings so far (built-in plus plugins registered earlier).
+    """
+
+
+@hookspec
+def approvalflow_official_calendar() -> Sequence[OfficialYear] | None:
+    """Return official holiday data (``OfficialYear``) for years the package lacks or gets wrong.
+
+    Years given here count as official: their deadlines are no longer provisional.
+    """
+
+
+@hookspec
+def approvalflow_commands() -> Sequence[CommandSpec] | None:
+    """Return extra commands (``CommandSpec``) this plugin adds to the workflow."""
+
+
+@hookspec
+def approvalflow_project_fields() -> Sequence[str] | None:
+    """Return names of extra project fields ``create`` accepts (kept in ``state.extra``)."""
+
+
+# -- decisions: asked while a command runs; pure, no I/O ----------------------------------------
+
+
+@hookspec(firstresult=True)
+def approvalflow_route(project: ProjectState, settings: Settings) -> Sequence[str] | None:
+    """Return the departments whose approval ``project`` needs, or ``None`` for the default.
+
+    :param project: the project as it is when ``apply`` runs (fields, ``emissions``, ``extra``).
+    :param settings: the engine's settings (``routing.departments`` is the built-in answer).
+    """
+
+
+@hookspec
+def approvalflow_metrics(
+    projects: Sequence[ProjectState], settings: Settings
+) -> Mapping[str, Any] | None:
+    """Return extra metrics over ``projects`` (a county's own KPIs), by name."""
+
+
+# -- observation: after a command is stored ------------------------------------------------------
+
+
+@hookspec
+def approvalflow_notify(notice: Notice) -> None:
+    """Deliver ``notice`` through a channel (SMS, WeChat Work, DingTalk, e-mail, OA...).
+
+    Called after the command is stored, once per notice and channel. Raising marks the delivery
+    failed: the notice stays in the outbox and is retried later with backoff (``notice.id`` is
+    stable, so a channel can drop duplicates); the command that produced it still succeeded.
+    """
+
+
+@hookspec
+def approvalflow_event(event: Event, project: ProjectState) -> None:
+    """Observe ``event`` after it is stored; ``project`` is the state after the command."""

@@ -1,0 +1,382 @@
+"""A project's state: the fold of its events.
+
+``ProjectState.apply(event)`` is the only way state changes, both when a rule emits a new event
+and when a project is rebuilt from its history, so the two can never disagree (a test replays
+every scenario's history to prove it). The state is mutable for speed; the engine works on a
+``clone()`` so that a command that fails part-way changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+from approvalflow.model import Event
+
+__all__ = ["Branch", "Meeting", "PreReviewRound", "ProjectState"]
+
+
+def _when(value: Any) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(value)
+
+
+@attrs.define(slots=True)
+class PreReviewRound:
+    number: int
+    opened_at: datetime
+    due: datetime
+    provisional: bool = False
+    opinions: dict[str, dict[str, Any]] = attrs.field(factory=dict)
+    overdue_sent: bool = False
+    closed: bool = False
+
+    def clone(self) -> PreReviewRound:
+        return attrs.evolve(self, opinions=dict(self.opinions))
+
+
+@attrs.define(slots=True)
+class Meeting:
+    number: int
+    present: tuple[str, ...]
+    votes: dict[str, str] = attrs.field(factory=dict)
+
+    def clone(self) -> Meeting:
+        return attrs.evolve(self, votes=dict(self.votes))
+
+
+@attrs.define(slots=True)
+class Branch:
+    """One department's part of the approval stage (``approval.<department>``)."""
+
+    department: str
+    state: str
+    opened_at: datetime
+    due: datetime | None
+    provisional: bool = False
+    overdue_sent: bool = False
+    # Return for correction: what is outstanding, where to go back to, what time was left.
+    corrections: frozenset[str] = frozenset()
+    returned_from: str | None = None
+    remaining_wd: int | None = None
+    # Fault-tolerant acceptance: materials listed deficient and still outstanding.
+    deficient: tuple[str, ...] = ()
+    outstanding: frozenset[str] = frozenset()
+    supply_due: datetime | None = None
+    reminder_due: datetime | None = None
+    reminder_sent: bool = False
+    deficient_barred: bool = False
+    # Notice-and-commitment.
+    commitment: bool = False
+    verify_due: datetime | None = None
+    verified: bool = False
+    decided_at: datetime | None = None
+
+    def clone(self) -> Branch:
+        return attrs.evolve(self)
+
+
+@attrs.define(slots=True)
+class ProjectState:
+    id: str
+    name: str
+    investment: int
+    applicant: str
+    leader: str
+    department: str
+    team: str
+    recruiter: str
+    created_at: datetime
+    settings_fingerprint: str
+    agent: str | None = None
+    industry: str | None = None
+    emissions: bool = True
+    extra: dict[str, Any] = attrs.field(factory=dict)
+    stage: str = "lead"
+    version: int = 0
+    materials: frozenset[str] = frozenset()
+    round: PreReviewRound | None = None
+    round_count: int = 0
+    pre_review_missing: frozenset[str] = frozenset()
+    pre_review_supplied: frozenset[str] = frozenset()
+    meeting: Meeting | None = None
+    meeting_count: int = 0
+    agreed_investment: int | None = None
+    funds: int = 0
+    branches: dict[str, Branch] = attrs.field(factory=dict)
+    milestones: dict[str, datetime] = attrs.field(factory=dict)
+    milestone_points: dict[str, int] = attrs.field(factory=dict)
+    stage_entered: dict[str, datetime] = attrs.field(factory=dict)
+    stage_left: dict[str, datetime] = attrs.field(factory=dict)
+    plugin_data: dict[str, Any] = attrs.field(factory=dict)
+
+    @property
+    def top_stage(self) -> str:
+        return self.stage.split(".", 1)[0]
+
+    def clone(self) -> ProjectState:
+        return attrs.evolve(
+            self,
+            extra=dict(self.extra),
+            round=self.round.clone() if self.round else None,
+            meeting=self.meeting.clone() if self.meeting else None,
+            branches={dept: branch.clone() for dept, branch in self.branches.items()},
+            milestones=dict(self.milestones),
+            milestone_points=dict(self.milestone_points),
+            stage_entered=dict(self.stage_entered),
+            stage_left=dict(self.stage_left),
+            plugin_data={key: _copy_plain(value) for key, value in self.plugin_data.items()},
+        )
+
+    @classmethod
+    def from_events(cls, events: Iterable[Event]) -> ProjectState:
+        """Rebuild a project from its full history (the first event is ``created``)."""
+        iterator = iter(events)
+        first = next(iterator)
+        state = cls.created(first)
+        for event in iterator:
+            state.apply(event)
+        return state
+
+    @classmethod
+    def created(cls, event: Event) -> ProjectState:
+        if event.type != "created":
+            raise ValueError(f"a project's history starts with 'created', not {event.type!r}")
+        p = event.payload
+        state = cls(
+            id=event.project,
+            name=p["name"],
+            investment=p["investment"],
+            applicant=p["applicant"],
+            leader=p["leader"],
+            department=p["department"],
+            team=p["team"],
+            recruiter=p["recruiter"],
+            created_at=event.at,
+            settings_fingerprint=p["settings_fingerprint"],
+            agent=p.get("agent"),
+            industry=p.get("industry"),
+            emissions=p.get("emissions", True),
+            extra=dict(p.get("extra", {})),
+            version=event.version,
+        )
+        state.stage_entered["lead"] = event.at
+        return state
+
+    def apply(self, event: Event) -> None:
+        """Fold one event into this state."""
+        if event.version != self.version + 1:
+            raise ValueError(
+                f"event {event.project}@{event.version} does not follow version {self.version}"
+            )
+        handler = _HANDLERS.get(event.type)
+        if handler is not None:
+            handler(self, event.payload, event.at)
+        self.version = event.version
+
+
+def _copy_plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _copy_plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_copy_plain(item) for item in value]
+    return value
+
+
+Handler = Callable[[ProjectState, Any, datetime], None]
+_HANDLERS: dict[str, Handler] = {}
+
+
+def _on(event_type: str) -> Callable[[Handler], Handler]:
+    def register(handler: Handler) -> Handler:
+        _HANDLERS[event_type] = handler
+        return handler
+
+    return register
+
+
+def register_event_handler(event_type: str, handler: Handler) -> None:
+    """Let a plugin fold its own event types (they must only touch ``plugin_data``)."""
+    if event_type in _HANDLERS and _HANDLERS[event_type] is not handler:
+        raise ValueError(f"event type {event_type!r} already has a handler")
+    _HANDLERS[event_type] = handler
+
+
+@_on("stage_changed")
+def _stage_changed(state: ProjectState, p: Any, at: datetime) -> None:
+    old_top, new = state.top_stage, p["to"]
+    state.stage = new
+    new_top = new.split(".", 1)[0]
+    if new_top != old_top:
+        state.stage_left[old_top] = at
+        state.stage_entered.setdefault(new_top, at)
+        # A stage entered again (a meeting without quorum never leaves `decision`) keeps its
+        # first entry; leaving again moves its end.
+        state.stage_left.pop(new_top, None)
+
+
+@_on("milestone_reached")
+def _milestone(state: ProjectState, p: Any, at: datetime) -> None:
+    if p["milestone"] not in state.milestones:
+        state.milestones[p["milestone"]] = at
+        state.milestone_points[p["milestone"]] = p["points"]
+
+
+@_on("materials_submitted")
+def _submitted(state: ProjectState, p: Any, at: datetime) -> None:
+    state.materials = state.materials | frozenset(p["materials"])
+
+
+@_on("materials_supplied")
+def _supplied(state: ProjectState, p: Any, at: datetime) -> None:
+    supplied = frozenset(p["materials"])
+    state.materials = state.materials | supplied
+    if state.stage == "pre_review.awaiting_materials":
+        state.pre_review_supplied = state.pre_review_supplied | (
+            supplied & state.pre_review_missing
+        )
+    for branch in state.branches.values():
+        if branch.outstanding & supplied:
+            branch.outstanding = branch.outstanding - supplied
+        if branch.corrections & supplied:
+            branch.corrections = branch.corrections - supplied
+
+
+@_on("pre_review_round_opened")
+def _round_opened(state: ProjectState, p: Any, at: datetime) -> None:
+    state.round = PreReviewRound(
+        number=p["round"], opened_at=at, due=_when(p["due"]) or at, provisional=p["provisional"]
+    )
+    state.round_count = p["round"]
+    state.pre_review_missing = frozenset()
+    state.pre_review_supplied = frozenset()
+
+
+@_on("opinion_given")
+def _opinion(state: ProjectState, p: Any, at: datetime) -> None:
+    assert state.round is not None
+    state.round.opinions[p["unit"]] = {
+        "verdict": p["verdict"],
+        "missing": list(p.get("missing", [])),
+        "reason": p.get("reason"),
+        "by": p.get("reviewer"),
+        "deemed": p.get("deemed", False),
+    }
+
+
+@_on("pre_review_round_closed")
+def _round_closed(state: ProjectState, p: Any, at: datetime) -> None:
+    assert state.round is not None
+    state.round.closed = True
+    state.pre_review_missing = frozenset(p.get("missing", []))
+    state.pre_review_supplied = frozenset()
+
+
+@_on("pre_review_overdue")
+def _round_overdue(state: ProjectState, p: Any, at: datetime) -> None:
+    assert state.round is not None
+    state.round.overdue_sent = True
+
+
+@_on("meeting_convened")
+def _convened(state: ProjectState, p: Any, at: datetime) -> None:
+    state.meeting = Meeting(number=p["meeting"], present=tuple(p["present"]))
+    state.meeting_count = p["meeting"]
+
+
+@_on("vote_cast")
+def _vote(state: ProjectState, p: Any, at: datetime) -> None:
+    assert state.meeting is not None
+    state.meeting.votes[p["member"]] = p["vote"]
+
+
+@_on("meeting_closed")
+def _meeting_closed(state: ProjectState, p: Any, at: datetime) -> None:
+    state.meeting = None
+
+
+@_on("signed")
+def _signed(state: ProjectState, p: Any, at: datetime) -> None:
+    state.agreed_investment = p["agreed_investment"]
+
+
+@_on("funds_reported")
+def _funds(state: ProjectState, p: Any, at: datetime) -> None:
+    state.funds += p["amount"]
+
+
+@_on("delegated")
+def _delegated(state: ProjectState, p: Any, at: datetime) -> None:
+    state.agent = p["agent"]
+
+
+@_on("branch_opened")
+def _branch_opened(state: ProjectState, p: Any, at: datetime) -> None:
+    dept = p["department"]
+    previous = state.branches.get(dept)
+    state.branches[dept] = Branch(
+        department=dept,
+        state="pending",
+        opened_at=at,
+        due=_when(p["due"]),
+        provisional=p["provisional"],
+        deficient_barred=previous.deficient_barred if previous else False,
+    )
+
+
+def _branch(state: ProjectState, p: Any) -> Branch:
+    return state.branches[p["department"]]
+
+
+@_on("branch_changed")
+def _branch_changed(state: ProjectState, p: Any, at: datetime) -> None:
+    """A branch moves to another state; the payload carries what that move sets."""
+    branch = _branch(state, p)
+    branch.state = p["to"]
+    for field in ("supply_due", "reminder_due", "verify_due", "due"):
+        if field in p:
+            setattr(branch, field, _when(p[field]))
+    if "provisional" in p:
+        branch.provisional = p["provisional"]
+    if "deficient" in p:
+        branch.deficient = tuple(p["deficient"])
+        branch.outstanding = frozenset(p["deficient"])
+    if "corrections" in p:
+        branch.corrections = frozenset(p["corrections"])
+        branch.returned_from = p["from"]
+        branch.remaining_wd = p["remaining_wd"]
+    if p["to"] != "returned":
+        branch.returned_from = None
+        branch.remaining_wd = None
+    if p.get("commitment"):
+        branch.commitment = True
+    if p["to"] in ("approved", "conditional", "rejected") and branch.decided_at is None:
+        branch.decided_at = at
+    if p["to"] == "revoked":
+        branch.deficient_barred = branch.deficient_barred or bool(branch.deficient)
+        branch.outstanding = frozenset()
+        branch.supply_due = branch.reminder_due = branch.verify_due = None
+        branch.decided_at = None
+    if p["to"] in ("accepted", "approved") and not branch.outstanding:
+        branch.supply_due = branch.reminder_due = None
+
+
+@_on("branch_overdue")
+def _branch_overdue(state: ProjectState, p: Any, at: datetime) -> None:
+    _branch(state, p).overdue_sent = True
+
+
+@_on("branch_reminded")
+def _branch_reminded(state: ProjectState, p: Any, at: datetime) -> None:
+    _branch(state, p).reminder_sent = True
+
+
+@_on("commitment_verified")
+def _verified(state: ProjectState, p: Any, at: datetime) -> None:
+    branch = _branch(state, p)
+    branch.verified = True
+    branch.verify_due = None

@@ -1,0 +1,194 @@
+"""The built-in commands: who may send each, where it is allowed, its arguments, its rule.
+
+The table mirrors WORKFLOW.md's command table. The engine runs every command the same way:
+authorise (``parties``), check the stage (``stage_trigger`` in the stage machine), run
+``precheck`` (state checks finer than the stage, such as a branch's state), reject unknown
+arguments, then the rule itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import attrs
+
+from approvalflow.rules import (
+    commitment,
+    correction,
+    decision,
+    lifecycle,
+    parallel_approval,
+    pre_review,
+    supply,
+    urging,
+)
+from approvalflow.rules.authorization import Party
+from approvalflow.rules.context import Context
+
+__all__ = ["BUILTIN_COMMANDS", "CommandSpec"]
+
+Rule = Callable[[Context], None]
+R, A = Party.RECRUITER, Party.APPLICANT
+
+
+@attrs.frozen
+class CommandSpec:
+    """A command the engine accepts.
+
+    ``stage_trigger`` names the stage-machine transition that must exist from the project's
+    stage (``None``: allowed in any non-terminal stage, for plugin commands that keep their
+    own state). ``arguments`` lists every argument the command takes.
+    """
+
+    name: str
+    parties: tuple[Party, ...]
+    rule: Rule
+    arguments: tuple[str, ...] = ()
+    stage_trigger: str | None = attrs.field(
+        default=attrs.Factory(lambda self: self.name, takes_self=True)
+    )
+    precheck: Rule | None = None
+    summary: str = ""
+
+
+def _spec(
+    name: str, parties: tuple[Party, ...], rule: Rule, *args: str, **kw: object
+) -> CommandSpec:
+    return CommandSpec(name, parties, rule, tuple(args), **kw)  # type: ignore[arg-type]
+
+
+_SPECS = (
+    _spec(
+        "create",
+        (R,),
+        lifecycle.on_create,
+        stage_trigger=None,
+        summary="Create a project with its five ones (rule 1).",
+    ),
+    _spec("negotiate", (R,), lifecycle.negotiate, summary="Start negotiating with the investor."),
+    _spec(
+        "submit_pre_review",
+        (R, A),
+        pre_review.submit_pre_review,
+        "materials",
+        summary="Send the project to the pre-review member units (rule 2).",
+    ),
+    _spec(
+        "opinion",
+        (Party.REVIEWER,),
+        pre_review.opinion,
+        "verdict",
+        "missing",
+        "reason",
+        precheck=pre_review.check_opinion,
+        summary="A member unit's pre-review opinion.",
+    ),
+    _spec(
+        "supply",
+        (A, R),
+        supply.supply,
+        "materials",
+        summary="Supply missing materials or corrections (rules 2, 5, 6).",
+    ),
+    _spec(
+        "convene",
+        (Party.CHAIR,),
+        decision.convene,
+        "present",
+        summary="Open a leading-group meeting (rule 3).",
+    ),
+    _spec(
+        "vote",
+        (Party.MEMBER, Party.CHAIR),
+        decision.vote,
+        "vote",
+        summary="Vote approve, reject or abstain.",
+    ),
+    _spec(
+        "close_meeting",
+        (Party.CHAIR,),
+        decision.close_meeting,
+        summary="Tally the votes and decide.",
+    ),
+    _spec("sign", (R,), lifecycle.sign, "agreed_investment", summary="Sign the agreement."),
+    _spec(
+        "apply",
+        (A,),
+        parallel_approval.apply,
+        "departments",
+        precheck=parallel_approval.check_apply,
+        summary="Open parallel approval, or re-open revoked branches (rule 4).",
+    ),
+    _spec(
+        "accept",
+        (Party.OFFICER,),
+        parallel_approval.accept,
+        "deficient",
+        precheck=parallel_approval.check_branch,
+        summary="Accept the application, possibly with deficient materials (rule 5).",
+    ),
+    _spec(
+        "return",
+        (Party.OFFICER,),
+        correction.return_for_correction,
+        "corrections",
+        precheck=parallel_approval.check_branch,
+        summary="Return for correction (rule 6).",
+    ),
+    _spec(
+        "approve",
+        (Party.OFFICER,),
+        parallel_approval.approve,
+        precheck=parallel_approval.check_branch,
+        summary="Approve the department's branch.",
+    ),
+    _spec(
+        "reject",
+        (Party.OFFICER,),
+        parallel_approval.reject,
+        "reason",
+        precheck=parallel_approval.check_branch,
+        summary="Reject the department's branch.",
+    ),
+    _spec(
+        "accept_commitment",
+        (A,),
+        commitment.accept_commitment,
+        "department",
+        summary="Approve a branch on the applicant's pledge (rule 8).",
+    ),
+    _spec(
+        "verify",
+        (Party.OFFICER,),
+        commitment.verify,
+        "passed",
+        precheck=commitment.check_verify,
+        summary="Verify a commitment (rule 8).",
+    ),
+    _spec(
+        "urge", (Party.LEADER,), urging.urge, "department", summary="Urge a department (rule 9)."
+    ),
+    _spec("report_funds", (R,), lifecycle.report_funds, "amount", summary="Report funds in place."),
+    _spec(
+        "start_construction", (R, A), lifecycle.start_construction, summary="Construction starts."
+    ),
+    _spec("start_production", (R, A), lifecycle.start_production, summary="Production starts."),
+    _spec("reach_target", (R,), lifecycle.reach_target, summary="Target output reached."),
+    _spec(
+        "delegate",
+        (R, A),
+        lifecycle.delegate,
+        "agent",
+        summary="Delegate to an agent, or end the delegation.",
+    ),
+    _spec("withdraw", (A,), lifecycle.withdraw, "reason", summary="The applicant withdraws."),
+    _spec(
+        "terminate",
+        (Party.LEADER,),
+        lifecycle.terminate,
+        "reason",
+        summary="The leader ends the project.",
+    ),
+)
+
+BUILTIN_COMMANDS: Mapping[str, CommandSpec] = {spec.name: spec for spec in _SPECS}

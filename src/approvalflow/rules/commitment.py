@@ -1,0 +1,64 @@
+"""Notice-and-commitment (告知承诺制, rule 8): the applicant's pledge approves a branch at once;
+the officer verifies later. A failed or missed verification revokes the branch and tells the
+leader; a project that has left ``approval`` keeps its stage (the leader decides)."""
+
+from __future__ import annotations
+
+from approvalflow.errors import InvalidCommand, InvalidTransition
+from approvalflow.rules import arguments
+from approvalflow.rules.context import Context
+from approvalflow.rules.parallel_approval import complete_if_all_approved, officer_branch
+
+__all__ = ["accept_commitment", "check_verify", "on_verify_deadline", "verify"]
+
+
+def accept_commitment(ctx: Context) -> None:
+    dept = arguments.department(ctx.args, "department", tuple(ctx.state.branches))
+    branch = ctx.state.branches[dept]
+    if branch.state != "pending":
+        raise InvalidTransition(
+            f"accept_commitment needs branch approval.{dept} pending, but it is {branch.state}"
+        )
+    if dept not in ctx.settings.commitment.departments:
+        raise InvalidCommand(
+            f"{dept} is not commitment-eligible here (eligible: "
+            f"{', '.join(ctx.settings.commitment.departments) or 'none'})"
+        )
+    due = ctx.working_days_after(ctx.settings.commitment.verify_wd)
+    ctx.move_branch(dept, "accept_commitment", commitment=True, verify_due=due.at.isoformat())
+    complete_if_all_approved(ctx)
+
+
+def check_verify(ctx: Context) -> None:
+    branch = officer_branch(ctx)
+    if not (branch.commitment and branch.state == "approved" and not branch.verified):
+        raise InvalidTransition(
+            f"branch approval.{branch.department} of {ctx.state.id} has no commitment "
+            f"awaiting verification (it is {branch.state})"
+        )
+
+
+def verify(ctx: Context) -> None:
+    branch = officer_branch(ctx)
+    passed = arguments.flag(ctx.args, "passed")
+    ctx.emit("commitment_verified", department=branch.department, passed=passed)
+    if not passed:
+        _revoke(ctx, branch.department, "commitment_failed")
+
+
+def on_verify_deadline(ctx: Context, dept: str) -> None:
+    branch = ctx.state.branches.get(dept)
+    if branch is None or not branch.commitment or branch.verified or branch.state != "approved":
+        return
+    _revoke(ctx, dept, "commitment_unverified")
+
+
+def _revoke(ctx: Context, dept: str, reason: str) -> None:
+    ctx.move_branch(dept, "revoke_commitment", reason=reason)
+    ctx.notify(
+        "revoked",
+        (ctx.state.applicant, ctx.state.leader),
+        department=dept,
+        reason=reason,
+        materials=[],
+    )

@@ -1,0 +1,185 @@
+"""A project's life outside the special mechanisms: five-ones creation (rule 1), negotiation,
+signing, construction, production, target output, funds, delegation, withdrawal, termination."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Mapping
+from typing import Any
+
+from approvalflow.errors import InvalidCommand
+from approvalflow.model import Actor, ActorDirectory
+from approvalflow.money import parse_amount
+from approvalflow.rules import arguments
+from approvalflow.rules.context import Context
+from approvalflow.settings import Settings
+
+__all__ = ["PROJECT_FIELDS", "created_payload", "validate_project_id"]
+
+PROJECT_FIELDS = (
+    "name",
+    "investment",
+    "applicant",
+    "leader",
+    "department",
+    "team",
+    "agent",
+    "industry",
+    "emissions",
+)
+_REQUIRED = ("name", "investment", "applicant", "leader", "department", "team")
+_PROJECT_ID = re.compile(r"^[\w][\w.\-:/]{0,99}$", re.UNICODE)
+
+
+def validate_project_id(project_id: object) -> str:
+    if not isinstance(project_id, str) or not _PROJECT_ID.match(project_id):
+        raise InvalidCommand(
+            f"project id {project_id!r} must be 1 to 100 letters, digits or . - _ : / "
+            "and start with a letter or digit"
+        )
+    return project_id
+
+
+def created_payload(
+    fields: Mapping[str, Any],
+    *,
+    recruiter: Actor,
+    actors: ActorDirectory,
+    settings: Settings,
+    extra_fields: Collection[str] = (),
+) -> dict[str, Any]:
+    """Check a new project's fields (the five ones) and return its ``created`` payload."""
+    if not isinstance(fields, Mapping):
+        raise InvalidCommand("create needs the project's fields as a mapping")
+    unknown = sorted(set(fields) - set(PROJECT_FIELDS) - set(extra_fields))
+    if unknown:
+        raise InvalidCommand(
+            f"create got unknown project field(s) {', '.join(map(str, unknown))} "
+            f"(fields: {', '.join(PROJECT_FIELDS + tuple(extra_fields))})"
+        )
+    missing = [name for name in _REQUIRED if fields.get(name) in (None, "")]
+    if missing:
+        raise InvalidCommand(
+            f"create needs {', '.join(missing)} (five ones: a leader, a responsible "
+            "department and a team for every project)"
+        )
+    name = arguments.text(fields, "name", required=True)
+    team = arguments.text(fields, "team", required=True)
+    industry = arguments.text(fields, "industry", required=False)
+    investment = parse_amount(fields["investment"], argument="investment")
+    if investment <= 0:
+        raise InvalidCommand("investment must be more than zero")
+    department = fields["department"]
+    if department not in settings.departments:
+        raise InvalidCommand(
+            f"department {department!r} is not a known department "
+            f"({', '.join(settings.departments)})"
+        )
+    applicant = _party(fields, "applicant", actors, role=None)
+    leader = _party(fields, "leader", actors, role="leader")
+    agent = _party(fields, "agent", actors, role="agent") if fields.get("agent") else None
+    emissions = fields.get("emissions", True)
+    if not isinstance(emissions, bool):
+        raise InvalidCommand(f"emissions must be true or false, not {emissions!r}")
+    return {
+        "name": name,
+        "investment": investment,
+        "applicant": applicant,
+        "leader": leader,
+        "department": department,
+        "team": team,
+        "agent": agent,
+        "industry": industry,
+        "emissions": emissions,
+        "recruiter": recruiter.id,
+        "settings_fingerprint": settings.fingerprint(),
+        "extra": {key: fields[key] for key in extra_fields if key in fields},
+    }
+
+
+def _party(
+    fields: Mapping[str, Any], name: str, actors: ActorDirectory, *, role: str | None
+) -> str:
+    actor_id = fields.get(name)
+    if not isinstance(actor_id, str):
+        raise InvalidCommand(f"{name} must be an actor id, not {actor_id!r}")
+    actor = actors.get(actor_id)
+    if actor is None:
+        raise InvalidCommand(f"{name} {actor_id!r} is not in the actor directory")
+    if role and role not in actor.roles:
+        raise InvalidCommand(f"{name} {actor_id!r} does not hold the {role} role")
+    return actor_id
+
+
+def on_create(ctx: Context) -> None:
+    ctx.milestone("lead")
+
+
+def negotiate(ctx: Context) -> None:
+    ctx.move("negotiate")
+    ctx.milestone("negotiating")
+
+
+def sign(ctx: Context) -> None:
+    agreed = arguments.amount(ctx.args, "agreed_investment", default=ctx.state.investment)
+    if agreed <= 0:
+        raise InvalidCommand("agreed_investment must be more than zero")
+    ctx.emit("signed", agreed_investment=agreed)
+    ctx.move("sign")
+    ctx.milestone("signed")
+
+
+def start_construction(ctx: Context) -> None:
+    ctx.move("start_construction")
+    ctx.milestone("construction")
+
+
+def start_production(ctx: Context) -> None:
+    ctx.move("start_production")
+    ctx.milestone("production")
+
+
+def reach_target(ctx: Context) -> None:
+    ctx.move("reach_target")
+    ctx.milestone("effective")
+
+
+def report_funds(ctx: Context) -> None:
+    amount = arguments.amount(ctx.args, "amount")
+    if amount <= 0:
+        raise InvalidCommand("amount must be more than zero")
+    ctx.emit("funds_reported", amount=amount, total=ctx.state.funds + amount)
+
+
+def delegate(ctx: Context) -> None:
+    if "agent" not in ctx.args:
+        raise InvalidCommand("argument 'agent' is required (an agent's actor id, or null)")
+    agent_id = ctx.args["agent"]
+    if agent_id is not None:
+        if not isinstance(agent_id, str):
+            raise InvalidCommand(f"argument 'agent' must be an actor id or null, not {agent_id!r}")
+        agent = ctx.actors.get(agent_id)
+        if agent is None:
+            raise InvalidCommand(f"agent {agent_id!r} is not in the actor directory")
+        if "agent" not in agent.roles:
+            raise InvalidCommand(f"{agent_id!r} does not hold the agent role")
+    ctx.emit("delegated", agent=agent_id, previous=ctx.state.agent)
+
+
+def withdraw(ctx: Context) -> None:
+    reason = arguments.text(ctx.args, "reason", required=False)
+    ctx.emit("withdrawn", reason=reason, stage=ctx.state.stage)
+    ctx.move("withdraw")
+
+
+def terminate(ctx: Context) -> None:
+    reason = arguments.text(ctx.args, "reason", required=True)
+    ctx.emit("terminated", reason=reason, stage=ctx.state.stage)
+    ctx.move("terminate")
+
+
+def reject_project(ctx: Context, trigger: str, reasons: list[str]) -> None:
+    """End the project ``rejected`` and tell its applicant, recruiter and leader why."""
+    ctx.move(trigger)
+    state = ctx.state
+    ctx.notify("rejected", (state.applicant, state.recruiter, state.leader), reasons=reasons)

@@ -1,0 +1,135 @@
+"""Parallel approval (并联审批, rule 4): one branch per department, each on its own clock.
+
+``apply`` opens the branches the routing rule picks; branches move independently and in any
+order; the stage ends ``approved`` when every branch is approved, ``rejected`` on any rejection.
+"""
+
+from __future__ import annotations
+
+from approvalflow.errors import InvalidCommand, InvalidTransition
+from approvalflow.project import Branch, ProjectState
+from approvalflow.rules import arguments, fault_tolerant
+from approvalflow.rules.context import Context
+from approvalflow.rules.lifecycle import reject_project
+from approvalflow.settings import Settings
+from approvalflow.states import BRANCH_TABLE
+
+__all__ = [
+    "accept",
+    "apply",
+    "approve",
+    "check_apply",
+    "check_branch",
+    "complete_if_all_approved",
+    "default_route",
+    "officer_branch",
+    "reject",
+]
+
+
+def default_route(state: ProjectState, settings: Settings) -> tuple[str, ...]:
+    """Built-in routing: every department of ``routing.departments``."""
+    return settings.routing.departments
+
+
+def check_apply(ctx: Context) -> None:
+    if ctx.state.stage == "approval" and not any(
+        b.state == "revoked" for b in ctx.state.branches.values()
+    ):
+        raise InvalidTransition(
+            f"apply during approval re-opens revoked branches, and {ctx.state.id} has none"
+        )
+
+
+def apply(ctx: Context) -> None:
+    state = ctx.state
+    requested = arguments.id_list(ctx.args, "departments", required=False)
+    for dept in requested:
+        if dept not in ctx.settings.time_limit_wd:
+            raise InvalidCommand(
+                f"departments: {dept!r} is not an approving department "
+                f"({', '.join(ctx.settings.time_limit_wd)})"
+            )
+    if state.stage == "approval":
+        revoked = [d for d, b in state.branches.items() if b.state == "revoked"]
+        not_revoked = [d for d in requested if d not in revoked]
+        if not_revoked:
+            raise InvalidCommand(
+                f"departments: {', '.join(not_revoked)} not revoked; apply during approval "
+                f"re-opens only revoked branches ({', '.join(revoked)})"
+            )
+        for dept in requested or revoked:
+            _open_branch(ctx, dept)
+        return
+    if "departments" in ctx.args and not requested:
+        raise InvalidCommand("departments must name at least one department")
+    route = ctx.route or default_route
+    departments = requested or route(state, ctx.settings)
+    if not departments:
+        raise InvalidCommand(f"the routing rule picked no department for {state.id}")
+    ctx.move("apply")
+    for dept in departments:
+        _open_branch(ctx, dept)
+
+
+def _open_branch(ctx: Context, dept: str) -> None:
+    due = ctx.working_days_after(ctx.settings.time_limit_wd[dept])
+    ctx.emit("branch_opened", department=dept, due=due.at.isoformat(), provisional=due.provisional)
+
+
+def officer_branch(ctx: Context) -> Branch:
+    """The branch of the acting officer's department, or ``InvalidTransition``."""
+    assert ctx.actor is not None
+    dept = ctx.actor.department or ""
+    branch = ctx.state.branches.get(dept)
+    if branch is None:
+        raise InvalidTransition(
+            f"{ctx.state.id} has no approval branch for department {dept} "
+            f"(branches: {', '.join(ctx.state.branches) or 'none'})"
+        )
+    return branch
+
+
+def check_branch(ctx: Context) -> None:
+    """State check for officer commands: the branch exists and the command fits its state."""
+    branch = officer_branch(ctx)
+    trigger = ctx.command
+    if not any(t == trigger and s == branch.state for (t, s) in BRANCH_TABLE) and not (
+        trigger == "accept" and branch.state == "pending"
+    ):
+        raise InvalidTransition(
+            f"{ctx.command} is not allowed while branch approval.{branch.department} is "
+            f"{branch.state}"
+        )
+
+
+def accept(ctx: Context) -> None:
+    branch = officer_branch(ctx)
+    deficient = arguments.materials(ctx.args, "deficient", ctx.settings, non_empty=False)
+    if deficient:
+        fault_tolerant.accept_deficient(ctx, branch, deficient)
+    else:
+        ctx.move_branch(branch.department, "accept")
+
+
+def approve(ctx: Context) -> None:
+    branch = officer_branch(ctx)
+    ctx.move_branch(branch.department, "approve")
+    complete_if_all_approved(ctx)
+
+
+def reject(ctx: Context) -> None:
+    branch = officer_branch(ctx)
+    reason = arguments.text(ctx.args, "reason", required=True)
+    ctx.move_branch(branch.department, "reject", reason=reason)
+    reject_project(ctx, "approval_rejected", [f"{branch.department}: {reason}"])
+
+
+def complete_if_all_approved(ctx: Context) -> None:
+    state = ctx.state
+    if state.stage != "approval" or not state.branches:
+        return
+    if all(branch.state == "approved" for branch in state.branches.values()):
+        ctx.move("approval_complete")
+        ctx.milestone("approval_complete")
+        ctx.notify("approved", (state.applicant, state.recruiter, state.leader))

@@ -1,0 +1,75 @@
+"""Lifecycle points (积分) and the monthly leaderboard (赛马榜), rule 11.
+
+Points are earned once per project and milestone, at the value the settings had when the
+milestone was reached (it is recorded in the ``milestone_reached`` event), so a county that
+changes its table does not rewrite last month's board.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+import attrs
+
+from approvalflow.calendar import SHANGHAI
+from approvalflow.project import ProjectState
+
+__all__ = ["LeaderboardRow", "leaderboard", "points_by_team"]
+
+
+def points_by_team(projects: Iterable[ProjectState], *, month: str | None = None) -> dict[str, int]:
+    """Points per team, over all time or within ``month`` (``YYYY-MM``, Shanghai time)."""
+    totals: dict[str, int] = {}
+    for state in projects:
+        for milestone, at in state.milestones.items():
+            if month is not None and _month(at) != month:
+                continue
+            totals[state.team] = totals.get(state.team, 0) + state.milestone_points.get(
+                milestone, 0
+            )
+    return totals
+
+
+@attrs.frozen
+class LeaderboardRow:
+    rank: int
+    team: str
+    points: int
+    previous_rank: int | None
+    previous_points: int
+
+
+def leaderboard(projects: Iterable[ProjectState], month: str) -> list[LeaderboardRow]:
+    """Teams ranked by points earned in ``month``, with last month's rank and points.
+
+    Ties share a rank (1, 2, 2, 4) and are listed by team id.
+    """
+    states = list(projects)
+    this = points_by_team(states, month=month)
+    before = points_by_team(states, month=_previous_month(month))
+    previous_ranks = _ranks(before)
+    rows = []
+    for team, rank in _ranks(this).items():
+        rows.append(
+            LeaderboardRow(rank, team, this[team], previous_ranks.get(team), before.get(team, 0))
+        )
+    return sorted(rows, key=lambda row: (row.rank, row.team))
+
+
+def _ranks(points: dict[str, int]) -> dict[str, int]:
+    ordered = sorted(points.items(), key=lambda item: (-item[1], item[0]))
+    ranks: dict[str, int] = {}
+    for position, (team, value) in enumerate(ordered, start=1):
+        tied = [t for t, v in ordered[: position - 1] if v == value]
+        ranks[team] = ranks[tied[0]] if tied else position
+    return ranks
+
+
+def _month(at: datetime) -> str:
+    return at.astimezone(SHANGHAI).strftime("%Y-%m")
+
+
+def _previous_month(month: str) -> str:
+    year, number = (int(part) for part in month.split("-"))
+    return f"{year - 1}-12" if number == 1 else f"{year}-{number - 1:02d}"

@@ -1,0 +1,68 @@
+"""Timers are derived from state, never bookkept by hand.
+
+``timers_for(state)`` says which deadlines a project is waiting on now; the engine stores the
+difference after every command, so a timer can never outlive the condition that set it. Firing
+one runs the rule that owns that deadline; each rule re-checks its condition first, so a stale
+timer does nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from approvalflow.project import ProjectState
+from approvalflow.rules import commitment, fault_tolerant, pre_review, time_limits
+from approvalflow.rules.context import Context
+from approvalflow.states import BRANCH_OPEN, TERMINAL
+
+__all__ = ["TIMER_KINDS", "fire", "timers_for"]
+
+TimerKey = tuple[str, str]  # (kind, branch)
+
+PRE_REVIEW_DEADLINE = "pre_review_deadline"
+BRANCH_LIMIT = "branch_limit"
+SUPPLY_REMINDER = "supply_reminder"
+SUPPLY_DEADLINE = "supply_deadline"
+VERIFY_DEADLINE = "verify_deadline"
+TIMER_KINDS = (PRE_REVIEW_DEADLINE, BRANCH_LIMIT, SUPPLY_REMINDER, SUPPLY_DEADLINE, VERIFY_DEADLINE)
+
+
+def timers_for(state: ProjectState) -> dict[TimerKey, datetime]:
+    """Every deadline ``state`` waits on, by (kind, branch)."""
+    timers: dict[TimerKey, datetime] = {}
+    if state.stage in TERMINAL:
+        return timers
+    round_ = state.round
+    if state.stage == "pre_review.reviewing" and round_ and not round_.overdue_sent:
+        timers[(PRE_REVIEW_DEADLINE, "")] = round_.due
+    in_approval = state.stage == "approval"
+    for dept, branch in state.branches.items():
+        if in_approval and branch.state in BRANCH_OPEN and not branch.overdue_sent and branch.due:
+            timers[(BRANCH_LIMIT, dept)] = branch.due
+        if branch.outstanding and branch.state in fault_tolerant.SUPPLY_STATES:
+            if branch.supply_due:
+                timers[(SUPPLY_DEADLINE, dept)] = branch.supply_due
+            if branch.reminder_due and not branch.reminder_sent:
+                timers[(SUPPLY_REMINDER, dept)] = branch.reminder_due
+        awaiting_verification = branch.commitment and not branch.verified
+        if awaiting_verification and branch.state == "approved" and branch.verify_due:
+            timers[(VERIFY_DEADLINE, dept)] = branch.verify_due
+    return timers
+
+
+_FIRE: dict[str, Callable[[Context, str], None]] = {
+    PRE_REVIEW_DEADLINE: lambda ctx, _branch: pre_review.on_deadline(ctx),
+    BRANCH_LIMIT: time_limits.on_limit,
+    SUPPLY_REMINDER: fault_tolerant.on_reminder,
+    SUPPLY_DEADLINE: fault_tolerant.on_supply_deadline,
+    VERIFY_DEADLINE: commitment.on_verify_deadline,
+}
+
+
+def fire(ctx: Context, kind: str, branch: str) -> None:
+    """Run the rule that owns a due timer of ``kind``."""
+    handler = _FIRE.get(kind)
+    if handler is None:
+        raise ValueError(f"unknown timer kind {kind!r}")
+    handler(ctx, branch)

@@ -1,0 +1,307 @@
+"""The county's numbers: every built-in setting of WORKFLOW.md in one typed, frozen object.
+
+Rules read settings, never literals, so a county plugin (or a scenario's ``settings:``) can change
+any number or list without touching a rule. ``Settings.default()`` is WORKFLOW.md's table;
+``settings.merged({...})`` returns a new object with nested overrides applied and validated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import attrs
+import cattrs
+from cattrs.gen import make_dict_structure_fn
+
+__all__ = [
+    "CalendarSettings",
+    "CommitmentSettings",
+    "DecisionSettings",
+    "MaterialInfo",
+    "PreReviewSettings",
+    "RoutingSettings",
+    "Settings",
+    "SettingsError",
+]
+
+
+class SettingsError(ValueError):
+    """Settings that cannot be used; the message names every bad key by its dotted path."""
+
+
+@attrs.frozen
+class MaterialInfo:
+    """A catalogue entry: a material's display name and whether it is key (never 容缺)."""
+
+    name: str
+    key: bool
+
+
+@attrs.frozen
+class PreReviewSettings:
+    members: tuple[str, ...] = ("gxj", "fgw", "zrzy", "sthj")
+    deadline_wd: int = 3
+    silence: Literal["overdue", "pass"] = "overdue"
+
+
+@attrs.frozen
+class DecisionSettings:
+    quorum: float = 0.5
+    majority: float = 0.5
+
+
+@attrs.frozen
+class RoutingSettings:
+    departments: tuple[str, ...] = ("fgw", "zrzy", "zj", "sthj", "yj")
+
+
+@attrs.frozen
+class CommitmentSettings:
+    departments: tuple[str, ...] = ()
+    verify_wd: int = 60
+
+
+@attrs.frozen
+class CalendarSettings:
+    strict: bool = False
+    official_years: tuple[int, ...] = (2025, 2026)
+
+
+MILESTONES: tuple[str, ...] = (
+    "lead",
+    "negotiating",
+    "pre_review_passed",
+    "decision_approved",
+    "signed",
+    "approval_complete",
+    "construction",
+    "production",
+    "effective",
+)
+
+_DEPARTMENTS = {
+    "fgw": "发改",
+    "zrzy": "自然资源",
+    "zj": "住建",
+    "sthj": "生态环境",
+    "yj": "应急管理",
+    "gxj": "工信",
+    "xzsp": "行政审批服务",
+}
+
+_MATERIALS = {
+    "business_license": MaterialInfo("营业执照", True),
+    "feasibility_study": MaterialInfo("可行性研究报告", True),
+    "land_certificate": MaterialInfo("土地证明", True),
+    "eia_report": MaterialInfo("环境影响评价报告", True),
+    "energy_report": MaterialInfo("节能评估报告", True),
+    "safety_report": MaterialInfo("安全评价报告", True),
+    "investment_agreement": MaterialInfo("投资协议", True),
+    "credit_report": MaterialInfo("信用报告", False),
+    "bank_reference": MaterialInfo("银行资信证明", False),
+    "site_photos": MaterialInfo("现场照片", False),
+    "org_chart": MaterialInfo("组织架构图", False),
+}
+
+_EVERY_DEPARTMENT = ("business_license", "credit_report")
+_REQUIREMENTS = {
+    "fgw": ("feasibility_study", "energy_report", *_EVERY_DEPARTMENT),
+    "zrzy": ("land_certificate", *_EVERY_DEPARTMENT),
+    "zj": ("business_license", "land_certificate", "site_photos", "credit_report"),
+    "sthj": ("eia_report", "site_photos", *_EVERY_DEPARTMENT),
+    "yj": ("safety_report", "org_chart", *_EVERY_DEPARTMENT),
+}
+
+
+@attrs.frozen(hash=False)
+class Settings:
+    """Every county number of WORKFLOW.md's settings table. Treat the mappings as read-only."""
+
+    pre_review: PreReviewSettings = attrs.field(factory=PreReviewSettings)
+    decision: DecisionSettings = attrs.field(factory=DecisionSettings)
+    routing: RoutingSettings = attrs.field(factory=RoutingSettings)
+    time_limit_wd: dict[str, int] = attrs.field(
+        factory=lambda: {"fgw": 5, "zrzy": 10, "zj": 7, "sthj": 10, "yj": 7}
+    )
+    deemed_approval: tuple[str, ...] = ()
+    supply_deadline_wd: int = 20
+    reminder_before_wd: int = 3
+    commitment: CommitmentSettings = attrs.field(factory=CommitmentSettings)
+    points: dict[str, int] = attrs.field(
+        factory=lambda: {
+            "lead": 1,
+            "negotiating": 1,
+            "pre_review_passed": 2,
+            "decision_approved": 3,
+            "signed": 5,
+            "approval_complete": 5,
+            "construction": 8,
+            "production": 10,
+            "effective": 10,
+        }
+    )
+    materials: dict[str, MaterialInfo] = attrs.field(factory=lambda: dict(_MATERIALS))
+    requirements: dict[str, tuple[str, ...]] = attrs.field(factory=lambda: dict(_REQUIREMENTS))
+    departments: dict[str, str] = attrs.field(factory=lambda: dict(_DEPARTMENTS))
+    calendar: CalendarSettings = attrs.field(factory=CalendarSettings)
+
+    @classmethod
+    def default(cls) -> Settings:
+        """WORKFLOW.md's built-in settings."""
+        return _DEFAULT
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested data (JSON-ready), the form overrides are written in."""
+        data: dict[str, Any] = _converter.unstructure(self)
+        return data
+
+    def merged(self, overrides: Mapping[str, Any]) -> Settings:
+        """A new ``Settings`` with ``overrides`` applied; nested mappings merge key by key.
+
+        Lists replace; a mapping value of ``None`` removes that key (for example a department's
+        time limit). Raises ``SettingsError`` naming every bad or unknown key.
+        """
+        if not overrides:
+            return self
+        data = _deep_merge(self.to_dict(), dict(overrides), path="")
+        return Settings.from_dict(data)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Settings:
+        try:
+            settings = _converter.structure(dict(data), Settings)
+        except Exception as exc:  # cattrs raises ExceptionGroups of many kinds
+            messages = cattrs.transform_error(exc, path="settings")
+            raise SettingsError("; ".join(messages)) from None
+        problems = settings.problems()
+        if problems:
+            raise SettingsError("; ".join(problems))
+        return settings
+
+    def problems(self) -> list[str]:
+        """Every inconsistency between the settings' parts, as ``settings.path: message``."""
+        found: list[str] = []
+        known_departments = set(self.departments)
+        for unit in self.pre_review.members:
+            if unit not in known_departments:
+                found.append(f"settings.pre_review.members: unknown department {unit!r}")
+        if not self.pre_review.members:
+            found.append("settings.pre_review.members: at least one member unit is needed")
+        for name, value in (
+            ("pre_review.deadline_wd", self.pre_review.deadline_wd),
+            ("supply_deadline_wd", self.supply_deadline_wd),
+            ("commitment.verify_wd", self.commitment.verify_wd),
+        ):
+            if value < 1:
+                found.append(f"settings.{name}: must be at least 1 working day, got {value}")
+        if not 0 <= self.reminder_before_wd < self.supply_deadline_wd:
+            found.append(
+                "settings.reminder_before_wd: must be between 0 and supply_deadline_wd - 1, "
+                f"got {self.reminder_before_wd}"
+            )
+        for name, share in (("quorum", self.decision.quorum), ("majority", self.decision.majority)):
+            if not 0 <= share < 1:
+                found.append(f"settings.decision.{name}: must be a share in [0, 1), got {share}")
+        for dept, limit in self.time_limit_wd.items():
+            if dept not in known_departments:
+                found.append(f"settings.time_limit_wd.{dept}: unknown department")
+            if limit < 1:
+                found.append(f"settings.time_limit_wd.{dept}: must be at least 1, got {limit}")
+        for listing, values in (
+            ("routing.departments", self.routing.departments),
+            ("deemed_approval", self.deemed_approval),
+            ("commitment.departments", self.commitment.departments),
+        ):
+            for dept in values:
+                if dept not in self.time_limit_wd:
+                    found.append(
+                        f"settings.{listing}: {dept!r} is not an approving department "
+                        "(it has no time_limit_wd)"
+                    )
+        for dept, materials in self.requirements.items():
+            if dept not in known_departments:
+                found.append(f"settings.requirements.{dept}: unknown department")
+            for material in materials:
+                if material not in self.materials:
+                    found.append(f"settings.requirements.{dept}: unknown material {material!r}")
+        for milestone, points in self.points.items():
+            if points < 0:
+                found.append(f"settings.points.{milestone}: must not be negative")
+        return found
+
+    def fingerprint(self) -> str:
+        """A stable hash of every setting, recorded in a project's ``created`` event."""
+        canonical = json.dumps(self.to_dict(), sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+    def department_name(self, dept: str) -> str:
+        return self.departments.get(dept, dept)
+
+    def is_key_material(self, material: str) -> bool:
+        info = self.materials.get(material)
+        return bool(info and info.key)
+
+
+def _deep_merge(base: dict[str, Any], overrides: dict[str, Any], *, path: str) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in overrides.items():
+        here = f"{path}.{key}" if path else str(key)
+        if key not in base and path in ("", "pre_review", "decision", "routing", "commitment"):
+            raise SettingsError(f"settings.{here}: unknown setting")
+        if value is None and path:
+            merged.pop(key, None)
+        elif isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            merged[key] = _deep_merge(base[key], dict(value), path=here)
+        else:
+            merged[key] = value
+    return merged
+
+
+_converter = cattrs.Converter(forbid_extra_keys=True)
+for _cls in (
+    Settings,
+    PreReviewSettings,
+    DecisionSettings,
+    RoutingSettings,
+    CommitmentSettings,
+    CalendarSettings,
+    MaterialInfo,
+):
+    _converter.register_structure_hook(
+        _cls, make_dict_structure_fn(_cls, _converter, _cattrs_forbid_extra_keys=True)
+    )
+
+
+def _structure_strict_int(value: Any, _: type) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"expected a whole number, got {value!r}")
+    return value
+
+
+def _structure_share(value: Any, _: type) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"expected a number, got {value!r}")
+    return float(value)
+
+
+def _structure_flag(value: Any, _: type) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"expected true or false, got {value!r}")
+    return value
+
+
+def _structure_text(value: Any, _: type) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"expected text, got {value!r}")
+    return value
+
+
+_converter.register_structure_hook(int, _structure_strict_int)
+_converter.register_structure_hook(float, _structure_share)
+_converter.register_structure_hook(bool, _structure_flag)
+_converter.register_structure_hook(str, _structure_text)
+
+_DEFAULT = Settings()

@@ -1,0 +1,102 @@
+"""The store interface every backend implements, and the records it keeps.
+
+One atomic ``commit`` writes a command's events, timer changes, notices (the outbox), command id
+and snapshot together, or nothing: a stale ``expected_version`` raises ``ConcurrencyConflict``
+and the engine retries. Stores know events, snapshots, timers and the outbox, never a rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import Protocol
+
+import attrs
+
+from approvalflow.model import Event, Notice, Timer, TimerChanges
+from approvalflow.project import ProjectState
+
+__all__ = ["CommandRecord", "OutboxEntry", "Store"]
+
+
+@attrs.frozen
+class CommandRecord:
+    """A command id's first result: which events it wrote (versions ``first``..``last``)."""
+
+    command_id: str
+    project: str
+    command: str
+    fingerprint: str
+    first_version: int
+    last_version: int
+
+
+@attrs.frozen
+class OutboxEntry:
+    notice: Notice
+    attempts: int = 0
+    last_error: str | None = None
+    next_attempt: datetime | None = None
+
+
+class Store(Protocol):
+    """What the engine needs from storage. Every method is safe to call from one thread."""
+
+    def load(self, project: str) -> ProjectState | None:
+        """The project's current state (a snapshot plus later events), or ``None``.
+
+        The caller must not mutate the returned object (the engine clones it first).
+        """
+
+    def events(self, project: str, after_version: int = 0) -> list[Event]:
+        """The project's events with version > ``after_version``, in order."""
+
+    def commit(
+        self,
+        *,
+        project: str,
+        expected_version: int,
+        events: Sequence[Event],
+        timers: TimerChanges,
+        notices: Sequence[Notice],
+        command: CommandRecord | None,
+        state: ProjectState,
+    ) -> None:
+        """Write everything or nothing. ``expected_version`` 0 means a new project.
+
+        Raises ``ConcurrencyConflict`` when the project's version is not ``expected_version``
+        (another writer was first) or the command id is taken already.
+        """
+
+    def command(self, command_id: str) -> CommandRecord | None:
+        """The record of a command id, or ``None``."""
+
+    def claim_due(self, now: datetime, limit: int = 100) -> list[Timer]:
+        """Up to ``limit`` timers due at or before ``now``, earliest first.
+
+        A claimed timer is hidden from other claimers for a while (a lease); firing it ends with a
+        ``commit`` that cancels or replaces it. A worker that dies lets the lease run out.
+        """
+
+    def next_due(self) -> datetime | None:
+        """When the earliest timer falls due, or ``None``."""
+
+    def timers(self, project: str) -> list[Timer]:
+        """The project's scheduled timers."""
+
+    def project_ids(self) -> list[str]:
+        """Every project id, in creation order."""
+
+    def pending_notices(self, now: datetime, limit: int = 100) -> list[OutboxEntry]:
+        """Notices not yet delivered whose next attempt is due, oldest first."""
+
+    def mark_delivered(self, notice_ids: Sequence[str]) -> None: ...
+
+    def mark_failed(self, notice_id: str, error: str, next_attempt: datetime) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def all_events(store: Store) -> Iterator[Event]:
+    for project in store.project_ids():
+        yield from store.events(project)

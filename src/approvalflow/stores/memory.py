@@ -1,0 +1,140 @@
+"""The in-memory store: the reference backend, and the default for scenarios and tests."""
+
+from __future__ import annotations
+
+import heapq
+import threading
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from approvalflow.errors import ConcurrencyConflict
+from approvalflow.model import Event, Notice, Timer, TimerChanges
+from approvalflow.project import ProjectState
+from approvalflow.stores.base import CommandRecord, OutboxEntry
+
+__all__ = ["MemoryStore"]
+
+_LEASE = timedelta(minutes=5)
+
+
+class MemoryStore:
+    """Everything in dictionaries, guarded by one lock. Lost when the process ends."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._events: dict[str, list[Event]] = {}
+        self._states: dict[str, ProjectState] = {}
+        self._commands: dict[str, CommandRecord] = {}
+        self._timers: dict[tuple[str, str, str], Timer] = {}
+        # A heap of (due, key) with lazy deletion: cancelled or moved timers are skipped on pop.
+        self._heap: list[tuple[datetime, tuple[str, str, str]]] = []
+        self._leases: dict[tuple[str, str, str], datetime] = {}
+        self._outbox: dict[str, OutboxEntry] = {}
+
+    def load(self, project: str) -> ProjectState | None:
+        return self._states.get(project)
+
+    def events(self, project: str, after_version: int = 0) -> list[Event]:
+        return list(self._events.get(project, ())[after_version:])
+
+    def commit(
+        self,
+        *,
+        project: str,
+        expected_version: int,
+        events: Sequence[Event],
+        timers: TimerChanges,
+        notices: Sequence[Notice],
+        command: CommandRecord | None,
+        state: ProjectState,
+    ) -> None:
+        with self._lock:
+            history = self._events.get(project)
+            current = len(history) if history is not None else 0
+            if current != expected_version:
+                raise ConcurrencyConflict(
+                    f"{project} is at version {current}, not {expected_version}"
+                )
+            if command is not None and command.command_id in self._commands:
+                raise ConcurrencyConflict(f"command id {command.command_id!r} is taken")
+            if history is None:
+                history = self._events[project] = []
+            history.extend(events)
+            self._states[project] = state
+            if command is not None:
+                self._commands[command.command_id] = command
+            for key in timers.cancel:
+                self._timers.pop(key, None)
+                self._leases.pop(key, None)
+            for timer in timers.set:
+                self._timers[timer.key] = timer
+                self._leases.pop(timer.key, None)
+                heapq.heappush(self._heap, (timer.due, timer.key))
+            for notice in notices:
+                self._outbox[notice.id] = OutboxEntry(notice)
+
+    def command(self, command_id: str) -> CommandRecord | None:
+        return self._commands.get(command_id)
+
+    def claim_due(self, now: datetime, limit: int = 100) -> list[Timer]:
+        with self._lock:
+            claimed: list[Timer] = []
+            skipped: list[tuple[datetime, tuple[str, str, str]]] = []
+            while self._heap and self._heap[0][0] <= now and len(claimed) < limit:
+                due, key = heapq.heappop(self._heap)
+                timer = self._timers.get(key)
+                if timer is None or timer.due != due:
+                    continue  # cancelled or moved since it was pushed
+                lease = self._leases.get(key)
+                if lease is not None and lease > now:
+                    skipped.append((due, key))
+                    continue
+                self._leases[key] = now + _LEASE
+                claimed.append(timer)
+                skipped.append((due, key))  # stays scheduled until a commit removes it
+            for item in skipped:
+                heapq.heappush(self._heap, item)
+            return claimed
+
+    def next_due(self) -> datetime | None:
+        with self._lock:
+            while self._heap:
+                due, key = self._heap[0]
+                timer = self._timers.get(key)
+                if timer is not None and timer.due == due:
+                    return due
+                heapq.heappop(self._heap)
+            return None
+
+    def timers(self, project: str) -> list[Timer]:
+        return sorted(
+            (t for t in self._timers.values() if t.project == project), key=lambda t: t.due
+        )
+
+    def project_ids(self) -> list[str]:
+        return list(self._events)
+
+    def pending_notices(self, now: datetime, limit: int = 100) -> list[OutboxEntry]:
+        with self._lock:
+            due = [
+                entry
+                for entry in self._outbox.values()
+                if entry.next_attempt is None or entry.next_attempt <= now
+            ]
+            return due[:limit]
+
+    def mark_delivered(self, notice_ids: Sequence[str]) -> None:
+        with self._lock:
+            for notice_id in notice_ids:
+                self._outbox.pop(notice_id, None)
+
+    def mark_failed(self, notice_id: str, error: str, next_attempt: datetime) -> None:
+        with self._lock:
+            entry = self._outbox.get(notice_id)
+            if entry is not None:
+                self._outbox[notice_id] = OutboxEntry(
+                    entry.notice, entry.attempts + 1, error, next_attempt
+                )
+
+    def close(self) -> None:
+        pass
