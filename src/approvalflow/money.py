@@ -10,7 +10,7 @@ from approvalflow.errors import InvalidCommand
 __all__ = ["format_yuan", "parse_amount"]
 
 _UNITS = {"": Decimal(1), "元": Decimal(1), "万": Decimal(10_000), "亿": Decimal(100_000_000)}
-_AMOUNT = re.compile(r"^\s*([0-9][0-9_,]*(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)\s*(万|亿|元)?\s*$")
+_AMOUNT = re.compile(r"^\s*(-?[0-9][0-9_,]*(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)\s*(万|亿|元)?\s*$")
 
 
 def parse_amount(value: object, *, argument: str = "amount") -> int:

@@ -347,7 +347,7 @@ def _branch_changed(state: ProjectState, p: Any, at: datetime) -> None:
         branch.outstanding = frozenset(p["deficient"])
     if "corrections" in p:
         branch.corrections = frozenset(p["corrections"])
-        branch.returned_from = p["from"]
+        branch.returned_from = p["returned_from"]
         branch.remaining_wd = p["remaining_wd"]
     if p["to"] != "returned":
         branch.returned_from = None

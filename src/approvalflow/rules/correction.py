@@ -30,7 +30,7 @@ def return_for_correction(ctx: Context) -> None:
         "return",
         corrections=corrections,
         remaining_wd=remaining,
-        **{"from": branch.state},
+        returned_from=branch.state,
     )
     ctx.notify(
         "returned",

@@ -1,0 +1,16 @@
+"""Shared test set-up: hypothesis profiles and the actors most tests use."""
+
+from __future__ import annotations
+
+import os
+
+from hypothesis import HealthCheck, settings
+
+# `ci` keeps the suite well inside CI's time on two cores; `dev` is quick; `thorough` is for
+# a long local run (HYPOTHESIS_PROFILE=thorough).
+settings.register_profile(
+    "ci", max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile("dev", max_examples=50, deadline=None)
+settings.register_profile("thorough", max_examples=2000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))

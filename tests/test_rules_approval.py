@@ -1,0 +1,293 @@
+"""Rules 4 to 9: parallel approval, fault-tolerant acceptance, return for correction, time
+limits, notice-and-commitment and urging."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+from builders import APPROVERS, County, kinds
+
+from approvalflow import (
+    InvalidCommand,
+    InvalidTransition,
+    KeyMaterialMissing,
+    NotAuthorized,
+    UnknownMaterial,
+    hookimpl,
+)
+from approvalflow.calendar import SHANGHAI
+
+
+@pytest.fixture
+def county() -> County:
+    county = County()
+    county.to_approval()
+    county.take_notices()
+    return county
+
+
+class TestParallelApproval:
+    def test_apply_opens_a_branch_per_department_with_its_time_limit(self, county: County) -> None:
+        """Applied Monday 2026-03-02: fgw 5 wd, zj and yj 7, zrzy and sthj 10."""
+        assert county.stage() == "approval"
+        assert {d: county.branch(d) for d in APPROVERS} == dict.fromkeys(APPROVERS, "pending")
+        assert county.deadline("P1.approval.fgw") == "2026-03-09 24:00"
+        assert county.deadline("P1.approval.zj") == "2026-03-11 24:00"
+        assert county.deadline("P1.approval.sthj") == "2026-03-16 24:00"
+
+    def test_branches_move_in_any_order_and_the_last_approval_completes(
+        self, county: County
+    ) -> None:
+        """Every branch approved, in reverse order: approved, and three parties told."""
+        county.approve_all(departments=reversed(APPROVERS))
+        assert county.stage() == "approved"
+        assert kinds(county.take_notices()) == [
+            ("approved", "fuyuan"),
+            ("approved", "guo"),
+            ("approved", "huang"),
+        ]
+
+    def test_one_rejected_branch_rejects_the_project(self, county: County) -> None:
+        """The other branches stop mattering; the leader is told why."""
+        county.do("accept", "P1", "o_fgw")
+        county.do("reject", "P1", "o_zrzy", reason="用地不符合规划")
+        assert county.stage() == "rejected"
+        notices = county.take_notices()
+        assert ("rejected", "huang") in kinds(notices)
+        assert notices[0]["reasons"] == ["zrzy: 用地不符合规划"]
+
+    def test_an_officer_of_a_department_without_a_branch_gets_invalid_transition(self) -> None:
+        """Routing sent no zj branch, so zj's officer has nothing to act on."""
+        county = County()
+        county.to_approval(departments=["fgw", "zrzy"])
+        with pytest.raises(InvalidTransition, match="no approval branch for department zj"):
+            county.do("accept", "P1", "o_zj")
+
+    def test_a_non_officer_gets_not_authorized(self, county: County) -> None:
+        """The applicant cannot approve its own project."""
+        with pytest.raises(NotAuthorized):
+            county.do("approve", "P1", "fuyuan")
+
+    def test_approve_before_accept_is_a_wrong_state(self, county: County) -> None:
+        """A pending branch must be accepted first."""
+        with pytest.raises(InvalidTransition, match="approval.fgw is pending"):
+            county.do("approve", "P1", "o_fgw")
+
+    def test_a_routing_plugin_can_drop_a_department(self) -> None:
+        """A county rule: no environmental review for projects without emissions."""
+
+        class NoEmissionsNoSthj:
+            @hookimpl
+            def approvalflow_route(self, project, settings):  # type: ignore[no-untyped-def]
+                if not project.emissions:
+                    return [d for d in settings.routing.departments if d != "sthj"]
+                return None
+
+        county = County(plugins=[NoEmissionsNoSthj()])
+        county.to_signed()
+        county.engine.execute("create", "P2", "guo", {**_fields(), "emissions": False})
+        county.do("apply", "P1", "fuyuan")
+        assert set(county.engine.project("P1").branches) == set(APPROVERS)
+        for command in ("negotiate",):
+            county.do(command, "P2", "guo")
+        county.do("submit_pre_review", "P2", "guo", materials=[])
+        county.pass_pre_review("P2")
+        county.approve_in_meeting("P2")
+        county.do("sign", "P2", "guo")
+        county.do("apply", "P2", "fuyuan")
+        assert set(county.engine.project("P2").branches) == set(APPROVERS) - {"sthj"}
+
+
+class TestFaultTolerantAcceptance:
+    def test_a_key_material_can_never_be_deficient(self, county: County) -> None:
+        """eia_report is key: KeyMaterialMissing, and the branch stays pending."""
+        with pytest.raises(KeyMaterialMissing, match="eia_report"):
+            county.do("accept", "P1", "o_sthj", deficient=["eia_report"])
+        assert county.branch("sthj") == "pending"
+
+    def test_a_material_the_department_does_not_require_is_invalid(self, county: County) -> None:
+        """fgw does not require site photos."""
+        with pytest.raises(InvalidCommand, match="site_photos"):
+            county.do("accept", "P1", "o_fgw", deficient=["site_photos"])
+        with pytest.raises(UnknownMaterial):
+            county.do("accept", "P1", "o_fgw", deficient=["moon_rock"])
+
+    def test_deficient_acceptance_carries_a_supply_deadline(self, county: County) -> None:
+        """20 wd from Monday 2026-03-02 is Monday 2026-03-30."""
+        county.do("accept", "P1", "o_sthj", deficient=["site_photos"])
+        assert county.branch("sthj") == "deficient"
+        assert county.deadline("P1.approval.sthj.supply") == "2026-03-30 24:00"
+
+    def test_approve_while_deficient_is_conditional_until_supplied(self, county: County) -> None:
+        """Approved with the permit withheld; the last supply makes it approved."""
+        county.do("accept", "P1", "o_sthj", deficient=["site_photos", "credit_report"])
+        county.do("approve", "P1", "o_sthj")
+        assert county.branch("sthj") == "conditional"
+        county.do("supply", "P1", "fuyuan", materials=["site_photos"])
+        assert county.branch("sthj") == "conditional"
+        county.do("supply", "P1", "fuyuan", materials=["credit_report"])
+        assert county.branch("sthj") == "approved"
+        assert "P1.approval.sthj.supply" not in county.engine.deadlines("P1")
+
+    def test_supply_before_approval_makes_the_branch_accepted(self, county: County) -> None:
+        """Deficient, then supplied: accepted, and the supply deadline is gone."""
+        county.do("accept", "P1", "o_yj", deficient=["org_chart"])
+        county.do("supply", "P1", "fuyuan", materials=["org_chart"])
+        assert county.branch("yj") == "accepted"
+
+    def test_reminder_at_the_end_of_the_17th_working_day_then_revocation(
+        self, county: County
+    ) -> None:
+        """Reminder 2026-03-25 24:00 to the applicant; revoked 2026-03-30 24:00, leader told."""
+        county.do("accept", "P1", "o_sthj", deficient=["site_photos"])
+        county.do("approve", "P1", "o_sthj")
+        county.advance_to(datetime(2026, 3, 25, 23, 59, tzinfo=SHANGHAI))
+        assert not [n for n in county.take_notices() if n["kind"] == "reminder"]
+        county.advance(timedelta(minutes=1))
+        reminders = [n for n in county.take_notices() if n["kind"] == "reminder"]
+        assert [(n["to"], n["materials"]) for n in reminders] == [("fuyuan", ["site_photos"])]
+        county.advance_to(datetime(2026, 3, 31, 0, 0, tzinfo=SHANGHAI))
+        assert county.branch("sthj") == "revoked"
+        revoked = [n for n in county.take_notices() if n["kind"] == "revoked"]
+        assert sorted(n["to"] for n in revoked) == ["fuyuan", "huang"]
+        assert county.stage() == "approval"
+
+    def test_after_revocation_no_second_deficient_acceptance(self, county: County) -> None:
+        """apply re-opens the revoked branch; accepting it deficiently again is refused."""
+        county.do("accept", "P1", "o_sthj", deficient=["site_photos"])
+        county.advance(timedelta(days=40))
+        assert county.branch("sthj") == "revoked"
+        county.do("apply", "P1", "fuyuan")
+        assert county.branch("sthj") == "pending"
+        with pytest.raises(InvalidCommand, match="may not accept it with deficient"):
+            county.do("accept", "P1", "o_sthj", deficient=["site_photos"])
+        county.do("accept", "P1", "o_sthj")
+        assert county.branch("sthj") == "accepted"
+
+    def test_apply_during_approval_without_a_revoked_branch_is_a_wrong_state(
+        self, county: County
+    ) -> None:
+        """Nothing to re-open."""
+        with pytest.raises(InvalidTransition, match="has none"):
+            county.do("apply", "P1", "fuyuan")
+
+
+class TestReturnForCorrection:
+    def test_return_stops_the_clock_and_supply_resumes_with_the_days_left(
+        self, county: County
+    ) -> None:
+        """zj due 03-11; returned Wed 03-04 with 5 wd left (5,6,9,10,11); supplied Mon 03-16:
+        back to accepted, due 5 wd after 03-16 = 03-23."""
+        county.do("accept", "P1", "o_zj")
+        county.advance_to(datetime(2026, 3, 4, 10, 0, tzinfo=SHANGHAI))
+        county.do("return", "P1", "o_zj", corrections=["site_photos", "business_license"])
+        assert county.branch("zj") == "returned"
+        notices = county.take_notices()
+        assert [(n["kind"], n["to"]) for n in notices] == [("returned", "fuyuan")]
+        assert sorted(notices[0]["corrections"]) == ["business_license", "site_photos"]
+        assert "P1.approval.zj" not in county.engine.deadlines("P1")
+        county.advance_to(datetime(2026, 3, 16, 9, 0, tzinfo=SHANGHAI))
+        assert not [n for n in county.take_notices() if n.get("department") == "zj"]
+        county.do("supply", "P1", "fuyuan", materials=["site_photos"])
+        assert county.branch("zj") == "returned"
+        county.do("supply", "P1", "fuyuan", materials=["business_license"])
+        assert county.branch("zj") == "accepted"
+        assert county.deadline("P1.approval.zj") == "2026-03-23 24:00"
+
+    def test_an_agent_hears_of_a_return_too(self) -> None:
+        """With a delegation, the returned notice goes to the applicant and the agent."""
+        county = County()
+        county.to_approval()
+        county.do("delegate", "P1", "fuyuan", agent="daiban")
+        county.take_notices()
+        county.do("return", "P1", "o_fgw", corrections=["feasibility_study"])
+        assert kinds(county.take_notices()) == [("returned", "daiban"), ("returned", "fuyuan")]
+        county.do("supply", "P1", "daiban", materials=["feasibility_study"])
+        assert county.branch("fgw") == "pending"
+        event = county.engine.history("P1")[-2]
+        assert (event.by, event.on_behalf_of) == ("daiban", "fuyuan")
+
+
+class TestTimeLimits:
+    def test_an_open_branch_past_its_limit_is_overdue_once(self, county: County) -> None:
+        """fgw's limit ends 03-09 24:00: the leader and fgw's officers are told, once."""
+        county.advance_to(datetime(2026, 3, 10, 0, 0, tzinfo=SHANGHAI))
+        overdue = [n for n in county.take_notices() if n["kind"] == "overdue"]
+        assert sorted(n["to"] for n in overdue) == ["huang", "o_fgw"]
+        assert overdue[0]["department"] == "fgw"
+        county.advance(timedelta(days=2))
+        assert not [
+            n for n in county.take_notices() if n["kind"] == "overdue" and n["department"] == "fgw"
+        ]
+
+    def test_deemed_approval_approves_a_silent_department(self) -> None:
+        """With fgw under deemed approval, its silence past the limit approves it."""
+        county = County(settings={"deemed_approval": ["fgw"]})
+        county.to_approval()
+        county.take_notices()
+        county.advance_to(datetime(2026, 3, 10, 0, 0, tzinfo=SHANGHAI))
+        assert county.branch("fgw") == "approved"
+        assert not [n for n in county.take_notices() if n["kind"] == "overdue"]
+
+
+class TestCommitment:
+    @pytest.fixture
+    def committed(self) -> County:
+        county = County(settings={"commitment": {"departments": ["yj"]}})
+        county.to_approval()
+        county.do("accept_commitment", "P1", "fuyuan", department="yj")
+        county.take_notices()
+        return county
+
+    def test_a_pledge_approves_at_once_with_a_verification_deadline(
+        self, committed: County
+    ) -> None:
+        """yj approved on commitment; verification due 60 wd later."""
+        assert committed.branch("yj") == "approved"
+        assert "P1.approval.yj.verify" in committed.engine.deadlines("P1")
+
+    def test_a_department_not_eligible_is_refused(self, committed: County) -> None:
+        """Only the departments a county lists accept commitments."""
+        with pytest.raises(InvalidCommand, match="not commitment-eligible"):
+            committed.do("accept_commitment", "P1", "fuyuan", department="fgw")
+
+    def test_a_failed_verification_revokes_and_tells_the_leader(self, committed: County) -> None:
+        """verify passed: false: revoked, the applicant and the leader are told."""
+        committed.do("verify", "P1", "o_yj", passed=False)
+        assert committed.branch("yj") == "revoked"
+        assert kinds(committed.take_notices()) == [("revoked", "fuyuan"), ("revoked", "huang")]
+
+    def test_after_leaving_approval_a_revocation_leaves_the_stage(self, committed: County) -> None:
+        """Project already approved: the branch is revoked, the stage stays; leader decides."""
+        committed.approve_all(departments=("fgw", "zrzy", "zj", "sthj"))
+        assert committed.stage() == "approved"
+        committed.do("start_construction", "P1", "guo")
+        committed.advance(timedelta(days=120))
+        assert committed.branch("yj") == "revoked"
+        assert committed.stage() == "construction"
+        assert ("revoked", "huang") in kinds(committed.take_notices())
+
+    def test_verify_without_a_pending_commitment_is_a_wrong_state(self, county: County) -> None:
+        """fgw approved the ordinary way has nothing to verify."""
+        county.do("accept", "P1", "o_fgw")
+        with pytest.raises(InvalidTransition):
+            county.do("verify", "P1", "o_fgw", passed=True)
+
+
+class TestUrging:
+    def test_the_leader_urges_a_department_whose_officers_are_told(self, county: County) -> None:
+        """Both zj officers receive the urge."""
+        county.do("urge", "P1", "huang", department="zj")
+        assert kinds(county.take_notices()) == [("urge", "o_zj"), ("urge", "o_zj2")]
+
+    def test_only_the_projects_leader_urges(self, county: County) -> None:
+        """Another county leader does not hold this project."""
+        with pytest.raises(NotAuthorized):
+            county.do("urge", "P1", "li", department="zj")
+
+
+def _fields() -> dict[str, object]:
+    from builders import PROJECT_FIELDS
+
+    return dict(PROJECT_FIELDS)
