@@ -71,7 +71,7 @@ class TestParallelApproval:
 
     def test_approve_before_accept_is_a_wrong_state(self, county: County) -> None:
         """A pending branch must be accepted first."""
-        with pytest.raises(InvalidTransition, match="approval.fgw is pending"):
+        with pytest.raises(InvalidTransition, match=r"approval\.fgw is pending"):
             county.do("approve", "P1", "o_fgw")
 
     def test_a_routing_plugin_can_drop_a_department(self) -> None:

@@ -42,10 +42,10 @@ from approvalflow.plugins.manager import build_plugin_manager
 from approvalflow.project import ProjectState
 from approvalflow.rules import arguments, lifecycle, metrics, timers
 from approvalflow.rules import points as points_rule
-from approvalflow.rules.points import LeaderboardRow
 from approvalflow.rules.authorization import authorize
 from approvalflow.rules.commands import BUILTIN_COMMANDS, CommandSpec
 from approvalflow.rules.context import Context
+from approvalflow.rules.points import LeaderboardRow
 from approvalflow.settings import Settings
 from approvalflow.states import STAGE_TABLE, TERMINAL, next_stage
 from approvalflow.stores import Store, open_store
