@@ -1,0 +1,152 @@
+"""A parsed scenario file (SCENARIOS.md, contract v1) as frozen value objects.
+
+The loader builds these; the runner reads them. Every step, actor and expectation carries the
+1-based line of the file where it was written, so a failure can point at it. Times are aware
+datetimes in Asia/Shanghai. Values the engine interprets (amounts, settings, command arguments)
+are passed through as the file gave them, after the loader's scalar rules (dates stay text, only
+``true``/``false`` are booleans, no octal).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal, TypeAlias
+
+import attrs
+
+__all__ = [
+    "ActorSpec",
+    "AdvanceStep",
+    "CommandStep",
+    "ExpectStep",
+    "Expectation",
+    "Scenario",
+    "ScenarioFileError",
+    "Step",
+]
+
+
+class ScenarioFileError(ValueError):
+    """A scenario file is not valid; the message names the file, the line and the key.
+
+    ``path`` is the file as given to the loader, ``line`` the 1-based line of the offending
+    key or step (``None`` when the problem concerns the whole file, such as its size or
+    encoding), ``key`` a path into the document such as ``$.steps[3].by`` (``$`` is the
+    whole file; list positions count from 1, like the runner's step numbers), and
+    ``message`` says what is wrong. ``str()`` is ``"{path}:{line}: {key}: {message}"``,
+    without ``:{line}`` when the line is unknown.
+    """
+
+    def __init__(self, path: str, line: int | None, key: str, message: str) -> None:
+        # Passing every field to Exception keeps the error picklable (pytest-xdist, logging).
+        super().__init__(path, line, key, message)
+        self.path = path
+        self.line = line
+        self.key = key
+        self.message = message
+
+    def __str__(self) -> str:
+        where = self.path if self.line is None else f"{self.path}:{self.line}"
+        return f"{where}: {self.key}: {self.message}"
+
+
+@attrs.frozen
+class ActorSpec:
+    """One entry of ``actors:``: who may act in the scenario.
+
+    ``teams`` is ``None`` when the file gives no ``teams`` list (the actor serves every team,
+    WORKFLOW.md); ``recuse`` lists project ids.
+    """
+
+    id: str
+    name: str | None
+    roles: tuple[str, ...]
+    department: str | None
+    teams: tuple[str, ...] | None
+    recuse: tuple[str, ...]
+    line: int
+
+
+@attrs.frozen
+class CommandStep:
+    """A ``create: <project>`` or ``do: <command>`` step.
+
+    ``command`` is ``"create"`` for create steps. ``args`` holds the ``project:`` fields of a
+    create step, or the ``args:`` of a do step (``{}`` when absent). ``error`` is the error
+    code the command must fail with, or ``None`` when it must succeed.
+    """
+
+    index: int
+    line: int
+    command: str
+    project: str
+    by: str
+    args: dict[str, Any]
+    error: str | None
+    command_id: str | None
+
+
+@attrs.frozen
+class AdvanceStep:
+    """An ``advance:`` step: either by ``amount`` of ``unit``, or to the local time ``until``.
+
+    Exactly one form is set: ``unit`` is ``None`` (and ``amount`` 0) when ``until`` is given.
+    """
+
+    index: int
+    line: int
+    amount: int
+    unit: Literal["wd", "days", "hours"] | None
+    until: datetime | None
+
+
+@attrs.frozen
+class Expectation:
+    """One checked thing of an ``expect`` step: a key, the expected value, and its line."""
+
+    key: str
+    value: Any
+    line: int
+
+
+@attrs.frozen
+class ExpectStep:
+    """An ``expect:`` step, its checks grouped by kind, each group in file order.
+
+    - ``states``: key ``P1`` or ``P1.approval.sthj``, value the expected state path (text).
+    - ``notices`` / ``no_notices``: key ``notices[i]`` / ``no_notices[i]`` (from 1), value the
+      mapping a sent notice must (or must not) contain.
+    - ``points``: key a team, value an int.
+    - ``metrics``: key a metric name, value a number, ``None``, or a mapping of them.
+    - ``deadlines``: key such as ``P1.approval.sthj.supply``, value an aware datetime.
+    """
+
+    index: int
+    line: int
+    states: tuple[Expectation, ...]
+    notices: tuple[Expectation, ...]
+    no_notices: tuple[Expectation, ...]
+    points: tuple[Expectation, ...]
+    metrics: tuple[Expectation, ...]
+    deadlines: tuple[Expectation, ...]
+
+
+Step: TypeAlias = CommandStep | AdvanceStep | ExpectStep
+
+
+@attrs.frozen
+class Scenario:
+    """A whole scenario file: its name, setup and steps in order.
+
+    ``path`` is the file as given to the loader; ``plugins`` are entry-point names;
+    ``settings`` is the nested ``settings:`` mapping as written; ``start`` is the initial
+    clock; ``actors`` maps actor id to its spec, in file order.
+    """
+
+    name: str
+    path: str
+    plugins: tuple[str, ...]
+    settings: dict[str, Any]
+    start: datetime
+    actors: dict[str, ActorSpec]
+    steps: tuple[Step, ...]

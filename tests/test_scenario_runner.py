@@ -1,0 +1,133 @@
+"""The scenario harness as its users see it: the CLI's lines, exit codes and failure text, and
+the two contract examples in ../shared/scenarios passing as they are."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from approvalflow.cli import main
+from approvalflow.scenario.runner import run_file
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "scenarios"
+REPO_SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
+
+GOOD = textwrap.dedent(
+    """\
+    scenario: A lead starts negotiating
+    start: 2026-07-06 09:00
+    actors:
+      zhao: {roles: [recruiter]}
+      fuyuan: {roles: [applicant]}
+      li: {roles: [leader]}
+    steps:
+      - create: P1
+        by: zhao
+        project: {name: 铝合金, investment: 1.5亿, applicant: fuyuan, leader: li,
+                  department: gxj, team: new_materials}
+      - {do: negotiate, project: P1, by: zhao}
+      - expect:
+          P1: negotiating
+          points: {new_materials: 2}
+    """
+)
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+class TestContractExamples:
+    @pytest.mark.parametrize("name", ["lead_to_effective.yaml", "rejected_and_withdrawn.yaml"])
+    def test_the_shared_examples_pass_as_they_are(self, name: str) -> None:
+        """The two complete examples of SCENARIOS.md pass unchanged."""
+        if not SHARED.is_dir():
+            pytest.skip(
+                f"{SHARED} is absent (a user's own clone): the contract examples live there"
+            )
+        result = run_file(SHARED / name)
+        assert result.passed, result.render()
+
+
+class TestCommandLine:
+    def test_a_passing_run_prints_pass_lines_and_the_closing_line(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """One PASS line per scenario, then `1 passed, 0 failed`; exit status 0."""
+        write(tmp_path, "good.yaml", GOOD)
+        write(tmp_path, "other.yaml", "not_a_scenario: true\n")
+        assert main(["scenario", "run", str(tmp_path)]) == 0
+        assert capsys.readouterr().out.splitlines() == [
+            "PASS A lead starts negotiating",
+            "1 passed, 0 failed",
+        ]
+
+    def test_a_failing_expectation_shows_step_line_expected_and_found(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """The contract's failure text; exit status 1."""
+        write(tmp_path, "bad.yaml", GOOD.replace("P1: negotiating", "P1: lead"))
+        assert main(["scenario", "run", str(tmp_path)]) == 1
+        out = capsys.readouterr().out
+        assert out.splitlines() == [
+            "FAIL A lead starts negotiating",
+            "  step 3 (line 14): expect P1",
+            "    expected: lead",
+            "    found:    negotiating",
+            "0 passed, 1 failed",
+        ]
+
+    def test_a_refused_command_shows_the_error_code_and_message(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A command step without `error:` that the engine refuses fails at that step."""
+        text = GOOD.replace(
+            "{do: negotiate, project: P1, by: zhao}", "{do: negotiate, project: P1, by: fuyuan}"
+        )
+        write(tmp_path, "refused.yaml", text)
+        assert main(["scenario", "run", str(tmp_path)]) == 1
+        out = capsys.readouterr().out
+        assert "step 2 (line 12): negotiate P1 by fuyuan" in out
+        assert "found:    NotAuthorized: fuyuan may not negotiate on P1" in out
+
+    def test_an_invalid_file_counts_as_failed_and_exits_2(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """The run goes on with the others; the message names file, line and key."""
+        write(tmp_path, "a_good.yaml", GOOD)
+        write(tmp_path, "b_broken.yaml", GOOD.replace("    by: zhao\n", "", 1))
+        assert main(["scenario", "run", str(tmp_path)]) == 2
+        out = capsys.readouterr().out
+        assert "PASS A lead starts negotiating" in out
+        assert "b_broken.yaml:8: $.steps[1].by: missing" in out
+        assert out.splitlines()[-1] == "1 passed, 1 failed"
+
+    def test_json_output_for_machines(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """--json prints one object with the counts and each scenario."""
+        write(tmp_path, "good.yaml", GOOD)
+        assert main(["scenario", "run", "--json", str(tmp_path)]) == 0
+        report = json.loads(capsys.readouterr().out)
+        assert report["passed"] == 1 and report["failed"] == 0
+        assert report["scenarios"][0]["name"] == "A lead starts negotiating"
+
+    def test_the_console_script_is_installed(self, tmp_path: Path) -> None:
+        """`approvalflow scenario run` works as a program, with the closing line last."""
+        write(tmp_path, "good.yaml", GOOD)
+        script = Path(sys.executable).with_name("approvalflow")
+        done = subprocess.run(
+            [str(script), "scenario", "run", str(tmp_path)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.splitlines()[-1] == "1 passed, 0 failed"
