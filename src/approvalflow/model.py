@@ -9,6 +9,8 @@ from typing import Any, Protocol, runtime_checkable
 import attrs
 
 __all__ = [
+    "ESCALATION_KINDS",
+    "NOTICE_KINDS",
     "ROLES",
     "Actor",
     "ActorDirectory",
@@ -19,6 +21,21 @@ __all__ = [
     "Timer",
     "TimerChanges",
 ]
+
+# WORKFLOW.md's notice kinds; plugins may add their own.
+NOTICE_KINDS: tuple[str, ...] = (
+    "pre_review_notice",
+    "decision",
+    "returned",
+    "reminder",
+    "revoked",
+    "overdue",
+    "urge",
+    "approved",
+    "rejected",
+)
+# Notices that reach the project's leader as an escalation (rule 1).
+ESCALATION_KINDS: frozenset[str] = frozenset({"overdue", "revoked", "rejected"})
 
 ROLES: tuple[str, ...] = (
     "recruiter",
