@@ -29,6 +29,7 @@ from approvalflow.errors import (
     UnknownProject,
 )
 from approvalflow.model import (
+    ESCALATION_KINDS,
     Actor,
     ActorDirectory,
     CommandResult,
@@ -110,6 +111,7 @@ class Engine:
             name for names in hook.approvalflow_project_fields() for name in (names or ())
         )
         self._max_retries = max_retries
+        self._plugin_timers = bool(hook.approvalflow_timers.get_hookimpls())
 
     # -- commands ---------------------------------------------------------------------------
 
@@ -342,8 +344,8 @@ class Engine:
         fired: tuple[str, str, str] | None = None,
     ) -> None:
         project = ctx.state.id
-        old = timers.timers_for(before) if before is not None else {}
-        new = timers.timers_for(ctx.state)
+        old = self.timers_for(before) if before is not None else {}
+        new = self.timers_for(ctx.state)
         to_set = tuple(
             Timer(project, kind, due, branch)
             for (kind, branch), due in new.items()
@@ -378,6 +380,11 @@ class Engine:
                     )
         if result.notices:
             self._deliver(result.notices, self.clock.now())
+            escalations = hook.approvalflow_escalation.get_hookimpls()
+            for notice in result.notices:
+                if notice.kind in ESCALATION_KINDS:
+                    for impl in escalations:
+                        self._guarded(impl, "approvalflow.escalation_hook_failed", notice=notice)
 
     def _guarded(self, impl: Any, failure: str, **kwargs: Any) -> bool:
         try:
@@ -438,14 +445,32 @@ class Engine:
                 if result is not None:
                     results.append(result)
 
+    def timers_for(self, state: ProjectState) -> dict[tuple[str, str], datetime]:
+        """Every deadline ``state`` waits on: the built-in rules' and the plugins'."""
+        found = timers.timers_for(state)
+        if self._plugin_timers and state.stage not in TERMINAL:
+            for extra in self.plugin_manager.hook.approvalflow_timers(project=state):
+                found.update(extra or {})
+        return found
+
+    def _fire_rule(self, ctx: Context, kind: str, branch: str) -> None:
+        if kind in timers.TIMER_KINDS:
+            timers.fire(ctx, kind, branch)
+            return
+        handled = self.plugin_manager.hook.approvalflow_fire_timer(
+            context=ctx, kind=kind, branch=branch
+        )
+        if not handled:
+            raise ValueError(f"no plugin handles timers of kind {kind!r}")
+
     def _fire(self, timer: Timer) -> CommandResult | None:
         for _attempt in range(self._max_retries):
             state = self.store.load(timer.project)
             if state is None:
                 return None
             ctx = self._context(state.clone(), timer.due, "timer", {}, None, None)
-            if timers.timers_for(state).get((timer.kind, timer.branch)) == timer.due:
-                timers.fire(ctx, timer.kind, timer.branch)
+            if self.timers_for(state).get((timer.kind, timer.branch)) == timer.due:
+                self._fire_rule(ctx, timer.kind, timer.branch)
             try:
                 self._commit(state, ctx, None, fired=timer.key)
             except ConcurrencyConflict:
@@ -494,7 +519,10 @@ class Engine:
             timers.VERIFY_DEADLINE: "{p}.approval.{b}.verify",
         }
         found: dict[str, Due] = {}
-        for (kind, branch), due in timers.timers_for(state).items():
+        for (kind, branch), due in self.timers_for(state).items():
+            if kind not in names:
+                found[f"{project}.{kind}" + (f".{branch}" if branch else "")] = Due(due, False)
+                continue
             provisional = False
             if kind == timers.PRE_REVIEW_DEADLINE and state.round is not None:
                 provisional = state.round.provisional

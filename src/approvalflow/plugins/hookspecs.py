@@ -15,10 +15,13 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from approvalflow.calendar import OfficialYear
     from approvalflow.model import Event, Notice
     from approvalflow.project import ProjectState
     from approvalflow.rules.commands import CommandSpec
+    from approvalflow.rules.context import Context
     from approvalflow.settings import Settings
 
 PROJECT_NAME = "approvalflow"
@@ -70,6 +73,26 @@ def approvalflow_route(project: ProjectState, settings: Settings) -> Sequence[st
 
 
 @hookspec
+def approvalflow_timers(project: ProjectState) -> Mapping[tuple[str, str], datetime] | None:
+    """Return the deadlines this plugin's own rules wait on for ``project``, or ``None``.
+
+    Keys are ``(kind, branch)``; name kinds after the plugin (``huguan.issue``) so they never
+    clash. Like the built-in timers they are derived from state (usually ``project.plugin_data``):
+    the engine stores what changed after every command, and a timer disappears when the plugin
+    stops returning it.
+    """
+
+
+@hookspec(firstresult=True)
+def approvalflow_fire_timer(context: Context, kind: str, branch: str) -> bool | None:
+    """Handle a due timer of a ``kind`` this plugin returned from ``approvalflow_timers``.
+
+    Emit events and notices through ``context`` (its ``now`` is the due time) and return
+    ``True``; return ``None`` for kinds that are not yours.
+    """
+
+
+@hookspec
 def approvalflow_metrics(
     projects: Sequence[ProjectState], settings: Settings
 ) -> Mapping[str, Any] | None:
@@ -86,6 +109,15 @@ def approvalflow_notify(notice: Notice) -> None:
     Called after the command is stored, once per notice and channel. Raising marks the delivery
     failed: the notice stays in the outbox and is retried later with backoff (``notice.id`` is
     stable, so a channel can drop duplicates); the command that produced it still succeeded.
+    """
+
+
+@hookspec
+def approvalflow_escalation(notice: Notice) -> None:
+    """Observe an escalation: an ``overdue``, ``revoked`` or ``rejected`` notice (rule 1).
+
+    Called after ``approvalflow_notify`` for the same notice; for a county's own ledger of
+    escalations (督办台账) or an efficiency office's feed. Must not raise (it is logged if it does).
     """
 
 
