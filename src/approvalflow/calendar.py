@@ -25,7 +25,6 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import attrs
-import holidays
 
 from approvalflow.errors import CalendarUnknown
 
@@ -212,6 +211,9 @@ def _package_table(year: int) -> _Table:
             # holds stray dates of other years, hence the filter. The lock is held
             # while building because the package's objects are not documented as
             # thread-safe. "CN" through the typed factory is `holidays.China`.
+            # Imported on first use: the package is large and most imports never need a year.
+            import holidays
+
             source = holidays.country_holidays("CN", years=(year, year + 1))
             days_off = [day for day in source if day.year == year]
             makeup = [day for day in source.weekend_workdays if day.year == year]

@@ -15,8 +15,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-import structlog
-
 from approvalflow.calendar import Due, WorkingCalendar
 from approvalflow.clock import Clock, SystemClock
 from approvalflow.errors import (
@@ -53,6 +51,14 @@ from approvalflow.stores import Store, open_store
 from approvalflow.stores.base import CommandRecord
 
 __all__ = ["Engine"]
+
+
+def _logger() -> Any:
+    # structlog is imported on first use, which keeps `import approvalflow` fast.
+    import structlog
+
+    return structlog.get_logger("approvalflow")
+
 
 _NOTICE_BACKOFF = (timedelta(seconds=30), timedelta(minutes=5), timedelta(hours=1))
 
@@ -111,6 +117,7 @@ class Engine:
             name for names in hook.approvalflow_project_fields() for name in (names or ())
         )
         self._max_retries = max_retries
+        self._settings_fingerprint = merged.fingerprint()
         self._plugin_timers = bool(hook.approvalflow_timers.get_hookimpls())
 
     # -- commands ---------------------------------------------------------------------------
@@ -136,9 +143,7 @@ class Engine:
             raise InvalidCommand(
                 f"unknown command {command!r} (commands: {', '.join(sorted(self.commands))})"
             )
-        log = structlog.get_logger("approvalflow").bind(
-            project=project, command=command, actor=by, command_id=command_id
-        )
+        log = _logger().bind(project=project, command=command, actor=by, command_id=command_id)
         fingerprint = _fingerprint(command, project, by, args) if command_id else ""
         for attempt in range(self._max_retries):
             if command_id is not None:
@@ -280,6 +285,7 @@ class Engine:
             actors=self.actors,
             settings=self.settings,
             extra_fields=self._extra_fields,
+            settings_fingerprint=self._settings_fingerprint,
         )
         event = Event(project, 1, "created", now, payload, by=by, command_id=command_id)
         state = ProjectState.created(event)
@@ -390,9 +396,7 @@ class Engine:
         try:
             impl.function(**{name: kwargs[name] for name in impl.argnames})
         except Exception as exc:  # a plugin's failure must not break the engine
-            structlog.get_logger("approvalflow").warning(
-                failure, plugin=impl.plugin_name, error=repr(exc)
-            )
+            _logger().warning(failure, plugin=impl.plugin_name, error=repr(exc))
             return False
         return True
 
@@ -483,7 +487,7 @@ class Engine:
                 events=tuple(ctx.events),
                 notices=tuple(ctx.notices),
             )
-            structlog.get_logger("approvalflow").debug(
+            _logger().debug(
                 "approvalflow.timer_fired",
                 project=timer.project,
                 kind=timer.kind,

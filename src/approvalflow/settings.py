@@ -10,11 +10,13 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from typing import Any, Literal
+from functools import cache
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    import cattrs
 
 import attrs
-import cattrs
-from cattrs.gen import make_dict_structure_fn
 
 __all__ = [
     "CalendarSettings",
@@ -155,7 +157,7 @@ class Settings:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested data (JSON-ready), the form overrides are written in."""
-        data: dict[str, Any] = _converter.unstructure(self)
+        data: dict[str, Any] = _converter().unstructure(self)
         return data
 
     def merged(self, overrides: Mapping[str, Any]) -> Settings:
@@ -171,8 +173,10 @@ class Settings:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Settings:
+        import cattrs
+
         try:
-            settings = _converter.structure(dict(data), Settings)
+            settings = _converter().structure(dict(data), Settings)
         except Exception as exc:  # cattrs raises ExceptionGroups of many kinds
             messages = cattrs.transform_error(exc, path="settings")
             raise SettingsError("; ".join(messages)) from None
@@ -260,21 +264,6 @@ def _deep_merge(base: dict[str, Any], overrides: dict[str, Any], *, path: str) -
     return merged
 
 
-_converter = cattrs.Converter(forbid_extra_keys=True)
-for _cls in (
-    Settings,
-    PreReviewSettings,
-    DecisionSettings,
-    RoutingSettings,
-    CommitmentSettings,
-    CalendarSettings,
-    MaterialInfo,
-):
-    _converter.register_structure_hook(
-        _cls, make_dict_structure_fn(_cls, _converter, _cattrs_forbid_extra_keys=True)
-    )
-
-
 def _structure_strict_int(value: Any, _: type) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"expected a whole number, got {value!r}")
@@ -299,9 +288,31 @@ def _structure_text(value: Any, _: type) -> str:
     return value
 
 
-_converter.register_structure_hook(int, _structure_strict_int)
-_converter.register_structure_hook(float, _structure_share)
-_converter.register_structure_hook(bool, _structure_flag)
-_converter.register_structure_hook(str, _structure_text)
+@cache
+def _converter() -> cattrs.Converter:
+    # Built on first use: cattrs generates code per class, which `import approvalflow` should
+    # not pay for. The library's own converter; the global one is never customised.
+    import cattrs
+    from cattrs.gen import make_dict_structure_fn
+
+    converter = cattrs.Converter(forbid_extra_keys=True)
+    for cls in (
+        Settings,
+        PreReviewSettings,
+        DecisionSettings,
+        RoutingSettings,
+        CommitmentSettings,
+        CalendarSettings,
+        MaterialInfo,
+    ):
+        converter.register_structure_hook(
+            cls, make_dict_structure_fn(cls, converter, _cattrs_forbid_extra_keys=True)
+        )
+    converter.register_structure_hook(int, _structure_strict_int)
+    converter.register_structure_hook(float, _structure_share)
+    converter.register_structure_hook(bool, _structure_flag)
+    converter.register_structure_hook(str, _structure_text)
+    return converter
+
 
 _DEFAULT = Settings()

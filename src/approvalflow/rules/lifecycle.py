@@ -47,6 +47,7 @@ def created_payload(
     actors: ActorDirectory,
     settings: Settings,
     extra_fields: Collection[str] = (),
+    settings_fingerprint: str | None = None,
 ) -> dict[str, Any]:
     """Check a new project's fields (the five ones) and return its ``created`` payload."""
     if not isinstance(fields, Mapping):
@@ -92,7 +93,7 @@ def created_payload(
         "industry": industry,
         "emissions": emissions,
         "recruiter": recruiter.id,
-        "settings_fingerprint": settings.fingerprint(),
+        "settings_fingerprint": settings_fingerprint or settings.fingerprint(),
         "extra": {key: fields[key] for key in extra_fields if key in fields},
     }
 
