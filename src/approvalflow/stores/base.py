@@ -48,6 +48,13 @@ class Store(Protocol):
         The caller must not mutate the returned object (the engine clones it first).
         """
 
+    def snapshot_version(self, project: str) -> int | None:
+        """The version of the project's newest stored snapshot, or ``None`` if it has none.
+
+        ``load`` starts from that snapshot and folds only the later events, so the gap between
+        this and the project's version bounds what a ``load`` costs, however long the history.
+        """
+
     def events(self, project: str, after_version: int = 0) -> list[Event]:
         """The project's events with version > ``after_version``, in order."""
 

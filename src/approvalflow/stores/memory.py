@@ -34,6 +34,11 @@ class MemoryStore:
     def load(self, project: str) -> ProjectState | None:
         return self._states.get(project)
 
+    def snapshot_version(self, project: str) -> int | None:
+        # Every commit keeps the state it was given: a load never folds an event.
+        state = self._states.get(project)
+        return state.version if state is not None else None
+
     def events(self, project: str, after_version: int = 0) -> list[Event]:
         return list(self._events.get(project, ())[after_version:])
 

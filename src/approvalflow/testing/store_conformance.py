@@ -1,0 +1,660 @@
+"""The conformance tests every store backend must pass, as one abstract pytest class.
+
+Subclass ``StoreConformance`` in a test module (its name must start with ``Test`` for pytest to
+collect it) and provide a ``store`` fixture that yields a fresh, empty store; the memory, SQLite
+and PostgreSQL stores all run this same suite. What it requires of a backend is what the
+engine relies on (see ``approvalflow.stores.base.Store``), plus two assumptions a backend may
+tune:
+
+- a timer lease (``claim_due``) is shorter than a day;
+- ``load`` folds at most ``max_events_folded_by_load`` events after the newest snapshot (a class
+  attribute; a backend with a snapshot every N versions sets it to N - 1).
+
+``run_concurrent_writers`` and ``run_concurrent_claimers`` are the multi-process checks for a
+store reachable by URL (``open_store``): several OS processes add events to one project at once,
+retrying on ``ConcurrencyConflict``, or claim the same due timers at once; the caller asserts
+nothing was lost, applied twice or claimed twice.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar, Protocol
+from zoneinfo import ZoneInfo
+
+import attrs
+import pytest
+
+from approvalflow.errors import ConcurrencyConflict
+from approvalflow.model import Event, Notice, Timer, TimerChanges
+from approvalflow.project import ProjectState
+from approvalflow.stores import open_store
+from approvalflow.stores.base import CommandRecord, Store
+
+__all__ = [
+    "NO_TIMERS",
+    "SHANGHAI",
+    "T0",
+    "ConcurrentRun",
+    "StoreConformance",
+    "append",
+    "build_events",
+    "created_event",
+    "new_project",
+    "notice",
+    "run_concurrent_claimers",
+    "run_concurrent_writers",
+]
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+T0 = datetime(2026, 7, 6, 9, 0, tzinfo=SHANGHAI)
+"""A Monday morning in Shanghai: every test's "now" starts here."""
+
+NO_TIMERS = TimerChanges()
+
+
+def created_event(
+    project: str, at: datetime = T0, *, command_id: str | None = None, **fields: Any
+) -> Event:
+    """The ``created`` event of a project with plausible fields (``fields`` override them)."""
+    payload: dict[str, Any] = {
+        "name": f"Project {project}",
+        "investment": 50_000_000,
+        "applicant": "acme",
+        "leader": "leader1",
+        "department": "investment",
+        "team": "east",
+        "recruiter": "rec1",
+        "settings_fingerprint": "f" * 16,
+        **fields,
+    }
+    return Event(project, 1, "created", at, payload, by="rec1", command_id=command_id)
+
+
+def build_events(
+    state: ProjectState, specs: Sequence[tuple[str, Mapping[str, Any]]], at: datetime
+) -> tuple[list[Event], ProjectState]:
+    """Events following ``state`` (one per ``(type, payload)``) and the state they lead to.
+
+    ``state`` itself is not changed.
+    """
+    after = state.clone()
+    events = []
+    for offset, (type_, payload) in enumerate(specs, start=1):
+        event = Event(state.id, state.version + offset, type_, at, dict(payload), by="officer1")
+        after.apply(event)
+        events.append(event)
+    return events, after
+
+
+def new_project(
+    store: Store,
+    project: str,
+    *,
+    at: datetime = T0,
+    timers: TimerChanges = NO_TIMERS,
+    notices: Sequence[Notice] = (),
+    command: CommandRecord | None = None,
+) -> ProjectState:
+    """Commit a project's ``created`` event; return its state."""
+    event = created_event(project, at, command_id=command.command_id if command else None)
+    state = ProjectState.created(event)
+    store.commit(
+        project=project,
+        expected_version=0,
+        events=[event],
+        timers=timers,
+        notices=notices,
+        command=command,
+        state=state,
+    )
+    return state
+
+
+def append(
+    store: Store,
+    state: ProjectState,
+    specs: Sequence[tuple[str, Mapping[str, Any]]] = (),
+    *,
+    at: datetime = T0,
+    timers: TimerChanges = NO_TIMERS,
+    notices: Sequence[Notice] = (),
+    command: CommandRecord | None = None,
+) -> ProjectState:
+    """Commit events (one per ``(type, payload)``) after ``state``; return the new state."""
+    events, after = build_events(state, specs, at)
+    store.commit(
+        project=state.id,
+        expected_version=state.version,
+        events=events,
+        timers=timers,
+        notices=notices,
+        command=command,
+        state=after,
+    )
+    return after
+
+
+def notice(project: str, index: int, at: datetime = T0, **fields: Any) -> Notice:
+    """A notice with a stable id, like the engine's (project, version, index)."""
+    return Notice(
+        id=f"{project}:1:{index}",
+        kind="materials_incomplete",
+        project=project,
+        recipients=("acme", "agent1"),
+        at=at,
+        fields={"materials": ["eia", "fire"], "department": "zj", **fields},
+    )
+
+
+def _rich_history(project: str) -> list[Event]:
+    """A history that gives a state with every kind of nested value: a pre-review round with
+    opinions, a meeting with votes, a branch with deficient materials, milestones, frozensets,
+    ``extra`` data, and moments in two time zones."""
+    created = created_event(
+        project,
+        command_id="cmd-create",
+        agent="agent1",
+        industry="chips",
+        emissions=False,
+        extra={"park": "east-zone", "jobs": [120, 300], "note": "年产 5 万片"},
+    )
+    hour = timedelta(hours=1)
+    specs: list[tuple[str, dict[str, Any], datetime]] = [
+        ("stage_changed", {"to": "pre_review"}, T0 + hour),
+        ("materials_submitted", {"materials": ["plan", "licence", "eia"]}, T0 + hour),
+        (
+            "pre_review_round_opened",
+            {"round": 1, "due": (T0 + timedelta(days=3)).isoformat(), "provisional": False},
+            T0 + hour,
+        ),
+        (
+            "opinion_given",
+            {"unit": "dev", "verdict": "pass", "missing": [], "reviewer": "rv1"},
+            T0 + 2 * hour,
+        ),
+        (
+            "opinion_given",
+            {
+                "unit": "env",
+                "verdict": "missing",
+                "missing": ["eia-2"],
+                "reason": "no noise study",
+                "reviewer": "rv2",
+            },
+            (T0 + 3 * hour).astimezone(UTC),
+        ),
+        ("pre_review_round_closed", {"missing": ["eia-2"]}, T0 + 4 * hour),
+        ("stage_changed", {"to": "decision"}, T0 + 5 * hour),
+        ("meeting_convened", {"meeting": 1, "present": ["m1", "m2", "m3"]}, T0 + 6 * hour),
+        ("vote_cast", {"member": "m1", "vote": "yes"}, T0 + 6 * hour),
+        ("milestone_reached", {"milestone": "decided", "points": 5}, T0 + 7 * hour),
+        ("stage_changed", {"to": "approval"}, T0 + 8 * hour),
+        (
+            "branch_opened",
+            {
+                "department": "zj",
+                "due": (T0 + timedelta(days=10)).isoformat(),
+                "provisional": True,
+            },
+            T0 + 8 * hour,
+        ),
+        (
+            "branch_changed",
+            {
+                "department": "zj",
+                "to": "accepted",
+                "deficient": ["fire", "water"],
+                "supply_due": (T0 + timedelta(days=20)).isoformat(),
+                "reminder_due": (T0 + timedelta(days=15)).isoformat(),
+            },
+            T0 + 9 * hour,
+        ),
+        ("funds_reported", {"amount": 1_250_000}, T0 + 10 * hour),
+    ]
+    events = [created]
+    for version, (type_, payload, at) in enumerate(specs, start=2):
+        on_behalf_of = "acme" if type_ == "materials_submitted" else None
+        by = "agent1" if on_behalf_of else "officer1"
+        events.append(Event(project, version, type_, at, payload, by, on_behalf_of, None))
+    return events
+
+
+class StoreConformance:
+    """What every store backend must do. Subclasses provide the ``store`` fixture."""
+
+    max_events_folded_by_load: ClassVar[int] = 100
+
+    @pytest.fixture
+    def store(self) -> Iterator[Store]:
+        """A fresh, empty store, closed afterwards. Every backend's test class overrides it."""
+        raise NotImplementedError("a StoreConformance subclass provides the store fixture")
+        yield  # pragma: no cover
+
+    # -- events and state -------------------------------------------------------------------
+
+    def test_unknown_project_has_no_state_events_or_snapshot(self, store: Store) -> None:
+        """A project never committed loads as ``None`` and has no events."""
+        assert store.load("nope") is None
+        assert store.events("nope") == []
+        assert store.snapshot_version("nope") is None
+        assert store.project_ids() == []
+
+    def test_committed_history_loads_as_the_same_state(self, store: Store) -> None:
+        """A rich history's state (rounds, meetings, branches, frozensets, two time zones)
+        comes back equal, and so do its events, field for field and time zone for time zone."""
+        history = _rich_history("P1")
+        state = ProjectState.from_events(history)
+        store.commit(
+            project="P1",
+            expected_version=0,
+            events=history,
+            timers=NO_TIMERS,
+            notices=(),
+            command=None,
+            state=state,
+        )
+        loaded = store.load("P1")
+        assert loaded == state
+        assert loaded is not None and loaded.created_at.tzinfo == SHANGHAI
+        stored = store.events("P1")
+        assert stored == history
+        assert [repr(e.at) for e in stored] == [repr(e.at) for e in history]
+        assert [(e.by, e.on_behalf_of, e.command_id) for e in stored] == [
+            (e.by, e.on_behalf_of, e.command_id) for e in history
+        ]
+
+    def test_events_come_back_in_version_order_after_a_version(self, store: Store) -> None:
+        """``events(project, after)`` returns exactly the later events, oldest first, and
+        only that project's."""
+        state = new_project(store, "P1")
+        other = new_project(store, "P2")
+        for amount in (10, 20, 30):
+            state = append(store, state, [("funds_reported", {"amount": amount})])
+            other = append(store, other, [("funds_reported", {"amount": -amount})])
+        assert [e.version for e in store.events("P1")] == [1, 2, 3, 4]
+        assert [e.payload["amount"] for e in store.events("P1", 2)] == [20, 30]
+        assert store.events("P1", 4) == []
+        assert {e.project for e in store.events("P2")} == {"P2"}
+        loaded = store.load("P1")
+        assert loaded is not None and loaded.funds == 60 and loaded.version == 4
+
+    def test_load_folds_no_more_after_10000_events_than_after_10(self, store: Store) -> None:
+        """``load`` starts from a recent snapshot, so its work does not grow with the history:
+        after 10,000 events it folds as few events as after 10 (and still gets them right)."""
+        short = new_project(store, "short")
+        short = append(store, short, [("funds_reported", {"amount": 1})] * 9)
+        long = new_project(store, "long")
+        for _ in range(100):
+            long = append(store, long, [("funds_reported", {"amount": 1})] * 100)
+        for project, version in (("short", 10), ("long", 10_001)):
+            loaded = store.load(project)
+            assert loaded is not None and loaded.version == version
+            assert loaded.funds == version - 1
+            snapshot = store.snapshot_version(project)
+            assert snapshot is not None
+            assert version - snapshot <= self.max_events_folded_by_load
+
+    # -- conflicts --------------------------------------------------------------------------
+
+    def _assert_only_first_commit(self, store: Store, state: ProjectState) -> None:
+        assert [e.version for e in store.events(state.id)] == list(range(1, state.version + 1))
+        assert store.load(state.id) == state
+        assert store.timers(state.id) == []
+        assert store.pending_notices(T0 + timedelta(days=3650)) == []
+        assert store.command("late") is None
+
+    def test_stale_expected_version_conflicts_and_writes_nothing(self, store: Store) -> None:
+        """A writer that read version 1 after another moved the project to 2 gets
+        ``ConcurrencyConflict``, and none of its events, timers, notices or command id is kept."""
+        first = new_project(store, "P1")
+        winner = append(store, first, [("funds_reported", {"amount": 5})])
+        with pytest.raises(ConcurrencyConflict):
+            append(
+                store,
+                first,
+                [("funds_reported", {"amount": 7})],
+                timers=TimerChanges(set=(Timer("P1", "late", T0),)),
+                notices=[notice("P1", 9)],
+                command=CommandRecord("late", "P1", "report", "fp", 2, 2),
+            )
+        self._assert_only_first_commit(store, winner)
+
+    def test_expected_version_ahead_of_the_project_conflicts(self, store: Store) -> None:
+        """An ``expected_version`` the project has not reached is refused too."""
+        state = new_project(store, "P1")
+        imagined = attrs.evolve(state.clone(), version=5)
+        with pytest.raises(ConcurrencyConflict):
+            append(store, imagined, [("funds_reported", {"amount": 1})])
+        self._assert_only_first_commit(store, state)
+
+    def test_creating_an_existing_project_conflicts(self, store: Store) -> None:
+        """Two writers creating the same project: the second gets ``ConcurrencyConflict``."""
+        state = new_project(store, "P1")
+        with pytest.raises(ConcurrencyConflict):
+            new_project(
+                store,
+                "P1",
+                timers=TimerChanges(set=(Timer("P1", "late", T0),)),
+                notices=[notice("P1", 9)],
+                command=CommandRecord("late", "P1", "create", "fp", 1, 1),
+            )
+        self._assert_only_first_commit(store, state)
+        assert store.project_ids() == ["P1"]
+
+    def test_stale_commit_without_events_conflicts_and_writes_nothing(self, store: Store) -> None:
+        """A commit that only changes timers is still checked against the version."""
+        first = new_project(store, "P1")
+        winner = append(store, first, [("funds_reported", {"amount": 5})])
+        with pytest.raises(ConcurrencyConflict):
+            append(
+                store,
+                first,
+                timers=TimerChanges(set=(Timer("P1", "late", T0),)),
+                notices=[notice("P1", 9)],
+            )
+        self._assert_only_first_commit(store, winner)
+
+    def test_taken_command_id_conflicts_and_writes_nothing(self, store: Store) -> None:
+        """A command id is applied once: reusing it conflicts (even at the right version) and
+        writes nothing; the first record stays."""
+        record = CommandRecord("cmd-1", "P1", "create", "fp-create", 1, 1)
+        state = new_project(store, "P1", command=record)
+        with pytest.raises(ConcurrencyConflict):
+            append(
+                store,
+                state,
+                [("funds_reported", {"amount": 5})],
+                timers=TimerChanges(set=(Timer("P1", "late", T0),)),
+                notices=[notice("P1", 9)],
+                command=CommandRecord("cmd-1", "P1", "report", "fp-report", 2, 2),
+            )
+        self._assert_only_first_commit(store, state)
+        assert store.command("cmd-1") == record
+
+    def test_command_ids_are_looked_up_by_id(self, store: Store) -> None:
+        """``command`` returns the stored record (which events it wrote), or ``None``."""
+        state = new_project(store, "P1")
+        record = CommandRecord("cmd-2", "P1", "report_funds", "fp", 2, 3)
+        append(
+            store,
+            state,
+            [("funds_reported", {"amount": 1}), ("funds_reported", {"amount": 2})],
+            command=record,
+        )
+        assert store.command("cmd-2") == record
+        assert store.command("cmd-3") is None
+
+    # -- timers -----------------------------------------------------------------------------
+
+    def test_timers_are_set_replaced_and_cancelled_by_key(self, store: Store) -> None:
+        """Setting a timer with a key that exists replaces it; cancelling removes it; each
+        project sees only its own timers, earliest first."""
+        limit = Timer("P1", "branch_limit", T0 + timedelta(days=5), "zj")
+        supply = Timer("P1", "supply_deadline", T0 + timedelta(days=2), "zj")
+        state = new_project(store, "P1", timers=TimerChanges(set=(limit, supply)))
+        new_project(store, "P2", timers=TimerChanges(set=(Timer("P2", "pre_review", T0),)))
+        assert store.timers("P1") == [supply, limit]
+        moved = Timer("P1", "branch_limit", T0 + timedelta(days=7), "zj")
+        state = append(
+            store,
+            state,
+            [("funds_reported", {"amount": 1})],
+            timers=TimerChanges(set=(moved,), cancel=(supply.key,)),
+        )
+        assert store.timers("P1") == [moved]
+        assert [repr(t.due) for t in store.timers("P1")] == [repr(moved.due)]
+        append(store, state, timers=TimerChanges(cancel=(moved.key, ("P1", "never", ""))))
+        assert store.timers("P1") == []
+        assert [t.project for t in store.timers("P2")] == ["P2"]
+
+    def test_claim_due_returns_due_timers_earliest_first(self, store: Store) -> None:
+        """Only timers due at or before ``now`` are claimed, earliest first."""
+        timers = (
+            Timer("P1", "b", T0 + timedelta(hours=2)),
+            Timer("P1", "a", T0 + timedelta(hours=1)),
+            Timer("P1", "c", T0 + timedelta(hours=3), "zj"),
+            Timer("P1", "d", T0 + timedelta(days=1)),
+        )
+        new_project(store, "P1", timers=TimerChanges(set=timers))
+        claimed = store.claim_due(T0 + timedelta(hours=3))
+        assert claimed == [timers[1], timers[0], timers[2]]
+        assert store.claim_due(T0) == []
+
+    def test_claim_due_respects_the_limit(self, store: Store) -> None:
+        """``limit`` caps a claim; the rest stay for the next claim, in order."""
+        timers = tuple(Timer("P1", f"k{i}", T0 + timedelta(minutes=i)) for i in range(5))
+        new_project(store, "P1", timers=TimerChanges(set=timers))
+        now = T0 + timedelta(hours=1)
+        assert store.claim_due(now, limit=2) == list(timers[:2])
+        assert store.claim_due(now, limit=2) == list(timers[2:4])
+        assert store.claim_due(now, limit=2) == [timers[4]]
+
+    def test_a_claimed_timer_is_leased_until_the_lease_ends(self, store: Store) -> None:
+        """A claimed timer is not claimed again while its lease runs (another worker is on
+        it), and is claimed again once the lease has run out (that worker died)."""
+        timer = Timer("P1", "pre_review", T0)
+        new_project(store, "P1", timers=TimerChanges(set=(timer,)))
+        assert store.claim_due(T0) == [timer]
+        assert store.claim_due(T0) == []
+        assert store.claim_due(T0 + timedelta(minutes=1)) == []
+        assert store.claim_due(T0 + timedelta(days=1)) == [timer]
+        assert store.next_due() == T0  # leased timers are still scheduled
+
+    def test_setting_a_claimed_timer_again_ends_its_lease(self, store: Store) -> None:
+        """A commit that sets a leased timer again makes it claimable at once; one that
+        cancels it removes it for good."""
+        timer = Timer("P1", "pre_review", T0)
+        state = new_project(store, "P1", timers=TimerChanges(set=(timer,)))
+        assert store.claim_due(T0) == [timer]
+        earlier = Timer("P1", "pre_review", T0 - timedelta(hours=1))
+        state = append(
+            store, state, [("funds_reported", {"amount": 1})], timers=TimerChanges(set=(earlier,))
+        )
+        assert store.claim_due(T0) == [earlier]
+        append(store, state, timers=TimerChanges(cancel=(earlier.key,)))
+        assert store.claim_due(T0 + timedelta(days=2)) == []
+
+    def test_next_due_is_the_earliest_timer(self, store: Store) -> None:
+        """``next_due`` is the earliest scheduled due time, ``None`` without timers."""
+        assert store.next_due() is None
+        later = Timer("P1", "b", T0 + timedelta(days=2))
+        sooner = Timer("P2", "a", T0 + timedelta(days=1))
+        state = new_project(store, "P1", timers=TimerChanges(set=(later,)))
+        new_project(store, "P2", timers=TimerChanges(set=(sooner,)))
+        assert store.next_due() == sooner.due
+        append(store, state, timers=TimerChanges(cancel=(later.key,)))
+        assert store.next_due() == sooner.due
+
+    def test_a_commit_with_no_events_only_cancels_a_timer(self, store: Store) -> None:
+        """A commit without events (a fired timer whose rule did nothing) removes the timer
+        and leaves the version and the history alone."""
+        timer = Timer("P1", "pre_review", T0)
+        state = new_project(store, "P1", timers=TimerChanges(set=(timer,)))
+        after = append(store, state, timers=TimerChanges(cancel=(timer.key,)))
+        assert after.version == 1
+        assert store.timers("P1") == []
+        assert store.load("P1") == state
+        assert [e.version for e in store.events("P1")] == [1]
+        # The version did not move, so the next writer still expects 1.
+        append(store, state, [("funds_reported", {"amount": 1})])
+        assert [e.version for e in store.events("P1")] == [1, 2]
+
+    # -- the outbox -------------------------------------------------------------------------
+
+    def test_notices_wait_in_the_outbox_oldest_first(self, store: Store) -> None:
+        """Committed notices are pending, oldest first, exactly as committed."""
+        first, second, third = notice("P1", 0), notice("P1", 1), notice("P2", 0, reason="late")
+        new_project(store, "P1", notices=[first, second])
+        new_project(store, "P2", notices=[third])
+        entries = store.pending_notices(T0)
+        assert [e.notice for e in entries] == [first, second, third]
+        assert all(e.attempts == 0 and e.last_error is None for e in entries)
+        assert entries[0].notice.recipients == ("acme", "agent1")
+        assert [e.notice.id for e in store.pending_notices(T0, limit=2)] == [first.id, second.id]
+
+    def test_a_failed_notice_waits_for_its_next_attempt(self, store: Store) -> None:
+        """``mark_failed`` counts the attempt, keeps the error and hides the notice until
+        ``next_attempt``."""
+        new_project(store, "P1", notices=[notice("P1", 0), notice("P1", 1)])
+        retry_at = T0 + timedelta(minutes=5)
+        store.mark_failed("P1:1:0", "smtp refused", retry_at)
+        assert [e.notice.id for e in store.pending_notices(T0)] == ["P1:1:1"]
+        due = store.pending_notices(retry_at)
+        assert [e.notice.id for e in due] == ["P1:1:0", "P1:1:1"]
+        assert (due[0].attempts, due[0].last_error, due[0].next_attempt) == (
+            1,
+            "smtp refused",
+            retry_at,
+        )
+        store.mark_failed("P1:1:0", "smtp refused again", retry_at + timedelta(hours=1))
+        assert store.pending_notices(retry_at + timedelta(hours=1))[0].attempts == 2
+        store.mark_failed("unknown", "ignored", retry_at)  # nothing to mark: no error
+
+    def test_delivered_notices_leave_the_outbox(self, store: Store) -> None:
+        """``mark_delivered`` removes exactly the named notices; unknown ids are ignored."""
+        new_project(store, "P1", notices=[notice("P1", 0), notice("P1", 1), notice("P1", 2)])
+        store.mark_delivered(["P1:1:0", "P1:1:2", "unknown"])
+        assert [e.notice.id for e in store.pending_notices(T0)] == ["P1:1:1"]
+        store.mark_delivered([])
+        store.mark_delivered(["P1:1:1"])
+        assert store.pending_notices(T0 + timedelta(days=1)) == []
+
+    # -- projects ---------------------------------------------------------------------------
+
+    def test_project_ids_come_in_creation_order(self, store: Store) -> None:
+        """``project_ids`` lists every project once, in the order they were created."""
+        for project in ("P3", "P1", "P2"):
+            state = new_project(store, project)
+            append(store, state, [("funds_reported", {"amount": 1})])
+        assert store.project_ids() == ["P3", "P1", "P2"]
+
+
+# -- many processes ---------------------------------------------------------------------------
+
+
+class _Gate(Protocol):
+    """A barrier shared with child processes (a ``Manager().Barrier`` proxy)."""
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+
+@attrs.frozen
+class ConcurrentRun:
+    """What ``run_concurrent_writers`` did: the events as stored, and how often each process
+    lost a race and retried."""
+
+    project: str
+    events: tuple[Event, ...]
+    conflicts: tuple[int, ...]
+
+
+def _add_events(url: str, project: str, worker: int, count: int, start: _Gate) -> int:
+    """In a child process: add ``count`` events to ``project``, retrying each on conflict;
+    return how many conflicts it met."""
+    store = open_store(url)
+    conflicts = 0
+    try:
+        start.wait(60)
+        for number in range(count):
+            command_id = f"{project}-w{worker}-{number}"
+            while True:
+                state = store.load(project)
+                assert state is not None
+                events, after = build_events(
+                    state,
+                    [("funds_reported", {"amount": 1, "worker": worker, "number": number})],
+                    T0,
+                )
+                try:
+                    store.commit(
+                        project=project,
+                        expected_version=state.version,
+                        events=events,
+                        timers=NO_TIMERS,
+                        notices=(),
+                        command=CommandRecord(
+                            command_id, project, "report_funds", "fp", after.version, after.version
+                        ),
+                        state=after,
+                    )
+                except ConcurrencyConflict:
+                    conflicts += 1
+                    continue
+                break
+    finally:
+        store.close()
+    return conflicts
+
+
+def run_concurrent_writers(
+    url: str, *, project: str = "race", processes: int = 4, events_each: int = 20
+) -> ConcurrentRun:
+    """Create ``project`` in the store at ``url``, then let ``processes`` OS processes add
+    ``events_each`` events each to it at once, every one retrying on ``ConcurrencyConflict``.
+
+    Returns the stored history; the caller asserts nothing was lost or applied twice.
+    """
+    store = open_store(url)
+    try:
+        new_project(store, project)
+    finally:
+        store.close()
+    # spawn, not fork: each child opens its own connection from nothing.
+    context = multiprocessing.get_context("spawn")
+    with context.Manager() as manager, ProcessPoolExecutor(processes, context) as pool:
+        # Every process starts writing at the same moment, so their commits really collide.
+        start = manager.Barrier(processes)
+        futures = [
+            pool.submit(_add_events, url, project, worker, events_each, start)
+            for worker in range(processes)
+        ]
+        conflicts = tuple(future.result(timeout=300) for future in futures)
+    store = open_store(url)
+    try:
+        events = tuple(store.events(project))
+    finally:
+        store.close()
+    return ConcurrentRun(project, events, conflicts)
+
+
+def _claim_until_none_left(
+    url: str, now: datetime, limit: int, start: _Gate
+) -> list[tuple[str, str, str]]:
+    """In a child process: claim due timers ``limit`` at a time until none is left to claim."""
+    store = open_store(url)
+    claimed: list[tuple[str, str, str]] = []
+    try:
+        start.wait(60)
+        while batch := store.claim_due(now, limit):
+            claimed.extend(timer.key for timer in batch)
+    finally:
+        store.close()
+    return claimed
+
+
+def run_concurrent_claimers(
+    url: str, *, project: str = "claims", timers: int = 120, processes: int = 4, limit: int = 5
+) -> tuple[list[tuple[str, str, str]], ...]:
+    """Create ``project`` with ``timers`` due timers in the store at ``url``, then let
+    ``processes`` OS processes claim them at once, ``limit`` at a time, until none is left.
+
+    Returns the keys each process claimed; the caller asserts each timer went to exactly one.
+    """
+    due = tuple(Timer(project, f"kind{i:04d}", T0 + timedelta(seconds=i)) for i in range(timers))
+    store = open_store(url)
+    try:
+        new_project(store, project, timers=TimerChanges(set=due))
+    finally:
+        store.close()
+    now = T0 + timedelta(days=1)
+    context = multiprocessing.get_context("spawn")
+    with context.Manager() as manager, ProcessPoolExecutor(processes, context) as pool:
+        start = manager.Barrier(processes)
+        futures = [
+            pool.submit(_claim_until_none_left, url, now, limit, start) for _ in range(processes)
+        ]
+        return tuple(future.result(timeout=300) for future in futures)

@@ -1,0 +1,211 @@
+"""The PostgreSQL store: the conformance suite, several processes at once, schema versions and
+the audit chain, each test in a PostgreSQL schema of its own.
+
+The server is ``APPROVALFLOW_TEST_POSTGRES`` (default ``postgresql://postgres@127.0.0.1:5432/
+test``). If it cannot be reached these tests are skipped with a message saying how to run
+them - except when ``CI=true``, where they fail: CI must never skip them silently.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from approvalflow.errors import ConcurrencyConflict
+from approvalflow.stores import open_store
+from approvalflow.stores.audit import verify_chain
+from approvalflow.stores.schema import SchemaVersionError
+from approvalflow.testing.store_conformance import (
+    StoreConformance,
+    append,
+    new_project,
+    run_concurrent_claimers,
+    run_concurrent_writers,
+)
+
+if TYPE_CHECKING:
+    from approvalflow.stores.postgres import PostgresStore
+
+DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
+URL = os.environ.get("APPROVALFLOW_TEST_POSTGRES", DEFAULT_URL)
+
+
+@pytest.fixture(scope="module")
+def postgres_url() -> str:
+    """The server's URL, once it is known to answer; otherwise skip (or fail on CI)."""
+    problem = None
+    try:
+        import psycopg
+    except ImportError:
+        problem = "psycopg is not installed (pip install 'approvalflow[postgres]')"
+    else:
+        try:
+            with psycopg.connect(URL, connect_timeout=3):
+                pass
+        except psycopg.OperationalError as error:
+            problem = f"PostgreSQL at {URL} cannot be reached ({str(error).strip()})"
+    if problem is not None:
+        how = (
+            "; to run these tests start PostgreSQL and set APPROVALFLOW_TEST_POSTGRES="
+            "postgresql://user@host:port/database (a database the user may create schemas in)"
+        )
+        if os.environ.get("CI") == "true":
+            pytest.fail(problem + how + " (CI=true: the PostgreSQL tests must run)")
+        pytest.skip(problem + how)
+    return URL
+
+
+def _schema() -> str:
+    return f"t_{uuid.uuid4().hex[:16]}"
+
+
+@pytest.fixture
+def pg_store(postgres_url: str) -> Iterator[PostgresStore]:
+    from approvalflow.stores.postgres import PostgresStore
+
+    store = PostgresStore.from_url(postgres_url, schema=_schema())
+    yield store
+    store.drop()
+
+
+@pytest.fixture
+def schema_url(postgres_url: str) -> Iterator[str]:
+    """A URL naming a fresh schema; the schema is dropped afterwards."""
+    from approvalflow.stores.postgres import PostgresStore
+
+    name = _schema()
+    separator = "&" if "?" in postgres_url else "?"
+    yield f"{postgres_url}{separator}schema={name}"
+    PostgresStore.from_url(postgres_url, schema=name).drop()
+
+
+def _raw(store: PostgresStore) -> Any:
+    """A connection of our own to the store's schema, to change it behind the store's back."""
+    import psycopg
+
+    connection = psycopg.connect(URL, autocommit=True)
+    connection.execute("SELECT set_config('search_path', %s, false)", (store.schema,))
+    return connection
+
+
+class TestPostgresStore(StoreConformance):
+    """Every conformance test, against PostgreSQL (a snapshot every 16 versions)."""
+
+    max_events_folded_by_load = 15
+
+    @pytest.fixture
+    def store(self, pg_store: PostgresStore) -> PostgresStore:
+        return pg_store
+
+
+class TestOpening:
+    def test_a_url_may_name_the_schema(self, schema_url: str) -> None:
+        """``?schema=`` keeps the tables in that schema; other schemas do not see them."""
+        from approvalflow.stores.postgres import PostgresStore
+
+        store = open_store(schema_url)
+        assert isinstance(store, PostgresStore) and store.schema == schema_url.rsplit("=", 1)[1]
+        new_project(store, "P1")
+        store.close()
+        with PostgresStore.from_url(URL, schema=_schema()) as other:
+            assert other.project_ids() == []
+            other.drop()
+        again = open_store(schema_url)
+        assert again.project_ids() == ["P1"]
+        again.close()
+
+    def test_drop_refuses_a_store_without_its_own_schema(self, postgres_url: str) -> None:
+        """``drop`` never removes tables it does not own."""
+        from approvalflow.stores.postgres import PostgresStore
+
+        store = PostgresStore.__new__(PostgresStore)
+        store.schema = None
+        with pytest.raises(ValueError, match="opened without"):
+            store.drop()
+
+    def test_a_newer_schema_is_refused_naming_both_versions(self, pg_store: PostgresStore) -> None:
+        """Old code never writes to a schema it does not know."""
+        from approvalflow.stores.postgres import PostgresStore
+
+        with _raw(pg_store) as connection:
+            connection.execute("UPDATE meta SET schema_version = 42")
+        with pytest.raises(SchemaVersionError, match=r"version 42.*version 1"):
+            PostgresStore.from_url(URL, schema=pg_store.schema)
+
+    def test_two_stores_see_each_other_and_conflict(self, pg_store: PostgresStore) -> None:
+        """Two connections to one schema: commits are shared, a stale one conflicts."""
+        from approvalflow.stores.postgres import PostgresStore
+
+        with PostgresStore.from_url(URL, schema=pg_store.schema) as second:
+            state = new_project(pg_store, "P1")
+            assert second.load("P1") == state
+            append(second, state, [("funds_reported", {"amount": 1})])
+            with pytest.raises(ConcurrencyConflict, match="at version 2, not 1"):
+                append(pg_store, state, [("funds_reported", {"amount": 2})])
+
+
+class TestManyProcesses:
+    def test_concurrent_writers_lose_nothing_and_apply_nothing_twice(self, schema_url: str) -> None:
+        """Four processes adding 20 events each to one project, retrying on conflict: every
+        event is stored exactly once, versions run 1..81 with no gap, and the state adds up."""
+        run = run_concurrent_writers(schema_url, processes=4, events_each=20)
+        assert [e.version for e in run.events] == list(range(1, 82))
+        written = Counter((e.payload["worker"], e.payload["number"]) for e in run.events[1:])
+        assert written == Counter({(w, n): 1 for w in range(4) for n in range(20)})
+        store = open_store(schema_url)
+        try:
+            state = store.load(run.project)
+            assert state is not None and (state.version, state.funds) == (81, 80)
+            assert verify_chain(store).ok
+        finally:
+            store.close()
+
+    def test_concurrent_claimers_never_claim_one_timer_twice(self, schema_url: str) -> None:
+        """Four processes claiming the same due timers (``FOR UPDATE SKIP LOCKED``): each timer
+        goes to exactly one of them."""
+        claimed = run_concurrent_claimers(schema_url, timers=120, processes=4)
+        keys = [key for batch in claimed for key in batch]
+        assert len(keys) == len(set(keys)) == 120
+
+
+class TestAuditChain:
+    def _history(self, store: PostgresStore) -> None:
+        for project in ("P1", "P2"):
+            state = new_project(store, project)
+            for amount in (1, 2, 3):
+                state = append(store, state, [("funds_reported", {"amount": amount})])
+
+    def test_an_edited_payload_is_named(self, pg_store: PostgresStore) -> None:
+        """Changing one event's payload by hand makes ``verify_chain`` name that event."""
+        self._history(pg_store)
+        assert verify_chain(pg_store).ok
+        with _raw(pg_store) as connection:
+            connection.execute(
+                "UPDATE events SET payload = '{\"amount\":2000}' "
+                "WHERE project = 'P1' AND version = 2"
+            )
+        report = verify_chain(pg_store)
+        assert not report.ok and report.first_bad == ("P1", 2)
+        assert report.reason is not None and "edited" in report.reason
+
+    def test_removing_the_newest_event_is_caught_by_the_kept_head(
+        self, pg_store: PostgresStore
+    ) -> None:
+        """Deleting the newest event is caught by the project's recorded version; rewriting
+        that too is caught by the head the auditor kept."""
+        self._history(pg_store)
+        kept = pg_store.chain_head()
+        with _raw(pg_store) as connection:
+            connection.execute("DELETE FROM events WHERE seq = 8")
+        report = verify_chain(pg_store)
+        assert not report.ok and report.reason is not None and "P2 is at version 4" in report.reason
+        with _raw(pg_store) as connection:
+            connection.execute("UPDATE projects SET version = 3 WHERE project = 'P2'")
+        assert verify_chain(pg_store).ok
+        report = verify_chain(pg_store, kept)
+        assert not report.ok and report.count == 7
