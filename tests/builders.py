@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 from approvalflow import Actor, CommandResult, Engine, ManualClock, Notice
 from approvalflow.calendar import SHANGHAI
+
+# Set by the `every_store` fixture: builds the store each County uses (None: in memory).
+STORE_FACTORY: Callable[[], Any] | None = None
 
 MONDAY = datetime(2026, 3, 2, 9, 0, tzinfo=SHANGHAI)
 MEMBER_UNITS = ("gxj", "fgw", "zrzy", "sthj")
@@ -66,7 +69,7 @@ class County:
             clock=self.clock,
             settings=settings,
             plugins=plugins,
-            store=store,
+            store=store if store is not None else (STORE_FACTORY() if STORE_FACTORY else None),
         )
         self.notices: list[Notice] = []
 

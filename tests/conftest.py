@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 # `ci` keeps the suite well inside CI's time on two cores; `dev` is quick; `thorough` is for
@@ -14,3 +19,70 @@ settings.register_profile(
 settings.register_profile("dev", max_examples=50, deadline=None)
 settings.register_profile("thorough", max_examples=2000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+
+# -- stores ---------------------------------------------------------------------------------------
+
+POSTGRES_URL = os.environ.get(
+    "APPROVALFLOW_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
+)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """The server's URL, once it is known to answer; otherwise skip (or fail on CI)."""
+    problem = None
+    try:
+        import psycopg
+    except ImportError:
+        problem = "psycopg is not installed (pip install 'approvalflow[postgres]')"
+    else:
+        try:
+            with psycopg.connect(POSTGRES_URL, connect_timeout=3):
+                pass
+        except psycopg.OperationalError as error:
+            problem = f"PostgreSQL at {POSTGRES_URL} cannot be reached ({str(error).strip()})"
+    if problem is not None:
+        how = (
+            "; to run these tests start PostgreSQL and set APPROVALFLOW_TEST_POSTGRES="
+            "postgresql://user@host:port/database (a database the user may create schemas in)"
+        )
+        if os.environ.get("CI") == "true":
+            pytest.fail(problem + how + " (CI=true: the PostgreSQL tests must run)")
+        pytest.skip(problem + how)
+    return POSTGRES_URL
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+def every_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Run the test once per backend: every ``County()`` it builds uses that store."""
+    import builders
+
+    opened: list[Any] = []
+    if request.param == "sqlite":
+        from approvalflow.stores.sqlite import SQLiteStore
+
+        def factory() -> Any:
+            opened.append(SQLiteStore(tmp_path / f"{uuid.uuid4().hex}.db"))
+            return opened[-1]
+
+    elif request.param == "postgres":
+        from approvalflow.stores.postgres import PostgresStore
+
+        url = request.getfixturevalue("postgres_url")
+
+        def factory() -> Any:
+            opened.append(PostgresStore.from_url(url, schema=f"t_{uuid.uuid4().hex[:16]}"))
+            return opened[-1]
+
+    else:
+        factory = None  # type: ignore[assignment]
+    builders.STORE_FACTORY = factory
+    try:
+        yield request.param
+    finally:
+        builders.STORE_FACTORY = None
+        for store in opened:
+            if hasattr(store, "drop"):
+                store.drop()
+            store.close()

@@ -27,6 +27,9 @@ from approvalflow.states import (
     stage_machine,
 )
 
+# Every test runs on the memory, SQLite and PostgreSQL stores.
+pytestmark = pytest.mark.usefixtures("every_store")
+
 
 class TestStateMachines:
     def test_the_lookup_tables_agree_with_the_transitions_machines(self) -> None:

@@ -33,6 +33,10 @@ def raise_issue(ctx: Context) -> None:
     ctx.emit("demo.issue_raised", issue=text, due=due.at.isoformat())
 
 
+# Every test runs on the memory, SQLite and PostgreSQL stores.
+pytestmark = pytest.mark.usefixtures("every_store")
+
+
 class IssueLoop:
     """A plugin with its own command, event, timer and notice, like Huguan's issue loop."""
 

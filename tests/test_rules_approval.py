@@ -18,6 +18,9 @@ from approvalflow import (
 )
 from approvalflow.calendar import SHANGHAI
 
+# Every test runs on the memory, SQLite and PostgreSQL stores.
+pytestmark = pytest.mark.usefixtures("every_store")
+
 
 @pytest.fixture
 def county() -> County:

@@ -7,6 +7,9 @@ from builders import County, kinds
 
 from approvalflow import AlreadyVoted, InvalidCommand, InvalidTransition, NotAuthorized
 
+# Every test runs on the memory, SQLite and PostgreSQL stores.
+pytestmark = pytest.mark.usefixtures("every_store")
+
 
 @pytest.fixture
 def county() -> County:

@@ -9,6 +9,9 @@ from builders import MEMBER_UNITS, County, kinds
 
 from approvalflow import InvalidCommand, InvalidTransition, NotAuthorized, UnknownMaterial
 
+# Every test runs on the memory, SQLite and PostgreSQL stores.
+pytestmark = pytest.mark.usefixtures("every_store")
+
 
 @pytest.fixture
 def county() -> County:

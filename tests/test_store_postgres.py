@@ -8,13 +8,13 @@ them - except when ``CI=true``, where they fail: CI must never skip them silentl
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections import Counter
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from conftest import POSTGRES_URL as URL
 
 from approvalflow.errors import ConcurrencyConflict
 from approvalflow.stores import open_store
@@ -30,34 +30,6 @@ from approvalflow.testing.store_conformance import (
 
 if TYPE_CHECKING:
     from approvalflow.stores.postgres import PostgresStore
-
-DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
-URL = os.environ.get("APPROVALFLOW_TEST_POSTGRES", DEFAULT_URL)
-
-
-@pytest.fixture(scope="module")
-def postgres_url() -> str:
-    """The server's URL, once it is known to answer; otherwise skip (or fail on CI)."""
-    problem = None
-    try:
-        import psycopg
-    except ImportError:
-        problem = "psycopg is not installed (pip install 'approvalflow[postgres]')"
-    else:
-        try:
-            with psycopg.connect(URL, connect_timeout=3):
-                pass
-        except psycopg.OperationalError as error:
-            problem = f"PostgreSQL at {URL} cannot be reached ({str(error).strip()})"
-    if problem is not None:
-        how = (
-            "; to run these tests start PostgreSQL and set APPROVALFLOW_TEST_POSTGRES="
-            "postgresql://user@host:port/database (a database the user may create schemas in)"
-        )
-        if os.environ.get("CI") == "true":
-            pytest.fail(problem + how + " (CI=true: the PostgreSQL tests must run)")
-        pytest.skip(problem + how)
-    return URL
 
 
 def _schema() -> str:
