@@ -1,0 +1,60 @@
+"""The ``approvalflow`` command line: one module per command, parsed here."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+__all__ = ["main"]
+
+
+def _configure_logging(verbose: bool) -> None:
+    # The CLI is an application, so it (and only it) decides where the library's logs go.
+    import structlog
+
+    level = logging.DEBUG if verbose else logging.WARNING
+    structlog.configure(
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    from approvalflow.cli import audit, scenario_run, show, worker
+
+    parser = argparse.ArgumentParser(
+        prog="approvalflow",
+        description="Workflow and approval engine for county investment projects.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log every command")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    scenario = commands.add_parser("scenario", help="run scenario files")
+    scenario_commands = scenario.add_subparsers(dest="action", metavar="ACTION", required=True)
+    scenario_run.add_arguments(
+        scenario_commands.add_parser("run", help="run every scenario file under the paths")
+    )
+    show.add_arguments(commands.add_parser("show", help="a project's timeline and deadlines"))
+    audit_parser = commands.add_parser("audit", help="check the audit chain")
+    audit_commands = audit_parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    audit.add_arguments(
+        audit_commands.add_parser("verify", help="recompute every event's hash and report")
+    )
+    worker.add_arguments(
+        commands.add_parser("worker", help="fire due timers and deliver notices until stopped")
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit status."""
+    parser = _parser()
+    options = parser.parse_args(argv)
+    _configure_logging(options.verbose)
+    if not getattr(options, "run", None):
+        parser.print_help()
+        return 2
+    status: int = options.run(options)
+    return status

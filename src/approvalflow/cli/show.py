@@ -1,0 +1,192 @@
+"""``approvalflow show [PROJECT] --store URL``: a project's timeline, branches, open deadlines
+in working days left, who is holding it up, and notices not yet delivered. Without a project:
+the list of projects."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from approvalflow.engine import Engine
+    from approvalflow.project import ProjectState
+
+__all__ = ["add_arguments", "run"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("project", nargs="?", help="project id (omit to list projects)")
+    parser.add_argument("--store", required=True, help="store URL, e.g. sqlite:///approvalflow.db")
+    parser.add_argument(
+        "--at", default=None, help="count working days left from this local time (default: now)"
+    )
+    parser.set_defaults(run=run)
+
+
+def run(options: argparse.Namespace) -> int:
+    from approvalflow.calendar import parse_local
+    from approvalflow.clock import SystemClock
+    from approvalflow.engine import Engine
+    from approvalflow.errors import UnknownProject
+    from approvalflow.stores import open_store
+
+    now = parse_local(options.at) if options.at else SystemClock().now()
+    store = open_store(options.store)
+    try:
+        engine = Engine(actors=[], store=store)
+        if not options.project:
+            return _list(engine)
+        try:
+            state = engine.project(options.project)
+        except UnknownProject as error:
+            print(f"approvalflow: {error.message}")
+            return 1
+        print(render(engine, state, now))
+        return 0
+    finally:
+        store.close()
+
+
+def _list(engine: Engine) -> int:
+    from approvalflow.display import state_label
+
+    ids = engine.project_ids()
+    if not ids:
+        print("no projects in this store")
+    for project in ids:
+        state = engine.project(project)
+        print(f"{project}  {state.name}  {state_label(state.stage)}")
+    return 0
+
+
+def render(engine: Engine, state: ProjectState, now: datetime) -> str:
+    """The text ``show`` prints for one project."""
+    from approvalflow.calendar import format_local, to_local
+    from approvalflow.display import branch_label, state_label
+    from approvalflow.money import format_yuan
+
+    lines = [f"{state.id}  {state.name}  {state_label(state.stage)}"]
+    lines.append(
+        f"  applicant {state.applicant} · leader {state.leader} · department "
+        f"{state.department} · team {state.team} · recruiter {state.recruiter}"
+        + (f" · agent {state.agent}" if state.agent else "")
+    )
+    money = f"  investment {format_yuan(state.investment)}"
+    if state.agreed_investment is not None:
+        money += f" · agreed {format_yuan(state.agreed_investment)}"
+    money += f" · funds in place {format_yuan(state.funds)}"
+    lines.append(money)
+    if state.branches:
+        lines.append("Branches")
+        for dept, branch in state.branches.items():
+            name = engine.settings.department_name(dept)
+            extra = ""
+            if branch.outstanding:
+                extra = f"  missing: {', '.join(sorted(branch.outstanding))}"
+            if branch.corrections:
+                extra += f"  corrections: {', '.join(sorted(branch.corrections))}"
+            lines.append(f"  {dept:<6}{name:<8}{branch_label(branch.state)}{extra}")
+    deadlines = engine.deadlines(state.id)
+    if deadlines:
+        lines.append("Open deadlines")
+        today = to_local(now).date()
+        for key, due in sorted(deadlines.items(), key=lambda item: item[1].at):
+            left = engine.calendar.working_days_between(today, due.day)
+            late = engine.calendar.working_days_between(due.day, today)
+            when = f"{left} wd left" if left or not late else f"overdue by {late} wd"
+            mark = " (provisional)" if due.provisional else ""
+            lines.append(f"  {key:<34}{due.display()}  {when}{mark}")
+    holder = holding_up(engine, state)
+    if holder:
+        lines.append(f"Holding it up: {holder}")
+    lines.append("Timeline")
+    for event in engine.history(state.id):
+        who = f"by {event.by}" if event.by else "by the engine (timer)"
+        if event.on_behalf_of:
+            who += f" for {event.on_behalf_of}"
+        lines.append(
+            f"  {format_local(event.at)}  v{event.version:<4}{event.type:<26}"
+            f"{_summary(event.payload):<40} {who}"
+        )
+    pending = [
+        entry
+        for entry in engine.store.pending_notices(datetime.max.replace(tzinfo=now.tzinfo), 10_000)
+        if entry.notice.project == state.id
+    ]
+    if pending:
+        lines.append("Notices not yet delivered")
+        for entry in pending:
+            notice = entry.notice
+            lines.append(
+                f"  {notice.kind} to {', '.join(notice.recipients)}"
+                f" (attempts {entry.attempts}{'; ' + entry.last_error if entry.last_error else ''})"
+            )
+    return "\n".join(lines)
+
+
+def holding_up(engine: Engine, state: ProjectState) -> str | None:
+    """Who the project waits on now: silent pre-review units, or the branch due first."""
+    from approvalflow.calendar import format_local
+
+    if state.stage == "pre_review.reviewing" and state.round is not None:
+        silent = [u for u in engine.settings.pre_review.members if u not in state.round.opinions]
+        return "pre-review opinions from " + ", ".join(silent) if silent else None
+    if state.stage == "pre_review.awaiting_materials":
+        missing = sorted(state.pre_review_missing - state.pre_review_supplied)
+        return f"the applicant {state.applicant}: materials {', '.join(missing)}"
+    if state.stage == "approval":
+        waiting = [
+            (branch.due, dept, branch.state)
+            for dept, branch in state.branches.items()
+            if branch.state in ("pending", "accepted", "deficient") and branch.due
+        ]
+        returned = [d for d, b in state.branches.items() if b.state == "returned"]
+        if waiting:
+            due, dept, branch_state = min(waiting)
+            name = engine.settings.department_name(dept)
+            return f"{dept} ({name}), {branch_state}, due {format_local(due)}"
+        if returned:
+            return f"the applicant {state.applicant}: corrections for {', '.join(returned)}"
+    return None
+
+
+_SUMMARY_KEYS = (
+    "to",
+    "milestone",
+    "points",
+    "unit",
+    "verdict",
+    "department",
+    "materials",
+    "missing",
+    "deficient",
+    "corrections",
+    "vote",
+    "outcome",
+    "amount",
+    "agreed_investment",
+    "agent",
+    "reason",
+    "due",
+)
+
+
+def _summary(payload: object) -> str:
+    """A short line of the payload's telling fields (the whole payload is in the store)."""
+    if not isinstance(payload, dict):
+        return ""
+    parts = []
+    if "from" in payload and "to" in payload:
+        parts.append(f"{payload['from']} -> {payload['to']}")
+    for key in _SUMMARY_KEYS:
+        if key == "to" or key not in payload or payload[key] in (None, [], ""):
+            continue
+        value = payload[key]
+        if isinstance(value, list):
+            value = ",".join(map(str, value))
+        parts.append(f"{key}={value}")
+    tally = payload.get("tally")
+    if isinstance(tally, dict):
+        parts.append(f"{tally.get('outcome')} {tally.get('approve')}/{tally.get('present')}")
+    return " ".join(parts)[:60]

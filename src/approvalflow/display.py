@@ -1,0 +1,58 @@
+"""Chinese display names beside the stable English ids, for people reading the CLI and notices."""
+
+from __future__ import annotations
+
+__all__ = ["BRANCH_STATE_NAMES", "NOTICE_NAMES", "STATE_NAMES", "branch_label", "state_label"]
+
+STATE_NAMES: dict[str, str] = {
+    "lead": "线索",
+    "negotiating": "洽谈",
+    "pre_review.reviewing": "即时初审",
+    "pre_review.awaiting_materials": "待补材料",
+    "decision.pending": "待集体决策",
+    "decision.meeting": "决策会议中",
+    "decision.approved": "决策通过",
+    "signed": "已签约",
+    "approval": "并联审批",
+    "approved": "审批完成",
+    "construction": "在建",
+    "production": "投产",
+    "effective": "达效",
+    "rejected": "已否决",
+    "withdrawn": "已撤回",
+    "terminated": "已终止",
+}
+
+BRANCH_STATE_NAMES: dict[str, str] = {
+    "pending": "待受理",
+    "accepted": "已受理",
+    "deficient": "容缺受理",
+    "returned": "退回补正",
+    "approved": "已批准",
+    "conditional": "有条件批准",
+    "rejected": "不予批准",
+    "revoked": "已撤销",
+}
+
+NOTICE_NAMES: dict[str, str] = {
+    "pre_review_notice": "一次性告知",
+    "decision": "决策结果",
+    "returned": "退回补正",
+    "reminder": "补正提醒",
+    "revoked": "撤销通知",
+    "overdue": "逾期督办",
+    "urge": "催办",
+    "approved": "审批完成",
+    "rejected": "否决通知",
+}
+
+
+def state_label(state: str) -> str:
+    """``approval (并联审批)``; an unknown state is shown as it is."""
+    name = STATE_NAMES.get(state)
+    return f"{state} ({name})" if name else state
+
+
+def branch_label(state: str) -> str:
+    name = BRANCH_STATE_NAMES.get(state)
+    return f"{state} ({name})" if name else state

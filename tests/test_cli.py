@@ -1,0 +1,145 @@
+"""The CLI beyond scenario runs: show, audit verify and worker, on a store filled by scenarios."""
+
+from __future__ import annotations
+
+import sqlite3
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from approvalflow.cli import main
+
+SCENARIO = textwrap.dedent(
+    """\
+    scenario: A signed project in approval, one branch deficient
+    start: 2026-03-02 09:00
+    actors:
+      guo: {roles: [recruiter]}
+      fuyuan: {roles: [applicant]}
+      huang: {roles: [leader]}
+      chair: {roles: [chair, member]}
+      m1: {roles: [member]}
+      r_gxj: {roles: [reviewer], department: gxj}
+      r_fgw: {roles: [reviewer], department: fgw}
+      r_zrzy: {roles: [reviewer], department: zrzy}
+      r_sthj: {roles: [reviewer], department: sthj}
+      o_zj: {roles: [officer], department: zj}
+    steps:
+      - create: P1
+        by: guo
+        project: {name: 华晋磁材年产千吨磁材, investment: 1亿, applicant: fuyuan, leader: huang,
+                  department: gxj, team: new_materials}
+      - {do: negotiate, project: P1, by: guo}
+      - {do: submit_pre_review, project: P1, by: guo, args: {materials: [business_license]}}
+      - {do: opinion, project: P1, by: r_gxj, args: {verdict: pass}}
+      - {do: opinion, project: P1, by: r_fgw, args: {verdict: pass}}
+      - {do: opinion, project: P1, by: r_zrzy, args: {verdict: pass}}
+      - {do: opinion, project: P1, by: r_sthj, args: {verdict: pass}}
+      - {do: convene, project: P1, by: chair, args: {present: [chair, m1]}}
+      - {do: vote, project: P1, by: chair, args: {vote: approve}}
+      - {do: vote, project: P1, by: m1, args: {vote: approve}}
+      - {do: close_meeting, project: P1, by: chair}
+      - {do: sign, project: P1, by: guo}
+      - {do: apply, project: P1, by: fuyuan, args: {departments: [zj]}}
+      - {do: accept, project: P1, by: o_zj, args: {deficient: [site_photos]}}
+      - expect:
+          P1.approval.zj: deficient
+    """
+)
+
+
+@pytest.fixture
+def filled(tmp_path: Path) -> str:
+    """A SQLite store holding one scenario run; returns its URL."""
+    (tmp_path / "story.yaml").write_text(SCENARIO, encoding="utf-8")
+    url = f"sqlite:///{tmp_path / 'county.db'}"
+    assert main(["scenario", "run", str(tmp_path / "story.yaml"), "--store", url]) == 0
+    return url
+
+
+def project_id(url: str, capsys: pytest.CaptureFixture[str]) -> str:
+    capsys.readouterr()
+    assert main(["show", "--store", url]) == 0
+    return capsys.readouterr().out.split()[0]
+
+
+class TestShow:
+    def test_lists_projects_then_shows_one_with_deadlines_and_holder(
+        self, filled: str, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """The project's branch, its open deadlines in working days left, and who holds it up."""
+        project = project_id(filled, capsys)
+        assert project.startswith("story-") and project.endswith("-P1")
+        assert main(["show", project, "--store", filled, "--at", "2026-03-04 10:00"]) == 0
+        out = capsys.readouterr().out
+        assert "approval (并联审批)" in out
+        assert "zj    住建      deficient (容缺受理)  missing: site_photos" in out
+        assert f"{project}.approval.zj" in out and "2026-03-11 24:00  5 wd left" in out
+        assert f"{project}.approval.zj.supply" in out
+        assert "Holding it up: zj (住建), deficient, due 2026-03-11 24:00" in out
+        assert "stage_changed             signed -> approval" in out
+
+    def test_an_unknown_project_is_an_error(
+        self, filled: str, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Exit status 1 and the reason."""
+        assert main(["show", "NOPE", "--store", filled]) == 1
+        assert "no project 'NOPE'" in capsys.readouterr().out
+
+
+class TestAudit:
+    def test_an_intact_chain_verifies_and_prints_its_head(
+        self, filled: str, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """OK with the count and head; the head given back with --expect verifies too."""
+        capsys.readouterr()
+        assert main(["audit", "verify", "--store", filled]) == 0
+        out = capsys.readouterr().out
+        assert out.startswith("OK: ")
+        head = out.split("head: ")[1].strip()
+        assert main(["audit", "verify", "--store", filled, "--expect", head]) == 0
+
+    def test_an_edited_event_is_named(
+        self, filled: str, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Changing one stored payload by hand makes verify fail at that event."""
+        path = filled.removeprefix("sqlite:///")
+        with sqlite3.connect(path) as db:
+            db.execute(
+                "UPDATE events SET payload = replace(payload, 'business_license', 'x') "
+                "WHERE type = 'materials_submitted'"
+            )
+        capsys.readouterr()
+        assert main(["audit", "verify", "--store", filled]) == 1
+        out = capsys.readouterr().out
+        assert out.startswith("FAIL: first bad event: ") and "version 5" in out
+
+    def test_removing_the_newest_events_is_caught_with_an_expected_head(
+        self, filled: str, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """With the head recorded before, deleting the last event (and its project's row
+        version) is still found."""
+        capsys.readouterr()
+        main(["audit", "verify", "--store", filled])
+        head = capsys.readouterr().out.split("head: ")[1].strip()
+        path = filled.removeprefix("sqlite:///")
+        with sqlite3.connect(path) as db:
+            db.execute("DELETE FROM events WHERE seq = (SELECT max(seq) FROM events)")
+            db.execute("UPDATE projects SET version = version - 1")
+        assert main(["audit", "verify", "--store", filled, "--expect", head]) == 1
+
+
+class TestWorker:
+    def test_once_fires_what_is_due_and_delivers(
+        self, filled: str, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Months later every deadline of the scenario is past: the worker fires them once."""
+        assert main(["worker", "--store", filled, "--once"]) == 0
+        assert "timers fired" in capsys.readouterr().err
+        project = project_id(filled, capsys)
+        main(["show", project, "--store", filled])
+        out = capsys.readouterr().out
+        assert "revoked (已撤销)" in out
+        assert main(["worker", "--store", filled, "--once"]) == 0
+        assert "0 timers fired" in capsys.readouterr().err
