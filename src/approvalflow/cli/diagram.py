@@ -1,0 +1,45 @@
+"""``approvalflow diagram [WORKFLOW] --format mermaid|dot``: the workflow as the engine runs it."""
+
+from __future__ import annotations
+
+import argparse
+
+__all__ = ["add_arguments", "run"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "workflow", nargs="?", default="investment_project", help="workflow name (built-in only)"
+    )
+    parser.add_argument("--format", choices=["mermaid", "dot"], default="mermaid")
+    parser.add_argument(
+        "--machine",
+        choices=["stages", "branch"],
+        default="stages",
+        help="the project's stages, or one approval branch's states",
+    )
+    parser.add_argument(
+        "--plugin", action="append", default=[], help="apply a county plugin's commands"
+    )
+    parser.set_defaults(run=run)
+
+
+def run(options: argparse.Namespace) -> int:
+    from approvalflow.diagram import draw
+    from approvalflow.engine import Engine
+    from approvalflow.rules.commands import BUILTIN_COMMANDS
+    from approvalflow.states import WORKFLOW_NAME
+
+    if options.workflow != WORKFLOW_NAME:
+        print(f"approvalflow: unknown workflow {options.workflow!r} (known: {WORKFLOW_NAME})")
+        return 2
+    extra: list[str] = []
+    if options.plugin:
+        engine = Engine(actors=[], plugins=options.plugin)
+        extra = sorted(set(engine.commands) - set(BUILTIN_COMMANDS))
+    try:
+        print(draw(options.machine, options.format, extra_commands=extra))
+    except RuntimeError as error:
+        print(f"approvalflow: {error}")
+        return 2
+    return 0

@@ -1,0 +1,119 @@
+"""Workflow diagrams drawn by ``transitions`` from the very definitions the engine runs.
+
+``draw("stages")`` and ``draw("branch")`` give Mermaid (no binary needed) or DOT text (needs the
+``graphviz`` Python package: ``pip install 'approvalflow[diagrams]'``). Commands a county plugin
+adds appear as transitions that keep the stage, in every stage where they are allowed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any, Literal
+
+from approvalflow.states import (
+    BRANCH_STATES,
+    BRANCH_TRANSITIONS,
+    NON_TERMINAL,
+    STAGE_TRANSITIONS,
+    STAGES,
+    TransitionSpec,
+)
+
+__all__ = ["draw"]
+
+Machine = Literal["stages", "branch"]
+Format = Literal["mermaid", "dot"]
+
+
+def draw(
+    machine: Machine = "stages",
+    fmt: Format = "mermaid",
+    *,
+    extra_commands: Sequence[str] = (),
+    title: str = "investment_project",
+) -> str:
+    """The diagram of ``machine`` as Mermaid or DOT source."""
+    if machine == "stages":
+        states, specs, initial = STAGES, list(STAGE_TRANSITIONS), "lead"
+        for command in extra_commands:
+            specs.append({"trigger": command, "source": list(NON_TERMINAL), "dest": None})
+        title = f"{title}: stages"
+    elif machine == "branch":
+        states, specs, initial = BRANCH_STATES, list(BRANCH_TRANSITIONS), "pending"
+        title = f"{title}: approval.<department>"
+    else:
+        raise ValueError(f"unknown machine {machine!r} (stages or branch)")
+    if fmt == "mermaid":
+        return _mermaid(states, specs, initial, title)
+    if fmt == "dot":
+        return _dot(states, specs, initial, title)
+    raise ValueError(f"unknown format {fmt!r} (mermaid or dot)")
+
+
+def _safe(name: str) -> str:
+    # Mermaid state ids may not contain dots; the label keeps the real name.
+    return name.replace(".", "__")
+
+
+def _graph_machine(
+    states: Iterable[str],
+    specs: Sequence[TransitionSpec],
+    initial: str,
+    engine: Literal["graphviz", "mermaid"],
+    title: str,
+) -> Any:
+    from transitions.extensions.diagrams import GraphMachine
+
+    class _Model:
+        pass
+
+    safe_specs = [
+        {
+            "trigger": spec["trigger"],
+            "source": _safe(spec["source"])
+            if isinstance(spec["source"], str)
+            else [_safe(s) for s in spec["source"]],
+            "dest": _safe(spec["dest"]) if spec["dest"] else None,
+        }
+        for spec in specs
+    ]
+    model = _Model()
+    GraphMachine(
+        model=model,
+        states=[_safe(s) for s in states],
+        transitions=safe_specs,
+        initial=_safe(initial),
+        auto_transitions=False,
+        graph_engine=engine,
+        title=title,
+        show_state_attributes=False,
+    )
+    return model.get_graph()  # type: ignore[attr-defined]
+
+
+def _mermaid(
+    states: Sequence[str], specs: Sequence[TransitionSpec], initial: str, title: str
+) -> str:
+    text: str = _graph_machine(states, specs, initial, "mermaid", title).draw(None)
+    labels = {_safe(s): s for s in states}
+    return re.sub(
+        r'state "([^"]+)" as (\S+)',
+        lambda m: f'state "{labels.get(m.group(2), m.group(1))}" as {m.group(2)}',
+        text,
+    )
+
+
+def _dot(states: Sequence[str], specs: Sequence[TransitionSpec], initial: str, title: str) -> str:
+    try:
+        import graphviz  # noqa: F401
+    except ImportError:
+        raise RuntimeError(
+            "DOT output needs the graphviz Python package: pip install 'approvalflow[diagrams]'"
+        ) from None
+    graph = _graph_machine(states, specs, initial, "graphviz", title)
+    source: str = graph.source
+    for state in states:
+        if "." in state:
+            source = source.replace(f'label="{_safe(state)}', f'label="{state}')
+    return source
