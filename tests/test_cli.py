@@ -143,3 +143,49 @@ class TestWorker:
         assert "revoked (已撤销)" in out
         assert main(["worker", "--store", filled, "--once"]) == 0
         assert "0 timers fired" in capsys.readouterr().err
+
+
+class TestReports:
+    def test_the_leaderboard_ranks_teams_in_the_month(
+        self, filled: str, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """The scenario's team earned 1+1+2+3+5 points in March 2026; JSON for machines."""
+        capsys.readouterr()
+        assert (
+            main(
+                [
+                    "report",
+                    "leaderboard",
+                    "--month",
+                    "2026-03",
+                    "--store",
+                    filled,
+                    "--format",
+                    "json",
+                ]
+            )
+            == 0
+        )
+        rows = __import__("json").loads(capsys.readouterr().out)
+        assert rows == [
+            {
+                "rank": 1,
+                "team": "new_materials",
+                "points": 12,
+                "previous_rank": None,
+                "previous_points": 0,
+                "change": "new",
+            }
+        ]
+        assert main(["report", "leaderboard", "--month", "2026-04", "--store", filled]) == 0
+        assert "(no rows)" in capsys.readouterr().out
+        assert main(["report", "leaderboard", "--month", "March", "--store", filled]) == 2
+
+    def test_metrics_as_csv_per_team(self, filled: str, capsys: pytest.CaptureFixture[str]) -> None:
+        """One signed project of 1亿, nothing started: start rate 0."""
+        capsys.readouterr()
+        assert main(["report", "metrics", "--store", filled, "--format", "csv"]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        assert lines[0].startswith("scope,name,signed_count,signed_amount,start_rate")
+        assert lines[1].startswith("all,,1,100000000,0.0,0.0,0,0.0")
+        assert lines[2].startswith("team,new_materials,1,100000000")

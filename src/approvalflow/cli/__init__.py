@@ -23,7 +23,7 @@ def _configure_logging(verbose: bool) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from approvalflow.cli import audit, diagram, scenario_run, show, worker
+    from approvalflow.cli import audit, diagram, report, scenario_run, show, worker
 
     parser = argparse.ArgumentParser(
         prog="approvalflow",
@@ -42,6 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_arguments(
         audit_commands.add_parser("verify", help="recompute every event's hash and report")
     )
+    report.add_arguments(commands.add_parser("report", help="the leaderboard and the metrics"))
     diagram.add_arguments(commands.add_parser("diagram", help="draw the workflow (Mermaid or DOT)"))
     worker.add_arguments(
         commands.add_parser("worker", help="fire due timers and deliver notices until stopped")

@@ -1,0 +1,169 @@
+"""``approvalflow report leaderboard|metrics --store URL``: the monthly 赛马榜 and the metrics of
+rule 12, per team and per department, as a terminal table, JSON or CSV."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+from fractions import Fraction
+from typing import Any
+
+__all__ = ["add_arguments", "metrics_rows", "run"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    reports = parser.add_subparsers(dest="report", metavar="REPORT", required=True)
+    board = reports.add_parser("leaderboard", help="teams ranked by points earned in a month")
+    board.add_argument("--month", required=True, help="YYYY-MM (Asia/Shanghai)")
+    metrics = reports.add_parser("metrics", help="signing, start, production and funds rates")
+    for sub in (board, metrics):
+        sub.add_argument("--store", required=True, help="store URL")
+        sub.add_argument("--format", choices=["table", "json", "csv"], default="table")
+        sub.add_argument("--plugin", action="append", default=[], help="county plugin (metrics)")
+        sub.set_defaults(run=run)
+
+
+def run(options: argparse.Namespace) -> int:
+    from approvalflow.engine import Engine
+    from approvalflow.stores import open_store
+
+    store = open_store(options.store)
+    try:
+        engine = Engine(actors=[], store=store, plugins=options.plugin)
+        if options.report == "leaderboard":
+            if not _valid_month(options.month):
+                print(f"approvalflow: --month takes YYYY-MM, not {options.month!r}")
+                return 2
+            rows = [
+                {
+                    "rank": row.rank,
+                    "team": row.team,
+                    "points": row.points,
+                    "previous_rank": row.previous_rank,
+                    "previous_points": row.previous_points,
+                    "change": _change(row.rank, row.previous_rank),
+                }
+                for row in engine.leaderboard(options.month)
+            ]
+            title = f"赛马榜 {options.month}: teams by points earned in the month"
+        else:
+            rows = metrics_rows(engine)
+            title = "Metrics (rule 12): all projects, then per team, then per department"
+    finally:
+        store.close()
+    print(_render(rows, options.format, title))
+    return 0
+
+
+def metrics_rows(engine: Any) -> list[dict[str, Any]]:
+    """One row for all projects, one per team, one per department's working days."""
+    from approvalflow.rules.metrics import compute_metrics
+
+    projects = engine.projects()
+    rows = [_metric_row("all", "", compute_metrics(projects, engine.calendar))]
+    for team in sorted({p.team for p in projects}):
+        chosen = [p for p in projects if p.team == team]
+        rows.append(_metric_row("team", team, compute_metrics(chosen, engine.calendar)))
+    overall = compute_metrics(projects, engine.calendar)
+    for dept, days in overall["department_days"].items():
+        rows.append(
+            {
+                "scope": "department",
+                "name": f"{dept} {engine.settings.department_name(dept)}",
+                "decided": days["count"],
+                "avg_wd": _number(days["avg"]),
+                "max_wd": days["max"],
+            }
+        )
+    return rows
+
+
+def _metric_row(scope: str, name: str, metrics: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "scope": scope,
+        "name": name,
+        "signed_count": metrics["signed_count"],
+        "signed_amount": metrics["signed_amount"],
+        "start_rate": _number(metrics["start_rate"]),
+        "production_rate": _number(metrics["production_rate"]),
+        "funds_in_place": metrics["funds_in_place"],
+        "funds_rate": _number(metrics["funds_rate"]),
+    }
+
+
+def _number(value: Any) -> Any:
+    if isinstance(value, Fraction):
+        return round(float(value), 4)
+    return value
+
+
+def _change(rank: int, previous: int | None) -> str:
+    if previous is None:
+        return "new"
+    if previous == rank:
+        return "="
+    return f"+{previous - rank}" if previous > rank else f"-{rank - previous}"
+
+
+def _valid_month(month: str) -> bool:
+    parts = month.split("-")
+    return (
+        len(parts) == 2
+        and all(part.isdigit() for part in parts)
+        and len(parts[0]) == 4
+        and 1 <= int(parts[1]) <= 12
+    )
+
+
+def _render(rows: list[dict[str, Any]], fmt: str, title: str) -> str:
+    if fmt == "json":
+        return json.dumps(rows, ensure_ascii=False, indent=2)
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    if fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        return buffer.getvalue().rstrip("\n")
+    if not rows:
+        return f"{title}\n(no rows)"
+    # Rows of different shapes (projects, departments) print as separate tables.
+    lines = [title]
+    groups: list[list[dict[str, Any]]] = []
+    for row in rows:
+        if groups and list(groups[-1][0]) == list(row):
+            groups[-1].append(row)
+        else:
+            groups.append([row])
+    for group in groups:
+        keys = list(group[0])
+        cells = [[_cell(key, row.get(key)) for key in keys] for row in group]
+        widths = [
+            max(_width(key), *(_width(line[i]) for line in cells)) for i, key in enumerate(keys)
+        ]
+        lines.append("  ".join(_pad(key, w) for key, w in zip(keys, widths, strict=True)))
+        for line in cells:
+            lines.append("  ".join(_pad(c, w) for c, w in zip(line, widths, strict=True)))
+        lines.append("")
+    return "\n".join(lines).rstrip()
+
+
+def _cell(column: str, value: Any) -> str:
+    if value is None:
+        return "-"
+    if column.endswith("_rate") and isinstance(value, float | int):
+        return f"{value:.1%}"
+    if isinstance(value, float):
+        return f"{value:.1f}"
+    return str(value)
+
+
+def _width(text: str) -> int:
+    # CJK characters take two columns in a terminal.
+    return sum(2 if ord(char) > 0x2E80 else 1 for char in text)
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * (width - _width(text))
