@@ -14,8 +14,17 @@ def _configure_logging(verbose: bool) -> None:
     # The CLI is an application, so it (and only it) decides where the library's logs go.
     import structlog
 
+    from approvalflow.logs import mask_personal_data
+
     level = logging.DEBUG if verbose else logging.WARNING
     structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso"),
+            mask_personal_data,
+            structlog.dev.ConsoleRenderer(colors=False),
+        ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         cache_logger_on_first_use=True,

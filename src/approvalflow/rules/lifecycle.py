@@ -79,6 +79,13 @@ def created_payload(
     applicant = _party(fields, "applicant", actors, role=None)
     leader = _party(fields, "leader", actors, role="leader")
     agent = _party(fields, "agent", actors, role="agent") if fields.get("agent") else None
+    extra = {key: fields[key] for key in extra_fields if key in fields}
+    for key, value in extra.items():
+        if not _plain_data(value):
+            raise InvalidCommand(
+                f"project field {key!r} must be text, a number, true/false, or lists and "
+                f"mappings of those, not {type(value).__name__}"
+            )
     emissions = fields.get("emissions", True)
     if not isinstance(emissions, bool):
         raise InvalidCommand(f"emissions must be true or false, not {emissions!r}")
@@ -94,8 +101,23 @@ def created_payload(
         "emissions": emissions,
         "recruiter": recruiter.id,
         "settings_fingerprint": settings_fingerprint or settings.fingerprint(),
-        "extra": {key: fields[key] for key in extra_fields if key in fields},
+        "extra": extra,
     }
+
+
+def _plain_data(value: object, depth: int = 0) -> bool:
+    """JSON-like data, at most 10 levels deep: what a history can store and hash exactly."""
+    if value is None or isinstance(value, str | bool | int | float):
+        return True
+    if depth >= 10:
+        return False
+    if isinstance(value, list):
+        return all(_plain_data(item, depth + 1) for item in value)
+    if isinstance(value, dict):
+        return all(
+            isinstance(key, str) and _plain_data(item, depth + 1) for key, item in value.items()
+        )
+    return False
 
 
 def _party(
