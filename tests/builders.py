@@ -62,6 +62,7 @@ class County:
         start: datetime = MONDAY,
         store: Any = None,
         actors: list[Actor] | None = None,
+        **engine_options: Any,
     ) -> None:
         self.clock = ManualClock(start)
         self.engine = Engine(
@@ -70,6 +71,7 @@ class County:
             settings=settings,
             plugins=plugins,
             store=store if store is not None else (STORE_FACTORY() if STORE_FACTORY else None),
+            **engine_options,
         )
         self.notices: list[Notice] = []
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import time as _time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -71,6 +72,11 @@ class Engine:
     :param settings: overrides (nested WORKFLOW.md keys) or a ``Settings``; applied after plugins.
     :param plugins: entry-point names or plugin objects; only these (and the built-in) are active.
     :param clock: where the time comes from (default: the system clock, Asia/Shanghai).
+    :param deliver: ``"inline"`` calls the notify hooks right after each command; ``"outbox"``
+        leaves every notice in the outbox for ``deliver_notices`` (a worker), so a slow channel
+        never delays a command.
+    :param notify_timeout: seconds a notify hook may take before its delivery counts as failed
+        (and is retried later); ``None`` waits.
     """
 
     def __init__(
@@ -82,6 +88,8 @@ class Engine:
         plugins: Iterable[str | object] = (),
         clock: Clock | None = None,
         max_retries: int = 8,
+        deliver: str = "inline",
+        notify_timeout: float | None = None,
     ) -> None:
         self.actors: ActorDirectory = (
             actors if isinstance(actors, ActorDirectory) else InMemoryActorDirectory(actors)
@@ -117,6 +125,10 @@ class Engine:
             name for names in hook.approvalflow_project_fields() for name in (names or ())
         )
         self._max_retries = max_retries
+        if deliver not in ("inline", "outbox"):
+            raise ValueError(f"deliver must be 'inline' or 'outbox', not {deliver!r}")
+        self._deliver_inline = deliver == "inline"
+        self._notify_timeout = notify_timeout
         self._settings_fingerprint = merged.fingerprint()
         self._plugin_timers = bool(hook.approvalflow_timers.get_hookimpls())
 
@@ -384,8 +396,9 @@ class Engine:
                     self._guarded(
                         impl, "approvalflow.event_hook_failed", event=event, project=state
                     )
+        if result.notices and self._deliver_inline:
+            self._deliver([(notice, 0) for notice in result.notices], self.clock.now())
         if result.notices:
-            self._deliver(result.notices, self.clock.now())
             escalations = hook.approvalflow_escalation.get_hookimpls()
             for notice in result.notices:
                 if notice.kind in ESCALATION_KINDS:
@@ -402,32 +415,51 @@ class Engine:
 
     # -- notices ----------------------------------------------------------------------------
 
-    def _deliver(self, notices: Sequence[Notice], now: datetime) -> int:
+    def _deliver(self, entries: Sequence[tuple[Notice, int]], now: datetime) -> int:
+        """Send each notice to every channel; a failure keeps it in the outbox with backoff."""
         impls = self.plugin_manager.hook.approvalflow_notify.get_hookimpls()
         delivered: list[str] = []
-        for notice in notices:
-            ok = all(
-                self._guarded(impl, "approvalflow.notify_failed", notice=notice) for impl in impls
+        for notice, attempts in entries:
+            failure = next(
+                (error for impl in impls if (error := self._send(impl, notice)) is not None),
+                None,
             )
-            if ok:
+            if failure is None:
                 delivered.append(notice.id)
-            else:
-                self._schedule_retry(notice.id, now)
+                continue
+            backoff = _NOTICE_BACKOFF[min(attempts, len(_NOTICE_BACKOFF) - 1)]
+            self.store.mark_failed(notice.id, failure, now + backoff)
         if delivered:
             self.store.mark_delivered(delivered)
         return len(delivered)
 
-    def _schedule_retry(self, notice_id: str, now: datetime) -> None:
-        entries = {e.notice.id: e for e in self.store.pending_notices(now + timedelta(days=3650))}
-        attempts = entries[notice_id].attempts if notice_id in entries else 0
-        backoff = _NOTICE_BACKOFF[min(attempts, len(_NOTICE_BACKOFF) - 1)]
-        self.store.mark_failed(notice_id, "a notify hook raised", now + backoff)
+    def _send(self, impl: Any, notice: Notice) -> str | None:
+        """Call one channel; return why it failed, or ``None``. Bounded by ``notify_timeout``."""
+        if self._notify_timeout is None:
+            ok = self._guarded(impl, "approvalflow.notify_failed", notice=notice)
+            return None if ok else f"{impl.plugin_name} raised"
+        outcome: list[bool] = []
+        thread = threading.Thread(
+            target=lambda: outcome.append(
+                self._guarded(impl, "approvalflow.notify_failed", notice=notice)
+            ),
+            daemon=True,
+            name=f"approvalflow-notify-{impl.plugin_name}",
+        )
+        thread.start()
+        thread.join(self._notify_timeout)
+        if thread.is_alive():
+            _logger().warning(
+                "approvalflow.notify_timeout", plugin=impl.plugin_name, notice=notice.id
+            )
+            return f"{impl.plugin_name} did not answer within {self._notify_timeout}s"
+        return None if outcome and outcome[0] else f"{impl.plugin_name} raised"
 
     def deliver_notices(self, now: datetime | None = None, limit: int = 1000) -> int:
         """Retry every notice in the outbox whose next attempt is due; return how many went."""
         now = now or self.clock.now()
         entries = self.store.pending_notices(now, limit)
-        return self._deliver([e.notice for e in entries], now)
+        return self._deliver([(e.notice, e.attempts) for e in entries], now)
 
     # -- timers -----------------------------------------------------------------------------
 
