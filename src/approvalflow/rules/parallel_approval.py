@@ -12,7 +12,7 @@ from approvalflow.rules import arguments, fault_tolerant
 from approvalflow.rules.context import Context
 from approvalflow.rules.lifecycle import reject_project
 from approvalflow.settings import Settings
-from approvalflow.states import BRANCH_TABLE
+from approvalflow.states import BRANCH_TABLE, next_branch_state
 
 __all__ = [
     "accept",
@@ -73,6 +73,10 @@ def apply(ctx: Context) -> None:
 
 
 def _open_branch(ctx: Context, dept: str) -> None:
+    existing = ctx.state.branches.get(dept)
+    if existing is not None:
+        # Only a revoked branch opens again, and the branch machine says where it goes.
+        next_branch_state(existing.state, "reopen", department=dept)
     due = ctx.working_days_after(ctx.settings.time_limit_wd[dept])
     ctx.emit("branch_opened", department=dept, due=due.at.isoformat(), provisional=due.provisional)
 
