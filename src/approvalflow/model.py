@@ -199,7 +199,12 @@ def freeze_payload(payload: Mapping[str, Any]) -> dict[str, Any]:
     return {key: _plain(value) for key, value in payload.items()}
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def _plain(value: Any) -> Any:
+    if type(value) in _SCALARS:  # the common case, checked first and exactly
+        return value
     if isinstance(value, tuple | list):
         return [_plain(item) for item in value]
     if isinstance(value, set | frozenset):
