@@ -21,6 +21,15 @@ settings.register_profile("thorough", max_examples=2000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 
+@pytest.fixture(autouse=True)
+def _structlog_defaults() -> Iterator[None]:
+    """Tests that run the CLI configure structlog; put the defaults back after each test."""
+    yield
+    import structlog
+
+    structlog.reset_defaults()
+
+
 # -- stores ---------------------------------------------------------------------------------------
 
 POSTGRES_URL = os.environ.get(

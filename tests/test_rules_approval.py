@@ -233,6 +233,13 @@ class TestTimeLimits:
         assert county.branch("fgw") == "approved"
         assert not [n for n in county.take_notices() if n["kind"] == "overdue"]
 
+    def test_a_department_deemed_to_approve_at_its_limit_took_exactly_its_limit(self) -> None:
+        """Deemed at 03-09 24:00 (stamped 03-10 00:00): fgw took 5 wd, not 6."""
+        county = County(settings={"deemed_approval": ["fgw"]})
+        county.to_approval()
+        county.advance_to(datetime(2026, 3, 10, 9, 0, tzinfo=SHANGHAI))
+        assert county.engine.metrics()["department_days"]["fgw"]["max"] == 5
+
 
 class TestCommitment:
     @pytest.fixture
@@ -254,6 +261,13 @@ class TestCommitment:
         """Only the departments a county lists accept commitments."""
         with pytest.raises(InvalidCommand, match="not commitment-eligible"):
             committed.do("accept_commitment", "P1", "fuyuan", department="fgw")
+
+    def test_a_branch_not_pending_is_a_wrong_state_before_any_argument_error(
+        self, committed: County
+    ) -> None:
+        """yj is approved already: InvalidTransition, even with an unknown argument too."""
+        with pytest.raises(InvalidTransition, match=r"needs branch approval\.yj pending"):
+            committed.do("accept_commitment", "P1", "fuyuan", department="yj", note="again")
 
     def test_a_failed_verification_revokes_and_tells_the_leader(self, committed: County) -> None:
         """verify passed: false: revoked, the applicant and the leader are told."""

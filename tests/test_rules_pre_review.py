@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from builders import MEMBER_UNITS, County, kinds
 
 from approvalflow import InvalidCommand, InvalidTransition, NotAuthorized, UnknownMaterial
+from approvalflow.calendar import SHANGHAI
 
 # Every test runs on the memory, SQLite and PostgreSQL stores.
 pytestmark = pytest.mark.usefixtures("every_store")
@@ -170,6 +171,18 @@ class TestDeadline:
         assert not [n for n in county.take_notices() if n["kind"] == "overdue"]
         opinions = county.engine.project("P1").round.opinions
         assert opinions["sthj"]["deemed"] is True
+
+    def test_a_pass_deemed_at_the_end_of_a_month_scores_in_that_month(self) -> None:
+        """Due Tue 03-31 24:00 (stamped 04-01 00:00): the points are March's, not April's."""
+        county = County(
+            settings={"pre_review": {"silence": "pass"}},
+            start=datetime(2026, 3, 26, 9, 0, tzinfo=SHANGHAI),
+        )
+        county.to_pre_review()
+        county.advance_to(datetime(2026, 4, 1, 9, 0, tzinfo=SHANGHAI))
+        assert county.stage() == "decision.pending"
+        assert county.engine.points(month="2026-03") == {"light_alloy": 4}
+        assert county.engine.points(month="2026-04") == {}
 
     def test_members_come_from_settings(self) -> None:
         """A county with two member units closes the round after two opinions."""

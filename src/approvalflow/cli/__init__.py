@@ -26,8 +26,8 @@ def _configure_logging(verbose: bool) -> None:
             structlog.dev.ConsoleRenderer(colors=False),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-        cache_logger_on_first_use=True,
+        # Looked up per logger, not captured once: whatever sys.stderr is when a line is logged.
+        logger_factory=lambda *args: structlog.PrintLogger(sys.stderr),
     )
 
 

@@ -155,6 +155,7 @@ _SPECS = (
         (A,),
         commitment.accept_commitment,
         "department",
+        precheck=commitment.check_accept_commitment,
         summary="Approve a branch on the applicant's pledge (rule 8).",
     ),
     _spec(

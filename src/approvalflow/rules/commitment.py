@@ -9,7 +9,28 @@ from approvalflow.rules import arguments
 from approvalflow.rules.context import Context
 from approvalflow.rules.parallel_approval import complete_if_all_approved, officer_branch
 
-__all__ = ["accept_commitment", "check_verify", "on_verify_deadline", "verify"]
+__all__ = [
+    "accept_commitment",
+    "check_accept_commitment",
+    "check_verify",
+    "on_verify_deadline",
+    "verify",
+]
+
+
+def check_accept_commitment(ctx: Context) -> None:
+    """State check before arguments: a named branch that is not pending is InvalidTransition.
+
+    WORKFLOW.md reports a wrong state before any argument error, so this runs as a precheck
+    (before unknown arguments are refused); a missing or unknown department is left to the
+    rule, which reports it as an argument error.
+    """
+    dept = ctx.args.get("department")
+    branch = ctx.state.branches.get(dept) if isinstance(dept, str) else None
+    if branch is not None and branch.state != "pending":
+        raise InvalidTransition(
+            f"accept_commitment needs branch approval.{dept} pending, but it is {branch.state}"
+        )
 
 
 def accept_commitment(ctx: Context) -> None:

@@ -2,12 +2,16 @@
 the working days each stage and each department took.
 
 Rates are exact ``Fraction`` values between 0 and 1 (``None`` when nothing is signed); displays
-round. Working days count the days after a stage's first day up to its last.
+round. Working days count the days after a stage's first day up to its last. An instant at
+exactly 00:00 local time is 24:00 of the day before: a timer fired at a deadline (a deemed
+approval, a revocation) is stamped with it (docs/decisions.md D9), and a department deemed to
+approve at the end of its 5 wd limit took 5 working days, not 6.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import date, datetime, timedelta
 from fractions import Fraction
 from typing import Any
 
@@ -56,7 +60,7 @@ def _stage_durations(states: list[ProjectState], calendar: WorkingCalendar) -> d
             left = state.stage_left.get(stage)
             if left is None:
                 continue
-            days = calendar.working_days_between(to_local(entered).date(), to_local(left).date())
+            days = calendar.working_days_between(_day(entered), _day(left))
             durations.setdefault(stage, []).append(days)
     return durations
 
@@ -69,11 +73,17 @@ def _department_durations(
         for dept, branch in state.branches.items():
             if branch.decided_at is None:
                 continue
-            days = calendar.working_days_between(
-                to_local(branch.opened_at).date(), to_local(branch.decided_at).date()
-            )
+            days = calendar.working_days_between(_day(branch.opened_at), _day(branch.decided_at))
             durations.setdefault(dept, []).append(days)
     return durations
+
+
+def _day(moment: datetime) -> date:
+    """The local day ``moment`` belongs to; exactly 00:00 is the end (24:00) of the day before."""
+    local = to_local(moment)
+    if local.hour == local.minute == local.second == local.microsecond == 0:
+        return local.date() - timedelta(days=1)
+    return local.date()
 
 
 def _summary(durations: dict[str, list[int]]) -> dict[str, dict[str, Any]]:

@@ -8,7 +8,7 @@ changes its table does not rewrite last month's board.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import attrs
 
@@ -67,7 +67,12 @@ def _ranks(points: dict[str, int]) -> dict[str, int]:
 
 
 def _month(at: datetime) -> str:
-    return at.astimezone(SHANGHAI).strftime("%Y-%m")
+    # 00:00 is 24:00 of the day before: a milestone reached by a timer at the deadline that
+    # ends a month's last day (docs/decisions.md D9) belongs to that month's board.
+    local = at.astimezone(SHANGHAI)
+    if local.hour == local.minute == local.second == local.microsecond == 0:
+        local -= timedelta(microseconds=1)
+    return local.strftime("%Y-%m")
 
 
 def _previous_month(month: str) -> str:

@@ -381,6 +381,8 @@ class _Run:
 
     def _record(self, notices: Sequence[Notice]) -> None:
         for notice in notices:
+            if not notice.project.startswith(self.prefix):
+                continue  # another run's project in a shared store
             for flat in notice.per_recipient():
                 flat["project"] = flat["project"][len(self.prefix) :]
                 self.notices.append(flat)
