@@ -131,3 +131,22 @@ class TestCommandLine:
         )
         assert done.returncode == 0, done.stderr
         assert done.stdout.splitlines()[-1] == "1 passed, 0 failed"
+
+
+class TestSharedStore:
+    def test_reruns_on_one_store_never_collide(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Project ids and command ids are namespaced per run; what a run wrote stays."""
+        text = GOOD.replace(
+            "- {do: negotiate, project: P1, by: zhao}",
+            "- {do: negotiate, project: P1, by: zhao, command_id: req-1}",
+        )
+        write(tmp_path, "good.yaml", text)
+        url = f"sqlite:///{tmp_path / 'shared.db'}"
+        for _ in range(2):
+            assert main(["scenario", "run", str(tmp_path / "good.yaml"), "--store", url]) == 0
+        capsys.readouterr()
+        assert main(["show", "--store", url]) == 0
+        listed = capsys.readouterr().out.splitlines()
+        assert len(listed) == 2 and all(line.startswith("good-") for line in listed)

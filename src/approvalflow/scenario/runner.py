@@ -219,11 +219,12 @@ class _Run:
         project = self.pid(step.project)
         before = self._version(project)
         args = step.args
-        if step.command != "create" and step.command == "apply" and "departments" not in args:
-            args = dict(args)
+        # Command ids are unique in the whole store, so a rerun on a shared store namespaces
+        # them like project ids.
+        command_id = self.prefix + step.command_id if step.command_id else None
         try:
             result = self.engine.execute(
-                step.command, project, step.by, args, command_id=step.command_id
+                step.command, project, step.by, args, command_id=command_id
             )
         except ApprovalflowError as error:
             if step.error == error.code:
