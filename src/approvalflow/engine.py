@@ -42,10 +42,12 @@ from approvalflow.plugins.manager import build_plugin_manager
 from approvalflow.project import ProjectState
 from approvalflow.rules import arguments, lifecycle, metrics, timers
 from approvalflow.rules import points as points_rule
+from approvalflow.rules import preview as preview_rule
 from approvalflow.rules.authorization import authorize
 from approvalflow.rules.commands import BUILTIN_COMMANDS, CommandSpec
 from approvalflow.rules.context import Context
 from approvalflow.rules.points import LeaderboardRow
+from approvalflow.rules.preview import Preview
 from approvalflow.settings import Settings
 from approvalflow.states import STAGE_TABLE, TERMINAL, next_stage
 from approvalflow.stores import Store, open_store
@@ -571,6 +573,39 @@ class Engine:
             if branch_state.state == "returned" and key in found:
                 del found[key]
         return found
+
+    def preview(
+        self,
+        fields: Mapping[str, Any],
+        by: str,
+        *,
+        start: datetime | None = None,
+        approval_start: datetime | None = None,
+    ) -> Preview:
+        """What-if: the departments and every deadline a project with ``fields`` would get if
+        it were submitted at ``start`` and applied for at ``approval_start`` (both default to
+        the clock). Validates the fields as ``create`` would; writes nothing."""
+        actor = self._actor(by, "preview", "(preview)")
+        if "recruiter" not in actor.roles:
+            raise NotAuthorized(f"{actor.id} may not preview a project: is not a recruiter")
+        now = self.clock.now()
+        payload = lifecycle.created_payload(
+            fields,
+            recruiter=actor,
+            actors=self.actors,
+            settings=self.settings,
+            extra_fields=self._extra_fields,
+            settings_fingerprint=self._settings_fingerprint,
+        )
+        state = ProjectState.created(Event("(preview)", 1, "created", now, payload))
+        return preview_rule.preview(
+            state,
+            settings=self.settings,
+            calendar=self.calendar,
+            route=self._route,
+            start=start or now,
+            approval_start=approval_start or start or now,
+        )
 
     def project_ids(self) -> list[str]:
         return self.store.project_ids()
