@@ -1,0 +1,1 @@
+"""A template county plugin for approvalflow (see ``county_template.plugin``)."""
