@@ -181,3 +181,18 @@ class TestAuditChain:
         assert verify_chain(pg_store).ok
         report = verify_chain(pg_store, kept)
         assert not report.ok and report.count == 7
+
+
+def test_url_parameters_with_spaces_survive_a_schema(postgres_url: str) -> None:
+    """libpq options such as ``-c synchronous_commit=off`` keep their space when the URL also
+    names a schema (the query is re-encoded with %20, not +)."""
+    from approvalflow.stores.postgres import PostgresStore
+
+    url = f"{postgres_url}?options=-c%20synchronous_commit%3Doff&schema={_schema()}"
+    store = PostgresStore.from_url(url)
+    try:
+        new_project(store, "P1")
+        assert store.project_ids() == ["P1"]
+    finally:
+        store.drop()
+        store.close()

@@ -35,7 +35,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 try:
     import psycopg
@@ -150,7 +150,10 @@ class PostgresStore:
             if schema is not None and schema != url_schema[-1]:
                 raise ValueError(f"schema {schema!r} differs from the URL's {url_schema[-1]!r}")
             schema = url_schema[-1]
-            rest = urlencode([(key, value) for key, value in query if key != "schema"])
+            # quote, not urlencode's default quote_plus: libpq reads "+" as a plus, not a space.
+            rest = urlencode(
+                [(key, value) for key, value in query if key != "schema"], quote_via=quote
+            )
             url = urlunsplit(parts._replace(query=rest))
         return cls(url, schema=schema, lease=lease, snapshot_every=snapshot_every)
 
