@@ -13,10 +13,10 @@ import json
 import threading
 import time as _time
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
-from approvalflow.calendar import Due, WorkingCalendar
+from approvalflow.calendar import Due, WorkingCalendar, to_local
 from approvalflow.clock import Clock, SystemClock
 from approvalflow.errors import (
     ApprovalflowError,
@@ -133,6 +133,9 @@ class Engine:
         self._notify_timeout = notify_timeout
         self._settings_fingerprint = merged.fingerprint()
         self._plugin_timers = bool(hook.approvalflow_timers.get_hookimpls())
+        self._has_check_hooks = bool(hook.approvalflow_check_command.get_hookimpls())
+        self._has_after_hooks = bool(hook.approvalflow_after_command.get_hookimpls())
+        self._has_limit_hooks = bool(hook.approvalflow_time_limit.get_hookimpls())
 
     # -- commands ---------------------------------------------------------------------------
 
@@ -242,7 +245,12 @@ class Engine:
             if spec.precheck is not None:
                 spec.precheck(ctx)
             arguments.reject_unknown(args, spec.arguments, spec.name)
+        hook = self.plugin_manager.hook
+        if self._has_check_hooks:
+            hook.approvalflow_check_command(context=ctx, command=spec.name)
         spec.rule(ctx)
+        if self._has_after_hooks:
+            hook.approvalflow_after_command(context=ctx, command=spec.name)
         record = (
             CommandRecord(
                 command_id=command_id,
@@ -344,7 +352,21 @@ class Engine:
             actor=actor,
             command_id=command_id,
             route=self._route,
+            time_limit=self._time_limit if self._has_limit_hooks else None,
         )
+
+    def _time_limit(self, state: ProjectState, department: str) -> int:
+        answer = self.plugin_manager.hook.approvalflow_time_limit(
+            project=state, department=department, settings=self.settings
+        )
+        if answer is None:
+            return self.settings.time_limit_wd[department]
+        if isinstance(answer, bool) or not isinstance(answer, int) or answer < 1:
+            raise InvalidCommand(
+                f"a plugin's time limit for {department} must be a whole number of working days "
+                f"of at least 1, not {answer!r}"
+            )
+        return answer
 
     def _route(self, state: ProjectState, settings: Settings) -> tuple[str, ...]:
         answer = self.plugin_manager.hook.approvalflow_route(project=state, settings=settings)
@@ -361,7 +383,7 @@ class Engine:
         before: ProjectState | None,
         ctx: Context,
         record: CommandRecord | None,
-        fired: tuple[str, str, str] | None = None,
+        fired: Timer | None = None,
     ) -> None:
         project = ctx.state.id
         old = self.timers_for(before) if before is not None else {}
@@ -372,13 +394,10 @@ class Engine:
             if old.get((kind, branch)) != due
         )
         to_cancel = [(project, kind, branch) for (kind, branch) in old if (kind, branch) not in new]
-        if (
-            fired is not None
-            and (fired[1], fired[2]) in new
-            and not any(t.key == fired for t in to_set)
-        ):
+        if fired is not None and new.get((fired.kind, fired.branch)) == fired.due:
             # The rule that owns this timer chose to do nothing: drop it rather than re-fire.
-            to_cancel.append(fired)
+            # (Only this very timer: one that was moved since it was claimed stays scheduled.)
+            to_cancel.append(fired.key)
         self.store.commit(
             project=project,
             expected_version=before.version if before is not None else 0,
@@ -479,15 +498,15 @@ class Engine:
                 return results
             for timer in batch:
                 seen.add((*timer.key, timer.due))
-                result = self._fire(timer)
-                if result is not None:
-                    results.append(result)
+                results.extend(self._fire(timer))
 
     def timers_for(self, state: ProjectState) -> dict[tuple[str, str], datetime]:
         """Every deadline ``state`` waits on: the built-in rules' and the plugins'."""
         found = timers.timers_for(state)
         if self._plugin_timers and state.stage not in TERMINAL:
-            for extra in self.plugin_manager.hook.approvalflow_timers(project=state):
+            for extra in self.plugin_manager.hook.approvalflow_timers(
+                project=state, settings=self.settings, calendar=self.calendar
+            ):
                 found.update(extra or {})
         return found
 
@@ -501,21 +520,38 @@ class Engine:
         if not handled:
             raise ValueError(f"no plugin handles timers of kind {kind!r}")
 
-    def _fire(self, timer: Timer) -> CommandResult | None:
-        for _attempt in range(self._max_retries):
+    def _fire(self, timer: Timer) -> list[CommandResult]:
+        """Fire ``timer`` and, first, any earlier timer of its project that is due too.
+
+        Several workers may hold claims on one project's timers; firing a project's deadlines in
+        time order whoever holds which claim keeps a later deadline (a revocation) from
+        overtaking an earlier one (the overdue notice). A claim whose timer has moved or gone
+        since it was claimed fires nothing and cancels nothing.
+        """
+        results: list[CommandResult] = []
+        target = (timer.kind, timer.branch)
+        conflicts = 0
+        while conflicts < self._max_retries:
             state = self.store.load(timer.project)
             if state is None:
-                return None
-            ctx = self._context(state.clone(), timer.due, "timer", {}, None, None)
-            if self.timers_for(state).get((timer.kind, timer.branch)) == timer.due:
-                self._fire_rule(ctx, timer.kind, timer.branch)
+                return results
+            derived = self.timers_for(state)
+            if derived.get(target) != timer.due:
+                return results
+            due, kind, branch = min(
+                (due, kind, branch) for (kind, branch), due in derived.items() if due <= timer.due
+            )
+            current = Timer(timer.project, kind, due, branch)
+            ctx = self._context(state.clone(), due, "timer", {}, None, None)
+            self._fire_rule(ctx, kind, branch)
             try:
-                self._commit(state, ctx, None, fired=timer.key)
+                self._commit(state, ctx, None, fired=current)
             except ConcurrencyConflict:
+                conflicts += 1
                 continue
             result = CommandResult(
                 project=timer.project,
-                command=f"timer:{timer.kind}",
+                command=f"timer:{kind}",
                 version=ctx.state.version,
                 state=ctx.state.stage,
                 events=tuple(ctx.events),
@@ -524,12 +560,14 @@ class Engine:
             _logger().debug(
                 "approvalflow.timer_fired",
                 project=timer.project,
-                kind=timer.kind,
-                branch=timer.branch,
+                kind=kind,
+                branch=branch,
                 events=len(ctx.events),
             )
             self._after_commit(result)
-            return result
+            results.append(result)
+            if current.key == timer.key:
+                return results
         raise ConcurrencyConflict(f"timer {timer.key} lost to concurrent writers")
 
     # -- reading ----------------------------------------------------------------------------
@@ -559,7 +597,12 @@ class Engine:
         found: dict[str, Due] = {}
         for (kind, branch), due in self.timers_for(state).items():
             if kind not in names:
-                found[f"{project}.{kind}" + (f".{branch}" if branch else "")] = Due(due, False)
+                # A plugin's timer shows as a deadline when it ends a day (24:00), like every
+                # working-day limit; others (a weekly check at 09:00) still fire, unlisted here.
+                if to_local(due).time() == time(0):
+                    found[f"{project}.{kind}" + (f".{branch}" if branch else "")] = Due(
+                        to_local(due), False
+                    )
                 continue
             provisional = False
             if kind == timers.PRE_REVIEW_DEADLINE and state.round is not None:
