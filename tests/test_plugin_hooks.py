@@ -145,3 +145,64 @@ class TestSettingsAndObservers:
         """Plugins named by entry point must be installed."""
         with pytest.raises(PluginError, match="no approvalflow plugin named 'atlantis'"):
             County(plugins=["atlantis"])
+
+
+class TestCommandHooks:
+    def test_hook_approvalflow_check_command(self) -> None:
+        """A check refuses sign by anyone but the creating recruiter, and create without a
+        town; the refusal stores nothing."""
+        from approvalflow import InvalidCommand, NotAuthorized
+
+        class LandingOwner:
+            @hookimpl
+            def approvalflow_check_command(self, context: Context, command: str) -> None:
+                if command == "sign" and context.actor.id != context.state.recruiter:
+                    raise NotAuthorized("only the landing owner signs")
+                if command == "create" and "emissions" not in context.args:
+                    raise InvalidCommand("say whether the project has emissions")
+
+        county = County(plugins=[LandingOwner()])
+        with pytest.raises(InvalidCommand, match="emissions"):
+            county.create()
+        assert county.engine.project_ids() == []
+        county.create(emissions=True)
+        county.do("negotiate", "P1", "guo")
+        county.do("submit_pre_review", "P1", "guo", materials=[])
+        county.pass_pre_review()
+        county.approve_in_meeting()
+        with pytest.raises(NotAuthorized, match="landing owner"):
+            county.do("sign", "P1", "any_recruiter")
+        assert county.stage() == "decision.approved"
+        county.do("sign", "P1", "guo")
+
+    def test_hook_approvalflow_after_command(self) -> None:
+        """An addition's event and notice are stored in the command's own commit."""
+
+        class Copy:
+            @hookimpl
+            def approvalflow_after_command(self, context: Context, command: str) -> None:
+                if command == "negotiate":
+                    context.emit("demo.copied", to=context.state.recruiter)
+                    context.notify("demo.copy", [context.state.leader])
+
+        county = County(plugins=[Copy()])
+        county.create()
+        result = county.do("negotiate", "P1", "guo")
+        assert [e.type for e in result.events][-1] == "demo.copied"
+        assert [n.kind for n in result.notices] == ["demo.copy"]
+        assert county.engine.history("P1")[-1].type == "demo.copied"
+
+    def test_hook_approvalflow_time_limit(self) -> None:
+        """A priority lane gives zj 3 wd instead of 7 on large projects; the rest keep theirs."""
+
+        class PriorityLane:
+            @hookimpl
+            def approvalflow_time_limit(
+                self, project: Any, department: str, settings: Any
+            ) -> int | None:
+                return 3 if department == "zj" and project.investment >= 10**9 else None
+
+        county = County(plugins=[PriorityLane()])
+        county.to_approval()
+        assert county.deadline("P1.approval.zj") == "2026-03-05 24:00"
+        assert county.deadline("P1.approval.yj") == "2026-03-11 24:00"

@@ -149,6 +149,13 @@ class Settings:
     requirements: dict[str, tuple[str, ...]] = attrs.field(factory=lambda: dict(_REQUIREMENTS))
     departments: dict[str, str] = attrs.field(factory=lambda: dict(_DEPARTMENTS))
     calendar: CalendarSettings = attrs.field(factory=CalendarSettings)
+    # Each plugin's own numbers, by plugin name, free-form: a scenario's `settings:` can set
+    # them ({plugins: {huguan: {issue_deadline_wd: 3}}}) and they are in the fingerprint.
+    plugins: dict[str, dict[str, Any]] = attrs.field(factory=dict)
+
+    def plugin_settings(self, name: str) -> dict[str, Any]:
+        """The settings given for plugin ``name`` (empty when none were)."""
+        return self.plugins.get(name, {})
 
     @classmethod
     def default(cls) -> Settings:

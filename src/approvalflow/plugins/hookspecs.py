@@ -17,7 +17,7 @@ import pluggy
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from approvalflow.calendar import OfficialYear
+    from approvalflow.calendar import OfficialYear, WorkingCalendar
     from approvalflow.model import Event, Notice
     from approvalflow.project import ProjectState
     from approvalflow.rules.commands import CommandSpec
@@ -73,13 +73,16 @@ def approvalflow_route(project: ProjectState, settings: Settings) -> Sequence[st
 
 
 @hookspec
-def approvalflow_timers(project: ProjectState) -> Mapping[tuple[str, str], datetime] | None:
+def approvalflow_timers(
+    project: ProjectState, settings: Settings, calendar: WorkingCalendar
+) -> Mapping[tuple[str, str], datetime] | None:
     """Return the deadlines this plugin's own rules wait on for ``project``, or ``None``.
 
     Keys are ``(kind, branch)``; name kinds after the plugin (``huguan.issue``) so they never
     clash. Like the built-in timers they are derived from state (usually ``project.plugin_data``):
     the engine stores what changed after every command, and a timer disappears when the plugin
-    stops returning it.
+    stops returning it. ``settings`` and ``calendar`` let a plugin count working days itself.
+    A timer due at 00:00 (24:00 of a working day) is also listed by ``Engine.deadlines``.
     """
 
 
@@ -90,6 +93,31 @@ def approvalflow_fire_timer(context: Context, kind: str, branch: str) -> bool | 
     Emit events and notices through ``context`` (its ``now`` is the due time) and return
     ``True``; return ``None`` for kinds that are not yours.
     """
+
+
+@hookspec(firstresult=True)
+def approvalflow_time_limit(
+    project: ProjectState, department: str, settings: Settings
+) -> int | None:
+    """Return the working days ``department``'s branch gets on ``project``, or ``None`` for
+    ``settings.time_limit_wd`` (a priority lane for chain projects, say). Asked when the branch
+    opens; the answer is recorded in its deadline."""
+
+
+@hookspec
+def approvalflow_check_command(context: Context, command: str) -> None:
+    """Refuse a command by raising an ``ApprovalflowError`` (its code is what the caller sees).
+
+    Called after the built-in checks (authorisation, stage, arguments) and before the rule, for
+    every command including ``create`` (``context.args`` holds the fields). Nothing is stored
+    when it raises. Read ``context``; do not emit.
+    """
+
+
+@hookspec
+def approvalflow_after_command(context: Context, command: str) -> None:
+    """Add to what a command does: emit events or notices through ``context`` after the rule ran
+    and before anything is stored, in the same commit (raising fails the command whole)."""
 
 
 @hookspec

@@ -24,6 +24,7 @@ from approvalflow.states import next_branch_state, next_stage
 __all__ = ["Context"]
 
 RouteFunction = Callable[[ProjectState, Settings], tuple[str, ...]]
+TimeLimitFunction = Callable[[ProjectState, str], int]
 
 
 @attrs.define
@@ -39,6 +40,7 @@ class Context:
     on_behalf_of: str | None = None
     command_id: str | None = None
     route: RouteFunction | None = None
+    time_limit: TimeLimitFunction | None = None
     events: list[Event] = attrs.field(factory=list)
     notices: list[Notice] = attrs.field(factory=list)
 
@@ -122,6 +124,12 @@ class Context:
             for actor in self.actors
             if actor.department == department and role in actor.roles
         )
+
+    def time_limit_wd(self, department: str) -> int:
+        """The branch time limit for ``department`` on this project (a plugin may set it)."""
+        if self.time_limit is not None:
+            return self.time_limit(self.state, department)
+        return self.settings.time_limit_wd[department]
 
     # -- time -------------------------------------------------------------------------------
 

@@ -77,7 +77,7 @@ def _open_branch(ctx: Context, dept: str) -> None:
     if existing is not None:
         # Only a revoked branch opens again, and the branch machine says where it goes.
         next_branch_state(existing.state, "reopen", department=dept)
-    due = ctx.working_days_after(ctx.settings.time_limit_wd[dept])
+    due = ctx.working_days_after(ctx.time_limit_wd(dept))
     ctx.emit("branch_opened", department=dept, due=due.at.isoformat(), provisional=due.provisional)
 
 
