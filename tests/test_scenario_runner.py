@@ -150,3 +150,26 @@ class TestSharedStore:
         assert main(["show", "--store", url]) == 0
         listed = capsys.readouterr().out.splitlines()
         assert len(listed) == 2 and all(line.startswith("good-") for line in listed)
+
+    def test_a_run_fires_only_its_own_timers(self, tmp_path: Path) -> None:
+        """Another run's pending deadline in the same store is left alone by this run's
+        advance (its project's history gets no timer event)."""
+        from approvalflow.stores import open_store
+
+        pending = GOOD.replace(
+            "- {do: negotiate, project: P1, by: zhao}",
+            "- {do: negotiate, project: P1, by: zhao}\n"
+            "  - {do: submit_pre_review, project: P1, by: zhao, args: {materials: []}}",
+        ).replace("P1: negotiating", "P1: pre_review")
+        later = GOOD.replace("  - expect:", "  - advance: 30 days\n  - expect:")
+        write(tmp_path, "a_pending.yaml", pending)
+        write(tmp_path, "b_later.yaml", later)
+        url = f"sqlite:///{tmp_path / 'shared.db'}"
+        assert main(["scenario", "run", str(tmp_path), "--store", url]) == 0
+        store = open_store(url)
+        try:
+            (first,) = [p for p in store.project_ids() if p.startswith("a_pending-")]
+            assert [t.kind for t in store.timers(first)] == ["pre_review_deadline"]
+            assert all(event.by is not None for event in store.events(first))
+        finally:
+            store.close()

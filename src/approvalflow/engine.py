@@ -484,16 +484,21 @@ class Engine:
 
     # -- timers -----------------------------------------------------------------------------
 
-    def run_due(self, now: datetime | None = None, limit: int = 100) -> list[CommandResult]:
+    def run_due(
+        self, now: datetime | None = None, limit: int = 100, *, prefix: str = ""
+    ) -> list[CommandResult]:
         """Fire every timer due at or before ``now`` (default: the clock), in time order, once.
 
-        Each timer's events are stamped with its due time. Returns what each firing did.
+        Each timer's events are stamped with its due time. With ``prefix``, only projects whose
+        id starts with it (a scenario run in a shared store). Returns what each firing did.
         """
         now = now or self.clock.now()
         results: list[CommandResult] = []
         seen: set[tuple[str, str, str, datetime]] = set()
         while True:
-            batch = [t for t in self.store.claim_due(now, limit) if (*t.key, t.due) not in seen]
+            batch = [
+                t for t in self.store.claim_due(now, limit, prefix) if (*t.key, t.due) not in seen
+            ]
             if not batch:
                 return results
             for timer in batch:

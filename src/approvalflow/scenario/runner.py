@@ -269,7 +269,7 @@ class _Run:
                 f"a time after {format_local(now)}",
                 format_local(target),
             )
-        for result in self.engine.run_due(target):
+        for result in self.engine.run_due(target, prefix=self.prefix):
             self._record(result.notices)
         self.clock.set(target)
         return None

@@ -78,8 +78,11 @@ class Store(Protocol):
     def command(self, command_id: str) -> CommandRecord | None:
         """The record of a command id, or ``None``."""
 
-    def claim_due(self, now: datetime, limit: int = 100) -> list[Timer]:
+    def claim_due(self, now: datetime, limit: int = 100, prefix: str = "") -> list[Timer]:
         """Up to ``limit`` timers due at or before ``now``, earliest first.
+
+        With ``prefix``, only timers of projects whose id starts with it (one scenario run's
+        namespace in a shared store).
 
         A claimed timer is hidden from other claimers for a while (a lease); firing it ends with a
         ``commit`` that cancels or replaces it. A worker that dies lets the lease run out.

@@ -81,7 +81,7 @@ class MemoryStore:
     def command(self, command_id: str) -> CommandRecord | None:
         return self._commands.get(command_id)
 
-    def claim_due(self, now: datetime, limit: int = 100) -> list[Timer]:
+    def claim_due(self, now: datetime, limit: int = 100, prefix: str = "") -> list[Timer]:
         with self._lock:
             claimed: list[Timer] = []
             skipped: list[tuple[datetime, tuple[str, str, str]]] = []
@@ -91,7 +91,7 @@ class MemoryStore:
                 if timer is None or timer.due != due:
                     continue  # cancelled or moved since it was pushed
                 lease = self._leases.get(key)
-                if lease is not None and lease > now:
+                if (lease is not None and lease > now) or not key[0].startswith(prefix):
                     skipped.append((due, key))
                     continue
                 self._leases[key] = now + _LEASE

@@ -356,7 +356,7 @@ class PostgresStore:
             ).fetchone()
         return CommandRecord(*row) if row is not None else None
 
-    def claim_due(self, now: datetime, limit: int = 100) -> list[Timer]:
+    def claim_due(self, now: datetime, limit: int = 100, prefix: str = "") -> list[Timer]:
         if limit <= 0:
             return []
         now_us = to_epoch_us(now)
@@ -367,11 +367,12 @@ class PostgresStore:
                 "WITH due AS ("
                 " SELECT project, kind, branch FROM timers WHERE due_us <= %s"
                 " AND (lease_until_us IS NULL OR lease_until_us <= %s)"
+                " AND left(project, %s) = %s"
                 " ORDER BY due_us, project, kind, branch LIMIT %s FOR UPDATE SKIP LOCKED)"
                 " UPDATE timers t SET lease_until_us = %s FROM due"
                 " WHERE t.project = due.project AND t.kind = due.kind AND t.branch = due.branch"
                 " RETURNING t.project, t.kind, t.branch, t.due_us, t.due_at",
-                (now_us, now_us, limit, to_epoch_us(now + self._lease)),
+                (now_us, now_us, len(prefix), prefix, limit, to_epoch_us(now + self._lease)),
             ).fetchall()
         rows.sort(key=lambda row: (row[3], row[0], row[1], row[2]))
         return [

@@ -361,7 +361,7 @@ class SQLiteStore:
             ).fetchone()
         return CommandRecord(*row) if row is not None else None
 
-    def claim_due(self, now: datetime, limit: int = 100) -> list[Timer]:
+    def claim_due(self, now: datetime, limit: int = 100, prefix: str = "") -> list[Timer]:
         if limit <= 0:
             return []
         now_us = to_epoch_us(now)
@@ -370,9 +370,10 @@ class SQLiteStore:
                 "UPDATE timers SET lease_until_us = ? WHERE rowid IN ("
                 "SELECT rowid FROM timers WHERE due_us <= ? "
                 "AND (lease_until_us IS NULL OR lease_until_us <= ?) "
+                "AND substr(project, 1, ?) = ? "
                 "ORDER BY due_us, project, kind, branch LIMIT ?) "
                 "RETURNING project, kind, branch, due_us, due_at",
-                (to_epoch_us(now + self._lease), now_us, now_us, limit),
+                (to_epoch_us(now + self._lease), now_us, now_us, len(prefix), prefix, limit),
             ).fetchall()
         rows.sort(key=lambda row: (row[3], row[0], row[1], row[2]))
         return [

@@ -433,6 +433,16 @@ class StoreConformance:
         assert store.claim_due(now, limit=2) == list(timers[2:4])
         assert store.claim_due(now, limit=2) == [timers[4]]
 
+    def test_claim_due_can_keep_to_a_namespace(self, store: Store) -> None:
+        """With ``prefix`` only that namespace's timers are claimed; the others stay due."""
+        mine = Timer("run1-P1", "k", T0)
+        other = Timer("run2-P1", "k", T0)
+        new_project(store, "run1-P1", timers=TimerChanges(set=(mine,)))
+        new_project(store, "run2-P1", timers=TimerChanges(set=(other,)))
+        assert store.claim_due(T0, prefix="run1-") == [mine]
+        assert store.claim_due(T0, prefix="run1-") == []
+        assert store.claim_due(T0) == [other]
+
     def test_a_claimed_timer_is_leased_until_the_lease_ends(self, store: Store) -> None:
         """A claimed timer is not claimed again while its lease runs (another worker is on
         it), and is claimed again once the lease has run out (that worker died)."""
