@@ -131,6 +131,12 @@ class Engine:
             raise ValueError(f"deliver must be 'inline' or 'outbox', not {deliver!r}")
         self._deliver_inline = deliver == "inline"
         self._notify_timeout = notify_timeout
+        # With inline delivery and no channel at all there is nobody to deliver to: the outbox
+        # would only fill (and cost a second transaction per command to empty). A worker that
+        # delivers for this engine's commands needs deliver="outbox".
+        self._keep_notices = not self._deliver_inline or bool(
+            hook.approvalflow_notify.get_hookimpls()
+        )
         self._settings_fingerprint = merged.fingerprint()
         self._plugin_timers = bool(hook.approvalflow_timers.get_hookimpls())
         self._has_check_hooks = bool(hook.approvalflow_check_command.get_hookimpls())
@@ -160,7 +166,9 @@ class Engine:
             raise InvalidCommand(
                 f"unknown command {command!r} (commands: {', '.join(sorted(self.commands))})"
             )
-        log = _logger().bind(project=project, command=command, actor=by, command_id=command_id)
+        # Logged only when something is worth a line: an accepted command is already recorded as
+        # events, and binding a logger on every command cost about a tenth of one.
+        context = {"project": project, "command": command, "actor": by, "command_id": command_id}
         fingerprint = _fingerprint(command, project, by, args) if command_id else ""
         for attempt in range(self._max_retries):
             if command_id is not None:
@@ -170,13 +178,14 @@ class Engine:
             try:
                 result = self._execute_once(spec, project, by, args, command_id, fingerprint)
             except ConcurrencyConflict:
-                log.debug("approvalflow.command_conflict", attempt=attempt)
+                _logger().debug("approvalflow.command_conflict", attempt=attempt, **context)
                 _time.sleep(0.001 * (2**attempt))
                 continue
             except ApprovalflowError as error:
-                log.info("approvalflow.command_refused", code=error.code, reason=error.message)
+                _logger().info(
+                    "approvalflow.command_refused", code=error.code, reason=error.message, **context
+                )
                 raise
-            log.debug("approvalflow.command_applied", version=result.version, state=result.state)
             self._after_commit(result)
             return result
         raise ConcurrencyConflict(
@@ -403,7 +412,7 @@ class Engine:
             expected_version=before.version if before is not None else 0,
             events=ctx.events,
             timers=TimerChanges(set=to_set, cancel=tuple(to_cancel)),
-            notices=ctx.notices,
+            notices=ctx.notices if self._keep_notices else (),
             command=record,
             state=ctx.state,
         )
@@ -417,7 +426,7 @@ class Engine:
                     self._guarded(
                         impl, "approvalflow.event_hook_failed", event=event, project=state
                     )
-        if result.notices and self._deliver_inline:
+        if result.notices and self._deliver_inline and self._keep_notices:
             self._deliver([(notice, 0) for notice in result.notices], self.clock.now())
         if result.notices:
             escalations = hook.approvalflow_escalation.get_hookimpls()
