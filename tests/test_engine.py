@@ -316,3 +316,27 @@ class TestPointsAndMetrics:
             (1, "light_alloy", 4),
             (2, "energy", 2),
         ]
+
+
+class TestProjectCode:
+    def test_a_well_formed_project_code_is_kept(self) -> None:
+        """The national platform's code joins the project to its records."""
+        county = County()
+        county.create(project_code="2026-140527-30-03-012345")
+        assert county.engine.project("P1").project_code == "2026-140527-30-03-012345"
+
+    @pytest.mark.parametrize(
+        ("code", "match"),
+        [
+            ("2026-140527-30-03-01234", "not a project code"),
+            ("1999-140527-30-03-012345", "not a year"),
+            ("2026-990527-30-03-012345", "administrative division"),
+            (20261405, "must be text"),
+        ],
+    )
+    def test_a_malformed_code_is_refused(self, code: object, match: str) -> None:
+        """Shape, year and province are checked; nothing is created."""
+        county = County()
+        with pytest.raises(InvalidCommand, match=match):
+            county.create(project_code=code)
+        assert county.engine.project_ids() == []

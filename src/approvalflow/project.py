@@ -94,6 +94,7 @@ class ProjectState:
     settings_fingerprint: str
     agent: str | None = None
     industry: str | None = None
+    project_code: str | None = None
     emissions: bool = True
     extra: dict[str, Any] = attrs.field(factory=dict)
     stage: str = "lead"
@@ -194,6 +195,7 @@ class ProjectState:
             settings_fingerprint=p["settings_fingerprint"],
             agent=p.get("agent"),
             industry=p.get("industry"),
+            project_code=p.get("project_code"),
             emissions=p.get("emissions", True),
             extra=dict(p.get("extra", {})),
             version=event.version,

@@ -71,6 +71,7 @@ def render(engine: Engine, state: ProjectState, now: datetime) -> str:
         f"  applicant {state.applicant} · leader {state.leader} · department "
         f"{state.department} · team {state.team} · recruiter {state.recruiter}"
         + (f" · agent {state.agent}" if state.agent else "")
+        + (f" · 项目代码 {state.project_code}" if state.project_code else "")
     )
     money = f"  investment {format_yuan(state.investment)}"
     if state.agreed_investment is not None:

@@ -26,6 +26,7 @@ PROJECT_FIELDS = (
     "agent",
     "industry",
     "emissions",
+    "project_code",
 )
 _REQUIRED = ("name", "investment", "applicant", "leader", "department", "team")
 _PROJECT_ID = re.compile(r"^[\w][\w.\-:/]{0,99}$", re.UNICODE)
@@ -38,6 +39,43 @@ def validate_project_id(project_id: object) -> str:
             "and start with a letter or digit"
         )
     return project_id
+
+
+# 全国投资项目在线审批监管平台 project code: year, 6-digit administrative division, 2-digit
+# industry, 2-digit project type, 6-digit serial, e.g. 2026-140527-30-03-012345.
+_PROJECT_CODE = re.compile(r"^(\d{4})-(\d{6})-(\d{2})-(\d{2})-(\d{6})$")
+_PROVINCES = frozenset(
+    {11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41, 42, 43, 44, 45, 46}
+    | {50, 51, 52, 53, 54, 61, 62, 63, 64, 65}
+)
+
+
+def validate_project_code(code: object) -> str | None:
+    """The national platform's project code (项目代码), checked for shape, or ``None``.
+
+    The engine cannot ask the platform whether a code exists; it checks the shape a code must
+    have, so a mistyped one is refused before it is joined to the platform's records.
+    """
+    if code is None or code == "":
+        return None
+    if not isinstance(code, str):
+        raise InvalidCommand(
+            f"project_code must be text like 2026-140527-30-03-012345, not {code!r}"
+        )
+    match = _PROJECT_CODE.match(code)
+    if match is None:
+        raise InvalidCommand(
+            f"project_code {code!r} is not a project code (YYYY-division-industry-type-serial, "
+            "e.g. 2026-140527-30-03-012345)"
+        )
+    year, division = int(match.group(1)), match.group(2)
+    if not 2014 <= year <= 2099:
+        raise InvalidCommand(f"project_code {code!r}: {year} is not a year the platform issued")
+    if int(division[:2]) not in _PROVINCES:
+        raise InvalidCommand(
+            f"project_code {code!r}: {division} is not a mainland administrative division"
+        )
+    return code
 
 
 def created_payload(
@@ -67,6 +105,7 @@ def created_payload(
     name = arguments.text(fields, "name", required=True)
     team = arguments.text(fields, "team", required=True)
     industry = arguments.text(fields, "industry", required=False)
+    project_code = validate_project_code(fields.get("project_code"))
     investment = parse_amount(fields["investment"], argument="investment")
     if investment <= 0:
         raise InvalidCommand("investment must be more than zero")
@@ -99,6 +138,7 @@ def created_payload(
         "agent": agent,
         "industry": industry,
         "emissions": emissions,
+        "project_code": project_code,
         "recruiter": recruiter.id,
         "settings_fingerprint": settings_fingerprint or settings.fingerprint(),
         "extra": extra,
