@@ -189,3 +189,30 @@ class TestReports:
         assert lines[0].startswith("scope,name,signed_count,signed_amount,start_rate")
         assert lines[1].startswith("all,,1,100000000,0.0,0.0,0,0.0")
         assert lines[2].startswith("team,new_materials,1,100000000")
+
+    def test_late_items_by_department(
+        self, filled: str, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """zj's deficient branch was due 2026-03-11 24:00: late on 03-13 by 2 working days."""
+        capsys.readouterr()
+        assert (
+            main(
+                [
+                    "report",
+                    "late",
+                    "--store",
+                    filled,
+                    "--at",
+                    "2026-03-13 10:00",
+                    "--format",
+                    "json",
+                ]
+            )
+            == 0
+        )
+        rows = __import__("json").loads(capsys.readouterr().out)
+        assert [(r["department"], r["what"], r["due"], r["wd_overdue"]) for r in rows] == [
+            ("zj 住建", "approval", "2026-03-11 24:00", 2)
+        ]
+        assert main(["report", "late", "--store", filled, "--at", "2026-03-10 10:00"]) == 0
+        assert "(no rows)" in capsys.readouterr().out

@@ -41,11 +41,13 @@ from approvalflow.model import (
 from approvalflow.plugins.manager import build_plugin_manager
 from approvalflow.project import ProjectState
 from approvalflow.rules import arguments, lifecycle, metrics, timers
+from approvalflow.rules import holdups as holdups_rule
 from approvalflow.rules import points as points_rule
 from approvalflow.rules import preview as preview_rule
 from approvalflow.rules.authorization import authorize
 from approvalflow.rules.commands import BUILTIN_COMMANDS, CommandSpec
 from approvalflow.rules.context import Context
+from approvalflow.rules.holdups import Holdup
 from approvalflow.rules.points import LeaderboardRow
 from approvalflow.rules.preview import Preview
 from approvalflow.settings import Settings
@@ -663,6 +665,17 @@ class Engine:
             start=start or now,
             approval_start=approval_start or start or now,
         )
+
+    def holdups(self, project: str) -> list[Holdup]:
+        """What ``project`` waits on now (review units, branches, the applicant), the earliest
+        deadline first: the head of its critical path."""
+        return holdups_rule.holdups(self.project(project), self.settings)
+
+    def late_items(
+        self, now: datetime | None = None, ids: Iterable[str] | None = None
+    ) -> dict[str, list[Holdup]]:
+        """Every open review or branch past its deadline, by department (a county's list)."""
+        return holdups_rule.late_items(self.projects(ids), self.settings, now or self.clock.now())
 
     def project_ids(self) -> list[str]:
         return self.store.project_ids()

@@ -1,5 +1,6 @@
-"""``approvalflow report leaderboard|metrics --store URL``: the monthly 赛马榜 and the metrics of
-rule 12, per team and per department, as a terminal table, JSON or CSV."""
+"""``approvalflow report leaderboard|metrics|late --store URL``: the monthly 赛马榜, the
+metrics of rule 12 per team and per department, and the late items by department, as a
+terminal table, JSON or CSV."""
 
 from __future__ import annotations
 
@@ -18,7 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     board = reports.add_parser("leaderboard", help="teams ranked by points earned in a month")
     board.add_argument("--month", required=True, help="YYYY-MM (Asia/Shanghai)")
     metrics = reports.add_parser("metrics", help="signing, start, production and funds rates")
-    for sub in (board, metrics):
+    late = reports.add_parser("late", help="open reviews and branches past their deadline")
+    late.add_argument("--at", default=None, help="local time to judge lateness at (default: now)")
+    for sub in (board, metrics, late):
         sub.add_argument("--store", required=True, help="store URL")
         sub.add_argument("--format", choices=["table", "json", "csv"], default="table")
         sub.add_argument("--plugin", action="append", default=[], help="county plugin (metrics)")
@@ -48,6 +51,9 @@ def run(options: argparse.Namespace) -> int:
                 for row in engine.leaderboard(options.month)
             ]
             title = f"赛马榜 {options.month}: teams by points earned in the month"
+        elif options.report == "late":
+            rows = late_rows(engine, options.at)
+            title = "Late items by department (逾期事项)"
         else:
             rows = metrics_rows(engine)
             title = "Metrics (rule 12): all projects, then per team, then per department"
@@ -55,6 +61,28 @@ def run(options: argparse.Namespace) -> int:
         store.close()
     print(_render(rows, options.format, title))
     return 0
+
+
+def late_rows(engine: Any, at: str | None) -> list[dict[str, Any]]:
+    """One row per late item: department, project, what, due, working days overdue."""
+    from approvalflow.calendar import format_local, parse_local
+
+    now = parse_local(at) if at else engine.clock.now()
+    rows = []
+    for dept, items in engine.late_items(now).items():
+        for item in items:
+            left = item.working_days_left(engine.calendar, now)
+            rows.append(
+                {
+                    "department": f"{dept} {engine.settings.department_name(dept)}",
+                    "project": item.project,
+                    "what": item.what,
+                    "state": item.state,
+                    "due": format_local(item.due),
+                    "wd_overdue": -left if left is not None else None,
+                }
+            )
+    return rows
 
 
 def metrics_rows(engine: Any) -> list[dict[str, Any]]:

@@ -127,29 +127,28 @@ def render(engine: Engine, state: ProjectState, now: datetime) -> str:
 
 
 def holding_up(engine: Engine, state: ProjectState) -> str | None:
-    """Who the project waits on now: silent pre-review units, or the branch due first."""
+    """Who the project waits on now, the earliest deadline first."""
     from approvalflow.calendar import format_local
+    from approvalflow.rules.holdups import holdups
 
-    if state.stage == "pre_review.reviewing" and state.round is not None:
-        silent = [u for u in engine.settings.pre_review.members if u not in state.round.opinions]
-        return "pre-review opinions from " + ", ".join(silent) if silent else None
-    if state.stage == "pre_review.awaiting_materials":
+    items = holdups(state, engine.settings)
+    if not items:
+        return None
+    first = items[0]
+    if first.what == "pre_review":
+        units = [item.waiting_on for item in items if item.what == "pre_review"]
+        due = f", due {format_local(first.due)}" if first.due else ""
+        return f"pre-review opinions from {', '.join(units)}{due}"
+    if first.waiting_on == "applicant":
+        if first.what == "corrections":
+            return f"the applicant {state.applicant}: corrections for {first.state}"
         missing = sorted(state.pre_review_missing - state.pre_review_supplied)
+        if state.stage == "approval":
+            missing = sorted(state.branches[first.state].outstanding)
         return f"the applicant {state.applicant}: materials {', '.join(missing)}"
-    if state.stage == "approval":
-        waiting = [
-            (branch.due, dept, branch.state)
-            for dept, branch in state.branches.items()
-            if branch.state in ("pending", "accepted", "deficient") and branch.due
-        ]
-        returned = [d for d, b in state.branches.items() if b.state == "returned"]
-        if waiting:
-            due, dept, branch_state = min(waiting)
-            name = engine.settings.department_name(dept)
-            return f"{dept} ({name}), {branch_state}, due {format_local(due)}"
-        if returned:
-            return f"the applicant {state.applicant}: corrections for {', '.join(returned)}"
-    return None
+    name = engine.settings.department_name(first.waiting_on)
+    due = f", due {format_local(first.due)}" if first.due else ""
+    return f"{first.waiting_on} ({name}), {first.state}{due}"
 
 
 _SUMMARY_KEYS = (

@@ -1,0 +1,76 @@
+"""Who is holding a project up, and a county's late items by department (issue 9).
+
+Pure reads of project state: which review or branch the project waits on now, with its
+deadline; and, over many projects, every open item already past its deadline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+import attrs
+
+from approvalflow.calendar import WorkingCalendar, to_local
+from approvalflow.project import ProjectState
+from approvalflow.settings import Settings
+from approvalflow.states import BRANCH_OPEN
+
+__all__ = ["Holdup", "holdups", "late_items"]
+
+_ONE_DAY = timedelta(days=1)
+
+
+@attrs.frozen
+class Holdup:
+    """One thing a project waits on: a department's review or branch, or the applicant."""
+
+    project: str
+    waiting_on: str  # a department id, or "applicant"
+    what: str  # "pre_review", "approval", "materials", "corrections"
+    due: datetime | None
+    state: str
+
+    def working_days_left(self, calendar: WorkingCalendar, now: datetime) -> int | None:
+        """Working days from ``now``'s day to the deadline's; negative once it has passed."""
+        if self.due is None:
+            return None
+        today = to_local(now).date()
+        due_day = (to_local(self.due) - _ONE_DAY).date()
+        if due_day >= today:
+            return calendar.working_days_between(today, due_day)
+        return -calendar.working_days_between(due_day, today)
+
+
+def holdups(state: ProjectState, settings: Settings) -> list[Holdup]:
+    """What ``state`` waits on now, the earliest deadline first (the critical path's head)."""
+    found: list[Holdup] = []
+    if state.stage == "pre_review.reviewing" and state.round is not None:
+        for unit in settings.pre_review.members:
+            if unit not in state.round.opinions:
+                found.append(Holdup(state.id, unit, "pre_review", state.round.due, "silent"))
+    elif state.stage == "pre_review.awaiting_materials":
+        found.append(Holdup(state.id, "applicant", "materials", None, "awaiting_materials"))
+    elif state.stage == "approval":
+        for dept, branch in state.branches.items():
+            if branch.state in BRANCH_OPEN:
+                found.append(Holdup(state.id, dept, "approval", branch.due, branch.state))
+            elif branch.state == "returned":
+                found.append(Holdup(state.id, "applicant", "corrections", None, dept))
+            if branch.outstanding:
+                found.append(Holdup(state.id, "applicant", "materials", branch.supply_due, dept))
+    return sorted(found, key=lambda h: (h.due is None, h.due or datetime.min, h.waiting_on))
+
+
+def late_items(
+    states: Iterable[ProjectState], settings: Settings, now: datetime
+) -> dict[str, list[Holdup]]:
+    """Every open review or branch past its deadline at ``now``, by department."""
+    late: dict[str, list[Holdup]] = {}
+    for state in states:
+        for item in holdups(state, settings):
+            if item.waiting_on != "applicant" and item.due is not None and item.due <= now:
+                late.setdefault(item.waiting_on, []).append(item)
+    for items in late.values():
+        items.sort(key=lambda h: (h.due, h.project))
+    return dict(sorted(late.items()))
