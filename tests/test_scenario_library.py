@@ -48,6 +48,33 @@ class TestEveryScenarioPasses:
         summary = f"{len(failures)} of {len(files)} scenarios failed"
         assert not failures, summary + ":\n\n" + "\n\n".join(failures)
 
+    @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+    def test_every_file_passes_on_the_durable_stores(
+        self, backend: str, tmp_path: Path, request: pytest.FixtureRequest
+    ) -> None:
+        """The same library on one shared SQLite file and one PostgreSQL schema, each run in its
+        own namespace; the audit chain verifies afterwards."""
+        import uuid
+
+        from approvalflow.stores import open_store
+        from approvalflow.stores.audit import verify_chain
+
+        if backend == "sqlite":
+            store = open_store(f"sqlite:///{tmp_path / 'library.db'}")
+        else:
+            url = request.getfixturevalue("postgres_url")
+            store = open_store(f"{url}?schema=t_{uuid.uuid4().hex[:16]}")
+        try:
+            files = library_files()
+            results = [run_file(path, store=store) for path in files]
+            failures = [result.render() for result in results if not result.passed]
+            assert not failures, "\n\n".join(failures)
+            assert verify_chain(store).ok
+        finally:
+            if hasattr(store, "drop"):
+                store.drop()
+            store.close()
+
 
 class TestCoverage:
     def test_every_command_is_used_by_some_step(self, scenarios: list[Scenario]) -> None:
