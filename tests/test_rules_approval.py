@@ -308,3 +308,33 @@ def _fields() -> dict[str, object]:
     from builders import PROJECT_FIELDS
 
     return dict(PROJECT_FIELDS)
+
+
+class TestDeemedAcceptance:
+    def test_silence_past_the_acceptance_limit_accepts_as_of_arrival(self) -> None:
+        """With deemed_acceptance_wd 3, zj untouched by 03-05 24:00 counts as accepted from the
+        day it arrived; a branch returned in time (the one-time notice) does not."""
+        county = County(settings={"deemed_acceptance_wd": 3})
+        county.to_approval()
+        assert county.deadline("P1.approval.zj.acceptance") == "2026-03-05 24:00"
+        county.do("return", "P1", "o_yj", corrections=["org_chart"])
+        county.do("accept", "P1", "o_fgw")
+        county.advance_to(datetime(2026, 3, 6, 0, 0, tzinfo=SHANGHAI))
+        assert county.branch("zj") == "accepted"
+        assert county.branch("yj") == "returned"
+        event = next(
+            e
+            for e in county.engine.history("P1")
+            if e.type == "branch_changed"
+            and e.payload.get("trigger") == "deem_accepted"
+            and e.payload["department"] == "zj"
+        )
+        assert event.payload["accepted_as_of"] == "2026-03-02T09:00:00+08:00"
+        assert county.deadline("P1.approval.zj") == "2026-03-11 24:00"
+        assert "P1.approval.fgw.acceptance" not in county.engine.deadlines("P1")
+
+    def test_off_by_default(self) -> None:
+        """WORKFLOW.md's built-in settings have no deemed acceptance."""
+        county = County()
+        county.to_approval()
+        assert not [k for k in county.engine.deadlines("P1") if k.endswith(".acceptance")]

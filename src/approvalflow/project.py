@@ -75,6 +75,8 @@ class Branch:
     verify_due: datetime | None = None
     verified: bool = False
     decided_at: datetime | None = None
+    # Deemed acceptance (art. 32): when silence at `pending` counts as acceptance.
+    accept_due: datetime | None = None
 
     def clone(self) -> Branch:
         return attrs.evolve(self)
@@ -384,6 +386,7 @@ def _branch_opened(state: ProjectState, p: Any, at: datetime) -> None:
         due=_when(p["due"]),
         provisional=p["provisional"],
         deficient_barred=previous.deficient_barred if previous else False,
+        accept_due=_when(p.get("accept_due")),
     )
     state._owned.add(dept)
 
@@ -409,6 +412,9 @@ def _branch_changed(state: ProjectState, p: Any, at: datetime) -> None:
         branch.corrections = frozenset(p["corrections"])
         branch.returned_from = p["returned_from"]
         branch.remaining_wd = p["remaining_wd"]
+    if p["to"] != "pending" or p["trigger"] == "return":
+        # Accepted, or told what to correct (the one-time notice): silence no longer accepts.
+        branch.accept_due = None
     if p["to"] != "returned":
         branch.returned_from = None
         branch.remaining_wd = None

@@ -130,6 +130,9 @@ class Settings:
     )
     deemed_approval: tuple[str, ...] = ()
     supply_deadline_wd: int = 20
+    # Administrative Licensing Law art. 32: no one-time notice within N wd of arrival and the
+    # application counts as accepted from the day it arrived. Off (None) unless a county sets it.
+    deemed_acceptance_wd: int | None = None
     reminder_before_wd: int = 3
     commitment: CommitmentSettings = attrs.field(factory=CommitmentSettings)
     points: dict[str, int] = attrs.field(
@@ -208,6 +211,11 @@ class Settings:
         ):
             if value < 1:
                 found.append(f"settings.{name}: must be at least 1 working day, got {value}")
+        if self.deemed_acceptance_wd is not None and self.deemed_acceptance_wd < 1:
+            found.append(
+                "settings.deemed_acceptance_wd: must be at least 1 working day or null, "
+                f"got {self.deemed_acceptance_wd}"
+            )
         if not 0 <= self.reminder_before_wd < self.supply_deadline_wd:
             found.append(
                 "settings.reminder_before_wd: must be between 0 and supply_deadline_wd - 1, "

@@ -128,6 +128,7 @@ BRANCH_OPEN: frozenset[str] = frozenset({"pending", "accepted", "deficient"})
 BRANCH_TRANSITIONS: tuple[TransitionSpec, ...] = (
     {"trigger": "accept", "source": "pending", "dest": "accepted"},
     {"trigger": "accept_deficient", "source": "pending", "dest": "deficient"},
+    {"trigger": "deem_accepted", "source": "pending", "dest": "accepted"},
     {"trigger": "return", "source": ["pending", "accepted", "deficient"], "dest": "returned"},
     {"trigger": "resume_pending", "source": "returned", "dest": "pending"},
     {"trigger": "resume_accepted", "source": "returned", "dest": "accepted"},

@@ -78,7 +78,15 @@ def _open_branch(ctx: Context, dept: str) -> None:
         # Only a revoked branch opens again, and the branch machine says where it goes.
         next_branch_state(existing.state, "reopen", department=dept)
     due = ctx.working_days_after(ctx.time_limit_wd(dept))
-    ctx.emit("branch_opened", department=dept, due=due.at.isoformat(), provisional=due.provisional)
+    accept_wd = ctx.settings.deemed_acceptance_wd
+    accept_due = ctx.working_days_after(accept_wd).at.isoformat() if accept_wd else None
+    ctx.emit(
+        "branch_opened",
+        department=dept,
+        due=due.at.isoformat(),
+        provisional=due.provisional,
+        accept_due=accept_due,
+    )
 
 
 def officer_branch(ctx: Context) -> Branch:

@@ -7,7 +7,17 @@ from approvalflow.rules.context import Context
 from approvalflow.rules.parallel_approval import complete_if_all_approved
 from approvalflow.states import BRANCH_OPEN
 
-__all__ = ["on_limit"]
+__all__ = ["on_acceptance_deadline", "on_limit"]
+
+
+def on_acceptance_deadline(ctx: Context, dept: str) -> None:
+    """Art. 32: no acceptance and no one-time notice in time, so the application counts as
+    accepted as of the day it arrived; the branch's time limit runs on unchanged."""
+    state = ctx.state
+    branch = state.branches.get(dept)
+    if state.stage != "approval" or branch is None or branch.state != "pending":
+        return
+    ctx.move_branch(dept, "deem_accepted", deemed=True, accepted_as_of=branch.opened_at.isoformat())
 
 
 def on_limit(ctx: Context, dept: str) -> None:

@@ -25,7 +25,15 @@ BRANCH_LIMIT = "branch_limit"
 SUPPLY_REMINDER = "supply_reminder"
 SUPPLY_DEADLINE = "supply_deadline"
 VERIFY_DEADLINE = "verify_deadline"
-TIMER_KINDS = (PRE_REVIEW_DEADLINE, BRANCH_LIMIT, SUPPLY_REMINDER, SUPPLY_DEADLINE, VERIFY_DEADLINE)
+ACCEPTANCE_DEADLINE = "acceptance_deadline"
+TIMER_KINDS = (
+    PRE_REVIEW_DEADLINE,
+    BRANCH_LIMIT,
+    SUPPLY_REMINDER,
+    SUPPLY_DEADLINE,
+    VERIFY_DEADLINE,
+    ACCEPTANCE_DEADLINE,
+)
 
 
 def timers_for(state: ProjectState) -> dict[TimerKey, datetime]:
@@ -40,6 +48,8 @@ def timers_for(state: ProjectState) -> dict[TimerKey, datetime]:
     for dept, branch in state.branches.items():
         if in_approval and branch.state in BRANCH_OPEN and not branch.overdue_sent and branch.due:
             timers[(BRANCH_LIMIT, dept)] = branch.due
+        if in_approval and branch.state == "pending" and branch.accept_due:
+            timers[(ACCEPTANCE_DEADLINE, dept)] = branch.accept_due
         if branch.outstanding and branch.state in fault_tolerant.SUPPLY_STATES:
             if branch.supply_due:
                 timers[(SUPPLY_DEADLINE, dept)] = branch.supply_due
@@ -57,6 +67,7 @@ _FIRE: dict[str, Callable[[Context, str], None]] = {
     SUPPLY_REMINDER: fault_tolerant.on_reminder,
     SUPPLY_DEADLINE: fault_tolerant.on_supply_deadline,
     VERIFY_DEADLINE: commitment.on_verify_deadline,
+    ACCEPTANCE_DEADLINE: time_limits.on_acceptance_deadline,
 }
 
 
