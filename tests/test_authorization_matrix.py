@@ -22,7 +22,7 @@ APPLICANT = {
     "submit_pre_review", "apply", "supply", "accept_commitment", "withdraw",
     "start_construction", "start_production", "delegate",
 }  # fmt: skip
-OFFICER = {"accept", "return", "approve", "reject", "verify"}
+OFFICER = {"accept", "return", "approve", "reject", "verify", "pause_clock", "resume_clock"}
 
 # actor id -> (what the actor is to project P1, the commands WORKFLOW.md lets it send)
 MATRIX: dict[str, tuple[str, set[str]]] = {

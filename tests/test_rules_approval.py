@@ -338,3 +338,55 @@ class TestDeemedAcceptance:
         county = County()
         county.to_approval()
         assert not [k for k in county.engine.deadlines("P1") if k.endswith(".acceptance")]
+
+
+class TestClockPauses:
+    def test_an_expert_review_stops_the_clock_and_resume_restores_the_days_left(
+        self, county: County
+    ) -> None:
+        """zj due 03-11; paused Wed 03-04 for an expert review (5 wd left); resumed Mon 03-16:
+        accepted again, due 5 wd later, 03-23; no overdue while paused."""
+        county.do("accept", "P1", "o_zj")
+        county.advance_to(datetime(2026, 3, 4, 10, 0, tzinfo=SHANGHAI))
+        county.do(
+            "pause_clock",
+            "P1",
+            "o_zj",
+            reason="expert_review",
+            until="2026-03-13",
+            note="联合审图专家评审",
+        )
+        assert county.branch("zj") == "paused"
+        assert "P1.approval.zj" not in county.engine.deadlines("P1")
+        paused = county.engine.history("P1")[-1]
+        assert (paused.by, paused.payload["reason"], paused.payload["until"]) == (
+            "o_zj",
+            "expert_review",
+            "2026-03-13",
+        )
+        county.advance_to(datetime(2026, 3, 16, 9, 0, tzinfo=SHANGHAI))
+        assert not [n for n in county.take_notices() if n.get("department") == "zj"]
+        county.do("resume_clock", "P1", "o_zj")
+        assert county.branch("zj") == "accepted"
+        assert county.deadline("P1.approval.zj") == "2026-03-23 24:00"
+
+    def test_pause_needs_an_accepted_branch_and_a_known_reason(self, county: County) -> None:
+        """A pending branch cannot pause; an unknown reason or a past date is refused."""
+        from approvalflow import InvalidCommand
+
+        with pytest.raises(InvalidTransition):
+            county.do("pause_clock", "P1", "o_zj", reason="hearing")
+        county.do("accept", "P1", "o_zj")
+        with pytest.raises(InvalidCommand, match="reason"):
+            county.do("pause_clock", "P1", "o_zj", reason="lunch")
+        with pytest.raises(InvalidCommand, match="until"):
+            county.do("pause_clock", "P1", "o_zj", reason="hearing", until="2026-01-01")
+        with pytest.raises(InvalidTransition):
+            county.do("resume_clock", "P1", "o_zj")
+
+    def test_a_paused_deficient_branch_keeps_its_supply_deadline(self, county: County) -> None:
+        """The supply deadline is the applicant's: a pause does not stop it (revoked 03-30)."""
+        county.do("accept", "P1", "o_sthj", deficient=["site_photos"])
+        county.do("pause_clock", "P1", "o_sthj", reason="testing")
+        county.advance_to(datetime(2026, 3, 31, 0, 0, tzinfo=SHANGHAI))
+        assert county.branch("sthj") == "revoked"

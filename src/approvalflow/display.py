@@ -32,6 +32,7 @@ BRANCH_STATE_NAMES: dict[str, str] = {
     "conditional": "有条件批准",
     "rejected": "不予批准",
     "revoked": "已撤销",
+    "paused": "暂停计时",
 }
 
 NOTICE_NAMES: dict[str, str] = {

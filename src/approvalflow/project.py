@@ -410,12 +410,13 @@ def _branch_changed(state: ProjectState, p: Any, at: datetime) -> None:
         branch.outstanding = frozenset(p["deficient"])
     if "corrections" in p:
         branch.corrections = frozenset(p["corrections"])
+    if "remaining_wd" in p:  # a return or a pause stops the clock
         branch.returned_from = p["returned_from"]
         branch.remaining_wd = p["remaining_wd"]
     if p["to"] != "pending" or p["trigger"] == "return":
         # Accepted, or told what to correct (the one-time notice): silence no longer accepts.
         branch.accept_due = None
-    if p["to"] != "returned":
+    if p["to"] not in ("returned", "paused"):
         branch.returned_from = None
         branch.remaining_wd = None
     if p.get("commitment"):

@@ -96,6 +96,8 @@ STAGE_TRANSITIONS: tuple[TransitionSpec, ...] = (
     {"trigger": "return", "source": "approval", "dest": None},
     {"trigger": "approve", "source": "approval", "dest": None},
     {"trigger": "reject", "source": "approval", "dest": None},
+    {"trigger": "pause_clock", "source": "approval", "dest": None},
+    {"trigger": "resume_clock", "source": "approval", "dest": None},
     # A commitment is checked after the project may have moved on (rule 8).
     {"trigger": "verify", "source": ["approval", *FUNDED_STAGES[2:]], "dest": None},
     {"trigger": "accept_commitment", "source": "approval", "dest": None},
@@ -121,6 +123,7 @@ BRANCH_STATES: tuple[str, ...] = (
     "conditional",
     "rejected",
     "revoked",
+    "paused",
 )
 # Branch states whose time limit runs (a returned branch's clock is stopped).
 BRANCH_OPEN: frozenset[str] = frozenset({"pending", "accepted", "deficient"})
@@ -139,16 +142,23 @@ BRANCH_TRANSITIONS: tuple[TransitionSpec, ...] = (
     {"trigger": "deem_approved", "source": "deficient", "dest": "conditional"},
     {
         "trigger": "reject",
-        "source": ["pending", "accepted", "deficient", "returned"],
+        "source": ["pending", "accepted", "deficient", "returned", "paused"],
         "dest": "rejected",
     },
     {"trigger": "accept_commitment", "source": "pending", "dest": "approved"},
     {"trigger": "verify", "source": "approved", "dest": None},
     {"trigger": "materials_complete", "source": "deficient", "dest": "accepted"},
     {"trigger": "materials_complete", "source": "conditional", "dest": "approved"},
-    {"trigger": "revoke", "source": ["deficient", "conditional", "returned"], "dest": "revoked"},
+    {
+        "trigger": "revoke",
+        "source": ["deficient", "conditional", "returned", "paused"],
+        "dest": "revoked",
+    },
     {"trigger": "revoke_commitment", "source": "approved", "dest": "revoked"},
     {"trigger": "reopen", "source": "revoked", "dest": "pending"},
+    {"trigger": "pause", "source": ["accepted", "deficient"], "dest": "paused"},
+    {"trigger": "unpause_accepted", "source": "paused", "dest": "accepted"},
+    {"trigger": "unpause_deficient", "source": "paused", "dest": "deficient"},
 )
 
 

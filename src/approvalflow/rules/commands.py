@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 import attrs
 
 from approvalflow.rules import (
+    clock_pauses,
     commitment,
     correction,
     decision,
@@ -149,6 +150,23 @@ _SPECS = (
         "reason",
         precheck=parallel_approval.check_branch,
         summary="Reject the department's branch.",
+    ),
+    _spec(
+        "pause_clock",
+        (Party.OFFICER,),
+        clock_pauses.pause_clock,
+        "reason",
+        "until",
+        "note",
+        precheck=parallel_approval.check_branch,
+        summary="Stop the branch's clock for a hearing, expert review, testing or survey.",
+    ),
+    _spec(
+        "resume_clock",
+        (Party.OFFICER,),
+        clock_pauses.resume_clock,
+        precheck=parallel_approval.check_branch,
+        summary="Restart a paused branch's clock with the working days that were left.",
     ),
     _spec(
         "accept_commitment",

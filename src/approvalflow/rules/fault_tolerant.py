@@ -15,7 +15,7 @@ from approvalflow.rules.context import Context
 __all__ = ["accept_deficient", "on_reminder", "on_supply", "on_supply_deadline"]
 
 # Branch states that keep a deficient acceptance's supply deadline running.
-SUPPLY_STATES = frozenset({"deficient", "conditional", "returned"})
+SUPPLY_STATES = frozenset({"deficient", "conditional", "returned", "paused"})
 
 
 def accept_deficient(ctx: Context, branch: Branch, deficient: tuple[str, ...]) -> None:

@@ -105,7 +105,10 @@ def officer_branch(ctx: Context) -> Branch:
 def check_branch(ctx: Context) -> None:
     """State check for officer commands: the branch exists and the command fits its state."""
     branch = officer_branch(ctx)
-    trigger = ctx.command
+    # The branch trigger a command fires where it differs from the command's name.
+    trigger = {"pause_clock": "pause", "resume_clock": "unpause_accepted"}.get(
+        ctx.command, ctx.command
+    )
     if not any(t == trigger and s == branch.state for (t, s) in BRANCH_TABLE) and not (
         trigger == "accept" and branch.state == "pending"
     ):

@@ -1,0 +1,67 @@
+"""Clock pauses with reasons (issue 9): hearings, expert reviews, testing and on-site surveys
+stop a branch's time limit, as the Administrative Licensing Law (art. 45) allows.
+
+``pause_clock`` records who paused, why and until when it is expected to last; the branch is
+``paused`` and its limit stops, as for a return. ``resume_clock`` takes it back to where it was
+with the working days that were left, counted from the day of the resume. A deficient branch's
+supply deadline keeps running: it is the applicant's promise, not the department's clock.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from approvalflow.errors import InvalidCommand
+from approvalflow.rules import arguments
+from approvalflow.rules.context import Context
+from approvalflow.rules.parallel_approval import officer_branch
+
+__all__ = ["PAUSE_REASONS", "pause_clock", "resume_clock"]
+
+PAUSE_REASONS = ("hearing", "expert_review", "testing", "survey")
+_ONE_DAY = timedelta(days=1)
+
+
+def pause_clock(ctx: Context) -> None:
+    branch = officer_branch(ctx)
+    reason = arguments.choice(ctx.args, "reason", PAUSE_REASONS)
+    note = arguments.text(ctx.args, "note", required=False)
+    until = _until(ctx)
+    remaining = 0
+    if branch.due is not None:
+        remaining = ctx.calendar.working_days_between(
+            ctx.now.date(), (branch.due - _ONE_DAY).date()
+        )
+    ctx.move_branch(
+        branch.department,
+        "pause",
+        remaining_wd=remaining,
+        returned_from=branch.state,
+        reason=reason,
+        until=until,
+        note=note,
+    )
+
+
+def resume_clock(ctx: Context) -> None:
+    branch = officer_branch(ctx)
+    target = branch.returned_from or "accepted"
+    due = ctx.working_days_after(branch.remaining_wd or 0)
+    ctx.move_branch(
+        branch.department, f"unpause_{target}", due=due.at.isoformat(), provisional=due.provisional
+    )
+
+
+def _until(ctx: Context) -> str | None:
+    value = ctx.args.get("until")
+    if value is None:
+        return None
+    try:
+        day = value if isinstance(value, date) else date.fromisoformat(str(value))
+    except ValueError:
+        raise InvalidCommand(
+            f"argument 'until' must be a date (YYYY-MM-DD), not {value!r}"
+        ) from None
+    if day < ctx.now.date():
+        raise InvalidCommand(f"argument 'until' ({day}) is before today ({ctx.now.date()})")
+    return day.isoformat()
