@@ -92,12 +92,13 @@ def render(engine: Engine, state: ProjectState, now: datetime) -> str:
     if deadlines:
         lines.append("Open deadlines")
         today = to_local(now).date()
+        width = max(len(key) for key in deadlines) + 2
         for key, due in sorted(deadlines.items(), key=lambda item: item[1].at):
             left = engine.calendar.working_days_between(today, due.day)
             late = engine.calendar.working_days_between(due.day, today)
             when = f"{left} wd left" if left or not late else f"overdue by {late} wd"
             mark = " (provisional)" if due.provisional else ""
-            lines.append(f"  {key:<34}{due.display()}  {when}{mark}")
+            lines.append(f"  {key:<{width}}{due.display()}  {when}{mark}")
     holder = holding_up(engine, state)
     if holder:
         lines.append(f"Holding it up: {holder}")

@@ -1,0 +1,40 @@
+"""Sphinx configuration for approvalflow's documentation site.
+
+Build it strictly, as CI does: ``sphinx-build -W --keep-going -b html docs docs/_build/html``.
+The pages are the Markdown files in this folder (MyST); the CLI reference and the workflow
+diagrams are generated from the code at build time by ``_ext/approvalflow_docs.py``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE / "_ext"))
+# A checkout without `pip install -e .` still documents its own code, not an installed copy.
+sys.path.insert(0, str(HERE.parent / "src"))
+
+project = "approvalflow"
+author = "the approvalflow authors"
+copyright = "2026, the approvalflow authors"
+language = "en"
+
+extensions = [
+    "myst_parser",
+    "sphinxcontrib.mermaid",
+    "approvalflow_docs",
+]
+
+source_suffix = {".md": "markdown"}
+root_doc = "index"
+exclude_patterns = ["_build", "_ext", "Thumbs.db", ".DS_Store"]
+
+# The pages link to their own headings as `[text](#slug)`, GitHub style.
+myst_heading_anchors = 4
+
+html_theme = "furo"
+html_title = "approvalflow"
+html_theme_options = {"navigation_with_keys": True}
+pygments_style = "friendly"
+pygments_dark_style = "monokai"
