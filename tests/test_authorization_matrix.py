@@ -22,7 +22,16 @@ APPLICANT = {
     "submit_pre_review", "apply", "supply", "accept_commitment", "withdraw",
     "start_construction", "start_production", "delegate",
 }  # fmt: skip
-OFFICER = {"accept", "return", "approve", "reject", "verify", "pause_clock", "resume_clock"}
+OFFICER = {
+    "accept",
+    "return",
+    "approve",
+    "reject",
+    "verify",
+    "pause_clock",
+    "resume_clock",
+    "extend_limit",
+}
 
 # actor id -> (what the actor is to project P1, the commands WORKFLOW.md lets it send)
 MATRIX: dict[str, tuple[str, set[str]]] = {

@@ -390,3 +390,70 @@ class TestClockPauses:
         county.do("pause_clock", "P1", "o_sthj", reason="testing")
         county.advance_to(datetime(2026, 3, 31, 0, 0, tzinfo=SHANGHAI))
         assert county.branch("sthj") == "revoked"
+
+
+class TestExtensions:
+    @pytest.fixture
+    def county(self) -> County:
+        from builders import county_actors
+
+        from approvalflow import Actor
+
+        county = County(
+            actors=[
+                *county_actors(),
+                Actor("zj_head", ["head"], department="zj"),
+                Actor("fgw_head", ["head"], department="fgw"),
+            ]
+        )
+        county.to_approval()
+        county.take_notices()
+        return county
+
+    def test_the_departments_head_extends_with_a_reason_and_the_history_shows_it(
+        self, county: County
+    ) -> None:
+        """zj due 03-11, extended by 3 wd on its head's authority: due 03-16."""
+        county.do(
+            "extend_limit", "P1", "o_zj", days=3, authority="zj_head", reason="需补充地质勘察"
+        )
+        assert county.deadline("P1.approval.zj") == "2026-03-16 24:00"
+        event = county.engine.history("P1")[-1]
+        assert (event.type, event.by, event.payload["authority"], event.payload["reason"]) == (
+            "limit_extended",
+            "o_zj",
+            "zj_head",
+            "需补充地质勘察",
+        )
+
+    def test_extensions_are_bounded_and_need_an_authority(self, county: County) -> None:
+        """Another department's head cannot authorise; at most 10 wd in all."""
+        from approvalflow import InvalidCommand
+
+        with pytest.raises(InvalidCommand, match="authority must be zj's head"):
+            county.do("extend_limit", "P1", "o_zj", days=3, authority="fgw_head", reason="x")
+        county.do("extend_limit", "P1", "o_zj", days=8, authority="huang", reason="复杂项目")
+        with pytest.raises(InvalidCommand, match="at most 10"):
+            county.do("extend_limit", "P1", "o_zj", days=3, authority="zj_head", reason="再延")
+        with pytest.raises(InvalidCommand, match="reason"):
+            county.do("extend_limit", "P1", "o_zj", days=1, authority="zj_head")
+
+    def test_an_extension_after_the_overdue_notice_gives_a_new_one_at_the_new_limit(
+        self, county: County
+    ) -> None:
+        """fgw overdue at 03-09 24:00; extended 2 wd to 03-11; overdue again once after it."""
+        county.advance_to(datetime(2026, 3, 10, 9, 0, tzinfo=SHANGHAI))
+        assert [n["to"] for n in county.take_notices() if n.get("department") == "fgw"]
+        county.do("extend_limit", "P1", "o_fgw", days=2, authority="fgw_head", reason="专家论证")
+        assert county.deadline("P1.approval.fgw") == "2026-03-11 24:00"
+        county.advance_to(datetime(2026, 3, 12, 9, 0, tzinfo=SHANGHAI))
+        assert ("overdue", "o_fgw") in [
+            (n["kind"], n["to"]) for n in county.take_notices() if n.get("department") == "fgw"
+        ]
+
+    def test_promised_limits_may_not_exceed_statutory_ones(self) -> None:
+        """A county promising 25 wd where the law allows 20 is refused at start-up."""
+        from approvalflow import SettingsError
+
+        with pytest.raises(SettingsError, match="exceed the statutory"):
+            County(settings={"time_limit_wd": {"zj": 25}})

@@ -46,6 +46,7 @@ ROLES: tuple[str, ...] = (
     "chair",
     "officer",
     "leader",
+    "head",  # a department's head (负责人): names the authority for an extension
 )
 
 

@@ -77,6 +77,8 @@ class Branch:
     decided_at: datetime | None = None
     # Deemed acceptance (art. 32): when silence at `pending` counts as acceptance.
     accept_due: datetime | None = None
+    # Working days added to the promised limit by extensions, each granted by an authority.
+    extended_wd: int = 0
 
     def clone(self) -> Branch:
         return attrs.evolve(self)
@@ -430,6 +432,14 @@ def _branch_changed(state: ProjectState, p: Any, at: datetime) -> None:
         branch.decided_at = None
     if p["to"] in ("accepted", "approved") and not branch.outstanding:
         branch.supply_due = branch.reminder_due = None
+
+
+@_on("limit_extended")
+def _limit_extended(state: ProjectState, p: Any, at: datetime) -> None:
+    branch = _branch(state, p)
+    branch.due = _when(p["due"])
+    branch.extended_wd += p["days"]
+    branch.overdue_sent = branch.overdue_sent and branch.due is not None and branch.due <= at
 
 
 @_on("branch_overdue")

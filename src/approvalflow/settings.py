@@ -128,6 +128,13 @@ class Settings:
     time_limit_wd: dict[str, int] = attrs.field(
         factory=lambda: {"fgw": 5, "zrzy": 10, "zj": 7, "sthj": 10, "yj": 7}
     )
+    # The promised limits above (承诺时限) sit inside the statutory ones (法定时限, Licensing Law
+    # art. 42: 20 days); an extension, granted by a named authority, may add up to
+    # `extension_wd` and never passes the statutory limit plus that.
+    statutory_limit_wd: dict[str, int] = attrs.field(
+        factory=lambda: {"fgw": 20, "zrzy": 20, "zj": 20, "sthj": 20, "yj": 20}
+    )
+    extension_wd: int = 10
     deemed_approval: tuple[str, ...] = ()
     supply_deadline_wd: int = 20
     # Administrative Licensing Law art. 32: no one-time notice within N wd of arrival and the
@@ -229,6 +236,15 @@ class Settings:
                 found.append(f"settings.time_limit_wd.{dept}: unknown department")
             if limit < 1:
                 found.append(f"settings.time_limit_wd.{dept}: must be at least 1, got {limit}")
+        for dept, limit in self.time_limit_wd.items():
+            statutory = self.statutory_limit_wd.get(dept)
+            if statutory is not None and limit > statutory:
+                found.append(
+                    f"settings.time_limit_wd.{dept}: the promised {limit} wd exceed the statutory "
+                    f"{statutory} wd (statutory_limit_wd.{dept})"
+                )
+        if self.extension_wd < 0:
+            found.append(f"settings.extension_wd: must not be negative, got {self.extension_wd}")
         for listing, values in (
             ("routing.departments", self.routing.departments),
             ("deemed_approval", self.deemed_approval),

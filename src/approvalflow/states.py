@@ -97,6 +97,7 @@ STAGE_TRANSITIONS: tuple[TransitionSpec, ...] = (
     {"trigger": "approve", "source": "approval", "dest": None},
     {"trigger": "reject", "source": "approval", "dest": None},
     {"trigger": "pause_clock", "source": "approval", "dest": None},
+    {"trigger": "extend_limit", "source": "approval", "dest": None},
     {"trigger": "resume_clock", "source": "approval", "dest": None},
     # A commitment is checked after the project may have moved on (rule 8).
     {"trigger": "verify", "source": ["approval", *FUNDED_STAGES[2:]], "dest": None},
