@@ -837,6 +837,13 @@ def report_templates() -> list[Any]:
 
 
 def report_sqlite(directory: str, projects: int, month: str, repeats: int) -> dict[str, Any]:
+    from approvalflow.stores.projections import (
+        ProjectionSQL,
+        interval_rows,
+        projection_of,
+        state_milestone_rows,
+        summary_row,
+    )
     from approvalflow.stores.serialization import state_to_json
     from approvalflow.stores.sqlite import SQLiteStore
 
@@ -845,11 +852,23 @@ def report_sqlite(directory: str, projects: int, month: str, repeats: int) -> di
     load_start = time.perf_counter()
     templates = report_templates()
     texts = []
+    # The report tables' rows of each template (what the store's commits would have written),
+    # copied with the project id and team of each copy like the snapshot's text.
+    projected = []
     for state in templates:
         text = state_to_json(state)
         assert text.count('"TPLPROJECT"') == 1 and text.count('"team":"light_alloy"') == 1
         texts.append((state.version, text))
+        projection = projection_of(state)
+        projected.append(
+            (
+                summary_row(state.id, projection.summary),
+                interval_rows(state.id, projection),
+                state_milestone_rows(state),
+            )
+        )
     signed_templates = sum("signed" in s.milestones for s in templates)
+    sql = ProjectionSQL("sqlite")
 
     def rows() -> Iterable[tuple[str, int, str]]:
         for i in range(projects):
@@ -867,13 +886,22 @@ def report_sqlite(directory: str, projects: int, month: str, repeats: int) -> di
     try:
         connection.execute("PRAGMA synchronous = OFF")
         connection.execute("BEGIN")
-        for pid, version, text in rows():
+        for i, (pid, version, text) in enumerate(rows()):
             connection.execute(
                 "INSERT INTO projects (project, version) VALUES (?, ?)", (pid, version)
             )
             connection.execute(
                 "INSERT INTO snapshots (project, version, state) VALUES (?, ?, ?)",
                 (pid, version, text),
+            )
+            team = TEAMS[i % len(TEAMS)]
+            summary, intervals, milestones = projected[i % len(projected)]
+            connection.execute(sql.upsert_summary, (pid, team, *summary[2:]))
+            connection.executemany(
+                sql.upsert_interval, [(pid, k, n, team, a, b) for _, k, n, _, a, b in intervals]
+            )
+            connection.executemany(
+                sql.insert_milestone, [(pid, m, team, *rest) for _, m, _, *rest in milestones]
             )
         connection.execute("COMMIT")
         connection.execute("ANALYZE")

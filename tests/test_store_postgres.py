@@ -19,7 +19,7 @@ from conftest import POSTGRES_URL as URL
 from approvalflow.errors import ConcurrencyConflict
 from approvalflow.stores import open_store
 from approvalflow.stores.audit import verify_chain
-from approvalflow.stores.schema import SchemaVersionError
+from approvalflow.stores.schema import SCHEMA_VERSION, SchemaVersionError
 from approvalflow.testing.store_conformance import (
     StoreConformance,
     append,
@@ -106,7 +106,7 @@ class TestOpening:
 
         with _raw(pg_store) as connection:
             connection.execute("UPDATE meta SET schema_version = 42")
-        with pytest.raises(SchemaVersionError, match=r"version 42.*version 1"):
+        with pytest.raises(SchemaVersionError, match=rf"version 42.*version {SCHEMA_VERSION}"):
             PostgresStore.from_url(URL, schema=pg_store.schema)
 
     def test_two_stores_see_each_other_and_conflict(self, pg_store: PostgresStore) -> None:

@@ -147,25 +147,28 @@ class TestSchemaVersions:
         SQLiteStore(db_path).close()
         with _raw(db_path) as connection:
             connection.execute("UPDATE meta SET schema_version = 99")
-        with pytest.raises(schema.SchemaVersionError, match=r"version 99.*version 1"):
+        with pytest.raises(
+            schema.SchemaVersionError, match=rf"version 99.*version {schema.SCHEMA_VERSION}"
+        ):
             SQLiteStore(db_path)
 
     def test_an_older_schema_is_migrated_and_keeps_its_data(
         self, db_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        """A file at version 1 opened by code at version 2 gets version 2's migration, and its
-        projects are still there."""
+        """A file at the current version opened by code one version newer gets that version's
+        migration, and its projects are still there."""
         with SQLiteStore(db_path) as store:
             state = new_project(store, "P1")
+        newer = schema.SCHEMA_VERSION + 1
         step = schema.Migration(
-            2, "a table for reports", lambda dialect: ["CREATE TABLE reports (name TEXT)"]
+            newer, "a table for reports", lambda dialect: ["CREATE TABLE reports (name TEXT)"]
         )
-        monkeypatch.setattr(schema, "SCHEMA_VERSION", 2)
-        monkeypatch.setattr(schema, "MIGRATIONS", (step,))
+        monkeypatch.setattr(schema, "SCHEMA_VERSION", newer)
+        monkeypatch.setattr(schema, "MIGRATIONS", (*schema.MIGRATIONS, step))
         with SQLiteStore(db_path) as store:
             assert store.load("P1") == state
         with _raw(db_path) as connection:
-            assert connection.execute("SELECT schema_version FROM meta").fetchone()[0] == 2
+            assert connection.execute("SELECT schema_version FROM meta").fetchone()[0] == newer
             assert connection.execute("SELECT count(*) FROM reports").fetchone()[0] == 0
 
     def test_a_missing_migration_step_is_an_error(self) -> None:

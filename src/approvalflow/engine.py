@@ -48,6 +48,7 @@ from approvalflow.rules.authorization import authorize
 from approvalflow.rules.commands import BUILTIN_COMMANDS, CommandSpec
 from approvalflow.rules.context import Context
 from approvalflow.rules.holdups import Holdup
+from approvalflow.rules.metrics import MetricInputs
 from approvalflow.rules.points import LeaderboardRow
 from approvalflow.rules.preview import Preview
 from approvalflow.settings import Settings
@@ -685,23 +686,64 @@ class Engine:
         chosen = self.store.project_ids() if ids is None else list(ids)
         return [s for s in (self.store.load(p) for p in chosen) if s is not None]
 
+    # The reports ask the store (a query on the SQL stores) and load no project; a store
+    # without those methods (one written before them) is read project by project.
+
     def points(
         self, ids: Iterable[str] | None = None, *, month: str | None = None
     ) -> dict[str, int]:
-        return points_rule.points_by_team(self.projects(ids), month=month)
+        """Points per team over the chosen projects (default: all), in ``month`` or ever."""
+        query = getattr(self.store, "milestone_points", None)
+        if query is None:
+            return points_rule.points_by_team(self.projects(ids), month=month)
+        return dict(query(month, projects=_chosen(ids)))
 
     def leaderboard(self, month: str, ids: Iterable[str] | None = None) -> list[LeaderboardRow]:
-        return points_rule.leaderboard(self.projects(ids), month)
+        """The month's board (rule 11) over the chosen projects, with last month's ranks."""
+        query = getattr(self.store, "milestone_points", None)
+        if query is None:
+            return points_rule.leaderboard(self.projects(ids), month)
+        chosen = _chosen(ids)
+        return points_rule.rank_teams(
+            query(month, projects=chosen),
+            query(points_rule.previous_month(month), projects=chosen),
+        )
 
-    def metrics(self, ids: Iterable[str] | None = None) -> dict[str, Any]:
-        """WORKFLOW.md's metrics (rule 12) plus every plugin's, over the chosen projects."""
-        states = self.projects(ids)
-        found = metrics.compute_metrics(states, self.calendar)
-        for extra in self.plugin_manager.hook.approvalflow_metrics(
-            projects=states, settings=self.settings
-        ):
-            found.update(extra or {})
+    def metric_inputs(self, ids: Iterable[str] | None = None) -> MetricInputs:
+        """What the built-in metrics of the chosen projects are computed from."""
+        query = getattr(self.store, "metric_inputs", None)
+        if query is None:
+            return metrics.metric_inputs(self.projects(ids))
+        result: MetricInputs = query(_chosen(ids))
+        return result
+
+    def metrics(self, ids: Iterable[str] | None = None, *, plugins: bool = True) -> dict[str, Any]:
+        """WORKFLOW.md's metrics (rule 12) plus every plugin's, over the chosen projects.
+
+        Plugins' metrics get the project states, so only they load the projects (and only when
+        a plugin has an ``approvalflow_metrics`` hook); ``plugins=False`` leaves them out.
+        """
+        found = metrics.metrics_from_inputs(self.metric_inputs(ids), self.calendar)
+        hook = self.plugin_manager.hook.approvalflow_metrics
+        if plugins and hook.get_hookimpls():
+            for extra in hook(projects=self.projects(ids), settings=self.settings):
+                found.update(extra or {})
         return found
+
+    def team_metrics(self, ids: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
+        """The built-in metrics of each team with a project (among the chosen), by team id."""
+        query = getattr(self.store, "team_metric_inputs", None)
+        if query is None:
+            by_team: dict[str, list[ProjectState]] = {}
+            for state in self.projects(ids):
+                by_team.setdefault(state.team, []).append(state)
+            inputs = {team: metrics.metric_inputs(by_team[team]) for team in sorted(by_team)}
+        else:
+            inputs = query(_chosen(ids))
+        return {
+            team: metrics.metrics_from_inputs(found, self.calendar)
+            for team, found in inputs.items()
+        }
 
     def command_names(self) -> list[str]:
         return sorted(self.commands)
@@ -718,6 +760,11 @@ class Engine:
                 or (spec.stage_trigger, state.stage) in STAGE_TABLE
             )
         )
+
+
+def _chosen(ids: Iterable[str] | None) -> list[str] | None:
+    """The ids a report is over, each once (``None``: every project)."""
+    return None if ids is None else list(dict.fromkeys(ids))
 
 
 def _fingerprint(command: str, project: str, by: str, args: Mapping[str, Any]) -> str:

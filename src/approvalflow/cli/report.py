@@ -86,15 +86,12 @@ def late_rows(engine: Any, at: str | None) -> list[dict[str, Any]]:
 
 
 def metrics_rows(engine: Any) -> list[dict[str, Any]]:
-    """One row for all projects, one per team, one per department's working days."""
-    from approvalflow.rules.metrics import compute_metrics
-
-    projects = engine.projects()
-    rows = [_metric_row("all", "", compute_metrics(projects, engine.calendar))]
-    for team in sorted({p.team for p in projects}):
-        chosen = [p for p in projects if p.team == team]
-        rows.append(_metric_row("team", team, compute_metrics(chosen, engine.calendar)))
-    overall = compute_metrics(projects, engine.calendar)
+    """One row for all projects, one per team, one per department's working days (the
+    built-in metrics only; the store answers them without loading the projects)."""
+    overall = engine.metrics(plugins=False)
+    rows = [_metric_row("all", "", overall)]
+    for team, found in sorted(engine.team_metrics().items()):
+        rows.append(_metric_row("team", team, found))
     for dept, days in overall["department_days"].items():
         rows.append(
             {

@@ -6,19 +6,35 @@ round. Working days count the days after a stage's first day up to its last. An 
 exactly 00:00 local time is 24:00 of the day before: a timer fired at a deadline (a deemed
 approval, a revocation) is stamped with it (docs/decisions.md D9), and a department deemed to
 approve at the end of its 5 wd limit took 5 working days, not 6.
+
+The metrics are computed in two steps, so a store can do the first with a query:
+``metric_inputs`` reduces the projects to counts, sums and how many stage and department
+intervals ran from one day to another (``MetricInputs``), and ``metrics_from_inputs`` turns
+those into the metrics, counting the working days of each distinct pair of days once.
+``compute_metrics`` does both over loaded project states.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Container, Iterable, Mapping
 from datetime import date, datetime, timedelta
 from fractions import Fraction
 from typing import Any
 
+import attrs
+
 from approvalflow.calendar import WorkingCalendar, to_local
 from approvalflow.project import ProjectState
 
-__all__ = ["METRIC_NAMES", "compute_metrics"]
+__all__ = [
+    "METRIC_NAMES",
+    "MetricInputs",
+    "compute_metrics",
+    "metric_day",
+    "metric_inputs",
+    "metrics_from_inputs",
+    "milestone_flags",
+]
 
 METRIC_NAMES = (
     "signed_count",
@@ -30,55 +46,111 @@ METRIC_NAMES = (
     "stage_days",
     "department_days",
 )
-_STARTED = ("construction", "production", "effective")
-_PRODUCING = ("production", "effective")
+Spans = Mapping[tuple[str, int, int], int]
+"""``(stage or department, first day, last day) -> how many``; days are ``date.toordinal()``."""
 
 
-def compute_metrics(projects: Iterable[ProjectState], calendar: WorkingCalendar) -> dict[str, Any]:
-    states = list(projects)
-    signed = [s for s in states if "signed" in s.milestones]
-    signed_amount = sum(s.agreed_investment or 0 for s in signed)
-    started = sum(1 for s in signed if any(m in s.milestones for m in _STARTED))
-    producing = sum(1 for s in signed if any(m in s.milestones for m in _PRODUCING))
-    funds = sum(s.funds for s in states)
+@attrs.frozen
+class MetricInputs:
+    """What the metrics of some projects are computed from.
+
+    ``signed_count`` counts the signed projects, ``signed_amount`` sums their agreed investment,
+    ``started`` and ``producing`` count the signed ones that started construction or production,
+    ``funds`` sums every project's funds in place. ``stage_spans`` and ``department_spans``
+    count the stages left and the departments decided by name and pair of days (``metric_day``
+    of the first and the last moment, as ordinals).
+    """
+
+    signed_count: int = 0
+    signed_amount: int = 0
+    started: int = 0
+    producing: int = 0
+    funds: int = 0
+    stage_spans: Spans = attrs.field(factory=dict)
+    department_spans: Spans = attrs.field(factory=dict)
+
+    def __add__(self, other: MetricInputs) -> MetricInputs:
+        """The inputs of both sets of projects together (they must not overlap)."""
+        return MetricInputs(
+            self.signed_count + other.signed_count,
+            self.signed_amount + other.signed_amount,
+            self.started + other.started,
+            self.producing + other.producing,
+            self.funds + other.funds,
+            _add_spans(self.stage_spans, other.stage_spans),
+            _add_spans(self.department_spans, other.department_spans),
+        )
+
+
+def _add_spans(first: Spans, second: Spans) -> dict[tuple[str, int, int], int]:
+    total = dict(first)
+    for key, count in second.items():
+        total[key] = total.get(key, 0) + count
+    return total
+
+
+def milestone_flags(milestones: Container[str]) -> tuple[bool, bool, bool]:
+    """Whether the milestones reached (``ProjectState.milestones``) mean signed, started
+    (construction or later) and producing."""
+    return (
+        "signed" in milestones,
+        "construction" in milestones or "production" in milestones or "effective" in milestones,
+        "production" in milestones or "effective" in milestones,
+    )
+
+
+def metric_inputs(projects: Iterable[ProjectState]) -> MetricInputs:
+    """The inputs of ``projects`` (each one counted once per time it is given)."""
+    signed_count = signed_amount = started = producing = funds = 0
+    stage_spans: dict[tuple[str, int, int], int] = {}
+    department_spans: dict[tuple[str, int, int], int] = {}
+    for state in projects:
+        funds += state.funds
+        signed, has_started, has_produced = milestone_flags(state.milestones)
+        if signed:
+            signed_count += 1
+            signed_amount += state.agreed_investment or 0
+            started += has_started
+            producing += has_produced
+        for stage, entered in state.stage_entered.items():
+            left = state.stage_left.get(stage)
+            if left is not None:
+                key = (stage, metric_day(entered).toordinal(), metric_day(left).toordinal())
+                stage_spans[key] = stage_spans.get(key, 0) + 1
+        for dept, branch in state.branches.items():
+            if branch.decided_at is not None:
+                key = (
+                    dept,
+                    metric_day(branch.opened_at).toordinal(),
+                    metric_day(branch.decided_at).toordinal(),
+                )
+                department_spans[key] = department_spans.get(key, 0) + 1
+    return MetricInputs(
+        signed_count, signed_amount, started, producing, funds, stage_spans, department_spans
+    )
+
+
+def metrics_from_inputs(inputs: MetricInputs, calendar: WorkingCalendar) -> dict[str, Any]:
+    """The built-in metrics (``METRIC_NAMES``) from ``inputs``."""
+    signed = inputs.signed_count
+    signed_amount = inputs.signed_amount
     return {
-        "signed_count": len(signed),
+        "signed_count": signed,
         "signed_amount": signed_amount,
-        "start_rate": Fraction(started, len(signed)) if signed else None,
-        "production_rate": Fraction(producing, len(signed)) if signed else None,
-        "funds_in_place": funds,
-        "funds_rate": Fraction(funds, signed_amount) if signed_amount else None,
-        "stage_days": _summary(_stage_durations(states, calendar)),
-        "department_days": _summary(_department_durations(states, calendar)),
+        "start_rate": Fraction(inputs.started, signed) if signed else None,
+        "production_rate": Fraction(inputs.producing, signed) if signed else None,
+        "funds_in_place": inputs.funds,
+        "funds_rate": Fraction(inputs.funds, signed_amount) if signed_amount else None,
+        "stage_days": _summary(inputs.stage_spans, calendar),
+        "department_days": _summary(inputs.department_spans, calendar),
     }
 
 
-def _stage_durations(states: list[ProjectState], calendar: WorkingCalendar) -> dict[str, list[int]]:
-    durations: dict[str, list[int]] = {}
-    for state in states:
-        for stage, entered in state.stage_entered.items():
-            left = state.stage_left.get(stage)
-            if left is None:
-                continue
-            days = calendar.working_days_between(_day(entered), _day(left))
-            durations.setdefault(stage, []).append(days)
-    return durations
+def compute_metrics(projects: Iterable[ProjectState], calendar: WorkingCalendar) -> dict[str, Any]:
+    return metrics_from_inputs(metric_inputs(projects), calendar)
 
 
-def _department_durations(
-    states: list[ProjectState], calendar: WorkingCalendar
-) -> dict[str, list[int]]:
-    durations: dict[str, list[int]] = {}
-    for state in states:
-        for dept, branch in state.branches.items():
-            if branch.decided_at is None:
-                continue
-            days = calendar.working_days_between(_day(branch.opened_at), _day(branch.decided_at))
-            durations.setdefault(dept, []).append(days)
-    return durations
-
-
-def _day(moment: datetime) -> date:
+def metric_day(moment: datetime) -> date:
     """The local day ``moment`` belongs to; exactly 00:00 is the end (24:00) of the day before."""
     local = to_local(moment)
     if local.hour == local.minute == local.second == local.microsecond == 0:
@@ -86,8 +158,26 @@ def _day(moment: datetime) -> date:
     return local.date()
 
 
-def _summary(durations: dict[str, list[int]]) -> dict[str, dict[str, Any]]:
+def _summary(spans: Spans, calendar: WorkingCalendar) -> dict[str, dict[str, Any]]:
+    # name -> [total days, how many, max]; each distinct pair of days is counted once.
+    found: dict[str, list[int]] = {}
+    days_of: dict[tuple[int, int], int] = {}
+    for (name, first, last), count in spans.items():
+        if count <= 0:
+            continue
+        days = days_of.get((first, last))
+        if days is None:
+            days = days_of[(first, last)] = calendar.working_days_between(
+                date.fromordinal(first), date.fromordinal(last)
+            )
+        entry = found.get(name)
+        if entry is None:
+            found[name] = [days * count, count, days]
+        else:
+            entry[0] += days * count
+            entry[1] += count
+            entry[2] = max(entry[2], days)
     return {
-        name: {"avg": Fraction(sum(days), len(days)), "max": max(days), "count": len(days)}
-        for name, days in sorted(durations.items())
+        name: {"avg": Fraction(total, count), "max": biggest, "count": count}
+        for name, (total, count, biggest) in sorted(found.items())
     }

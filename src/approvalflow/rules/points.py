@@ -3,6 +3,9 @@
 Points are earned once per project and milestone, at the value the settings had when the
 milestone was reached (it is recorded in the ``milestone_reached`` event), so a county that
 changes its table does not rewrite last month's board.
+
+The board is ranked from points per team (``rank_teams``), so a store that sums the points with a
+query (``Store.milestone_points``) gives the same board as ``leaderboard`` over loaded states.
 """
 
 from __future__ import annotations
@@ -15,7 +18,14 @@ import attrs
 from approvalflow.calendar import SHANGHAI
 from approvalflow.project import ProjectState
 
-__all__ = ["LeaderboardRow", "leaderboard", "points_by_team"]
+__all__ = [
+    "LeaderboardRow",
+    "leaderboard",
+    "milestone_month",
+    "points_by_team",
+    "previous_month",
+    "rank_teams",
+]
 
 
 def points_by_team(projects: Iterable[ProjectState], *, month: str | None = None) -> dict[str, int]:
@@ -23,7 +33,7 @@ def points_by_team(projects: Iterable[ProjectState], *, month: str | None = None
     totals: dict[str, int] = {}
     for state in projects:
         for milestone, at in state.milestones.items():
-            if month is not None and _month(at) != month:
+            if month is not None and milestone_month(at) != month:
                 continue
             totals[state.team] = totals.get(state.team, 0) + state.milestone_points.get(
                 milestone, 0
@@ -46,8 +56,14 @@ def leaderboard(projects: Iterable[ProjectState], month: str) -> list[Leaderboar
     Ties share a rank (1, 2, 2, 4) and are listed by team id.
     """
     states = list(projects)
-    this = points_by_team(states, month=month)
-    before = points_by_team(states, month=_previous_month(month))
+    return rank_teams(
+        points_by_team(states, month=month),
+        points_by_team(states, month=previous_month(month)),
+    )
+
+
+def rank_teams(this: dict[str, int], before: dict[str, int]) -> list[LeaderboardRow]:
+    """The board from points per team earned in the month (``this``) and the month before."""
     previous_ranks = _ranks(before)
     rows = []
     for team, rank in _ranks(this).items():
@@ -66,7 +82,8 @@ def _ranks(points: dict[str, int]) -> dict[str, int]:
     return ranks
 
 
-def _month(at: datetime) -> str:
+def milestone_month(at: datetime) -> str:
+    """The month (``YYYY-MM``, Shanghai time) whose board a milestone reached at ``at`` is on."""
     # 00:00 is 24:00 of the day before: a milestone reached by a timer at the deadline that
     # ends a month's last day (docs/decisions.md D9) belongs to that month's board.
     local = at.astimezone(SHANGHAI)
@@ -75,6 +92,7 @@ def _month(at: datetime) -> str:
     return local.strftime("%Y-%m")
 
 
-def _previous_month(month: str) -> str:
+def previous_month(month: str) -> str:
+    """The month before ``month`` (``YYYY-MM``)."""
     year, number = (int(part) for part in month.split("-"))
     return f"{year - 1}-12" if number == 1 else f"{year}-{number - 1:02d}"

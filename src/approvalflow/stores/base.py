@@ -3,11 +3,15 @@
 One atomic ``commit`` writes a command's events, timer changes, notices (the outbox), command id
 and snapshot together, or nothing: a stale ``expected_version`` raises ``ConcurrencyConflict``
 and the engine retries. Stores know events, snapshots, timers and the outbox, never a rule.
+
+Reports ask the store (``milestone_points``, ``metric_inputs``, ``team_metric_inputs``) rather
+than load every project: the SQL stores answer from projections kept with each commit
+(``approvalflow.stores.projections``), the memory store from its states.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -15,6 +19,7 @@ import attrs
 
 from approvalflow.model import Event, Notice, Timer, TimerChanges
 from approvalflow.project import ProjectState
+from approvalflow.rules.metrics import MetricInputs
 
 __all__ = ["CommandRecord", "OutboxEntry", "Store"]
 
@@ -71,6 +76,9 @@ class Store(Protocol):
     ) -> None:
         """Write everything or nothing. ``expected_version`` 0 means a new project.
 
+        The store may keep ``state`` itself (the memory store does, and the SQL stores' caches
+        of the last committed states): the caller must not change it after the commit.
+
         Raises ``ConcurrencyConflict`` when the project's version is not ``expected_version``
         (another writer was first) or the command id is taken already.
         """
@@ -96,6 +104,27 @@ class Store(Protocol):
 
     def project_ids(self) -> list[str]:
         """Every project id, in creation order."""
+
+    def milestone_points(
+        self,
+        month: str | None = None,
+        prefix: str = "",
+        projects: Collection[str] | None = None,
+    ) -> dict[str, int]:
+        """Points per team: the sum over projects of the points of each milestone reached, in
+        ``month`` (``YYYY-MM``, the leaderboard's month of the milestone) or over all time.
+
+        Only projects whose id starts with ``prefix`` and, if given, is one of ``projects``
+        (unknown ids are ignored). A team with no milestone in the month is not listed.
+        """
+
+    def metric_inputs(self, projects: Collection[str] | None = None) -> MetricInputs:
+        """What the metrics of every project, or of ``projects``, are computed from."""
+
+    def team_metric_inputs(
+        self, projects: Collection[str] | None = None
+    ) -> dict[str, MetricInputs]:
+        """``metric_inputs`` per team, for every team with a project (among ``projects``)."""
 
     def pending_notices(self, now: datetime, limit: int = 100) -> list[OutboxEntry]:
         """Notices not yet delivered whose next attempt is due, oldest first."""

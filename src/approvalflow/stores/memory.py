@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import heapq
 import threading
-from collections.abc import Sequence
+from collections.abc import Collection, Iterator, Sequence
 from datetime import datetime, timedelta
 
 from approvalflow.errors import ConcurrencyConflict
 from approvalflow.model import Event, Notice, Timer, TimerChanges
 from approvalflow.project import ProjectState
+from approvalflow.rules.metrics import MetricInputs, metric_inputs
+from approvalflow.rules.points import points_by_team
 from approvalflow.stores.base import CommandRecord, OutboxEntry
 
 __all__ = ["MemoryStore"]
@@ -118,6 +120,36 @@ class MemoryStore:
 
     def project_ids(self) -> list[str]:
         return list(self._events)
+
+    def _chosen(
+        self, prefix: str = "", projects: Collection[str] | None = None
+    ) -> Iterator[ProjectState]:
+        states = self._states
+        if projects is None:
+            chosen: Iterator[ProjectState] = iter(list(states.values()))
+        else:
+            found = (states.get(p) for p in dict.fromkeys(projects))
+            chosen = iter([s for s in found if s is not None])
+        return (s for s in chosen if s.id.startswith(prefix)) if prefix else chosen
+
+    def milestone_points(
+        self,
+        month: str | None = None,
+        prefix: str = "",
+        projects: Collection[str] | None = None,
+    ) -> dict[str, int]:
+        return points_by_team(self._chosen(prefix, projects), month=month)
+
+    def metric_inputs(self, projects: Collection[str] | None = None) -> MetricInputs:
+        return metric_inputs(self._chosen(projects=projects))
+
+    def team_metric_inputs(
+        self, projects: Collection[str] | None = None
+    ) -> dict[str, MetricInputs]:
+        by_team: dict[str, list[ProjectState]] = {}
+        for state in self._chosen(projects=projects):
+            by_team.setdefault(state.team, []).append(state)
+        return {team: metric_inputs(states) for team, states in sorted(by_team.items())}
 
     def pending_notices(self, now: datetime, limit: int = 100) -> list[OutboxEntry]:
         with self._lock:

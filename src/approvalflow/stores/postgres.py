@@ -6,20 +6,30 @@ a few fixed statements. The schema is the one in ``approvalflow.stores.schema``.
 
 What a caller may rely on (the same as the SQLite store, plus):
 
-- ``commit`` is one transaction; a stale ``expected_version`` or a taken command id raises
-  ``ConcurrencyConflict`` and writes nothing. The guards are the database's: the project row's
-  compare-and-set (``UPDATE ... WHERE version = expected``; a second writer waits for the first
-  and then finds the version moved), the events' unique key ``(project, version)`` and the
-  command id's primary key, whose violations are translated. Nothing is read and trusted.
+- ``commit`` is one transaction, sent in two round trips (psycopg's pipeline mode): the
+  project's compare-and-set, the chain lock and the chain head; then, once the events are
+  hashed, everything else and ``COMMIT``. A stale ``expected_version`` or a taken command id
+  raises ``ConcurrencyConflict`` and writes nothing. The guards are the database's: the
+  project row's compare-and-set (``UPDATE ... WHERE version = expected``; a second writer waits
+  for the first and then finds the version moved), the events' unique key ``(project,
+  version)`` and the command id's primary key, whose violations are translated. Nothing is read
+  and trusted.
 - Any number of processes may use one database at once, each with its own ``PostgresStore``.
   Commits to one project are serialised by its row; commits that add events also take, until
   they end, an advisory lock of their schema's own that orders appends to the audit chain (the
-  price of one store-wide chain; it is held only for the few statements after it).
+  price of one store-wide chain; it is held from the guard to ``COMMIT``, one round trip and the
+  commit's flush).
 - ``claim_due`` picks timers with ``SELECT ... FOR UPDATE SKIP LOCKED`` and sets their lease in
   the same transaction, so two workers never claim one timer at once and never wait for each
   other.
 - One ``PostgresStore`` holds one connection; threads may share it (calls are serialised).
   Never share one across ``fork``.
+- ``load`` is one statement when the store object committed or loaded the project last and no
+  one has committed to it since: it keeps those states (``cache_size`` projects, LRU;
+  ``approvalflow.stores.cache``), checked against the project's version in that statement.
+- Each commit also writes the projections the reports query (``milestones``,
+  ``project_summaries``, ``intervals``; ``approvalflow.stores.projections``), only the rows
+  that changed, so ``milestone_points`` and ``metric_inputs`` load no project.
 
 Isolated databases for tests: ``PostgresStore.from_url(url, schema="t_<random>")`` (or
 ``?schema=t_<random>`` in the URL) creates that PostgreSQL schema if needed and keeps every
@@ -29,10 +39,11 @@ closes the store. Several schemas can live in one database side by side.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
@@ -49,9 +60,21 @@ except ImportError as missing:  # pragma: no cover - depends on the environment
 from approvalflow.errors import ConcurrencyConflict
 from approvalflow.model import Event, Notice, Timer, TimerChanges
 from approvalflow.project import ProjectState
+from approvalflow.rules.metrics import MetricInputs
 from approvalflow.stores.audit import GENESIS, ChainHead, ChainLink, chain_hash
 from approvalflow.stores.base import CommandRecord, OutboxEntry
-from approvalflow.stores.schema import upgrade_statements
+from approvalflow.stores.cache import DEFAULT_CACHE_SIZE, StateCache
+from approvalflow.stores.projections import (
+    ProjectionSQL,
+    interval_rows,
+    metric_inputs_from_rows,
+    projection_of,
+    projection_writes,
+    state_milestone_rows,
+    summary_row,
+    team_inputs_from_rows,
+)
+from approvalflow.stores.schema import rebuilds_projections, upgrade_statements
 from approvalflow.stores.serialization import (
     event_from_row,
     event_rows,
@@ -79,6 +102,16 @@ _INSERT_EVENT = (
     "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 )
 _CHAIN_HEAD = "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1"
+# The snapshot's text only when the caller's cached version (the first parameter) is stale.
+_LOAD = (
+    "SELECT p.version, s.version, CASE WHEN p.version = %s THEN NULL ELSE s.state END "
+    "FROM projects p LEFT JOIN snapshots s ON s.project = p.project WHERE p.project = %s"
+)
+# The compare-and-set that guards a commit, and the chain lock taken only if it matched (a
+# stale writer fails without queueing for the lock). A row back means the guard held.
+_UPDATE = "UPDATE projects SET version = %s WHERE project = %s AND version = %s RETURNING 1"
+_INSERT = "INSERT INTO projects (project, version) VALUES (%s, %s) RETURNING 1"
+_SQL = ProjectionSQL("postgresql")
 
 Connection = psycopg.Connection[tuple[Any, ...]]
 
@@ -91,6 +124,7 @@ class PostgresStore:
         connection's default ``search_path``; lower-case letters, digits and ``_``.
     :param lease: how long a timer returned by ``claim_due`` is hidden from other claimers.
     :param snapshot_every: write a snapshot each time the version crosses a multiple of this.
+    :param cache_size: how many projects' last states to keep in memory (0: none).
     :raises SchemaVersionError: the database was written by a newer approvalflow.
     """
 
@@ -102,6 +136,7 @@ class PostgresStore:
         lease: timedelta = _DEFAULT_LEASE,
         snapshot_every: int = _DEFAULT_SNAPSHOT_EVERY,
         connect_timeout: int = 10,
+        cache_size: int = DEFAULT_CACHE_SIZE,
     ) -> None:
         if schema is not None and not _SCHEMA_NAME.fullmatch(schema):
             raise ValueError(
@@ -115,6 +150,7 @@ class PostgresStore:
         self._lease = lease
         self._snapshot_every = snapshot_every
         self._lock = threading.RLock()
+        self._cache = StateCache(cache_size)
         self._connection: Connection = psycopg.connect(
             conninfo, autocommit=True, connect_timeout=connect_timeout
         )
@@ -136,9 +172,11 @@ class PostgresStore:
         schema: str | None = None,
         lease: timedelta = _DEFAULT_LEASE,
         snapshot_every: int = _DEFAULT_SNAPSHOT_EVERY,
+        cache_size: int | None = None,
     ) -> PostgresStore:
         """Open ``postgresql://user@host:port/database`` (also ``postgres://`` and
-        ``postgresql+psycopg://``). A ``schema`` query parameter does what ``schema=`` does."""
+        ``postgresql+psycopg://``). A ``schema`` query parameter does what ``schema=`` does,
+        a ``cache_size`` one what ``cache_size=`` does; the others go to libpq."""
         if url.startswith("postgresql+psycopg:"):
             url = "postgresql:" + url[len("postgresql+psycopg:") :]
         if not url.startswith(("postgresql:", "postgres:")):
@@ -150,12 +188,23 @@ class PostgresStore:
             if schema is not None and schema != url_schema[-1]:
                 raise ValueError(f"schema {schema!r} differs from the URL's {url_schema[-1]!r}")
             schema = url_schema[-1]
+        url_cache = [value for key, value in query if key == "cache_size"]
+        if url_cache and cache_size is None:
+            cache_size = int(url_cache[-1])
+        if url_schema or url_cache:
             # quote, not urlencode's default quote_plus: libpq reads "+" as a plus, not a space.
             rest = urlencode(
-                [(key, value) for key, value in query if key != "schema"], quote_via=quote
+                [(key, value) for key, value in query if key not in ("schema", "cache_size")],
+                quote_via=quote,
             )
             url = urlunsplit(parts._replace(query=rest))
-        return cls(url, schema=schema, lease=lease, snapshot_every=snapshot_every)
+        return cls(
+            url,
+            schema=schema,
+            lease=lease,
+            snapshot_every=snapshot_every,
+            cache_size=DEFAULT_CACHE_SIZE if cache_size is None else cache_size,
+        )
 
     # -- plumbing -----------------------------------------------------------------------------
 
@@ -174,6 +223,43 @@ class PostgresStore:
                 found = int(row[0]) if row is not None else None
             for statement in upgrade_statements(found, "postgresql"):
                 connection.execute(statement)
+            if rebuilds_projections(found):
+                self._rebuild_projections()
+
+    def _rebuild_projections(self) -> None:
+        """Fill the projections from every project's state (inside the caller's transaction)."""
+        connection = self._connection
+        for statement in _SQL.clear_all:
+            connection.execute(statement)
+        with connection.cursor() as cursor:
+            for project in self.project_ids():
+                state = self.load(project)
+                if state is None:
+                    continue
+                projection = projection_of(state)
+                cursor.execute(_SQL.upsert_summary, summary_row(project, projection.summary))
+                cursor.executemany(_SQL.upsert_interval, interval_rows(project, projection))
+                cursor.executemany(_SQL.insert_milestone, state_milestone_rows(state))
+
+    def rebuild_projections(self) -> None:
+        """Rebuild the report tables from every project's state, in one transaction.
+
+        Only needed after rows were written behind the store's back (a bulk import); commits
+        and the schema migration keep them up to date.
+        """
+        with self._lock, self._connection.transaction():
+            self._rebuild_projections()
+
+    def _rollback(self) -> None:
+        """End a transaction a failed commit left open (or aborted), if it did."""
+        connection = self._connection
+        if not connection.closed and connection.info.transaction_status in (
+            psycopg.pq.TransactionStatus.INTRANS,
+            psycopg.pq.TransactionStatus.INERROR,
+        ):
+            # If the connection broke, the server rolls back by itself.
+            with contextlib.suppress(psycopg.Error):
+                connection.execute("ROLLBACK")
 
     def _version(self, project: str) -> int | None:
         row = self._connection.execute(
@@ -205,23 +291,28 @@ class PostgresStore:
 
     def load(self, project: str) -> ProjectState | None:
         with self._lock:
-            row = self._connection.execute(
-                "SELECT p.version, s.version, s.state FROM projects p "
-                "LEFT JOIN snapshots s ON s.project = p.project WHERE p.project = %s",
-                (project,),
-            ).fetchone()
+            cached = self._cache.get(project)
+            known = cached.state.version if cached is not None else -1
+            row = self._connection.execute(_LOAD, (known, project)).fetchone()
             if row is None:
+                self._cache.drop(project)
                 return None
             version, snapshot_version, state_text = row
+            if cached is not None and version == known:
+                return cached.state.clone()
             if state_text is None:
                 events = self.events(project)
-                return ProjectState.from_events(events) if events else None
-            state = state_from_json(state_text)
-            if version > snapshot_version:
-                # ``apply`` checks the events follow the snapshot and one another.
-                for event in self.events(project, snapshot_version):
-                    state.apply(event)
-            return state
+                if not events:
+                    return None
+                state = ProjectState.from_events(events)
+            else:
+                state = state_from_json(state_text)
+                if version > snapshot_version:
+                    # ``apply`` checks the events follow the snapshot and one another.
+                    for event in self.events(project, snapshot_version):
+                        state.apply(event)
+            self._cache.put(project, state, None)
+            return state.clone()
 
     def snapshot_version(self, project: str) -> int | None:
         with self._lock:
@@ -263,81 +354,115 @@ class PostgresStore:
             for t in timers.set
         ]
         notice_rows = [(n.id, n.project, n.kind, notice_to_json(n)) for n in notices]
+        projection = projection_of(state)
+        if expected_version == 0:
+            guard_sql, guard_params = _INSERT, [project, new_version]
+        else:
+            guard_sql, guard_params = _UPDATE, [new_version, project, expected_version]
+        if new_events:
+            # One appender at a time per chain, released at COMMIT. Taken after the project's
+            # guard, and only if it held, so a stale writer fails without waiting for it; and
+            # before the command id, so a writer waiting here holds no key that the lock's
+            # holder could be waiting for (no deadlock).
+            guard_sql = f"WITH guard AS ({guard_sql}) SELECT pg_advisory_xact_lock(%s) FROM guard"
+            guard_params.append(self._chain_lock)
         try:
-            with self._lock, self._connection.transaction():
-                cursor = self._connection.cursor()
-                if expected_version == 0:
-                    cursor.execute(
-                        "INSERT INTO projects (project, version) VALUES (%s, %s)",
-                        (project, new_version),
+            with self._lock:
+                # The projection of the state this commit starts from, if this store knows it:
+                # then only the rows that differ are written.
+                cached = self._cache.get(project)
+                old = None
+                if cached is not None and cached.state.version == expected_version:
+                    old = (
+                        cached.projection
+                        if cached.projection is not None
+                        else projection_of(cached.state)
                     )
-                else:
-                    cursor.execute(
-                        "UPDATE projects SET version = %s WHERE project = %s AND version = %s",
-                        (new_version, project, expected_version),
-                    )
-                    if cursor.rowcount != 1:
+                writes = projection_writes(
+                    project, old, projection, events, created=expected_version == 0
+                )
+                connection = self._connection
+                # Pipeline mode: statements are sent without waiting for each result. The
+                # first round trip ends at the guard's row (BEGIN, guard and lock, chain head);
+                # the second carries the rest and COMMIT. BEGIN and COMMIT are statements of
+                # the pipeline: ``connection.transaction()`` would add a sync after each.
+                with connection.pipeline():
+                    guard = connection.cursor()
+                    guard.execute("BEGIN")
+                    guard.execute(guard_sql, guard_params)
+                    if new_events:
+                        # A statement of its own, run once the lock is held, so it sees the
+                        # head as the lock's previous holder committed it.
+                        head_cursor = connection.cursor()
+                        head_cursor.execute(_CHAIN_HEAD)
+                    if guard.fetchone() is None:
                         raise _stale(project, self._version(project), expected_version)
-                if new_events:
-                    # One appender at a time per chain, released at COMMIT. Taken after the
-                    # project's guard, so a stale writer fails without waiting for it, and
-                    # before the command id, so a writer waiting here holds no key that the
-                    # lock's holder could be waiting for (no deadlock).
-                    cursor.execute("SELECT pg_advisory_xact_lock(%s)", (self._chain_lock,))
-                if command is not None:
-                    cursor.execute(
-                        "INSERT INTO commands (command_id, project, command, fingerprint, "
-                        "first_version, last_version) VALUES (%s, %s, %s, %s, %s, %s)",
-                        (
-                            command.command_id,
-                            command.project,
-                            command.command,
-                            command.fingerprint,
-                            command.first_version,
-                            command.last_version,
-                        ),
-                    )
-                if new_events:
-                    last = cursor.execute(_CHAIN_HEAD).fetchone()
-                    seq, head = (int(last[0]), str(last[1])) if last is not None else (0, GENESIS)
-                    chained = []
-                    for row, text in new_events:
-                        seq += 1
-                        digest = chain_hash(head, text)
-                        chained.append((seq, *row, digest, head))
-                        head = digest
-                    cursor.executemany(_INSERT_EVENT, chained)
-                if snapshot is not None:
-                    cursor.execute(
-                        "INSERT INTO snapshots (project, version, state) VALUES (%s, %s, %s) "
-                        "ON CONFLICT (project) DO UPDATE "
-                        "SET version = excluded.version, state = excluded.state",
-                        snapshot,
-                    )
-                if timers.cancel:
-                    cursor.executemany(
-                        "DELETE FROM timers WHERE project = %s AND kind = %s AND branch = %s",
-                        timers.cancel,
-                    )
-                if timer_rows:
-                    # Setting a timer replaces one with the same key and ends any lease on it.
-                    cursor.executemany(
-                        "INSERT INTO timers (project, kind, branch, due_us, due_at) "
-                        "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (project, kind, branch) "
-                        "DO UPDATE SET due_us = excluded.due_us, due_at = excluded.due_at, "
-                        "lease_until_us = NULL",
-                        timer_rows,
-                    )
-                if notice_rows:
-                    cursor.executemany(
-                        "INSERT INTO outbox (notice_id, project, kind, payload, attempts) "
-                        "VALUES (%s, %s, %s, %s, 0) ON CONFLICT (notice_id) DO UPDATE "
-                        "SET project = excluded.project, kind = excluded.kind, "
-                        "payload = excluded.payload, attempts = 0, last_error = NULL, "
-                        "next_attempt_us = NULL, next_attempt_at = NULL",
-                        notice_rows,
-                    )
-        except errors.UniqueViolation as error:
+                    cursor = connection.cursor()
+                    if command is not None:
+                        cursor.execute(
+                            "INSERT INTO commands (command_id, project, command, fingerprint, "
+                            "first_version, last_version) VALUES (%s, %s, %s, %s, %s, %s)",
+                            (
+                                command.command_id,
+                                command.project,
+                                command.command,
+                                command.fingerprint,
+                                command.first_version,
+                                command.last_version,
+                            ),
+                        )
+                    if new_events:
+                        last = head_cursor.fetchone()
+                        seq, head = (
+                            (int(last[0]), str(last[1])) if last is not None else (0, GENESIS)
+                        )
+                        chained = []
+                        for row, text in new_events:
+                            seq += 1
+                            digest = chain_hash(head, text)
+                            chained.append((seq, *row, digest, head))
+                            head = digest
+                        cursor.executemany(_INSERT_EVENT, chained)
+                    if snapshot is not None:
+                        cursor.execute(
+                            "INSERT INTO snapshots (project, version, state) "
+                            "VALUES (%s, %s, %s) ON CONFLICT (project) DO UPDATE "
+                            "SET version = excluded.version, state = excluded.state",
+                            snapshot,
+                        )
+                    if timers.cancel:
+                        cursor.executemany(
+                            "DELETE FROM timers WHERE project = %s AND kind = %s AND branch = %s",
+                            timers.cancel,
+                        )
+                    if timer_rows:
+                        # Setting a timer replaces one with the same key and ends any lease.
+                        cursor.executemany(
+                            "INSERT INTO timers (project, kind, branch, due_us, due_at) "
+                            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (project, kind, branch) "
+                            "DO UPDATE SET due_us = excluded.due_us, due_at = excluded.due_at, "
+                            "lease_until_us = NULL",
+                            timer_rows,
+                        )
+                    if notice_rows:
+                        cursor.executemany(
+                            "INSERT INTO outbox (notice_id, project, kind, payload, attempts) "
+                            "VALUES (%s, %s, %s, %s, 0) ON CONFLICT (notice_id) DO UPDATE "
+                            "SET project = excluded.project, kind = excluded.kind, "
+                            "payload = excluded.payload, attempts = 0, last_error = NULL, "
+                            "next_attempt_us = NULL, next_attempt_at = NULL",
+                            notice_rows,
+                        )
+                    for statement, rows in _SQL.statements(writes, project):
+                        cursor.executemany(statement, rows)
+                    cursor.execute("COMMIT")
+                self._cache.put(project, state, projection)
+        except BaseException as error:
+            with self._lock:
+                self._cache.drop(project)
+                self._rollback()
+            if not isinstance(error, errors.UniqueViolation):
+                raise
             constraint = error.diag.constraint_name
             if constraint == "commands_pkey" and command is not None:
                 raise ConcurrencyConflict(f"command id {command.command_id!r} is taken") from error
@@ -405,6 +530,35 @@ class PostgresStore:
             ).fetchall()
         return [row[0] for row in rows]
 
+    def milestone_points(
+        self,
+        month: str | None = None,
+        prefix: str = "",
+        projects: Collection[str] | None = None,
+    ) -> dict[str, int]:
+        statement, params = _SQL.milestone_points(month, prefix, projects)
+        with self._lock:
+            rows = self._connection.execute(statement, params).fetchall()
+        return {team: int(points) for team, points in rows}
+
+    def metric_inputs(self, projects: Collection[str] | None = None) -> MetricInputs:
+        totals, totals_params = _SQL.summary_totals(projects, by_team=False)
+        counts, counts_params = _SQL.interval_counts(projects, by_team=False)
+        with self._lock:
+            summaries = self._connection.execute(totals, totals_params).fetchall()
+            intervals = self._connection.execute(counts, counts_params).fetchall()
+        return metric_inputs_from_rows(summaries, intervals)
+
+    def team_metric_inputs(
+        self, projects: Collection[str] | None = None
+    ) -> dict[str, MetricInputs]:
+        totals, totals_params = _SQL.summary_totals(projects, by_team=True)
+        counts, counts_params = _SQL.interval_counts(projects, by_team=True)
+        with self._lock:
+            summaries = self._connection.execute(totals, totals_params).fetchall()
+            intervals = self._connection.execute(counts, counts_params).fetchall()
+        return team_inputs_from_rows(summaries, intervals)
+
     def pending_notices(self, now: datetime, limit: int = 100) -> list[OutboxEntry]:
         with self._lock:
             rows = self._connection.execute(
@@ -434,6 +588,7 @@ class PostgresStore:
     def close(self) -> None:
         """Close the connection; calling it again does nothing."""
         with self._lock:
+            self._cache.clear()
             self._connection.close()
 
     def __enter__(self) -> PostgresStore:

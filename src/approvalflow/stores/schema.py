@@ -22,6 +22,20 @@ so a datetime reads back with the tzinfo it was stored with):
 - ``timers``: ``PRIMARY KEY (project, kind, branch)``; ``due_us`` indexed; ``lease_until_us``.
 - ``outbox``: undelivered notices (a delivered one is deleted), ``created_seq`` for oldest first.
 
+The projections (schema version 2; written in the same transaction as the commit they follow,
+and rebuilt from every project's state when a version-1 database is migrated; what they hold
+and where it comes from is ``approvalflow.stores.projections``):
+
+- ``milestones``: one row per project and milestone reached: its ``team``, ``points``,
+  ``at_us`` and the leaderboard ``month``; ``milestones_by_month`` serves the board.
+- ``project_summaries``: one row per project: ``team``, ``stage``, ``agreed_investment``,
+  ``funds``, the ``signed``/``started``/``producing`` flags and ``created_us``.
+- ``intervals``: one row per stage left (``kind`` ``stage``) and per department decided
+  (``kind`` ``department``): ``start_day`` and ``end_day`` as ``date.toordinal()`` of the local
+  days; ``intervals_by_span`` lets the metrics count projects per distinct pair of days.
+
+In SQLite these three are ``WITHOUT ROWID`` tables (one b-tree each, keyed by the project).
+
 The schema has a version (``SCHEMA_VERSION``) and a list of ``MIGRATIONS``. Opening an empty
 database creates the current schema; an older one is migrated step by step in one
 transaction; a newer one raises ``SchemaVersionError`` naming both versions, so old code never
@@ -38,6 +52,8 @@ import attrs
 __all__ = [
     "INDEXES",
     "MIGRATIONS",
+    "PROJECTION_INDEXES",
+    "PROJECTION_TABLES",
     "SCHEMA_VERSION",
     "TABLES",
     "Column",
@@ -47,12 +63,13 @@ __all__ = [
     "SchemaVersionError",
     "Table",
     "create_statements",
+    "rebuilds_projections",
     "upgrade_statements",
 ]
 
 Dialect = Literal["sqlite", "postgresql"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """The schema version this code reads and writes."""
 
 
@@ -99,6 +116,8 @@ class Table:
     primary_key: tuple[str, ...] = ()
     unique: tuple[tuple[str, ...], ...] = ()
     checks: tuple[str, ...] = ()
+    without_rowid: bool = False
+    """SQLite only: keep the rows in the primary key's b-tree (no separate rowid table)."""
 
 
 @attrs.frozen
@@ -111,6 +130,57 @@ class Index:
 def _c(name: str, type_: ColumnType, nullable: bool = False) -> Column:
     return Column(name, type_, nullable)
 
+
+PROJECTION_TABLES: tuple[Table, ...] = (
+    Table(
+        "milestones",
+        (
+            _c("project", "text"),
+            _c("milestone", "text"),
+            _c("team", "text"),
+            _c("points", "bigint"),
+            _c("at_us", "bigint"),
+            _c("month", "text"),
+        ),
+        primary_key=("project", "milestone"),
+        without_rowid=True,
+    ),
+    Table(
+        "project_summaries",
+        (
+            _c("project", "text"),
+            _c("team", "text"),
+            _c("stage", "text"),
+            _c("agreed_investment", "bigint", nullable=True),
+            _c("funds", "bigint"),
+            _c("signed", "bool"),
+            _c("started", "bool"),
+            _c("producing", "bool"),
+            _c("created_us", "bigint"),
+        ),
+        primary_key=("project",),
+        without_rowid=True,
+    ),
+    Table(
+        "intervals",
+        (
+            _c("project", "text"),
+            _c("kind", "text"),
+            _c("name", "text"),
+            _c("team", "text"),
+            _c("start_day", "int"),
+            _c("end_day", "int"),
+        ),
+        primary_key=("project", "kind", "name"),
+        without_rowid=True,
+    ),
+)
+"""The projections, added in schema version 2."""
+
+PROJECTION_INDEXES: tuple[Index, ...] = (
+    Index("milestones_by_month", "milestones", ("month", "team", "points")),
+    Index("intervals_by_span", "intervals", ("kind", "name", "start_day", "end_day")),
+)
 
 TABLES: tuple[Table, ...] = (
     Table(
@@ -186,9 +256,11 @@ TABLES: tuple[Table, ...] = (
         ),
         unique=(("notice_id",),),
     ),
+    *PROJECTION_TABLES,
 )
 
-INDEXES: tuple[Index, ...] = (Index("timers_by_due", "timers", ("due_us",)),)
+
+INDEXES: tuple[Index, ...] = (Index("timers_by_due", "timers", ("due_us",)), *PROJECTION_INDEXES)
 
 
 def _table_ddl(table: Table, dialect: Dialect) -> str:
@@ -203,30 +275,64 @@ def _table_ddl(table: Table, dialect: Dialect) -> str:
     parts.extend(f"UNIQUE ({', '.join(columns)})" for columns in table.unique)
     parts.extend(f"CHECK ({check})" for check in table.checks)
     body = ",\n    ".join(parts)
-    return f"CREATE TABLE IF NOT EXISTS {table.name} (\n    {body}\n)"
+    suffix = " WITHOUT ROWID" if table.without_rowid and dialect == "sqlite" else ""
+    return f"CREATE TABLE IF NOT EXISTS {table.name} (\n    {body}\n){suffix}"
+
+
+def _index_ddl(index: Index) -> str:
+    return f"CREATE INDEX IF NOT EXISTS {index.name} ON {index.table} ({', '.join(index.columns)})"
 
 
 def create_statements(dialect: Dialect) -> list[str]:
     """DDL creating the current schema in an empty database (no ``meta`` row)."""
     statements = [_table_ddl(table, dialect) for table in TABLES]
-    statements.extend(
-        f"CREATE INDEX IF NOT EXISTS {index.name} ON {index.table} ({', '.join(index.columns)})"
-        for index in INDEXES
-    )
+    statements.extend(_index_ddl(index) for index in INDEXES)
     return statements
 
 
 @attrs.frozen
 class Migration:
-    """The step from ``version - 1`` to ``version``: statements for a dialect."""
+    """The step from ``version - 1`` to ``version``: statements for a dialect, and whether the
+    store must then rebuild the projections from every project's state (Python work that SQL
+    cannot do; the store does it in the same transaction, see ``rebuilds_projections``)."""
 
     version: int
     description: str
     statements: Callable[[Dialect], Sequence[str]]
+    rebuild_projections: bool = False
 
 
-MIGRATIONS: tuple[Migration, ...] = ()
+def _projection_ddl(dialect: Dialect) -> list[str]:
+    return [
+        *(_table_ddl(table, dialect) for table in PROJECTION_TABLES),
+        *(_index_ddl(index) for index in PROJECTION_INDEXES),
+    ]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        2,
+        "projections for reports: milestones, project_summaries, intervals",
+        _projection_ddl,
+        rebuild_projections=True,
+    ),
+)
 """Every step after version 1, in order. Add one with each change to ``TABLES``."""
+
+
+def rebuilds_projections(
+    found: int | None,
+    *,
+    current: int | None = None,
+    migrations: Sequence[Migration] | None = None,
+) -> bool:
+    """Whether bringing a database at ``found`` to the current version includes a step that
+    rebuilds the projections (never for an empty database: it has no projects)."""
+    if found is None:
+        return False
+    target = SCHEMA_VERSION if current is None else current
+    steps = MIGRATIONS if migrations is None else migrations
+    return any(step.rebuild_projections for step in steps if found < step.version <= target)
 
 
 def upgrade_statements(

@@ -22,12 +22,18 @@ What a caller may rely on:
 - One ``SQLiteStore`` may be shared by threads (calls are serialised by a lock). After a
   ``fork`` open a new store in the child; never share one across processes.
 - ``load`` reads the newest snapshot and folds only the events after it, so its cost does not
-  grow with the history. A snapshot is written with the commit that creates a project and
-  whenever a commit crosses a multiple of ``snapshot_every`` versions. The default, 16, keeps
-  the JSON encoding of the state off most commits (encoding it every time roughly doubles a
-  commit's cost) while a ``load`` folds at most 15 events; ``snapshot_every=1`` makes ``load``
-  a single row read instead.
+  grow with the history. A store object also keeps the last state it committed or loaded per
+  project (``cache_size`` projects, LRU; ``approvalflow.stores.cache``) and returns a copy of it
+  when the statement that reads the project's row finds it still at that version, which
+  another process's commit would have moved: then nothing is decoded. A snapshot is written
+  with the commit that creates a project and whenever a commit crosses a multiple of
+  ``snapshot_every`` versions. The default, 16, keeps the JSON encoding of the state off most
+  commits (encoding it every time roughly doubles a commit's cost) while a ``load`` folds at
+  most 15 events; ``snapshot_every=1`` makes ``load`` a single row read instead.
 - Every event joins the store-wide audit chain (``approvalflow.stores.audit``).
+- Each commit also writes the projections the reports query (``milestones``,
+  ``project_summaries``, ``intervals``; ``approvalflow.stores.projections``), only the rows
+  that changed, so ``milestone_points`` and ``metric_inputs`` load no project.
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Literal, cast, get_args
@@ -44,9 +50,21 @@ from urllib.parse import parse_qsl
 from approvalflow.errors import ConcurrencyConflict
 from approvalflow.model import Event, Notice, Timer, TimerChanges
 from approvalflow.project import ProjectState
+from approvalflow.rules.metrics import MetricInputs
 from approvalflow.stores.audit import GENESIS, ChainHead, ChainLink, chain_hash
 from approvalflow.stores.base import CommandRecord, OutboxEntry
-from approvalflow.stores.schema import upgrade_statements
+from approvalflow.stores.cache import DEFAULT_CACHE_SIZE, StateCache
+from approvalflow.stores.projections import (
+    ProjectionSQL,
+    interval_rows,
+    metric_inputs_from_rows,
+    projection_of,
+    projection_writes,
+    state_milestone_rows,
+    summary_row,
+    team_inputs_from_rows,
+)
+from approvalflow.stores.schema import rebuilds_projections, upgrade_statements
 from approvalflow.stores.serialization import (
     event_from_row,
     event_rows,
@@ -74,6 +92,12 @@ _INSERT_EVENT = (
 )
 # ``seq`` is the rowid, so this is one step down the right edge of the table's b-tree.
 _CHAIN_HEAD = "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1"
+# The snapshot's text only when the caller's cached version (the first parameter) is stale.
+_LOAD = (
+    "SELECT p.version, s.version, CASE WHEN p.version = ? THEN NULL ELSE s.state END "
+    "FROM projects p LEFT JOIN snapshots s ON s.project = p.project WHERE p.project = ?"
+)
+_SQL = ProjectionSQL("sqlite")
 
 
 class SQLiteStore:
@@ -84,6 +108,7 @@ class SQLiteStore:
     :param busy_timeout: seconds a writer waits for another process's commit.
     :param lease: how long a timer returned by ``claim_due`` is hidden from other claimers.
     :param snapshot_every: write a snapshot each time the version crosses a multiple of this.
+    :param cache_size: how many projects' last states to keep in memory (0: none).
     :raises SchemaVersionError: the file was written by a newer approvalflow.
     """
 
@@ -95,6 +120,7 @@ class SQLiteStore:
         busy_timeout: float = 30.0,
         lease: timedelta = _DEFAULT_LEASE,
         snapshot_every: int = _DEFAULT_SNAPSHOT_EVERY,
+        cache_size: int = DEFAULT_CACHE_SIZE,
     ) -> None:
         if synchronous not in get_args(Synchronous):
             raise ValueError(
@@ -107,6 +133,7 @@ class SQLiteStore:
         self._lease = lease
         self._snapshot_every = snapshot_every
         self._lock = threading.RLock()
+        self._cache = StateCache(cache_size)
         # isolation_level=None: the driver opens no transactions of its own; we say BEGIN.
         # timeout is SQLite's busy_timeout.
         self._connection = sqlite3.connect(
@@ -126,8 +153,8 @@ class SQLiteStore:
         """Open ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db`` or
         ``sqlite:///:memory:``.
 
-        A query string may set ``synchronous``, ``busy_timeout`` (seconds) and
-        ``snapshot_every``: ``sqlite:///app.db?synchronous=NORMAL``.
+        A query string may set ``synchronous``, ``busy_timeout`` (seconds), ``snapshot_every``
+        and ``cache_size``: ``sqlite:///app.db?synchronous=NORMAL``.
         """
         if not url.startswith("sqlite://"):
             raise ValueError(f"not an SQLite URL: {url!r} (use sqlite:///path.db)")
@@ -139,7 +166,7 @@ class SQLiteStore:
         else:
             raise ValueError(f"an SQLite URL has three slashes before the path: {url!r}")
         options = dict(parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query)))
-        unknown = set(options) - {"synchronous", "busy_timeout", "snapshot_every"}
+        unknown = set(options) - {"synchronous", "busy_timeout", "snapshot_every", "cache_size"}
         if unknown:
             raise ValueError(f"unknown SQLite URL options {sorted(unknown)} in {url!r}")
         synchronous = options.get("synchronous", "FULL").upper()
@@ -150,6 +177,7 @@ class SQLiteStore:
             synchronous=cast(Synchronous, synchronous),
             busy_timeout=float(options.get("busy_timeout", 30.0)),
             snapshot_every=int(options.get("snapshot_every", _DEFAULT_SNAPSHOT_EVERY)),
+            cache_size=int(options.get("cache_size", DEFAULT_CACHE_SIZE)),
         )
 
     # -- plumbing -----------------------------------------------------------------------------
@@ -180,6 +208,30 @@ class SQLiteStore:
                 found = int(row[0]) if row is not None else None
             for statement in upgrade_statements(found, "sqlite"):
                 connection.execute(statement)
+            if rebuilds_projections(found):
+                self._rebuild_projections(connection)
+
+    def _rebuild_projections(self, connection: sqlite3.Connection) -> None:
+        """Fill the projections from every project's state (inside the caller's transaction)."""
+        for statement in _SQL.clear_all:
+            connection.execute(statement)
+        for project in self.project_ids():
+            state = self.load(project)
+            if state is None:
+                continue
+            projection = projection_of(state)
+            connection.execute(_SQL.upsert_summary, summary_row(project, projection.summary))
+            connection.executemany(_SQL.upsert_interval, interval_rows(project, projection))
+            connection.executemany(_SQL.insert_milestone, state_milestone_rows(state))
+
+    def rebuild_projections(self) -> None:
+        """Rebuild the report tables from every project's state, in one transaction.
+
+        Only needed after rows were written behind the store's back (a bulk import); commits
+        and the schema migration keep them up to date.
+        """
+        with self._write() as connection:
+            self._rebuild_projections(connection)
 
     def _version(self, project: str) -> int | None:
         row = self._connection.execute(
@@ -191,24 +243,29 @@ class SQLiteStore:
 
     def load(self, project: str) -> ProjectState | None:
         with self._lock:
-            row = self._connection.execute(
-                "SELECT p.version, s.version, s.state FROM projects p "
-                "LEFT JOIN snapshots s ON s.project = p.project WHERE p.project = ?",
-                (project,),
-            ).fetchone()
+            cached = self._cache.get(project)
+            known = cached.state.version if cached is not None else -1
+            row = self._connection.execute(_LOAD, (known, project)).fetchone()
             if row is None:
+                self._cache.drop(project)
                 return None
             version, snapshot_version, state_text = row
+            if cached is not None and version == known:
+                return cached.state.clone()
             if state_text is None:
                 events = self.events(project)
-                return ProjectState.from_events(events) if events else None
-            state = state_from_json(state_text)
-            if version > snapshot_version:
-                # Events committed after the snapshot (and any committed since the row above
-                # was read: ``apply`` checks they follow one another).
-                for event in self.events(project, snapshot_version):
-                    state.apply(event)
-            return state
+                if not events:
+                    return None
+                state = ProjectState.from_events(events)
+            else:
+                state = state_from_json(state_text)
+                if version > snapshot_version:
+                    # Events committed after the snapshot (and any committed since the row
+                    # above was read: ``apply`` checks they follow one another).
+                    for event in self.events(project, snapshot_version):
+                        state.apply(event)
+            self._cache.put(project, state, None)
+            return state.clone()
 
     def snapshot_version(self, project: str) -> int | None:
         with self._lock:
@@ -250,8 +307,22 @@ class SQLiteStore:
             for t in timers.set
         ]
         notice_rows = [(n.id, n.project, n.kind, notice_to_json(n)) for n in notices]
+        projection = projection_of(state)
         connection = self._connection
         with self._lock:
+            # The projection of the state this commit starts from, if this store knows it:
+            # then only the rows that differ are written.
+            cached = self._cache.get(project)
+            old = None
+            if cached is not None and cached.state.version == expected_version:
+                old = (
+                    cached.projection
+                    if cached.projection is not None
+                    else projection_of(cached.state)
+                )
+            writes = projection_writes(
+                project, old, projection, events, created=expected_version == 0
+            )
             # Not ``self._write()``: this is the hot path, and a generator-based context
             # manager costs as much as one of the statements.
             connection.execute("BEGIN IMMEDIATE")
@@ -327,8 +398,14 @@ class SQLiteStore:
                         "next_attempt_us = NULL, next_attempt_at = NULL",
                         notice_rows,
                     )
+                for statement, rows in _SQL.statements(writes, project):
+                    if len(rows) == 1:
+                        connection.execute(statement, rows[0])
+                    else:
+                        connection.executemany(statement, rows)
                 connection.execute("COMMIT")
             except BaseException as error:
+                self._cache.drop(project)
                 if connection.in_transaction:
                     connection.execute("ROLLBACK")
                 if isinstance(error, sqlite3.IntegrityError):
@@ -336,6 +413,7 @@ class SQLiteStore:
                     if conflict is not None:
                         raise conflict from error
                 raise
+            self._cache.put(project, state, projection)
 
     def _conflict(
         self,
@@ -406,6 +484,35 @@ class SQLiteStore:
             ).fetchall()
         return [row[0] for row in rows]
 
+    def milestone_points(
+        self,
+        month: str | None = None,
+        prefix: str = "",
+        projects: Collection[str] | None = None,
+    ) -> dict[str, int]:
+        statement, params = _SQL.milestone_points(month, prefix, projects)
+        with self._lock:
+            rows = self._connection.execute(statement, params).fetchall()
+        return {team: int(points) for team, points in rows}
+
+    def metric_inputs(self, projects: Collection[str] | None = None) -> MetricInputs:
+        totals, totals_params = _SQL.summary_totals(projects, by_team=False)
+        counts, counts_params = _SQL.interval_counts(projects, by_team=False)
+        with self._lock:
+            summaries = self._connection.execute(totals, totals_params).fetchall()
+            intervals = self._connection.execute(counts, counts_params).fetchall()
+        return metric_inputs_from_rows(summaries, intervals)
+
+    def team_metric_inputs(
+        self, projects: Collection[str] | None = None
+    ) -> dict[str, MetricInputs]:
+        totals, totals_params = _SQL.summary_totals(projects, by_team=True)
+        counts, counts_params = _SQL.interval_counts(projects, by_team=True)
+        with self._lock:
+            summaries = self._connection.execute(totals, totals_params).fetchall()
+            intervals = self._connection.execute(counts, counts_params).fetchall()
+        return team_inputs_from_rows(summaries, intervals)
+
     def pending_notices(self, now: datetime, limit: int = 100) -> list[OutboxEntry]:
         with self._lock:
             rows = self._connection.execute(
@@ -435,6 +542,7 @@ class SQLiteStore:
     def close(self) -> None:
         """Close the connection; calling it again does nothing."""
         with self._lock:
+            self._cache.clear()
             self._connection.close()
 
     def __enter__(self) -> SQLiteStore:

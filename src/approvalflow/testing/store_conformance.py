@@ -31,6 +31,8 @@ import pytest
 from approvalflow.errors import ConcurrencyConflict
 from approvalflow.model import Event, Notice, Timer, TimerChanges
 from approvalflow.project import ProjectState
+from approvalflow.rules.metrics import MetricInputs, metric_day, metric_inputs
+from approvalflow.rules.points import points_by_team
 from approvalflow.stores import open_store
 from approvalflow.stores.base import CommandRecord, Store
 
@@ -541,6 +543,167 @@ class StoreConformance:
             state = new_project(store, project)
             append(store, state, [("funds_reported", {"amount": 1})])
         assert store.project_ids() == ["P3", "P1", "P2"]
+
+    # -- reports ----------------------------------------------------------------------------
+
+    def _report_projects(self, store: Store) -> dict[str, ProjectState]:
+        """Three projects of two teams, built one commit at a time: milestones in July and
+        August (one at 00:00 on 1 August, which scores in July; one reached twice; one with
+        negative points), signing, funds, stages left (one entered again, so no longer left)
+        and departments decided (one decided and then revoked)."""
+        day = timedelta(days=1)
+        aug1 = datetime(2026, 8, 1, 0, 0, tzinfo=SHANGHAI)
+        aug3 = datetime(2026, 8, 3, 9, 0, tzinfo=SHANGHAI)
+        p1 = _created(store, "P1", "east")
+        p1_steps: list[tuple[datetime, list[tuple[str, dict[str, Any]]]]] = [
+            (T0 + day, [("stage_changed", {"to": "pre_review"})]),
+            (T0 + day, [("milestone_reached", {"milestone": "submitted", "points": 1})]),
+            (T0 + 3 * day, [("stage_changed", {"to": "decision"})]),
+            (T0 + 3 * day, [("milestone_reached", {"milestone": "decided", "points": 2})]),
+            (T0 + 4 * day, [("milestone_reached", {"milestone": "decided", "points": 7})]),
+            (
+                aug1,
+                [
+                    ("signed", {"agreed_investment": 1_000_000}),
+                    ("milestone_reached", {"milestone": "signed", "points": 3}),
+                ],
+            ),
+            (aug3, [("stage_changed", {"to": "approval"})]),
+            (
+                aug3,
+                [
+                    ("branch_opened", {"department": d, "due": None, "provisional": False})
+                    for d in ("zj", "fgw")
+                ],
+            ),
+            (aug3 + 4 * day, [_branch_to("zj", "approved"), _branch_to("fgw", "approved")]),
+            (aug3 + 5 * day, [_branch_to("fgw", "revoked")]),
+            (aug3 + 5 * day, [("funds_reported", {"amount": 400_000})]),
+            (aug3 + 7 * day, [("milestone_reached", {"milestone": "construction", "points": 5})]),
+        ]
+        for at, specs in p1_steps:
+            p1 = append(store, p1, specs, at=at)
+        p2 = _created(store, "P2", "west", at=T0 + day)
+        p2_steps: list[tuple[datetime, list[tuple[str, dict[str, Any]]]]] = [
+            (T0 + 2 * day, [("stage_changed", {"to": "pre_review"})]),
+            (T0 + 6 * day, [("stage_changed", {"to": "lead"})]),  # lead entered again
+            (
+                aug3,
+                [
+                    ("signed", {"agreed_investment": 3_000_000}),
+                    ("milestone_reached", {"milestone": "signed", "points": 4}),
+                    ("funds_reported", {"amount": 100}),
+                ],
+            ),
+        ]
+        for at, specs in p2_steps:
+            p2 = append(store, p2, specs, at=at)
+        q3 = _created(store, "Q3", "east")
+        q3 = append(
+            store,
+            q3,
+            [("milestone_reached", {"milestone": "conduct.2", "points": -5})],
+            at=T0 + day,
+        )
+        return {"P1": p1, "P2": p2, "Q3": q3}
+
+    def test_milestone_points_sum_each_milestone_once_by_team_and_month(self, store: Store) -> None:
+        """Points per team over all time or one month (00:00 on the 1st is the month before),
+        each milestone of a project counted once at its first value, negative points too;
+        ``prefix`` and ``projects`` choose the projects (unknown ids are ignored)."""
+        states = self._report_projects(store)
+        assert store.milestone_points() == {"east": 1 + 2 + 3 + 5 - 5, "west": 4}
+        assert store.milestone_points() == points_by_team(states.values())
+        assert store.milestone_points("2026-07") == {"east": 1 + 2 + 3 - 5}
+        assert store.milestone_points("2026-08") == {"east": 5, "west": 4}
+        assert store.milestone_points("2026-09") == {}
+        assert store.milestone_points(prefix="P") == {"east": 11, "west": 4}
+        assert store.milestone_points("2026-07", prefix="Q") == {"east": -5}
+        assert store.milestone_points(projects=["P2", "nope"]) == {"west": 4}
+        assert store.milestone_points("2026-08", "P", ["P1", "Q3"]) == {"east": 5}
+        assert store.milestone_points(projects=[]) == {}
+
+    def test_metric_inputs_count_signing_funds_and_intervals(self, store: Store) -> None:
+        """``metric_inputs`` equals ``rules.metrics.metric_inputs`` over the loaded states:
+        signed projects and their amount, the signed ones started, all funds, and how many
+        stages left and departments decided ran between each pair of days."""
+        states = self._report_projects(store)
+        found = store.metric_inputs()
+        assert found == metric_inputs(states.values())
+        assert (found.signed_count, found.signed_amount, found.started, found.producing) == (
+            2,
+            4_000_000,
+            1,
+            0,
+        )
+        assert found.funds == 400_100
+        day = metric_day(T0).toordinal()
+        assert found.stage_spans[("lead", day, day + 1)] == 1  # P1's; P2's lead was re-entered
+        assert ("pre_review", day + 1, day + 3) in found.stage_spans
+        assert ("pre_review", day + 2, day + 6) in found.stage_spans
+        aug3 = datetime(2026, 8, 3, tzinfo=SHANGHAI).date().toordinal()
+        assert found.department_spans == {("zj", aug3, aug3 + 4): 1}  # fgw was revoked
+        assert store.metric_inputs(["P2", "nope"]) == metric_inputs([states["P2"]])
+        assert store.metric_inputs([]) == MetricInputs()
+
+    def test_team_metric_inputs_split_the_inputs_by_team(self, store: Store) -> None:
+        """One ``MetricInputs`` per team with a project (among ``projects``)."""
+        states = self._report_projects(store)
+        assert store.team_metric_inputs() == {
+            "east": metric_inputs([states["P1"], states["Q3"]]),
+            "west": metric_inputs([states["P2"]]),
+        }
+        assert store.team_metric_inputs(["Q3"]) == {"east": metric_inputs([states["Q3"]])}
+        assert store.team_metric_inputs([]) == {}
+
+    def test_reports_see_an_interval_that_is_gone(self, store: Store) -> None:
+        """A stage left and then entered again, and a department decided and then revoked, no
+        longer count; the same department decided again counts its new interval."""
+        state = _created(store, "P1", "east")
+        day = timedelta(days=1)
+        state = append(store, state, [("stage_changed", {"to": "approval"})], at=T0 + day)
+        opened = ("branch_opened", {"department": "zj", "due": None, "provisional": False})
+        state = append(store, state, [opened], at=T0 + day)
+        state = append(store, state, [_branch_to("zj", "approved")], at=T0 + 2 * day)
+        assert set(store.metric_inputs().stage_spans) == {("lead", *_days(T0, T0 + day))}
+        assert store.metric_inputs().department_spans == {("zj", *_days(T0 + day, T0 + 2 * day)): 1}
+        state = append(store, state, [("stage_changed", {"to": "lead"})], at=T0 + 3 * day)
+        state = append(store, state, [_branch_to("zj", "revoked")], at=T0 + 3 * day)
+        assert store.metric_inputs() == metric_inputs([state])
+        assert store.metric_inputs().department_spans == {}
+        assert set(store.metric_inputs().stage_spans) == {
+            ("approval", *_days(T0 + day, T0 + 3 * day))
+        }
+        state = append(store, state, [opened], at=T0 + 4 * day)
+        state = append(store, state, [_branch_to("zj", "approved")], at=T0 + 6 * day)
+        assert store.metric_inputs().department_spans == {
+            ("zj", *_days(T0 + 4 * day, T0 + 6 * day)): 1
+        }
+        assert store.metric_inputs() == metric_inputs([state])
+
+
+def _created(store: Store, project: str, team: str, at: datetime = T0) -> ProjectState:
+    """Commit a project of ``team``'s ``created`` event; return its state."""
+    event = created_event(project, at, team=team)
+    state = ProjectState.created(event)
+    store.commit(
+        project=project,
+        expected_version=0,
+        events=[event],
+        timers=NO_TIMERS,
+        notices=(),
+        command=None,
+        state=state,
+    )
+    return state
+
+
+def _branch_to(department: str, to: str) -> tuple[str, dict[str, Any]]:
+    return ("branch_changed", {"department": department, "to": to, "trigger": to})
+
+
+def _days(first: datetime, last: datetime) -> tuple[int, int]:
+    return metric_day(first).toordinal(), metric_day(last).toordinal()
 
 
 # -- many processes ---------------------------------------------------------------------------

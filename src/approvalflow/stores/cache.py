@@ -1,0 +1,74 @@
+"""The SQL stores' cache of project states, so a ``load`` need not decode a snapshot.
+
+Each store object keeps the last state it committed or loaded per project (and the projection
+of that state once known), at most ``size`` projects, least recently used first out. An entry
+is only ever trusted after the database confirmed, in the statement that read the project's row,
+that the project is still at the entry's version: another process (or another store object)
+that committed since has moved the version, and the state is then read from the database again.
+A project's state at a given version is the same whoever computes it (the fold is
+deterministic), so the check is exact. (Rows edited by hand without moving the version are
+not noticed by a store object that has the project cached: open a new one after such surgery.)
+
+Entries are never handed out: ``load`` returns ``clone()`` of one (copy-on-write, a few
+microseconds). ``commit`` keeps the very state it was given, as ``MemoryStore`` does: the
+``Store`` contract is that a committed state is not changed afterwards.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import NamedTuple
+
+from approvalflow.project import ProjectState
+from approvalflow.stores.projections import Projection
+
+__all__ = ["DEFAULT_CACHE_SIZE", "CachedState", "StateCache"]
+
+DEFAULT_CACHE_SIZE = 10_000
+
+
+class CachedState(NamedTuple):
+    state: ProjectState
+    projection: Projection | None
+
+
+class StateCache:
+    """A bounded LRU map from project id to ``CachedState``; ``size`` 0 keeps nothing.
+
+    Not thread-safe by itself: the stores call it under their own lock.
+    """
+
+    def __init__(self, size: int = DEFAULT_CACHE_SIZE) -> None:
+        if size < 0:
+            raise ValueError(f"cache_size must be at least 0, not {size}")
+        self.size = size
+        self._entries: OrderedDict[str, CachedState] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, project: str) -> CachedState | None:
+        entry = self._entries.get(project)
+        if entry is not None:
+            self._entries.move_to_end(project)
+        return entry
+
+    def version(self, project: str) -> int:
+        """The cached state's version, or -1 (no project has it) when nothing is cached."""
+        entry = self._entries.get(project)
+        return entry.state.version if entry is not None else -1
+
+    def put(self, project: str, state: ProjectState, projection: Projection | None) -> None:
+        if not self.size:
+            return
+        entries = self._entries
+        entries[project] = CachedState(state, projection)
+        entries.move_to_end(project)
+        if len(entries) > self.size:
+            entries.popitem(last=False)
+
+    def drop(self, project: str) -> None:
+        self._entries.pop(project, None)
+
+    def clear(self) -> None:
+        self._entries.clear()
