@@ -129,8 +129,12 @@ PLAUSIBLE_ARGS: dict[str, st.SearchStrategy[dict[str, Any]]] = {
 class EngineMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
-        self.county = County(settings={"commitment": {"departments": ["yj"]}})
+        self.county = self.make_county()
         self.created: set[str] = set()
+
+    def make_county(self, **options: Any) -> County:
+        """The county an example runs in (a subclass may give it another store)."""
+        return County(settings={"commitment": {"departments": ["yj"]}}, **options)
 
     @rule(project=st.sampled_from(PROJECTS))
     def create(self, project: str) -> None:
