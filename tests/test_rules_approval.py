@@ -457,3 +457,17 @@ class TestExtensions:
 
         with pytest.raises(SettingsError, match="exceed the statutory"):
             County(settings={"time_limit_wd": {"zj": 25}})
+
+
+class TestDeadlinesBeforeCommands:
+    def test_a_command_after_a_passed_deadline_meets_its_consequence(self) -> None:
+        """No worker ran, yet a supply two hours after the supply deadline finds the branch
+        revoked: the deadline is applied before the command is judged."""
+        county = County()
+        county.to_approval(departments=["zj"])
+        county.do("accept", "P1", "o_zj", deficient=["site_photos"])
+        county.clock.set(datetime(2026, 3, 31, 2, 0, tzinfo=SHANGHAI))
+        county.do("supply", "P1", "fuyuan", materials=["site_photos"])
+        assert county.branch("zj") == "revoked"
+        revoked = [e for e in county.engine.history("P1") if e.payload.get("to") == "revoked"]
+        assert revoked[0].at == datetime(2026, 3, 31, 0, 0, tzinfo=SHANGHAI)

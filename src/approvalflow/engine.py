@@ -82,6 +82,9 @@ class Engine:
         never delays a command.
     :param notify_timeout: seconds a notify hook may take before its delivery counts as failed
         (and is retried later); ``None`` waits.
+    :param catch_up: before a command, fire the project's deadlines that have passed but no
+        worker has fired yet, so the command meets their consequences (``False`` leaves
+        deadlines to ``run_due`` alone).
     """
 
     def __init__(
@@ -95,6 +98,7 @@ class Engine:
         max_retries: int = 8,
         deliver: str = "inline",
         notify_timeout: float | None = None,
+        catch_up: bool = True,
     ) -> None:
         self.actors: ActorDirectory = (
             actors if isinstance(actors, ActorDirectory) else InMemoryActorDirectory(actors)
@@ -134,6 +138,7 @@ class Engine:
             raise ValueError(f"deliver must be 'inline' or 'outbox', not {deliver!r}")
         self._deliver_inline = deliver == "inline"
         self._notify_timeout = notify_timeout
+        self._catch_up_deadlines = catch_up
         # With inline delivery and no channel at all there is nobody to deliver to: the outbox
         # would only fill (and cost a second transaction per command to empty). A worker that
         # delivers for this engine's commands needs deliver="outbox".
@@ -173,6 +178,8 @@ class Engine:
         # events, and binding a logger on every command cost about a tenth of one.
         context = {"project": project, "command": command, "actor": by, "command_id": command_id}
         fingerprint = _fingerprint(command, project, by, args) if command_id else ""
+        if spec.name != "create" and self._catch_up_deadlines:
+            self._catch_up(project)
         for attempt in range(self._max_retries):
             if command_id is not None:
                 replay = self._replay(command_id, fingerprint, project, command)
@@ -536,6 +543,22 @@ class Engine:
         )
         if not handled:
             raise ValueError(f"no plugin handles timers of kind {kind!r}")
+
+    def _catch_up(self, project: str) -> None:
+        """Fire the project's deadlines that have passed but no worker has fired yet.
+
+        A command is judged against the project as its deadlines left it: a supply two hours
+        after the supply deadline finds the branch revoked, whether or not a worker ran.
+        """
+        state = self.store.load(project)
+        if state is None:
+            return
+        now = self.clock.now()
+        for (kind, branch), due in sorted(
+            self.timers_for(state).items(), key=lambda item: (item[1], item[0])
+        ):
+            if due <= now:
+                self._fire(Timer(project, kind, due, branch))
 
     def _fire(self, timer: Timer) -> list[CommandResult]:
         """Fire ``timer`` and, first, any earlier timer of its project that is due too.
