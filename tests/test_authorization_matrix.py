@@ -46,7 +46,10 @@ MATRIX: dict[str, tuple[str, set[str]]] = {
     "r_zj": ("reviewer outside the member units", set()),
     "m1": ("leading-group member", {"vote"}),
     "m4": ("member recused from P1", set()),
-    "chair": ("chair (also a member)", {"convene", "close_meeting", "vote"}),
+    "chair": (
+        "chair (also a member)",
+        {"convene", "close_meeting", "vote", "migrate_rules"},
+    ),
     "o_fgw": ("officer of an approving department", OFFICER),
     "huang": ("P1's leader", {"urge", "terminate"}),
     "li": ("another project's leader", set()),

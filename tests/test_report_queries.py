@@ -131,7 +131,8 @@ class TestMigrationToVersion2:
         _downgrade_sqlite(path)
         store = SQLiteStore(path)
         try:
-            assert store._connection.execute("SELECT schema_version FROM meta").fetchone() == (2,)
+            row = store._connection.execute("SELECT schema_version FROM meta").fetchone()
+            assert row == (schema.SCHEMA_VERSION,)
             county.engine.store = store
             assert _figures(county) == before == _reference(county)
             counts = [
@@ -164,7 +165,7 @@ class TestMigrationToVersion2:
             store = PostgresStore.from_url(postgres_url, schema=name)
             county.engine.store = store
             row = store._connection.execute("SELECT schema_version FROM meta").fetchone()
-            assert row == (2,)
+            assert row == (schema.SCHEMA_VERSION,)
             assert _figures(county) == before == _reference(county)
         finally:
             store.drop()

@@ -21,6 +21,7 @@ from approvalflow.scenario import (
     AdvanceStep,
     CommandStep,
     ExpectStep,
+    RulesStep,
     Scenario,
     ScenarioFileError,
     find_scenario_files,
@@ -793,7 +794,16 @@ class TestCommandSteps:
         """A step that is none of create/do/advance/expect says so."""
         error = error_of(with_steps("  - {project: P1, by: zhao}\n"))
         assert (error.line, error.key) == (12, "$.steps[2]")
-        assert "create:, do:, advance:, expect:" in error.message
+        assert "create:, do:, advance:, expect:, rules:" in error.message
+
+    def test_a_rules_step_holds_a_settings_mapping(self) -> None:
+        """`rules:` carries the new settings as written; anything but a mapping is an error."""
+        scenario = load(with_steps("  - rules: {rules_version: '2', extension_wd: 5}\n"))
+        step = scenario.steps[-1]
+        assert isinstance(step, RulesStep)
+        assert step.settings == {"rules_version": "2", "extension_wd": 5}
+        error = error_of(with_steps("  - rules: [extension_wd]\n"))
+        assert (error.line, error.key) == (12, "$.steps[2].rules")
 
     def test_a_misspelt_step_kind_is_named(self) -> None:
         """`crate: P2` is reported as an unknown key with the right word suggested."""

@@ -133,6 +133,28 @@ class TestCommandLine:
         assert done.stdout.splitlines()[-1] == "1 passed, 0 failed"
 
 
+class TestRulesStep:
+    def test_new_rules_apply_to_projects_created_after_the_step(self, tmp_path: Path) -> None:
+        """The rules step restarts the engine over the same store; P1 keeps 2026-1."""
+        text = GOOD + (
+            '  - rules: {rules_version: "2026-2", points: {lead: 5}}\n'
+            "  - create: P2\n"
+            "    by: zhao\n"
+            "    project: {name: 铝合金二期, investment: 1亿, applicant: fuyuan, leader: li,\n"
+            "              department: gxj, team: new_materials}\n"
+            "  - expect:\n"
+            "      points: {new_materials: 7}\n"
+        )
+        result = run_file(write(tmp_path, "rules.yaml", text))
+        assert result.passed, result.render()
+
+    def test_rules_that_cannot_be_used_fail_the_step(self, tmp_path: Path) -> None:
+        text = GOOD + "  - rules: {supply_deadline_wd: 0}\n"
+        result = run_file(write(tmp_path, "bad_rules.yaml", text))
+        assert not result.passed
+        assert "supply_deadline_wd" in result.render()
+
+
 class TestSharedStore:
     def test_reruns_on_one_store_never_collide(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]

@@ -51,7 +51,7 @@ from approvalflow.rules.holdups import Holdup
 from approvalflow.rules.metrics import MetricInputs
 from approvalflow.rules.points import LeaderboardRow
 from approvalflow.rules.preview import Preview
-from approvalflow.settings import Settings
+from approvalflow.settings import Settings, SettingsError
 from approvalflow.states import STAGE_TABLE, TERMINAL, next_stage
 from approvalflow.stores import Store, open_store
 from approvalflow.stores.base import CommandRecord
@@ -146,6 +146,10 @@ class Engine:
             hook.approvalflow_notify.get_hookimpls()
         )
         self._settings_fingerprint = merged.fingerprint()
+        # Every rule set a project of this store may be pinned to, by fingerprint; the current
+        # one is written to the store with the first project created (or migrated) under it.
+        self._rule_sets: dict[str, Settings] = {self._settings_fingerprint: merged}
+        self._current_rules_saved = False
         self._plugin_timers = bool(hook.approvalflow_timers.get_hookimpls())
         self._has_check_hooks = bool(hook.approvalflow_check_command.get_hookimpls())
         self._has_after_hooks = bool(hook.approvalflow_after_command.get_hookimpls())
@@ -246,6 +250,7 @@ class Engine:
             if loaded is None:
                 raise UnknownProject(f"no project {project!r}")
             before = loaded
+            rules = self.settings if spec.under_current_rules else self.rules_for(loaded)
             actor = self._actor(by, spec.name, project)
             on_behalf_of = authorize(
                 spec.parties,
@@ -256,10 +261,10 @@ class Engine:
                 applicant=loaded.applicant,
                 agent=loaded.agent,
                 leader=loaded.leader,
-                settings=self.settings,
+                settings=rules,
             )
             self._check_stage(spec, loaded)
-            ctx = self._context(loaded.clone(), now, spec.name, args, actor, command_id)
+            ctx = self._context(loaded.clone(), now, spec.name, args, actor, command_id, rules)
             ctx.on_behalf_of = on_behalf_of
             if spec.precheck is not None:
                 spec.precheck(ctx)
@@ -268,6 +273,8 @@ class Engine:
         if self._has_check_hooks:
             hook.approvalflow_check_command(context=ctx, command=spec.name)
         spec.rule(ctx)
+        if ctx.state.settings_fingerprint == self._settings_fingerprint:
+            self._save_current_rules()
         if self._has_after_hooks:
             hook.approvalflow_after_command(context=ctx, command=spec.name)
         record = (
@@ -334,6 +341,43 @@ class Engine:
         ctx.events.append(event)
         return None, ctx
 
+    # -- rule sets --------------------------------------------------------------------------
+
+    def rules_for(self, state: ProjectState) -> Settings:
+        """The county rule set ``state`` is pinned to: the one it was created (or last
+        migrated) under, whatever the engine's current settings are."""
+        fingerprint = state.settings_fingerprint
+        found = self._rule_sets.get(fingerprint)
+        if found is not None:
+            return found
+        text = self.store.rule_set(fingerprint)
+        if text is None:
+            # A project written before rule sets were kept (schema version 2 or older): it
+            # was never pinned, so it follows the current rules, as it always did (D32).
+            _logger().warning(
+                "approvalflow.rule_set_missing", project=state.id, fingerprint=fingerprint
+            )
+            found = self.settings
+        else:
+            try:
+                found = Settings.from_canonical_json(text)
+            except SettingsError as error:
+                raise SettingsError(
+                    f"{state.id} is pinned to rule set {state.rules_version!r} "
+                    f"({fingerprint[:12]}), which this approvalflow cannot read: {error}"
+                ) from None
+        self._rule_sets[fingerprint] = found
+        return found
+
+    def _save_current_rules(self) -> None:
+        if not self._current_rules_saved:
+            self.store.save_rule_set(
+                self._settings_fingerprint,
+                self.settings.rules_version,
+                self.settings.canonical_json(),
+            )
+            self._current_rules_saved = True
+
     def _actor(self, actor_id: str, command: str, project: str) -> Actor:
         actor = self.actors.get(actor_id) if isinstance(actor_id, str) else None
         if actor is None:
@@ -359,10 +403,11 @@ class Engine:
         args: Mapping[str, Any],
         actor: Actor | None,
         command_id: str | None,
+        rules: Settings | None = None,
     ) -> Context:
         return Context(
             state=state,
-            settings=self.settings,
+            settings=self.rules_for(state) if rules is None else rules,
             calendar=self.calendar,
             actors=self.actors,
             now=now,
@@ -375,11 +420,12 @@ class Engine:
         )
 
     def _time_limit(self, state: ProjectState, department: str) -> int:
+        rules = self.rules_for(state)
         answer = self.plugin_manager.hook.approvalflow_time_limit(
-            project=state, department=department, settings=self.settings
+            project=state, department=department, settings=rules
         )
         if answer is None:
-            return self.settings.time_limit_wd[department]
+            return rules.time_limit_wd[department]
         if isinstance(answer, bool) or not isinstance(answer, int) or answer < 1:
             raise InvalidCommand(
                 f"a plugin's time limit for {department} must be a whole number of working days "
@@ -529,7 +575,7 @@ class Engine:
         found = timers.timers_for(state)
         if self._plugin_timers and state.stage not in TERMINAL:
             for extra in self.plugin_manager.hook.approvalflow_timers(
-                project=state, settings=self.settings, calendar=self.calendar
+                project=state, settings=self.rules_for(state), calendar=self.calendar
             ):
                 found.update(extra or {})
         return found
@@ -694,13 +740,14 @@ class Engine:
     def holdups(self, project: str) -> list[Holdup]:
         """What ``project`` waits on now (review units, branches, the applicant), the earliest
         deadline first: the head of its critical path."""
-        return holdups_rule.holdups(self.project(project), self.settings)
+        state = self.project(project)
+        return holdups_rule.holdups(state, self.rules_for(state))
 
     def late_items(
         self, now: datetime | None = None, ids: Iterable[str] | None = None
     ) -> dict[str, list[Holdup]]:
         """Every open review or branch past its deadline, by department (a county's list)."""
-        return holdups_rule.late_items(self.projects(ids), self.settings, now or self.clock.now())
+        return holdups_rule.late_items(self.projects(ids), self.rules_for, now or self.clock.now())
 
     def project_ids(self) -> list[str]:
         return self.store.project_ids()

@@ -96,6 +96,7 @@ class ProjectState:
     recruiter: str
     created_at: datetime
     settings_fingerprint: str
+    rules_version: str = ""
     agent: str | None = None
     industry: str | None = None
     project_code: str | None = None
@@ -197,6 +198,7 @@ class ProjectState:
             recruiter=p["recruiter"],
             created_at=event.at,
             settings_fingerprint=p["settings_fingerprint"],
+            rules_version=p.get("rules_version", ""),
             agent=p.get("agent"),
             industry=p.get("industry"),
             project_code=p.get("project_code"),
@@ -375,6 +377,12 @@ def _funds(state: ProjectState, p: Any, at: datetime) -> None:
 @_on("delegated")
 def _delegated(state: ProjectState, p: Any, at: datetime) -> None:
     state.agent = p["agent"]
+
+
+@_on("rules_migrated")
+def _rules_migrated(state: ProjectState, p: Any, at: datetime) -> None:
+    state.settings_fingerprint = p["to_fingerprint"]
+    state.rules_version = p["to_version"]
 
 
 @_on("branch_opened")

@@ -27,6 +27,7 @@ __all__ = [
     "RoutingSettings",
     "Settings",
     "SettingsError",
+    "rule_set_fingerprint",
 ]
 
 
@@ -120,8 +121,13 @@ _REQUIREMENTS = {
 
 @attrs.frozen(hash=False)
 class Settings:
-    """Every county number of WORKFLOW.md's settings table. Treat the mappings as read-only."""
+    """Every county number of WORKFLOW.md's settings table. Treat the mappings as read-only.
 
+    ``rules_version`` is the county's label for this rule set (``"2026-2"``): a project keeps
+    the rule set it was created under (by fingerprint) until a ``migrate_rules`` moves it.
+    """
+
+    rules_version: str = "builtin"
     pre_review: PreReviewSettings = attrs.field(factory=PreReviewSettings)
     decision: DecisionSettings = attrs.field(factory=DecisionSettings)
     routing: RoutingSettings = attrs.field(factory=RoutingSettings)
@@ -205,6 +211,11 @@ class Settings:
     def problems(self) -> list[str]:
         """Every inconsistency between the settings' parts, as ``settings.path: message``."""
         found: list[str] = []
+        if not self.rules_version.strip() or len(self.rules_version) > 64:
+            found.append(
+                "settings.rules_version: must be a label of 1 to 64 characters, "
+                f"got {self.rules_version!r}"
+            )
         known_departments = set(self.departments)
         for unit in self.pre_review.members:
             if unit not in known_departments:
@@ -268,9 +279,22 @@ class Settings:
         return found
 
     def fingerprint(self) -> str:
-        """A stable hash of every setting, recorded in a project's ``created`` event."""
-        canonical = json.dumps(self.to_dict(), sort_keys=True, ensure_ascii=False)
-        return hashlib.sha256(canonical.encode()).hexdigest()
+        """A stable hash of every setting, recorded in a project's ``created`` event: the
+        identity of the rule set the project is pinned to."""
+        return rule_set_fingerprint(self.canonical_json())
+
+    def canonical_json(self) -> str:
+        """Every setting as JSON text with sorted keys: what ``fingerprint`` hashes and what a
+        store keeps of a pinned rule set."""
+        return json.dumps(self.to_dict(), sort_keys=True, ensure_ascii=False)
+
+    @classmethod
+    def from_canonical_json(cls, text: str) -> Settings:
+        """The settings ``canonical_json`` wrote (``SettingsError`` when they no longer fit)."""
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise SettingsError("settings: a rule set must be a JSON object")
+        return cls.from_dict(data)
 
     def department_name(self, dept: str) -> str:
         return self.departments.get(dept, dept)
@@ -278,6 +302,11 @@ class Settings:
     def is_key_material(self, material: str) -> bool:
         info = self.materials.get(material)
         return bool(info and info.key)
+
+
+def rule_set_fingerprint(canonical_json: str) -> str:
+    """SHA-256 of a rule set's canonical JSON text, as 64 hex digits."""
+    return hashlib.sha256(canonical_json.encode()).hexdigest()
 
 
 def _deep_merge(base: dict[str, Any], overrides: dict[str, Any], *, path: str) -> dict[str, Any]:

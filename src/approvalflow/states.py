@@ -111,6 +111,7 @@ STAGE_TRANSITIONS: tuple[TransitionSpec, ...] = (
     {"trigger": "start_production", "source": "construction", "dest": "production"},
     {"trigger": "reach_target", "source": "production", "dest": "effective"},
     {"trigger": "delegate", "source": list(NON_TERMINAL), "dest": None},
+    {"trigger": "migrate_rules", "source": list(NON_TERMINAL), "dest": None},
     {"trigger": "withdraw", "source": list(NON_TERMINAL), "dest": "withdrawn"},
     {"trigger": "terminate", "source": list(NON_TERMINAL), "dest": "terminated"},
 )

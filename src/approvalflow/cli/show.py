@@ -78,6 +78,8 @@ def render(engine: Engine, state: ProjectState, now: datetime) -> str:
         money += f" · agreed {format_yuan(state.agreed_investment)}"
     money += f" · funds in place {format_yuan(state.funds)}"
     lines.append(money)
+    if state.rules_version:
+        lines.append(f"  rules {state.rules_version} ({state.settings_fingerprint[:12]})")
     if state.branches:
         lines.append("Branches")
         for dept, branch in state.branches.items():
@@ -132,7 +134,7 @@ def holding_up(engine: Engine, state: ProjectState) -> str | None:
     from approvalflow.calendar import format_local
     from approvalflow.rules.holdups import holdups
 
-    items = holdups(state, engine.settings)
+    items = holdups(state, engine.rules_for(state))
     if not items:
         return None
     first = items[0]

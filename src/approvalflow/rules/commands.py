@@ -21,6 +21,7 @@ from approvalflow.rules import (
     lifecycle,
     parallel_approval,
     pre_review,
+    rule_sets,
     supply,
     urging,
 )
@@ -51,6 +52,8 @@ class CommandSpec:
     )
     precheck: Rule | None = None
     summary: str = ""
+    under_current_rules: bool = False
+    """Run under the engine's current rule set, not the one the project is pinned to."""
 
 
 def _spec(
@@ -212,6 +215,14 @@ _SPECS = (
         summary="Delegate to an agent, or end the delegation.",
     ),
     _spec("withdraw", (A,), lifecycle.withdraw, "reason", summary="The applicant withdraws."),
+    _spec(
+        "migrate_rules",
+        (Party.CHAIR,),
+        rule_sets.migrate_rules,
+        "reason",
+        under_current_rules=True,
+        summary="Move a running project to the county's current rule set.",
+    ),
     _spec(
         "terminate",
         (Party.LEADER,),

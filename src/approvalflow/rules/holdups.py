@@ -6,7 +6,7 @@ deadline; and, over many projects, every open item already past its deadline.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 
 import attrs
@@ -63,12 +63,18 @@ def holdups(state: ProjectState, settings: Settings) -> list[Holdup]:
 
 
 def late_items(
-    states: Iterable[ProjectState], settings: Settings, now: datetime
+    states: Iterable[ProjectState],
+    settings: Settings | Callable[[ProjectState], Settings],
+    now: datetime,
 ) -> dict[str, list[Holdup]]:
-    """Every open review or branch past its deadline at ``now``, by department."""
+    """Every open review or branch past its deadline at ``now``, by department.
+
+    ``settings`` may be a function giving each project's own rule set (``Engine.rules_for``).
+    """
+    rules_for = settings if callable(settings) else (lambda _state: settings)
     late: dict[str, list[Holdup]] = {}
     for state in states:
-        for item in holdups(state, settings):
+        for item in holdups(state, rules_for(state)):
             if item.waiting_on != "applicant" and item.due is not None and item.due <= now:
                 late.setdefault(item.waiting_on, []).append(item)
     for items in late.values():

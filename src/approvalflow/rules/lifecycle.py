@@ -141,6 +141,7 @@ def created_payload(
         "project_code": project_code,
         "recruiter": recruiter.id,
         "settings_fingerprint": settings_fingerprint or settings.fingerprint(),
+        "rules_version": settings.rules_version,
         "extra": extra,
     }
 

@@ -35,6 +35,7 @@ from approvalflow.scenario.model import (
     CommandStep,
     Expectation,
     ExpectStep,
+    RulesStep,
     Scenario,
     ScenarioFileError,
     Step,
@@ -65,12 +66,13 @@ _SUFFIXES = (".yaml", ".yml")
 _TOP_KEYS = ("scenario", "plugins", "settings", "start", "actors", "steps")
 _REQUIRED_TOP_KEYS = ("scenario", "start", "actors", "steps")
 _ACTOR_KEYS = ("name", "roles", "department", "teams", "recuse")
-_STEP_KINDS = ("create", "do", "advance", "expect")
+_STEP_KINDS = ("create", "do", "advance", "expect", "rules")
 _STEP_KEYS: dict[str, tuple[str, ...]] = {
     "create": ("create", "by", "project", "error", "command_id"),
     "do": ("do", "project", "by", "args", "error", "command_id"),
     "advance": ("advance",),
     "expect": ("expect",),
+    "rules": ("rules",),
 }
 _EXPECT_KINDS = ("notices", "no_notices", "points", "metrics", "deadline")
 # Fields of a new project that name actors, so a typo there is caught before the engine runs.
@@ -634,11 +636,13 @@ class _Reader:
             if not kinds:
                 every_key = dict.fromkeys(key for keys in _STEP_KEYS.values() for key in keys)
                 self._only(step_path, step, every_key)
-                self._fail(step_path, "a step must be one of create:, do:, advance:, expect:")
+                self._fail(
+                    step_path, "a step must be one of create:, do:, advance:, expect:, rules:"
+                )
             if len(kinds) > 1:
                 self._fail(
                     (*step_path, kinds[1]),
-                    f"a step is one of create, do, advance, expect; this one is both"
+                    f"a step is one of create, do, advance, expect, rules; this one is both"
                     f" {kinds[0]} and {kinds[1]}: write two steps",
                 )
             self._only(step_path, step, _STEP_KEYS[kinds[0]])
@@ -648,6 +652,11 @@ class _Reader:
                 steps.append(self._advance(step_path, step["advance"], index, line))
             elif kinds[0] == "expect":
                 steps.append(self._expect(step_path, step["expect"], index, line, created))
+            elif kinds[0] == "rules":
+                rules = self._mapping(
+                    (*step_path, "rules"), step["rules"], "{rules_version: '2', extension_wd: 5}"
+                )
+                steps.append(RulesStep(index=index, line=line, settings=rules))
             else:
                 steps.append(self._command(step_path, step, index, line, actors, created))
         return tuple(steps), created

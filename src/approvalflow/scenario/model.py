@@ -101,6 +101,17 @@ class AdvanceStep:
 
 
 @attrs.frozen
+class RulesStep:
+    """A ``rules:`` step: the county publishes new rules (settings overrides, nested, merged
+    onto the scenario's ``settings:`` and any earlier ``rules:``). Projects created from here
+    on are pinned to them; earlier ones keep theirs until a ``migrate_rules`` command."""
+
+    index: int
+    line: int
+    settings: dict[str, Any]
+
+
+@attrs.frozen
 class Expectation:
     """One checked thing of an ``expect`` step: a key, the expected value, and its line."""
 
@@ -131,7 +142,7 @@ class ExpectStep:
     deadlines: tuple[Expectation, ...]
 
 
-Step: TypeAlias = CommandStep | AdvanceStep | ExpectStep
+Step: TypeAlias = CommandStep | AdvanceStep | ExpectStep | RulesStep
 
 
 @attrs.frozen

@@ -29,6 +29,7 @@ from approvalflow.scenario.model import (
     CommandStep,
     Expectation,
     ExpectStep,
+    RulesStep,
     Scenario,
     ScenarioFileError,
 )
@@ -177,7 +178,14 @@ class _Run:
         self.scenario = scenario
         self.prefix = prefix
         self.clock = ManualClock(scenario.start)
-        self.engine = Engine(
+        self.settings = scenario.settings
+        self.engine = self._engine(store)
+        self.projects: list[str] = []
+        self.notices: list[dict[str, Any]] = []
+
+    def _engine(self, store: Store | None) -> Engine:
+        scenario, prefix = self.scenario, self.prefix
+        return Engine(
             actors=[
                 Actor(
                     spec.id,
@@ -190,12 +198,10 @@ class _Run:
                 for spec in scenario.actors.values()
             ],
             store=store,
-            settings=scenario.settings,
+            settings=self.settings,
             plugins=scenario.plugins,
             clock=self.clock,
         )
-        self.projects: list[str] = []
-        self.notices: list[dict[str, Any]] = []
 
     def pid(self, project: str) -> str:
         return self.prefix + project
@@ -206,6 +212,8 @@ class _Run:
                 failure = self.command(step)
             elif isinstance(step, AdvanceStep):
                 failure = self.advance(step)
+            elif isinstance(step, RulesStep):
+                failure = self.rules(step)
             else:
                 failure = self.expect(step)
             if failure is not None:
@@ -247,6 +255,18 @@ class _Run:
         if step.command == "create" and step.project not in self.projects:
             self.projects.append(step.project)
         self._record(result.notices)
+        return None
+
+    def rules(self, step: RulesStep) -> StepFailure | None:
+        """The county publishes new rules: an engine with them takes over the same store, as
+        a county's engine restarted with a new rule set would."""
+        previous = self.settings
+        self.settings = _merge_settings(previous, step.settings)
+        try:
+            self.engine = self._engine(self.engine.store)
+        except (SettingsError, ValueError) as error:
+            self.settings = previous
+            return StepFailure(step.index, step.line, "rules", "rules that can be used", str(error))
         return None
 
     def advance(self, step: AdvanceStep) -> StepFailure | None:
@@ -387,6 +407,17 @@ class _Run:
             for flat in notice.per_recipient():
                 flat["project"] = flat["project"][len(self.prefix) :]
                 self.notices.append(flat)
+
+
+def _merge_settings(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """``overrides`` over ``base``, nested mappings merged key by key (as ``Settings.merged``)."""
+    merged = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _merge_settings(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
 
 
 def _subset(wanted: Any, found: Any) -> bool:

@@ -133,6 +133,15 @@ class Store(Protocol):
 
     def mark_failed(self, notice_id: str, error: str, next_attempt: datetime) -> None: ...
 
+    def save_rule_set(self, fingerprint: str, rules_version: str, data: str) -> None:
+        """Keep a county rule set (``data``: its canonical JSON text) under ``fingerprint``.
+
+        Saving a fingerprint the store has already is a no-op: rule sets are only ever added.
+        """
+
+    def rule_set(self, fingerprint: str) -> str | None:
+        """The canonical JSON text saved under ``fingerprint``, or ``None``."""
+
     def close(self) -> None: ...
 
 

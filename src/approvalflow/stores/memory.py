@@ -32,6 +32,7 @@ class MemoryStore:
         self._heap: list[tuple[datetime, tuple[str, str, str]]] = []
         self._leases: dict[tuple[str, str, str], datetime] = {}
         self._outbox: dict[str, OutboxEntry] = {}
+        self._rule_sets: dict[str, str] = {}
 
     def load(self, project: str) -> ProjectState | None:
         return self._states.get(project)
@@ -82,6 +83,13 @@ class MemoryStore:
 
     def command(self, command_id: str) -> CommandRecord | None:
         return self._commands.get(command_id)
+
+    def save_rule_set(self, fingerprint: str, rules_version: str, data: str) -> None:
+        with self._lock:
+            self._rule_sets.setdefault(fingerprint, data)
+
+    def rule_set(self, fingerprint: str) -> str | None:
+        return self._rule_sets.get(fingerprint)
 
     def claim_due(self, now: datetime, limit: int = 100, prefix: str = "") -> list[Timer]:
         with self._lock:

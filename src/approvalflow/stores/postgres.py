@@ -44,7 +44,7 @@ import hashlib
 import re
 import threading
 from collections.abc import Collection, Iterator, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
@@ -568,6 +568,21 @@ class PostgresStore:
                 (to_epoch_us(now), max(limit, 0)),
             ).fetchall()
         return [outbox_entry(*row) for row in rows]
+
+    def save_rule_set(self, fingerprint: str, rules_version: str, data: str) -> None:
+        with self._lock:
+            self._connection.execute(
+                "INSERT INTO rule_sets (fingerprint, rules_version, data, saved_at) "
+                "VALUES (%s, %s, %s, %s) ON CONFLICT (fingerprint) DO NOTHING",
+                (fingerprint, rules_version, data, format_datetime(datetime.now(UTC))),
+            )
+
+    def rule_set(self, fingerprint: str) -> str | None:
+        with self._lock:
+            row = self._connection.execute(
+                "SELECT data FROM rule_sets WHERE fingerprint = %s", (fingerprint,)
+            ).fetchone()
+        return None if row is None else str(row[0])
 
     def mark_delivered(self, notice_ids: Sequence[str]) -> None:
         if not notice_ids:

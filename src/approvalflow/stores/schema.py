@@ -36,6 +36,11 @@ and where it comes from is ``approvalflow.stores.projections``):
 
 In SQLite these three are ``WITHOUT ROWID`` tables (one b-tree each, keyed by the project).
 
+- ``rule_sets`` (schema version 3): each county rule set a project was created or migrated
+  under, content-addressed: ``fingerprint`` is the SHA-256 of ``data`` (the settings as JSON,
+  ``Settings.fingerprint``), so a row cannot be changed without the audit noticing; rows are
+  only ever added.
+
 The schema has a version (``SCHEMA_VERSION``) and a list of ``MIGRATIONS``. Opening an empty
 database creates the current schema; an older one is migrated step by step in one
 transaction; a newer one raises ``SchemaVersionError`` naming both versions, so old code never
@@ -69,7 +74,7 @@ __all__ = [
 
 Dialect = Literal["sqlite", "postgresql"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """The schema version this code reads and writes."""
 
 
@@ -182,6 +187,18 @@ PROJECTION_INDEXES: tuple[Index, ...] = (
     Index("intervals_by_span", "intervals", ("kind", "name", "start_day", "end_day")),
 )
 
+RULE_SETS_TABLE = Table(
+    "rule_sets",
+    (
+        _c("fingerprint", "text"),
+        _c("rules_version", "text"),
+        _c("data", "json"),
+        _c("saved_at", "text"),
+    ),
+    primary_key=("fingerprint",),
+)
+"""Pinned rule sets, added in schema version 3."""
+
 TABLES: tuple[Table, ...] = (
     Table(
         "meta",
@@ -257,6 +274,7 @@ TABLES: tuple[Table, ...] = (
         unique=(("notice_id",),),
     ),
     *PROJECTION_TABLES,
+    RULE_SETS_TABLE,
 )
 
 
@@ -315,6 +333,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         "projections for reports: milestones, project_summaries, intervals",
         _projection_ddl,
         rebuild_projections=True,
+    ),
+    Migration(
+        3,
+        "rule_sets: the county rule set each project is pinned to",
+        lambda dialect: [_table_ddl(RULE_SETS_TABLE, dialect)],
     ),
 )
 """Every step after version 1, in order. Add one with each change to ``TABLES``."""

@@ -43,7 +43,7 @@ import sqlite3
 import threading
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Literal, cast, get_args
 from urllib.parse import parse_qsl
 
@@ -438,6 +438,21 @@ class SQLiteStore:
                 (command_id,),
             ).fetchone()
         return CommandRecord(*row) if row is not None else None
+
+    def save_rule_set(self, fingerprint: str, rules_version: str, data: str) -> None:
+        with self._write() as connection:
+            connection.execute(
+                "INSERT INTO rule_sets (fingerprint, rules_version, data, saved_at) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (fingerprint) DO NOTHING",
+                (fingerprint, rules_version, data, format_datetime(datetime.now(UTC))),
+            )
+
+    def rule_set(self, fingerprint: str) -> str | None:
+        with self._lock:
+            row = self._connection.execute(
+                "SELECT data FROM rule_sets WHERE fingerprint = ?", (fingerprint,)
+            ).fetchone()
+        return None if row is None else str(row[0])
 
     def claim_due(self, now: datetime, limit: int = 100, prefix: str = "") -> list[Timer]:
         if limit <= 0:

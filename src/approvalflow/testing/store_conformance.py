@@ -544,6 +544,21 @@ class StoreConformance:
             append(store, state, [("funds_reported", {"amount": 1})])
         assert store.project_ids() == ["P3", "P1", "P2"]
 
+    # -- rule sets --------------------------------------------------------------------------
+
+    def test_a_rule_set_is_kept_under_its_fingerprint(self, store: Store) -> None:
+        """``rule_set`` gives back the exact text saved; an unknown fingerprint gives None."""
+        text = '{"rules_version": "2026-2", "time_limit_wd": {"zj": 3}, "名": "规则"}'
+        store.save_rule_set("a" * 64, "2026-2", text)
+        assert store.rule_set("a" * 64) == text
+        assert store.rule_set("b" * 64) is None
+
+    def test_a_rule_set_is_never_replaced(self, store: Store) -> None:
+        """Saving a fingerprint again (another engine process) keeps the first text."""
+        store.save_rule_set("a" * 64, "1", '{"rules_version": "1"}')
+        store.save_rule_set("a" * 64, "1", '{"rules_version": "changed"}')
+        assert store.rule_set("a" * 64) == '{"rules_version": "1"}'
+
     # -- reports ----------------------------------------------------------------------------
 
     def _report_projects(self, store: Store) -> dict[str, ProjectState]:
