@@ -30,6 +30,8 @@ from approvalflow import (
     NotAuthorized,
     Notice,
     OfficialYear,
+    Settings,
+    SettingsError,
     hookimpl,
 )
 from approvalflow.calendar import SHANGHAI
@@ -596,6 +598,71 @@ class TestConsoleChannel:
         assert lines[0]["recipients"] == ["guo", "huang"]
         assert lines[0]["log_level"] == "info"
         assert lines[0]["fields"]["tally"]["outcome"] == "approved"
+
+
+# -- county numbers under settings.plugins --------------------------------------------------------
+
+
+class TestCountyNumbersInSettings:
+    def test_nested_numbers_dates_and_specs_are_structured(self) -> None:
+        """Gaoqing's campaign dates come as ISO text and a chain as a mapping."""
+        settings = Settings.default().merged(
+            {
+                "plugins": {
+                    "gaoqing": {
+                        "campaign": {"drive_end": "2024-06-15", "projects_target": 25},
+                        "chains": {"silicon": {"name": "硅材料", "lead_department": "gxj"}},
+                    }
+                }
+            }
+        )
+        own = gaoqing.config.of(settings)
+        assert own.campaign.drive_end == date(2024, 6, 15)
+        assert own.campaign.projects_target == 25
+        assert own.campaign.funds_target == gaoqing.config.current.campaign.funds_target
+        assert own.chains["silicon"] == gaoqing.ChainSpec("硅材料", "gxj")
+        assert "new_materials" in own.chains  # merged key by key, not replaced
+
+    @pytest.mark.parametrize(
+        ("county", "overrides", "path"),
+        [
+            ("huguan", {"issue_deadline_wd": True}, "settings.plugins.huguan.issue_deadline_wd"),
+            (
+                "shangnan",
+                {"task_deadline": 20},
+                "extra fields found (task_deadline) @ settings.plugins",
+            ),
+            ("gaoqing", {"campaign": {"drive_end": 20240615}}, "campaign.drive_end"),
+        ],
+    )
+    def test_a_wrong_number_refuses_the_engine(
+        self, county: str, overrides: dict[str, Any], path: str
+    ) -> None:
+        """A misspelt or mistyped county number fails when the engine is built, by its path."""
+        with pytest.raises(SettingsError, match=re.escape(path)):
+            County(plugins=[county], settings={"plugins": {county: overrides}})
+
+    def test_a_projects_numbers_follow_its_rule_set(self) -> None:
+        """Shangnan's task deadline: 20 wd for P1 (2026-1), 10 wd for P2 (2026-2)."""
+        first = County(
+            plugins=["shangnan"], settings={"rules_version": "2026-1"}, actors=county_actors()
+        )
+        first.create("P1")
+        second = County(
+            plugins=["shangnan"],
+            settings={"rules_version": "2026-2", "plugins": {"shangnan": {"task_deadline_wd": 10}}},
+            store=first.engine.store,
+            start=first.clock.now(),
+            actors=county_actors(),
+        )
+        second.create("P2")
+        for project in ("P1", "P2"):
+            second.do("negotiate", project, "guo")
+            second.do(
+                "assign_task", project, "huang", task="T1", text="协调用地", department="zrzy"
+            )
+        assert second.deadline("P1.shangnan.task.T1") == "2026-03-30 24:00"
+        assert second.deadline("P2.shangnan.task.T1") == "2026-03-16 24:00"
 
 
 # -- every hook documented and tested --------------------------------------------------------------

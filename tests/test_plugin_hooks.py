@@ -147,6 +147,26 @@ class TestSettingsAndObservers:
             County(plugins=["atlantis"])
 
 
+class TestSettingsHooks:
+    def test_hook_approvalflow_check_settings(self) -> None:
+        """A plugin's problem with its settings refuses the engine; a good value builds it."""
+        from approvalflow import SettingsError
+        from approvalflow.settings import Settings
+
+        class Visits:
+            @hookimpl
+            def approvalflow_check_settings(self, settings: Settings) -> list[str]:
+                days = settings.plugin_settings("visits").get("interval_days", 7)
+                if isinstance(days, bool) or not isinstance(days, int):
+                    return [f"settings.plugins.visits.interval_days: not {days!r}"]
+                return []
+
+        with pytest.raises(SettingsError, match="interval_days: not '7'"):
+            County(plugins=[Visits()], settings={"plugins": {"visits": {"interval_days": "7"}}})
+        county = County(plugins=[Visits()], settings={"plugins": {"visits": {"interval_days": 3}}})
+        assert county.engine.settings.plugin_settings("visits") == {"interval_days": 3}
+
+
 class TestCommandHooks:
     def test_hook_approvalflow_check_command(self) -> None:
         """A check refuses sign by anyone but the creating recruiter, and create without a

@@ -117,6 +117,13 @@ class Engine:
             merged = settings
         elif settings:
             merged = merged.merged(settings)
+        problems = [
+            problem
+            for found in hook.approvalflow_check_settings(settings=merged)
+            for problem in found or ()
+        ]
+        if problems:
+            raise SettingsError("; ".join(problems))
         self.settings: Settings = merged
         calendar = WorkingCalendar(merged.calendar.official_years, strict=merged.calendar.strict)
         for data in hook.approvalflow_official_calendar():

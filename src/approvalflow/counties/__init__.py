@@ -24,17 +24,13 @@ Load one by name: ``Engine(plugins=["huguan"])`` or ``plugins: [huguan]`` in a s
 
 **County settings.** WORKFLOW.md's settings (time limits, points...) come through the
 ``approvalflow_settings`` hook like any plugin's. A county's *own* numbers (the Huguan issue
-deadline, the Gaoqing campaign targets...) have no key in ``Settings``, so each module keeps
-them in a small frozen attrs object held by a :class:`CountyConfig` and read when a hook runs.
-A county changes them once at start-up, with keywords or with an instance of a subclass whose
-defaults differ::
-
-    from approvalflow.counties import huguan
-    huguan.configure(issue_deadline_wd=3)
-
-They are process-wide (every engine that loads the plugin sees them) and are not part of the
-settings fingerprint recorded at ``create``; values a rule needs later (a due date) are written
-into the event, so a change never rewrites history. Tests use ``config.overridden(...)``.
+deadline, the Gaoqing campaign targets...) live in a small frozen attrs object per module, held
+by a :class:`CountyConfig`. A project's hooks read ``config.of(settings)``: the county's
+configured numbers with ``settings.plugins[<county>]`` over them, so a scenario's
+``settings: {plugins: {huguan: {issue_deadline_wd: 3}}}`` sets them, and a project keeps the
+numbers of the rule set it is pinned to (D32) like every built-in number. Reports over many
+projects read the engine's current settings. A county may still change its defaults once at
+start-up (``huguan.configure(issue_deadline_wd=3)``); tests use ``config.overridden(...)``.
 
 The helpers below are what the modules share: the plugin's slice of ``ProjectState.plugin_data``,
 reading dates back from it, exact rates, and the "approval branch passed its deadline" watch that
@@ -43,11 +39,13 @@ three counties use to tell their own people (the landing owner, the chain leader
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import date, datetime
 from fractions import Fraction
-from typing import Any, Generic, TypeVar
+from functools import cache
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import attrs
 
@@ -55,7 +53,11 @@ from approvalflow.calendar import to_local
 from approvalflow.errors import InvalidCommand, InvalidTransition, NotAuthorized
 from approvalflow.project import ProjectState, register_event_handler
 from approvalflow.rules.context import Context
+from approvalflow.settings import Settings, SettingsError
 from approvalflow.states import BRANCH_OPEN
+
+if TYPE_CHECKING:
+    import cattrs
 
 __all__ = [
     "BRANCH_WATCH_FOLDS",
@@ -102,11 +104,49 @@ SettingsT = TypeVar("SettingsT")
 
 
 class CountyConfig(Generic[SettingsT]):
-    """Holds one county plugin's own settings object (frozen attrs), replaceable at start-up."""
+    """Holds one county plugin's own settings object (frozen attrs), replaceable at start-up,
+    and reads a project's overrides of it from ``settings.plugins[name]``."""
 
-    def __init__(self, default: SettingsT) -> None:
+    def __init__(self, name: str, default: SettingsT) -> None:
+        self.name = name
         self._default = default
         self._current = default
+        self._merged: dict[tuple[int, str], SettingsT] = {}
+
+    def of(self, settings: Settings) -> SettingsT:
+        """The county's numbers under ``settings``: the configured ones with
+        ``settings.plugins[name]`` over them (nested mappings merge key by key)."""
+        overrides = settings.plugin_settings(self.name)
+        if not overrides:
+            return self._current
+        key = (id(self._current), json.dumps(overrides, sort_keys=True, default=str))
+        found = self._merged.get(key)
+        if found is None:
+            found = self._structure(overrides)
+            if len(self._merged) > 64:  # a handful of rule sets in practice
+                self._merged.clear()
+            self._merged[key] = found
+        return found
+
+    def problems(self, settings: Settings) -> list[str]:
+        """What is wrong with ``settings.plugins[name]`` (for ``approvalflow_check_settings``)."""
+        try:
+            self.of(settings)
+        except SettingsError as error:
+            return [str(error)]
+        return []
+
+    def _structure(self, overrides: Mapping[str, Any]) -> SettingsT:
+        import cattrs
+
+        converter = _county_converter()
+        data = _deep_merge(converter.unstructure(self._current), overrides)
+        try:
+            merged: SettingsT = converter.structure(data, type(self._current))
+        except Exception as exc:  # cattrs raises ExceptionGroups of many kinds
+            path = f"settings.plugins.{self.name}"
+            raise SettingsError("; ".join(cattrs.transform_error(exc, path=path))) from None
+        return merged
 
     @property
     def current(self) -> SettingsT:
@@ -138,6 +178,63 @@ class CountyConfig(Generic[SettingsT]):
             yield self._current
         finally:
             self._current = previous
+
+
+def _deep_merge(base: Any, overrides: Mapping[str, Any]) -> Any:
+    if not isinstance(base, dict):
+        return dict(overrides)
+    merged = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+@cache
+def _county_converter() -> cattrs.Converter:
+    """Structures county settings from JSON-like data, refusing unknown keys and wrong types
+    (a ``true`` is not 1 working day); dates are ISO text."""
+    import cattrs
+    from cattrs.gen import make_dict_structure_fn
+
+    converter = cattrs.Converter(forbid_extra_keys=True)
+    for kind, check in ((int, _strict_int), (str, _strict_text), (bool, _strict_flag)):
+        converter.register_structure_hook(kind, check)
+    converter.register_structure_hook(date, lambda value, _: _iso_date(value))
+    converter.register_unstructure_hook(date, date.isoformat)
+    converter.register_structure_hook_factory(
+        attrs.has,
+        lambda cls: make_dict_structure_fn(cls, converter, _cattrs_forbid_extra_keys=True),
+    )
+    return converter
+
+
+def _strict_int(value: Any, _: type) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"expected a whole number, got {value!r}")
+    return value
+
+
+def _strict_text(value: Any, _: type) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"expected text, got {value!r}")
+    return value
+
+
+def _strict_flag(value: Any, _: type) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"expected true or false, got {value!r}")
+    return value
+
+
+def _iso_date(value: Any) -> date:
+    if isinstance(value, date):
+        return value
+    if not isinstance(value, str):
+        raise TypeError(f"expected a date as YYYY-MM-DD, got {value!r}")
+    return date.fromisoformat(value)
 
 
 # -- plugin data --------------------------------------------------------------------------------

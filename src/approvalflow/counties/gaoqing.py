@@ -148,8 +148,14 @@ class GaoqingSettings:
     campaign: CampaignSettings = attrs.field(factory=CampaignSettings)
 
 
-config = CountyConfig(GaoqingSettings())
+config = CountyConfig(COUNTY, GaoqingSettings())
 configure = config.configure
+
+
+@hookimpl
+def approvalflow_check_settings(settings: Settings) -> Sequence[str]:
+    """Refuse ``settings.plugins.gaoqing`` values that do not fit GaoqingSettings."""
+    return config.problems(settings)
 
 
 # -- events ---------------------------------------------------------------------------------------
@@ -169,9 +175,9 @@ register_events(COUNTY, {"visit_recorded": _visited, "visit_missed": _missed, **
 # -- chains and visits ----------------------------------------------------------------------------
 
 
-def chain_of(project: ProjectState) -> str | None:
+def chain_of(project: ProjectState, own: GaoqingSettings) -> str | None:
     chain = project.extra.get("chain")
-    return chain if isinstance(chain, str) and chain in config.current.chains else None
+    return chain if isinstance(chain, str) and chain in own.chains else None
 
 
 def chain_people(actors: ActorDirectory, chain: str, role: str) -> list[str]:
@@ -188,9 +194,9 @@ def _in_visit_window(project: ProjectState) -> bool:
     return stage_index("negotiating") <= stage_index(project.stage) <= stage_index("approved")
 
 
-def next_visit_due(project: ProjectState) -> datetime | None:
+def next_visit_due(project: ProjectState, own: GaoqingSettings) -> datetime | None:
     """When the chain project's next weekly visit is due, or ``None`` outside the window."""
-    if chain_of(project) is None or not _in_visit_window(project):
+    if chain_of(project, own) is None or not _in_visit_window(project):
         return None
     data = county_data(project, COUNTY)
     # Weeks run from the end of a day (deadlines end at 24:00 local): the day negotiation
@@ -199,7 +205,7 @@ def next_visit_due(project: ProjectState) -> datetime | None:
     days += [moment for moment in map(when, data.get("visits", [])) if moment]
     ends = [_end_of_day(moment) for moment in days]
     ends += [moment for moment in map(when, data.get("missed", [])) if moment]
-    return max(ends) + timedelta(days=config.current.visit_interval_days)
+    return max(ends) + timedelta(days=own.visit_interval_days)
 
 
 def _end_of_day(moment: datetime) -> datetime:
@@ -209,7 +215,7 @@ def _end_of_day(moment: datetime) -> datetime:
 
 def record_visit(ctx: Context) -> None:
     """The headquarters' visit to a project in talks or in approval (指挥部每周调研)."""
-    hq = config.current.hq_department
+    hq = config.of(ctx.settings).hq_department
     assert ctx.actor is not None
     if ctx.actor.department != hq:
         raise NotAuthorized(
@@ -268,21 +274,24 @@ def approvalflow_project_fields() -> Sequence[str]:
 def approvalflow_route(project: ProjectState, settings: Settings) -> Sequence[str] | None:
     """The built-in routing; refuses ``apply`` for a chain that is not one of the five."""
     chain = project.extra.get("chain")
-    if chain is not None and chain not in config.current.chains:
+    known = config.of(settings).chains
+    if chain is not None and chain not in known:
         raise InvalidCommand(
-            f"chain {chain!r} of {project.id} is not one of Gaoqing's chains "
-            f"({', '.join(config.current.chains)})"
+            f"chain {chain!r} of {project.id} is not one of Gaoqing's chains ({', '.join(known)})"
         )
     return None
 
 
 @hookimpl
-def approvalflow_timers(project: ProjectState) -> Mapping[tuple[str, str], datetime] | None:
+def approvalflow_timers(
+    project: ProjectState, settings: Settings
+) -> Mapping[tuple[str, str], datetime] | None:
     """A chain project's weekly visit, and its open branches' limits (for the chain leader)."""
-    if chain_of(project) is None:
+    own = config.of(settings)
+    if chain_of(project, own) is None:
         return None
     timers = branch_watch_timers(project, COUNTY, WATCH_TIMER)
-    due = next_visit_due(project)
+    due = next_visit_due(project, own)
     if due is not None:
         timers[(VISIT_TIMER, "")] = due
     return timers
@@ -292,15 +301,16 @@ def approvalflow_timers(project: ProjectState) -> Mapping[tuple[str, str], datet
 def approvalflow_fire_timer(context: Context, kind: str, branch: str) -> bool | None:
     """A week without a visit, or a chain project's branch past its limit."""
     state = context.state
-    chain = chain_of(state)
+    own = config.of(context.settings)
+    chain = chain_of(state, own)
     if kind == VISIT_TIMER:
-        if chain is not None and next_visit_due(state) == context.now:
+        if chain is not None and next_visit_due(state, own) == context.now:
             context.emit(f"{COUNTY}.visit_missed", due=context.now.isoformat())
             context.notify(
                 f"{COUNTY}.visit_missed",
                 (
                     *chain_people(context.actors, chain, "chain_leader"),
-                    *context.department_actors(config.current.hq_department, "officer"),
+                    *context.department_actors(own.hq_department, "officer"),
                 ),
                 chain=chain,
             )
@@ -308,7 +318,7 @@ def approvalflow_fire_timer(context: Context, kind: str, branch: str) -> bool | 
     if kind == WATCH_TIMER:
         if chain is not None and late_branch(context, branch):
             record_branch_watch(context, COUNTY, branch)
-            spec = config.current.chains[chain]
+            spec = own.chains[chain]
             context.notify(
                 f"{COUNTY}.chain_overdue",
                 (
@@ -328,19 +338,23 @@ def approvalflow_metrics(
     projects: Sequence[ProjectState], settings: Settings
 ) -> Mapping[str, Any] | None:
     """``gaoqing.chains``, ``gaoqing.units`` and ``gaoqing.campaign``."""
+    own = config.of(settings)
     return {
-        f"{COUNTY}.chains": chains(projects),
-        f"{COUNTY}.units": units(projects),
-        f"{COUNTY}.campaign": campaign(projects),
+        f"{COUNTY}.chains": chains(projects, own),
+        f"{COUNTY}.units": units(projects, own),
+        f"{COUNTY}.campaign": campaign(projects, own),
     }
 
 
-def chains(projects: Sequence[ProjectState]) -> dict[str, dict[str, int]]:
+def chains(
+    projects: Sequence[ProjectState], own: GaoqingSettings | None = None
+) -> dict[str, dict[str, int]]:
     """Per chain: projects, signed, signed amount, started, visits, missed visits."""
+    own = own or config.current
     fields = ("projects", "signed", "signed_amount", "started", "visits", "missed_visits")
-    result = {chain: dict.fromkeys(fields, 0) for chain in config.current.chains}
+    result = {chain: dict.fromkeys(fields, 0) for chain in own.chains}
     for state in projects:
-        chain = chain_of(state)
+        chain = chain_of(state, own)
         if chain is None:
             continue
         row = result[chain]
@@ -356,13 +370,16 @@ def chains(projects: Sequence[ProjectState]) -> dict[str, dict[str, int]]:
     return result
 
 
-def unit_class(unit: str) -> str:
-    own = config.current
+def unit_class(unit: str, own: GaoqingSettings | None = None) -> str:
+    own = own or config.current
     return own.unit_classes.get(unit, own.default_class)
 
 
-def units(projects: Sequence[ProjectState]) -> dict[str, dict[str, Any]]:
+def units(
+    projects: Sequence[ProjectState], own: GaoqingSettings | None = None
+) -> dict[str, dict[str, Any]]:
     """Per responsible unit: class, target, signed, and ``min(signed / target, 1) x 100``."""
+    own = own or config.current
     signed: dict[str, int] = {}
     for state in projects:
         signed.setdefault(state.department, 0)
@@ -370,8 +387,8 @@ def units(projects: Sequence[ProjectState]) -> dict[str, dict[str, Any]]:
             signed[state.department] += 1
     result: dict[str, dict[str, Any]] = {}
     for unit, count in sorted(signed.items()):
-        grade = unit_class(unit)
-        target = config.current.class_targets.get(grade, 0)
+        grade = unit_class(unit, own)
+        target = own.class_targets.get(grade, 0)
         share = completion(count, target)
         result[unit] = {
             "class": grade,
@@ -382,9 +399,11 @@ def units(projects: Sequence[ProjectState]) -> dict[str, dict[str, Any]]:
     return result
 
 
-def campaign(projects: Sequence[ProjectState]) -> dict[str, Any]:
+def campaign(
+    projects: Sequence[ProjectState], own: GaoqingSettings | None = None
+) -> dict[str, Any]:
     """The half-year targets the 100-day drive serves, over projects signed in the period."""
-    spec = config.current.campaign
+    spec = (own or config.current).campaign
     cohort = [s for s in projects if signed_in(s, spec.period_start, spec.period_end)]
     out_of_province = [
         s

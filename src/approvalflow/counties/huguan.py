@@ -82,8 +82,14 @@ class HuguanSettings:
     town_targets: Mapping[str, int] = attrs.field(factory=dict)
 
 
-config = CountyConfig(HuguanSettings())
+config = CountyConfig(COUNTY, HuguanSettings())
 configure = config.configure
+
+
+@hookimpl
+def approvalflow_check_settings(settings: Settings) -> Sequence[str]:
+    """Refuse ``settings.plugins.huguan`` values that do not fit HuguanSettings."""
+    return config.problems(settings)
 
 
 # -- events ---------------------------------------------------------------------------------------
@@ -182,7 +188,7 @@ def assign_issue(ctx: Context) -> None:
             f"argument 'department' must be a department id "
             f"({', '.join(ctx.settings.departments)}), not {dept!r}"
         )
-    due = ctx.working_days_after(config.current.issue_deadline_wd)
+    due = ctx.working_days_after(config.of(ctx.settings).issue_deadline_wd)
     ctx.emit(f"{COUNTY}.issue_assigned", issue=issue_id, department=dept, due=due.at.isoformat())
     ctx.notify(
         f"{COUNTY}.issue_assigned",
@@ -299,26 +305,30 @@ def approvalflow_metrics(
     projects: Sequence[ProjectState], settings: Settings
 ) -> Mapping[str, Any] | None:
     """``huguan.board`` (monthly, by squad, town, department) and ``huguan.towns``."""
-    return {f"{COUNTY}.board": board(projects), f"{COUNTY}.towns": towns(projects)}
+    own = config.of(settings)
+    return {f"{COUNTY}.board": board(projects, own), f"{COUNTY}.towns": towns(projects, own)}
 
 
 def _row() -> dict[str, int]:
     return {"planned": 0, "signed": 0, "signed_amount": 0, "started": 0}
 
 
-def board(projects: Sequence[ProjectState]) -> dict[str, dict[str, dict[str, dict[str, int]]]]:
+def board(
+    projects: Sequence[ProjectState], own: HuguanSettings | None = None
+) -> dict[str, dict[str, dict[str, dict[str, int]]]]:
     """The horse-race board: ``{month: {squads|towns|departments: {name: row}}}``.
 
     A row counts projects planned (created), signed (and their agreed amount) and started that
     month. Every month with any of these lists every configured squad, idle ones at zero.
     """
+    squads = (own or config.current).squads
     months: dict[str, dict[str, dict[str, dict[str, int]]]] = {}
 
     def rows(month: str, state: ProjectState) -> list[dict[str, int]]:
         sheet = months.setdefault(
             month,
             {
-                "squads": {squad: _row() for squad in config.current.squads},
+                "squads": {squad: _row() for squad in squads},
                 "towns": {},
                 "departments": {},
             },
@@ -348,9 +358,11 @@ def board(projects: Sequence[ProjectState]) -> dict[str, dict[str, dict[str, dic
     return dict(sorted(months.items()))
 
 
-def towns(projects: Sequence[ProjectState]) -> dict[str, dict[str, Any]]:
+def towns(
+    projects: Sequence[ProjectState], own: HuguanSettings | None = None
+) -> dict[str, dict[str, Any]]:
     """Per town: signed count and amount, started, target and completion (capped at 1)."""
-    targets = config.current.town_targets
+    targets = (own or config.current).town_targets
     result: dict[str, dict[str, Any]] = {
         town: {"signed": 0, "signed_amount": 0, "started": 0} for town in targets
     }

@@ -151,8 +151,14 @@ class JiangleSettings:
     negative_points: int = 5
 
 
-config = CountyConfig(JiangleSettings())
+config = CountyConfig(COUNTY, JiangleSettings())
 configure = config.configure
+
+
+@hookimpl
+def approvalflow_check_settings(settings: Settings) -> Sequence[str]:
+    """Refuse ``settings.plugins.jiangle`` values that do not fit JiangleSettings."""
+    return config.problems(settings)
 
 
 # -- events ---------------------------------------------------------------------------------------
@@ -227,7 +233,7 @@ def form_task_force(ctx: Context) -> None:
 
 def record_conduct(ctx: Context) -> None:
     """An item of the positive or negative list, for a unit; it moves the team's points."""
-    own = config.current
+    own = config.of(ctx.settings)
     item = arguments.choice(ctx.args, "item", [*own.positive, *own.negative])
     listing = "positive" if item in own.positive else "negative"
     dept = ctx.args.get("department", ctx.state.department)

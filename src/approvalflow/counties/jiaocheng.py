@@ -83,15 +83,21 @@ class JiaochengSettings:
     default_target: int = 1
 
 
-config = CountyConfig(JiaochengSettings())
+config = CountyConfig(COUNTY, JiaochengSettings())
 configure = config.configure
 
 register_events(COUNTY, BRANCH_WATCH_FOLDS)
 
 
-def is_priority(project: ProjectState) -> bool:
+def is_priority(project: ProjectState, settings: Settings) -> bool:
     """A project brought by a chain leader (链长招引的项目)."""
-    return project.extra.get("chain") in config.current.chain_leaders
+    return project.extra.get("chain") in config.of(settings).chain_leaders
+
+
+@hookimpl
+def approvalflow_check_settings(settings: Settings) -> Sequence[str]:
+    """Refuse ``settings.plugins.jiaocheng`` values that do not fit JiaochengSettings."""
+    return config.problems(settings)
 
 
 @hookimpl
@@ -110,10 +116,11 @@ def approvalflow_project_fields() -> Sequence[str]:
 def approvalflow_route(project: ProjectState, settings: Settings) -> Sequence[str] | None:
     """The built-in routing; refuses ``apply`` for a project naming an unknown chain."""
     chain = project.extra.get("chain")
-    if chain is not None and chain not in config.current.chain_leaders:
+    leaders = config.of(settings).chain_leaders
+    if chain is not None and chain not in leaders:
         raise InvalidCommand(
             f"chain {chain!r} of {project.id} has no chain leader here "
-            f"(chains: {', '.join(config.current.chain_leaders)})"
+            f"(chains: {', '.join(leaders)})"
         )
     return None
 
@@ -137,7 +144,7 @@ def approvalflow_fire_timer(context: Context, kind: str, branch: str) -> bool | 
         context.department_actors(LEAD_DEPARTMENT, "officer"),
         department=branch,
     )
-    if is_priority(context.state):
+    if is_priority(context.state, context.settings):
         chairs = [actor.id for actor in context.actors if actor.has_role("chair")]
         context.notify(
             f"{COUNTY}.priority_overdue",
@@ -153,17 +160,20 @@ def approvalflow_metrics(
     projects: Sequence[ProjectState], settings: Settings
 ) -> Mapping[str, Any] | None:
     """``jiaocheng.chains`` and ``jiaocheng.department_scores``."""
+    own = config.of(settings)
     return {
-        f"{COUNTY}.chains": chains(projects),
-        f"{COUNTY}.department_scores": department_scores(projects),
+        f"{COUNTY}.chains": chains(projects, own),
+        f"{COUNTY}.department_scores": department_scores(projects, own),
     }
 
 
-def chains(projects: Sequence[ProjectState]) -> dict[str, dict[str, int]]:
+def chains(
+    projects: Sequence[ProjectState], own: JiaochengSettings | None = None
+) -> dict[str, dict[str, int]]:
     """Per chain leader's chain: projects brought, signed, signed amount, started."""
     result = {
         chain: {"projects": 0, "signed": 0, "signed_amount": 0, "started": 0}
-        for chain in config.current.chain_leaders
+        for chain in (own or config.current).chain_leaders
     }
     for state in projects:
         row = result.get(state.extra.get("chain", ""))
@@ -178,9 +188,11 @@ def chains(projects: Sequence[ProjectState]) -> dict[str, dict[str, int]]:
     return result
 
 
-def department_scores(projects: Sequence[ProjectState]) -> dict[str, dict[str, Any]]:
+def department_scores(
+    projects: Sequence[ProjectState], own: JiaochengSettings | None = None
+) -> dict[str, dict[str, Any]]:
     """Per responsible department: target, signed, and ``min(signed / target, 1) x 100``."""
-    own = config.current
+    own = own or config.current
     signed: dict[str, int] = dict.fromkeys(own.department_targets, 0)
     for state in projects:
         signed.setdefault(state.department, 0)

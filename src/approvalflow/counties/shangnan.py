@@ -98,8 +98,14 @@ class ShangnanSettings:
     goal_funds: int = 223 * YI
 
 
-config = CountyConfig(ShangnanSettings())
+config = CountyConfig(COUNTY, ShangnanSettings())
 configure = config.configure
+
+
+@hookimpl
+def approvalflow_check_settings(settings: Settings) -> Sequence[str]:
+    """Refuse ``settings.plugins.shangnan`` values that do not fit ShangnanSettings."""
+    return config.problems(settings)
 
 
 # -- events ---------------------------------------------------------------------------------------
@@ -189,7 +195,7 @@ def assign_task(ctx: Context) -> None:
     if task in county_data(ctx.state, COUNTY).get("tasks", {}):
         raise InvalidCommand(f"{ctx.state.id} has a task {task!r} already")
     focus = FOCUS[ctx.state.stage.split(".", 1)[0]]
-    due = ctx.working_days_after(config.current.task_deadline_wd)
+    due = ctx.working_days_after(config.of(ctx.settings).task_deadline_wd)
     ctx.emit(
         f"{COUNTY}.task_assigned",
         task=task,
@@ -324,14 +330,15 @@ def approvalflow_metrics(
     projects: Sequence[ProjectState], settings: Settings
 ) -> Mapping[str, Any] | None:
     """The four rates, their display, trips and shortfalls, and the yearly goals."""
+    own = config.of(settings)
     rates = four_rates(projects)
     trips = trips_by_month(projects)
     return {
         **{f"{COUNTY}.{name}": value for name, value in rates.items()},
         f"{COUNTY}.kpi_display": {name: percent(value) for name, value in rates.items()},
         f"{COUNTY}.trips": trips,
-        f"{COUNTY}.trip_shortfall": shortfall(projects, trips),
-        f"{COUNTY}.goals": goals(projects),
+        f"{COUNTY}.trip_shortfall": shortfall(projects, trips, own),
+        f"{COUNTY}.goals": goals(projects, own),
     }
 
 
@@ -380,12 +387,14 @@ def _months(first: str, last: str) -> list[str]:
 
 
 def shortfall(
-    projects: Sequence[ProjectState], trips: Mapping[str, Mapping[str, int]]
+    projects: Sequence[ProjectState],
+    trips: Mapping[str, Mapping[str, int]],
+    own: ShangnanSettings | None = None,
 ) -> dict[str, dict[str, int]]:
     """``{month: {squad: trips lacking}}`` for the squads below the monthly minimum."""
     if not projects:
         return {}
-    own = config.current
+    own = own or config.current
     squads = own.squads or tuple(sorted({s.team for s in projects}))
     moments = [s.created_at for s in projects]
     moments += [at for s in projects for at in s.milestones.values()]
@@ -402,9 +411,9 @@ def shortfall(
     return result
 
 
-def goals(projects: Sequence[ProjectState]) -> dict[str, Any]:
+def goals(projects: Sequence[ProjectState], own: ShangnanSettings | None = None) -> dict[str, Any]:
     """Projects attracted and funds in place against the yearly goals."""
-    own = config.current
+    own = own or config.current
     funds = sum(s.funds for s in projects)
     count = sum(1 for s in projects if "signed" in s.milestones)
     return {

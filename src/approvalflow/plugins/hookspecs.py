@@ -43,6 +43,14 @@ def approvalflow_settings(settings: Settings) -> Mapping[str, Any] | None:
 
 
 @hookspec
+def approvalflow_check_settings(settings: Settings) -> Sequence[str] | None:
+    """Return what is wrong with this plugin's part of the finished ``settings`` (its
+    ``settings.plugins[<name>]``), one ``settings.plugins.<name>.<key>: reason`` each, or
+    ``None``. Any problem makes the engine refuse the settings with ``SettingsError``.
+    """
+
+
+@hookspec
 def approvalflow_official_calendar() -> Sequence[OfficialYear] | None:
     """Return official holiday data (``OfficialYear``) for years the package lacks or gets wrong.
 
