@@ -35,6 +35,7 @@ ACTORS = (
     "o_zj",
     "o_sthj",
     "o_yj",
+    "o_zj2",
 )
 MATERIALS = (*tuple(Settings.default().materials), "moon_rock")
 # Ending commands come through `progress`, rarely, so that runs get deep into the workflow.
@@ -61,6 +62,9 @@ arguments = st.fixed_dictionaries(
         "amount": st.sampled_from(["1亿", "600万", -5, "x"]),
         "agent": st.sampled_from(["daiban", None, "guo"]),
         "departments": st.lists(st.sampled_from(["fgw", "zrzy", "zj", "sthj", "yj"]), max_size=3),
+        "to": st.sampled_from(["o_zj", "o_zj2", "o_fgw", "fuyuan", "nobody", None, ["huang"], []]),
+        "until": st.sampled_from(["2026-03-06", "2027-01-04", "2025-12-31", "soon", None]),
+        "note": st.sampled_from(["请关注", ""]),
     },
 )
 
@@ -90,6 +94,9 @@ PLAUSIBLE: dict[str, tuple[str, ...]] = {
     "start_construction": ("guo", "fuyuan"),
     "start_production": ("guo", "fuyuan"),
     "delegate": ("fuyuan",),
+    "transfer": (*OFFICERS, "o_zj2"),
+    "entrust": (*OFFICERS, "o_zj2"),
+    "copy": ("huang", "guo", *OFFICERS),
 }
 some_materials = st.lists(st.sampled_from(MATERIALS[:-1]), min_size=1, max_size=3)
 PLAUSIBLE_ARGS: dict[str, st.SearchStrategy[dict[str, Any]]] = {
@@ -123,6 +130,15 @@ PLAUSIBLE_ARGS: dict[str, st.SearchStrategy[dict[str, Any]]] = {
     "terminate": st.just({"reason": "企业失联"}),
     "report_funds": st.just({"amount": "1亿"}),
     "delegate": st.sampled_from([{"agent": "daiban"}, {"agent": None}]),
+    "transfer": st.sampled_from(
+        [{"to": "o_zj2", "reason": "转办"}, {"to": "o_zj", "reason": "转办"}]
+    ),
+    "entrust": st.sampled_from(
+        [{"to": "o_zj2"}, {"to": "o_zj", "until": "2026-12-31"}, {"to": None}]
+    ),
+    "copy": st.sampled_from(
+        [{"to": ["huang"], "note": "抄送"}, {"to": ["daiban", "m1"], "note": "抄送"}]
+    ),
 }
 
 
@@ -177,7 +193,8 @@ class EngineMachine(RuleBasedStateMachine):
         allowed = self.county.engine.allowed_commands(project)
         if not allowed:
             return
-        forward = [c for c in allowed if c not in ("withdraw", "terminate")]
+        # A copy is allowed everywhere and moves nothing on: the `command` rule sends it.
+        forward = [c for c in allowed if c not in ("withdraw", "terminate", "copy")]
         ending = data.draw(st.integers(0, 29)) == 0 or not forward
         command = data.draw(st.sampled_from(allowed if ending else forward))
         candidates = PLAUSIBLE.get(command, ACTORS)
@@ -186,7 +203,8 @@ class EngineMachine(RuleBasedStateMachine):
             silent = [f"r_{u}" for u in MEMBER_UNITS if u not in state.round.opinions]
             candidates = tuple(silent) or candidates
         elif command in ("accept", "approve", "return", "reject", "verify") and state.branches:
-            candidates = tuple(f"o_{d}" for d in state.branches)
+            # A handled branch is acted on by its handler (D29).
+            candidates = tuple(b.handler or f"o_{d}" for d, b in state.branches.items())
         actor = data.draw(st.sampled_from(candidates))
         args = data.draw(PLAUSIBLE_ARGS.get(command, st.just({})))
         if command == "supply" and data.draw(st.booleans()):
@@ -208,8 +226,13 @@ class EngineMachine(RuleBasedStateMachine):
         for project in self.created:
             state = engine.project(project)
             assert state.stage in STAGES
-            for branch in state.branches.values():
+            for dept, branch in state.branches.items():
                 assert branch.state in BRANCH_STATES
+                # Handler and deputy are officers of the branch's own department (D29, D30).
+                for person in (branch.handler, branch.deputy):
+                    actor = engine.actors.get(person) if person else None
+                    assert person is None or (actor and actor.department == dept), person
+                assert branch.deputy is None or branch.handler not in (None, branch.deputy)
             if state.branches:
                 assert state.stage not in (
                     "lead",
