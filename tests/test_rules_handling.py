@@ -338,6 +338,19 @@ class TestEntrustment:
         handled_by(county, "o_zj2")
         assert words in unchanged(county, "entrust", "o_zj2", InvalidCommand, **args)
 
+    def test_handler_deputy_and_copies_survive_a_snapshot(self, county: County) -> None:
+        """The stores' JSON keeps the end of the entrustment and both sets of copies exactly."""
+        from approvalflow.stores.serialization import state_from_json, state_to_json
+
+        handled_by(county, "o_zj2")
+        county.do("entrust", "P1", "o_zj2", to="o_zj3", until="2026-03-06")
+        county.do("copy", "P1", "huang", to=["lu"], note="x")
+        county.do("copy", "P1", "o_zj2", to=["lu", "h_zj"], note="x")
+        state = county.engine.project("P1")
+        again = state_from_json(state_to_json(state))
+        assert again == state
+        assert again.branches["zj"].deputy_until == datetime(2026, 3, 7, tzinfo=SHANGHAI)
+
     def test_an_entrustment_may_end_today(self, county: County) -> None:
         """`until` today is in force for the rest of the day."""
         handled_by(county, "o_zj2")

@@ -148,7 +148,7 @@ def authorize(
                     f"approval.{branch.department} of {project_id} has no handler to act for "
                     "(a transfer names one)"
                 )
-            elif branch.deputy == actor.id:
+            elif branch.deputy_at(now) == actor.id:
                 reasons.append(
                     f"acts for {branch.handler} on approval.{branch.department} and may not "
                     "entrust it further"
