@@ -49,6 +49,24 @@ SCENARIO = textwrap.dedent(
 )
 
 
+# The same story, with zj handed to o_zj2, who entrusts o_zj3 until 03-04; the leader copies the
+# project to lu.
+HANDLED = SCENARIO.replace(
+    "  o_zj: {roles: [officer], department: zj}\n",
+    "  o_zj: {roles: [officer], department: zj}\n"
+    "  o_zj2: {roles: [officer], department: zj}\n"
+    "  o_zj3: {roles: [officer], department: zj}\n"
+    "  zj_head: {roles: [head], department: zj}\n"
+    "  lu: {roles: [leader]}\n",
+).replace(
+    "  - {do: accept, project: P1, by: o_zj, args: {deficient: [site_photos]}}\n",
+    "  - {do: transfer, project: P1, by: zj_head, args: {to: o_zj2, reason: 专人负责}}\n"
+    "  - {do: entrust, project: P1, by: o_zj2, args: {to: o_zj3, until: 2026-03-04}}\n"
+    "  - {do: accept, project: P1, by: o_zj3, args: {deficient: [site_photos]}}\n"
+    "  - {do: copy, project: P1, by: huang, args: {to: [lu], note: 请关注}}\n",
+)
+
+
 @pytest.fixture
 def filled(tmp_path: Path) -> str:
     """A SQLite store holding one scenario run; returns its URL."""
@@ -79,6 +97,32 @@ class TestShow:
         assert f"{project}.approval.zj.supply" in out
         assert "Holding it up: zj (住建), deficient, due 2026-03-11 24:00" in out
         assert "stage_changed             signed -> approval" in out
+
+    def test_shows_the_handler_the_acting_deputy_and_the_copies(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """The branch line and the holder name o_zj2 and o_zj3; the timeline shows the deputy
+        acting for the handler; after 03-04 the entrustment shows as ended."""
+        (tmp_path / "story.yaml").write_text(HANDLED, encoding="utf-8")
+        url = f"sqlite:///{tmp_path / 'county.db'}"
+        assert main(["scenario", "run", str(tmp_path / "story.yaml"), "--store", url]) == 0
+        project = project_id(url, capsys)
+        assert main(["show", project, "--store", url, "--at", "2026-03-04 10:00"]) == 0
+        out = capsys.readouterr().out
+        assert "  copied to lu\n" in out
+        assert (
+            "zj    住建      deficient (容缺受理)  missing: site_photos  handler: o_zj2  "
+            "deputy: o_zj3 until 2026-03-04 24:00\n"
+        ) in out
+        assert (
+            "Holding it up: zj (住建), deficient, handled by o_zj2 (entrusted to o_zj3), "
+            "due 2026-03-11 24:00"
+        ) in out
+        assert "deficient department=zj" in out and "by o_zj3 for o_zj2" in out
+        assert main(["show", project, "--store", url, "--at", "2026-03-05 10:00"]) == 0
+        out = capsys.readouterr().out
+        assert "deputy: o_zj3 until 2026-03-04 24:00, ended" in out
+        assert "Holding it up: zj (住建), deficient, handled by o_zj2, due" in out
 
     def test_an_unknown_project_is_an_error(
         self, filled: str, capsys: pytest.CaptureFixture[str]
@@ -214,5 +258,6 @@ class TestReports:
         assert [(r["department"], r["what"], r["due"], r["wd_overdue"]) for r in rows] == [
             ("zj 住建", "approval", "2026-03-11 24:00", 2)
         ]
+        assert (rows[0]["handler"], rows[0]["deputy"]) == ("", "")
         assert main(["report", "late", "--store", filled, "--at", "2026-03-10 10:00"]) == 0
         assert "(no rows)" in capsys.readouterr().out

@@ -34,6 +34,7 @@ ACTORS = (
     "o_zj",
     "o_sthj",
     "o_yj",
+    "o_zj2",
 )
 MATERIALS = (*tuple(Settings.default().materials), "moon_rock")
 # Ending commands come through `progress`, rarely, so that runs get deep into the workflow.
@@ -60,6 +61,9 @@ arguments = st.fixed_dictionaries(
         "amount": st.sampled_from(["1亿", "600万", -5, "x"]),
         "agent": st.sampled_from(["daiban", None, "guo"]),
         "departments": st.lists(st.sampled_from(["fgw", "zrzy", "zj", "sthj", "yj"]), max_size=3),
+        "to": st.sampled_from(["o_zj", "o_zj2", "o_fgw", "fuyuan", "nobody", None, ["huang"], []]),
+        "until": st.sampled_from(["2026-03-06", "2027-01-04", "2025-12-31", "soon", None]),
+        "note": st.sampled_from(["请关注", ""]),
     },
 )
 
@@ -89,6 +93,9 @@ PLAUSIBLE: dict[str, tuple[str, ...]] = {
     "start_construction": ("guo", "fuyuan"),
     "start_production": ("guo", "fuyuan"),
     "delegate": ("fuyuan",),
+    "transfer": (*OFFICERS, "o_zj2"),
+    "entrust": (*OFFICERS, "o_zj2"),
+    "copy": ("huang", "guo", *OFFICERS),
 }
 some_materials = st.lists(st.sampled_from(MATERIALS[:-1]), min_size=1, max_size=3)
 PLAUSIBLE_ARGS: dict[str, st.SearchStrategy[dict[str, Any]]] = {
@@ -129,6 +136,15 @@ PLAUSIBLE_ARGS: dict[str, st.SearchStrategy[dict[str, Any]]] = {
     "terminate": st.just({"reason": "企业失联"}),
     "report_funds": st.just({"amount": "1亿"}),
     "delegate": st.sampled_from([{"agent": "daiban"}, {"agent": None}]),
+    "transfer": st.sampled_from(
+        [{"to": "o_zj2", "reason": "转办"}, {"to": "o_zj", "reason": "转办"}]
+    ),
+    "entrust": st.sampled_from(
+        [{"to": "o_zj2"}, {"to": "o_zj", "until": "2026-12-31"}, {"to": None}]
+    ),
+    "copy": st.sampled_from(
+        [{"to": ["huang"], "note": "抄送"}, {"to": ["daiban", "m1"], "note": "抄送"}]
+    ),
 }
 
 
@@ -149,7 +165,7 @@ OFFICER_COMMANDS = {
 def may_send(actor: str, command: str, state: ProjectState) -> bool:
     """WORKFLOW.md's role table for these actors, written out apart from the engine."""
     if actor == "guo":  # the recruiter of the projects' team
-        return command in RECRUITER_COMMANDS
+        return command in RECRUITER_COMMANDS or command == "copy"
     if actor == "fuyuan" or (actor == "daiban" and state.agent == "daiban"):
         return command in APPLICANT_COMMANDS
     if actor.startswith("r_"):
@@ -159,9 +175,9 @@ def may_send(actor: str, command: str, state: ProjectState) -> bool:
     if actor == "chair":
         return command in ("convene", "close_meeting", "vote", "migrate_rules")
     if actor.startswith("o_"):
-        return command in OFFICER_COMMANDS
+        return command in OFFICER_COMMANDS or command in ("transfer", "entrust", "copy")
     if actor == "huang":  # the projects' leader
-        return command in ("urge", "terminate")
+        return command in ("urge", "terminate", "copy")
     return False
 
 
@@ -218,12 +234,16 @@ class EngineMachine(RuleBasedStateMachine):
             return
         assert before is not None
         assert may_send(actor, command, before), f"{actor} was allowed {command} on {project}"
-        acting_for = "fuyuan" if actor == "daiban" and command in APPLICANT_COMMANDS else None
+        acting_for: set[str | None] = {None}
+        if actor == "daiban" and command in APPLICANT_COMMANDS:
+            acting_for = {"fuyuan"}
+        elif actor.startswith("o_"):  # an entrusted deputy acts for the branch's handler (D30)
+            acting_for |= {b.handler for b in before.branches.values() if b.deputy == actor}
         for sent in result.events:
             if sent.type.startswith("timer") or sent.by is None:
                 continue  # deadlines the command met first (catch-up) are the engine's own
             assert sent.by == actor, sent
-            assert sent.on_behalf_of == acting_for, sent
+            assert sent.on_behalf_of in acting_for, sent
 
     @precondition(lambda self: self.created)
     @rule(project=st.sampled_from(PROJECTS), data=st.data(), steps=st.integers(1, 8))
@@ -239,7 +259,8 @@ class EngineMachine(RuleBasedStateMachine):
         allowed = self.county.engine.allowed_commands(project)
         if not allowed:
             return False
-        forward = [c for c in allowed if c not in ENDING]
+        # A copy is allowed everywhere and moves nothing on: the `command` rule sends it.
+        forward = [c for c in allowed if c not in (*ENDING, "copy")]
         ending = data.draw(st.integers(0, 99)) == 37 or not forward
         command = data.draw(st.sampled_from(allowed if ending else forward))
         candidates = PLAUSIBLE.get(command, ACTORS)
@@ -248,12 +269,13 @@ class EngineMachine(RuleBasedStateMachine):
             silent = [f"r_{u}" for u in MEMBER_UNITS if u not in state.round.opinions]
             candidates = tuple(silent) or candidates
         elif command in ("accept", "approve", "return", "reject", "verify") and state.branches:
+            # A handled branch is acted on by its handler (D29).
             fitting = {"accept": ("pending",), "approve": ("accepted", "deficient")}.get(command)
             candidates = tuple(
-                f"o_{dept}"
+                branch.handler or f"o_{dept}"
                 for dept, branch in state.branches.items()
                 if fitting is None or branch.state in fitting
-            ) or tuple(f"o_{d}" for d in state.branches)
+            ) or tuple(b.handler or f"o_{d}" for d, b in state.branches.items())
         meeting = state.meeting
         if command == "close_meeting" and meeting is not None and not ending:
             voters = [m for m in meeting.present if m not in meeting.votes]
@@ -280,8 +302,13 @@ class EngineMachine(RuleBasedStateMachine):
         for project in self.created:
             state = engine.project(project)
             assert state.stage in STAGES
-            for branch in state.branches.values():
+            for dept, branch in state.branches.items():
                 assert branch.state in BRANCH_STATES
+                # Handler and deputy are officers of the branch's own department (D29, D30).
+                for person in (branch.handler, branch.deputy):
+                    actor = engine.actors.get(person) if person else None
+                    assert person is None or (actor and actor.department == dept), person
+                assert branch.deputy is None or branch.handler not in (None, branch.deputy)
             if state.branches:
                 assert state.stage not in (
                     "lead",

@@ -880,6 +880,9 @@ class TestExpectSteps:
             ("{notices: {kind: x}}", "$.steps[2].expect.notices", "list"),
             ("{notices: [kind]}", "$.steps[2].expect.notices[1]", "mapping"),
             ("{no_notices: [{kind: a}, 3]}", "$.steps[2].expect.no_notices[2]", "mapping"),
+            ("{events: {type: copied}}", "$.steps[2].expect.events", "list"),
+            ("{events: [copied]}", "$.steps[2].expect.events[1]", "mapping"),
+            ("{event: []}", "$.steps[2].expect.event", "did you mean 'events'?"),
             ("{metrics: {start_rate: high}}", "$.steps[2].expect.metrics.start_rate", "metric"),
             (
                 "{metrics: {stage_days: {a: {avg: x}}}}",
@@ -901,6 +904,20 @@ class TestExpectSteps:
         error = error_of(with_steps(f"  - expect: {checks}\n"))
         assert (error.line, error.key) == (12, key)
         assert words in error.message
+
+    def test_expected_events_are_mappings_with_their_lines(self) -> None:
+        """`events:` gives one expectation per entry, keyed `events[i]`, on its own line."""
+        step = load(
+            with_steps(
+                "  - expect:\n      events:\n        - {type: copied, by: zhao}\n"
+                "        - {type: branch_entrusted, on_behalf_of: null}\n"
+            )
+        ).steps[1]
+        assert isinstance(step, ExpectStep)
+        assert [(e.key, e.value, e.line) for e in step.events] == [
+            ("events[1]", {"type": "copied", "by": "zhao"}, 14),
+            ("events[2]", {"type": "branch_entrusted", "on_behalf_of": None}, 15),
+        ]
 
     def test_state_keys_need_a_project_created_earlier(self) -> None:
         """A project created only after the expect step is not yet known to it."""

@@ -109,6 +109,39 @@ class TestCommandLine:
         assert "b_broken.yaml:8: $.steps[1].by: missing" in out
         assert out.splitlines()[-1] == "1 passed, 1 failed"
 
+    def test_expected_events_match_by_type_actor_and_payload(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """`events:` entries match the events recorded since the previous expect step."""
+        text = GOOD.replace(
+            "      points: {new_materials: 2}\n",
+            "      points: {new_materials: 2}\n"
+            "      events:\n"
+            "        - {type: stage_changed, project: P1, from: lead, to: negotiating,\n"
+            "           by: zhao, on_behalf_of: null}\n",
+        )
+        write(tmp_path, "events.yaml", text)
+        assert main(["scenario", "run", str(tmp_path)]) == 0
+        assert capsys.readouterr().out.splitlines()[-1] == "1 passed, 0 failed"
+
+    def test_an_event_not_recorded_shows_the_events_found(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A missing event fails at its line and lists what was recorded in the window."""
+        text = GOOD.replace(
+            "      points: {new_materials: 2}\n",
+            "      points: {new_materials: 2}\n      events: [{type: stage_changed, by: fuyuan}]\n",
+        )
+        write(tmp_path, "events.yaml", text)
+        assert main(["scenario", "run", str(tmp_path)]) == 1
+        out = capsys.readouterr().out.splitlines()
+        assert out[1:4] == [
+            "  step 3 (line 16): expect events[1]",
+            "    expected: {type: stage_changed, by: fuyuan}",
+            "    found:    {type: created, project: P1, by: zhao}",
+        ]
+        assert "              {type: stage_changed, project: P1, by: zhao}" in out
+
     def test_json_output_for_machines(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:

@@ -45,6 +45,9 @@ NOTICE_NAMES: dict[str, str] = {
     "urge": "催办",
     "approved": "审批完成",
     "rejected": "否决通知",
+    "copy": "抄送",
+    "transferred": "转办通知",
+    "entrusted": "委托通知",
 }
 
 

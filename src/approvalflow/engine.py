@@ -44,7 +44,7 @@ from approvalflow.rules import arguments, lifecycle, metrics, timers
 from approvalflow.rules import holdups as holdups_rule
 from approvalflow.rules import points as points_rule
 from approvalflow.rules import preview as preview_rule
-from approvalflow.rules.authorization import authorize
+from approvalflow.rules.authorization import BranchParties, Party, authorize
 from approvalflow.rules.commands import BUILTIN_COMMANDS, CommandSpec
 from approvalflow.rules.context import Context
 from approvalflow.rules.holdups import Holdup
@@ -269,6 +269,8 @@ class Engine:
                 agent=loaded.agent,
                 leader=loaded.leader,
                 settings=rules,
+                branch=_branch_parties(spec, loaded, actor),
+                now=now,
             )
             self._check_stage(spec, loaded)
             ctx = self._context(loaded.clone(), now, spec.name, args, actor, command_id, rules)
@@ -748,7 +750,7 @@ class Engine:
         """What ``project`` waits on now (review units, branches, the applicant), the earliest
         deadline first: the head of its critical path."""
         state = self.project(project)
-        return holdups_rule.holdups(state, self.rules_for(state))
+        return holdups_rule.holdups(state, self.rules_for(state), self.clock.now())
 
     def late_items(
         self, now: datetime | None = None, ids: Iterable[str] | None = None
@@ -837,6 +839,16 @@ class Engine:
                 or (spec.stage_trigger, state.stage) in STAGE_TABLE
             )
         )
+
+
+def _branch_parties(spec: CommandSpec, state: ProjectState, actor: Actor) -> BranchParties | None:
+    """The named parties of the actor's own branch, for a command on that branch."""
+    if not (spec.on_branch or Party.HANDLER in spec.parties) or not actor.department:
+        return None
+    branch = state.branches.get(actor.department)
+    if branch is None:
+        return None
+    return BranchParties(branch.department, branch.handler, branch.deputy, branch.deputy_until)
 
 
 def _chosen(ids: Iterable[str] | None) -> list[str] | None:

@@ -33,6 +33,9 @@ NOTICE_KINDS: tuple[str, ...] = (
     "urge",
     "approved",
     "rejected",
+    "copy",
+    "transferred",
+    "entrusted",
 )
 # Notices that reach the project's leader as an escalation (rule 1).
 ESCALATION_KINDS: frozenset[str] = frozenset({"overdue", "revoked", "rejected"})
@@ -123,7 +126,8 @@ class Event:
     """One fact in a project's history. Events are never changed once stored.
 
     ``by`` is the person who acted (``None`` for the engine's own timers); ``on_behalf_of`` is
-    the party an agent acted for.
+    the party they acted for: the applicant when its agent acts, a branch's handler when the
+    deputy they entrusted acts.
     """
 
     project: str

@@ -79,9 +79,21 @@ class Branch:
     accept_due: datetime | None = None
     # Working days added to the promised limit by extensions, each granted by an authority.
     extended_wd: int = 0
+    # Who handles the branch (经办人, named by a transfer), the officer they entrusted to act
+    # for them (委托) and the end of that entrustment; the actors the branch was copied to (抄送).
+    handler: str | None = None
+    deputy: str | None = None
+    deputy_until: datetime | None = None
+    copied: frozenset[str] = frozenset()
 
     def clone(self) -> Branch:
         return attrs.evolve(self)
+
+    def deputy_at(self, moment: datetime) -> str | None:
+        """The handler's deputy if the entrustment is in force at ``moment``, else ``None``."""
+        if self.deputy is None or (self.deputy_until is not None and moment >= self.deputy_until):
+            return None
+        return self.deputy
 
 
 @attrs.define(slots=True)
@@ -102,6 +114,8 @@ class ProjectState:
     project_code: str | None = None
     emissions: bool = True
     extra: dict[str, Any] = attrs.field(factory=dict)
+    # Actors the whole project was copied to (抄送); a branch keeps its own.
+    copied: frozenset[str] = frozenset()
     stage: str = "lead"
     version: int = 0
     materials: frozenset[str] = frozenset()
@@ -398,6 +412,12 @@ def _branch_opened(state: ProjectState, p: Any, at: datetime) -> None:
         deficient_barred=previous.deficient_barred if previous else False,
         accept_due=_when(p.get("accept_due")),
     )
+    if previous is not None:
+        # A re-opened branch stays with the people who had it (D29) and its copies (D31).
+        branch = state.branches[dept]
+        branch.handler = previous.handler
+        branch.deputy, branch.deputy_until = previous.deputy, previous.deputy_until
+        branch.copied = previous.copied
     state._owned.add(dept)
 
 
@@ -465,3 +485,27 @@ def _verified(state: ProjectState, p: Any, at: datetime) -> None:
     branch = _branch(state, p)
     branch.verified = True
     branch.verify_due = None
+
+
+@_on("branch_transferred")
+def _transferred(state: ProjectState, p: Any, at: datetime) -> None:
+    branch = _branch(state, p)
+    branch.handler = p["handler"]
+    # The entrustment was the previous handler's; it ends with their handling.
+    branch.deputy = branch.deputy_until = None
+
+
+@_on("branch_entrusted")
+def _entrusted(state: ProjectState, p: Any, at: datetime) -> None:
+    branch = _branch(state, p)
+    branch.deputy = p["deputy"]
+    branch.deputy_until = _when(p.get("until"))
+
+
+@_on("copied")
+def _copied(state: ProjectState, p: Any, at: datetime) -> None:
+    if p.get("department"):
+        branch = _branch(state, p)
+        branch.copied = branch.copied | frozenset(p["to"])
+    else:
+        state.copied = state.copied | frozenset(p["to"])

@@ -76,7 +76,13 @@ def render() -> str:
     parts += [
         "",
         "`applicant` includes the agent the project is delegated to (events record `by` and",
-        "`on_behalf_of`).",
+        "`on_behalf_of`). On a command on the officer's own branch ("
+        + ", ".join(f"`{name}`" for name, spec in BUILTIN_COMMANDS.items() if spec.on_branch)
+        + "), `officer` means any officer of the department until a `transfer` names the",
+        "branch's handler (经办人); then the handler, the deputy they entrusted (events record",
+        "`by` the deputy and `on_behalf_of` the handler) or an officer who is the",
+        "department's head. `handler` is the branch's handler in person; `head` is a",
+        "department's head (负责人), for their own department.",
         "",
         "## Notices",
         "",

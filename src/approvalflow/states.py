@@ -102,6 +102,11 @@ STAGE_TRANSITIONS: tuple[TransitionSpec, ...] = (
     # A commitment is checked after the project may have moved on (rule 8).
     {"trigger": "verify", "source": ["approval", *FUNDED_STAGES[2:]], "dest": None},
     {"trigger": "accept_commitment", "source": "approval", "dest": None},
+    # Who handles a branch matters while the department still has work on it (a pledge to
+    # verify included), so also after the project left approval.
+    {"trigger": "transfer", "source": ["approval", *FUNDED_STAGES[2:]], "dest": None},
+    {"trigger": "entrust", "source": ["approval", *FUNDED_STAGES[2:]], "dest": None},
+    {"trigger": "copy", "source": list(NON_TERMINAL), "dest": None},
     {"trigger": "timer", "source": list(NON_TERMINAL), "dest": None},
     {"trigger": "approval_complete", "source": "approval", "dest": "approved"},
     {"trigger": "approval_rejected", "source": "approval", "dest": "rejected"},

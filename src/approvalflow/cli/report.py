@@ -64,7 +64,8 @@ def run(options: argparse.Namespace) -> int:
 
 
 def late_rows(engine: Any, at: str | None) -> list[dict[str, Any]]:
-    """One row per late item: department, project, what, due, working days overdue."""
+    """One row per late item: department, project, what, due, working days overdue, and the
+    branch's handler and acting deputy where named."""
     from approvalflow.calendar import format_local, parse_local
 
     now = parse_local(at) if at else engine.clock.now()
@@ -80,6 +81,8 @@ def late_rows(engine: Any, at: str | None) -> list[dict[str, Any]]:
                     "state": item.state,
                     "due": format_local(item.due),
                     "wd_overdue": -left if left is not None else None,
+                    "handler": item.handler or "",
+                    "deputy": item.deputy or "",
                 }
             )
     return rows

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from approvalflow.engine import Engine
-    from approvalflow.project import ProjectState
+    from approvalflow.project import Branch, ProjectState
 
 __all__ = ["add_arguments", "run"]
 
@@ -73,6 +73,8 @@ def render(engine: Engine, state: ProjectState, now: datetime) -> str:
         + (f" · agent {state.agent}" if state.agent else "")
         + (f" · 项目代码 {state.project_code}" if state.project_code else "")
     )
+    if state.copied:
+        lines.append(f"  copied to {', '.join(sorted(state.copied))}")
     money = f"  investment {format_yuan(state.investment)}"
     if state.agreed_investment is not None:
         money += f" · agreed {format_yuan(state.agreed_investment)}"
@@ -89,6 +91,7 @@ def render(engine: Engine, state: ProjectState, now: datetime) -> str:
                 extra = f"  missing: {', '.join(sorted(branch.outstanding))}"
             if branch.corrections:
                 extra += f"  corrections: {', '.join(sorted(branch.corrections))}"
+            extra += _people(branch, now)
             lines.append(f"  {dept:<6}{name:<8}{branch_label(branch.state)}{extra}")
     deadlines = engine.deadlines(state.id)
     if deadlines:
@@ -101,7 +104,7 @@ def render(engine: Engine, state: ProjectState, now: datetime) -> str:
             when = f"{left} wd left" if left or not late else f"overdue by {late} wd"
             mark = " (provisional)" if due.provisional else ""
             lines.append(f"  {key:<{width}}{due.display()}  {when}{mark}")
-    holder = holding_up(engine, state)
+    holder = holding_up(engine, state, now)
     if holder:
         lines.append(f"Holding it up: {holder}")
     lines.append("Timeline")
@@ -129,12 +132,13 @@ def render(engine: Engine, state: ProjectState, now: datetime) -> str:
     return "\n".join(lines)
 
 
-def holding_up(engine: Engine, state: ProjectState) -> str | None:
-    """Who the project waits on now, the earliest deadline first."""
+def holding_up(engine: Engine, state: ProjectState, now: datetime | None = None) -> str | None:
+    """Who the project waits on now, the earliest deadline first (at ``now``: whether an
+    entrustment is still in force)."""
     from approvalflow.calendar import format_local
     from approvalflow.rules.holdups import holdups
 
-    items = holdups(state, engine.rules_for(state))
+    items = holdups(state, engine.rules_for(state), now)
     if not items:
         return None
     first = items[0]
@@ -151,7 +155,28 @@ def holding_up(engine: Engine, state: ProjectState) -> str | None:
         return f"the applicant {state.applicant}: materials {', '.join(missing)}"
     name = engine.settings.department_name(first.waiting_on)
     due = f", due {format_local(first.due)}" if first.due else ""
-    return f"{first.waiting_on} ({name}), {first.state}{due}"
+    who = ""
+    if first.handler:
+        who = f", handled by {first.handler}"
+        if first.deputy:
+            who += f" (entrusted to {first.deputy})"
+    return f"{first.waiting_on} ({name}), {first.state}{who}{due}"
+
+
+def _people(branch: Branch, now: datetime) -> str:
+    """The branch's handler, the deputy acting for them, and who it was copied to."""
+    from approvalflow.calendar import format_local
+
+    text = ""
+    if branch.handler:
+        text += f"  handler: {branch.handler}"
+    if branch.deputy:
+        until = f" until {format_local(branch.deputy_until)}" if branch.deputy_until else ""
+        ended = "" if branch.deputy_at(now) else ", ended"
+        text += f"  deputy: {branch.deputy}{until}{ended}"
+    if branch.copied:
+        text += f"  copied to: {', '.join(sorted(branch.copied))}"
+    return text
 
 
 _SUMMARY_KEYS = (
@@ -170,6 +195,9 @@ _SUMMARY_KEYS = (
     "amount",
     "agreed_investment",
     "agent",
+    "handler",
+    "deputy",
+    "note",
     "reason",
     "due",
 )
@@ -183,7 +211,9 @@ def _summary(payload: object) -> str:
     if "from" in payload and "to" in payload:
         parts.append(f"{payload['from']} -> {payload['to']}")
     for key in _SUMMARY_KEYS:
-        if key == "to" or key not in payload or payload[key] in (None, [], ""):
+        if key not in payload or payload[key] in (None, [], ""):
+            continue
+        if key == "to" and "from" in payload:  # shown above as the move
             continue
         value = payload[key]
         if isinstance(value, list):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
+from datetime import date
 from typing import Any
 
 from approvalflow.errors import InvalidCommand, UnknownMaterial
@@ -12,6 +13,7 @@ from approvalflow.settings import Settings
 __all__ = [
     "amount",
     "choice",
+    "day_from",
     "department",
     "flag",
     "id_list",
@@ -111,3 +113,19 @@ def amount(args: Mapping[str, Any], name: str, *, default: int | None = None) ->
             raise InvalidCommand(f"argument {name!r} is required (an amount of yuan)")
         return default
     return parse_amount(value, argument=name)
+
+
+def day_from(args: Mapping[str, Any], name: str, today: date) -> date | None:
+    """An optional date argument (``YYYY-MM-DD``) that is not before ``today``."""
+    value = args.get(name)
+    if value is None:
+        return None
+    try:
+        day = value if isinstance(value, date) else date.fromisoformat(str(value))
+    except ValueError:
+        raise InvalidCommand(
+            f"argument {name!r} must be a date (YYYY-MM-DD), not {value!r}"
+        ) from None
+    if day < today:
+        raise InvalidCommand(f"argument {name!r} ({day}) is before today ({today})")
+    return day

@@ -9,9 +9,8 @@ supply deadline keeps running: it is the applicant's promise, not the department
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 
-from approvalflow.errors import InvalidCommand
 from approvalflow.rules import arguments
 from approvalflow.rules.context import Context
 from approvalflow.rules.parallel_approval import officer_branch
@@ -26,7 +25,8 @@ def pause_clock(ctx: Context) -> None:
     branch = officer_branch(ctx)
     reason = arguments.choice(ctx.args, "reason", PAUSE_REASONS)
     note = arguments.text(ctx.args, "note", required=False)
-    until = _until(ctx)
+    until_day = arguments.day_from(ctx.args, "until", ctx.now.date())
+    until = until_day.isoformat() if until_day else None
     remaining = 0
     if branch.due is not None:
         remaining = ctx.calendar.working_days_between(
@@ -50,18 +50,3 @@ def resume_clock(ctx: Context) -> None:
     ctx.move_branch(
         branch.department, f"unpause_{target}", due=due.at.isoformat(), provisional=due.provisional
     )
-
-
-def _until(ctx: Context) -> str | None:
-    value = ctx.args.get("until")
-    if value is None:
-        return None
-    try:
-        day = value if isinstance(value, date) else date.fromisoformat(str(value))
-    except ValueError:
-        raise InvalidCommand(
-            f"argument 'until' must be a date (YYYY-MM-DD), not {value!r}"
-        ) from None
-    if day < ctx.now.date():
-        raise InvalidCommand(f"argument 'until' ({day}) is before today ({ctx.now.date()})")
-    return day.isoformat()

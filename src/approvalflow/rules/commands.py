@@ -15,9 +15,11 @@ import attrs
 from approvalflow.rules import (
     clock_pauses,
     commitment,
+    copies,
     correction,
     decision,
     extensions,
+    handling,
     lifecycle,
     parallel_approval,
     pre_review,
@@ -40,7 +42,9 @@ class CommandSpec:
 
     ``stage_trigger`` names the stage-machine transition that must exist from the project's
     stage (``None``: allowed in any non-terminal stage, for plugin commands that keep their
-    own state). ``arguments`` lists every argument the command takes.
+    own state). ``arguments`` lists every argument the command takes. ``on_branch`` marks a
+    command on the acting officer's own approval branch: once the branch has a handler, an
+    officer sends it only as the handler, their deputy or the department's head (D29).
     """
 
     name: str
@@ -54,6 +58,7 @@ class CommandSpec:
     summary: str = ""
     under_current_rules: bool = False
     """Run under the engine's current rule set, not the one the project is pinned to."""
+    on_branch: bool = False
 
 
 def _spec(
@@ -131,6 +136,7 @@ _SPECS = (
         "deficient",
         precheck=parallel_approval.check_branch,
         summary="Accept the application, possibly with deficient materials (rule 5).",
+        on_branch=True,
     ),
     _spec(
         "return",
@@ -139,6 +145,7 @@ _SPECS = (
         "corrections",
         precheck=parallel_approval.check_branch,
         summary="Return for correction (rule 6).",
+        on_branch=True,
     ),
     _spec(
         "approve",
@@ -146,6 +153,7 @@ _SPECS = (
         parallel_approval.approve,
         precheck=parallel_approval.check_branch,
         summary="Approve the department's branch.",
+        on_branch=True,
     ),
     _spec(
         "reject",
@@ -154,6 +162,7 @@ _SPECS = (
         "reason",
         precheck=parallel_approval.check_branch,
         summary="Reject the department's branch.",
+        on_branch=True,
     ),
     _spec(
         "pause_clock",
@@ -164,6 +173,7 @@ _SPECS = (
         "note",
         precheck=parallel_approval.check_branch,
         summary="Stop the branch's clock for a hearing, expert review, testing or survey.",
+        on_branch=True,
     ),
     _spec(
         "extend_limit",
@@ -174,6 +184,7 @@ _SPECS = (
         "reason",
         precheck=extensions.check_extend,
         summary="Extend the branch's limit on a named authority, with a reason.",
+        on_branch=True,
     ),
     _spec(
         "resume_clock",
@@ -181,6 +192,7 @@ _SPECS = (
         clock_pauses.resume_clock,
         precheck=parallel_approval.check_branch,
         summary="Restart a paused branch's clock with the working days that were left.",
+        on_branch=True,
     ),
     _spec(
         "accept_commitment",
@@ -197,6 +209,7 @@ _SPECS = (
         "passed",
         precheck=commitment.check_verify,
         summary="Verify a commitment (rule 8).",
+        on_branch=True,
     ),
     _spec(
         "urge", (Party.LEADER,), urging.urge, "department", summary="Urge a department (rule 9)."
@@ -213,6 +226,38 @@ _SPECS = (
         lifecycle.delegate,
         "agent",
         summary="Delegate to an agent, or end the delegation.",
+    ),
+    _spec(
+        "transfer",
+        (Party.HEAD, Party.OFFICER),
+        handling.transfer,
+        "to",
+        "reason",
+        precheck=handling.check_handled_branch,
+        on_branch=True,
+        summary="Hand the department's branch to another of its officers (转办), with a reason.",
+    ),
+    _spec(
+        "entrust",
+        (Party.HANDLER,),
+        handling.entrust,
+        "to",
+        "until",
+        "reason",
+        precheck=handling.check_handled_branch,
+        on_branch=True,
+        summary="The branch's handler entrusts an officer of the department (委托), or ends it.",
+    ),
+    _spec(
+        "copy",
+        (R, Party.LEADER, Party.HEAD, Party.OFFICER),
+        copies.copy,
+        "to",
+        "note",
+        "department",
+        precheck=copies.check_copy,
+        on_branch=True,
+        summary="Copy the project or a branch to named actors with a note (抄送).",
     ),
     _spec("withdraw", (A,), lifecycle.withdraw, "reason", summary="The applicant withdraws."),
     _spec(

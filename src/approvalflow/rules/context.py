@@ -18,6 +18,7 @@ import attrs
 from approvalflow.calendar import Due, WorkingCalendar
 from approvalflow.model import Actor, ActorDirectory, Event, Notice, freeze_payload
 from approvalflow.project import ProjectState
+from approvalflow.rules.copies import followers
 from approvalflow.settings import Settings
 from approvalflow.states import next_branch_state, next_stage
 
@@ -102,8 +103,14 @@ class Context:
     # -- notices ----------------------------------------------------------------------------
 
     def notify(self, kind: str, recipients: Iterable[str | None], **fields: Any) -> None:
-        """Queue a notice; recipients are de-duplicated in order, ``None`` dropped."""
+        """Queue a notice; recipients are de-duplicated in order, ``None`` dropped.
+
+        Actors the project or the branch was copied to follow its outcome notices (D31): they
+        are added after the named recipients.
+        """
         unique = tuple(dict.fromkeys(r for r in recipients if r))
+        if self.state.copied or any(b.copied for b in self.state.branches.values()):
+            unique = tuple(dict.fromkeys((*unique, *followers(self.state, kind, fields))))
         if not unique:
             return
         version = self.state.version

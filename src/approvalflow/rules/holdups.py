@@ -30,6 +30,9 @@ class Holdup:
     what: str  # "pre_review", "approval", "materials", "corrections"
     due: datetime | None
     state: str
+    # On a branch: its handler (经办人) and the deputy acting for them (委托), when named.
+    handler: str | None = None
+    deputy: str | None = None
 
     def working_days_left(self, calendar: WorkingCalendar, now: datetime) -> int | None:
         """Working days from ``now``'s day to the deadline's; negative once it has passed."""
@@ -42,8 +45,12 @@ class Holdup:
         return -calendar.working_days_between(due_day, today)
 
 
-def holdups(state: ProjectState, settings: Settings) -> list[Holdup]:
-    """What ``state`` waits on now, the earliest deadline first (the critical path's head)."""
+def holdups(state: ProjectState, settings: Settings, now: datetime | None = None) -> list[Holdup]:
+    """What ``state`` waits on now, the earliest deadline first (the critical path's head).
+
+    A branch names its handler, and their deputy while the entrustment is in force at ``now``
+    (any named deputy when ``now`` is ``None``).
+    """
     found: list[Holdup] = []
     if state.stage == "pre_review.reviewing" and state.round is not None:
         for unit in settings.pre_review.members:
@@ -54,7 +61,18 @@ def holdups(state: ProjectState, settings: Settings) -> list[Holdup]:
     elif state.stage == "approval":
         for dept, branch in state.branches.items():
             if branch.state in BRANCH_OPEN:
-                found.append(Holdup(state.id, dept, "approval", branch.due, branch.state))
+                deputy = branch.deputy if now is None else branch.deputy_at(now)
+                found.append(
+                    Holdup(
+                        state.id,
+                        dept,
+                        "approval",
+                        branch.due,
+                        branch.state,
+                        handler=branch.handler,
+                        deputy=deputy,
+                    )
+                )
             elif branch.state == "returned":
                 found.append(Holdup(state.id, "applicant", "corrections", None, dept))
             if branch.outstanding:
@@ -74,7 +92,7 @@ def late_items(
     rules_for = settings if callable(settings) else (lambda _state: settings)
     late: dict[str, list[Holdup]] = {}
     for state in states:
-        for item in holdups(state, rules_for(state)):
+        for item in holdups(state, rules_for(state), now):
             if item.waiting_on != "applicant" and item.due is not None and item.due <= now:
                 late.setdefault(item.waiting_on, []).append(item)
     for items in late.values():

@@ -74,7 +74,7 @@ _STEP_KEYS: dict[str, tuple[str, ...]] = {
     "expect": ("expect",),
     "rules": ("rules",),
 }
-_EXPECT_KINDS = ("notices", "no_notices", "points", "metrics", "deadline")
+_EXPECT_KINDS = ("notices", "no_notices", "events", "points", "metrics", "deadline")
 # Fields of a new project that name actors, so a typo there is caught before the engine runs.
 _CREATE_ACTOR_FIELDS = ("applicant", "leader", "agent")
 
@@ -786,11 +786,16 @@ class _Reader:
         points: list[Expectation] = []
         metrics: list[Expectation] = []
         deadlines: list[Expectation] = []
+        events: list[Expectation] = []
         for key, expected in checks.items():
             key_path = (*checks_path, key)
             if key in ("notices", "no_notices"):
                 target = notices if key == "notices" else no_notices
                 target.extend(self._notices(key_path, key, expected))
+            elif key == "events":
+                events.extend(
+                    self._entries(key_path, key, expected, "{type: branch_changed, by: o_zj}")
+                )
             elif key == "points":
                 for team, amount in self._mapping(key_path, expected, "{energy: 2}").items():
                     if not isinstance(amount, int) or isinstance(amount, bool):
@@ -841,15 +846,27 @@ class _Reader:
             points=tuple(points),
             metrics=tuple(metrics),
             deadlines=tuple(deadlines),
+            events=tuple(events),
         )
 
     def _notices(self, path: _Path, key: str, value: object) -> list[Expectation]:
-        example = "[{to: li, kind: overdue, project: P1}]"
+        return self._entries(
+            path,
+            key,
+            value,
+            "{kind: overdue, project: P1}",
+            "[{to: li, kind: overdue, project: P1}]",
+        )
+
+    def _entries(
+        self, path: _Path, key: str, value: object, example: str, list_example: str = ""
+    ) -> list[Expectation]:
+        """A list of mappings, each one expected entry (a notice or an event)."""
         expected = []
-        for i, item in enumerate(self._list(path, value, example)):
+        for i, item in enumerate(self._list(path, value, list_example or f"[{example}]")):
             item_path = (*path, i)
-            notice = self._mapping(item_path, item, "{kind: overdue, project: P1}")
-            expected.append(Expectation(f"{key}[{i + 1}]", notice, self._lines[item_path]))
+            entry = self._mapping(item_path, item, example)
+            expected.append(Expectation(f"{key}[{i + 1}]", entry, self._lines[item_path]))
         return expected
 
     def _metric(self, path: _Path, value: object) -> None:

@@ -130,6 +130,8 @@ class ExpectStep:
     - ``points``: key a team, value an int.
     - ``metrics``: key a metric name, value a number, ``None``, or a mapping of them.
     - ``deadlines``: key such as ``P1.approval.sthj.supply``, value an aware datetime.
+    - ``events``: key ``events[i]`` (from 1), value the mapping a recorded event must contain
+      (``type``, ``project``, ``by``, ``on_behalf_of`` and its payload's fields).
     """
 
     index: int
@@ -140,6 +142,7 @@ class ExpectStep:
     points: tuple[Expectation, ...]
     metrics: tuple[Expectation, ...]
     deadlines: tuple[Expectation, ...]
+    events: tuple[Expectation, ...] = ()
 
 
 Step: TypeAlias = CommandStep | AdvanceStep | ExpectStep | RulesStep

@@ -21,7 +21,7 @@ from approvalflow.calendar import format_local, to_local
 from approvalflow.clock import ManualClock
 from approvalflow.engine import Engine
 from approvalflow.errors import ERROR_CODES, ApprovalflowError
-from approvalflow.model import Actor, Notice
+from approvalflow.model import Actor, Event, Notice
 from approvalflow.plugins.manager import PluginError
 from approvalflow.scenario.loader import find_scenario_files, load_scenario
 from approvalflow.scenario.model import (
@@ -182,6 +182,7 @@ class _Run:
         self.engine = self._engine(store)
         self.projects: list[str] = []
         self.notices: list[dict[str, Any]] = []
+        self.events: list[dict[str, Any]] = []
 
     def _engine(self, store: Store | None) -> Engine:
         scenario, prefix = self.scenario, self.prefix
@@ -254,7 +255,7 @@ class _Run:
             )
         if step.command == "create" and step.project not in self.projects:
             self.projects.append(step.project)
-        self._record(result.notices)
+        self._record(result.notices, result.events)
         return None
 
     def rules(self, step: RulesStep) -> StepFailure | None:
@@ -290,7 +291,7 @@ class _Run:
                 format_local(target),
             )
         for result in self.engine.run_due(target, prefix=self.prefix):
-            self._record(result.notices)
+            self._record(result.notices, result.events)
         self.clock.set(target)
         return None
 
@@ -316,8 +317,9 @@ class _Run:
                         _show(expectation.value),
                         found,
                     )
-        failure = self._check_notices(step)
+        failure = self._check_notices(step) or self._check_events(step)
         self.notices = []
+        self.events = []
         return failure
 
     # -- checks: each returns None when it holds, else what was found -----------------------
@@ -391,6 +393,21 @@ class _Run:
                 )
         return None
 
+    def _check_events(self, step: ExpectStep) -> StepFailure | None:
+        unused = list(self.events)
+        for expectation in step.events:
+            match = next((e for e in unused if _subset(expectation.value, e)), None)
+            if match is None:
+                return StepFailure(
+                    step.index,
+                    expectation.line,
+                    f"expect {expectation.key}",
+                    _show(expectation.value),
+                    _show_events(self.events),
+                )
+            unused.remove(match)
+        return None
+
     # -- helpers ----------------------------------------------------------------------------
 
     def _ids(self) -> list[str]:
@@ -400,13 +417,25 @@ class _Run:
         state = self.engine.store.load(project)
         return state.version if state else None
 
-    def _record(self, notices: Sequence[Notice]) -> None:
+    def _record(self, notices: Sequence[Notice], events: Sequence[Event] = ()) -> None:
         for notice in notices:
             if not notice.project.startswith(self.prefix):
                 continue  # another run's project in a shared store
             for flat in notice.per_recipient():
                 flat["project"] = flat["project"][len(self.prefix) :]
                 self.notices.append(flat)
+        for event in events:
+            if not event.project.startswith(self.prefix):
+                continue
+            self.events.append(
+                {
+                    **event.payload,
+                    "type": event.type,
+                    "project": event.project[len(self.prefix) :],
+                    "by": event.by,
+                    "on_behalf_of": event.on_behalf_of,
+                }
+            )
 
 
 def _merge_settings(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -468,6 +497,18 @@ def _show(value: Any) -> str:
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_show(v) for v in value) + "]"
     return str(value)
+
+
+def _show_events(events: list[dict[str, Any]]) -> str:
+    if not events:
+        return "no events since the previous expect step"
+    keys = ("type", "project", "by", "on_behalf_of")
+    shown = [
+        "{" + ", ".join(f"{k}: {_show(e[k])}" for k in keys if e.get(k) is not None) + "}"
+        for e in events[-12:]
+    ]
+    more = f" (and {len(events) - 12} earlier)" if len(events) > 12 else ""
+    return "\n              ".join(shown) + more
 
 
 def _show_notices(notices: list[dict[str, Any]]) -> str:
