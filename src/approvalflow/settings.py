@@ -327,6 +327,12 @@ def _converter() -> cattrs.Converter:
     from cattrs.gen import make_dict_structure_fn
 
     converter = cattrs.Converter(forbid_extra_keys=True)
+    # Scalar hooks first: each class's generated function binds its fields' hooks when it is
+    # made, so hooks registered after it would never run (a `true` deadline would count as 1).
+    converter.register_structure_hook(int, _structure_strict_int)
+    converter.register_structure_hook(float, _structure_share)
+    converter.register_structure_hook(bool, _structure_flag)
+    converter.register_structure_hook(str, _structure_text)
     for cls in (
         Settings,
         PreReviewSettings,
@@ -339,10 +345,6 @@ def _converter() -> cattrs.Converter:
         converter.register_structure_hook(
             cls, make_dict_structure_fn(cls, converter, _cattrs_forbid_extra_keys=True)
         )
-    converter.register_structure_hook(int, _structure_strict_int)
-    converter.register_structure_hook(float, _structure_share)
-    converter.register_structure_hook(bool, _structure_flag)
-    converter.register_structure_hook(str, _structure_text)
     return converter
 
 
