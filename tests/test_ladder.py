@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
-from builders import County, county_actors
+from builders import PROJECT_FIELDS, County, county_actors
 from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -295,6 +295,7 @@ class TestPreReview:
             ("yellow_card", "sthj", "2026-03-05 24:00", ("r_sthj", "sthj_head")),
             ("red_card", "sthj", "2026-03-10 24:00", ("r_sthj", "sthj_head", "huang", "xnb")),
         ]
+        assert county.engine.holdups("P1")[0].card == "red"
 
     def test_silence_deemed_a_pass_closes_the_round_before_the_yellow_card(self) -> None:
         """With silence as a pass, the deadline passes the silent units: no yellow card."""
@@ -334,3 +335,62 @@ class TestStepTime:
         moment = step_time(calendar, due, offset)
         assert calendar.is_working_day(to_local(moment).date() - timedelta(days=1))
         assert (moment < due) == (offset > 0)
+
+
+class TestReadingTheLadder:
+    def test_holdups_and_the_late_report_show_the_last_card(self) -> None:
+        """On 03-13 zj has its yellow card: the holdup and `report late` say so."""
+        from approvalflow.cli.report import late_rows
+
+        county = ladder_county()
+        county.to_approval()
+        county.advance_to(at("2026-03-13"))
+        assert [(h.waiting_on, h.card) for h in county.engine.holdups("P1")] == [("zj", "yellow")]
+        rows = late_rows(county.engine, "2026-03-13 09:00")
+        assert [(r["department"], r["card"], r["wd_overdue"]) for r in rows] == [
+            ("zj 住建", "yellow 黄牌", 2)
+        ]
+
+    def test_show_names_the_card_of_whoever_holds_the_project_up(self) -> None:
+        """`approvalflow show`: zj holds it up and has had its red card; the timeline lists it."""
+        from approvalflow.cli.show import render
+
+        county = ladder_county()
+        county.to_approval()
+        county.advance_to(at("2026-03-18"))
+        out = render(county.engine, county.engine.project("P1"), county.clock.now())
+        assert "Holding it up: zj (住建), pending, due 2026-03-11 24:00, red card (红牌)" in out
+        assert "card_issued" in out and "card=warning department=zj" in out
+
+    def test_the_preview_gives_each_branch_s_card_dates(self) -> None:
+        """Applied 2026-09-24 (before Mid-Autumn and National Day): zj is due 10-12, warned
+        10-09, yellow 10-12, red 10-15. Submitted 09-21, pre-review is due 09-24: each unit
+        would be warned 09-22, yellow 09-24, red 09-30 (09-25 is Mid-Autumn)."""
+        county = ladder_county(start=at("2026-09-21"))
+        preview = county.engine.preview(
+            PROJECT_FIELDS,
+            "guo",
+            approval_start=at("2026-09-24"),
+        )
+        (zj,) = preview.branches
+        assert zj.due.display() == "2026-10-12 24:00"
+        assert [(c.card, c.display(), c.recipients) for c in zj.cards] == [
+            ("warning", "2026-10-09 24:00", ("officer",)),
+            ("yellow", "2026-10-12 24:00", ("officer", "head")),
+            ("red", "2026-10-15 24:00", ("officer", "head", "leader", "efficiency_office")),
+        ]
+        assert sorted(preview.pre_review_cards) == ["fgw", "gxj", "sthj", "zrzy"]
+        assert [c.display() for c in preview.pre_review_cards["gxj"]] == [
+            "2026-09-22 24:00",
+            "2026-09-24 24:00",
+            "2026-09-30 24:00",
+        ]
+
+    def test_the_preview_without_a_ladder_has_no_cards(self) -> None:
+        """Off by default: no dates to show."""
+        preview = County().engine.preview(
+            PROJECT_FIELDS,
+            "guo",
+        )
+        assert all(b.cards == () for b in preview.branches)
+        assert preview.pre_review_cards == {}

@@ -692,9 +692,10 @@ class Engine:
         start: datetime | None = None,
         approval_start: datetime | None = None,
     ) -> Preview:
-        """What-if: the departments and every deadline a project with ``fields`` would get if
-        it were submitted at ``start`` and applied for at ``approval_start`` (both default to
-        the clock). Validates the fields as ``create`` would; writes nothing."""
+        """What-if: the departments, every deadline and the warning ladder's card dates a
+        project with ``fields`` would get if it were submitted at ``start`` and applied for at
+        ``approval_start`` (both default to the clock), with the county's time limits and
+        ladders. Validates the fields as ``create`` would; writes nothing."""
         actor = self._actor(by, "preview", "(preview)")
         if "recruiter" not in actor.roles:
             raise NotAuthorized(f"{actor.id} may not preview a project: is not a recruiter")
@@ -715,11 +716,13 @@ class Engine:
             route=self._route,
             start=start or now,
             approval_start=approval_start or start or now,
+            time_limit=self._time_limit,
+            ladder=self._ladder,
         )
 
     def holdups(self, project: str) -> list[Holdup]:
         """What ``project`` waits on now (review units, branches, the applicant), the earliest
-        deadline first: the head of its critical path."""
+        deadline first: the head of its critical path; each with its last card, if any."""
         return holdups_rule.holdups(self.project(project), self.settings)
 
     def late_items(

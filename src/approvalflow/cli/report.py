@@ -64,8 +64,10 @@ def run(options: argparse.Namespace) -> int:
 
 
 def late_rows(engine: Any, at: str | None) -> list[dict[str, Any]]:
-    """One row per late item: department, project, what, due, working days overdue."""
+    """One row per late item: department, project, what, due, working days overdue, and the
+    warning ladder's last card shown on it."""
     from approvalflow.calendar import format_local, parse_local
+    from approvalflow.display import CARD_NAMES
 
     now = parse_local(at) if at else engine.clock.now()
     rows = []
@@ -80,6 +82,7 @@ def late_rows(engine: Any, at: str | None) -> list[dict[str, Any]]:
                     "state": item.state,
                     "due": format_local(item.due),
                     "wd_overdue": -left if left is not None else None,
+                    "card": f"{item.card} {CARD_NAMES[item.card]}" if item.card else None,
                 }
             )
     return rows
