@@ -296,6 +296,10 @@ class TestLadderHook:
             ),
             ([{"card": "red", "offset_wd": 0, "recipients": ["mayor"]}], "unknown recipient"),
             ("red", "must be a list of LadderStep"),
+            (
+                [{"card": "red", "offset_wd": 0, "recipients": "leader"}],
+                "expected a list of recipients",
+            ),
         ],
     )
     def test_a_bad_ladder_refuses_the_command_and_changes_nothing(

@@ -399,7 +399,10 @@ class Engine:
         steps: list[LadderStep] = []
         for step in answer if not isinstance(answer, str | Mapping) else [answer]:
             if isinstance(step, Mapping) and set(step) == {"card", "offset_wd", "recipients"}:
-                step = LadderStep.from_dict(step)
+                try:
+                    step = LadderStep.from_dict(step)
+                except TypeError as error:
+                    raise InvalidCommand(f"{where}: {error}") from None
             if not isinstance(step, LadderStep):
                 raise InvalidCommand(
                     f"{where} must be a list of LadderStep (or of mappings with card, "
