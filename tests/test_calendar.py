@@ -381,6 +381,45 @@ class TestAddWorkingDays:
             cal.add_working_days(date(2199, 12, 1), 100)
 
 
+class TestSubtractWorkingDays:
+    @pytest.mark.parametrize(("start", "n", "end"), ADD_FIXTURES, ids=str)
+    def test_domain_fixtures_counted_back(
+        self, cal: WorkingCalendar, start: date, n: int, end: date
+    ) -> None:
+        """N wd before each DOMAIN.md fixture's end is its start (every one a working day)."""
+        assert cal.subtract_working_days(end, n) == start
+
+    def test_a_holiday_is_stepped_over(self, cal: WorkingCalendar) -> None:
+        """2 wd before Thursday 2026-10-08 (after National Day): 09-29, as 10-01..07 are off."""
+        assert cal.subtract_working_days(date(2026, 10, 8), 2) == date(2026, 9, 29)
+
+    def test_a_saturday_makeup_day_counts(self, cal: WorkingCalendar) -> None:
+        """1 wd before Monday 2026-10-12 is the make-up Saturday 10-10."""
+        assert cal.subtract_working_days(date(2026, 10, 12), 1) == date(2026, 10, 10)
+
+    def test_zero_returns_the_day_itself_even_a_holiday(self, cal: WorkingCalendar) -> None:
+        """n == 0 counts nothing."""
+        assert cal.subtract_working_days(date(2026, 10, 1), 0) == date(2026, 10, 1)
+
+    def test_counting_from_a_day_off_starts_before_it(self, cal: WorkingCalendar) -> None:
+        """1 wd before Sunday 2026-03-08 is Friday 03-06."""
+        assert cal.subtract_working_days(date(2026, 3, 8), 1) == date(2026, 3, 6)
+
+    def test_counts_back_across_many_years(self, cal: WorkingCalendar) -> None:
+        """496 wd before the last working day of 2026 is 2024's last working day."""
+        assert cal.subtract_working_days(date(2026, 12, 31), 496) == date(2024, 12, 31)
+
+    def test_negative_n_is_rejected(self, cal: WorkingCalendar) -> None:
+        """Use add_working_days to count forwards."""
+        with pytest.raises(ValueError, match="-1"):
+            cal.subtract_working_days(date(2026, 3, 2), -1)
+
+    def test_running_before_1990_is_rejected(self, cal: WorkingCalendar) -> None:
+        """The count may not leave the supported years."""
+        with pytest.raises(ValueError, match="1990"):
+            cal.subtract_working_days(date(1990, 2, 1), 100)
+
+
 class TestWorkingDaysBetween:
     @pytest.mark.parametrize(("start", "n", "end"), ADD_FIXTURES, ids=str)
     def test_domain_fixtures_counted_back(
@@ -590,6 +629,23 @@ class TestWorkingDayLaws:
         """working_days_between(d, add_working_days(d, n)) == n."""
         cal = WorkingCalendar()
         assert cal.working_days_between(day, cal.add_working_days(day, n)) == n
+
+    @settings(deadline=None)
+    @given(calendar_days(min_year=1994), working_day_counts().filter(lambda n: n >= 1))
+    def test_subtracting_lands_on_a_working_day_before(self, day: date, n: int) -> None:
+        """n >= 1 wd before any day is a working day, earlier than it."""
+        cal = WorkingCalendar()
+        earlier = cal.subtract_working_days(day, n)
+        assert earlier < day
+        assert cal.is_working_day(earlier)
+
+    @settings(deadline=None)
+    @given(calendar_days(min_year=1994), working_day_counts())
+    def test_subtracting_undoes_adding_from_a_working_day(self, day: date, n: int) -> None:
+        """From a working day d: add_working_days(subtract_working_days(d, n), n) == d."""
+        cal = WorkingCalendar()
+        if cal.is_working_day(day):
+            assert cal.add_working_days(cal.subtract_working_days(day, n), n) == day
 
     @settings(deadline=None)
     @given(calendar_days(max_year=2105), working_day_counts(400))

@@ -226,3 +226,136 @@ class TestCommandHooks:
         county.to_approval()
         assert county.deadline("P1.approval.zj") == "2026-03-05 24:00"
         assert county.deadline("P1.approval.yj") == "2026-03-11 24:00"
+
+
+class TestLadderHook:
+    """``approvalflow_ladder``: a county's own warning ladder per project and department."""
+
+    @staticmethod
+    def county(*plugins: object, settings: dict[str, Any] | None = None) -> County:
+        from builders import county_actors
+
+        from approvalflow import Actor
+
+        actors = [*county_actors(), Actor("xnb", ["efficiency_office"])]
+        return County(plugins=plugins, actors=actors, settings=settings)
+
+    def test_hook_approvalflow_ladder(self) -> None:
+        """Big projects' zj branch gets a two-step ladder although the built-in one is off;
+        other departments and the pre-review get none (the hook's ``None``: settings)."""
+        from approvalflow import LadderStep
+
+        asked: list[tuple[str, str]] = []
+
+        class KeyProjects:
+            @hookimpl
+            def approvalflow_ladder(
+                self, project: Any, stage: str, department: str, settings: Any
+            ) -> list[LadderStep] | None:
+                asked.append((stage, department))
+                if stage == "approval" and department == "zj" and project.investment >= 10**9:
+                    return [
+                        LadderStep("warning", 1, ["officer"]),
+                        LadderStep("red", -1, ["leader", "efficiency_office"]),
+                    ]
+                return None
+
+        county = self.county(KeyProjects())
+        county.to_approval()
+        assert ("pre_review", "gxj") in asked and ("approval", "fgw") in asked
+        county.advance(timedelta(days=20))
+        sent = [
+            (n.kind, n.fields["department"], n.at.isoformat(), n.recipients)
+            for n in county.notices
+            if n.kind in ("early_warning", "yellow_card", "red_card")
+        ]
+        # zj due Wed 03-11: warned at the end of 03-10, red at the end of 03-12.
+        assert sent == [
+            ("early_warning", "zj", "2026-03-11T00:00:00+08:00", ("o_zj", "o_zj2")),
+            ("red_card", "zj", "2026-03-13T00:00:00+08:00", ("huang", "xnb")),
+        ]
+
+    def test_an_empty_answer_switches_the_ladder_off_for_that_item(self) -> None:
+        """With the built-in ladder on, ``[]`` for fgw leaves fgw without cards."""
+
+        class NotFgw:
+            @hookimpl
+            def approvalflow_ladder(self, department: str) -> list[Any] | None:
+                return [] if department == "fgw" else None
+
+        county = self.county(NotFgw(), settings={"ladder": {"enabled": True}})
+        county.to_approval()
+        branches = county.engine.project("P1").branches
+        assert branches["fgw"].ladder == ()
+        assert len(branches["zj"].ladder) == 3
+
+    def test_a_ladder_may_be_given_as_mappings(self) -> None:
+        """Plain data works as well as ``LadderStep``s (a county reading its ladder from YAML)."""
+
+        class FromData:
+            @hookimpl
+            def approvalflow_ladder(self, stage: str) -> list[dict[str, Any]] | None:
+                if stage != "approval":
+                    return None
+                return [{"card": "yellow", "offset_wd": 0, "recipients": ["officer"]}]
+
+        county = self.county(FromData())
+        county.to_approval()
+        assert county.deadline("P1.approval.zj.card") == "2026-03-11 24:00"
+
+    @pytest.mark.parametrize(
+        ("answer", "why"),
+        [
+            ([{"card": "orange", "offset_wd": 0, "recipients": ["officer"]}], "card: must be"),
+            (
+                [
+                    {"card": "red", "offset_wd": 0, "recipients": ["officer"]},
+                    {"card": "yellow", "offset_wd": -1, "recipients": ["officer"]},
+                ],
+                "only escalates",
+            ),
+            ([{"card": "red", "offset_wd": 0, "recipients": ["mayor"]}], "unknown recipient"),
+            ("red", "must be a list of LadderStep"),
+            (
+                [{"card": "red", "offset_wd": 0, "recipients": "leader"}],
+                "expected a list of recipients",
+            ),
+        ],
+    )
+    def test_a_bad_ladder_refuses_the_command_and_changes_nothing(
+        self, answer: Any, why: str
+    ) -> None:
+        """The command that opens the item fails with InvalidCommand naming the problem."""
+        from approvalflow import InvalidCommand
+
+        class Broken:
+            @hookimpl
+            def approvalflow_ladder(self, stage: str) -> Any:
+                return answer if stage == "approval" else None
+
+        county = self.county(Broken())
+        county.to_signed()
+        version = county.engine.project("P1").version
+        with pytest.raises(InvalidCommand, match=why):
+            county.do("apply", "P1", "fuyuan")
+        assert county.engine.project("P1").version == version
+        assert county.stage() == "signed"
+
+    def test_the_ladder_is_fixed_when_the_branch_opens(self) -> None:
+        """A county that changes its ladder later does not move an open branch's cards."""
+        from approvalflow import LadderStep
+
+        class Changing:
+            def __init__(self) -> None:
+                self.steps = [LadderStep("yellow", 0, ["officer"])]
+
+            @hookimpl
+            def approvalflow_ladder(self, stage: str) -> list[LadderStep] | None:
+                return self.steps if stage == "approval" else None
+
+        plugin = Changing()
+        county = self.county(plugin)
+        county.to_approval()
+        plugin.steps = [LadderStep("red", -5, ["leader"])]
+        county.do("urge", "P1", "huang", department="zj")
+        assert county.deadline("P1.approval.zj.card") == "2026-03-11 24:00"

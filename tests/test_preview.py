@@ -57,3 +57,18 @@ class TestPreview:
             county.engine.preview({**PROJECT_FIELDS, "leader": None}, "guo")
         with pytest.raises(NotAuthorized):
             county.engine.preview(PROJECT_FIELDS, "fuyuan")
+
+    def test_a_time_limit_plugin_shapes_the_preview(self) -> None:
+        """The preview asks the county's time-limit hook, as `apply` does: zj's 3 wd end on
+        Thursday 03-05, not on 03-11."""
+
+        class PriorityLane:
+            @hookimpl
+            def approvalflow_time_limit(self, project, department, settings):  # type: ignore[no-untyped-def]
+                return 3 if department == "zj" else None
+
+        county = County(plugins=[PriorityLane()])
+        preview = county.engine.preview(PROJECT_FIELDS, "guo")
+        dues = {b.department: (b.time_limit_wd, b.due.display()) for b in preview.branches}
+        assert dues["zj"] == (3, "2026-03-05 24:00")
+        assert dues["yj"] == (7, "2026-03-11 24:00")

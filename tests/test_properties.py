@@ -332,3 +332,26 @@ TestEngineProperties = EngineMachine.TestCase
 TestEngineProperties.settings = settings(
     settings.get_profile(settings._current_profile or "default"), stateful_step_count=200
 )
+
+
+class LadderEngineMachine(EngineMachine):
+    """The same random county with the warning ladder on: every invariant above still holds
+    (card timers end working days too), and a branch's cards only climb, each step once."""
+
+    def make_county(self, **options: Any) -> County:
+        return County(
+            settings={"commitment": {"departments": ["yj"]}, "ladder": {"enabled": True}},
+            **options,
+        )
+
+    @invariant()
+    def cards_climb_once(self) -> None:
+        for project in self.created:
+            state = self.county.engine.project(project)
+            for branch in state.branches.values():
+                issued = list(branch.cards_issued)
+                assert issued == sorted(set(issued)), issued
+
+
+TestLadderProperties = LadderEngineMachine.TestCase
+TestLadderProperties.settings = TestEngineProperties.settings

@@ -3,6 +3,7 @@ several processes on one file, and the JSON it keeps."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections import Counter
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ import pytest
 from approvalflow.errors import ConcurrencyConflict
 from approvalflow.model import Notice, Timer, TimerChanges
 from approvalflow.project import Branch, Meeting, PreReviewRound, ProjectState
+from approvalflow.settings import LadderStep
 from approvalflow.stores import open_store, schema
 from approvalflow.stores.audit import GENESIS, ChainHead, ChainReport, verify_chain
 from approvalflow.stores.base import CommandRecord
@@ -323,6 +325,26 @@ class TestSerialization:
         assert branch.due is not None and branch.due.utcoffset() == timedelta(hours=8)
         assert isinstance(branch.corrections, frozenset) and branch.deficient == ("fire", "water")
         assert again.meeting is not None and again.meeting.present == ("m1", "m2")
+
+    def test_a_warning_ladder_round_trips_and_old_snapshots_load_without_one(self) -> None:
+        """A branch's and a round's ladder, issued cards and when the deadline was set read
+        back equal; a snapshot written before the ladder existed loads with none."""
+        state = self._state()
+        steps = (LadderStep("warning", 2, ["officer"]), LadderStep("red", -3, ["leader"]))
+        assert state.round is not None
+        state.round.ladders = {"dev": steps}
+        state.round.cards_issued = {"dev": (0,)}
+        branch = state.branches["zj"]
+        branch.ladder, branch.cards_issued, branch.due_set_at = steps, (0, 1), T0
+        assert state_from_json(state_to_json(state)) == state
+        data = json.loads(state_to_json(self._state()))
+        for name in ("ladder", "cards_issued", "due_set_at"):
+            del data["branches"]["zj"][name]
+        for name in ("ladders", "cards_issued"):
+            del data["round"][name]
+        old = state_from_json(json.dumps(data))
+        assert old.branches["zj"].ladder == () and old.branches["zj"].due_set_at is None
+        assert old.round is not None and old.round.cards_issued == {}
 
     def test_events_and_notices_round_trip_exactly(self) -> None:
         """An event and a notice read back equal, recipients as a tuple."""

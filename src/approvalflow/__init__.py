@@ -34,7 +34,7 @@ from approvalflow.project import Branch, ProjectState
 from approvalflow.rules.authorization import Party
 from approvalflow.rules.commands import CommandSpec
 from approvalflow.rules.context import Context
-from approvalflow.settings import Settings, SettingsError
+from approvalflow.settings import LadderStep, Settings, SettingsError
 
 __version__ = "0.1.0"
 
@@ -58,6 +58,7 @@ __all__ = [
     "InvalidCommand",
     "InvalidTransition",
     "KeyMaterialMissing",
+    "LadderStep",
     "ManualClock",
     "NotAuthorized",
     "Notice",

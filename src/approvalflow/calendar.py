@@ -341,6 +341,34 @@ class WorkingCalendar:
             index = 0
         return date.fromordinal(table[index + remaining - 1])
 
+    def subtract_working_days(self, day: date, n: int) -> date:
+        """The ``n``-th working day strictly before ``day``; ``day`` itself when ``n == 0``.
+
+        The mirror of :meth:`add_working_days`: for ``n >= 1`` the result is a working day
+        with exactly ``n`` working days in ``(result, day]`` when ``day`` is a working day.
+        Raises ``ValueError`` for a negative ``n`` or when the count would leave the
+        supported years.
+        """
+        _check_day(day, "day")
+        _check_count(n)
+        if n == 0:
+            return day
+        year = day.year
+        table = self._table(year)
+        index = bisect_left(table, day.toordinal())  # working days before `day` this year
+        remaining = n
+        while remaining > index:
+            remaining -= index
+            year -= 1
+            if year < FIRST_YEAR:
+                raise ValueError(
+                    f"{n} working days before {day.isoformat()} is before {FIRST_YEAR}, "
+                    "the first supported year"
+                )
+            table = self._table(year)
+            index = len(table)
+        return date.fromordinal(table[index - remaining])
+
     def working_days_between(self, start: date, end: date) -> int:
         """How many working days ``d`` satisfy ``start < d <= end``; 0 if ``end <= start``.
 

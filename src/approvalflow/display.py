@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-__all__ = ["BRANCH_STATE_NAMES", "NOTICE_NAMES", "STATE_NAMES", "branch_label", "state_label"]
+__all__ = [
+    "BRANCH_STATE_NAMES",
+    "CARD_NAMES",
+    "NOTICE_NAMES",
+    "ROLE_NAMES",
+    "STATE_NAMES",
+    "branch_label",
+    "state_label",
+]
 
 STATE_NAMES: dict[str, str] = {
     "lead": "线索",
@@ -48,6 +56,24 @@ NOTICE_NAMES: dict[str, str] = {
     "copy": "抄送",
     "transferred": "转办通知",
     "entrusted": "委托通知",
+    "early_warning": "预警",
+    "yellow_card": "黄牌",
+    "red_card": "红牌",
+}
+
+CARD_NAMES: dict[str, str] = {"warning": "预警", "yellow": "黄牌", "red": "红牌"}
+
+ROLE_NAMES: dict[str, str] = {
+    "recruiter": "招商小分队",
+    "applicant": "企业",
+    "agent": "代办员",
+    "reviewer": "初审成员单位",
+    "member": "领导小组成员",
+    "chair": "领导小组组长",
+    "officer": "审批科室",
+    "leader": "包联领导",
+    "head": "部门负责人",
+    "efficiency_office": "效能办",
 }
 
 

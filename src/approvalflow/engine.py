@@ -51,7 +51,7 @@ from approvalflow.rules.holdups import Holdup
 from approvalflow.rules.metrics import MetricInputs
 from approvalflow.rules.points import LeaderboardRow
 from approvalflow.rules.preview import Preview
-from approvalflow.settings import Settings, SettingsError
+from approvalflow.settings import LadderStep, Settings, SettingsError, ladder_problems
 from approvalflow.states import STAGE_TABLE, TERMINAL, next_stage
 from approvalflow.stores import Store, open_store
 from approvalflow.stores.base import CommandRecord
@@ -161,6 +161,7 @@ class Engine:
         self._has_check_hooks = bool(hook.approvalflow_check_command.get_hookimpls())
         self._has_after_hooks = bool(hook.approvalflow_after_command.get_hookimpls())
         self._has_limit_hooks = bool(hook.approvalflow_time_limit.get_hookimpls())
+        self._has_ladder_hooks = bool(hook.approvalflow_ladder.get_hookimpls())
 
     # -- commands ---------------------------------------------------------------------------
 
@@ -426,6 +427,7 @@ class Engine:
             command_id=command_id,
             route=self._route,
             time_limit=self._time_limit if self._has_limit_hooks else None,
+            ladder=self._ladder if self._has_ladder_hooks else None,
         )
 
     def _time_limit(self, state: ProjectState, department: str) -> int:
@@ -441,6 +443,32 @@ class Engine:
                 f"of at least 1, not {answer!r}"
             )
         return answer
+
+    def _ladder(self, state: ProjectState, stage: str, department: str) -> tuple[LadderStep, ...]:
+        rules = self.rules_for(state)
+        answer = self.plugin_manager.hook.approvalflow_ladder(
+            project=state, stage=stage, department=department, settings=rules
+        )
+        if answer is None:
+            return rules.ladder.steps if rules.ladder.enabled else ()
+        where = f"a plugin's warning ladder for {department} in {stage}"
+        steps: list[LadderStep] = []
+        for step in answer if not isinstance(answer, str | Mapping) else [answer]:
+            if isinstance(step, Mapping) and set(step) == {"card", "offset_wd", "recipients"}:
+                try:
+                    step = LadderStep.from_dict(step)
+                except TypeError as error:
+                    raise InvalidCommand(f"{where}: {error}") from None
+            if not isinstance(step, LadderStep):
+                raise InvalidCommand(
+                    f"{where} must be a list of LadderStep (or of mappings with card, "
+                    f"offset_wd and recipients), not {answer!r}"
+                )
+            steps.append(step)
+        problems = ladder_problems(steps, where)
+        if problems:
+            raise InvalidCommand("; ".join(problems))
+        return tuple(steps)
 
     def _route(self, state: ProjectState, settings: Settings) -> tuple[str, ...]:
         answer = self.plugin_manager.hook.approvalflow_route(project=state, settings=settings)
@@ -581,7 +609,7 @@ class Engine:
 
     def timers_for(self, state: ProjectState) -> dict[tuple[str, str], datetime]:
         """Every deadline ``state`` waits on: the built-in rules' and the plugins'."""
-        found = timers.timers_for(state)
+        found = timers.timers_for(state, self.calendar)
         if self._plugin_timers and state.stage not in TERMINAL:
             for extra in self.plugin_manager.hook.approvalflow_timers(
                 project=state, settings=self.rules_for(state), calendar=self.calendar
@@ -689,6 +717,8 @@ class Engine:
             timers.SUPPLY_REMINDER: "{p}.approval.{b}.reminder",
             timers.VERIFY_DEADLINE: "{p}.approval.{b}.verify",
             timers.ACCEPTANCE_DEADLINE: "{p}.approval.{b}.acceptance",
+            timers.LADDER: "{p}.approval.{b}.card",
+            timers.PRE_REVIEW_LADDER: "{p}.pre_review.{b}.card",
         }
         found: dict[str, Due] = {}
         for (kind, branch), due in self.timers_for(state).items():
@@ -721,9 +751,10 @@ class Engine:
         start: datetime | None = None,
         approval_start: datetime | None = None,
     ) -> Preview:
-        """What-if: the departments and every deadline a project with ``fields`` would get if
-        it were submitted at ``start`` and applied for at ``approval_start`` (both default to
-        the clock). Validates the fields as ``create`` would; writes nothing."""
+        """What-if: the departments, every deadline and the warning ladder's card dates a
+        project with ``fields`` would get if it were submitted at ``start`` and applied for at
+        ``approval_start`` (both default to the clock), with the county's time limits and
+        ladders. Validates the fields as ``create`` would; writes nothing."""
         actor = self._actor(by, "preview", "(preview)")
         if "recruiter" not in actor.roles:
             raise NotAuthorized(f"{actor.id} may not preview a project: is not a recruiter")
@@ -744,11 +775,13 @@ class Engine:
             route=self._route,
             start=start or now,
             approval_start=approval_start or start or now,
+            time_limit=self._time_limit,
+            ladder=self._ladder,
         )
 
     def holdups(self, project: str) -> list[Holdup]:
         """What ``project`` waits on now (review units, branches, the applicant), the earliest
-        deadline first: the head of its critical path."""
+        deadline first: the head of its critical path; each with its last card, if any."""
         state = self.project(project)
         return holdups_rule.holdups(state, self.rules_for(state), self.clock.now())
 

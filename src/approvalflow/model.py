@@ -22,7 +22,8 @@ __all__ = [
     "TimerChanges",
 ]
 
-# WORKFLOW.md's notice kinds; plugins may add their own.
+# WORKFLOW.md's notice kinds, then the warning ladder's cards (预警, 黄牌, 红牌; sent only when
+# a county has a ladder); plugins may add their own.
 NOTICE_KINDS: tuple[str, ...] = (
     "pre_review_notice",
     "decision",
@@ -36,9 +37,13 @@ NOTICE_KINDS: tuple[str, ...] = (
     "copy",
     "transferred",
     "entrusted",
+    "early_warning",
+    "yellow_card",
+    "red_card",
 )
-# Notices that reach the project's leader as an escalation (rule 1).
-ESCALATION_KINDS: frozenset[str] = frozenset({"overdue", "revoked", "rejected"})
+# Escalations (rule 1): notices that take a lapse above the department, to the project's leader
+# and, for a red card, to the efficiency office (效能办).
+ESCALATION_KINDS: frozenset[str] = frozenset({"overdue", "revoked", "rejected", "red_card"})
 
 ROLES: tuple[str, ...] = (
     "recruiter",
@@ -50,6 +55,7 @@ ROLES: tuple[str, ...] = (
     "officer",
     "leader",
     "head",  # a department's head (负责人): names the authority for an extension
+    "efficiency_office",  # the county's efficiency office (效能办): receives red cards
 )
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import attrs
 
 from approvalflow.model import Event
+from approvalflow.settings import LadderStep
 
 __all__ = ["Branch", "Meeting", "PreReviewRound", "ProjectState"]
 
@@ -34,9 +35,14 @@ class PreReviewRound:
     opinions: dict[str, dict[str, Any]] = attrs.field(factory=dict)
     overdue_sent: bool = False
     closed: bool = False
+    # Warning ladder: each unit's steps (fixed when the round opened) and those issued so far.
+    ladders: dict[str, tuple[LadderStep, ...]] = attrs.field(factory=dict)
+    cards_issued: dict[str, tuple[int, ...]] = attrs.field(factory=dict)
 
     def clone(self) -> PreReviewRound:
-        return attrs.evolve(self, opinions=dict(self.opinions))
+        return attrs.evolve(
+            self, opinions=dict(self.opinions), cards_issued=dict(self.cards_issued)
+        )
 
 
 @attrs.define(slots=True)
@@ -85,6 +91,12 @@ class Branch:
     deputy: str | None = None
     deputy_until: datetime | None = None
     copied: frozenset[str] = frozenset()
+    # When `due` was last set (opening, resume, extension): ladder steps already behind the
+    # deadline's schedule then are skipped, never issued late.
+    due_set_at: datetime | None = None
+    # Warning ladder: the steps fixed when the branch opened, and the indexes issued so far.
+    ladder: tuple[LadderStep, ...] = ()
+    cards_issued: tuple[int, ...] = ()
 
     def clone(self) -> Branch:
         return attrs.evolve(self)
@@ -326,7 +338,11 @@ def _supplied(state: ProjectState, p: Any, at: datetime) -> None:
 @_on("pre_review_round_opened")
 def _round_opened(state: ProjectState, p: Any, at: datetime) -> None:
     state.round = PreReviewRound(
-        number=p["round"], opened_at=at, due=_when(p["due"]) or at, provisional=p["provisional"]
+        number=p["round"],
+        opened_at=at,
+        due=_when(p["due"]) or at,
+        provisional=p["provisional"],
+        ladders={unit: _ladder(steps) for unit, steps in p.get("ladders", {}).items()},
     )
     state._owned.add("@round")
     state.round_count = p["round"]
@@ -411,6 +427,8 @@ def _branch_opened(state: ProjectState, p: Any, at: datetime) -> None:
         provisional=p["provisional"],
         deficient_barred=previous.deficient_barred if previous else False,
         accept_due=_when(p.get("accept_due")),
+        due_set_at=at,
+        ladder=_ladder(p.get("ladder", ())),
     )
     if previous is not None:
         # A re-opened branch stays with the people who had it (D29) and its copies (D31).
@@ -419,6 +437,10 @@ def _branch_opened(state: ProjectState, p: Any, at: datetime) -> None:
         branch.deputy, branch.deputy_until = previous.deputy, previous.deputy_until
         branch.copied = previous.copied
     state._owned.add(dept)
+
+
+def _ladder(steps: Iterable[Any]) -> tuple[LadderStep, ...]:
+    return tuple(LadderStep.from_dict(step) for step in steps)
 
 
 def _branch(state: ProjectState, p: Any) -> Branch:
@@ -433,6 +455,8 @@ def _branch_changed(state: ProjectState, p: Any, at: datetime) -> None:
     for field in ("supply_due", "reminder_due", "verify_due", "due"):
         if field in p:
             setattr(branch, field, _when(p[field]))
+    if "due" in p:
+        branch.due_set_at = at
     if "provisional" in p:
         branch.provisional = p["provisional"]
     if "deficient" in p:
@@ -466,6 +490,7 @@ def _branch_changed(state: ProjectState, p: Any, at: datetime) -> None:
 def _limit_extended(state: ProjectState, p: Any, at: datetime) -> None:
     branch = _branch(state, p)
     branch.due = _when(p["due"])
+    branch.due_set_at = at
     branch.extended_wd += p["days"]
     branch.overdue_sent = branch.overdue_sent and branch.due is not None and branch.due <= at
 
@@ -473,6 +498,17 @@ def _limit_extended(state: ProjectState, p: Any, at: datetime) -> None:
 @_on("branch_overdue")
 def _branch_overdue(state: ProjectState, p: Any, at: datetime) -> None:
     _branch(state, p).overdue_sent = True
+
+
+@_on("card_issued")
+def _card_issued(state: ProjectState, p: Any, at: datetime) -> None:
+    if p["stage"] == "pre_review":
+        round_ = state._round_for_write()
+        unit = p["department"]
+        round_.cards_issued[unit] = (*round_.cards_issued.get(unit, ()), p["step"])
+    else:
+        branch = _branch(state, p)
+        branch.cards_issued = (*branch.cards_issued, p["step"])
 
 
 @_on("branch_reminded")

@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 
 from approvalflow import errors
-from approvalflow.display import BRANCH_STATE_NAMES, NOTICE_NAMES, STATE_NAMES
-from approvalflow.model import ESCALATION_KINDS, NOTICE_KINDS
+from approvalflow.display import BRANCH_STATE_NAMES, NOTICE_NAMES, ROLE_NAMES, STATE_NAMES
+from approvalflow.model import ESCALATION_KINDS, NOTICE_KINDS, ROLES
 from approvalflow.rules.commands import BUILTIN_COMMANDS
 from approvalflow.settings import Settings
 from approvalflow.states import (
@@ -24,6 +24,23 @@ from approvalflow.states import (
 
 __all__ = ["render"]
 
+# Who holds each role. WORKFLOW.md's table names its roles; `head` and `efficiency_office` are
+# the engine's additions (extensions, the warning ladder).
+_ROLE_WHO: dict[str, str] = {
+    "recruiter": "investment-promotion team member of the project's `team` (none: every team)",
+    "applicant": "the enterprise named as the project's `applicant`",
+    "agent": "full-process agency staff, for the projects delegated to it",
+    "reviewer": "officer of a pre-review member unit (`department`)",
+    "member": "leading-group member",
+    "chair": "leading-group chair",
+    "officer": "officer of an approving department, for that department's branch",
+    "leader": "the county leader who holds the project; receives every escalation",
+    "head": "a department's head (`department`): the authority for an extension; receives the "
+    "warning ladder's cards addressed to `head`",
+    "efficiency_office": "the county's efficiency office: receives the warning ladder's cards "
+    "addressed to `efficiency_office`; sends no command",
+}
+
 
 def render() -> str:
     """The whole reference page as Markdown."""
@@ -32,6 +49,15 @@ def render() -> str:
         "",
         "Generated from the code by `python -m approvalflow.reference`; do not edit by hand.",
         "WORKFLOW.md is the contract; this page is what the engine implements.",
+        "",
+        "## Roles",
+        "",
+        "| role | 中文 | who |",
+        "| --- | --- | --- |",
+    ]
+    for role in ROLES:
+        parts.append(f"| `{role}` | {ROLE_NAMES[role]} | {_ROLE_WHO[role]} |")
+    parts += [
         "",
         "## Stages",
         "",
@@ -86,7 +112,7 @@ def render() -> str:
         "",
         "## Notices",
         "",
-        "| kind | 中文 | escalation to the leader |",
+        "| kind | 中文 | escalation |",
         "| --- | --- | --- |",
     ]
     for kind in NOTICE_KINDS:

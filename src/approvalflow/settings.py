@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -19,9 +19,13 @@ if TYPE_CHECKING:
 import attrs
 
 __all__ = [
+    "CARDS",
+    "LADDER_RECIPIENTS",
     "CalendarSettings",
     "CommitmentSettings",
     "DecisionSettings",
+    "LadderSettings",
+    "LadderStep",
     "MaterialInfo",
     "PreReviewSettings",
     "RoutingSettings",
@@ -71,6 +75,104 @@ class CommitmentSettings:
 class CalendarSettings:
     strict: bool = False
     official_years: tuple[int, ...] = (2025, 2026)
+
+
+# The warning ladder's cards, mildest first (预警, 黄牌, 红牌), and who a step may tell.
+CARDS: tuple[str, ...] = ("warning", "yellow", "red")
+LADDER_RECIPIENTS: tuple[str, ...] = ("officer", "head", "leader", "efficiency_office")
+
+
+def _tuple_of_str(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):  # tuple("leader") would be six one-letter recipients
+        raise TypeError(f"expected a list of recipients, got text {value!r}")
+    return tuple(value)
+
+
+@attrs.frozen
+class LadderStep:
+    """One step of a warning ladder: show ``card`` to ``recipients`` at ``offset_wd``.
+
+    ``offset_wd`` counts working days from the item's deadline: ``2`` is at the end of the
+    working day that leaves 2 wd, ``0`` is the deadline itself, ``-3`` is the end of the third
+    working day past it. ``recipients`` name roles of the item, not people: ``officer`` (the
+    department's officers; a unit's reviewers in pre-review), ``head`` (the department's head),
+    ``leader`` (the project's leader), ``efficiency_office`` (every 效能办 actor).
+    """
+
+    card: str
+    offset_wd: int
+    recipients: tuple[str, ...] = attrs.field(converter=_tuple_of_str)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data, as settings and event payloads write a step."""
+        return {"card": self.card, "offset_wd": self.offset_wd, "recipients": list(self.recipients)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LadderStep:
+        """The inverse of ``to_dict`` (no validation: see ``ladder_problems``)."""
+        return cls(data["card"], data["offset_wd"], data["recipients"])
+
+
+# Built-in, but off: the contract's notices stay as they are until a county switches it on.
+_DEFAULT_LADDER = (
+    LadderStep("warning", 2, ("officer",)),
+    LadderStep("yellow", 0, ("officer", "head")),
+    LadderStep("red", -3, ("officer", "head", "leader", "efficiency_office")),
+)
+
+
+@attrs.frozen
+class LadderSettings:
+    """The warning ladder (预警/黄牌/红牌) for open reviews and branches.
+
+    ``steps`` apply to every pre-review unit and approval branch when ``enabled``; a plugin's
+    ``approvalflow_ladder`` answer replaces them for a project and department.
+    """
+
+    enabled: bool = False
+    steps: tuple[LadderStep, ...] = _DEFAULT_LADDER
+
+
+def ladder_problems(steps: Sequence[LadderStep], path: str) -> list[str]:
+    """Why ``steps`` is not a usable ladder, each as ``path[i].field: message``; [] if it is.
+
+    Steps run in order, so offsets must fall (each step later than the one before) and cards
+    may only get more severe.
+    """
+    found: list[str] = []
+    previous: LadderStep | None = None
+    for i, step in enumerate(steps):
+        where = f"{path}[{i}]"
+        problems: list[str] = []
+        if step.card not in CARDS:
+            problems.append(f"{where}.card: must be one of {', '.join(CARDS)}, got {step.card!r}")
+        if isinstance(step.offset_wd, bool) or not isinstance(step.offset_wd, int):
+            problems.append(f"{where}.offset_wd: must be a whole number, got {step.offset_wd!r}")
+        if not step.recipients:
+            problems.append(f"{where}.recipients: at least one recipient is needed")
+        for recipient in step.recipients:
+            if recipient not in LADDER_RECIPIENTS:
+                problems.append(
+                    f"{where}.recipients: unknown recipient {recipient!r} "
+                    f"(one of {', '.join(LADDER_RECIPIENTS)})"
+                )
+        if len(set(step.recipients)) != len(step.recipients):
+            problems.append(f"{where}.recipients: a recipient is listed twice")
+        if previous is not None and not problems:
+            if step.offset_wd >= previous.offset_wd:
+                problems.append(
+                    f"{where}.offset_wd: steps run in time order, so {step.offset_wd} must be "
+                    f"below the previous step's {previous.offset_wd}"
+                )
+            if CARDS.index(step.card) < CARDS.index(previous.card):
+                problems.append(
+                    f"{where}.card: a ladder only escalates; {step.card} may not follow "
+                    f"{previous.card}"
+                )
+        found.extend(problems)
+        # Order is checked against the last well-formed step only.
+        previous = step if not problems else previous
+    return found
 
 
 MILESTONES: tuple[str, ...] = (
@@ -165,6 +267,7 @@ class Settings:
     requirements: dict[str, tuple[str, ...]] = attrs.field(factory=lambda: dict(_REQUIREMENTS))
     departments: dict[str, str] = attrs.field(factory=lambda: dict(_DEPARTMENTS))
     calendar: CalendarSettings = attrs.field(factory=CalendarSettings)
+    ladder: LadderSettings = attrs.field(factory=LadderSettings)
     # Each plugin's own numbers, by plugin name, free-form: a scenario's `settings:` can set
     # them ({plugins: {huguan: {issue_deadline_wd: 3}}}) and they are in the fingerprint.
     plugins: dict[str, dict[str, Any]] = attrs.field(factory=dict)
@@ -276,6 +379,7 @@ class Settings:
         for milestone, points in self.points.items():
             if points < 0:
                 found.append(f"settings.points.{milestone}: must not be negative")
+        found.extend(ladder_problems(self.ladder.steps, "settings.ladder.steps"))
         return found
 
     def fingerprint(self) -> str:
@@ -309,11 +413,15 @@ def rule_set_fingerprint(canonical_json: str) -> str:
     return hashlib.sha256(canonical_json.encode()).hexdigest()
 
 
+# Nested settings whose keys are fixed (the others, such as time_limit_wd, take any key).
+_CLOSED_SECTIONS = ("", "pre_review", "decision", "routing", "commitment", "ladder")
+
+
 def _deep_merge(base: dict[str, Any], overrides: dict[str, Any], *, path: str) -> dict[str, Any]:
     merged = dict(base)
     for key, value in overrides.items():
         here = f"{path}.{key}" if path else str(key)
-        if key not in base and path in ("", "pre_review", "decision", "routing", "commitment"):
+        if key not in base and path in _CLOSED_SECTIONS:
             raise SettingsError(f"settings.{here}: unknown setting")
         if value is None and path:
             merged.pop(key, None)
@@ -356,6 +464,12 @@ def _converter() -> cattrs.Converter:
     from cattrs.gen import make_dict_structure_fn
 
     converter = cattrs.Converter(forbid_extra_keys=True)
+    # Scalar hooks first: each class's generated function binds its fields' hooks when it is
+    # made, so hooks registered after it would never run (a `true` deadline would count as 1).
+    converter.register_structure_hook(int, _structure_strict_int)
+    converter.register_structure_hook(float, _structure_share)
+    converter.register_structure_hook(bool, _structure_flag)
+    converter.register_structure_hook(str, _structure_text)
     for cls in (
         Settings,
         PreReviewSettings,
@@ -363,15 +477,23 @@ def _converter() -> cattrs.Converter:
         RoutingSettings,
         CommitmentSettings,
         CalendarSettings,
+        LadderSettings,
         MaterialInfo,
     ):
         converter.register_structure_hook(
             cls, make_dict_structure_fn(cls, converter, _cattrs_forbid_extra_keys=True)
         )
-    converter.register_structure_hook(int, _structure_strict_int)
-    converter.register_structure_hook(float, _structure_share)
-    converter.register_structure_hook(bool, _structure_flag)
-    converter.register_structure_hook(str, _structure_text)
+    # A step's recipients go through its own converter, which refuses a text (iterated, it
+    # would be one-letter recipients); ladder_problems checks each recipient.
+    converter.register_structure_hook(
+        LadderStep,
+        make_dict_structure_fn(
+            LadderStep,
+            converter,
+            _cattrs_forbid_extra_keys=True,
+            _cattrs_prefer_attrib_converters=True,
+        ),
+    )
     return converter
 
 

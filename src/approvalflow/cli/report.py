@@ -65,8 +65,10 @@ def run(options: argparse.Namespace) -> int:
 
 def late_rows(engine: Any, at: str | None) -> list[dict[str, Any]]:
     """One row per late item: department, project, what, due, working days overdue, and the
-    branch's handler and acting deputy where named."""
+    branch's handler and acting deputy where named, and the warning ladder's last card shown
+    on it."""
     from approvalflow.calendar import format_local, parse_local
+    from approvalflow.display import CARD_NAMES
 
     now = parse_local(at) if at else engine.clock.now()
     rows = []
@@ -83,6 +85,7 @@ def late_rows(engine: Any, at: str | None) -> list[dict[str, Any]]:
                     "wd_overdue": -left if left is not None else None,
                     "handler": item.handler or "",
                     "deputy": item.deputy or "",
+                    "card": f"{item.card} {CARD_NAMES[item.card]}" if item.card else None,
                 }
             )
     return rows

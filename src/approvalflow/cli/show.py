@@ -143,7 +143,11 @@ def holding_up(engine: Engine, state: ProjectState, now: datetime | None = None)
         return None
     first = items[0]
     if first.what == "pre_review":
-        units = [item.waiting_on for item in items if item.what == "pre_review"]
+        units = [
+            item.waiting_on + (f" ({_card(item.card)})" if item.card else "")
+            for item in items
+            if item.what == "pre_review"
+        ]
         due = f", due {format_local(first.due)}" if first.due else ""
         return f"pre-review opinions from {', '.join(units)}{due}"
     if first.waiting_on == "applicant":
@@ -160,7 +164,8 @@ def holding_up(engine: Engine, state: ProjectState, now: datetime | None = None)
         who = f", handled by {first.handler}"
         if first.deputy:
             who += f" (entrusted to {first.deputy})"
-    return f"{first.waiting_on} ({name}), {first.state}{who}{due}"
+    card = f", {_card(first.card)}" if first.card else ""
+    return f"{first.waiting_on} ({name}), {first.state}{who}{due}{card}"
 
 
 def _people(branch: Branch, now: datetime) -> str:
@@ -179,8 +184,16 @@ def _people(branch: Branch, now: datetime) -> str:
     return text
 
 
+def _card(card: str) -> str:
+    """``yellow card (黄牌)``: the warning ladder's last card on an item."""
+    from approvalflow.display import CARD_NAMES
+
+    return f"{card} {'card' if card != 'warning' else ''}".strip() + f" ({CARD_NAMES[card]})"
+
+
 _SUMMARY_KEYS = (
     "to",
+    "card",
     "milestone",
     "points",
     "unit",

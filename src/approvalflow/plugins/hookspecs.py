@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from approvalflow.project import ProjectState
     from approvalflow.rules.commands import CommandSpec
     from approvalflow.rules.context import Context
-    from approvalflow.settings import Settings
+    from approvalflow.settings import LadderStep, Settings
 
 PROJECT_NAME = "approvalflow"
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
@@ -110,6 +110,22 @@ def approvalflow_time_limit(
     """Return the working days ``department``'s branch gets on ``project``, or ``None`` for
     ``settings.time_limit_wd`` (a priority lane for chain projects, say). Asked when the branch
     opens; the answer is recorded in its deadline."""
+
+
+@hookspec(firstresult=True)
+def approvalflow_ladder(
+    project: ProjectState, stage: str, department: str, settings: Settings
+) -> Sequence[LadderStep] | None:
+    """Return the warning ladder (预警/黄牌/红牌) for ``department``'s item on ``project``, or
+    ``None`` for ``settings.ladder`` (its ``steps`` when ``enabled``, else none).
+
+    Asked when the item opens: ``stage`` is ``"pre_review"`` (a member unit, each time a round
+    opens) or ``"approval"`` (a branch, when ``apply`` opens or re-opens it). The answer is
+    recorded in that event, so changing the rule later does not move open items' cards. Return
+    ``[]`` for no cards; steps are ``LadderStep`` objects (or mappings with ``card``, ``offset_wd``
+    and ``recipients``), mildest and earliest first. A bad ladder fails the command with
+    ``InvalidCommand``.
+    """
 
 
 @hookspec

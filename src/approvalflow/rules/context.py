@@ -19,13 +19,14 @@ from approvalflow.calendar import Due, WorkingCalendar
 from approvalflow.model import Actor, ActorDirectory, Event, Notice, freeze_payload
 from approvalflow.project import ProjectState
 from approvalflow.rules.copies import followers
-from approvalflow.settings import Settings
+from approvalflow.settings import LadderStep, Settings
 from approvalflow.states import next_branch_state, next_stage
 
 __all__ = ["Context"]
 
 RouteFunction = Callable[[ProjectState, Settings], tuple[str, ...]]
 TimeLimitFunction = Callable[[ProjectState, str], int]
+LadderFunction = Callable[[ProjectState, str, str], tuple[LadderStep, ...]]
 
 
 @attrs.define
@@ -42,6 +43,7 @@ class Context:
     command_id: str | None = None
     route: RouteFunction | None = None
     time_limit: TimeLimitFunction | None = None
+    ladder: LadderFunction | None = None
     events: list[Event] = attrs.field(factory=list)
     notices: list[Notice] = attrs.field(factory=list)
 
@@ -137,6 +139,13 @@ class Context:
         if self.time_limit is not None:
             return self.time_limit(self.state, department)
         return self.settings.time_limit_wd[department]
+
+    def ladder_for(self, stage: str, department: str) -> tuple[LadderStep, ...]:
+        """The warning ladder for ``department``'s item in ``stage`` (``pre_review`` or
+        ``approval``) on this project: a plugin's answer, else ``settings.ladder``."""
+        if self.ladder is not None:
+            return self.ladder(self.state, stage, department)
+        return self.settings.ladder.steps if self.settings.ladder.enabled else ()
 
     # -- time -------------------------------------------------------------------------------
 

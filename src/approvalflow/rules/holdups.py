@@ -6,14 +6,14 @@ deadline; and, over many projects, every open item already past its deadline.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 
 import attrs
 
 from approvalflow.calendar import WorkingCalendar, to_local
 from approvalflow.project import ProjectState
-from approvalflow.settings import Settings
+from approvalflow.settings import LadderStep, Settings
 from approvalflow.states import BRANCH_OPEN
 
 __all__ = ["Holdup", "holdups", "late_items"]
@@ -33,6 +33,8 @@ class Holdup:
     # On a branch: its handler (经办人) and the deputy acting for them (委托), when named.
     handler: str | None = None
     deputy: str | None = None
+    # The warning ladder's last card shown on this item (warning, yellow, red), if any.
+    card: str | None = None
 
     def working_days_left(self, calendar: WorkingCalendar, now: datetime) -> int | None:
         """Working days from ``now``'s day to the deadline's; negative once it has passed."""
@@ -53,9 +55,11 @@ def holdups(state: ProjectState, settings: Settings, now: datetime | None = None
     """
     found: list[Holdup] = []
     if state.stage == "pre_review.reviewing" and state.round is not None:
+        round_ = state.round
         for unit in settings.pre_review.members:
-            if unit not in state.round.opinions:
-                found.append(Holdup(state.id, unit, "pre_review", state.round.due, "silent"))
+            if unit not in round_.opinions:
+                card = _last_card(round_.ladders.get(unit, ()), round_.cards_issued.get(unit, ()))
+                found.append(Holdup(state.id, unit, "pre_review", round_.due, "silent", card=card))
     elif state.stage == "pre_review.awaiting_materials":
         found.append(Holdup(state.id, "applicant", "materials", None, "awaiting_materials"))
     elif state.stage == "approval":
@@ -71,6 +75,7 @@ def holdups(state: ProjectState, settings: Settings, now: datetime | None = None
                         branch.state,
                         handler=branch.handler,
                         deputy=deputy,
+                        card=_last_card(branch.ladder, branch.cards_issued),
                     )
                 )
             elif branch.state == "returned":
@@ -78,6 +83,11 @@ def holdups(state: ProjectState, settings: Settings, now: datetime | None = None
             if branch.outstanding:
                 found.append(Holdup(state.id, "applicant", "materials", branch.supply_due, dept))
     return sorted(found, key=lambda h: (h.due is None, h.due or datetime.min, h.waiting_on))
+
+
+def _last_card(steps: Sequence[LadderStep], issued: Sequence[int]) -> str | None:
+    # Steps are issued in time order, so the last one issued is the card the item shows.
+    return steps[issued[-1]].card if issued else None
 
 
 def late_items(

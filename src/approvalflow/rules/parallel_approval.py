@@ -80,12 +80,16 @@ def _open_branch(ctx: Context, dept: str) -> None:
     due = ctx.working_days_after(ctx.time_limit_wd(dept))
     accept_wd = ctx.settings.deemed_acceptance_wd
     accept_due = ctx.working_days_after(accept_wd).at.isoformat() if accept_wd else None
+    # The ladder is recorded with the deadline, so a county changing it later leaves open
+    # branches as they were; without one the event is as it always was.
+    steps = ctx.ladder_for("approval", dept)
     ctx.emit(
         "branch_opened",
         department=dept,
         due=due.at.isoformat(),
         provisional=due.provisional,
         accept_due=accept_due,
+        **({"ladder": [step.to_dict() for step in steps]} if steps else {}),
     )
 
 

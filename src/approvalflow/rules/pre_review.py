@@ -27,12 +27,18 @@ def submit_pre_review(ctx: Context) -> None:
 
 def _open_round(ctx: Context) -> None:
     due = ctx.working_days_after(ctx.settings.pre_review.deadline_wd)
+    ladders = {
+        unit: [step.to_dict() for step in steps]
+        for unit in ctx.settings.pre_review.members
+        if (steps := ctx.ladder_for("pre_review", unit))
+    }
     ctx.emit(
         "pre_review_round_opened",
         round=ctx.state.round_count + 1,
         due=due.at.isoformat(),
         provisional=due.provisional,
         members=ctx.settings.pre_review.members,
+        **({"ladders": ladders} if ladders else {}),
     )
 
 

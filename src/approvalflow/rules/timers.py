@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
+from approvalflow.calendar import WorkingCalendar
 from approvalflow.project import ProjectState
-from approvalflow.rules import commitment, fault_tolerant, pre_review, time_limits
+from approvalflow.rules import commitment, fault_tolerant, ladder, pre_review, time_limits
 from approvalflow.rules.context import Context
 from approvalflow.states import BRANCH_OPEN, TERMINAL
 
@@ -26,6 +27,12 @@ SUPPLY_REMINDER = "supply_reminder"
 SUPPLY_DEADLINE = "supply_deadline"
 VERIFY_DEADLINE = "verify_deadline"
 ACCEPTANCE_DEADLINE = "acceptance_deadline"
+# Warning ladder cards, per branch and per silent pre-review unit. Timers due at the same
+# instant fire in (kind, branch) order, and these names sort after the limit each follows
+# ("branch_limit" < "ladder", "pre_review_deadline" < "pre_review_ladder"): at the deadline the
+# limit's own rule (overdue, deemed approval, deemed pass) runs before a card due then.
+LADDER = "ladder"
+PRE_REVIEW_LADDER = "pre_review_ladder"
 TIMER_KINDS = (
     PRE_REVIEW_DEADLINE,
     BRANCH_LIMIT,
@@ -33,21 +40,32 @@ TIMER_KINDS = (
     SUPPLY_DEADLINE,
     VERIFY_DEADLINE,
     ACCEPTANCE_DEADLINE,
+    LADDER,
+    PRE_REVIEW_LADDER,
 )
 
 
-def timers_for(state: ProjectState) -> dict[TimerKey, datetime]:
-    """Every deadline ``state`` waits on, by (kind, branch)."""
+def timers_for(state: ProjectState, calendar: WorkingCalendar) -> dict[TimerKey, datetime]:
+    """Every deadline ``state`` waits on, by (kind, branch); ``calendar`` places ladder cards."""
     timers: dict[TimerKey, datetime] = {}
     if state.stage in TERMINAL:
         return timers
     round_ = state.round
-    if state.stage == "pre_review.reviewing" and round_ and not round_.overdue_sent:
-        timers[(PRE_REVIEW_DEADLINE, "")] = round_.due
+    if state.stage == "pre_review.reviewing" and round_:
+        if not round_.overdue_sent:
+            timers[(PRE_REVIEW_DEADLINE, "")] = round_.due
+        for unit in round_.ladders:
+            card = ladder.unit_card_due(round_, unit, calendar)
+            if card is not None:
+                timers[(PRE_REVIEW_LADDER, unit)] = card
     in_approval = state.stage == "approval"
     for dept, branch in state.branches.items():
         if in_approval and branch.state in BRANCH_OPEN and not branch.overdue_sent and branch.due:
             timers[(BRANCH_LIMIT, dept)] = branch.due
+        if in_approval and branch.ladder:
+            card = ladder.branch_card_due(branch, calendar)
+            if card is not None:
+                timers[(LADDER, dept)] = card
         if in_approval and branch.state == "pending" and branch.accept_due:
             timers[(ACCEPTANCE_DEADLINE, dept)] = branch.accept_due
         if branch.outstanding and branch.state in fault_tolerant.SUPPLY_STATES:
@@ -68,6 +86,8 @@ _FIRE: dict[str, Callable[[Context, str], None]] = {
     SUPPLY_DEADLINE: fault_tolerant.on_supply_deadline,
     VERIFY_DEADLINE: commitment.on_verify_deadline,
     ACCEPTANCE_DEADLINE: time_limits.on_acceptance_deadline,
+    LADDER: ladder.on_branch_card,
+    PRE_REVIEW_LADDER: ladder.on_unit_card,
 }
 
 
