@@ -198,6 +198,20 @@ class TestReturnForCorrection:
         assert county.branch("zj") == "accepted"
         assert county.deadline("P1.approval.zj") == "2026-03-23 24:00"
 
+    def test_no_days_left_resumes_at_the_end_of_the_supply_day(self, county: County) -> None:
+        """Returned on its deadline day (zj due 03-11): supplied Thu 03-12, due that day's end
+        (D8); supplied on Saturday 03-14, due the end of Monday 03-16, never a day off."""
+        county.do("accept", "P1", "o_zj")
+        county.advance_to(datetime(2026, 3, 11, 10, 0, tzinfo=SHANGHAI))
+        county.do("return", "P1", "o_zj", corrections=["site_photos"])
+        county.advance_to(datetime(2026, 3, 12, 9, 0, tzinfo=SHANGHAI))
+        county.do("supply", "P1", "fuyuan", materials=["site_photos"])
+        assert county.deadline("P1.approval.zj") == "2026-03-12 24:00"
+        county.do("return", "P1", "o_zj", corrections=["site_photos"])
+        county.advance_to(datetime(2026, 3, 14, 9, 0, tzinfo=SHANGHAI))
+        county.do("supply", "P1", "fuyuan", materials=["site_photos"])
+        assert county.deadline("P1.approval.zj") == "2026-03-16 24:00"
+
     def test_an_agent_hears_of_a_return_too(self) -> None:
         """With a delegation, the returned notice goes to the applicant and the agent."""
         county = County()

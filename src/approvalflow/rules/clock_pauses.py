@@ -46,7 +46,7 @@ def pause_clock(ctx: Context) -> None:
 def resume_clock(ctx: Context) -> None:
     branch = officer_branch(ctx)
     target = branch.returned_from or "accepted"
-    due = ctx.working_days_after(branch.remaining_wd or 0)
+    due = ctx.resumed_deadline(branch.remaining_wd)
     ctx.move_branch(
         branch.department, f"unpause_{target}", due=due.at.isoformat(), provisional=due.provisional
     )

@@ -15,7 +15,7 @@ from typing import Any
 
 import attrs
 
-from approvalflow.calendar import Due, WorkingCalendar
+from approvalflow.calendar import Due, WorkingCalendar, to_local
 from approvalflow.model import Actor, ActorDirectory, Event, Notice, freeze_payload
 from approvalflow.project import ProjectState
 from approvalflow.rules.copies import followers
@@ -151,3 +151,12 @@ class Context:
 
     def working_days_after(self, days: int, start: datetime | None = None) -> Due:
         return self.calendar.deadline_after(start or self.now, days)
+
+    def resumed_deadline(self, remaining_wd: int | None) -> Due:
+        """The deadline of a branch clock restarting now with ``remaining_wd`` working days
+        left. With none left: the end of today, or of the next working day when today is a
+        day off, so that no deadline falls on a day off (D8)."""
+        days = remaining_wd or 0
+        if days == 0 and not self.calendar.is_working_day(to_local(self.now).date()):
+            days = 1
+        return self.working_days_after(days)

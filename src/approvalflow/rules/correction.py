@@ -47,7 +47,7 @@ def on_supply(ctx: Context) -> None:
         target = branch.returned_from or "pending"
         if target == "deficient" and not branch.outstanding:
             target = "accepted"
-        due = ctx.working_days_after(branch.remaining_wd or 0)
+        due = ctx.resumed_deadline(branch.remaining_wd)
         ctx.move_branch(
             dept, f"resume_{target}", due=due.at.isoformat(), provisional=due.provisional
         )
