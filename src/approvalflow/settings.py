@@ -456,20 +456,41 @@ def _structure_text(value: Any, _: type) -> str:
     return value
 
 
-@cache
-def _converter() -> cattrs.Converter:
-    # Built on first use: cattrs generates code per class, which `import approvalflow` should
-    # not pay for. The library's own converter; the global one is never customised.
+def strict_converter() -> cattrs.Converter:
+    """A new cattrs converter for settings written by people: unknown keys are refused, and so
+    is a scalar of the wrong type (``true`` is not 1 working day, ``"20"`` is not 20).
+
+    Register class hooks on it afterwards: each class's generated function binds its fields'
+    hooks when it is made, so scalar hooks registered after it would never run.
+    """
     import cattrs
-    from cattrs.gen import make_dict_structure_fn
 
     converter = cattrs.Converter(forbid_extra_keys=True)
-    # Scalar hooks first: each class's generated function binds its fields' hooks when it is
-    # made, so hooks registered after it would never run (a `true` deadline would count as 1).
     converter.register_structure_hook(int, _structure_strict_int)
     converter.register_structure_hook(float, _structure_share)
     converter.register_structure_hook(bool, _structure_flag)
     converter.register_structure_hook(str, _structure_text)
+    return converter
+
+
+def merge_nested(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """``overrides`` over ``base``: nested mappings merge key by key, anything else replaces."""
+    merged = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = merge_nested(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+@cache
+def _converter() -> cattrs.Converter:
+    # Built on first use: cattrs generates code per class, which `import approvalflow` should
+    # not pay for. The library's own converter; the global one is never customised.
+    from cattrs.gen import make_dict_structure_fn
+
+    converter = strict_converter()
     for cls in (
         Settings,
         PreReviewSettings,

@@ -53,7 +53,7 @@ from approvalflow.calendar import to_local
 from approvalflow.errors import InvalidCommand, InvalidTransition, NotAuthorized
 from approvalflow.project import ProjectState, register_event_handler
 from approvalflow.rules.context import Context
-from approvalflow.settings import Settings, SettingsError
+from approvalflow.settings import Settings, SettingsError, merge_nested, strict_converter
 from approvalflow.states import BRANCH_OPEN
 
 if TYPE_CHECKING:
@@ -140,7 +140,7 @@ class CountyConfig(Generic[SettingsT]):
         import cattrs
 
         converter = _county_converter()
-        data = _deep_merge(converter.unstructure(self._current), overrides)
+        data = merge_nested(converter.unstructure(self._current), overrides)
         try:
             merged: SettingsT = converter.structure(data, type(self._current))
         except Exception as exc:  # cattrs raises ExceptionGroups of many kinds
@@ -180,28 +180,13 @@ class CountyConfig(Generic[SettingsT]):
             self._current = previous
 
 
-def _deep_merge(base: Any, overrides: Mapping[str, Any]) -> Any:
-    if not isinstance(base, dict):
-        return dict(overrides)
-    merged = dict(base)
-    for key, value in overrides.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
-            merged[key] = _deep_merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
 @cache
 def _county_converter() -> cattrs.Converter:
     """Structures county settings from JSON-like data, refusing unknown keys and wrong types
     (a ``true`` is not 1 working day); dates are ISO text."""
-    import cattrs
     from cattrs.gen import make_dict_structure_fn
 
-    converter = cattrs.Converter(forbid_extra_keys=True)
-    for kind, check in ((int, _strict_int), (str, _strict_text), (bool, _strict_flag)):
-        converter.register_structure_hook(kind, check)
+    converter = strict_converter()
     converter.register_structure_hook(date, lambda value, _: _iso_date(value))
     converter.register_unstructure_hook(date, date.isoformat)
     converter.register_structure_hook_factory(
@@ -209,24 +194,6 @@ def _county_converter() -> cattrs.Converter:
         lambda cls: make_dict_structure_fn(cls, converter, _cattrs_forbid_extra_keys=True),
     )
     return converter
-
-
-def _strict_int(value: Any, _: type) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"expected a whole number, got {value!r}")
-    return value
-
-
-def _strict_text(value: Any, _: type) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"expected text, got {value!r}")
-    return value
-
-
-def _strict_flag(value: Any, _: type) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"expected true or false, got {value!r}")
-    return value
 
 
 def _iso_date(value: Any) -> date:

@@ -33,7 +33,7 @@ from approvalflow.scenario.model import (
     Scenario,
     ScenarioFileError,
 )
-from approvalflow.settings import SettingsError
+from approvalflow.settings import SettingsError, merge_nested
 from approvalflow.stores import Store, open_store
 
 __all__ = [
@@ -262,7 +262,7 @@ class _Run:
         """The county publishes new rules: an engine with them takes over the same store, as
         a county's engine restarted with a new rule set would."""
         previous = self.settings
-        self.settings = _merge_settings(previous, step.settings)
+        self.settings = merge_nested(previous, step.settings)
         try:
             self.engine = self._engine(self.engine.store)
         except (SettingsError, ValueError) as error:
@@ -436,17 +436,6 @@ class _Run:
                     "on_behalf_of": event.on_behalf_of,
                 }
             )
-
-
-def _merge_settings(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """``overrides`` over ``base``, nested mappings merged key by key (as ``Settings.merged``)."""
-    merged = dict(base)
-    for key, value in overrides.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
-            merged[key] = _merge_settings(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
 
 
 def _subset(wanted: Any, found: Any) -> bool:
