@@ -325,6 +325,39 @@ class TestProjectCode:
         county.create(project_code="2026-140527-30-03-012345")
         assert county.engine.project("P1").project_code == "2026-140527-30-03-012345"
 
+    def test_a_code_names_one_project(self) -> None:
+        """A second project with the same code is refused and nothing is created; the store
+        finds the project by its code."""
+        county = County()
+        county.create("P1", project_code="2026-140527-30-03-012345")
+        with pytest.raises(DuplicateProject, match="belongs to P1 already"):
+            county.create("P2", project_code="2026-140527-30-03-012345")
+        assert county.engine.project_ids() == ["P1"]
+        assert county.engine.store.project_with_code("2026-140527-30-03-012345") == "P1"
+        assert county.engine.store.project_with_code("2026-140527-30-03-000001") is None
+        county.create("P2", project_code="2026-140527-30-03-000001")
+
+    def test_a_taken_code_is_a_conflict_in_the_store_too(self) -> None:
+        """Two writers racing with one code: the store's key refuses the second commit."""
+        from approvalflow import ConcurrencyConflict, Event
+        from approvalflow.model import TimerChanges
+
+        county = County()
+        county.create("P1", project_code="2026-140527-30-03-012345")
+        created = county.engine.history("P1")[0]
+        twin = Event("P2", 1, "created", created.at, created.payload, by="guo")
+        with pytest.raises(ConcurrencyConflict, match="code"):
+            county.engine.store.commit(
+                project="P2",
+                expected_version=0,
+                events=[twin],
+                timers=TimerChanges(),
+                notices=(),
+                command=None,
+                state=ProjectState.created(twin),
+            )
+        assert county.engine.store.load("P2") is None
+
     @pytest.mark.parametrize(
         ("code", "match"),
         [

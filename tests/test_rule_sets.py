@@ -225,22 +225,49 @@ def test_a_project_written_before_rule_sets_were_kept_follows_the_current_rules(
     assert new.deadline("P1.approval.zj") == "2026-03-05 24:00"
 
 
+CODE = "2026-140527-30-03-012345"
+
+
 def test_a_version_2_sqlite_file_gains_the_rule_sets_table(tmp_path: Path) -> None:
+    """Migrating a version-2 file adds rule sets and project codes, the codes filled from the
+    created events (the first project with a code keeps it)."""
     path = tmp_path / "v2.db"
     county = County(settings=OLD, store=SQLiteStore(path))
     county.to_signed("P1")
+    county.create("P3", project_code=CODE)
     county.engine.store.close()
     connection = sqlite3.connect(path, isolation_level=None)
     connection.execute("DROP TABLE rule_sets")
+    connection.execute("DROP TABLE project_codes")
     connection.execute("UPDATE meta SET schema_version = 2")
     connection.close()
     store = SQLiteStore(path)
     try:
         version = store._connection.execute("SELECT schema_version FROM meta").fetchone()
         assert version == (schema.SCHEMA_VERSION,)
+        assert store.project_with_code(CODE) == "P3"
         new = republished(County(settings=OLD, store=store, start=county.clock.now()), NEW)
         new.do("apply", "P1", "fuyuan")  # unpinned: the current rules
         new.create("P2")
         assert store.rule_set(new.engine.project("P2").settings_fingerprint) is not None
     finally:
         store.close()
+
+
+def test_a_version_2_postgres_schema_gains_project_codes(postgres_url: str) -> None:
+    import uuid
+
+    from approvalflow.stores.postgres import PostgresStore
+
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    store = PostgresStore.from_url(postgres_url, schema=name)
+    try:
+        County(settings=OLD, store=store).create("P3", project_code=CODE)
+        store._connection.execute("DROP TABLE rule_sets")
+        store._connection.execute("DROP TABLE project_codes")
+        store._connection.execute("UPDATE meta SET schema_version = 2")
+        store.close()
+        store = PostgresStore.from_url(postgres_url, schema=name)
+        assert store.project_with_code(CODE) == "P3"
+    finally:
+        store.drop()

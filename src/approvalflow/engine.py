@@ -345,6 +345,12 @@ class Engine:
             extra_fields=self._extra_fields,
             settings_fingerprint=self._settings_fingerprint,
         )
+        code = payload.get("project_code")
+        holder = self.store.project_with_code(code) if code else None
+        if holder is not None:
+            raise DuplicateProject(
+                f"project code {code} belongs to {holder} already: one code, one project"
+            )
         event = Event(project, 1, "created", now, payload, by=by, command_id=command_id)
         state = ProjectState.created(event)
         ctx = self._context(state, now, "create", fields, actor, command_id)

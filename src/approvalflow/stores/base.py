@@ -142,7 +142,22 @@ class Store(Protocol):
     def rule_set(self, fingerprint: str) -> str | None:
         """The canonical JSON text saved under ``fingerprint``, or ``None``."""
 
+    def project_with_code(self, code: str) -> str | None:
+        """The project created with the national platform's project ``code``, or ``None``.
+
+        A code names one project: a commit creating a second project with a taken code raises
+        ``ConcurrencyConflict`` and writes nothing.
+        """
+
     def close(self) -> None: ...
+
+
+def created_code(expected_version: int, events: Sequence[Event]) -> str | None:
+    """The project code a commit creates its project with, if any."""
+    if expected_version != 0 or not events or events[0].type != "created":
+        return None
+    code = events[0].payload.get("project_code")
+    return code if isinstance(code, str) else None
 
 
 def all_events(store: Store) -> Iterator[Event]:

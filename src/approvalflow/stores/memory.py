@@ -12,7 +12,7 @@ from approvalflow.model import Event, Notice, Timer, TimerChanges
 from approvalflow.project import ProjectState
 from approvalflow.rules.metrics import MetricInputs, metric_inputs
 from approvalflow.rules.points import points_by_team
-from approvalflow.stores.base import CommandRecord, OutboxEntry
+from approvalflow.stores.base import CommandRecord, OutboxEntry, created_code
 
 __all__ = ["MemoryStore"]
 
@@ -33,6 +33,7 @@ class MemoryStore:
         self._leases: dict[tuple[str, str, str], datetime] = {}
         self._outbox: dict[str, OutboxEntry] = {}
         self._rule_sets: dict[str, str] = {}
+        self._codes: dict[str, str] = {}
 
     def load(self, project: str) -> ProjectState | None:
         return self._states.get(project)
@@ -65,6 +66,11 @@ class MemoryStore:
                 )
             if command is not None and command.command_id in self._commands:
                 raise ConcurrencyConflict(f"command id {command.command_id!r} is taken")
+            code = created_code(expected_version, events)
+            if code is not None and code in self._codes:
+                raise ConcurrencyConflict(f"project code {code} is taken")
+            if code is not None:
+                self._codes[code] = project
             if history is None:
                 history = self._events[project] = []
             history.extend(events)
@@ -90,6 +96,9 @@ class MemoryStore:
 
     def rule_set(self, fingerprint: str) -> str | None:
         return self._rule_sets.get(fingerprint)
+
+    def project_with_code(self, code: str) -> str | None:
+        return self._codes.get(code)
 
     def claim_due(self, now: datetime, limit: int = 100, prefix: str = "") -> list[Timer]:
         with self._lock:

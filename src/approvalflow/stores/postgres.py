@@ -62,7 +62,7 @@ from approvalflow.model import Event, Notice, Timer, TimerChanges
 from approvalflow.project import ProjectState
 from approvalflow.rules.metrics import MetricInputs
 from approvalflow.stores.audit import GENESIS, ChainHead, ChainLink, chain_hash
-from approvalflow.stores.base import CommandRecord, OutboxEntry
+from approvalflow.stores.base import CommandRecord, OutboxEntry, created_code
 from approvalflow.stores.cache import DEFAULT_CACHE_SIZE, StateCache
 from approvalflow.stores.projections import (
     ProjectionSQL,
@@ -344,6 +344,7 @@ class PostgresStore:
         # Everything that can fail on bad data is rendered before any lock is taken.
         new_events = event_rows(project, expected_version, events)
         new_version = expected_version + len(events)
+        code = created_code(expected_version, events)
         snapshot = None
         if expected_version == 0 or (
             new_version // self._snapshot_every > expected_version // self._snapshot_every
@@ -398,6 +399,11 @@ class PostgresStore:
                     if guard.fetchone() is None:
                         raise _stale(project, self._version(project), expected_version)
                     cursor = connection.cursor()
+                    if code is not None:
+                        cursor.execute(
+                            "INSERT INTO project_codes (code, project) VALUES (%s, %s)",
+                            (code, project),
+                        )
                     if command is not None:
                         cursor.execute(
                             "INSERT INTO commands (command_id, project, command, fingerprint, "
@@ -466,6 +472,8 @@ class PostgresStore:
             constraint = error.diag.constraint_name
             if constraint == "commands_pkey" and command is not None:
                 raise ConcurrencyConflict(f"command id {command.command_id!r} is taken") from error
+            if constraint == "project_codes_pkey":
+                raise ConcurrencyConflict(f"the project code of {project} is taken") from error
             if constraint in ("projects_project_key", "events_project_version_key"):
                 with self._lock:
                     current = self._version(project)
@@ -581,6 +589,13 @@ class PostgresStore:
         with self._lock:
             row = self._connection.execute(
                 "SELECT data FROM rule_sets WHERE fingerprint = %s", (fingerprint,)
+            ).fetchone()
+        return None if row is None else str(row[0])
+
+    def project_with_code(self, code: str) -> str | None:
+        with self._lock:
+            row = self._connection.execute(
+                "SELECT project FROM project_codes WHERE code = %s", (code,)
             ).fetchone()
         return None if row is None else str(row[0])
 

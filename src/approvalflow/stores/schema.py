@@ -36,6 +36,8 @@ and where it comes from is ``approvalflow.stores.projections``):
 
 In SQLite these three are ``WITHOUT ROWID`` tables (one b-tree each, keyed by the project).
 
+- ``project_codes`` (schema version 3): the national platform's project code of each project
+  that has one, keyed by the code, so that a code names one project.
 - ``rule_sets`` (schema version 3): each county rule set a project was created or migrated
   under, content-addressed: ``fingerprint`` is the SHA-256 of ``data`` (the settings as JSON,
   ``Settings.fingerprint``), so a row cannot be changed without the audit noticing; rows are
@@ -199,6 +201,14 @@ RULE_SETS_TABLE = Table(
 )
 """Pinned rule sets, added in schema version 3."""
 
+PROJECT_CODES_TABLE = Table(
+    "project_codes",
+    (_c("code", "text"), _c("project", "text")),
+    primary_key=("code",),
+)
+"""The national platform's project code (项目代码) of each project that has one, once
+(schema version 3): the key makes a code name one project only."""
+
 TABLES: tuple[Table, ...] = (
     Table(
         "meta",
@@ -275,6 +285,7 @@ TABLES: tuple[Table, ...] = (
     ),
     *PROJECTION_TABLES,
     RULE_SETS_TABLE,
+    PROJECT_CODES_TABLE,
 )
 
 
@@ -327,6 +338,20 @@ def _projection_ddl(dialect: Dialect) -> list[str]:
     ]
 
 
+def _backfill_project_codes(dialect: Dialect) -> str:
+    # The first project created with a code keeps it (codes were not unique before).
+    code = (
+        "json_extract(payload, '$.project_code')"
+        if dialect == "sqlite"
+        else "(payload::jsonb ->> 'project_code')"
+    )
+    return (
+        f"INSERT INTO project_codes (code, project) SELECT {code}, project FROM events "
+        f"WHERE type = 'created' AND {code} IS NOT NULL ORDER BY seq "
+        "ON CONFLICT (code) DO NOTHING"
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         2,
@@ -336,8 +361,12 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(
         3,
-        "rule_sets: the county rule set each project is pinned to",
-        lambda dialect: [_table_ddl(RULE_SETS_TABLE, dialect)],
+        "rule_sets (the rule set each project is pinned to) and project_codes",
+        lambda dialect: [
+            _table_ddl(RULE_SETS_TABLE, dialect),
+            _table_ddl(PROJECT_CODES_TABLE, dialect),
+            _backfill_project_codes(dialect),
+        ],
     ),
 )
 """Every step after version 1, in order. Add one with each change to ``TABLES``."""

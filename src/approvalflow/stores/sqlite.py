@@ -52,7 +52,7 @@ from approvalflow.model import Event, Notice, Timer, TimerChanges
 from approvalflow.project import ProjectState
 from approvalflow.rules.metrics import MetricInputs
 from approvalflow.stores.audit import GENESIS, ChainHead, ChainLink, chain_hash
-from approvalflow.stores.base import CommandRecord, OutboxEntry
+from approvalflow.stores.base import CommandRecord, OutboxEntry, created_code
 from approvalflow.stores.cache import DEFAULT_CACHE_SIZE, StateCache
 from approvalflow.stores.projections import (
     ProjectionSQL,
@@ -297,6 +297,7 @@ class SQLiteStore:
         # Everything that can fail on bad data is rendered before the write lock is taken.
         new_events = event_rows(project, expected_version, events)
         new_version = expected_version + len(events)
+        code = created_code(expected_version, events)
         snapshot = None
         if expected_version == 0 or (
             new_version // self._snapshot_every > expected_version // self._snapshot_every
@@ -332,6 +333,11 @@ class SQLiteStore:
                         "INSERT INTO projects (project, version) VALUES (?, ?)",
                         (project, new_version),
                     )
+                    if code is not None:
+                        connection.execute(
+                            "INSERT INTO project_codes (code, project) VALUES (?, ?)",
+                            (code, project),
+                        )
                 elif (
                     connection.execute(
                         "UPDATE projects SET version = ? WHERE project = ? AND version = ?",
@@ -426,6 +432,8 @@ class SQLiteStore:
         message = str(error)  # "UNIQUE constraint failed: <table>.<column>, ..."
         if "commands.command_id" in message and command is not None:
             return ConcurrencyConflict(f"command id {command.command_id!r} is taken")
+        if "project_codes.code" in message:
+            return ConcurrencyConflict(f"the project code of {project} is taken")
         if "projects.project" in message or "events.project" in message:
             return _stale(project, self._version(project), expected_version)
         return None
@@ -451,6 +459,13 @@ class SQLiteStore:
         with self._lock:
             row = self._connection.execute(
                 "SELECT data FROM rule_sets WHERE fingerprint = ?", (fingerprint,)
+            ).fetchone()
+        return None if row is None else str(row[0])
+
+    def project_with_code(self, code: str) -> str | None:
+        with self._lock:
+            row = self._connection.execute(
+                "SELECT project FROM project_codes WHERE code = ?", (code,)
             ).fetchone()
         return None if row is None else str(row[0])
 

@@ -18,6 +18,7 @@ nothing was lost, applied twice or claimed twice.
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -558,6 +559,46 @@ class StoreConformance:
         store.save_rule_set("a" * 64, "1", '{"rules_version": "1"}')
         store.save_rule_set("a" * 64, "1", '{"rules_version": "changed"}')
         assert store.rule_set("a" * 64) == '{"rules_version": "1"}'
+
+    # -- project codes ----------------------------------------------------------------------
+
+    def test_a_project_is_found_by_its_code(self, store: Store) -> None:
+        """``project_with_code`` names the project created with a code; others are None."""
+        event = created_event("P1", project_code="2026-140527-30-03-012345")
+        store.commit(
+            project="P1",
+            expected_version=0,
+            events=[event],
+            timers=NO_TIMERS,
+            notices=(),
+            command=None,
+            state=ProjectState.created(event),
+        )
+        new_project(store, "P2")
+        assert store.project_with_code("2026-140527-30-03-012345") == "P1"
+        assert store.project_with_code("2026-140527-30-03-000000") is None
+
+    def test_a_taken_code_conflicts_and_writes_nothing(self, store: Store) -> None:
+        """A second project created with the same code: ``ConcurrencyConflict``, nothing stored."""
+        for project in ("P1", "P2"):
+            event = created_event(project, project_code="2026-140527-30-03-012345")
+            commit = functools.partial(
+                store.commit,
+                project=project,
+                expected_version=0,
+                events=[event],
+                timers=NO_TIMERS,
+                notices=(),
+                command=None,
+                state=ProjectState.created(event),
+            )
+            if project == "P1":
+                commit()
+            else:
+                with pytest.raises(ConcurrencyConflict):
+                    commit()
+        assert store.load("P2") is None and store.events("P2") == []
+        assert store.project_with_code("2026-140527-30-03-012345") == "P1"
 
     # -- reports ----------------------------------------------------------------------------
 
