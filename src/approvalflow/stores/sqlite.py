@@ -41,7 +41,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Literal, cast, get_args
@@ -50,57 +50,37 @@ from urllib.parse import parse_qsl
 from approvalflow.errors import ConcurrencyConflict
 from approvalflow.model import Event, Notice, Timer, TimerChanges
 from approvalflow.project import ProjectState
-from approvalflow.rules.metrics import MetricInputs
-from approvalflow.stores.audit import GENESIS, ChainHead, ChainLink, chain_hash
-from approvalflow.stores.base import CommandRecord, OutboxEntry
+from approvalflow.stores.audit import GENESIS, chain_hash
+from approvalflow.stores.base import CommandRecord
 from approvalflow.stores.cache import DEFAULT_CACHE_SIZE, StateCache
 from approvalflow.stores.projections import (
-    ProjectionSQL,
     interval_rows,
-    metric_inputs_from_rows,
     projection_of,
     projection_writes,
     state_milestone_rows,
     summary_row,
-    team_inputs_from_rows,
 )
 from approvalflow.stores.schema import rebuilds_projections, upgrade_statements
 from approvalflow.stores.serialization import (
-    event_from_row,
     event_rows,
     format_datetime,
     notice_to_json,
-    outbox_entry,
     parse_datetime,
-    state_from_json,
     state_to_json,
     to_epoch_us,
 )
+from approvalflow.stores.sql import DEFAULT_LEASE, DEFAULT_SNAPSHOT_EVERY, SQLStatements, SQLStore
+from approvalflow.stores.sql import stale as _stale
 
 __all__ = ["SQLiteStore", "Synchronous"]
 
 Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
 
-_DEFAULT_LEASE = timedelta(minutes=5)
-_DEFAULT_SNAPSHOT_EVERY = 16
-_CHAIN_PAGE = 500
-
-_EVENT_COLUMNS = "project, version, type, at, by_actor, on_behalf_of, command_id, payload"
-_INSERT_EVENT = (
-    f"INSERT INTO events (seq, {_EVENT_COLUMNS}, hash, prev_hash) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
-# ``seq`` is the rowid, so this is one step down the right edge of the table's b-tree.
-_CHAIN_HEAD = "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1"
-# The snapshot's text only when the caller's cached version (the first parameter) is stale.
-_LOAD = (
-    "SELECT p.version, s.version, CASE WHEN p.version = ? THEN NULL ELSE s.state END "
-    "FROM projects p LEFT JOIN snapshots s ON s.project = p.project WHERE p.project = ?"
-)
-_SQL = ProjectionSQL("sqlite")
+_SQL = SQLStatements("sqlite")
+_REPORTS = _SQL.projections  # the projections the reports read
 
 
-class SQLiteStore:
+class SQLiteStore(SQLStore):
     """Events, snapshots, timers, command ids and the outbox in one SQLite file.
 
     :param path: the database file (created if missing), or ``":memory:"``.
@@ -112,14 +92,18 @@ class SQLiteStore:
     :raises SchemaVersionError: the file was written by a newer approvalflow.
     """
 
+    _sql = _SQL
+    chain_page = 500
+    _connection: sqlite3.Connection
+
     def __init__(
         self,
         path: str | os.PathLike[str],
         *,
         synchronous: Synchronous = "FULL",
         busy_timeout: float = 30.0,
-        lease: timedelta = _DEFAULT_LEASE,
-        snapshot_every: int = _DEFAULT_SNAPSHOT_EVERY,
+        lease: timedelta = DEFAULT_LEASE,
+        snapshot_every: int = DEFAULT_SNAPSHOT_EVERY,
         cache_size: int = DEFAULT_CACHE_SIZE,
     ) -> None:
         if synchronous not in get_args(Synchronous):
@@ -176,7 +160,7 @@ class SQLiteStore:
             path,
             synchronous=cast(Synchronous, synchronous),
             busy_timeout=float(options.get("busy_timeout", 30.0)),
-            snapshot_every=int(options.get("snapshot_every", _DEFAULT_SNAPSHOT_EVERY)),
+            snapshot_every=int(options.get("snapshot_every", DEFAULT_SNAPSHOT_EVERY)),
             cache_size=int(options.get("cache_size", DEFAULT_CACHE_SIZE)),
         )
 
@@ -213,16 +197,16 @@ class SQLiteStore:
 
     def _rebuild_projections(self, connection: sqlite3.Connection) -> None:
         """Fill the projections from every project's state (inside the caller's transaction)."""
-        for statement in _SQL.clear_all:
+        for statement in _REPORTS.clear_all:
             connection.execute(statement)
         for project in self.project_ids():
             state = self.load(project)
             if state is None:
                 continue
             projection = projection_of(state)
-            connection.execute(_SQL.upsert_summary, summary_row(project, projection.summary))
-            connection.executemany(_SQL.upsert_interval, interval_rows(project, projection))
-            connection.executemany(_SQL.insert_milestone, state_milestone_rows(state))
+            connection.execute(_REPORTS.upsert_summary, summary_row(project, projection.summary))
+            connection.executemany(_REPORTS.upsert_interval, interval_rows(project, projection))
+            connection.executemany(_REPORTS.insert_milestone, state_milestone_rows(state))
 
     def rebuild_projections(self) -> None:
         """Rebuild the report tables from every project's state, in one transaction.
@@ -233,55 +217,7 @@ class SQLiteStore:
         with self._write() as connection:
             self._rebuild_projections(connection)
 
-    def _version(self, project: str) -> int | None:
-        row = self._connection.execute(
-            "SELECT version FROM projects WHERE project = ?", (project,)
-        ).fetchone()
-        return int(row[0]) if row is not None else None
-
     # -- the Store protocol -------------------------------------------------------------------
-
-    def load(self, project: str) -> ProjectState | None:
-        with self._lock:
-            cached = self._cache.get(project)
-            known = cached.state.version if cached is not None else -1
-            row = self._connection.execute(_LOAD, (known, project)).fetchone()
-            if row is None:
-                self._cache.drop(project)
-                return None
-            version, snapshot_version, state_text = row
-            if cached is not None and version == known:
-                return cached.state.clone()
-            if state_text is None:
-                events = self.events(project)
-                if not events:
-                    return None
-                state = ProjectState.from_events(events)
-            else:
-                state = state_from_json(state_text)
-                if version > snapshot_version:
-                    # Events committed after the snapshot (and any committed since the row
-                    # above was read: ``apply`` checks they follow one another).
-                    for event in self.events(project, snapshot_version):
-                        state.apply(event)
-            self._cache.put(project, state, None)
-            return state.clone()
-
-    def snapshot_version(self, project: str) -> int | None:
-        with self._lock:
-            row = self._connection.execute(
-                "SELECT version FROM snapshots WHERE project = ?", (project,)
-            ).fetchone()
-            return int(row[0]) if row is not None else None
-
-    def events(self, project: str, after_version: int = 0) -> list[Event]:
-        with self._lock:
-            rows = self._connection.execute(
-                f"SELECT {_EVENT_COLUMNS} FROM events "
-                "WHERE project = ? AND version > ? ORDER BY version",
-                (project, after_version),
-            ).fetchall()
-        return [event_from_row(row) for row in rows]
 
     def commit(
         self,
@@ -356,7 +292,7 @@ class SQLiteStore:
                 if new_events:
                     # BEGIN IMMEDIATE made this the only writer, so the newest event is the
                     # chain's head until COMMIT.
-                    last = connection.execute(_CHAIN_HEAD).fetchone()
+                    last = connection.execute(_SQL.chain_head).fetchone()
                     seq, head = (last[0], last[1]) if last is not None else (0, GENESIS)
                     chained = []
                     for row, text in new_events:
@@ -365,9 +301,9 @@ class SQLiteStore:
                         chained.append((seq, *row, digest, head))
                         head = digest
                     if len(chained) == 1:
-                        connection.execute(_INSERT_EVENT, chained[0])
+                        connection.execute(_SQL.insert_event, chained[0])
                     else:
-                        connection.executemany(_INSERT_EVENT, chained)
+                        connection.executemany(_SQL.insert_event, chained)
                 if snapshot is not None:
                     connection.execute(
                         "INSERT INTO snapshots (project, version, state) VALUES (?, ?, ?) "
@@ -398,7 +334,7 @@ class SQLiteStore:
                         "next_attempt_us = NULL, next_attempt_at = NULL",
                         notice_rows,
                     )
-                for statement, rows in _SQL.statements(writes, project):
+                for statement, rows in _REPORTS.statements(writes, project):
                     if len(rows) == 1:
                         connection.execute(statement, rows[0])
                     else:
@@ -430,15 +366,6 @@ class SQLiteStore:
             return _stale(project, self._version(project), expected_version)
         return None
 
-    def command(self, command_id: str) -> CommandRecord | None:
-        with self._lock:
-            row = self._connection.execute(
-                "SELECT command_id, project, command, fingerprint, first_version, last_version "
-                "FROM commands WHERE command_id = ?",
-                (command_id,),
-            ).fetchone()
-        return CommandRecord(*row) if row is not None else None
-
     def claim_due(self, now: datetime, limit: int = 100, prefix: str = "") -> list[Timer]:
         if limit <= 0:
             return []
@@ -459,70 +386,6 @@ class SQLiteStore:
             for project, kind, branch, _, due_at in rows
         ]
 
-    def next_due(self) -> datetime | None:
-        with self._lock:
-            row = self._connection.execute(
-                "SELECT due_at FROM timers ORDER BY due_us LIMIT 1"
-            ).fetchone()
-        return parse_datetime(row[0]) if row is not None else None
-
-    def timers(self, project: str) -> list[Timer]:
-        with self._lock:
-            rows = self._connection.execute(
-                "SELECT kind, branch, due_at FROM timers WHERE project = ? "
-                "ORDER BY due_us, kind, branch",
-                (project,),
-            ).fetchall()
-        return [
-            Timer(project, kind, parse_datetime(due_at), branch) for kind, branch, due_at in rows
-        ]
-
-    def project_ids(self) -> list[str]:
-        with self._lock:
-            rows = self._connection.execute(
-                "SELECT project FROM projects ORDER BY created_seq"
-            ).fetchall()
-        return [row[0] for row in rows]
-
-    def milestone_points(
-        self,
-        month: str | None = None,
-        prefix: str = "",
-        projects: Collection[str] | None = None,
-    ) -> dict[str, int]:
-        statement, params = _SQL.milestone_points(month, prefix, projects)
-        with self._lock:
-            rows = self._connection.execute(statement, params).fetchall()
-        return {team: int(points) for team, points in rows}
-
-    def metric_inputs(self, projects: Collection[str] | None = None) -> MetricInputs:
-        totals, totals_params = _SQL.summary_totals(projects, by_team=False)
-        counts, counts_params = _SQL.interval_counts(projects, by_team=False)
-        with self._lock:
-            summaries = self._connection.execute(totals, totals_params).fetchall()
-            intervals = self._connection.execute(counts, counts_params).fetchall()
-        return metric_inputs_from_rows(summaries, intervals)
-
-    def team_metric_inputs(
-        self, projects: Collection[str] | None = None
-    ) -> dict[str, MetricInputs]:
-        totals, totals_params = _SQL.summary_totals(projects, by_team=True)
-        counts, counts_params = _SQL.interval_counts(projects, by_team=True)
-        with self._lock:
-            summaries = self._connection.execute(totals, totals_params).fetchall()
-            intervals = self._connection.execute(counts, counts_params).fetchall()
-        return team_inputs_from_rows(summaries, intervals)
-
-    def pending_notices(self, now: datetime, limit: int = 100) -> list[OutboxEntry]:
-        with self._lock:
-            rows = self._connection.execute(
-                "SELECT payload, attempts, last_error, next_attempt_at FROM outbox "
-                "WHERE next_attempt_us IS NULL OR next_attempt_us <= ? "
-                "ORDER BY created_seq LIMIT ?",
-                (to_epoch_us(now), max(limit, 0)),
-            ).fetchall()
-        return [outbox_entry(*row) for row in rows]
-
     def mark_delivered(self, notice_ids: Sequence[str]) -> None:
         if not notice_ids:
             return
@@ -538,52 +401,3 @@ class SQLiteStore:
                 "next_attempt_us = ?, next_attempt_at = ? WHERE notice_id = ?",
                 (error, to_epoch_us(next_attempt), format_datetime(next_attempt), notice_id),
             )
-
-    def close(self) -> None:
-        """Close the connection; calling it again does nothing."""
-        with self._lock:
-            self._cache.clear()
-            self._connection.close()
-
-    def __enter__(self) -> SQLiteStore:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    # -- the audit chain ----------------------------------------------------------------------
-
-    def chain_head(self) -> ChainHead:
-        """The newest event's place in the audit chain and its hash."""
-        with self._lock:
-            last = self._connection.execute(_CHAIN_HEAD).fetchone()
-        return ChainHead(int(last[0]), str(last[1])) if last is not None else ChainHead(0, GENESIS)
-
-    def project_versions(self) -> dict[str, int]:
-        """Each project's version as its last commit recorded it."""
-        with self._lock:
-            rows = self._connection.execute("SELECT project, version FROM projects").fetchall()
-        return {project: int(version) for project, version in rows}
-
-    def iter_chain(self) -> Iterator[ChainLink]:
-        """Every event in chain order with its hashes, read a page at a time (no lock held
-        between pages, so commits go on while an audit runs)."""
-        after = -(2**63)  # from the very first row, even one given a seq below 1 by hand
-        while True:
-            with self._lock:
-                rows = self._connection.execute(
-                    f"SELECT seq, hash, prev_hash, {_EVENT_COLUMNS} FROM events "
-                    "WHERE seq > ? ORDER BY seq LIMIT ?",
-                    (after, _CHAIN_PAGE),
-                ).fetchall()
-            if not rows:
-                return
-            for seq, digest, prev_hash, *event_row in rows:
-                yield ChainLink(int(seq), event_from_row(event_row), digest, prev_hash)
-            after = rows[-1][0]
-
-
-def _stale(project: str, current: int | None, expected: int) -> ConcurrencyConflict:
-    if expected == 0:
-        return ConcurrencyConflict(f"{project} exists already (at version {current or 0})")
-    return ConcurrencyConflict(f"{project} is at version {current or 0}, not {expected}")
