@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -108,13 +107,20 @@ class TestTheSameFiguresOnEveryStore:
 # -- the migration to schema version 2 ----------------------------------------------------------
 
 
+# What version 1 lacked besides the report tables: the outbox's claim columns (version 3).
+_V1_DOWNGRADE = [
+    *(f"ALTER TABLE outbox DROP COLUMN {column.name}" for column in schema.OUTBOX_CLAIM_COLUMNS),
+    *(f"DROP TABLE {table}" for table in _PROJECTION_TABLES),
+    "UPDATE meta SET schema_version = 1",
+]
+
+
 def _downgrade_sqlite(path: Path) -> None:
-    """Make a version-2 file what version 1 was: no report tables."""
+    """Make a current file what version 1 was: no report tables, no outbox claims."""
     connection = sqlite3.connect(path, isolation_level=None)
     try:
-        for table in _PROJECTION_TABLES:
-            connection.execute(f"DROP TABLE {table}")
-        connection.execute("UPDATE meta SET schema_version = 1")
+        for statement in _V1_DOWNGRADE:
+            connection.execute(statement)
     finally:
         connection.close()
 
@@ -131,7 +137,8 @@ class TestMigrationToVersion2:
         _downgrade_sqlite(path)
         store = SQLiteStore(path)
         try:
-            assert store._connection.execute("SELECT schema_version FROM meta").fetchone() == (2,)
+            row = store._connection.execute("SELECT schema_version FROM meta").fetchone()
+            assert row == (schema.SCHEMA_VERSION,)
             county.engine.store = store
             assert _figures(county) == before == _reference(county)
             counts = [
@@ -157,14 +164,13 @@ class TestMigrationToVersion2:
             county = County(store=store)
             _fill(county)
             before = _figures(county)
-            for table in _PROJECTION_TABLES:
-                store._connection.execute(f"DROP TABLE {table}")
-            store._connection.execute("UPDATE meta SET schema_version = 1")
+            for statement in _V1_DOWNGRADE:
+                store._connection.execute(statement)
             store.close()
             store = PostgresStore.from_url(postgres_url, schema=name)
             county.engine.store = store
             row = store._connection.execute("SELECT schema_version FROM meta").fetchone()
-            assert row == (2,)
+            assert row == (schema.SCHEMA_VERSION,)
             assert _figures(county) == before == _reference(county)
         finally:
             store.drop()
@@ -188,25 +194,9 @@ class TestMigrationToVersion2:
 # -- the state cache ----------------------------------------------------------------------------
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def two_stores(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Any, Any]]:
-    """Two store objects (two connections, two caches) on one database."""
-    if request.param == "sqlite":
-        first: Any = SQLiteStore(tmp_path / "shared.db")
-        second: Any = SQLiteStore(tmp_path / "shared.db")
-        yield first, second
-        first.close()
-        second.close()
-    else:
-        from approvalflow.stores.postgres import PostgresStore
-
-        url = request.getfixturevalue("postgres_url")
-        name = f"t_{uuid.uuid4().hex[:16]}"
-        first = PostgresStore.from_url(url, schema=name)
-        second = PostgresStore.from_url(url, schema=name)
-        yield first, second
-        second.close()
-        first.drop()
+@pytest.fixture
+def two_stores(two_sql_stores: tuple[Any, Any]) -> tuple[Any, Any]:
+    return two_sql_stores
 
 
 class TestStateCache:

@@ -35,6 +35,7 @@ from approvalflow.testing.store_conformance import (
     new_project,
     notice,
     run_concurrent_claimers,
+    run_concurrent_notice_claimers,
     run_concurrent_writers,
 )
 
@@ -278,6 +279,16 @@ class TestManyProcesses:
         claimed = run_concurrent_claimers(f"sqlite:///{db_path}", timers=120, processes=4)
         keys = [key for batch in claimed for key in batch]
         assert len(keys) == len(set(keys)) == 120
+
+    def test_concurrent_notice_claimers_deliver_each_notice_once(self, db_path: Path) -> None:
+        """Four processes claiming and delivering the same outbox, each fifth
+        notice failing once and released: every notice is delivered by exactly one of them,
+        the failed ones too, and the outbox ends empty."""
+        delivered = run_concurrent_notice_claimers(f"sqlite:///{db_path}", notices=120, processes=4)
+        ids = [notice_id for batch in delivered for notice_id in batch]
+        assert len(ids) == len(set(ids)) == 120
+        with SQLiteStore(db_path) as store:
+            assert store.pending_notices(T0 + timedelta(days=1)) == []
 
     def test_a_second_connection_sees_commits_and_conflicts(self, db_path: Path) -> None:
         """Two stores on one file: each sees the other's commits, and a stale one conflicts."""

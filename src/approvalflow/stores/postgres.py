@@ -19,9 +19,9 @@ What a caller may rely on (the same as the SQLite store, plus):
   they end, an advisory lock of their schema's own that orders appends to the audit chain (the
   price of one store-wide chain; it is held from the guard to ``COMMIT``, one round trip and the
   commit's flush).
-- ``claim_due`` picks timers with ``SELECT ... FOR UPDATE SKIP LOCKED`` and sets their lease in
-  the same transaction, so two workers never claim one timer at once and never wait for each
-  other.
+- ``claim_due`` and ``claim_notices`` pick timers and outbox notices with ``SELECT ... FOR
+  UPDATE SKIP LOCKED`` and set their lease in the same transaction, so two workers never claim
+  one timer or notice at once and never wait for each other.
 - One ``PostgresStore`` holds one connection; threads may share it (calls are serialised).
   Never share one across ``fork``.
 - ``load`` is one statement when the store object committed or loaded the project last and no
@@ -43,7 +43,7 @@ import contextlib
 import hashlib
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
@@ -58,7 +58,7 @@ except ImportError as missing:  # pragma: no cover - depends on the environment
     ) from missing
 
 from approvalflow.errors import ConcurrencyConflict
-from approvalflow.model import Event, Notice, Timer, TimerChanges
+from approvalflow.model import Event, Notice, TimerChanges
 from approvalflow.project import ProjectState
 from approvalflow.stores.audit import GENESIS, chain_hash
 from approvalflow.stores.base import CommandRecord
@@ -74,12 +74,16 @@ from approvalflow.stores.schema import rebuilds_projections, upgrade_statements
 from approvalflow.stores.serialization import (
     event_rows,
     format_datetime,
-    notice_to_json,
-    parse_datetime,
     state_to_json,
     to_epoch_us,
 )
-from approvalflow.stores.sql import DEFAULT_LEASE, DEFAULT_SNAPSHOT_EVERY, SQLStatements, SQLStore
+from approvalflow.stores.sql import (
+    DEFAULT_LEASE,
+    DEFAULT_SNAPSHOT_EVERY,
+    SQLStatements,
+    SQLStore,
+    claimer_id,
+)
 from approvalflow.stores.sql import stale as _stale
 
 __all__ = ["PostgresStore"]
@@ -104,7 +108,8 @@ class PostgresStore(SQLStore):
     :param conninfo: a libpq connection string or ``postgresql://`` URL.
     :param schema: keep the tables in this PostgreSQL schema (created if missing) instead of the
         connection's default ``search_path``; lower-case letters, digits and ``_``.
-    :param lease: how long a timer returned by ``claim_due`` is hidden from other claimers.
+    :param lease: how long a timer returned by ``claim_due``, or a notice returned by
+        ``claim_notices``, is hidden from other claimers.
     :param snapshot_every: write a snapshot each time the version crosses a multiple of this.
     :param cache_size: how many projects' last states to keep in memory (0: none).
     :raises SchemaVersionError: the database was written by a newer approvalflow.
@@ -137,6 +142,7 @@ class PostgresStore(SQLStore):
         self._snapshot_every = snapshot_every
         self._lock = threading.RLock()
         self._cache = StateCache(cache_size)
+        self._claimer = claimer_id()
         self._connection = psycopg.connect(
             conninfo, autocommit=True, connect_timeout=connect_timeout
         )
@@ -279,6 +285,7 @@ class PostgresStore(SQLStore):
         notices: Sequence[Notice],
         command: CommandRecord | None,
         state: ProjectState,
+        claim_notices_at: datetime | None = None,
     ) -> None:
         # Everything that can fail on bad data is rendered before any lock is taken.
         new_events = event_rows(project, expected_version, events)
@@ -292,7 +299,7 @@ class PostgresStore(SQLStore):
             (t.project, t.kind, t.branch, to_epoch_us(t.due), format_datetime(t.due))
             for t in timers.set
         ]
-        notice_rows = [(n.id, n.project, n.kind, notice_to_json(n)) for n in notices]
+        notice_rows = self._notice_rows(notices, claim_notices_at)
         projection = projection_of(state)
         if expected_version == 0:
             guard_sql, guard_params = _INSERT, [project, new_version]
@@ -384,14 +391,7 @@ class PostgresStore(SQLStore):
                             timer_rows,
                         )
                     if notice_rows:
-                        cursor.executemany(
-                            "INSERT INTO outbox (notice_id, project, kind, payload, attempts) "
-                            "VALUES (%s, %s, %s, %s, 0) ON CONFLICT (notice_id) DO UPDATE "
-                            "SET project = excluded.project, kind = excluded.kind, "
-                            "payload = excluded.payload, attempts = 0, last_error = NULL, "
-                            "next_attempt_us = NULL, next_attempt_at = NULL",
-                            notice_rows,
-                        )
+                        cursor.executemany(_SQL.upsert_notice, notice_rows)
                     for statement, rows in _REPORTS.statements(writes, project):
                         cursor.executemany(statement, rows)
                     cursor.execute("COMMIT")
@@ -411,29 +411,11 @@ class PostgresStore(SQLStore):
                 raise _stale(project, current, expected_version) from error
             raise
 
-    def claim_due(self, now: datetime, limit: int = 100, prefix: str = "") -> list[Timer]:
-        if limit <= 0:
-            return []
-        now_us = to_epoch_us(now)
+    def _write_one(self, statement: str, params: Sequence[Any] | Mapping[str, Any]) -> list[Any]:
         with self._lock:
-            # One statement is one transaction: the rows are locked (others skip them, never
-            # wait), leased and returned together.
-            rows = self._connection.execute(
-                "WITH due AS ("
-                " SELECT project, kind, branch FROM timers WHERE due_us <= %s"
-                " AND (lease_until_us IS NULL OR lease_until_us <= %s)"
-                " AND left(project, %s) = %s"
-                " ORDER BY due_us, project, kind, branch LIMIT %s FOR UPDATE SKIP LOCKED)"
-                " UPDATE timers t SET lease_until_us = %s FROM due"
-                " WHERE t.project = due.project AND t.kind = due.kind AND t.branch = due.branch"
-                " RETURNING t.project, t.kind, t.branch, t.due_us, t.due_at",
-                (now_us, now_us, len(prefix), prefix, limit, to_epoch_us(now + self._lease)),
-            ).fetchall()
-        rows.sort(key=lambda row: (row[3], row[0], row[1], row[2]))
-        return [
-            Timer(project, kind, parse_datetime(due_at), branch)
-            for project, kind, branch, _, due_at in rows
-        ]
+            # Autocommit: one statement is one transaction.
+            cursor = self._connection.execute(statement, params)
+            return cursor.fetchall() if cursor.description is not None else []
 
     def mark_delivered(self, notice_ids: Sequence[str]) -> None:
         if not notice_ids:
@@ -441,14 +423,6 @@ class PostgresStore(SQLStore):
         with self._lock:
             self._connection.execute(
                 "DELETE FROM outbox WHERE notice_id = ANY(%s)", (list(notice_ids),)
-            )
-
-    def mark_failed(self, notice_id: str, error: str, next_attempt: datetime) -> None:
-        with self._lock:
-            self._connection.execute(
-                "UPDATE outbox SET attempts = attempts + 1, last_error = %s, "
-                "next_attempt_us = %s, next_attempt_at = %s WHERE notice_id = %s",
-                (error, to_epoch_us(next_attempt), format_datetime(next_attempt), notice_id),
             )
 
 

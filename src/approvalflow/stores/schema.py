@@ -20,7 +20,9 @@ so a datetime reads back with the tzinfo it was stored with):
   ``created_seq`` (creation order; the serial key).
 - ``commands``: a command id's first result (``CommandRecord``).
 - ``timers``: ``PRIMARY KEY (project, kind, branch)``; ``due_us`` indexed; ``lease_until_us``.
-- ``outbox``: undelivered notices (a delivered one is deleted), ``created_seq`` for oldest first.
+- ``outbox``: undelivered notices (a delivered one is deleted), ``created_seq`` for oldest first;
+  ``claimed_by`` and ``claimed_until_us``, the claim a worker holds on a notice while it delivers
+  it (schema version 3).
 
 The projections (schema version 2; written in the same transaction as the commit they follow,
 and rebuilt from every project's state when a version-1 database is migrated; what they hold
@@ -52,6 +54,7 @@ import attrs
 __all__ = [
     "INDEXES",
     "MIGRATIONS",
+    "OUTBOX_CLAIM_COLUMNS",
     "PROJECTION_INDEXES",
     "PROJECTION_TABLES",
     "SCHEMA_VERSION",
@@ -69,7 +72,7 @@ __all__ = [
 
 Dialect = Literal["sqlite", "postgresql"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """The schema version this code reads and writes."""
 
 
@@ -182,6 +185,12 @@ PROJECTION_INDEXES: tuple[Index, ...] = (
     Index("intervals_by_span", "intervals", ("kind", "name", "start_day", "end_day")),
 )
 
+OUTBOX_CLAIM_COLUMNS: tuple[Column, ...] = (
+    _c("claimed_by", "text", nullable=True),
+    _c("claimed_until_us", "bigint", nullable=True),
+)
+"""Who holds a claim on an outbox notice and until when, added in schema version 3."""
+
 TABLES: tuple[Table, ...] = (
     Table(
         "meta",
@@ -253,6 +262,7 @@ TABLES: tuple[Table, ...] = (
             _c("last_error", "text", nullable=True),
             _c("next_attempt_us", "bigint", nullable=True),
             _c("next_attempt_at", "text", nullable=True),
+            *OUTBOX_CLAIM_COLUMNS,
         ),
         unique=(("notice_id",),),
     ),
@@ -309,6 +319,15 @@ def _projection_ddl(dialect: Dialect) -> list[str]:
     ]
 
 
+def _outbox_claim_ddl(dialect: Dialect) -> list[str]:
+    # Nullable columns with no default: both databases add them without rewriting the table.
+    types = _TYPES[dialect]
+    return [
+        f"ALTER TABLE outbox ADD COLUMN {column.name} {types[column.type]}"
+        for column in OUTBOX_CLAIM_COLUMNS
+    ]
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         2,
@@ -316,6 +335,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         _projection_ddl,
         rebuild_projections=True,
     ),
+    Migration(3, "outbox claims: claimed_by, claimed_until_us", _outbox_claim_ddl),
 )
 """Every step after version 1, in order. Add one with each change to ``TABLES``."""
 

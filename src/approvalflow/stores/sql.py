@@ -3,20 +3,24 @@
 Both stores keep the one schema of ``approvalflow.stores.schema`` and read it with the same SQL;
 only the driver's placeholder differs (``?`` for sqlite3, ``%s`` for psycopg). ``SQLStatements``
 renders each statement once per dialect, and ``SQLStore`` holds the reads (``load``, ``events``,
-``timers``, ``project_ids``, the reports, the outbox listing, the audit chain...) on top of a
-connection and a lock that each store sets up its own way. Writes, and the claims that lock rows
-(``claim_due``), stay in each store's module: there the two databases differ.
+``timers``, ``project_ids``, the reports, the outbox listing, the audit chain...) and the
+one-statement claims (``claim_due``, ``claim_notices``, ``mark_failed``) on top of a connection,
+a lock and a one-statement write (``_write_one``) that each store sets up its own way. The
+commit stays in each store's module: there the two databases differ.
 """
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
-from collections.abc import Collection, Iterator
+import uuid
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, Protocol, Self
 
 from approvalflow.errors import ConcurrencyConflict
-from approvalflow.model import Event, Timer
+from approvalflow.model import Event, Notice, Timer
 from approvalflow.project import ProjectState
 from approvalflow.rules.metrics import MetricInputs
 from approvalflow.stores.audit import GENESIS, ChainHead, ChainLink
@@ -30,13 +34,22 @@ from approvalflow.stores.projections import (
 from approvalflow.stores.schema import Dialect
 from approvalflow.stores.serialization import (
     event_from_row,
+    format_datetime,
+    notice_to_json,
     outbox_entry,
     parse_datetime,
     state_from_json,
     to_epoch_us,
 )
 
-__all__ = ["DEFAULT_LEASE", "DEFAULT_SNAPSHOT_EVERY", "SQLStatements", "SQLStore", "stale"]
+__all__ = [
+    "DEFAULT_LEASE",
+    "DEFAULT_SNAPSHOT_EVERY",
+    "SQLStatements",
+    "SQLStore",
+    "claimer_id",
+    "stale",
+]
 
 DEFAULT_LEASE = timedelta(minutes=5)
 DEFAULT_SNAPSHOT_EVERY = 16
@@ -90,6 +103,80 @@ class SQLStatements:
             f"SELECT seq, hash, prev_hash, {EVENT_COLUMNS} FROM events "
             f"WHERE seq > {p} ORDER BY seq LIMIT {p}"
         )
+        # A notice written again (same id) starts over: no attempts, and the new claim if any.
+        self.upsert_notice = (
+            "INSERT INTO outbox (notice_id, project, kind, payload, attempts, claimed_by, "
+            f"claimed_until_us) VALUES ({p}, {p}, {p}, {p}, 0, {p}, {p}) "
+            "ON CONFLICT (notice_id) DO UPDATE "
+            "SET project = excluded.project, kind = excluded.kind, payload = excluded.payload, "
+            "attempts = 0, last_error = NULL, next_attempt_us = NULL, next_attempt_at = NULL, "
+            "claimed_by = excluded.claimed_by, claimed_until_us = excluded.claimed_until_us"
+        )
+        # Releases the claim, unless another claimer took the notice over after this one's
+        # lease ran out: its own outcome decides then.
+        self.fail_notice = (
+            f"UPDATE outbox SET attempts = attempts + 1, last_error = {p}, "
+            f"next_attempt_us = {p}, next_attempt_at = {p}, claimed_by = NULL, "
+            f"claimed_until_us = NULL WHERE notice_id = {p} "
+            f"AND (claimed_by IS NULL OR claimed_by = {p})"
+        )
+        # The claims choose their rows and lease them in one statement, so no other claimer
+        # comes between: in SQLite inside the caller's BEGIN IMMEDIATE; in PostgreSQL the rows
+        # are locked as they are chosen and other claimers skip them, never wait. Their
+        # parameters are named (``_named``): each dialect wants them in another order.
+        due_timers = (
+            "due_us <= {now} AND (lease_until_us IS NULL OR lease_until_us <= {now}) "
+            "AND {prefix_match} ORDER BY due_us, project, kind, branch LIMIT {limit}"
+        )
+        due_notices = (
+            "(next_attempt_us IS NULL OR next_attempt_us <= {now}) "
+            "AND (claimed_until_us IS NULL OR claimed_until_us <= {now}) "
+            "ORDER BY created_seq LIMIT {limit}"
+        )
+        if dialect == "sqlite":
+            self.claim_due = _named(
+                "UPDATE timers SET lease_until_us = {until} WHERE rowid IN ("
+                f"SELECT rowid FROM timers WHERE {due_timers}) "
+                "RETURNING project, kind, branch, due_us, due_at",
+                dialect,
+                prefix_match="substr(project, 1, {prefix_len}) = {prefix}",
+            )
+            self.claim_notices = _named(
+                "UPDATE outbox SET claimed_by = {claimer}, claimed_until_us = {until} "
+                f"WHERE created_seq IN (SELECT created_seq FROM outbox WHERE {due_notices}) "
+                "RETURNING created_seq, payload, attempts, last_error, next_attempt_at",
+                dialect,
+            )
+        else:
+            self.claim_due = _named(
+                "WITH due AS ("
+                f"SELECT project, kind, branch FROM timers WHERE {due_timers} "
+                "FOR UPDATE SKIP LOCKED) "
+                "UPDATE timers t SET lease_until_us = {until} FROM due "
+                "WHERE t.project = due.project AND t.kind = due.kind AND t.branch = due.branch "
+                "RETURNING t.project, t.kind, t.branch, t.due_us, t.due_at",
+                dialect,
+                prefix_match="left(project, {prefix_len}) = {prefix}",
+            )
+            self.claim_notices = _named(
+                "WITH due AS ("
+                f"SELECT created_seq FROM outbox WHERE {due_notices} FOR UPDATE SKIP LOCKED) "
+                "UPDATE outbox o SET claimed_by = {claimer}, claimed_until_us = {until} "
+                "FROM due WHERE o.created_seq = due.created_seq "
+                "RETURNING o.created_seq, o.payload, o.attempts, o.last_error, o.next_attempt_at",
+                dialect,
+            )
+
+
+def _named(template: str, dialect: Dialect, **parts: str) -> str:
+    """``template`` with ``{name}`` replaced by the dialect's named parameter (``:name`` for
+    sqlite3, ``%(name)s`` for psycopg), after ``parts`` are put in."""
+    template = template.replace("{prefix_match}", parts.get("prefix_match", ""))
+    names = ("now", "until", "limit", "prefix", "prefix_len", "claimer")
+    style = ":{}" if dialect == "sqlite" else "%({})s"
+    for name in names:
+        template = template.replace("{" + name + "}", style.format(name))
+    return template
 
 
 class _Cursor(Protocol):
@@ -107,9 +194,10 @@ class _Connection(Protocol):
 
 
 class SQLStore:
-    """The reads of a store over the SQL schema. A subclass sets ``_sql`` (its dialect's
-    statements) and ``chain_page``, and in ``__init__`` ``_connection``, ``_lock`` and
-    ``_cache``; every read holds ``_lock``, so threads may share the store."""
+    """The reads and claims of a store over the SQL schema. A subclass sets ``_sql`` (its
+    dialect's statements) and ``chain_page``, in ``__init__`` ``_connection``, ``_lock``,
+    ``_cache``, ``_lease`` and ``_claimer``, and implements ``_write_one``; every call holds
+    ``_lock``, so threads may share the store."""
 
     _sql: ClassVar[SQLStatements]
     chain_page: ClassVar[int]
@@ -118,6 +206,27 @@ class SQLStore:
     _connection: _Connection
     _lock: threading.RLock
     _cache: StateCache
+    _lease: timedelta
+    _claimer: str
+    """This store object's name on the claims it takes (``claimer_id``)."""
+
+    def _write_one(self, statement: str, params: Sequence[Any] | Mapping[str, Any]) -> list[Any]:
+        """Run one writing statement in a transaction of its own; return its rows, if any."""
+        raise NotImplementedError
+
+    def _notice_rows(
+        self, notices: Sequence[Notice], claim_notices_at: datetime | None
+    ) -> list[tuple[Any, ...]]:
+        """The outbox rows of a commit's notices (``upsert_notice``), claimed by this store
+        from ``claim_notices_at`` if given."""
+        claimed_by, claimed_until = (
+            (self._claimer, to_epoch_us(claim_notices_at + self._lease))
+            if claim_notices_at is not None
+            else (None, None)
+        )
+        return [
+            (n.id, n.project, n.kind, notice_to_json(n), claimed_by, claimed_until) for n in notices
+        ]
 
     def _version(self, project: str) -> int | None:
         row = self._connection.execute(self._sql.version, (project,)).fetchone()
@@ -221,6 +330,54 @@ class SQLStore:
             ).fetchall()
         return [outbox_entry(*row) for row in rows]
 
+    # -- the Store protocol's claims ----------------------------------------------------------
+
+    def claim_due(self, now: datetime, limit: int = 100, prefix: str = "") -> list[Timer]:
+        if limit <= 0:
+            return []
+        rows = self._write_one(
+            self._sql.claim_due,
+            {
+                "now": to_epoch_us(now),
+                "until": to_epoch_us(now + self._lease),
+                "prefix": prefix,
+                "prefix_len": len(prefix),
+                "limit": limit,
+            },
+        )
+        rows.sort(key=lambda row: (row[3], row[0], row[1], row[2]))
+        return [
+            Timer(project, kind, parse_datetime(due_at), branch)
+            for project, kind, branch, _, due_at in rows
+        ]
+
+    def claim_notices(self, now: datetime, limit: int = 100) -> list[OutboxEntry]:
+        if limit <= 0:
+            return []
+        rows = self._write_one(
+            self._sql.claim_notices,
+            {
+                "now": to_epoch_us(now),
+                "until": to_epoch_us(now + self._lease),
+                "claimer": self._claimer,
+                "limit": limit,
+            },
+        )
+        rows.sort(key=lambda row: row[0])
+        return [outbox_entry(*row[1:]) for row in rows]
+
+    def mark_failed(self, notice_id: str, error: str, next_attempt: datetime) -> None:
+        self._write_one(
+            self._sql.fail_notice,
+            (
+                error,
+                to_epoch_us(next_attempt),
+                format_datetime(next_attempt),
+                notice_id,
+                self._claimer,
+            ),
+        )
+
     def close(self) -> None:
         """Close the connection; calling it again does nothing."""
         with self._lock:
@@ -261,6 +418,13 @@ class SQLStore:
             for seq, digest, prev_hash, *event_row in rows:
                 yield ChainLink(int(seq), event_from_row(event_row), digest, prev_hash)
             after = rows[-1][0]
+
+
+def claimer_id() -> str:
+    """A name for one store object's claims on outbox notices: the host and process it works
+    in (so an operator can tell which worker holds a notice) and a random part (so two store
+    objects in one process differ)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 def stale(project: str, current: int | None, expected: int) -> ConcurrencyConflict:

@@ -30,6 +30,9 @@ What a caller may rely on:
   ``snapshot_every`` versions. The default, 16, keeps the JSON encoding of the state off most
   commits (encoding it every time roughly doubles a commit's cost) while a ``load`` folds at
   most 15 events; ``snapshot_every=1`` makes ``load`` a single row read instead.
+- ``claim_due`` and ``claim_notices`` choose and lease their rows in one ``UPDATE ...
+  RETURNING`` inside a ``BEGIN IMMEDIATE`` transaction, so two processes never claim one timer
+  or notice at once.
 - Every event joins the store-wide audit chain (``approvalflow.stores.audit``).
 - Each commit also writes the projections the reports query (``milestones``,
   ``project_summaries``, ``intervals``; ``approvalflow.stores.projections``), only the rows
@@ -41,14 +44,14 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Literal, cast, get_args
+from typing import Any, Literal, cast, get_args
 from urllib.parse import parse_qsl
 
 from approvalflow.errors import ConcurrencyConflict
-from approvalflow.model import Event, Notice, Timer, TimerChanges
+from approvalflow.model import Event, Notice, TimerChanges
 from approvalflow.project import ProjectState
 from approvalflow.stores.audit import GENESIS, chain_hash
 from approvalflow.stores.base import CommandRecord
@@ -64,12 +67,16 @@ from approvalflow.stores.schema import rebuilds_projections, upgrade_statements
 from approvalflow.stores.serialization import (
     event_rows,
     format_datetime,
-    notice_to_json,
-    parse_datetime,
     state_to_json,
     to_epoch_us,
 )
-from approvalflow.stores.sql import DEFAULT_LEASE, DEFAULT_SNAPSHOT_EVERY, SQLStatements, SQLStore
+from approvalflow.stores.sql import (
+    DEFAULT_LEASE,
+    DEFAULT_SNAPSHOT_EVERY,
+    SQLStatements,
+    SQLStore,
+    claimer_id,
+)
 from approvalflow.stores.sql import stale as _stale
 
 __all__ = ["SQLiteStore", "Synchronous"]
@@ -86,7 +93,8 @@ class SQLiteStore(SQLStore):
     :param path: the database file (created if missing), or ``":memory:"``.
     :param synchronous: SQLite's ``synchronous`` setting; see the module docstring.
     :param busy_timeout: seconds a writer waits for another process's commit.
-    :param lease: how long a timer returned by ``claim_due`` is hidden from other claimers.
+    :param lease: how long a timer returned by ``claim_due``, or a notice returned by
+        ``claim_notices``, is hidden from other claimers.
     :param snapshot_every: write a snapshot each time the version crosses a multiple of this.
     :param cache_size: how many projects' last states to keep in memory (0: none).
     :raises SchemaVersionError: the file was written by a newer approvalflow.
@@ -118,6 +126,7 @@ class SQLiteStore(SQLStore):
         self._snapshot_every = snapshot_every
         self._lock = threading.RLock()
         self._cache = StateCache(cache_size)
+        self._claimer = claimer_id()
         # isolation_level=None: the driver opens no transactions of its own; we say BEGIN.
         # timeout is SQLite's busy_timeout.
         self._connection = sqlite3.connect(
@@ -229,6 +238,7 @@ class SQLiteStore(SQLStore):
         notices: Sequence[Notice],
         command: CommandRecord | None,
         state: ProjectState,
+        claim_notices_at: datetime | None = None,
     ) -> None:
         # Everything that can fail on bad data is rendered before the write lock is taken.
         new_events = event_rows(project, expected_version, events)
@@ -242,7 +252,7 @@ class SQLiteStore(SQLStore):
             (t.project, t.kind, t.branch, to_epoch_us(t.due), format_datetime(t.due))
             for t in timers.set
         ]
-        notice_rows = [(n.id, n.project, n.kind, notice_to_json(n)) for n in notices]
+        notice_rows = self._notice_rows(notices, claim_notices_at)
         projection = projection_of(state)
         connection = self._connection
         with self._lock:
@@ -326,14 +336,7 @@ class SQLiteStore(SQLStore):
                         timer_rows,
                     )
                 if notice_rows:
-                    connection.executemany(
-                        "INSERT INTO outbox (notice_id, project, kind, payload, attempts) "
-                        "VALUES (?, ?, ?, ?, 0) ON CONFLICT (notice_id) DO UPDATE "
-                        "SET project = excluded.project, kind = excluded.kind, "
-                        "payload = excluded.payload, attempts = 0, last_error = NULL, "
-                        "next_attempt_us = NULL, next_attempt_at = NULL",
-                        notice_rows,
-                    )
+                    connection.executemany(_SQL.upsert_notice, notice_rows)
                 for statement, rows in _REPORTS.statements(writes, project):
                     if len(rows) == 1:
                         connection.execute(statement, rows[0])
@@ -366,25 +369,9 @@ class SQLiteStore(SQLStore):
             return _stale(project, self._version(project), expected_version)
         return None
 
-    def claim_due(self, now: datetime, limit: int = 100, prefix: str = "") -> list[Timer]:
-        if limit <= 0:
-            return []
-        now_us = to_epoch_us(now)
+    def _write_one(self, statement: str, params: Sequence[Any] | Mapping[str, Any]) -> list[Any]:
         with self._write() as connection:
-            rows = connection.execute(
-                "UPDATE timers SET lease_until_us = ? WHERE rowid IN ("
-                "SELECT rowid FROM timers WHERE due_us <= ? "
-                "AND (lease_until_us IS NULL OR lease_until_us <= ?) "
-                "AND substr(project, 1, ?) = ? "
-                "ORDER BY due_us, project, kind, branch LIMIT ?) "
-                "RETURNING project, kind, branch, due_us, due_at",
-                (to_epoch_us(now + self._lease), now_us, now_us, len(prefix), prefix, limit),
-            ).fetchall()
-        rows.sort(key=lambda row: (row[3], row[0], row[1], row[2]))
-        return [
-            Timer(project, kind, parse_datetime(due_at), branch)
-            for project, kind, branch, _, due_at in rows
-        ]
+            return connection.execute(statement, params).fetchall()
 
     def mark_delivered(self, notice_ids: Sequence[str]) -> None:
         if not notice_ids:
@@ -392,12 +379,4 @@ class SQLiteStore(SQLStore):
         with self._write() as connection:
             connection.executemany(
                 "DELETE FROM outbox WHERE notice_id = ?", [(notice_id,) for notice_id in notice_ids]
-            )
-
-    def mark_failed(self, notice_id: str, error: str, next_attempt: datetime) -> None:
-        with self._write() as connection:
-            connection.execute(
-                "UPDATE outbox SET attempts = attempts + 1, last_error = ?, "
-                "next_attempt_us = ?, next_attempt_at = ? WHERE notice_id = ?",
-                (error, to_epoch_us(next_attempt), format_datetime(next_attempt), notice_id),
             )
