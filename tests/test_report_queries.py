@@ -16,6 +16,8 @@ from builders import County
 from approvalflow.rules import metrics as metrics_rule
 from approvalflow.rules import points as points_rule
 from approvalflow.stores import schema
+from approvalflow.stores import sql as sql_module
+from approvalflow.stores.cache import DEFAULT_CACHE_SIZE
 from approvalflow.stores.sqlite import SQLiteStore
 from approvalflow.testing.store_conformance import append, new_project
 
@@ -238,3 +240,24 @@ class TestStateCache:
             assert store.load("P0").funds == 1
         with pytest.raises(ValueError, match="cache_size"):
             SQLiteStore(tmp_path / "a.db", cache_size=-1)
+
+    def test_the_default_cache_keeps_the_recent_projects_only(
+        self, two_stores: tuple[Any, Any], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """By default a store keeps ``DEFAULT_CACHE_SIZE`` projects' states: the most recent
+        ones, so the next command on a project finds its state without decoding it, and a
+        process that touches more projects than that stops growing."""
+        store, _ = two_stores
+        assert store._cache.size == DEFAULT_CACHE_SIZE <= 1_000
+        store._cache.size = 3  # the same rule, at a size a test can fill
+        states = [new_project(store, f"P{i}") for i in range(5)]
+        assert len(store._cache) == 3
+        decoded: list[str] = []
+        real = sql_module.state_from_json
+        monkeypatch.setattr(
+            sql_module, "state_from_json", lambda text: decoded.append(text) or real(text)
+        )
+        assert store.load("P4") == states[4] and store.load("P2") == states[2]
+        assert decoded == []  # the recent ones come from the cache
+        assert store.load("P0") == states[0]
+        assert len(decoded) == 1 and len(store._cache) == 3

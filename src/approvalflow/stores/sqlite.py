@@ -96,7 +96,8 @@ class SQLiteStore(SQLStore):
     :param lease: how long a timer returned by ``claim_due``, or a notice returned by
         ``claim_notices``, is hidden from other claimers.
     :param snapshot_every: write a snapshot each time the version crosses a multiple of this.
-    :param cache_size: how many projects' last states to keep in memory (0: none).
+    :param cache_size: how many projects' last states to keep in memory (0: none; default
+        256, see ``approvalflow.stores.cache``).
     :raises SchemaVersionError: the file was written by a newer approvalflow.
     """
 
