@@ -276,3 +276,40 @@ class TestMigrationToVersion3:
             _check_after(store, ids, retry)
         finally:
             store.drop()
+
+
+class TestLeaseOption:
+    """The lease is a store option, in the URL too, so a worker started by URL can be given
+    one longer than its slowest batch."""
+
+    def _claims_after(self, store: Any) -> tuple[int, int]:
+        new_project(store, "P1", notices=[notice("P1", 0)])
+        assert len(store.claim_notices(T0)) == 1
+        before = len(store.claim_notices(T0 + timedelta(seconds=59)))
+        return before, len(store.claim_notices(T0 + timedelta(seconds=60)))
+
+    def test_a_sqlite_url_sets_the_lease(self, tmp_path: Path) -> None:
+        with SQLiteStore.from_url(f"sqlite:///{tmp_path}/a.db?lease=60") as store:
+            assert self._claims_after(store) == (0, 1)
+
+    def test_a_postgres_url_sets_the_lease_and_libpq_never_sees_it(self, postgres_url: str) -> None:
+        from approvalflow.stores.postgres import PostgresStore
+
+        name = f"t_{uuid.uuid4().hex[:16]}"
+        store = PostgresStore.from_url(f"{postgres_url}?lease=60&schema={name}")
+        try:
+            assert self._claims_after(store) == (0, 1)
+        finally:
+            store.drop()
+
+    @pytest.mark.parametrize("value", ["0", "-5", "soon", "inf", "nan"])
+    def test_a_lease_that_is_no_lease_is_refused_and_creates_nothing(
+        self, tmp_path: Path, value: str
+    ) -> None:
+        path = tmp_path / "a.db"
+        with pytest.raises(ValueError, match="lease must be"):
+            SQLiteStore.from_url(f"sqlite:///{path}?lease={value}")
+        assert not path.exists()
+        with pytest.raises(ValueError, match="lease must be longer than 0 seconds"):
+            SQLiteStore(path, lease=timedelta(0))
+        assert not path.exists()

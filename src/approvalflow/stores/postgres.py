@@ -82,7 +82,9 @@ from approvalflow.stores.sql import (
     DEFAULT_SNAPSHOT_EVERY,
     SQLStatements,
     SQLStore,
+    checked_lease,
     claimer_id,
+    lease_option,
 )
 from approvalflow.stores.sql import stale as _stale
 
@@ -139,7 +141,7 @@ class PostgresStore(SQLStore):
         self.schema = schema
         self._conninfo = conninfo
         self._connect_timeout = connect_timeout
-        self._lease = lease
+        self._lease = checked_lease(lease)
         self._snapshot_every = snapshot_every
         self._lock = threading.RLock()
         self._cache = StateCache(cache_size)
@@ -163,13 +165,14 @@ class PostgresStore(SQLStore):
         url: str,
         *,
         schema: str | None = None,
-        lease: timedelta = DEFAULT_LEASE,
+        lease: timedelta | None = None,
         snapshot_every: int = DEFAULT_SNAPSHOT_EVERY,
         cache_size: int | None = None,
     ) -> PostgresStore:
         """Open ``postgresql://user@host:port/database`` (also ``postgres://`` and
         ``postgresql+psycopg://``). A ``schema`` query parameter does what ``schema=`` does,
-        a ``cache_size`` one what ``cache_size=`` does; the others go to libpq."""
+        a ``cache_size`` one what ``cache_size=`` does, a ``lease`` one (seconds) what
+        ``lease=`` does; the others go to libpq."""
         if url.startswith("postgresql+psycopg:"):
             url = "postgresql:" + url[len("postgresql+psycopg:") :]
         if not url.startswith(("postgresql:", "postgres:")):
@@ -184,17 +187,19 @@ class PostgresStore(SQLStore):
         url_cache = [value for key, value in query if key == "cache_size"]
         if url_cache and cache_size is None:
             cache_size = int(url_cache[-1])
-        if url_schema or url_cache:
+        url_lease = [value for key, value in query if key == "lease"]
+        if url_lease and lease is None:
+            lease = lease_option(url_lease[-1])
+        ours = ("schema", "cache_size", "lease")
+        if any(key in ours for key, _ in query):
             # quote, not urlencode's default quote_plus: libpq reads "+" as a plus, not a space.
-            rest = urlencode(
-                [(key, value) for key, value in query if key not in ("schema", "cache_size")],
-                quote_via=quote,
-            )
+            libpq = [(key, value) for key, value in query if key not in ours]
+            rest = urlencode(libpq, quote_via=quote)
             url = urlunsplit(parts._replace(query=rest))
         return cls(
             url,
             schema=schema,
-            lease=lease,
+            lease=DEFAULT_LEASE if lease is None else lease,
             snapshot_every=snapshot_every,
             cache_size=DEFAULT_CACHE_SIZE if cache_size is None else cache_size,
         )

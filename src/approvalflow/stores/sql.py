@@ -11,6 +11,7 @@ commit stays in each store's module: there the two databases differ.
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import threading
@@ -47,7 +48,9 @@ __all__ = [
     "DEFAULT_SNAPSHOT_EVERY",
     "SQLStatements",
     "SQLStore",
+    "checked_lease",
     "claimer_id",
+    "lease_option",
     "stale",
 ]
 
@@ -119,6 +122,13 @@ class SQLStatements:
             f"next_attempt_us = {p}, next_attempt_at = {p}, claimed_by = NULL, "
             f"claimed_until_us = NULL WHERE notice_id = {p} "
             f"AND (claimed_by IS NULL OR claimed_by = {p})"
+        )
+        # Whether any notice is claimable now, for a store that would rather not take a write
+        # lock to find out that none is (SQLite).
+        self.notice_claimable = (
+            "SELECT 1 FROM outbox "
+            f"WHERE (next_attempt_us IS NULL OR next_attempt_us <= {p}) "
+            f"AND (claimed_until_us IS NULL OR claimed_until_us <= {p}) LIMIT 1"
         )
         # The claims choose their rows and lease them in one statement, so no other claimer
         # comes between: in SQLite inside the caller's BEGIN IMMEDIATE; in PostgreSQL the rows
@@ -418,6 +428,24 @@ class SQLStore:
             for seq, digest, prev_hash, *event_row in rows:
                 yield ChainLink(int(seq), event_from_row(event_row), digest, prev_hash)
             after = rows[-1][0]
+
+
+def checked_lease(lease: timedelta) -> timedelta:
+    """``lease`` if it is a real lease (longer than nothing), else ``ValueError``."""
+    if lease <= timedelta(0):
+        raise ValueError(f"lease must be longer than 0 seconds, not {lease.total_seconds()}")
+    return lease
+
+
+def lease_option(text: str) -> timedelta:
+    """A URL's ``lease`` option: seconds, a number above 0 (``lease=600``)."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise ValueError(f"lease must be a number of seconds, not {text!r}") from None
+    if not math.isfinite(seconds):
+        raise ValueError(f"lease must be a finite number of seconds, not {text!r}")
+    return checked_lease(timedelta(seconds=seconds))
 
 
 def claimer_id() -> str:

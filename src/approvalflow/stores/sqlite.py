@@ -54,7 +54,7 @@ from approvalflow.errors import ConcurrencyConflict
 from approvalflow.model import Event, Notice, TimerChanges
 from approvalflow.project import ProjectState
 from approvalflow.stores.audit import GENESIS, chain_hash
-from approvalflow.stores.base import CommandRecord
+from approvalflow.stores.base import CommandRecord, OutboxEntry
 from approvalflow.stores.cache import DEFAULT_CACHE_SIZE, StateCache
 from approvalflow.stores.projections import (
     interval_rows,
@@ -75,7 +75,9 @@ from approvalflow.stores.sql import (
     DEFAULT_SNAPSHOT_EVERY,
     SQLStatements,
     SQLStore,
+    checked_lease,
     claimer_id,
+    lease_option,
 )
 from approvalflow.stores.sql import stale as _stale
 
@@ -123,7 +125,7 @@ class SQLiteStore(SQLStore):
         if snapshot_every < 1:
             raise ValueError(f"snapshot_every must be at least 1, not {snapshot_every}")
         self.path = os.fspath(path)
-        self._lease = lease
+        self._lease = checked_lease(lease)
         self._snapshot_every = snapshot_every
         self._lock = threading.RLock()
         self._cache = StateCache(cache_size)
@@ -147,8 +149,8 @@ class SQLiteStore(SQLStore):
         """Open ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db`` or
         ``sqlite:///:memory:``.
 
-        A query string may set ``synchronous``, ``busy_timeout`` (seconds), ``snapshot_every``
-        and ``cache_size``: ``sqlite:///app.db?synchronous=NORMAL``.
+        A query string may set ``synchronous``, ``busy_timeout`` (seconds), ``snapshot_every``,
+        ``cache_size`` and ``lease`` (seconds): ``sqlite:///app.db?synchronous=NORMAL``.
         """
         if not url.startswith("sqlite://"):
             raise ValueError(f"not an SQLite URL: {url!r} (use sqlite:///path.db)")
@@ -160,7 +162,13 @@ class SQLiteStore(SQLStore):
         else:
             raise ValueError(f"an SQLite URL has three slashes before the path: {url!r}")
         options = dict(parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query)))
-        unknown = set(options) - {"synchronous", "busy_timeout", "snapshot_every", "cache_size"}
+        unknown = set(options) - {
+            "synchronous",
+            "busy_timeout",
+            "snapshot_every",
+            "cache_size",
+            "lease",
+        }
         if unknown:
             raise ValueError(f"unknown SQLite URL options {sorted(unknown)} in {url!r}")
         synchronous = options.get("synchronous", "FULL").upper()
@@ -172,6 +180,7 @@ class SQLiteStore(SQLStore):
             busy_timeout=float(options.get("busy_timeout", 30.0)),
             snapshot_every=int(options.get("snapshot_every", DEFAULT_SNAPSHOT_EVERY)),
             cache_size=int(options.get("cache_size", DEFAULT_CACHE_SIZE)),
+            lease=lease_option(options["lease"]) if "lease" in options else DEFAULT_LEASE,
         )
 
     # -- plumbing -----------------------------------------------------------------------------
@@ -373,6 +382,14 @@ class SQLiteStore(SQLStore):
     def _write_one(self, statement: str, params: Sequence[Any] | Mapping[str, Any]) -> list[Any]:
         with self._write() as connection:
             return connection.execute(statement, params).fetchall()
+
+    def claim_notices(self, now: datetime, limit: int = 100) -> list[OutboxEntry]:
+        # A read takes no lock in WAL: look first, so that workers polling an empty outbox do
+        # not queue for the write lock with the commits.
+        now_us = to_epoch_us(now)
+        with self._lock:
+            found = self._connection.execute(_SQL.notice_claimable, (now_us, now_us)).fetchone()
+        return super().claim_notices(now, limit) if found is not None else []
 
     def mark_delivered(self, notice_ids: Sequence[str]) -> None:
         if not notice_ids:
