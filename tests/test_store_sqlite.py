@@ -119,6 +119,19 @@ class TestOpening:
         assert store._connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert store._connection.execute("PRAGMA synchronous").fetchone()[0] == 2
 
+    def test_claims_leave_every_command_synced(self, store: SQLiteStore) -> None:
+        """The claims' bookkeeping commits without a sync of its own (its loss in a power cut
+        only repeats a claim); commands are still synced: the setting is FULL afterwards."""
+        timer = Timer("P1", "pre_review", T0)
+        new_project(store, "P1", timers=TimerChanges(set=(timer,)), notices=[notice("P1", 0)])
+        assert store.claim_due(T0) == [timer]
+        assert len(store.claim_notices(T0)) == 1
+        store.mark_failed("P1:1:0", "busy", T0)
+        assert len(store.claim_notices(T0)) == 1
+        store.mark_delivered(["P1:1:0"])
+        assert store._connection.execute("PRAGMA synchronous").fetchone()[0] == 2
+        assert store.pending_notices(T0 + timedelta(days=1)) == []
+
     def test_everything_survives_closing_and_reopening(self, db_path: Path) -> None:
         """State, events, timers, notices, command ids and the chain are all in the file."""
         with SQLiteStore(db_path) as store:

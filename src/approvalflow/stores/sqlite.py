@@ -14,7 +14,8 @@ What a caller may rely on:
   which also covers commits without events), the events' unique key ``(project, version)`` and
   the command id's primary key, whose violations are translated. Nothing is read and trusted.
 - Durability: the journal is WAL, and ``synchronous="FULL"`` (the default) syncs the WAL on
-  every commit, so a command that returned survives a power cut. ``synchronous="NORMAL"`` syncs
+  every commit, so a command that returned survives a power cut (the claims' bookkeeping, whose
+  loss only repeats a claim, is committed without a sync of its own). ``synchronous="NORMAL"`` syncs
   only at checkpoints: a commit costs about a third as much and the file never corrupts, but
   the last commits before a power cut or OS crash (not a mere process crash) can be lost.
 - Several processes may open the same file: a writer waits up to ``busy_timeout`` seconds for
@@ -125,6 +126,7 @@ class SQLiteStore(SQLStore):
         if snapshot_every < 1:
             raise ValueError(f"snapshot_every must be at least 1, not {snapshot_every}")
         self.path = os.fspath(path)
+        self._synchronous = synchronous
         self._lease = checked_lease(lease)
         self._snapshot_every = snapshot_every
         self._lock = threading.RLock()
@@ -186,19 +188,33 @@ class SQLiteStore(SQLStore):
     # -- plumbing -----------------------------------------------------------------------------
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _write(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
         """One write transaction. BEGIN IMMEDIATE takes the write lock at once, so a reader never
-        has to upgrade to a writer halfway (which SQLite fails instead of waiting)."""
+        has to upgrade to a writer halfway (which SQLite fails instead of waiting).
+
+        ``durable=False`` commits without syncing the WAL (``synchronous=NORMAL`` for this one
+        transaction): for the claims' bookkeeping (leases, delivered and failed notices), whose
+        loss in a power cut only means a timer claimed or a notice sent again, as a lease running
+        out does. The sync costs more than the rest of such a transaction, and it is taken
+        holding the write lock every command waits for. The next durable commit syncs it too.
+        """
         with self._lock:
             connection = self._connection
-            connection.execute("BEGIN IMMEDIATE")
+            relaxed = not durable and self._synchronous in ("FULL", "EXTRA")
+            if relaxed:
+                connection.execute("PRAGMA synchronous = NORMAL")
             try:
-                yield connection
-                connection.execute("COMMIT")
-            except BaseException:
-                if connection.in_transaction:
-                    connection.execute("ROLLBACK")
-                raise
+                connection.execute("BEGIN IMMEDIATE")
+                try:
+                    yield connection
+                    connection.execute("COMMIT")
+                except BaseException:
+                    if connection.in_transaction:
+                        connection.execute("ROLLBACK")
+                    raise
+            finally:
+                if relaxed:
+                    connection.execute(f"PRAGMA synchronous = {self._synchronous}")
 
     def _ensure_schema(self) -> None:
         with self._write() as connection:
@@ -380,7 +396,8 @@ class SQLiteStore(SQLStore):
         return None
 
     def _write_one(self, statement: str, params: Sequence[Any] | Mapping[str, Any]) -> list[Any]:
-        with self._write() as connection:
+        # Only the claims and their bookkeeping come this way: see ``_write``.
+        with self._write(durable=False) as connection:
             return connection.execute(statement, params).fetchall()
 
     def claim_notices(self, now: datetime, limit: int = 100) -> list[OutboxEntry]:
@@ -394,7 +411,7 @@ class SQLiteStore(SQLStore):
     def mark_delivered(self, notice_ids: Sequence[str]) -> None:
         if not notice_ids:
             return
-        with self._write() as connection:
+        with self._write(durable=False) as connection:
             connection.executemany(
                 "DELETE FROM outbox WHERE notice_id = ?", [(notice_id,) for notice_id in notice_ids]
             )
