@@ -313,3 +313,49 @@ class TestLeaseOption:
         with pytest.raises(ValueError, match="lease must be longer than 0 seconds"):
             SQLiteStore(path, lease=timedelta(0))
         assert not path.exists()
+
+
+def test_two_workers_marking_the_same_notices_both_finish(postgres_url: str) -> None:
+    """Two connections marking overlapping notices delivered, in opposite orders, while a third
+    holds one of the rows: neither waits for the other in a cycle (PostgreSQL lock order), both
+    return once the row is free, and the notices are gone."""
+    import threading
+
+    import psycopg
+
+    from approvalflow.stores.postgres import PostgresStore
+
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    first = PostgresStore.from_url(postgres_url, schema=name)
+    second = PostgresStore.from_url(postgres_url, schema=name)
+    try:
+        ids = [f"P1:1:{i}" for i in range(4)]
+        new_project(first, "P1", notices=[notice("P1", i) for i in range(4)])
+        holder = psycopg.connect(postgres_url)
+        holder.execute("SELECT set_config('search_path', %s, false)", (name,))
+        holder.execute("SELECT 1 FROM outbox WHERE notice_id = %s FOR UPDATE", (ids[3],))
+        errors: list[BaseException] = []
+
+        def mark(store: Any, order: list[str]) -> None:
+            try:
+                store.mark_delivered(order)
+            except BaseException as error:  # reported below, in the test's thread
+                errors.append(error)
+
+        threads = [
+            threading.Thread(target=mark, args=(first, ids)),
+            threading.Thread(target=mark, args=(second, list(reversed(ids)))),
+        ]
+        for thread in threads:
+            thread.start()
+        threads[0].join(0.5)
+        holder.rollback()
+        holder.close()
+        for thread in threads:
+            thread.join(30)
+        assert not any(thread.is_alive() for thread in threads)
+        assert errors == []
+        assert first.pending_notices(T0 + timedelta(days=1)) == []
+    finally:
+        second.close()
+        first.drop()

@@ -427,8 +427,13 @@ class PostgresStore(SQLStore):
         if not notice_ids:
             return
         with self._lock:
+            # The rows are locked in one order, oldest first, whatever plan the server picks:
+            # two workers marking the same notices (one whose lease ran out, and the one that
+            # took them over) would otherwise each hold a row the other waits for.
             self._connection.execute(
-                "DELETE FROM outbox WHERE notice_id = ANY(%s)", (list(notice_ids),)
+                "DELETE FROM outbox WHERE created_seq IN (SELECT created_seq FROM outbox "
+                "WHERE notice_id = ANY(%s) ORDER BY created_seq FOR UPDATE)",
+                (list(notice_ids),),
             )
 
 
