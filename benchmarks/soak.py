@@ -23,8 +23,11 @@ parent checks, on the store itself:
 - every accepted command is stored under its id, no refused one is, no outcome was unexpected;
 - each timer fired once: no timer event twice for one project and branch (round), the ones that
   must fire did, in time order per project, and no timer is left; every timer event's notice
-  was delivered and the outbox is empty (delivery is at-least-once: the figures say how many
-  notices two workers delivered both, which a channel drops by the notice's stable id);
+  was delivered and the outbox is empty (delivery is at-least-once: workers claim notices with a
+  lease, and the figures say how many notices were still delivered twice, which happens when a
+  lease runs out mid-delivery; the simulated clock runs one to two days a second, so the default
+  five-minute lease is a few real milliseconds here: ``--url-options lease=86400`` gives the
+  workers a lease that outlasts a delivery. A channel drops a repeat by the notice's stable id);
 - the RSS growth of each writer and worker over the second half of the run is below
   ``--rss-bound`` (default 10% of its RSS at 50%; see ``RSS_BOUND`` for why).
 
@@ -74,9 +77,9 @@ DEFAULT_POSTGRES = os.environ.get(
 # of the full run (~60,000 commands) and ~6 MiB in the quick run, against processes of 35-60
 # MiB. 10% of the RSS at half-time lets allocator noise pass and fails such a leak.
 # The stores' state caches (a few KiB per project state, LRU) are bounded too, but only full
-# once a process has touched ``cache_size`` projects: until then they grow like a leak, so with
-# a cache as large as the run's projects the check fails. ``--url-options cache_size=N``, with N
-# well below the projects a process touches by half-time, makes the caches full by then.
+# once a process has touched ``cache_size`` projects (256 by default): until then they grow like
+# a leak, so with a cache as large as the run's projects (``--url-options cache_size=10000``)
+# the check fails.
 RSS_BOUND = 0.10
 
 SIZES = {

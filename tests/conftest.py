@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -95,3 +96,39 @@ def every_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]
             if hasattr(store, "drop"):
                 store.drop()
             store.close()
+
+
+@contextmanager
+def two_store_objects(
+    kind: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[tuple[Any, Any]]:
+    """Two store objects (two connections, two caches, two claimers) on one SQLite file
+    (``kind`` ``"sqlite"``) or PostgreSQL schema (``"postgres"``)."""
+    if kind == "sqlite":
+        from approvalflow.stores.sqlite import SQLiteStore
+
+        first: Any = SQLiteStore(tmp_path / "shared.db")
+        second: Any = SQLiteStore(tmp_path / "shared.db")
+        try:
+            yield first, second
+        finally:
+            first.close()
+            second.close()
+    else:
+        from approvalflow.stores.postgres import PostgresStore
+
+        url = request.getfixturevalue("postgres_url")
+        name = f"t_{uuid.uuid4().hex[:16]}"
+        first = PostgresStore.from_url(url, schema=name)
+        second = PostgresStore.from_url(url, schema=name)
+        try:
+            yield first, second
+        finally:
+            second.close()
+            first.drop()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def two_sql_stores(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Any, Any]]:
+    with two_store_objects(request.param, request, tmp_path) as pair:
+        yield pair

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -36,6 +36,7 @@ class FailingStore(MemoryStore):
         notices: Sequence[Notice],
         command: CommandRecord | None,
         state: ProjectState,
+        claim_notices_at: datetime | None = None,
     ) -> None:
         if self.failures:
             self.failures -= 1
@@ -48,6 +49,7 @@ class FailingStore(MemoryStore):
             notices=notices,
             command=command,
             state=state,
+            claim_notices_at=claim_notices_at,
         )
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,8 @@ from builders import County
 from approvalflow.rules import metrics as metrics_rule
 from approvalflow.rules import points as points_rule
 from approvalflow.stores import schema
+from approvalflow.stores import sql as sql_module
+from approvalflow.stores.cache import DEFAULT_CACHE_SIZE
 from approvalflow.stores.sqlite import SQLiteStore
 from approvalflow.testing.store_conformance import append, new_project
 
@@ -108,13 +109,20 @@ class TestTheSameFiguresOnEveryStore:
 # -- the migration to schema version 2 ----------------------------------------------------------
 
 
+# What version 1 lacked besides the report tables: the outbox's claim columns (version 4).
+_V1_DOWNGRADE = [
+    *(f"ALTER TABLE outbox DROP COLUMN {column.name}" for column in schema.OUTBOX_CLAIM_COLUMNS),
+    *(f"DROP TABLE {table}" for table in _PROJECTION_TABLES),
+    "UPDATE meta SET schema_version = 1",
+]
+
+
 def _downgrade_sqlite(path: Path) -> None:
-    """Make a version-2 file what version 1 was: no report tables."""
+    """Make a current file what version 1 was: no report tables, no outbox claims."""
     connection = sqlite3.connect(path, isolation_level=None)
     try:
-        for table in _PROJECTION_TABLES:
-            connection.execute(f"DROP TABLE {table}")
-        connection.execute("UPDATE meta SET schema_version = 1")
+        for statement in _V1_DOWNGRADE:
+            connection.execute(statement)
     finally:
         connection.close()
 
@@ -158,9 +166,8 @@ class TestMigrationToVersion2:
             county = County(store=store)
             _fill(county)
             before = _figures(county)
-            for table in _PROJECTION_TABLES:
-                store._connection.execute(f"DROP TABLE {table}")
-            store._connection.execute("UPDATE meta SET schema_version = 1")
+            for statement in _V1_DOWNGRADE:
+                store._connection.execute(statement)
             store.close()
             store = PostgresStore.from_url(postgres_url, schema=name)
             county.engine.store = store
@@ -189,25 +196,9 @@ class TestMigrationToVersion2:
 # -- the state cache ----------------------------------------------------------------------------
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def two_stores(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Any, Any]]:
-    """Two store objects (two connections, two caches) on one database."""
-    if request.param == "sqlite":
-        first: Any = SQLiteStore(tmp_path / "shared.db")
-        second: Any = SQLiteStore(tmp_path / "shared.db")
-        yield first, second
-        first.close()
-        second.close()
-    else:
-        from approvalflow.stores.postgres import PostgresStore
-
-        url = request.getfixturevalue("postgres_url")
-        name = f"t_{uuid.uuid4().hex[:16]}"
-        first = PostgresStore.from_url(url, schema=name)
-        second = PostgresStore.from_url(url, schema=name)
-        yield first, second
-        second.close()
-        first.drop()
+@pytest.fixture
+def two_stores(two_sql_stores: tuple[Any, Any]) -> tuple[Any, Any]:
+    return two_sql_stores
 
 
 class TestStateCache:
@@ -249,3 +240,24 @@ class TestStateCache:
             assert store.load("P0").funds == 1
         with pytest.raises(ValueError, match="cache_size"):
             SQLiteStore(tmp_path / "a.db", cache_size=-1)
+
+    def test_the_default_cache_keeps_the_recent_projects_only(
+        self, two_stores: tuple[Any, Any], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """By default a store keeps ``DEFAULT_CACHE_SIZE`` projects' states: the most recent
+        ones, so the next command on a project finds its state without decoding it, and a
+        process that touches more projects than that stops growing."""
+        store, _ = two_stores
+        assert store._cache.size == DEFAULT_CACHE_SIZE <= 1_000
+        store._cache.size = 3  # the same rule, at a size a test can fill
+        states = [new_project(store, f"P{i}") for i in range(5)]
+        assert len(store._cache) == 3
+        decoded: list[str] = []
+        real = sql_module.state_from_json
+        monkeypatch.setattr(
+            sql_module, "state_from_json", lambda text: decoded.append(text) or real(text)
+        )
+        assert store.load("P4") == states[4] and store.load("P2") == states[2]
+        assert decoded == []  # the recent ones come from the cache
+        assert store.load("P0") == states[0]
+        assert len(decoded) == 1 and len(store._cache) == 3

@@ -226,6 +226,13 @@ def test_a_project_written_before_rule_sets_were_kept_follows_the_current_rules(
 
 
 CODE = "2026-140527-30-03-012345"
+# What version 2 lacked: rule sets and project codes (3), the outbox's claim columns (4).
+_V2_DOWNGRADE = [
+    "DROP TABLE rule_sets",
+    "DROP TABLE project_codes",
+    *(f"ALTER TABLE outbox DROP COLUMN {column.name}" for column in schema.OUTBOX_CLAIM_COLUMNS),
+    "UPDATE meta SET schema_version = 2",
+]
 
 
 def test_a_version_2_sqlite_file_gains_the_rule_sets_table(tmp_path: Path) -> None:
@@ -237,9 +244,8 @@ def test_a_version_2_sqlite_file_gains_the_rule_sets_table(tmp_path: Path) -> No
     county.create("P3", project_code=CODE)
     county.engine.store.close()
     connection = sqlite3.connect(path, isolation_level=None)
-    connection.execute("DROP TABLE rule_sets")
-    connection.execute("DROP TABLE project_codes")
-    connection.execute("UPDATE meta SET schema_version = 2")
+    for statement in _V2_DOWNGRADE:
+        connection.execute(statement)
     connection.close()
     store = SQLiteStore(path)
     try:
@@ -263,9 +269,8 @@ def test_a_version_2_postgres_schema_gains_project_codes(postgres_url: str) -> N
     store = PostgresStore.from_url(postgres_url, schema=name)
     try:
         County(settings=OLD, store=store).create("P3", project_code=CODE)
-        store._connection.execute("DROP TABLE rule_sets")
-        store._connection.execute("DROP TABLE project_codes")
-        store._connection.execute("UPDATE meta SET schema_version = 2")
+        for statement in _V2_DOWNGRADE:
+            store._connection.execute(statement)
         store.close()
         store = PostgresStore.from_url(postgres_url, schema=name)
         assert store.project_with_code(CODE) == "P3"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -21,10 +22,12 @@ from approvalflow.stores import open_store
 from approvalflow.stores.audit import verify_chain
 from approvalflow.stores.schema import SCHEMA_VERSION, SchemaVersionError
 from approvalflow.testing.store_conformance import (
+    T0,
     StoreConformance,
     append,
     new_project,
     run_concurrent_claimers,
+    run_concurrent_notice_claimers,
     run_concurrent_writers,
 )
 
@@ -143,6 +146,19 @@ class TestManyProcesses:
         claimed = run_concurrent_claimers(schema_url, timers=120, processes=4)
         keys = [key for batch in claimed for key in batch]
         assert len(keys) == len(set(keys)) == 120
+
+    def test_concurrent_notice_claimers_deliver_each_notice_once(self, schema_url: str) -> None:
+        """Four processes claiming and delivering the same outbox (``FOR UPDATE SKIP
+        LOCKED``), each fifth notice failing once and released: every notice is delivered by
+        exactly one of them, the failed ones too, and the outbox ends empty."""
+        delivered = run_concurrent_notice_claimers(schema_url, notices=120, processes=4)
+        ids = [notice_id for batch in delivered for notice_id in batch]
+        assert len(ids) == len(set(ids)) == 120
+        store = open_store(schema_url)
+        try:
+            assert store.pending_notices(T0 + timedelta(days=1)) == []
+        finally:
+            store.close()
 
 
 class TestAuditChain:

@@ -37,6 +37,7 @@ from approvalflow.testing.store_conformance import (
     new_project,
     notice,
     run_concurrent_claimers,
+    run_concurrent_notice_claimers,
     run_concurrent_writers,
 )
 
@@ -119,6 +120,19 @@ class TestOpening:
         """An acknowledged commit survives a power cut: WAL with ``synchronous=FULL`` (2)."""
         assert store._connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert store._connection.execute("PRAGMA synchronous").fetchone()[0] == 2
+
+    def test_claims_leave_every_command_synced(self, store: SQLiteStore) -> None:
+        """The claims' bookkeeping commits without a sync of its own (its loss in a power cut
+        only repeats a claim); commands are still synced: the setting is FULL afterwards."""
+        timer = Timer("P1", "pre_review", T0)
+        new_project(store, "P1", timers=TimerChanges(set=(timer,)), notices=[notice("P1", 0)])
+        assert store.claim_due(T0) == [timer]
+        assert len(store.claim_notices(T0)) == 1
+        store.mark_failed("P1:1:0", "busy", T0)
+        assert len(store.claim_notices(T0)) == 1
+        store.mark_delivered(["P1:1:0"])
+        assert store._connection.execute("PRAGMA synchronous").fetchone()[0] == 2
+        assert store.pending_notices(T0 + timedelta(days=1)) == []
 
     def test_everything_survives_closing_and_reopening(self, db_path: Path) -> None:
         """State, events, timers, notices, command ids and the chain are all in the file."""
@@ -280,6 +294,16 @@ class TestManyProcesses:
         claimed = run_concurrent_claimers(f"sqlite:///{db_path}", timers=120, processes=4)
         keys = [key for batch in claimed for key in batch]
         assert len(keys) == len(set(keys)) == 120
+
+    def test_concurrent_notice_claimers_deliver_each_notice_once(self, db_path: Path) -> None:
+        """Four processes claiming and delivering the same outbox, each fifth
+        notice failing once and released: every notice is delivered by exactly one of them,
+        the failed ones too, and the outbox ends empty."""
+        delivered = run_concurrent_notice_claimers(f"sqlite:///{db_path}", notices=120, processes=4)
+        ids = [notice_id for batch in delivered for notice_id in batch]
+        assert len(ids) == len(set(ids)) == 120
+        with SQLiteStore(db_path) as store:
+            assert store.pending_notices(T0 + timedelta(days=1)) == []
 
     def test_a_second_connection_sees_commits_and_conflicts(self, db_path: Path) -> None:
         """Two stores on one file: each sees the other's commits, and a stale one conflicts."""

@@ -67,6 +67,7 @@ def _logger() -> Any:
 
 
 _NOTICE_BACKOFF = (timedelta(seconds=30), timedelta(minutes=5), timedelta(hours=1))
+_NOTICE_BATCH = 50
 
 
 class Engine:
@@ -506,14 +507,18 @@ class Engine:
             # The rule that owns this timer chose to do nothing: drop it rather than re-fire.
             # (Only this very timer: one that was moved since it was claimed stays scheduled.)
             to_cancel.append(fired.key)
+        notices = ctx.notices if self._keep_notices else ()
         self.store.commit(
             project=project,
             expected_version=before.version if before is not None else 0,
             events=ctx.events,
             timers=TimerChanges(set=to_set, cancel=tuple(to_cancel)),
-            notices=ctx.notices if self._keep_notices else (),
+            notices=notices,
             command=record,
             state=ctx.state,
+            # Inline delivery follows the commit at once: claimed as they are written, the
+            # notices are not also taken by a worker delivering the outbox meanwhile.
+            claim_notices_at=self.clock.now() if notices and self._deliver_inline else None,
         )
 
     def _after_commit(self, result: CommandResult) -> None:
@@ -585,10 +590,24 @@ class Engine:
         return None if outcome and outcome[0] else f"{impl.plugin_name} raised"
 
     def deliver_notices(self, now: datetime | None = None, limit: int = 1000) -> int:
-        """Retry every notice in the outbox whose next attempt is due; return how many went."""
+        """Deliver up to ``limit`` notices of the outbox whose next attempt is due; return how
+        many went.
+
+        The notices are claimed a batch at a time (``Store.claim_notices``) before they are
+        sent, so workers delivering at once send different notices; a failed one is released
+        for a later attempt, and one whose worker died is claimed again when its lease ends.
+        """
         now = now or self.clock.now()
-        entries = self.store.pending_notices(now, limit)
-        return self._deliver([(e.notice, e.attempts) for e in entries], now)
+        delivered = 0
+        left = limit
+        while left > 0:
+            # Small batches: a claim's lease must outlast sending the whole batch.
+            entries = self.store.claim_notices(now, min(left, _NOTICE_BATCH))
+            if not entries:
+                break
+            left -= len(entries)
+            delivered += self._deliver([(e.notice, e.attempts) for e in entries], now)
+        return delivered
 
     # -- timers -----------------------------------------------------------------------------
 

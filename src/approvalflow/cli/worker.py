@@ -1,5 +1,6 @@
 """``approvalflow worker --store URL``: fire due timers and deliver the notice outbox until
-stopped. Run as many as you like against one store: timers are claimed, so each fires once.
+stopped. Run as many as you like against one store: timers and notices are claimed, so each
+timer fires once and each notice goes out once (again only if a worker's lease runs out).
 SIGTERM or SIGINT stops it after the work in hand."""
 
 from __future__ import annotations

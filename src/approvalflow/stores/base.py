@@ -3,6 +3,8 @@
 One atomic ``commit`` writes a command's events, timer changes, notices (the outbox), command id
 and snapshot together, or nothing: a stale ``expected_version`` raises ``ConcurrencyConflict``
 and the engine retries. Stores know events, snapshots, timers and the outbox, never a rule.
+Due timers (``claim_due``) and outbox notices (``claim_notices``) are claimed with a lease, so
+several workers share the work and each item goes to one of them at a time.
 
 Reports ask the store (``milestone_points``, ``metric_inputs``, ``team_metric_inputs``) rather
 than load every project: the SQL stores answer from projections kept with each commit
@@ -73,11 +75,16 @@ class Store(Protocol):
         notices: Sequence[Notice],
         command: CommandRecord | None,
         state: ProjectState,
+        claim_notices_at: datetime | None = None,
     ) -> None:
         """Write everything or nothing. ``expected_version`` 0 means a new project.
 
         The store may keep ``state`` itself (the memory store does, and the SQL stores' caches
         of the last committed states): the caller must not change it after the commit.
+
+        With ``claim_notices_at``, the notices are written already claimed by this store, as
+        ``claim_notices(claim_notices_at)`` would claim them: the caller delivers them itself
+        right after the commit, and no worker takes them meanwhile.
 
         Raises ``ConcurrencyConflict`` when the project's version is not ``expected_version``
         (another writer was first) or the command id is taken already.
@@ -127,11 +134,26 @@ class Store(Protocol):
         """``metric_inputs`` per team, for every team with a project (among ``projects``)."""
 
     def pending_notices(self, now: datetime, limit: int = 100) -> list[OutboxEntry]:
-        """Notices not yet delivered whose next attempt is due, oldest first."""
+        """Notices not yet delivered whose next attempt is due, oldest first, whether or not
+        a worker holds a claim on them (a listing: to deliver, use ``claim_notices``)."""
 
-    def mark_delivered(self, notice_ids: Sequence[str]) -> None: ...
+    def claim_notices(self, now: datetime, limit: int = 100) -> list[OutboxEntry]:
+        """Claim up to ``limit`` notices whose next attempt is due at ``now`` and that no
+        unexpired claim holds, oldest first.
 
-    def mark_failed(self, notice_id: str, error: str, next_attempt: datetime) -> None: ...
+        A claimed notice is hidden from other claimers for a while (the store's lease, as for
+        timers): its claimer delivers it and then calls ``mark_delivered``, or ``mark_failed``,
+        which releases it for a later attempt. A claimer that dies lets the lease run out, and
+        the notice is claimed again, so delivery is at least once.
+        """
+
+    def mark_delivered(self, notice_ids: Sequence[str]) -> None:
+        """Remove the notices from the outbox (unknown ids are ignored)."""
+
+    def mark_failed(self, notice_id: str, error: str, next_attempt: datetime) -> None:
+        """Count a failed attempt, keep ``error`` and release the notice's claim, so it is
+        claimed again from ``next_attempt``. A claim that another claimer took over (after
+        this one's lease ran out) is left to it, and the report ignored."""
 
     def save_rule_set(self, fingerprint: str, rules_version: str, data: str) -> None:
         """Keep a county rule set (``data``: its canonical JSON text) under ``fingerprint``.

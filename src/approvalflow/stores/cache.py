@@ -24,7 +24,13 @@ from approvalflow.stores.projections import Projection
 
 __all__ = ["DEFAULT_CACHE_SIZE", "CachedState", "StateCache"]
 
-DEFAULT_CACHE_SIZE = 10_000
+DEFAULT_CACHE_SIZE = 256
+"""What the cache is for is the hot path: a project's state reused by the next command on it
+(and by the catch-up and the observers around one command), which needs a handful of entries.
+A project state is 5-16 KiB in memory (more in approval, with its branches), so 256 of them
+stay within a few MiB and the cache is full, and stops growing, early in a process's life; a
+cache of every project a long-lived worker ever touches grew like a leak for hours (the soak
+run: RSS +17-34% over its second half at 10,000, +1-2.5% at 200)."""
 
 
 class CachedState(NamedTuple):

@@ -34,6 +34,8 @@ class MemoryStore:
         self._outbox: dict[str, OutboxEntry] = {}
         self._rule_sets: dict[str, str] = {}
         self._codes: dict[str, str] = {}
+        # Notice id -> the end of the claim on it (one claimer here: this store's callers).
+        self._notice_claims: dict[str, datetime] = {}
 
     def load(self, project: str) -> ProjectState | None:
         return self._states.get(project)
@@ -56,6 +58,7 @@ class MemoryStore:
         notices: Sequence[Notice],
         command: CommandRecord | None,
         state: ProjectState,
+        claim_notices_at: datetime | None = None,
     ) -> None:
         with self._lock:
             history = self._events.get(project)
@@ -86,6 +89,10 @@ class MemoryStore:
                 heapq.heappush(self._heap, (timer.due, timer.key))
             for notice in notices:
                 self._outbox[notice.id] = OutboxEntry(notice)
+                if claim_notices_at is not None:
+                    self._notice_claims[notice.id] = claim_notices_at + _LEASE
+                else:
+                    self._notice_claims.pop(notice.id, None)
 
     def command(self, command_id: str) -> CommandRecord | None:
         return self._commands.get(command_id)
@@ -177,10 +184,27 @@ class MemoryStore:
             ]
             return due[:limit]
 
+    def claim_notices(self, now: datetime, limit: int = 100) -> list[OutboxEntry]:
+        with self._lock:
+            claimed: list[OutboxEntry] = []
+            claims = self._notice_claims
+            for notice_id, entry in self._outbox.items():
+                if len(claimed) >= limit:
+                    break
+                if entry.next_attempt is not None and entry.next_attempt > now:
+                    continue
+                held = claims.get(notice_id)
+                if held is not None and held > now:
+                    continue
+                claims[notice_id] = now + _LEASE
+                claimed.append(entry)
+            return claimed
+
     def mark_delivered(self, notice_ids: Sequence[str]) -> None:
         with self._lock:
             for notice_id in notice_ids:
                 self._outbox.pop(notice_id, None)
+                self._notice_claims.pop(notice_id, None)
 
     def mark_failed(self, notice_id: str, error: str, next_attempt: datetime) -> None:
         with self._lock:
@@ -189,6 +213,7 @@ class MemoryStore:
                 self._outbox[notice_id] = OutboxEntry(
                     entry.notice, entry.attempts + 1, error, next_attempt
                 )
+                self._notice_claims.pop(notice_id, None)
 
     def close(self) -> None:
         pass

@@ -19,9 +19,9 @@ What a caller may rely on (the same as the SQLite store, plus):
   they end, an advisory lock of their schema's own that orders appends to the audit chain (the
   price of one store-wide chain; it is held from the guard to ``COMMIT``, one round trip and the
   commit's flush).
-- ``claim_due`` picks timers with ``SELECT ... FOR UPDATE SKIP LOCKED`` and sets their lease in
-  the same transaction, so two workers never claim one timer at once and never wait for each
-  other.
+- ``claim_due`` and ``claim_notices`` pick timers and outbox notices with ``SELECT ... FOR
+  UPDATE SKIP LOCKED`` and set their lease in the same transaction, so two workers never claim
+  one timer or notice at once and never wait for each other.
 - One ``PostgresStore`` holds one connection; threads may share it (calls are serialised).
   Never share one across ``fork``.
 - ``load`` is one statement when the store object committed or loaded the project last and no
@@ -43,8 +43,8 @@ import contextlib
 import hashlib
 import re
 import threading
-from collections.abc import Collection, Iterator, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
@@ -58,83 +58,77 @@ except ImportError as missing:  # pragma: no cover - depends on the environment
     ) from missing
 
 from approvalflow.errors import ConcurrencyConflict
-from approvalflow.model import Event, Notice, Timer, TimerChanges
+from approvalflow.model import Event, Notice, TimerChanges
 from approvalflow.project import ProjectState
-from approvalflow.rules.metrics import MetricInputs
-from approvalflow.stores.audit import GENESIS, ChainHead, ChainLink, chain_hash
-from approvalflow.stores.base import CommandRecord, OutboxEntry, created_code
+from approvalflow.stores.audit import GENESIS, chain_hash
+from approvalflow.stores.base import CommandRecord, created_code
 from approvalflow.stores.cache import DEFAULT_CACHE_SIZE, StateCache
 from approvalflow.stores.projections import (
-    ProjectionSQL,
     interval_rows,
-    metric_inputs_from_rows,
     projection_of,
     projection_writes,
     state_milestone_rows,
     summary_row,
-    team_inputs_from_rows,
 )
 from approvalflow.stores.schema import rebuilds_projections, upgrade_statements
 from approvalflow.stores.serialization import (
-    event_from_row,
     event_rows,
     format_datetime,
-    notice_to_json,
-    outbox_entry,
-    parse_datetime,
-    state_from_json,
     state_to_json,
     to_epoch_us,
 )
+from approvalflow.stores.sql import (
+    DEFAULT_LEASE,
+    DEFAULT_SNAPSHOT_EVERY,
+    SQLStatements,
+    SQLStore,
+    checked_lease,
+    claimer_id,
+    lease_option,
+)
+from approvalflow.stores.sql import stale as _stale
 
 __all__ = ["PostgresStore"]
 
-_DEFAULT_LEASE = timedelta(minutes=5)
-_DEFAULT_SNAPSHOT_EVERY = 16
-_CHAIN_PAGE = 1000
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 # Taken while a schema is created or migrated, so processes starting together do it once.
 _SCHEMA_LOCK = 0x617070726F76616C
 
-_EVENT_COLUMNS = "project, version, type, at, by_actor, on_behalf_of, command_id, payload"
-_INSERT_EVENT = (
-    f"INSERT INTO events (seq, {_EVENT_COLUMNS}, hash, prev_hash) "
-    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-)
-_CHAIN_HEAD = "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1"
-# The snapshot's text only when the caller's cached version (the first parameter) is stale.
-_LOAD = (
-    "SELECT p.version, s.version, CASE WHEN p.version = %s THEN NULL ELSE s.state END "
-    "FROM projects p LEFT JOIN snapshots s ON s.project = p.project WHERE p.project = %s"
-)
 # The compare-and-set that guards a commit, and the chain lock taken only if it matched (a
 # stale writer fails without queueing for the lock). A row back means the guard held.
 _UPDATE = "UPDATE projects SET version = %s WHERE project = %s AND version = %s RETURNING 1"
 _INSERT = "INSERT INTO projects (project, version) VALUES (%s, %s) RETURNING 1"
-_SQL = ProjectionSQL("postgresql")
+_SQL = SQLStatements("postgresql")
+_REPORTS = _SQL.projections  # the projections the reports read
 
 Connection = psycopg.Connection[tuple[Any, ...]]
 
 
-class PostgresStore:
+class PostgresStore(SQLStore):
     """Events, snapshots, timers, command ids and the outbox in a PostgreSQL database.
 
     :param conninfo: a libpq connection string or ``postgresql://`` URL.
     :param schema: keep the tables in this PostgreSQL schema (created if missing) instead of the
         connection's default ``search_path``; lower-case letters, digits and ``_``.
-    :param lease: how long a timer returned by ``claim_due`` is hidden from other claimers.
+    :param lease: how long a timer returned by ``claim_due``, or a notice returned by
+        ``claim_notices``, is hidden from other claimers.
     :param snapshot_every: write a snapshot each time the version crosses a multiple of this.
-    :param cache_size: how many projects' last states to keep in memory (0: none).
+    :param cache_size: how many projects' last states to keep in memory (0: none; default
+        256, see ``approvalflow.stores.cache``).
     :raises SchemaVersionError: the database was written by a newer approvalflow.
     """
+
+    _sql = _SQL
+    chain_page = 1000
+    _connection: Connection
 
     def __init__(
         self,
         conninfo: str,
         *,
         schema: str | None = None,
-        lease: timedelta = _DEFAULT_LEASE,
-        snapshot_every: int = _DEFAULT_SNAPSHOT_EVERY,
+        lease: timedelta = DEFAULT_LEASE,
+        snapshot_every: int = DEFAULT_SNAPSHOT_EVERY,
         connect_timeout: int = 10,
         cache_size: int = DEFAULT_CACHE_SIZE,
     ) -> None:
@@ -147,11 +141,12 @@ class PostgresStore:
         self.schema = schema
         self._conninfo = conninfo
         self._connect_timeout = connect_timeout
-        self._lease = lease
+        self._lease = checked_lease(lease)
         self._snapshot_every = snapshot_every
         self._lock = threading.RLock()
         self._cache = StateCache(cache_size)
-        self._connection: Connection = psycopg.connect(
+        self._claimer = claimer_id()
+        self._connection = psycopg.connect(
             conninfo, autocommit=True, connect_timeout=connect_timeout
         )
         try:
@@ -170,13 +165,14 @@ class PostgresStore:
         url: str,
         *,
         schema: str | None = None,
-        lease: timedelta = _DEFAULT_LEASE,
-        snapshot_every: int = _DEFAULT_SNAPSHOT_EVERY,
+        lease: timedelta | None = None,
+        snapshot_every: int = DEFAULT_SNAPSHOT_EVERY,
         cache_size: int | None = None,
     ) -> PostgresStore:
         """Open ``postgresql://user@host:port/database`` (also ``postgres://`` and
         ``postgresql+psycopg://``). A ``schema`` query parameter does what ``schema=`` does,
-        a ``cache_size`` one what ``cache_size=`` does; the others go to libpq."""
+        a ``cache_size`` one what ``cache_size=`` does, a ``lease`` one (seconds) what
+        ``lease=`` does; the others go to libpq."""
         if url.startswith("postgresql+psycopg:"):
             url = "postgresql:" + url[len("postgresql+psycopg:") :]
         if not url.startswith(("postgresql:", "postgres:")):
@@ -191,17 +187,19 @@ class PostgresStore:
         url_cache = [value for key, value in query if key == "cache_size"]
         if url_cache and cache_size is None:
             cache_size = int(url_cache[-1])
-        if url_schema or url_cache:
+        url_lease = [value for key, value in query if key == "lease"]
+        if url_lease and lease is None:
+            lease = lease_option(url_lease[-1])
+        ours = ("schema", "cache_size", "lease")
+        if any(key in ours for key, _ in query):
             # quote, not urlencode's default quote_plus: libpq reads "+" as a plus, not a space.
-            rest = urlencode(
-                [(key, value) for key, value in query if key not in ("schema", "cache_size")],
-                quote_via=quote,
-            )
+            libpq = [(key, value) for key, value in query if key not in ours]
+            rest = urlencode(libpq, quote_via=quote)
             url = urlunsplit(parts._replace(query=rest))
         return cls(
             url,
             schema=schema,
-            lease=lease,
+            lease=DEFAULT_LEASE if lease is None else lease,
             snapshot_every=snapshot_every,
             cache_size=DEFAULT_CACHE_SIZE if cache_size is None else cache_size,
         )
@@ -229,7 +227,7 @@ class PostgresStore:
     def _rebuild_projections(self) -> None:
         """Fill the projections from every project's state (inside the caller's transaction)."""
         connection = self._connection
-        for statement in _SQL.clear_all:
+        for statement in _REPORTS.clear_all:
             connection.execute(statement)
         with connection.cursor() as cursor:
             for project in self.project_ids():
@@ -237,9 +235,9 @@ class PostgresStore:
                 if state is None:
                     continue
                 projection = projection_of(state)
-                cursor.execute(_SQL.upsert_summary, summary_row(project, projection.summary))
-                cursor.executemany(_SQL.upsert_interval, interval_rows(project, projection))
-                cursor.executemany(_SQL.insert_milestone, state_milestone_rows(state))
+                cursor.execute(_REPORTS.upsert_summary, summary_row(project, projection.summary))
+                cursor.executemany(_REPORTS.upsert_interval, interval_rows(project, projection))
+                cursor.executemany(_REPORTS.insert_milestone, state_milestone_rows(state))
 
     def rebuild_projections(self) -> None:
         """Rebuild the report tables from every project's state, in one transaction.
@@ -260,12 +258,6 @@ class PostgresStore:
             # If the connection broke, the server rolls back by itself.
             with contextlib.suppress(psycopg.Error):
                 connection.execute("ROLLBACK")
-
-    def _version(self, project: str) -> int | None:
-        row = self._connection.execute(
-            "SELECT version FROM projects WHERE project = %s", (project,)
-        ).fetchone()
-        return int(row[0]) if row is not None else None
 
     def drop(self) -> None:
         """Drop this store's schema with every table in it, and close the store.
@@ -289,47 +281,6 @@ class PostgresStore:
 
     # -- the Store protocol -------------------------------------------------------------------
 
-    def load(self, project: str) -> ProjectState | None:
-        with self._lock:
-            cached = self._cache.get(project)
-            known = cached.state.version if cached is not None else -1
-            row = self._connection.execute(_LOAD, (known, project)).fetchone()
-            if row is None:
-                self._cache.drop(project)
-                return None
-            version, snapshot_version, state_text = row
-            if cached is not None and version == known:
-                return cached.state.clone()
-            if state_text is None:
-                events = self.events(project)
-                if not events:
-                    return None
-                state = ProjectState.from_events(events)
-            else:
-                state = state_from_json(state_text)
-                if version > snapshot_version:
-                    # ``apply`` checks the events follow the snapshot and one another.
-                    for event in self.events(project, snapshot_version):
-                        state.apply(event)
-            self._cache.put(project, state, None)
-            return state.clone()
-
-    def snapshot_version(self, project: str) -> int | None:
-        with self._lock:
-            row = self._connection.execute(
-                "SELECT version FROM snapshots WHERE project = %s", (project,)
-            ).fetchone()
-        return int(row[0]) if row is not None else None
-
-    def events(self, project: str, after_version: int = 0) -> list[Event]:
-        with self._lock:
-            rows = self._connection.execute(
-                f"SELECT {_EVENT_COLUMNS} FROM events "
-                "WHERE project = %s AND version > %s ORDER BY version",
-                (project, after_version),
-            ).fetchall()
-        return [event_from_row(row) for row in rows]
-
     def commit(
         self,
         *,
@@ -340,6 +291,7 @@ class PostgresStore:
         notices: Sequence[Notice],
         command: CommandRecord | None,
         state: ProjectState,
+        claim_notices_at: datetime | None = None,
     ) -> None:
         # Everything that can fail on bad data is rendered before any lock is taken.
         new_events = event_rows(project, expected_version, events)
@@ -354,7 +306,7 @@ class PostgresStore:
             (t.project, t.kind, t.branch, to_epoch_us(t.due), format_datetime(t.due))
             for t in timers.set
         ]
-        notice_rows = [(n.id, n.project, n.kind, notice_to_json(n)) for n in notices]
+        notice_rows = self._notice_rows(notices, claim_notices_at)
         projection = projection_of(state)
         if expected_version == 0:
             guard_sql, guard_params = _INSERT, [project, new_version]
@@ -395,13 +347,13 @@ class PostgresStore:
                         # A statement of its own, run once the lock is held, so it sees the
                         # head as the lock's previous holder committed it.
                         head_cursor = connection.cursor()
-                        head_cursor.execute(_CHAIN_HEAD)
+                        head_cursor.execute(_SQL.chain_head)
                     if guard.fetchone() is None:
                         raise _stale(project, self._version(project), expected_version)
                     cursor = connection.cursor()
                     if code is not None:
                         cursor.execute(
-                            "INSERT INTO project_codes (code, project) VALUES (%s, %s)",
+                            _SQL.insert_project_code,
                             (code, project),
                         )
                     if command is not None:
@@ -428,7 +380,7 @@ class PostgresStore:
                             digest = chain_hash(head, text)
                             chained.append((seq, *row, digest, head))
                             head = digest
-                        cursor.executemany(_INSERT_EVENT, chained)
+                        cursor.executemany(_SQL.insert_event, chained)
                     if snapshot is not None:
                         cursor.execute(
                             "INSERT INTO snapshots (project, version, state) "
@@ -451,15 +403,8 @@ class PostgresStore:
                             timer_rows,
                         )
                     if notice_rows:
-                        cursor.executemany(
-                            "INSERT INTO outbox (notice_id, project, kind, payload, attempts) "
-                            "VALUES (%s, %s, %s, %s, 0) ON CONFLICT (notice_id) DO UPDATE "
-                            "SET project = excluded.project, kind = excluded.kind, "
-                            "payload = excluded.payload, attempts = 0, last_error = NULL, "
-                            "next_attempt_us = NULL, next_attempt_at = NULL",
-                            notice_rows,
-                        )
-                    for statement, rows in _SQL.statements(writes, project):
+                        cursor.executemany(_SQL.upsert_notice, notice_rows)
+                    for statement, rows in _REPORTS.statements(writes, project):
                         cursor.executemany(statement, rows)
                     cursor.execute("COMMIT")
                 self._cache.put(project, state, projection)
@@ -480,183 +425,24 @@ class PostgresStore:
                 raise _stale(project, current, expected_version) from error
             raise
 
-    def command(self, command_id: str) -> CommandRecord | None:
+    def _write_one(self, statement: str, params: Sequence[Any] | Mapping[str, Any]) -> list[Any]:
         with self._lock:
-            row = self._connection.execute(
-                "SELECT command_id, project, command, fingerprint, first_version, last_version "
-                "FROM commands WHERE command_id = %s",
-                (command_id,),
-            ).fetchone()
-        return CommandRecord(*row) if row is not None else None
-
-    def claim_due(self, now: datetime, limit: int = 100, prefix: str = "") -> list[Timer]:
-        if limit <= 0:
-            return []
-        now_us = to_epoch_us(now)
-        with self._lock:
-            # One statement is one transaction: the rows are locked (others skip them, never
-            # wait), leased and returned together.
-            rows = self._connection.execute(
-                "WITH due AS ("
-                " SELECT project, kind, branch FROM timers WHERE due_us <= %s"
-                " AND (lease_until_us IS NULL OR lease_until_us <= %s)"
-                " AND left(project, %s) = %s"
-                " ORDER BY due_us, project, kind, branch LIMIT %s FOR UPDATE SKIP LOCKED)"
-                " UPDATE timers t SET lease_until_us = %s FROM due"
-                " WHERE t.project = due.project AND t.kind = due.kind AND t.branch = due.branch"
-                " RETURNING t.project, t.kind, t.branch, t.due_us, t.due_at",
-                (now_us, now_us, len(prefix), prefix, limit, to_epoch_us(now + self._lease)),
-            ).fetchall()
-        rows.sort(key=lambda row: (row[3], row[0], row[1], row[2]))
-        return [
-            Timer(project, kind, parse_datetime(due_at), branch)
-            for project, kind, branch, _, due_at in rows
-        ]
-
-    def next_due(self) -> datetime | None:
-        with self._lock:
-            row = self._connection.execute(
-                "SELECT due_at FROM timers ORDER BY due_us LIMIT 1"
-            ).fetchone()
-        return parse_datetime(row[0]) if row is not None else None
-
-    def timers(self, project: str) -> list[Timer]:
-        with self._lock:
-            rows = self._connection.execute(
-                "SELECT kind, branch, due_at FROM timers WHERE project = %s "
-                "ORDER BY due_us, kind, branch",
-                (project,),
-            ).fetchall()
-        return [
-            Timer(project, kind, parse_datetime(due_at), branch) for kind, branch, due_at in rows
-        ]
-
-    def project_ids(self) -> list[str]:
-        with self._lock:
-            rows = self._connection.execute(
-                "SELECT project FROM projects ORDER BY created_seq"
-            ).fetchall()
-        return [row[0] for row in rows]
-
-    def milestone_points(
-        self,
-        month: str | None = None,
-        prefix: str = "",
-        projects: Collection[str] | None = None,
-    ) -> dict[str, int]:
-        statement, params = _SQL.milestone_points(month, prefix, projects)
-        with self._lock:
-            rows = self._connection.execute(statement, params).fetchall()
-        return {team: int(points) for team, points in rows}
-
-    def metric_inputs(self, projects: Collection[str] | None = None) -> MetricInputs:
-        totals, totals_params = _SQL.summary_totals(projects, by_team=False)
-        counts, counts_params = _SQL.interval_counts(projects, by_team=False)
-        with self._lock:
-            summaries = self._connection.execute(totals, totals_params).fetchall()
-            intervals = self._connection.execute(counts, counts_params).fetchall()
-        return metric_inputs_from_rows(summaries, intervals)
-
-    def team_metric_inputs(
-        self, projects: Collection[str] | None = None
-    ) -> dict[str, MetricInputs]:
-        totals, totals_params = _SQL.summary_totals(projects, by_team=True)
-        counts, counts_params = _SQL.interval_counts(projects, by_team=True)
-        with self._lock:
-            summaries = self._connection.execute(totals, totals_params).fetchall()
-            intervals = self._connection.execute(counts, counts_params).fetchall()
-        return team_inputs_from_rows(summaries, intervals)
-
-    def pending_notices(self, now: datetime, limit: int = 100) -> list[OutboxEntry]:
-        with self._lock:
-            rows = self._connection.execute(
-                "SELECT payload, attempts, last_error, next_attempt_at FROM outbox "
-                "WHERE next_attempt_us IS NULL OR next_attempt_us <= %s "
-                "ORDER BY created_seq LIMIT %s",
-                (to_epoch_us(now), max(limit, 0)),
-            ).fetchall()
-        return [outbox_entry(*row) for row in rows]
-
-    def save_rule_set(self, fingerprint: str, rules_version: str, data: str) -> None:
-        with self._lock:
-            self._connection.execute(
-                "INSERT INTO rule_sets (fingerprint, rules_version, data, saved_at) "
-                "VALUES (%s, %s, %s, %s) ON CONFLICT (fingerprint) DO NOTHING",
-                (fingerprint, rules_version, data, format_datetime(datetime.now(UTC))),
-            )
-
-    def rule_set(self, fingerprint: str) -> str | None:
-        with self._lock:
-            row = self._connection.execute(
-                "SELECT data FROM rule_sets WHERE fingerprint = %s", (fingerprint,)
-            ).fetchone()
-        return None if row is None else str(row[0])
-
-    def project_with_code(self, code: str) -> str | None:
-        with self._lock:
-            row = self._connection.execute(
-                "SELECT project FROM project_codes WHERE code = %s", (code,)
-            ).fetchone()
-        return None if row is None else str(row[0])
+            # Autocommit: one statement is one transaction.
+            cursor = self._connection.execute(statement, params)
+            return cursor.fetchall() if cursor.description is not None else []
 
     def mark_delivered(self, notice_ids: Sequence[str]) -> None:
         if not notice_ids:
             return
         with self._lock:
+            # The rows are locked in one order, oldest first, whatever plan the server picks:
+            # two workers marking the same notices (one whose lease ran out, and the one that
+            # took them over) would otherwise each hold a row the other waits for.
             self._connection.execute(
-                "DELETE FROM outbox WHERE notice_id = ANY(%s)", (list(notice_ids),)
+                "DELETE FROM outbox WHERE created_seq IN (SELECT created_seq FROM outbox "
+                "WHERE notice_id = ANY(%s) ORDER BY created_seq FOR UPDATE)",
+                (list(notice_ids),),
             )
-
-    def mark_failed(self, notice_id: str, error: str, next_attempt: datetime) -> None:
-        with self._lock:
-            self._connection.execute(
-                "UPDATE outbox SET attempts = attempts + 1, last_error = %s, "
-                "next_attempt_us = %s, next_attempt_at = %s WHERE notice_id = %s",
-                (error, to_epoch_us(next_attempt), format_datetime(next_attempt), notice_id),
-            )
-
-    def close(self) -> None:
-        """Close the connection; calling it again does nothing."""
-        with self._lock:
-            self._cache.clear()
-            self._connection.close()
-
-    def __enter__(self) -> PostgresStore:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    # -- the audit chain ----------------------------------------------------------------------
-
-    def chain_head(self) -> ChainHead:
-        """The newest event's place in the audit chain and its hash."""
-        with self._lock:
-            last = self._connection.execute(_CHAIN_HEAD).fetchone()
-        return ChainHead(int(last[0]), str(last[1])) if last is not None else ChainHead(0, GENESIS)
-
-    def project_versions(self) -> dict[str, int]:
-        """Each project's version as its last commit recorded it."""
-        with self._lock:
-            rows = self._connection.execute("SELECT project, version FROM projects").fetchall()
-        return {project: int(version) for project, version in rows}
-
-    def iter_chain(self) -> Iterator[ChainLink]:
-        """Every event in chain order with its hashes, read a page at a time (no lock or
-        transaction held between pages, so commits go on while an audit runs)."""
-        after = -(2**63)  # from the very first row, even one given a seq below 1 by hand
-        while True:
-            with self._lock:
-                rows = self._connection.execute(
-                    f"SELECT seq, hash, prev_hash, {_EVENT_COLUMNS} FROM events "
-                    "WHERE seq > %s ORDER BY seq LIMIT %s",
-                    (after, _CHAIN_PAGE),
-                ).fetchall()
-            if not rows:
-                return
-            for seq, digest, prev_hash, *event_row in rows:
-                yield ChainLink(int(seq), event_from_row(event_row), digest, prev_hash)
-            after = rows[-1][0]
 
 
 def _chain_lock_key(schema: str) -> int:
@@ -665,9 +451,3 @@ def _chain_lock_key(schema: str) -> int:
     wait for this one."""
     digest = hashlib.sha256(f"approvalflow.chain:{schema}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
-
-
-def _stale(project: str, current: int | None, expected: int) -> ConcurrencyConflict:
-    if expected == 0:
-        return ConcurrencyConflict(f"{project} exists already (at version {current or 0})")
-    return ConcurrencyConflict(f"{project} is at version {current or 0}, not {expected}")

@@ -20,7 +20,9 @@ so a datetime reads back with the tzinfo it was stored with):
   ``created_seq`` (creation order; the serial key).
 - ``commands``: a command id's first result (``CommandRecord``).
 - ``timers``: ``PRIMARY KEY (project, kind, branch)``; ``due_us`` indexed; ``lease_until_us``.
-- ``outbox``: undelivered notices (a delivered one is deleted), ``created_seq`` for oldest first.
+- ``outbox``: undelivered notices (a delivered one is deleted), ``created_seq`` for oldest first;
+  ``claimed_by`` and ``claimed_until_us``, the claim a worker holds on a notice while it delivers
+  it (schema version 4).
 
 The projections (schema version 2; written in the same transaction as the commit they follow,
 and rebuilt from every project's state when a version-1 database is migrated; what they hold
@@ -59,6 +61,7 @@ import attrs
 __all__ = [
     "INDEXES",
     "MIGRATIONS",
+    "OUTBOX_CLAIM_COLUMNS",
     "PROJECTION_INDEXES",
     "PROJECTION_TABLES",
     "SCHEMA_VERSION",
@@ -76,7 +79,7 @@ __all__ = [
 
 Dialect = Literal["sqlite", "postgresql"]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """The schema version this code reads and writes."""
 
 
@@ -208,6 +211,11 @@ PROJECT_CODES_TABLE = Table(
 )
 """The national platform's project code (项目代码) of each project that has one, once
 (schema version 3): the key makes a code name one project only."""
+OUTBOX_CLAIM_COLUMNS: tuple[Column, ...] = (
+    _c("claimed_by", "text", nullable=True),
+    _c("claimed_until_us", "bigint", nullable=True),
+)
+"""Who holds a claim on an outbox notice and until when, added in schema version 4."""
 
 TABLES: tuple[Table, ...] = (
     Table(
@@ -280,6 +288,7 @@ TABLES: tuple[Table, ...] = (
             _c("last_error", "text", nullable=True),
             _c("next_attempt_us", "bigint", nullable=True),
             _c("next_attempt_at", "text", nullable=True),
+            *OUTBOX_CLAIM_COLUMNS,
         ),
         unique=(("notice_id",),),
     ),
@@ -352,6 +361,15 @@ def _backfill_project_codes(dialect: Dialect) -> str:
     )
 
 
+def _outbox_claim_ddl(dialect: Dialect) -> list[str]:
+    # Nullable columns with no default: both databases add them without rewriting the table.
+    types = _TYPES[dialect]
+    return [
+        f"ALTER TABLE outbox ADD COLUMN {column.name} {types[column.type]}"
+        for column in OUTBOX_CLAIM_COLUMNS
+    ]
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         2,
@@ -368,6 +386,7 @@ MIGRATIONS: tuple[Migration, ...] = (
             _backfill_project_codes(dialect),
         ],
     ),
+    Migration(4, "outbox claims: claimed_by, claimed_until_us", _outbox_claim_ddl),
 )
 """Every step after version 1, in order. Add one with each change to ``TABLES``."""
 

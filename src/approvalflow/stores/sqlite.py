@@ -14,7 +14,8 @@ What a caller may rely on:
   which also covers commits without events), the events' unique key ``(project, version)`` and
   the command id's primary key, whose violations are translated. Nothing is read and trusted.
 - Durability: the journal is WAL, and ``synchronous="FULL"`` (the default) syncs the WAL on
-  every commit, so a command that returned survives a power cut. ``synchronous="NORMAL"`` syncs
+  every commit, so a command that returned survives a power cut (the claims' bookkeeping, whose
+  loss only repeats a claim, is committed without a sync of its own). ``synchronous="NORMAL"`` syncs
   only at checkpoints: a commit costs about a third as much and the file never corrupts, but
   the last commits before a power cut or OS crash (not a mere process crash) can be lost.
 - Several processes may open the same file: a writer waits up to ``busy_timeout`` seconds for
@@ -30,6 +31,9 @@ What a caller may rely on:
   ``snapshot_every`` versions. The default, 16, keeps the JSON encoding of the state off most
   commits (encoding it every time roughly doubles a commit's cost) while a ``load`` folds at
   most 15 events; ``snapshot_every=1`` makes ``load`` a single row read instead.
+- ``claim_due`` and ``claim_notices`` choose and lease their rows in one ``UPDATE ...
+  RETURNING`` inside a ``BEGIN IMMEDIATE`` transaction, so two processes never claim one timer
+  or notice at once.
 - Every event joins the store-wide audit chain (``approvalflow.stores.audit``).
 - Each commit also writes the projections the reports query (``milestones``,
   ``project_summaries``, ``intervals``; ``approvalflow.stores.projections``), only the rows
@@ -41,76 +45,68 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
-from typing import Literal, cast, get_args
+from datetime import datetime, timedelta
+from typing import Any, Literal, cast, get_args
 from urllib.parse import parse_qsl
 
 from approvalflow.errors import ConcurrencyConflict
-from approvalflow.model import Event, Notice, Timer, TimerChanges
+from approvalflow.model import Event, Notice, TimerChanges
 from approvalflow.project import ProjectState
-from approvalflow.rules.metrics import MetricInputs
-from approvalflow.stores.audit import GENESIS, ChainHead, ChainLink, chain_hash
+from approvalflow.stores.audit import GENESIS, chain_hash
 from approvalflow.stores.base import CommandRecord, OutboxEntry, created_code
 from approvalflow.stores.cache import DEFAULT_CACHE_SIZE, StateCache
 from approvalflow.stores.projections import (
-    ProjectionSQL,
     interval_rows,
-    metric_inputs_from_rows,
     projection_of,
     projection_writes,
     state_milestone_rows,
     summary_row,
-    team_inputs_from_rows,
 )
 from approvalflow.stores.schema import rebuilds_projections, upgrade_statements
 from approvalflow.stores.serialization import (
-    event_from_row,
     event_rows,
     format_datetime,
-    notice_to_json,
-    outbox_entry,
-    parse_datetime,
-    state_from_json,
     state_to_json,
     to_epoch_us,
 )
+from approvalflow.stores.sql import (
+    DEFAULT_LEASE,
+    DEFAULT_SNAPSHOT_EVERY,
+    SQLStatements,
+    SQLStore,
+    checked_lease,
+    claimer_id,
+    lease_option,
+)
+from approvalflow.stores.sql import stale as _stale
 
 __all__ = ["SQLiteStore", "Synchronous"]
 
 Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
 
-_DEFAULT_LEASE = timedelta(minutes=5)
-_DEFAULT_SNAPSHOT_EVERY = 16
-_CHAIN_PAGE = 500
-
-_EVENT_COLUMNS = "project, version, type, at, by_actor, on_behalf_of, command_id, payload"
-_INSERT_EVENT = (
-    f"INSERT INTO events (seq, {_EVENT_COLUMNS}, hash, prev_hash) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
-# ``seq`` is the rowid, so this is one step down the right edge of the table's b-tree.
-_CHAIN_HEAD = "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1"
-# The snapshot's text only when the caller's cached version (the first parameter) is stale.
-_LOAD = (
-    "SELECT p.version, s.version, CASE WHEN p.version = ? THEN NULL ELSE s.state END "
-    "FROM projects p LEFT JOIN snapshots s ON s.project = p.project WHERE p.project = ?"
-)
-_SQL = ProjectionSQL("sqlite")
+_SQL = SQLStatements("sqlite")
+_REPORTS = _SQL.projections  # the projections the reports read
 
 
-class SQLiteStore:
+class SQLiteStore(SQLStore):
     """Events, snapshots, timers, command ids and the outbox in one SQLite file.
 
     :param path: the database file (created if missing), or ``":memory:"``.
     :param synchronous: SQLite's ``synchronous`` setting; see the module docstring.
     :param busy_timeout: seconds a writer waits for another process's commit.
-    :param lease: how long a timer returned by ``claim_due`` is hidden from other claimers.
+    :param lease: how long a timer returned by ``claim_due``, or a notice returned by
+        ``claim_notices``, is hidden from other claimers.
     :param snapshot_every: write a snapshot each time the version crosses a multiple of this.
-    :param cache_size: how many projects' last states to keep in memory (0: none).
+    :param cache_size: how many projects' last states to keep in memory (0: none; default
+        256, see ``approvalflow.stores.cache``).
     :raises SchemaVersionError: the file was written by a newer approvalflow.
     """
+
+    _sql = _SQL
+    chain_page = 500
+    _connection: sqlite3.Connection
 
     def __init__(
         self,
@@ -118,8 +114,8 @@ class SQLiteStore:
         *,
         synchronous: Synchronous = "FULL",
         busy_timeout: float = 30.0,
-        lease: timedelta = _DEFAULT_LEASE,
-        snapshot_every: int = _DEFAULT_SNAPSHOT_EVERY,
+        lease: timedelta = DEFAULT_LEASE,
+        snapshot_every: int = DEFAULT_SNAPSHOT_EVERY,
         cache_size: int = DEFAULT_CACHE_SIZE,
     ) -> None:
         if synchronous not in get_args(Synchronous):
@@ -130,10 +126,12 @@ class SQLiteStore:
         if snapshot_every < 1:
             raise ValueError(f"snapshot_every must be at least 1, not {snapshot_every}")
         self.path = os.fspath(path)
-        self._lease = lease
+        self._synchronous = synchronous
+        self._lease = checked_lease(lease)
         self._snapshot_every = snapshot_every
         self._lock = threading.RLock()
         self._cache = StateCache(cache_size)
+        self._claimer = claimer_id()
         # isolation_level=None: the driver opens no transactions of its own; we say BEGIN.
         # timeout is SQLite's busy_timeout.
         self._connection = sqlite3.connect(
@@ -153,8 +151,8 @@ class SQLiteStore:
         """Open ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db`` or
         ``sqlite:///:memory:``.
 
-        A query string may set ``synchronous``, ``busy_timeout`` (seconds), ``snapshot_every``
-        and ``cache_size``: ``sqlite:///app.db?synchronous=NORMAL``.
+        A query string may set ``synchronous``, ``busy_timeout`` (seconds), ``snapshot_every``,
+        ``cache_size`` and ``lease`` (seconds): ``sqlite:///app.db?synchronous=NORMAL``.
         """
         if not url.startswith("sqlite://"):
             raise ValueError(f"not an SQLite URL: {url!r} (use sqlite:///path.db)")
@@ -166,7 +164,13 @@ class SQLiteStore:
         else:
             raise ValueError(f"an SQLite URL has three slashes before the path: {url!r}")
         options = dict(parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query)))
-        unknown = set(options) - {"synchronous", "busy_timeout", "snapshot_every", "cache_size"}
+        unknown = set(options) - {
+            "synchronous",
+            "busy_timeout",
+            "snapshot_every",
+            "cache_size",
+            "lease",
+        }
         if unknown:
             raise ValueError(f"unknown SQLite URL options {sorted(unknown)} in {url!r}")
         synchronous = options.get("synchronous", "FULL").upper()
@@ -176,26 +180,41 @@ class SQLiteStore:
             path,
             synchronous=cast(Synchronous, synchronous),
             busy_timeout=float(options.get("busy_timeout", 30.0)),
-            snapshot_every=int(options.get("snapshot_every", _DEFAULT_SNAPSHOT_EVERY)),
+            snapshot_every=int(options.get("snapshot_every", DEFAULT_SNAPSHOT_EVERY)),
             cache_size=int(options.get("cache_size", DEFAULT_CACHE_SIZE)),
+            lease=lease_option(options["lease"]) if "lease" in options else DEFAULT_LEASE,
         )
 
     # -- plumbing -----------------------------------------------------------------------------
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _write(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
         """One write transaction. BEGIN IMMEDIATE takes the write lock at once, so a reader never
-        has to upgrade to a writer halfway (which SQLite fails instead of waiting)."""
+        has to upgrade to a writer halfway (which SQLite fails instead of waiting).
+
+        ``durable=False`` commits without syncing the WAL (``synchronous=NORMAL`` for this one
+        transaction): for the claims' bookkeeping (leases, delivered and failed notices), whose
+        loss in a power cut only means a timer claimed or a notice sent again, as a lease running
+        out does. The sync costs more than the rest of such a transaction, and it is taken
+        holding the write lock every command waits for. The next durable commit syncs it too.
+        """
         with self._lock:
             connection = self._connection
-            connection.execute("BEGIN IMMEDIATE")
+            relaxed = not durable and self._synchronous in ("FULL", "EXTRA")
+            if relaxed:
+                connection.execute("PRAGMA synchronous = NORMAL")
             try:
-                yield connection
-                connection.execute("COMMIT")
-            except BaseException:
-                if connection.in_transaction:
-                    connection.execute("ROLLBACK")
-                raise
+                connection.execute("BEGIN IMMEDIATE")
+                try:
+                    yield connection
+                    connection.execute("COMMIT")
+                except BaseException:
+                    if connection.in_transaction:
+                        connection.execute("ROLLBACK")
+                    raise
+            finally:
+                if relaxed:
+                    connection.execute(f"PRAGMA synchronous = {self._synchronous}")
 
     def _ensure_schema(self) -> None:
         with self._write() as connection:
@@ -213,16 +232,16 @@ class SQLiteStore:
 
     def _rebuild_projections(self, connection: sqlite3.Connection) -> None:
         """Fill the projections from every project's state (inside the caller's transaction)."""
-        for statement in _SQL.clear_all:
+        for statement in _REPORTS.clear_all:
             connection.execute(statement)
         for project in self.project_ids():
             state = self.load(project)
             if state is None:
                 continue
             projection = projection_of(state)
-            connection.execute(_SQL.upsert_summary, summary_row(project, projection.summary))
-            connection.executemany(_SQL.upsert_interval, interval_rows(project, projection))
-            connection.executemany(_SQL.insert_milestone, state_milestone_rows(state))
+            connection.execute(_REPORTS.upsert_summary, summary_row(project, projection.summary))
+            connection.executemany(_REPORTS.upsert_interval, interval_rows(project, projection))
+            connection.executemany(_REPORTS.insert_milestone, state_milestone_rows(state))
 
     def rebuild_projections(self) -> None:
         """Rebuild the report tables from every project's state, in one transaction.
@@ -233,55 +252,7 @@ class SQLiteStore:
         with self._write() as connection:
             self._rebuild_projections(connection)
 
-    def _version(self, project: str) -> int | None:
-        row = self._connection.execute(
-            "SELECT version FROM projects WHERE project = ?", (project,)
-        ).fetchone()
-        return int(row[0]) if row is not None else None
-
     # -- the Store protocol -------------------------------------------------------------------
-
-    def load(self, project: str) -> ProjectState | None:
-        with self._lock:
-            cached = self._cache.get(project)
-            known = cached.state.version if cached is not None else -1
-            row = self._connection.execute(_LOAD, (known, project)).fetchone()
-            if row is None:
-                self._cache.drop(project)
-                return None
-            version, snapshot_version, state_text = row
-            if cached is not None and version == known:
-                return cached.state.clone()
-            if state_text is None:
-                events = self.events(project)
-                if not events:
-                    return None
-                state = ProjectState.from_events(events)
-            else:
-                state = state_from_json(state_text)
-                if version > snapshot_version:
-                    # Events committed after the snapshot (and any committed since the row
-                    # above was read: ``apply`` checks they follow one another).
-                    for event in self.events(project, snapshot_version):
-                        state.apply(event)
-            self._cache.put(project, state, None)
-            return state.clone()
-
-    def snapshot_version(self, project: str) -> int | None:
-        with self._lock:
-            row = self._connection.execute(
-                "SELECT version FROM snapshots WHERE project = ?", (project,)
-            ).fetchone()
-            return int(row[0]) if row is not None else None
-
-    def events(self, project: str, after_version: int = 0) -> list[Event]:
-        with self._lock:
-            rows = self._connection.execute(
-                f"SELECT {_EVENT_COLUMNS} FROM events "
-                "WHERE project = ? AND version > ? ORDER BY version",
-                (project, after_version),
-            ).fetchall()
-        return [event_from_row(row) for row in rows]
 
     def commit(
         self,
@@ -293,6 +264,7 @@ class SQLiteStore:
         notices: Sequence[Notice],
         command: CommandRecord | None,
         state: ProjectState,
+        claim_notices_at: datetime | None = None,
     ) -> None:
         # Everything that can fail on bad data is rendered before the write lock is taken.
         new_events = event_rows(project, expected_version, events)
@@ -307,7 +279,7 @@ class SQLiteStore:
             (t.project, t.kind, t.branch, to_epoch_us(t.due), format_datetime(t.due))
             for t in timers.set
         ]
-        notice_rows = [(n.id, n.project, n.kind, notice_to_json(n)) for n in notices]
+        notice_rows = self._notice_rows(notices, claim_notices_at)
         projection = projection_of(state)
         connection = self._connection
         with self._lock:
@@ -335,7 +307,7 @@ class SQLiteStore:
                     )
                     if code is not None:
                         connection.execute(
-                            "INSERT INTO project_codes (code, project) VALUES (?, ?)",
+                            _SQL.insert_project_code,
                             (code, project),
                         )
                 elif (
@@ -362,7 +334,7 @@ class SQLiteStore:
                 if new_events:
                     # BEGIN IMMEDIATE made this the only writer, so the newest event is the
                     # chain's head until COMMIT.
-                    last = connection.execute(_CHAIN_HEAD).fetchone()
+                    last = connection.execute(_SQL.chain_head).fetchone()
                     seq, head = (last[0], last[1]) if last is not None else (0, GENESIS)
                     chained = []
                     for row, text in new_events:
@@ -371,9 +343,9 @@ class SQLiteStore:
                         chained.append((seq, *row, digest, head))
                         head = digest
                     if len(chained) == 1:
-                        connection.execute(_INSERT_EVENT, chained[0])
+                        connection.execute(_SQL.insert_event, chained[0])
                     else:
-                        connection.executemany(_INSERT_EVENT, chained)
+                        connection.executemany(_SQL.insert_event, chained)
                 if snapshot is not None:
                     connection.execute(
                         "INSERT INTO snapshots (project, version, state) VALUES (?, ?, ?) "
@@ -396,15 +368,8 @@ class SQLiteStore:
                         timer_rows,
                     )
                 if notice_rows:
-                    connection.executemany(
-                        "INSERT INTO outbox (notice_id, project, kind, payload, attempts) "
-                        "VALUES (?, ?, ?, ?, 0) ON CONFLICT (notice_id) DO UPDATE "
-                        "SET project = excluded.project, kind = excluded.kind, "
-                        "payload = excluded.payload, attempts = 0, last_error = NULL, "
-                        "next_attempt_us = NULL, next_attempt_at = NULL",
-                        notice_rows,
-                    )
-                for statement, rows in _SQL.statements(writes, project):
+                    connection.executemany(_SQL.upsert_notice, notice_rows)
+                for statement, rows in _REPORTS.statements(writes, project):
                     if len(rows) == 1:
                         connection.execute(statement, rows[0])
                     else:
@@ -438,182 +403,23 @@ class SQLiteStore:
             return _stale(project, self._version(project), expected_version)
         return None
 
-    def command(self, command_id: str) -> CommandRecord | None:
-        with self._lock:
-            row = self._connection.execute(
-                "SELECT command_id, project, command, fingerprint, first_version, last_version "
-                "FROM commands WHERE command_id = ?",
-                (command_id,),
-            ).fetchone()
-        return CommandRecord(*row) if row is not None else None
+    def _write_one(self, statement: str, params: Sequence[Any] | Mapping[str, Any]) -> list[Any]:
+        # Only the claims and their bookkeeping come this way: see ``_write``.
+        with self._write(durable=False) as connection:
+            return connection.execute(statement, params).fetchall()
 
-    def save_rule_set(self, fingerprint: str, rules_version: str, data: str) -> None:
-        with self._write() as connection:
-            connection.execute(
-                "INSERT INTO rule_sets (fingerprint, rules_version, data, saved_at) "
-                "VALUES (?, ?, ?, ?) ON CONFLICT (fingerprint) DO NOTHING",
-                (fingerprint, rules_version, data, format_datetime(datetime.now(UTC))),
-            )
-
-    def rule_set(self, fingerprint: str) -> str | None:
-        with self._lock:
-            row = self._connection.execute(
-                "SELECT data FROM rule_sets WHERE fingerprint = ?", (fingerprint,)
-            ).fetchone()
-        return None if row is None else str(row[0])
-
-    def project_with_code(self, code: str) -> str | None:
-        with self._lock:
-            row = self._connection.execute(
-                "SELECT project FROM project_codes WHERE code = ?", (code,)
-            ).fetchone()
-        return None if row is None else str(row[0])
-
-    def claim_due(self, now: datetime, limit: int = 100, prefix: str = "") -> list[Timer]:
-        if limit <= 0:
-            return []
+    def claim_notices(self, now: datetime, limit: int = 100) -> list[OutboxEntry]:
+        # A read takes no lock in WAL: look first, so that workers polling an empty outbox do
+        # not queue for the write lock with the commits.
         now_us = to_epoch_us(now)
-        with self._write() as connection:
-            rows = connection.execute(
-                "UPDATE timers SET lease_until_us = ? WHERE rowid IN ("
-                "SELECT rowid FROM timers WHERE due_us <= ? "
-                "AND (lease_until_us IS NULL OR lease_until_us <= ?) "
-                "AND substr(project, 1, ?) = ? "
-                "ORDER BY due_us, project, kind, branch LIMIT ?) "
-                "RETURNING project, kind, branch, due_us, due_at",
-                (to_epoch_us(now + self._lease), now_us, now_us, len(prefix), prefix, limit),
-            ).fetchall()
-        rows.sort(key=lambda row: (row[3], row[0], row[1], row[2]))
-        return [
-            Timer(project, kind, parse_datetime(due_at), branch)
-            for project, kind, branch, _, due_at in rows
-        ]
-
-    def next_due(self) -> datetime | None:
         with self._lock:
-            row = self._connection.execute(
-                "SELECT due_at FROM timers ORDER BY due_us LIMIT 1"
-            ).fetchone()
-        return parse_datetime(row[0]) if row is not None else None
-
-    def timers(self, project: str) -> list[Timer]:
-        with self._lock:
-            rows = self._connection.execute(
-                "SELECT kind, branch, due_at FROM timers WHERE project = ? "
-                "ORDER BY due_us, kind, branch",
-                (project,),
-            ).fetchall()
-        return [
-            Timer(project, kind, parse_datetime(due_at), branch) for kind, branch, due_at in rows
-        ]
-
-    def project_ids(self) -> list[str]:
-        with self._lock:
-            rows = self._connection.execute(
-                "SELECT project FROM projects ORDER BY created_seq"
-            ).fetchall()
-        return [row[0] for row in rows]
-
-    def milestone_points(
-        self,
-        month: str | None = None,
-        prefix: str = "",
-        projects: Collection[str] | None = None,
-    ) -> dict[str, int]:
-        statement, params = _SQL.milestone_points(month, prefix, projects)
-        with self._lock:
-            rows = self._connection.execute(statement, params).fetchall()
-        return {team: int(points) for team, points in rows}
-
-    def metric_inputs(self, projects: Collection[str] | None = None) -> MetricInputs:
-        totals, totals_params = _SQL.summary_totals(projects, by_team=False)
-        counts, counts_params = _SQL.interval_counts(projects, by_team=False)
-        with self._lock:
-            summaries = self._connection.execute(totals, totals_params).fetchall()
-            intervals = self._connection.execute(counts, counts_params).fetchall()
-        return metric_inputs_from_rows(summaries, intervals)
-
-    def team_metric_inputs(
-        self, projects: Collection[str] | None = None
-    ) -> dict[str, MetricInputs]:
-        totals, totals_params = _SQL.summary_totals(projects, by_team=True)
-        counts, counts_params = _SQL.interval_counts(projects, by_team=True)
-        with self._lock:
-            summaries = self._connection.execute(totals, totals_params).fetchall()
-            intervals = self._connection.execute(counts, counts_params).fetchall()
-        return team_inputs_from_rows(summaries, intervals)
-
-    def pending_notices(self, now: datetime, limit: int = 100) -> list[OutboxEntry]:
-        with self._lock:
-            rows = self._connection.execute(
-                "SELECT payload, attempts, last_error, next_attempt_at FROM outbox "
-                "WHERE next_attempt_us IS NULL OR next_attempt_us <= ? "
-                "ORDER BY created_seq LIMIT ?",
-                (to_epoch_us(now), max(limit, 0)),
-            ).fetchall()
-        return [outbox_entry(*row) for row in rows]
+            found = self._connection.execute(_SQL.notice_claimable, (now_us, now_us)).fetchone()
+        return super().claim_notices(now, limit) if found is not None else []
 
     def mark_delivered(self, notice_ids: Sequence[str]) -> None:
         if not notice_ids:
             return
-        with self._write() as connection:
+        with self._write(durable=False) as connection:
             connection.executemany(
                 "DELETE FROM outbox WHERE notice_id = ?", [(notice_id,) for notice_id in notice_ids]
             )
-
-    def mark_failed(self, notice_id: str, error: str, next_attempt: datetime) -> None:
-        with self._write() as connection:
-            connection.execute(
-                "UPDATE outbox SET attempts = attempts + 1, last_error = ?, "
-                "next_attempt_us = ?, next_attempt_at = ? WHERE notice_id = ?",
-                (error, to_epoch_us(next_attempt), format_datetime(next_attempt), notice_id),
-            )
-
-    def close(self) -> None:
-        """Close the connection; calling it again does nothing."""
-        with self._lock:
-            self._cache.clear()
-            self._connection.close()
-
-    def __enter__(self) -> SQLiteStore:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    # -- the audit chain ----------------------------------------------------------------------
-
-    def chain_head(self) -> ChainHead:
-        """The newest event's place in the audit chain and its hash."""
-        with self._lock:
-            last = self._connection.execute(_CHAIN_HEAD).fetchone()
-        return ChainHead(int(last[0]), str(last[1])) if last is not None else ChainHead(0, GENESIS)
-
-    def project_versions(self) -> dict[str, int]:
-        """Each project's version as its last commit recorded it."""
-        with self._lock:
-            rows = self._connection.execute("SELECT project, version FROM projects").fetchall()
-        return {project: int(version) for project, version in rows}
-
-    def iter_chain(self) -> Iterator[ChainLink]:
-        """Every event in chain order with its hashes, read a page at a time (no lock held
-        between pages, so commits go on while an audit runs)."""
-        after = -(2**63)  # from the very first row, even one given a seq below 1 by hand
-        while True:
-            with self._lock:
-                rows = self._connection.execute(
-                    f"SELECT seq, hash, prev_hash, {_EVENT_COLUMNS} FROM events "
-                    "WHERE seq > ? ORDER BY seq LIMIT ?",
-                    (after, _CHAIN_PAGE),
-                ).fetchall()
-            if not rows:
-                return
-            for seq, digest, prev_hash, *event_row in rows:
-                yield ChainLink(int(seq), event_from_row(event_row), digest, prev_hash)
-            after = rows[-1][0]
-
-
-def _stale(project: str, current: int | None, expected: int) -> ConcurrencyConflict:
-    if expected == 0:
-        return ConcurrencyConflict(f"{project} exists already (at version {current or 0})")
-    return ConcurrencyConflict(f"{project} is at version {current or 0}, not {expected}")

@@ -6,24 +6,25 @@ and PostgreSQL stores all run this same suite. What it requires of a backend is 
 engine relies on (see ``approvalflow.stores.base.Store``), plus two assumptions a backend may
 tune:
 
-- a timer lease (``claim_due``) is shorter than a day;
+- a timer or notice lease (``claim_due``, ``claim_notices``) is shorter than a day;
 - ``load`` folds at most ``max_events_folded_by_load`` events after the newest snapshot (a class
   attribute; a backend with a snapshot every N versions sets it to N - 1).
 
-``run_concurrent_writers`` and ``run_concurrent_claimers`` are the multi-process checks for a
-store reachable by URL (``open_store``): several OS processes add events to one project at once,
-retrying on ``ConcurrencyConflict``, or claim the same due timers at once; the caller asserts
-nothing was lost, applied twice or claimed twice.
+``run_concurrent_writers``, ``run_concurrent_claimers`` and ``run_concurrent_notice_claimers``
+are the multi-process checks for a store reachable by URL (``open_store``): several OS processes
+add events to one project at once, retrying on ``ConcurrencyConflict``, or claim the same due
+timers, or the same outbox notices, at once; the caller asserts nothing was lost, applied twice
+or claimed twice.
 """
 
 from __future__ import annotations
 
 import functools
 import multiprocessing
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -49,8 +50,11 @@ __all__ = [
     "new_project",
     "notice",
     "run_concurrent_claimers",
+    "run_concurrent_notice_claimers",
     "run_concurrent_writers",
 ]
+
+_T = TypeVar("_T")
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 T0 = datetime(2026, 7, 6, 9, 0, tzinfo=SHANGHAI)
@@ -536,6 +540,106 @@ class StoreConformance:
         store.mark_delivered(["P1:1:1"])
         assert store.pending_notices(T0 + timedelta(days=1)) == []
 
+    def test_claimed_notices_are_hidden_from_other_claims_while_the_lease_holds(
+        self, store: Store
+    ) -> None:
+        """Two claims never get the same notice while its lease holds: a claim takes the
+        oldest due notices, the next claim the ones after them, and then nothing. A claimed
+        notice is still listed as pending (it is not delivered yet)."""
+        notices = [notice("P1", i) for i in range(5)]
+        new_project(store, "P1", notices=notices)
+        first = store.claim_notices(T0, limit=2)
+        assert [e.notice for e in first] == notices[:2]
+        assert all(e.attempts == 0 and e.last_error is None for e in first)
+        second = store.claim_notices(T0 + timedelta(seconds=1))
+        assert [e.notice for e in second] == notices[2:]
+        assert store.claim_notices(T0 + timedelta(minutes=1)) == []
+        assert store.claim_notices(T0, limit=0) == []
+        assert [e.notice for e in store.pending_notices(T0)] == notices
+
+    def test_an_expired_notice_claim_can_be_claimed_again(self, store: Store) -> None:
+        """A claimer that died never marks its notices: once the lease has run out they are
+        claimed again, so nothing is lost."""
+        new_project(store, "P1", notices=[notice("P1", 0), notice("P1", 1)])
+        assert [e.notice.id for e in store.claim_notices(T0, limit=1)] == ["P1:1:0"]
+        assert [e.notice.id for e in store.claim_notices(T0)] == ["P1:1:1"]
+        later = T0 + timedelta(days=1)
+        assert [e.notice.id for e in store.claim_notices(later)] == ["P1:1:0", "P1:1:1"]
+        assert store.claim_notices(later) == []
+
+    def test_a_failed_delivery_is_released_and_claimed_again_at_its_next_attempt(
+        self, store: Store
+    ) -> None:
+        """``mark_failed`` ends the claim and counts the attempt: the notice is not claimed
+        before ``next_attempt``, and is claimed then (long before the lease would end), with
+        its attempts and error."""
+        new_project(store, "P1", notices=[notice("P1", 0)])
+        assert len(store.claim_notices(T0)) == 1
+        retry_at = T0 + timedelta(seconds=30)
+        store.mark_failed("P1:1:0", "smtp refused", retry_at)
+        assert store.claim_notices(T0 + timedelta(seconds=29)) == []
+        again = store.claim_notices(retry_at)
+        assert [(e.notice.id, e.attempts, e.last_error) for e in again] == [
+            ("P1:1:0", 1, "smtp refused")
+        ]
+        assert again[0].next_attempt == retry_at
+        assert store.claim_notices(retry_at) == []
+
+    def test_claims_deliver_every_notice_and_lose_none(self, store: Store) -> None:
+        """Claiming in small batches, failing some notices once, marking the rest delivered:
+        every notice is delivered, each once, and the outbox ends empty."""
+        notices = [notice(f"P{p}", i) for p in range(3) for i in range(7)]
+        for p in range(3):
+            new_project(store, f"P{p}", notices=[n for n in notices if n.project == f"P{p}"])
+        delivered: list[str] = []
+        now = T0
+        far = T0 + timedelta(days=1)
+        while store.pending_notices(far) and now < far:
+            done = []
+            for entry in store.claim_notices(now, limit=4):
+                if entry.notice.id.endswith(":3") and entry.attempts == 0:
+                    store.mark_failed(entry.notice.id, "busy", now + timedelta(seconds=30))
+                else:
+                    done.append(entry.notice.id)
+            store.mark_delivered(done)
+            delivered.extend(done)
+            now += timedelta(seconds=10)
+        assert sorted(delivered) == sorted(n.id for n in notices)
+        assert store.pending_notices(T0 + timedelta(days=1)) == []
+
+    def test_notices_committed_claimed_are_not_claimed_by_others(self, store: Store) -> None:
+        """A commit with ``claim_notices_at`` writes its notices claimed (its caller delivers
+        them at once): no claim takes them before the lease ends; a failure releases them."""
+        new_project(store, "P1", notices=[notice("P1", 0), notice("P1", 1)])
+        state = new_project(store, "P2")
+        events, after = build_events(state, [("funds_reported", {"amount": 1})], T0)
+        store.commit(
+            project="P2",
+            expected_version=1,
+            events=events,
+            timers=NO_TIMERS,
+            notices=[notice("P2", 0), notice("P2", 1)],
+            command=None,
+            state=after,
+            claim_notices_at=T0,
+        )
+        assert [e.notice.id for e in store.claim_notices(T0)] == ["P1:1:0", "P1:1:1"]
+        assert [e.notice.id for e in store.pending_notices(T0)] == [
+            "P1:1:0",
+            "P1:1:1",
+            "P2:1:0",
+            "P2:1:1",
+        ]
+        store.mark_failed("P2:1:1", "smtp refused", T0 + timedelta(seconds=30))
+        assert [e.notice.id for e in store.claim_notices(T0 + timedelta(seconds=30))] == ["P2:1:1"]
+        later = T0 + timedelta(days=1)
+        assert [e.notice.id for e in store.claim_notices(later)] == [
+            "P1:1:0",
+            "P1:1:1",
+            "P2:1:0",
+            "P2:1:1",
+        ]
+
     # -- projects ---------------------------------------------------------------------------
 
     def test_project_ids_come_in_creation_order(self, store: Store) -> None:
@@ -879,11 +983,56 @@ def run_concurrent_claimers(
         new_project(store, project, timers=TimerChanges(set=due))
     finally:
         store.close()
-    now = T0 + timedelta(days=1)
+    return _at_once(processes, _claim_until_none_left, url, T0 + timedelta(days=1), limit)
+
+
+def _at_once(processes: int, target: Callable[..., _T], *args: Any) -> tuple[_T, ...]:
+    """``target(*args, start)`` in ``processes`` OS processes that wait at ``start`` (a
+    barrier) so they really run at the same moment; their results in order."""
+    # spawn, not fork: each child opens its own connection from nothing.
     context = multiprocessing.get_context("spawn")
     with context.Manager() as manager, ProcessPoolExecutor(processes, context) as pool:
         start = manager.Barrier(processes)
-        futures = [
-            pool.submit(_claim_until_none_left, url, now, limit, start) for _ in range(processes)
-        ]
+        futures = [pool.submit(target, *args, start) for _ in range(processes)]
         return tuple(future.result(timeout=300) for future in futures)
+
+
+def _deliver_until_none_left(url: str, now: datetime, limit: int, start: _Gate) -> list[str]:
+    """In a child process: claim notices ``limit`` at a time and "deliver" them until none is
+    left; each notice whose index is a multiple of 5 fails on its first attempt, released to
+    be claimed again at once (by whichever process comes first). Returns the ids delivered."""
+    store = open_store(url)
+    delivered: list[str] = []
+    try:
+        start.wait(60)
+        while batch := store.claim_notices(now, limit):
+            done = []
+            for entry in batch:
+                index = int(entry.notice.id.rsplit(":", 1)[1])
+                if index % 5 == 0 and entry.attempts == 0:
+                    store.mark_failed(entry.notice.id, "channel busy", now)
+                else:
+                    done.append(entry.notice.id)
+            delivered.extend(done)
+            store.mark_delivered(done)
+    finally:
+        store.close()
+    return delivered
+
+
+def run_concurrent_notice_claimers(
+    url: str, *, project: str = "outbox", notices: int = 120, processes: int = 4, limit: int = 5
+) -> tuple[list[str], ...]:
+    """Commit ``project`` with ``notices`` notices in the store at ``url``, then let
+    ``processes`` OS processes claim and deliver them at once, ``limit`` at a time, each
+    fifth notice failing once, until none is left.
+
+    Returns the notice ids each process delivered; the caller asserts each went exactly once
+    and that the outbox is empty.
+    """
+    store = open_store(url)
+    try:
+        new_project(store, project, notices=[notice(project, i) for i in range(notices)])
+    finally:
+        store.close()
+    return _at_once(processes, _deliver_until_none_left, url, T0 + timedelta(minutes=1), limit)
