@@ -212,6 +212,26 @@ class TestCommandHooks:
         assert [n.kind for n in result.notices] == ["demo.copy"]
         assert county.engine.history("P1")[-1].type == "demo.copied"
 
+    def test_a_notice_without_an_event_is_refused_and_nothing_is_stored(self) -> None:
+        """A plugin command that only notifies would reuse the last commit's notice id: the
+        engine refuses it whole, so no earlier notice is overwritten."""
+        from approvalflow import CommandSpec, Party
+
+        def ping(context: Context) -> None:
+            context.notify("demo.ping", [context.state.leader])
+
+        class Ping:
+            @hookimpl
+            def approvalflow_commands(self) -> list[CommandSpec]:
+                return [CommandSpec("ping", (Party.RECRUITER,), ping, stage_trigger=None)]
+
+        county = County(plugins=[Ping()])
+        county.create()
+        before = county.engine.history("P1")
+        with pytest.raises(ValueError, match="records no event"):
+            county.do("ping", "P1", "guo")
+        assert county.engine.history("P1") == before
+
     def test_hook_approvalflow_time_limit(self) -> None:
         """A priority lane gives zj 3 wd instead of 7 on large projects; the rest keep theirs."""
 

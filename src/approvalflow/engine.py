@@ -495,6 +495,13 @@ class Engine:
         fired: Timer | None = None,
     ) -> None:
         project = ctx.state.id
+        if ctx.notices and not ctx.events:
+            # A notice's id is (project, version, index): without an event of its own the
+            # version is the previous commit's, and the notice would take an earlier one's id.
+            raise ValueError(
+                f"{ctx.command} on {project} sends notices but records no event: emit the fact "
+                "the notice announces first"
+            )
         old = self.timers_for(before) if before is not None else {}
         new = self.timers_for(ctx.state)
         to_set = tuple(
