@@ -157,6 +157,31 @@ class TestOpening:
             assert verify_chain(store, head).ok
 
 
+class TestIdlePolling:
+    def test_a_worker_with_nothing_due_does_not_wait_for_the_write_lock(
+        self, db_path: Path
+    ) -> None:
+        """With another process holding the write lock, polling for timers and notices when
+        nothing is due answers at once (it would wait ``busy_timeout`` for a write)."""
+        store = SQLiteStore(db_path, busy_timeout=0.05)
+        blocker = _raw(db_path)
+        try:
+            blocker.execute("BEGIN IMMEDIATE")
+            assert store.claim_due(T0) == []
+            assert store.claim_notices(T0) == []
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+            store.close()
+
+    def test_a_worker_with_something_due_claims_it(self, db_path: Path) -> None:
+        with SQLiteStore(db_path) as store:
+            timer = Timer("P1", "branch_limit", T0, "zj")
+            new_project(store, "P1", timers=TimerChanges(set=(timer,)))
+            assert store.claim_due(T0 + timedelta(hours=1), prefix="P2") == []
+            assert store.claim_due(T0 + timedelta(hours=1)) == [timer]
+
+
 class TestSchemaVersions:
     def test_a_newer_schema_is_refused_naming_both_versions(self, db_path: Path) -> None:
         """Old code never writes to a schema it does not know: it says which versions differ."""

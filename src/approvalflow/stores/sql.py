@@ -137,6 +137,12 @@ class SQLStatements:
             f"WHERE (next_attempt_us IS NULL OR next_attempt_us <= {p}) "
             f"AND (claimed_until_us IS NULL OR claimed_until_us <= {p}) LIMIT 1"
         )
+        # The same question for due timers (within a namespace prefix).
+        self.timer_claimable = (
+            f"SELECT 1 FROM timers WHERE due_us <= {p} "
+            f"AND (lease_until_us IS NULL OR lease_until_us <= {p}) "
+            f"AND substr(project, 1, {p}) = {p} LIMIT 1"
+        )
         # The claims choose their rows and lease them in one statement, so no other claimer
         # comes between: in SQLite inside the caller's BEGIN IMMEDIATE; in PostgreSQL the rows
         # are locked as they are chosen and other claimers skip them, never wait. Their

@@ -52,7 +52,7 @@ from typing import Any, Literal, cast, get_args
 from urllib.parse import parse_qsl
 
 from approvalflow.errors import ConcurrencyConflict
-from approvalflow.model import Event, Notice, TimerChanges
+from approvalflow.model import Event, Notice, Timer, TimerChanges
 from approvalflow.project import ProjectState
 from approvalflow.stores.audit import GENESIS, chain_hash
 from approvalflow.stores.base import CommandRecord, OutboxEntry, created_code
@@ -407,6 +407,15 @@ class SQLiteStore(SQLStore):
         # Only the claims and their bookkeeping come this way: see ``_write``.
         with self._write(durable=False) as connection:
             return connection.execute(statement, params).fetchall()
+
+    def claim_due(self, now: datetime, limit: int = 100, prefix: str = "") -> list[Timer]:
+        # As for notices below: a worker polling with nothing due takes no write lock.
+        now_us = to_epoch_us(now)
+        with self._lock:
+            found = self._connection.execute(
+                _SQL.timer_claimable, (now_us, now_us, len(prefix), prefix)
+            ).fetchone()
+        return super().claim_due(now, limit, prefix) if found is not None else []
 
     def claim_notices(self, now: datetime, limit: int = 100) -> list[OutboxEntry]:
         # A read takes no lock in WAL: look first, so that workers polling an empty outbox do
