@@ -66,7 +66,9 @@ __all__ = [
     "CountyConfig",
     "branch_watch_timers",
     "completion",
+    "count_landing",
     "county_data",
+    "landing_row",
     "late_branch",
     "local_month",
     "milestone_month",
@@ -202,6 +204,24 @@ def _iso_date(value: Any) -> date:
     if not isinstance(value, str):
         raise TypeError(f"expected a date as YYYY-MM-DD, got {value!r}")
     return date.fromisoformat(value)
+
+
+# -- reports ------------------------------------------------------------------------------------
+
+
+def landing_row() -> dict[str, int]:
+    """An empty row of the counties' chain reports: projects, signed, signed amount, started."""
+    return {"projects": 0, "signed": 0, "signed_amount": 0, "started": 0}
+
+
+def count_landing(row: dict[str, int], state: ProjectState) -> None:
+    """Add ``state`` to such a row: brought, signed (with its agreed amount), started (开工)."""
+    row["projects"] += 1
+    if "signed" in state.milestones:
+        row["signed"] += 1
+        row["signed_amount"] += state.agreed_investment or 0
+    if any(m in state.milestones for m in STARTED):
+        row["started"] += 1
 
 
 # -- plugin data --------------------------------------------------------------------------------

@@ -53,11 +53,12 @@ import attrs
 from approvalflow.calendar import SHANGHAI, to_local
 from approvalflow.counties import (
     BRANCH_WATCH_FOLDS,
-    STARTED,
     CountyConfig,
     branch_watch_timers,
     completion,
+    count_landing,
     county_data,
+    landing_row,
     late_branch,
     record_branch_watch,
     register_events,
@@ -351,19 +352,13 @@ def chains(
 ) -> dict[str, dict[str, int]]:
     """Per chain: projects, signed, signed amount, started, visits, missed visits."""
     own = own or config.current
-    fields = ("projects", "signed", "signed_amount", "started", "visits", "missed_visits")
-    result = {chain: dict.fromkeys(fields, 0) for chain in own.chains}
+    result = {chain: {**landing_row(), "visits": 0, "missed_visits": 0} for chain in own.chains}
     for state in projects:
         chain = chain_of(state, own)
         if chain is None:
             continue
         row = result[chain]
-        row["projects"] += 1
-        if "signed" in state.milestones:
-            row["signed"] += 1
-            row["signed_amount"] += state.agreed_investment or 0
-        if any(m in state.milestones for m in STARTED):
-            row["started"] += 1
+        count_landing(row, state)
         data = county_data(state, COUNTY)
         row["visits"] += len(data.get("visits", []))
         row["missed_visits"] += len(data.get("missed", []))

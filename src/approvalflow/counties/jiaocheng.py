@@ -42,10 +42,11 @@ import attrs
 
 from approvalflow.counties import (
     BRANCH_WATCH_FOLDS,
-    STARTED,
     CountyConfig,
     branch_watch_timers,
     completion,
+    count_landing,
+    landing_row,
     late_branch,
     record_branch_watch,
     register_events,
@@ -171,20 +172,11 @@ def chains(
     projects: Sequence[ProjectState], own: JiaochengSettings | None = None
 ) -> dict[str, dict[str, int]]:
     """Per chain leader's chain: projects brought, signed, signed amount, started."""
-    result = {
-        chain: {"projects": 0, "signed": 0, "signed_amount": 0, "started": 0}
-        for chain in (own or config.current).chain_leaders
-    }
+    result = {chain: landing_row() for chain in (own or config.current).chain_leaders}
     for state in projects:
         row = result.get(state.extra.get("chain", ""))
-        if row is None:
-            continue
-        row["projects"] += 1
-        if "signed" in state.milestones:
-            row["signed"] += 1
-            row["signed_amount"] += state.agreed_investment or 0
-        if any(m in state.milestones for m in STARTED):
-            row["started"] += 1
+        if row is not None:
+            count_landing(row, state)
     return result
 
 

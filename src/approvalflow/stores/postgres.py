@@ -64,11 +64,7 @@ from approvalflow.stores.audit import GENESIS, chain_hash
 from approvalflow.stores.base import CommandRecord, created_code
 from approvalflow.stores.cache import DEFAULT_CACHE_SIZE, StateCache
 from approvalflow.stores.projections import (
-    interval_rows,
     projection_of,
-    projection_writes,
-    state_milestone_rows,
-    summary_row,
 )
 from approvalflow.stores.schema import rebuilds_projections, upgrade_statements
 from approvalflow.stores.serialization import (
@@ -226,18 +222,8 @@ class PostgresStore(SQLStore):
 
     def _rebuild_projections(self) -> None:
         """Fill the projections from every project's state (inside the caller's transaction)."""
-        connection = self._connection
-        for statement in _REPORTS.clear_all:
-            connection.execute(statement)
-        with connection.cursor() as cursor:
-            for project in self.project_ids():
-                state = self.load(project)
-                if state is None:
-                    continue
-                projection = projection_of(state)
-                cursor.execute(_REPORTS.upsert_summary, summary_row(project, projection.summary))
-                cursor.executemany(_REPORTS.upsert_interval, interval_rows(project, projection))
-                cursor.executemany(_REPORTS.insert_milestone, state_milestone_rows(state))
+        with self._connection.cursor() as cursor:
+            self._fill_projections(cursor)
 
     def rebuild_projections(self) -> None:
         """Rebuild the report tables from every project's state, in one transaction.
@@ -321,19 +307,7 @@ class PostgresStore(SQLStore):
             guard_params.append(self._chain_lock)
         try:
             with self._lock:
-                # The projection of the state this commit starts from, if this store knows it:
-                # then only the rows that differ are written.
-                cached = self._cache.get(project)
-                old = None
-                if cached is not None and cached.state.version == expected_version:
-                    old = (
-                        cached.projection
-                        if cached.projection is not None
-                        else projection_of(cached.state)
-                    )
-                writes = projection_writes(
-                    project, old, projection, events, created=expected_version == 0
-                )
+                writes = self._projection_writes(project, expected_version, projection, events)
                 connection = self._connection
                 # Pipeline mode: statements are sent without waiting for each result. The
                 # first round trip ends at the guard's row (BEGIN, guard and lock, chain head);

@@ -28,8 +28,15 @@ from approvalflow.stores.audit import GENESIS, ChainHead, ChainLink
 from approvalflow.stores.base import CommandRecord, OutboxEntry
 from approvalflow.stores.cache import StateCache
 from approvalflow.stores.projections import (
+    Projection,
     ProjectionSQL,
+    ProjectionWrites,
+    interval_rows,
     metric_inputs_from_rows,
+    projection_of,
+    projection_writes,
+    state_milestone_rows,
+    summary_row,
     team_inputs_from_rows,
 )
 from approvalflow.stores.schema import Dialect
@@ -250,6 +257,41 @@ class SQLStore:
         return [
             (n.id, n.project, n.kind, notice_to_json(n), claimed_by, claimed_until) for n in notices
         ]
+
+    def _projection_writes(
+        self,
+        project: str,
+        expected_version: int,
+        projection: Projection,
+        events: Sequence[Event],
+    ) -> ProjectionWrites:
+        """The report rows a commit writes (call under the lock): only those that differ from
+        the state it starts from, when this store's cache holds that state."""
+        cached = self._cache.get(project)
+        old = None
+        if cached is not None and cached.state.version == expected_version:
+            old = (
+                cached.projection if cached.projection is not None else projection_of(cached.state)
+            )
+        return projection_writes(project, old, projection, events, created=expected_version == 0)
+
+    def _fill_projections(self, target: Any) -> None:
+        """Fill the report tables from every project's state, inside the caller's transaction.
+
+        ``target`` runs the statements: a sqlite3 connection, or a psycopg cursor (both have
+        ``execute`` and ``executemany``).
+        """
+        reports = self._sql.projections
+        for statement in reports.clear_all:
+            target.execute(statement)
+        for project in self.project_ids():
+            state = self.load(project)
+            if state is None:
+                continue
+            projection = projection_of(state)
+            target.execute(reports.upsert_summary, summary_row(project, projection.summary))
+            target.executemany(reports.upsert_interval, interval_rows(project, projection))
+            target.executemany(reports.insert_milestone, state_milestone_rows(state))
 
     def _version(self, project: str) -> int | None:
         row = self._connection.execute(self._sql.version, (project,)).fetchone()

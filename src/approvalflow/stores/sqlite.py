@@ -58,11 +58,7 @@ from approvalflow.stores.audit import GENESIS, chain_hash
 from approvalflow.stores.base import CommandRecord, OutboxEntry, created_code
 from approvalflow.stores.cache import DEFAULT_CACHE_SIZE, StateCache
 from approvalflow.stores.projections import (
-    interval_rows,
     projection_of,
-    projection_writes,
-    state_milestone_rows,
-    summary_row,
 )
 from approvalflow.stores.schema import rebuilds_projections, upgrade_statements
 from approvalflow.stores.serialization import (
@@ -232,16 +228,7 @@ class SQLiteStore(SQLStore):
 
     def _rebuild_projections(self, connection: sqlite3.Connection) -> None:
         """Fill the projections from every project's state (inside the caller's transaction)."""
-        for statement in _REPORTS.clear_all:
-            connection.execute(statement)
-        for project in self.project_ids():
-            state = self.load(project)
-            if state is None:
-                continue
-            projection = projection_of(state)
-            connection.execute(_REPORTS.upsert_summary, summary_row(project, projection.summary))
-            connection.executemany(_REPORTS.upsert_interval, interval_rows(project, projection))
-            connection.executemany(_REPORTS.insert_milestone, state_milestone_rows(state))
+        self._fill_projections(connection)
 
     def rebuild_projections(self) -> None:
         """Rebuild the report tables from every project's state, in one transaction.
@@ -283,19 +270,7 @@ class SQLiteStore(SQLStore):
         projection = projection_of(state)
         connection = self._connection
         with self._lock:
-            # The projection of the state this commit starts from, if this store knows it:
-            # then only the rows that differ are written.
-            cached = self._cache.get(project)
-            old = None
-            if cached is not None and cached.state.version == expected_version:
-                old = (
-                    cached.projection
-                    if cached.projection is not None
-                    else projection_of(cached.state)
-                )
-            writes = projection_writes(
-                project, old, projection, events, created=expected_version == 0
-            )
+            writes = self._projection_writes(project, expected_version, projection, events)
             # Not ``self._write()``: this is the hot path, and a generator-based context
             # manager costs as much as one of the statements.
             connection.execute("BEGIN IMMEDIATE")
