@@ -58,6 +58,8 @@ from typing import Literal
 
 import attrs
 
+from approvalflow.errors import SchemaVersionError
+
 __all__ = [
     "INDEXES",
     "MIGRATIONS",
@@ -81,10 +83,6 @@ Dialect = Literal["sqlite", "postgresql"]
 
 SCHEMA_VERSION = 4
 """The schema version this code reads and writes."""
-
-
-class SchemaVersionError(ValueError):
-    """The database's schema is newer than this code, or no migration leads from it."""
 
 
 ColumnType = Literal["text", "int", "bigint", "bool", "json", "serial"]
