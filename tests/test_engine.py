@@ -18,34 +18,9 @@ from approvalflow import (
     UnknownProject,
     hookimpl,
 )
-from approvalflow.states import (
-    BRANCH_STATES,
-    BRANCH_TABLE,
-    STAGE_TABLE,
-    STAGES,
-    branch_machine,
-    stage_machine,
-)
 
 # Every test runs on the memory, SQLite and PostgreSQL stores.
 pytestmark = pytest.mark.usefixtures("every_store")
-
-
-class TestStateMachines:
-    def test_the_lookup_tables_agree_with_the_transitions_machines(self) -> None:
-        """Every (trigger, source) -> dest the engine uses is a transition of the machine."""
-        for machine, table in ((stage_machine(), STAGE_TABLE), (branch_machine(), BRANCH_TABLE)):
-            derived = {}
-            for name, event in machine.events.items():
-                for source, transitions in event.transitions.items():
-                    for transition in transitions:
-                        derived[(name, source)] = transition.dest or source
-            assert derived == table
-
-    def test_every_state_of_the_contract_exists(self) -> None:
-        """WORKFLOW.md's states and branch states, exactly."""
-        assert set(stage_machine().states) == set(STAGES)
-        assert set(branch_machine().states) == set(BRANCH_STATES)
 
 
 class TestCreate:

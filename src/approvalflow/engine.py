@@ -40,7 +40,7 @@ from approvalflow.model import (
 )
 from approvalflow.plugins.manager import build_plugin_manager
 from approvalflow.project import ProjectState
-from approvalflow.rules import arguments, lifecycle, metrics, timers
+from approvalflow.rules import arguments, copies, lifecycle, metrics, timers
 from approvalflow.rules import holdups as holdups_rule
 from approvalflow.rules import points as points_rule
 from approvalflow.rules import preview as preview_rule
@@ -52,7 +52,7 @@ from approvalflow.rules.metrics import MetricInputs
 from approvalflow.rules.points import LeaderboardRow
 from approvalflow.rules.preview import Preview
 from approvalflow.settings import LadderStep, Settings, SettingsError, ladder_problems
-from approvalflow.states import STAGE_TABLE, TERMINAL, next_stage
+from approvalflow.states import TERMINAL, investment_project, next_stage
 from approvalflow.stores import Store, open_store
 from approvalflow.stores.base import CommandRecord
 
@@ -435,6 +435,7 @@ class Engine:
             route=self._route,
             time_limit=self._time_limit if self._has_limit_hooks else None,
             ladder=self._ladder if self._has_ladder_hooks else None,
+            followers=copies.followers,
         )
 
     def _time_limit(self, state: ProjectState, department: str) -> int:
@@ -895,13 +896,14 @@ class Engine:
     def allowed_commands(self, project: str) -> list[str]:
         """Commands the project's stage allows now (authorisation not considered)."""
         state = self.project(project)
+        triggers = investment_project().stages.triggers(state.stage)
         return sorted(
             name
             for name, spec in self.commands.items()
             if name != "create"
             and (
                 (spec.stage_trigger is None and state.stage not in TERMINAL)
-                or (spec.stage_trigger, state.stage) in STAGE_TABLE
+                or spec.stage_trigger in triggers
             )
         )
 
