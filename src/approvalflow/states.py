@@ -200,7 +200,8 @@ class StateMachine:
         or ``None`` when the machine has no such transition."""
         return self._table.get((trigger, state))
 
-    def allows(self, trigger: str, state: str) -> bool:
+    def allows(self, state: str, trigger: str) -> bool:
+        """Whether the machine has a transition of ``trigger`` from ``state``."""
         return (trigger, state) in self._table
 
     def triggers(self, state: str) -> list[str]:
@@ -344,7 +345,7 @@ def investment_project() -> WorkflowMachines:
 
 
 def stage_allows(trigger: str, stage: str) -> bool:
-    return investment_project().stages.allows(trigger, stage)
+    return investment_project().stages.allows(stage, trigger)
 
 
 def next_stage(stage: str, trigger: str, *, what: str | None = None) -> str:

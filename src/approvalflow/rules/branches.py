@@ -33,7 +33,7 @@ def check_branch(ctx: Context) -> None:
     """State check for officer commands: the branch exists and the command fits its state."""
     branch = officer_branch(ctx)
     trigger = _COMMAND_TRIGGERS.get(ctx.command, ctx.command)
-    if not ctx.machines.branch.allows(trigger, branch.state):
+    if not ctx.machines.branch.allows(branch.state, trigger):
         raise InvalidTransition(
             f"{ctx.command} is not allowed while branch approval.{branch.department} is "
             f"{branch.state}"

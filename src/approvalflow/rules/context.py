@@ -114,8 +114,9 @@ class Context:
         are added after the named recipients.
         """
         unique = tuple(dict.fromkeys(r for r in recipients if r))
-        if self.followers is not None:
-            unique = tuple(dict.fromkeys((*unique, *self.followers(self.state, kind, fields))))
+        extra = self.followers(self.state, kind, fields) if self.followers else ()
+        if extra:
+            unique = tuple(dict.fromkeys((*unique, *extra)))
         if not unique:
             return
         version = self.state.version
