@@ -8,7 +8,7 @@ from datetime import datetime
 from approvalflow.clock import Clock
 from approvalflow.engine._context import build_context
 from approvalflow.engine._log import logger
-from approvalflow.engine.definition import RuleBook
+from approvalflow.engine.definition import RuleBook, WorkflowDefinition
 from approvalflow.engine.notices import NoticeDispatcher
 from approvalflow.engine.unit_of_work import UnitOfWork
 from approvalflow.errors import ConcurrencyConflict
@@ -41,6 +41,23 @@ class TimerExecutor:
         self.unit_of_work = unit_of_work
         self.dispatcher = dispatcher
         self._max_retries = max_retries
+
+    @classmethod
+    def standalone(
+        cls,
+        definition: WorkflowDefinition,
+        store: Store,
+        clock: Clock,
+        actors: ActorDirectory,
+        dispatcher: NoticeDispatcher,
+        *,
+        max_retries: int = 8,
+    ) -> TimerExecutor:
+        """A timer executor with its own rule book and unit of work, for a process that only
+        fires timers and delivers notices (a worker): no command runner, no read side."""
+        rules = RuleBook(definition, store)
+        unit_of_work = UnitOfWork(rules, store, clock, dispatcher)
+        return cls(rules, store, clock, actors, unit_of_work, dispatcher, max_retries=max_retries)
 
     def run_due(
         self, now: datetime | None = None, limit: int = 100, *, prefix: str = ""
