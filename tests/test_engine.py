@@ -3,13 +3,15 @@ replay equals state, notices survive a failing channel, lifecycle, points and me
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from fractions import Fraction
+from typing import Any
 
 import pytest
 from builders import PROJECT_FIELDS, County
 
 from approvalflow import (
+    ConcurrencyConflict,
     DuplicateProject,
     InvalidCommand,
     InvalidTransition,
@@ -18,6 +20,7 @@ from approvalflow import (
     UnknownProject,
     hookimpl,
 )
+from approvalflow.calendar import SHANGHAI
 from approvalflow.states import (
     BRANCH_STATES,
     BRANCH_TABLE,
@@ -339,7 +342,7 @@ class TestProjectCode:
 
     def test_a_taken_code_is_a_conflict_in_the_store_too(self) -> None:
         """Two writers racing with one code: the store's key refuses the second commit."""
-        from approvalflow import ConcurrencyConflict, Event
+        from approvalflow import Event
         from approvalflow.model import TimerChanges
 
         county = County()
@@ -373,3 +376,67 @@ class TestProjectCode:
         with pytest.raises(InvalidCommand, match=match):
             county.create(project_code=code)
         assert county.engine.project_ids() == []
+
+
+class TestOneNowPerAttempt:
+    """An attempt at a command reads the clock once: the deadlines it catches up on and the
+    command itself are judged at the same instant, so the outcome is the one a replay of the
+    same history on a stopped clock gives, however long the engine took in between."""
+
+    DEADLINE = datetime(2026, 3, 31, 0, 0, tzinfo=SHANGHAI)  # zj's supply deadline, 03-30 24:00
+
+    def _deficient_zj(self) -> County:
+        county = County()
+        county.to_approval(departments=["zj"])
+        county.do("accept", "P1", "o_zj", deficient=["site_photos"])
+        # The earlier deadlines (the limit, the reminder) are fired by a worker: only the supply
+        # deadline is left to meet.
+        county.advance_to(self.DEADLINE - timedelta(seconds=1))
+        return county
+
+    @staticmethod
+    def _clock_reads(county: County, *moments: datetime) -> None:
+        """The clock answers ``moments`` in turn (time passing while the engine works), then
+        the last one."""
+        queue = list(moments)
+        county.clock.now = lambda: queue.pop(0) if len(queue) > 1 else queue[0]  # type: ignore[method-assign]
+
+    def test_the_command_is_stamped_at_the_instant_its_catch_up_used(self) -> None:
+        """The clock passes the deadline while the command runs: the supply is judged, and
+        stamped, at the instant before the deadline that the catch-up saw, not 1 ms after the
+        deadline on a branch that no deadline revoked."""
+        county = self._deficient_zj()
+        before, after = (self.DEADLINE + timedelta(milliseconds=ms) for ms in (-1, 1))
+        self._clock_reads(county, before, after)
+        result = county.do("supply", "P1", "fuyuan", materials=["site_photos"])
+        assert {event.at for event in result.events} == {before}
+        assert county.branch("zj") == "accepted"
+
+    def test_a_retry_after_a_conflict_catches_up_at_its_own_instant(self) -> None:
+        """The first attempt (before the deadline) loses to a concurrent writer; the retry, 1 ms
+        after the deadline, first meets the revocation, as a replay at that instant does: the
+        branch is revoked at 24:00 and the supply finds it revoked."""
+        county = self._deficient_zj()
+        store = county.engine.store
+        commit = store.commit
+        conflicts = []
+
+        def losing_once(**kwargs: Any) -> None:
+            if not conflicts:
+                conflicts.append([event.type for event in kwargs["events"]])
+                raise ConcurrencyConflict("a concurrent writer was first")
+            commit(**kwargs)
+
+        store.commit = losing_once  # type: ignore[method-assign]
+        late = self.DEADLINE + timedelta(milliseconds=1)
+        self._clock_reads(county, self.DEADLINE - timedelta(milliseconds=1), late)
+        county.do("supply", "P1", "fuyuan", materials=["site_photos"])
+        assert conflicts == [["materials_supplied", "branch_changed"]]
+        assert county.branch("zj") == "revoked"
+
+        replay = self._deficient_zj()
+        replay.clock.set(late)
+        replay.do("supply", "P1", "fuyuan", materials=["site_photos"])
+        history = [(e.type, e.at, e.payload) for e in county.engine.history("P1")]
+        assert history == [(e.type, e.at, e.payload) for e in replay.engine.history("P1")]
+        assert ("branch_changed", self.DEADLINE) in [(kind, at) for kind, at, _ in history]

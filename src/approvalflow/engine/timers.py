@@ -90,8 +90,9 @@ class TimerExecutor:
         if not handled:
             raise ValueError(f"no plugin handles timers of kind {kind!r}")
 
-    def catch_up(self, project: str) -> None:
-        """Fire the project's deadlines that have passed but no worker has fired yet.
+    def catch_up(self, project: str, now: datetime | None = None) -> None:
+        """Fire the project's deadlines that have passed at ``now`` (default: the clock) but no
+        worker has fired yet.
 
         A command is judged against the project as its deadlines left it: a supply two hours
         after the supply deadline finds the branch revoked, whether or not a worker ran.
@@ -99,7 +100,7 @@ class TimerExecutor:
         state = self.store.load(project)
         if state is None:
             return
-        now = self.clock.now()
+        now = now or self.clock.now()
         for (kind, branch), due in sorted(
             self.rules.timers_for(state).items(), key=lambda item: (item[1], item[0])
         ):
