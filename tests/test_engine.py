@@ -440,3 +440,41 @@ class TestOneNowPerAttempt:
         history = [(e.type, e.at, e.payload) for e in county.engine.history("P1")]
         assert history == [(e.type, e.at, e.payload) for e in replay.engine.history("P1")]
         assert ("branch_changed", self.DEADLINE) in [(kind, at) for kind, at, _ in history]
+
+
+class TestOneReadPerCommand:
+    """A command reads its project once and derives the timers of the state it starts from at
+    most once (the commit that wrote that state derived them already): the catch-up, the
+    command and the timer diff share them."""
+
+    def test_a_command_loads_once_and_derives_the_timers_of_its_new_state_only(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from approvalflow.rules import timers
+
+        county = County()
+        county.to_approval()
+        loads: list[str] = []
+        derived: list[int] = []
+        store = county.engine.store
+        load = store.load
+        derive = timers.timers_for
+
+        def counting_load(project: str) -> ProjectState | None:
+            loads.append(project)
+            return load(project)
+
+        def counting_derive(state: ProjectState, calendar: Any) -> dict[tuple[str, str], Any]:
+            derived.append(state.version)
+            return derive(state, calendar)
+
+        store.load = counting_load  # type: ignore[method-assign]
+        monkeypatch.setattr(timers, "timers_for", counting_derive)
+        before = county.engine.project("P1").version
+        loads.clear()
+        derived.clear()
+        result = county.do("accept", "P1", "o_fgw")
+        assert loads == ["P1"]
+        assert derived == [result.version]
+        assert before < result.version
+        assert county.deadline("P1.approval.fgw") == "2026-03-09 24:00"

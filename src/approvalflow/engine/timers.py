@@ -13,6 +13,7 @@ from approvalflow.engine.notices import NoticeDispatcher
 from approvalflow.engine.unit_of_work import UnitOfWork
 from approvalflow.errors import ConcurrencyConflict
 from approvalflow.model import ActorDirectory, CommandResult, Timer
+from approvalflow.project import ProjectState
 from approvalflow.rules import timers
 from approvalflow.rules.context import Context
 from approvalflow.stores import Store
@@ -90,22 +91,28 @@ class TimerExecutor:
         if not handled:
             raise ValueError(f"no plugin handles timers of kind {kind!r}")
 
-    def catch_up(self, project: str, now: datetime | None = None) -> None:
+    def catch_up(self, project: str, now: datetime | None = None) -> ProjectState | None:
         """Fire the project's deadlines that have passed at ``now`` (default: the clock) but no
-        worker has fired yet.
+        worker has fired yet; return the project's state after them (``None``: no project).
 
         A command is judged against the project as its deadlines left it: a supply two hours
         after the supply deadline finds the branch revoked, whether or not a worker ran.
         """
         state = self.store.load(project)
         if state is None:
-            return
+            return None
         now = now or self.clock.now()
-        for (kind, branch), due in sorted(
-            self.rules.timers_for(state).items(), key=lambda item: (item[1], item[0])
-        ):
-            if due <= now:
-                self.fire(Timer(project, kind, due, branch))
+        due_now = sorted(
+            (due, kind, branch)
+            for (kind, branch), due in self.rules.stored_timers(state).items()
+            if due <= now
+        )
+        if not due_now:
+            # Usually nothing is due: the state loaded here is the command's, read once.
+            return state
+        for due, kind, branch in due_now:
+            self.fire(Timer(project, kind, due, branch))
+        return self.store.load(project)
 
     def fire(self, timer: Timer) -> list[CommandResult]:
         """Fire ``timer`` and, first, any earlier timer of its project that is due too.
@@ -122,7 +129,7 @@ class TimerExecutor:
             state = self.store.load(timer.project)
             if state is None:
                 return results
-            derived = self.rules.timers_for(state)
+            derived = self.rules.stored_timers(state)
             if derived.get(target) != timer.due:
                 return results
             due, kind, branch = min(
