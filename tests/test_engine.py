@@ -478,3 +478,25 @@ class TestOneReadPerCommand:
         assert derived == [result.version]
         assert before < result.version
         assert county.deadline("P1.approval.fgw") == "2026-03-09 24:00"
+
+
+class TestNewDefinition:
+    """A county that publishes new rules gives its engine a new ``WorkflowDefinition``: the
+    store, actors and clock stay, running projects keep the rule set they are pinned to."""
+
+    def test_a_running_project_keeps_its_rules_and_a_new_one_gets_the_new_ones(self) -> None:
+        from approvalflow.engine import WorkflowDefinition
+
+        county = County(settings={"rules_version": "2026-1"})
+        county.to_approval("P1")
+        store = county.engine.store
+        county.engine.definition = WorkflowDefinition(
+            settings={"rules_version": "2026-2", "time_limit_wd": {"zj": 3}}
+        )
+        assert county.engine.store is store
+        assert county.engine.settings.rules_version == "2026-2"
+        county.to_approval("P2")
+        assert county.engine.project("P1").rules_version == "2026-1"
+        assert county.engine.project("P2").rules_version == "2026-2"
+        assert county.deadline("P1.approval.zj") == "2026-03-11 24:00"
+        assert county.deadline("P2.approval.zj") == "2026-03-05 24:00"
