@@ -64,7 +64,7 @@ class ReadSide:
             timers.PRE_REVIEW_LADDER: "{p}.pre_review.{b}.card",
         }
         found: dict[str, Due] = {}
-        for (kind, branch), due in self.rules.timers_for(state).items():
+        for (kind, branch), due in self.rules.stored_timers(state).items():
             if kind not in names:
                 # A plugin's timer shows as a deadline when it ends a day (24:00), like every
                 # working-day limit; others (a weekly check at 09:00) still fire, unlisted here.

@@ -41,7 +41,9 @@ class UnitOfWork:
                 f"{ctx.command} on {project} sends notices but records no event: emit the fact "
                 "the notice announces first"
             )
-        old = self.rules.timers_for(before) if before is not None else {}
+        # Derived once per command: the state it started from is a stored one, whose timers
+        # its catch-up (or the commit that wrote it) derived already.
+        old = self.rules.stored_timers(before) if before is not None else {}
         new = self.rules.timers_for(ctx.state)
         to_set = tuple(
             Timer(project, kind, due, branch)
@@ -67,3 +69,4 @@ class UnitOfWork:
             # notices are not also taken by a worker delivering the outbox meanwhile.
             claim_notices_at=self.clock.now() if notices and dispatcher.deliver_inline else None,
         )
+        self.rules.remember_timers(ctx.state, new)
