@@ -108,6 +108,9 @@ class Engine:
             store if store is not None and not isinstance(store, str) else (open_store(store))
         )
         self.clock: Clock = clock or SystemClock()
+        plugins = tuple(plugins)
+        # Entry-point names, recorded in the store with this engine's first commit.
+        self._unrecorded_plugins = tuple(p for p in plugins if isinstance(p, str))
         self.plugin_manager = build_plugin_manager(plugins)
         hook = self.plugin_manager.hook
         merged = Settings.default()
@@ -515,6 +518,9 @@ class Engine:
             # (Only this very timer: one that was moved since it was claimed stays scheduled.)
             to_cancel.append(fired.key)
         notices = ctx.notices if self._keep_notices else ()
+        if self._unrecorded_plugins:
+            self.store.record_plugins(self._unrecorded_plugins)
+            self._unrecorded_plugins = ()
         self.store.commit(
             project=project,
             expected_version=before.version if before is not None else 0,

@@ -931,7 +931,7 @@ def run_concurrent_writers(
 
     Returns the stored history; the caller asserts nothing was lost or applied twice.
     """
-    store = open_store(url)
+    store = open_store(url, create=True)
     try:
         new_project(store, project)
     finally:
@@ -978,7 +978,7 @@ def run_concurrent_claimers(
     Returns the keys each process claimed; the caller asserts each timer went to exactly one.
     """
     due = tuple(Timer(project, f"kind{i:04d}", T0 + timedelta(seconds=i)) for i in range(timers))
-    store = open_store(url)
+    store = open_store(url, create=True)
     try:
         new_project(store, project, timers=TimerChanges(set=due))
     finally:
@@ -1030,7 +1030,7 @@ def run_concurrent_notice_claimers(
     Returns the notice ids each process delivered; the caller asserts each went exactly once
     and that the outbox is empty.
     """
-    store = open_store(url)
+    store = open_store(url, create=True)
     try:
         new_project(store, project, notices=[notice(project, i) for i in range(notices)])
     finally:
