@@ -53,6 +53,7 @@ class MemoryStore:
         return state.version if state is not None else None
 
     def events(self, project: str, after_version: int = 0) -> list[Event]:
+        checked_key("project id", project)
         return list(self._events.get(project, ())[after_version:])
 
     def commit(

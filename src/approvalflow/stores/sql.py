@@ -648,6 +648,7 @@ class SQLStore:
     # -- the Store protocol's reads -----------------------------------------------------------
 
     def load(self, project: str) -> ProjectState | None:
+        checked_key("project id", project)
         with self._access:
             cached = self._cache.get(project)
             known = cached.state.version if cached is not None else -1
@@ -674,16 +675,19 @@ class SQLStore:
             return state.clone()
 
     def snapshot_version(self, project: str) -> int | None:
+        checked_key("project id", project)
         with self._access:
             row = self._connection.execute(self._sql.snapshot_version, (project,)).fetchone()
         return int(row[0]) if row is not None else None
 
     def events(self, project: str, after_version: int = 0) -> list[Event]:
+        checked_key("project id", project)
         with self._access:
             rows = self._connection.execute(self._sql.events, (project, after_version)).fetchall()
         return [event_from_row(row) for row in rows]
 
     def command(self, command_id: str) -> CommandRecord | None:
+        checked_key("command id", command_id)
         with self._access:
             row = self._connection.execute(self._sql.command, (command_id,)).fetchone()
         return CommandRecord(*row) if row is not None else None
@@ -708,6 +712,7 @@ class SQLStore:
         return parse_datetime(row[0]) if row is not None else None
 
     def timers(self, project: str) -> list[Timer]:
+        checked_key("project id", project)
         with self._access:
             rows = self._connection.execute(self._sql.timers, (project,)).fetchall()
         return [

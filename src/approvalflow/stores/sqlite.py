@@ -163,10 +163,13 @@ class SQLiteStore(SQLStore):
             # typeshed wants an int from finalize; the exact sum is text past 64 bits.
             self._connection.create_aggregate("exact_sum", 1, cast(Any, ExactSum))
             with self._access:
-                if not in_memory:
-                    self._connection.execute("PRAGMA journal_mode = WAL")
                 self._connection.execute(f"PRAGMA synchronous = {synchronous}")
+            # The schema first: setting WAL writes the file's header, which a file that is
+            # not a store (and is not to be made one) must not get.
             self._ensure_schema(create=create, migrate=migrate)
+            if not in_memory:
+                with self._access:
+                    self._connection.execute("PRAGMA journal_mode = WAL")
         except BaseException:
             self._connection.close()
             raise
