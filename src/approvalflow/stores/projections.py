@@ -13,8 +13,11 @@ not know that state it writes the project's rows whole. The SQL the stores share
 
 Amounts (``agreed_investment``, ``funds``) are exact whatever their size: ``NUMERIC`` in
 PostgreSQL; in SQLite a column without affinity holding an integer, or its decimal text when it
-does not fit in 64 bits, summed by ``exact_sum`` (registered on each connection), so no report
-overflows.
+does not fit in 64 bits. SQLite's ``SUM`` fails past 64 bits, so the reports first sum with
+``total`` (a float sum, exact while the magnitudes add up to less than 2**53, as any county's
+do) and, past that, again exactly: the integers' high and low 32 bits summed apart (each sum
+fits in 64 bits for any number of rows) and the texts listed (``group_concat``), added up in
+Python (``ProjectionSQL.totals``). No report overflows.
 """
 
 from __future__ import annotations
@@ -33,7 +36,6 @@ from approvalflow.stores.serialization import to_epoch_us
 __all__ = [
     "DEPARTMENT",
     "STAGE",
-    "ExactSum",
     "IntervalRow",
     "MilestoneRow",
     "Projection",
@@ -210,23 +212,6 @@ def sqlite_amount(value: int | None) -> int | str | None:
     return str(value)
 
 
-class ExactSum:
-    """SQLite's ``exact_sum`` aggregate: the exact sum of integers and their decimal text, as
-    text (SQLite's own ``SUM`` fails past 64 bits, and ``total`` rounds)."""
-
-    def __init__(self) -> None:
-        self.total = 0
-        self.seen = False
-
-    def step(self, value: Any, /) -> None:
-        if value is not None:
-            self.total += int(value)
-            self.seen = True
-
-    def finalize(self) -> str | None:
-        return str(self.total) if self.seen else None
-
-
 class ProjectionSQL:
     """The projections' statements in one dialect (``?`` for SQLite, ``%s`` for psycopg)."""
 
@@ -317,22 +302,65 @@ class ProjectionSQL:
         return f"SELECT team, SUM(points) FROM milestones{where} GROUP BY team", params
 
     def summary_totals(
-        self, projects: Collection[str] | None, *, by_team: bool
+        self, projects: Collection[str] | None, *, by_team: bool, exact: bool = False
     ) -> tuple[str, list[Any]]:
-        """([team,] signed_count, signed_amount, started, producing, funds) rows."""
+        """([team,] signed_count, the signed amount's columns, started, producing, the funds'
+        columns) rows, read by ``totals``; ``exact`` for SQLite's exact sums."""
         where, params = self._where("", projects)
         team = "team, " if by_team else ""
         group = " GROUP BY team" if by_team else ""
-        # The amounts' sums are exact: NUMERIC in PostgreSQL, ``exact_sum`` in SQLite.
-        amount_sum = "exact_sum" if self.dialect == "sqlite" else "SUM"
+        amount = self._exact_sum if exact else self._sum
         return (
             f"SELECT {team}"
             "SUM(CASE WHEN signed THEN 1 ELSE 0 END), "
-            f"{amount_sum}(CASE WHEN signed THEN COALESCE(agreed_investment, 0) ELSE 0 END), "
+            f"{amount('CASE WHEN signed THEN agreed_investment END')}, "
             "SUM(CASE WHEN signed AND started THEN 1 ELSE 0 END), "
             "SUM(CASE WHEN signed AND producing THEN 1 ELSE 0 END), "
-            f"{amount_sum}(funds) FROM project_summaries{where}{group}",
+            f"{amount('funds')} FROM project_summaries{where}{group}",
             params,
+        )
+
+    def _sum(self, value: str) -> str:
+        if self.dialect != "sqlite":
+            return f"SUM({value})"  # NUMERIC: exact
+        # A float sum that is exact while the sum of the magnitudes stays below 2**53 (every
+        # partial sum is then an integer a float holds); ``totals`` checks that bound.
+        return f"total({value}), total(abs({value}))"
+
+    def _exact_sum(self, value: str) -> str:
+        """SQLite: the integers' high and low 32 bits summed apart, and the texts listed."""
+        integer = f"CASE WHEN typeof({value}) = 'integer' THEN {value} END"
+        return (
+            f"SUM(({integer}) >> 32), SUM(({integer}) & 4294967295), "
+            f"group_concat(CASE WHEN typeof({value}) = 'text' THEN {value} END)"
+        )
+
+    def totals(
+        self, row: Sequence[Any], *, exact: bool = False
+    ) -> tuple[int, int, int, int, int] | None:
+        """A row of ``summary_totals`` (without its team) as (signed count, signed amount,
+        started, producing, funds); ``None`` when the sums must be read again ``exact``."""
+        if self.dialect != "sqlite":
+            signed, amount, started, producing, funds = (int(value or 0) for value in row)
+            return signed, amount, started, producing, funds
+        if exact:
+            signed, high, low, texts, started, producing, funds_high, funds_low, funds_texts = row
+            return (
+                int(signed or 0),
+                _added(high, low, texts),
+                int(started or 0),
+                int(producing or 0),
+                _added(funds_high, funds_low, funds_texts),
+            )
+        signed, amount, amount_size, started, producing, funds, funds_size = row
+        if max(amount_size or 0, funds_size or 0) >= _EXACT_FLOAT:
+            return None
+        return (
+            int(signed or 0),
+            int(amount or 0),
+            int(started or 0),
+            int(producing or 0),
+            int(funds or 0),
         )
 
     def interval_counts(
@@ -346,6 +374,16 @@ class ProjectionSQL:
             f"GROUP BY {team}kind, name, start_day, end_day",
             params,
         )
+
+
+_EXACT_FLOAT = 2**53
+
+
+def _added(high: int | None, low: int | None, texts: str | None) -> int:
+    total = ((high or 0) << 32) + (low or 0)
+    if texts:
+        total += sum(int(text) for text in texts.split(","))
+    return total
 
 
 def _json_list(values: Collection[str]) -> str:

@@ -749,12 +749,21 @@ class SQLStore:
     def _metric_rows(
         self, projects: Collection[str] | None, *, by_team: bool
     ) -> tuple[list[Any], list[Any]]:
-        totals, totals_params = self._sql.projections.summary_totals(projects, by_team=by_team)
-        counts, counts_params = self._sql.projections.interval_counts(projects, by_team=by_team)
+        """The summary totals (``[team,]`` then ``ProjectionSQL.totals``) and the interval
+        counts of ``projects``."""
+        reports = self._sql.projections
+        skip = 1 if by_team else 0
+        counts, counts_params = reports.interval_counts(projects, by_team=by_team)
         with self._access:
-            summaries = self._connection.execute(totals, totals_params).fetchall()
             intervals = self._connection.execute(counts, counts_params).fetchall()
-        return summaries, intervals
+            summaries: list[Any] = []
+            for exact in (False, True):
+                statement, params = reports.summary_totals(projects, by_team=by_team, exact=exact)
+                rows = self._connection.execute(statement, params).fetchall()
+                summaries = [(*row[:skip], reports.totals(row[skip:], exact=exact)) for row in rows]
+                if all(row[skip] is not None for row in summaries):
+                    break
+        return [(*row[:skip], *row[skip]) for row in summaries], intervals
 
     def pending_notices(self, now: datetime, limit: int = 100) -> list[OutboxEntry]:
         with self._access:

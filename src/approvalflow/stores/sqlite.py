@@ -61,7 +61,7 @@ from approvalflow.model import Timer
 from approvalflow.stores.base import OutboxEntry
 from approvalflow.stores.cache import DEFAULT_CACHE_SIZE
 from approvalflow.stores.errors import StoreBusy, StoreError, StoreNotFound, UnstorableValue
-from approvalflow.stores.projections import ExactSum, ProjectionWrites, ReadModel
+from approvalflow.stores.projections import ProjectionWrites, ReadModel
 from approvalflow.stores.schema import rebuilds_projections
 from approvalflow.stores.serialization import to_epoch_us
 from approvalflow.stores.sql import (
@@ -160,8 +160,6 @@ class SQLiteStore(SQLStore):
                 raise StoreNotFound(_missing(self.path)) from error
             raise StoreError(f"cannot open the SQLite file {self.path}: {error}") from error
         try:
-            # typeshed wants an int from finalize; the exact sum is text past 64 bits.
-            self._connection.create_aggregate("exact_sum", 1, cast(Any, ExactSum))
             with self._access:
                 self._connection.execute(f"PRAGMA synchronous = {synchronous}")
             # The schema first: setting WAL writes the file's header, which a file that is
