@@ -82,6 +82,13 @@ class TestSQLite:
             store.record_plugins(["console"])
             assert store.recorded_plugins() == ("console",)
 
+    def test_an_in_memory_database_is_always_new(self) -> None:
+        store = open_store("sqlite:///:memory:")
+        try:
+            assert store.project_ids() == []
+        finally:
+            store.close()
+
     def test_migrating_a_missing_store_creates_nothing(self, tmp_path: Path) -> None:
         with pytest.raises(StoreNotFound):
             migrate_store(f"sqlite:///{tmp_path / 'none.db'}")

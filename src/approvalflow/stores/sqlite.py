@@ -141,12 +141,14 @@ class SQLiteStore(SQLStore):
         self._synchronous = synchronous
         self._busy_timeout = busy_timeout
         in_memory = self.path in ("", ":memory:")
-        if not create and not in_memory and not os.path.exists(self.path):
+        # An in-memory database is new whoever opens it: there is nothing to find first.
+        create = create or in_memory
+        if not create and not os.path.exists(self.path):
             raise StoreNotFound(_missing(self.path))
         # isolation_level=None: the driver opens no transactions of its own; we say BEGIN.
         # timeout is SQLite's busy_timeout. Without ``create``, mode=rw never makes the file,
         # even if it went away since the check above.
-        target, uri = (self.path, False) if create or in_memory else (_rw_uri(self.path), True)
+        target, uri = (self.path, False) if create else (_rw_uri(self.path), True)
         try:
             self._connection = sqlite3.connect(
                 target,
