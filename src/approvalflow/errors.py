@@ -5,10 +5,11 @@ The message names the offending actor, state, argument, material, setting or fil
 also derives from the built-in exception it resembles (``UnknownProject`` is a ``LookupError``,
 ``SettingsError`` a ``ValueError``), so code written against the built-ins keeps working.
 
-Two families: a command refused (WORKFLOW.md's stable codes, ``ERROR_CODES``; what a scenario
+Three families: a command refused (WORKFLOW.md's stable codes, ``ERROR_CODES``; what a scenario
 step's ``error:`` names), and ``SetupError``: the library cannot be set up as asked (settings,
-plugins, a scenario file, a store's schema, a workflow definition), ``SETUP_ERROR_CODES``. Both
-lists are read off the classes below, so a new class is listed by being defined.
+plugins, a scenario file, a store's schema, a workflow definition), ``SETUP_ERROR_CODES``; and
+``StoreError``: the storage refused or failed (busy, unreachable, not found, a value it cannot
+keep), ``STORE_ERROR_CODES``. The lists are read off the classes below, so a new class is listed by being defined.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import ClassVar
 __all__ = [
     "ERROR_CODES",
     "SETUP_ERROR_CODES",
+    "STORE_ERROR_CODES",
     "AlreadyVoted",
     "ApprovalflowError",
     "CalendarUnknown",
@@ -33,8 +35,13 @@ __all__ = [
     "SchemaVersionError",
     "SettingsError",
     "SetupError",
+    "StoreBusy",
+    "StoreError",
+    "StoreNotFound",
+    "StoreUnavailable",
     "UnknownMaterial",
     "UnknownProject",
+    "UnstorableValue",
     "WorkflowDefinitionError",
     "error_classes",
 ]
@@ -156,9 +163,15 @@ class ScenarioFileError(SetupError, ValueError):
 
 
 class SchemaVersionError(SetupError, ValueError):
-    """The database's schema is newer than this code, or no migration leads from it."""
+    """The database's schema is newer than this code, older and not to be migrated, or no
+    migration leads from it."""
 
     code = "SchemaVersionError"
+
+    def __init__(self, message: str, *, found: int | None = None) -> None:
+        super().__init__(message)
+        self.found = found
+        """The older version found, when migrating would open the database."""
 
 
 class WorkflowDefinitionError(SetupError, ValueError):
@@ -174,6 +187,39 @@ class DiagramError(SetupError, ValueError):
     code = "DiagramError"
 
 
+class StoreError(ApprovalflowError):
+    """The store failed to do what was asked (the database refused it, or broke); nothing was
+    written. No driver exception reaches a caller: the SQL stores translate them in one place."""
+
+    code = "StoreError"
+
+
+class StoreNotFound(StoreError, LookupError):
+    """The store named by a URL does not exist, and opening it was not asked to create it."""
+
+    code = "StoreNotFound"
+
+
+class StoreBusy(StoreError, TimeoutError):
+    """A bounded wait ran out: another writer held a lock, or a statement ran too long. The
+    message says what waited and for how long; nothing was written."""
+
+    code = "StoreBusy"
+
+
+class StoreUnavailable(StoreError, ConnectionError):
+    """The database cannot be reached, or the connection to it broke."""
+
+    code = "StoreUnavailable"
+
+
+class UnstorableValue(StoreError, ValueError):
+    """A value the store cannot keep as given (a key of the wrong type or too long, text with a
+    NUL or a lone surrogate, a number past the column); nothing was written."""
+
+    code = "UnstorableValue"
+
+
 def error_classes() -> tuple[type[ApprovalflowError], ...]:
     """The library's concrete error classes (each defines its own ``code``), root first out."""
     found: list[type[ApprovalflowError]] = []
@@ -187,10 +233,14 @@ def error_classes() -> tuple[type[ApprovalflowError], ...]:
 
 
 ERROR_CODES: tuple[str, ...] = tuple(
-    cls.code for cls in error_classes() if not issubclass(cls, SetupError)
+    cls.code for cls in error_classes() if not issubclass(cls, SetupError | StoreError)
 )
 """The codes a command is refused with (WORKFLOW.md's list), in the order defined here."""
 SETUP_ERROR_CODES: tuple[str, ...] = tuple(
     cls.code for cls in error_classes() if issubclass(cls, SetupError)
 )
 """The codes of ``SetupError``: the library could not be set up as asked."""
+STORE_ERROR_CODES: tuple[str, ...] = tuple(
+    cls.code for cls in error_classes() if issubclass(cls, StoreError)
+)
+"""The codes of ``StoreError``: the storage, not a rule, refused or failed."""

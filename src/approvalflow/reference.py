@@ -123,6 +123,10 @@ def render() -> str:
         "running commands):",
         "",
         *_error_table(errors.SETUP_ERROR_CODES),
+        "",
+        "A `StoreError`: the storage, not a rule, refused or failed; nothing was written:",
+        "",
+        *_error_table(errors.STORE_ERROR_CODES),
     ]
     parts += [
         "",

@@ -45,6 +45,9 @@ class WorkflowDefinition:
         settings: Settings | Mapping[str, Any] | None = None,
         plugins: Iterable[str | object] = (),
     ) -> None:
+        plugins = tuple(plugins)
+        self.plugin_names = tuple(plugin for plugin in plugins if isinstance(plugin, str))
+        """The entry-point names among the plugins: what the store records of them."""
         self.plugin_manager = build_plugin_manager(plugins)
         hook = self.plugin_manager.hook
         merged = Settings.default()

@@ -25,6 +25,8 @@ class UnitOfWork:
         self.store = store
         self.clock = clock
         self.dispatcher = dispatcher
+        # Entry-point names, recorded in the store with this engine's first commit.
+        self._unrecorded_plugins = rules.definition.plugin_names
 
     def commit(
         self,
@@ -57,6 +59,9 @@ class UnitOfWork:
             to_cancel.append(fired.key)
         dispatcher = self.dispatcher
         notices = ctx.notices if dispatcher.keep_notices else ()
+        if self._unrecorded_plugins:
+            self.store.record_plugins(self._unrecorded_plugins)
+            self._unrecorded_plugins = ()
         self.store.commit(
             project=project,
             expected_version=before.version if before is not None else 0,
