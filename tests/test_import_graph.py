@@ -171,7 +171,6 @@ def test_the_context_imports_no_mechanism() -> None:
     )
 
 
-@pytest.mark.skip(reason="passes once the read side defines the report projections (stores)")
 def test_stores_import_nothing_from_rules() -> None:
     """Stores keep what the read side defines; they run no rule."""
     graph = imports_of("approvalflow.stores")
