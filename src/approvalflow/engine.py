@@ -38,6 +38,9 @@ from approvalflow.model import (
     Timer,
     TimerChanges,
 )
+from approvalflow.plugins import combine
+from approvalflow.plugins.folds import build_fold_table
+from approvalflow.plugins.folds import with_plugin_folds as _with_plugin_folds
 from approvalflow.plugins.manager import build_plugin_manager
 from approvalflow.project import ProjectState
 from approvalflow.rules import arguments, lifecycle, metrics, timers
@@ -110,10 +113,9 @@ class Engine:
         self.clock: Clock = clock or SystemClock()
         self.plugin_manager = build_plugin_manager(plugins)
         hook = self.plugin_manager.hook
-        merged = Settings.default()
-        for overrides in hook.approvalflow_settings(settings=merged):
-            if overrides:
-                merged = merged.merged(overrides)
+        merged = combine.merged_settings(self.plugin_manager, Settings.default())
+        combine.check_roles(self.actors, combine.declared_roles(self.plugin_manager))
+        self._fold_table = build_fold_table(self.plugin_manager)
         if isinstance(settings, Settings):
             merged = settings
         elif settings:
@@ -231,7 +233,7 @@ class Engine:
             for e in self.store.events(record.project, record.first_version - 1)
             if e.version <= record.last_version
         )
-        state = self.store.load(record.project)
+        state = self._load(record.project)
         return CommandResult(
             project=record.project,
             command=command,
@@ -242,6 +244,10 @@ class Engine:
             replayed=True,
         )
 
+    def _load(self, project: str) -> ProjectState | None:
+        return self._fold_table.load(self.store, project)
+
+    @_with_plugin_folds
     def _execute_once(
         self,
         spec: CommandSpec,
@@ -255,7 +261,7 @@ class Engine:
         if spec.name == "create":
             before, ctx = self._create_context(project, by, args, command_id, now)
         else:
-            loaded = self.store.load(project)
+            loaded = self._load(project)
             if loaded is None:
                 raise UnknownProject(f"no project {project!r}")
             before = loaded
@@ -319,7 +325,7 @@ class Engine:
         now: datetime,
     ) -> tuple[ProjectState | None, Context]:
         lifecycle.validate_project_id(project)
-        if self.store.load(project) is not None:
+        if self._load(project) is not None:
             raise DuplicateProject(f"project {project!r} exists already")
         actor = self._actor(by, "create", project)
         team = fields.get("team")
@@ -478,14 +484,7 @@ class Engine:
         return tuple(steps)
 
     def _route(self, state: ProjectState, settings: Settings) -> tuple[str, ...]:
-        answer = self.plugin_manager.hook.approvalflow_route(project=state, settings=settings)
-        departments = tuple(answer or settings.routing.departments)
-        unknown = [d for d in departments if d not in settings.time_limit_wd]
-        if unknown:
-            raise InvalidCommand(
-                f"the routing rule picked {', '.join(unknown)}, which have no time limit"
-            )
-        return departments
+        return combine.route(self.plugin_manager, state, settings)
 
     def _commit(
         self,
@@ -495,6 +494,10 @@ class Engine:
         fired: Timer | None = None,
     ) -> None:
         project = ctx.state.id
+        self._fold_table.check_commit(before, ctx.state, ctx.command)
+        ctx.notices[:] = combine.with_added_recipients(
+            self.plugin_manager, ctx.notices, ctx.state, ctx.settings, ctx.actors
+        )
         if ctx.notices and not ctx.events:
             # A notice's id is (project, version, index): without an event of its own the
             # version is the previous commit's, and the notice would take an earlier one's id.
@@ -531,7 +534,7 @@ class Engine:
     def _after_commit(self, result: CommandResult) -> None:
         hook = self.plugin_manager.hook
         if result.events and hook.approvalflow_event.get_hookimpls():
-            state = self.store.load(result.project)
+            state = self._load(result.project)
             for event in result.events:
                 for impl in hook.approvalflow_event.get_hookimpls():
                     self._guarded(
@@ -665,7 +668,7 @@ class Engine:
         A command is judged against the project as its deadlines left it: a supply two hours
         after the supply deadline finds the branch revoked, whether or not a worker ran.
         """
-        state = self.store.load(project)
+        state = self._load(project)
         if state is None:
             return
         now = self.clock.now()
@@ -675,6 +678,7 @@ class Engine:
             if due <= now:
                 self._fire(Timer(project, kind, due, branch))
 
+    @_with_plugin_folds
     def _fire(self, timer: Timer) -> list[CommandResult]:
         """Fire ``timer`` and, first, any earlier timer of its project that is due too.
 
@@ -687,7 +691,7 @@ class Engine:
         target = (timer.kind, timer.branch)
         conflicts = 0
         while conflicts < self._max_retries:
-            state = self.store.load(timer.project)
+            state = self._load(timer.project)
             if state is None:
                 return results
             derived = self.timers_for(state)
@@ -699,6 +703,7 @@ class Engine:
             current = Timer(timer.project, kind, due, branch)
             ctx = self._context(state.clone(), due, "timer", {}, None, None)
             self._fire_rule(ctx, kind, branch)
+            self.plugin_manager.hook.approvalflow_after_timer(context=ctx, kind=kind, branch=branch)
             try:
                 self._commit(state, ctx, None, fired=current)
             except ConcurrencyConflict:
@@ -729,13 +734,13 @@ class Engine:
 
     def project(self, project: str) -> ProjectState:
         """The project's current state (a copy: changing it changes nothing)."""
-        state = self.store.load(project)
+        state = self._load(project)
         if state is None:
             raise UnknownProject(f"no project {project!r}")
         return state.clone()
 
     def history(self, project: str) -> list[Event]:
-        if self.store.load(project) is None:
+        if self._load(project) is None:
             raise UnknownProject(f"no project {project!r}")
         return self.store.events(project)
 
@@ -775,6 +780,7 @@ class Engine:
                 del found[key]
         return found
 
+    @_with_plugin_folds
     def preview(
         self,
         fields: Mapping[str, Any],
@@ -828,7 +834,7 @@ class Engine:
 
     def projects(self, ids: Iterable[str] | None = None) -> list[ProjectState]:
         chosen = self.store.project_ids() if ids is None else list(ids)
-        return [s for s in (self.store.load(p) for p in chosen) if s is not None]
+        return [s for s in (self._load(p) for p in chosen) if s is not None]
 
     # The reports ask the store (a query on the SQL stores) and load no project; a store
     # without those methods (one written before them) is read project by project.
