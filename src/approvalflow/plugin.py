@@ -9,6 +9,7 @@ docs/plugins.md teaches the API; this module's docstrings are its reference.
 What is here:
 
 - hooks: ``hookimpl`` marks a hook implementation (the hooks are listed in docs/plugins.md);
+  ``available_plugins()`` lists the installed ones by entry-point name;
 - commands: ``CommandSpec``, ``Party``, ``Context`` (what a rule reads and writes) and the
   argument readers ``read_text``, ``read_choice``, ``read_flag``, ``read_id_list``,
   ``read_text_list``, ``read_amount``, ``read_department``, ``read_materials``, ``read_day``;
@@ -55,7 +56,7 @@ from approvalflow.model import ROLES, Actor, ActorDirectory, Event, Notice, Time
 from approvalflow.plugins.combine import UnknownRole
 from approvalflow.plugins.folds import UnknownEventType
 from approvalflow.plugins.hookspecs import hookimpl
-from approvalflow.plugins.manager import PluginError
+from approvalflow.plugins.manager import PluginError, available_plugins
 from approvalflow.project import Branch, Fold, ProjectState
 from approvalflow.rules import arguments as _arguments
 from approvalflow.rules.authorization import Party
@@ -120,6 +121,7 @@ __all__ = [
     "UnknownProject",
     "UnknownRole",
     "WorkingCalendar",
+    "available_plugins",
     "event_folds",
     "format_local",
     "from_iso",
