@@ -239,7 +239,7 @@ class TestCommandHooks:
         county = County(plugins=[Unfolded()])
         county.create()
         before = county.engine.history("P1")
-        with pytest.raises(UnknownEventType, match="demo.copied"):
+        with pytest.raises(UnknownEventType, match=r"demo\.copied"):
             county.do("negotiate", "P1", "guo")
         assert county.engine.history("P1") == before
         assert county.stage() == "lead"

@@ -157,9 +157,7 @@ read_materials = _arguments.materials
 read_day = _arguments.day_from
 
 
-def read_text_list(
-    args: Mapping[str, Any], name: str, *, required: bool = True
-) -> tuple[str, ...]:
+def read_text_list(args: Mapping[str, Any], name: str, *, required: bool = True) -> tuple[str, ...]:
     """A non-empty list of non-empty texts (stripped), or ``InvalidCommand`` naming ``name``;
     ``()`` when it is absent and not ``required``."""
     value = args.get(name)

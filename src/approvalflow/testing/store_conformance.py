@@ -40,10 +40,10 @@ from approvalflow.stores.base import CommandRecord, Store
 
 __all__ = [
     "NO_TIMERS",
-    "PluginDataConformance",
     "SHANGHAI",
     "T0",
     "ConcurrentRun",
+    "PluginDataConformance",
     "StoreConformance",
     "append",
     "build_events",
