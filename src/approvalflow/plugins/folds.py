@@ -142,12 +142,13 @@ _R = TypeVar("_R")
 def with_plugin_folds(
     method: Callable[Concatenate[Any, _P], _R],
 ) -> Callable[Concatenate[Any, _P], _R]:
-    """Run an engine method with the engine's fold table (``self._fold_table``) active, so the
-    events its rules emit are folded by the engine's own plugins."""
+    """Run an engine service's method with its definition's fold table active
+    (``self.rules.definition.folds``), so the events its rules emit are folded by the engine's
+    own plugins."""
 
     @functools.wraps(method)
     def run(self: Any, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
-        with folding(self._fold_table.folds):
+        with folding(self.rules.definition.folds.folds):
             return method(self, *args, **kwargs)
 
     return run
