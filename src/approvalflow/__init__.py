@@ -41,6 +41,8 @@ from approvalflow.model import (
 )
 from approvalflow.money import parse_amount
 from approvalflow.plugins import PluginError, hookimpl
+from approvalflow.plugins.combine import UnknownRole
+from approvalflow.plugins.folds import UnknownEventType
 from approvalflow.project import Branch, ProjectState
 from approvalflow.rules.authorization import Party
 from approvalflow.rules.commands import CommandSpec
@@ -81,8 +83,10 @@ __all__ = [
     "SettingsError",
     "SystemClock",
     "Timer",
+    "UnknownEventType",
     "UnknownMaterial",
     "UnknownProject",
+    "UnknownRole",
     "WorkingCalendar",
     "hookimpl",
     "parse_amount",
