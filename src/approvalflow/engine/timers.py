@@ -13,7 +13,7 @@ from approvalflow.engine.notices import NoticeDispatcher
 from approvalflow.engine.unit_of_work import UnitOfWork
 from approvalflow.errors import ConcurrencyConflict
 from approvalflow.model import ActorDirectory, CommandResult, Timer
-from approvalflow.plugins.folds import with_plugin_folds
+from approvalflow.plugins.folds import UnknownEventType, with_plugin_folds
 from approvalflow.rules import timers
 from approvalflow.rules.context import Context
 from approvalflow.stores import Store
@@ -50,6 +50,10 @@ class TimerExecutor:
 
         Each timer's events are stamped with its due time. With ``prefix``, only projects whose
         id starts with it (a scenario run in a shared store). Returns what each firing did.
+
+        A project this engine may not write (its events need a plugin the engine lacks:
+        ``UnknownEventType``) keeps its timers for an engine that has the plugin; the refusal is
+        logged (``approvalflow.timer_refused``) and the other projects' timers still fire.
         """
         now = now or self.clock.now()
         results: list[CommandResult] = []
@@ -62,7 +66,17 @@ class TimerExecutor:
                 return results
             for timer in batch:
                 seen.add((*timer.key, timer.due))
-                results.extend(self.fire(timer))
+                try:
+                    results.extend(self.fire(timer))
+                except UnknownEventType as refused:
+                    logger().warning(
+                        "approvalflow.timer_refused",
+                        project=timer.project,
+                        kind=timer.kind,
+                        branch=timer.branch,
+                        code=refused.code,
+                        reason=refused.message,
+                    )
 
     def _fire_rule(self, ctx: Context, kind: str, branch: str) -> None:
         if kind in timers.TIMER_KINDS:

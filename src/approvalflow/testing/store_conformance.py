@@ -284,14 +284,17 @@ class PluginDataConformance:
             ("close_meeting", "chair", {}),
             ("sign", "guo", {}),
             ("raise_issue", "guo", {"issue": "I1", "text": "用电"}),
+            ("apply", "firm", {}),
         ]:
             huguan.execute(command, "P1", actor, args)
         history = store.events("P1")
         plain = self._engine(store, [])
         with pytest.raises(UnknownEventType, match=r"huguan\.(issue_raised|\*).*'huguan'"):
-            plain.execute("apply", "P1", "firm")
+            plain.execute("accept", "P1", "o_fgw")
+        # The branches' deadlines are due, but stay for an engine with Huguan.
+        assert plain.run_due(datetime(2026, 12, 31, tzinfo=SHANGHAI)) == []
         assert store.events("P1") == history
-        assert plain.project("P1").stage == "signed"  # reading is still allowed
+        assert plain.project("P1").stage == "approval"  # reading is still allowed
         again = self._engine(store, ["huguan"])
         again.execute("assign_issue", "P1", "li", {"issue": "I1", "department": "zj"})
         issue = again.project("P1").plugin_data["huguan"]["issues"]["I1"]
