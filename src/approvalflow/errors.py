@@ -40,8 +40,10 @@ __all__ = [
     "StoreError",
     "StoreNotFound",
     "StoreUnavailable",
+    "UnknownEventType",
     "UnknownMaterial",
     "UnknownProject",
+    "UnknownRole",
     "UnstorableValue",
     "WorkflowDefinitionError",
     "error_classes",
@@ -186,6 +188,19 @@ class DiagramError(SetupError, ValueError):
     """A diagram that cannot be drawn: an unknown machine or format, or DOT without graphviz."""
 
     code = "DiagramError"
+
+
+class UnknownRole(SetupError, ValueError):
+    """An actor holds a role that is neither WORKFLOW.md's nor declared by a loaded plugin."""
+
+    code = "UnknownRole"
+
+
+class UnknownEventType(SetupError):
+    """The project has events of a type this engine has no fold for (its plugin is not loaded):
+    writing it would lose that plugin's data, so the engine refuses."""
+
+    code = "UnknownEventType"
 
 
 class StoreError(ApprovalflowError):

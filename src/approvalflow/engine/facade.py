@@ -17,6 +17,7 @@ from approvalflow.engine.reading import ReadSide
 from approvalflow.engine.timers import TimerExecutor
 from approvalflow.engine.unit_of_work import UnitOfWork
 from approvalflow.model import Actor, ActorDirectory, CommandResult, Event, InMemoryActorDirectory
+from approvalflow.plugins import combine
 from approvalflow.project import ProjectState
 from approvalflow.rules.commands import CommandSpec
 from approvalflow.rules.holdups import Holdup
@@ -78,6 +79,7 @@ class Engine:
 
     def _assemble(self, definition: WorkflowDefinition, store: Store) -> None:
         """Build the services over ``definition`` and ``store`` (each holds only references)."""
+        combine.check_roles(self.actors, definition.roles)
         self._definition = definition
         self._store = store
         self._rules = RuleBook(definition, store)

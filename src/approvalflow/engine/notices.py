@@ -53,7 +53,7 @@ class NoticeDispatcher:
     def after_commit(self, result: CommandResult) -> None:
         hook = self.definition.plugin_manager.hook
         if result.events and hook.approvalflow_event.get_hookimpls():
-            state = self.store.load(result.project)
+            state = self.definition.folds.load(self.store, result.project)
             for event in result.events:
                 for impl in hook.approvalflow_event.get_hookimpls():
                     self._guarded(

@@ -7,6 +7,7 @@ from approvalflow.clock import Clock
 from approvalflow.engine.definition import RuleBook
 from approvalflow.engine.notices import NoticeDispatcher
 from approvalflow.model import Timer, TimerChanges
+from approvalflow.plugins import combine
 from approvalflow.project import ProjectState
 from approvalflow.rules.context import Context
 from approvalflow.stores import Store
@@ -36,6 +37,11 @@ class UnitOfWork:
         fired: Timer | None = None,
     ) -> None:
         project = ctx.state.id
+        definition = self.rules.definition
+        definition.folds.check_commit(before, ctx.state, ctx.command)
+        ctx.notices[:] = combine.with_added_recipients(
+            definition.plugin_manager, ctx.notices, ctx.state, ctx.settings, ctx.actors
+        )
         if ctx.notices and not ctx.events:
             # A notice's id is (project, version, index): without an event of its own the
             # version is the previous commit's, and the notice would take an earlier one's id.
