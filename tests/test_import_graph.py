@@ -13,8 +13,6 @@ import ast
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = (ROOT / "src", ROOT / "examples" / "county_template" / "src")
 
