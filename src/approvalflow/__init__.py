@@ -9,6 +9,7 @@ from approvalflow.engine import Engine
 from approvalflow.errors import (
     AlreadyVoted,
     ApprovalflowError,
+    CalendarOutOfRange,
     CalendarUnknown,
     ConcurrencyConflict,
     DuplicateProject,
@@ -44,6 +45,7 @@ __all__ = [
     "AlreadyVoted",
     "ApprovalflowError",
     "Branch",
+    "CalendarOutOfRange",
     "CalendarUnknown",
     "Clock",
     "CommandResult",

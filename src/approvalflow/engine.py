@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, time, timedelta
 from typing import Any
 
+from approvalflow import inputs
 from approvalflow.calendar import Due, WorkingCalendar, to_local
 from approvalflow.clock import Clock, SystemClock
 from approvalflow.errors import (
@@ -181,6 +182,7 @@ class Engine:
         same arguments return the first result (``replayed=True``) and write nothing; other
         arguments raise ``InvalidCommand``.
         """
+        inputs.check_command(command, project, by, args, command_id)
         args = dict(args or {})
         spec = self.commands.get(command)
         if spec is None:

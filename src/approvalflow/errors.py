@@ -12,6 +12,7 @@ from typing import ClassVar
 __all__ = [
     "AlreadyVoted",
     "ApprovalflowError",
+    "CalendarOutOfRange",
     "CalendarUnknown",
     "ConcurrencyConflict",
     "DuplicateProject",
@@ -97,6 +98,12 @@ class CalendarUnknown(ApprovalflowError):
     code = "CalendarUnknown"
 
 
+class CalendarOutOfRange(ApprovalflowError, ValueError):
+    """A day or deadline lies outside the years any calendar can count (1990..2199)."""
+
+    code = "CalendarOutOfRange"
+
+
 ERROR_CODES: tuple[str, ...] = (
     NotAuthorized.code,
     InvalidTransition.code,
@@ -108,4 +115,5 @@ ERROR_CODES: tuple[str, ...] = (
     AlreadyVoted.code,
     ConcurrencyConflict.code,
     CalendarUnknown.code,
+    CalendarOutOfRange.code,
 )
