@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 
 import attrs
 
+from approvalflow.inputs import text_problem
+
 __all__ = [
     "CARDS",
     "LADDER_RECIPIENTS",
@@ -335,6 +337,8 @@ class Settings:
                 "settings.rules_version: must be a label of 1 to 64 characters, "
                 f"got {self.rules_version!r}"
             )
+        elif problem := text_problem(self.rules_version, single_line=True):
+            found.append(f"settings.rules_version: {self.rules_version!a} {problem}")
         known_departments = set(self.departments)
         for unit in self.pre_review.members:
             if unit not in known_departments:
