@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 import attrs
 
+from approvalflow.errors import SettingsError
 from approvalflow.inputs import text_problem
 
 __all__ = [
@@ -36,10 +37,6 @@ __all__ = [
     "SettingsError",
     "rule_set_fingerprint",
 ]
-
-
-class SettingsError(ValueError):
-    """Settings that cannot be used; the message names every bad key by its dotted path."""
 
 
 @attrs.frozen

@@ -11,8 +11,8 @@ from datetime import timedelta
 
 from approvalflow.calendar import to_local
 from approvalflow.rules import arguments
+from approvalflow.rules.branches import officer_branch
 from approvalflow.rules.context import Context
-from approvalflow.rules.parallel_approval import officer_branch
 
 __all__ = ["on_supply", "return_for_correction"]
 
