@@ -28,11 +28,11 @@ from approvalflow.settings import Settings
 from approvalflow.stores.schema import upgrade_statements
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "approvalflow"
-# Exceptions defined outside errors.py on purpose: a private one the loader turns into a
-# ScenarioFileError, and the pytest plugin's failure report (pytest renders it, no caller
-# ever catches it); and the SQL stores' two signals inside a commit, which the store turns
-# into a ConcurrencyConflict before anything leaves it.
-NOT_RAISED_TO_CALLERS = {"_Refused", "ScenarioFailed", "UniqueKeyTaken", "_GuardFailed"}
+# Exceptions defined outside errors.py on purpose, besides private ones (``_Refused``, which the
+# loader turns into a ScenarioFileError): the pytest plugin's failure report (pytest renders
+# it, no caller ever catches it), and the SQL stores' signal of a taken unique key (turned into
+# a ConcurrencyConflict before it leaves the store).
+NOT_RAISED_TO_CALLERS = {"ScenarioFailed", "UniqueKeyTaken"}
 # WORKFLOW.md, "Error codes (stable)".
 CONTRACT_CODES = (
     "NotAuthorized",
@@ -117,6 +117,7 @@ class TestTheClasses:
                         or (isinstance(base, ast.Attribute) and base.attr.endswith("Error"))
                         for base in node.bases
                     )
+                    and not node.name.startswith("_")
                     and node.name not in NOT_RAISED_TO_CALLERS
                 ):
                     elsewhere.append(f"{path.relative_to(SRC)}: {node.name}")

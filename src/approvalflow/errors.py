@@ -9,8 +9,8 @@ Three families: a command refused (WORKFLOW.md's stable codes, ``ERROR_CODES``; 
 step's ``error:`` names), and ``SetupError``: the library cannot be set up as asked (settings,
 plugins, a scenario file, a store's schema, a workflow definition), ``SETUP_ERROR_CODES``; and
 ``StoreError``: the storage refused or failed (busy, unreachable, not found, a value it cannot
-keep), ``STORE_ERROR_CODES``. The lists are read off the classes below, so a new class is
-listed by being defined.
+keep), ``STORE_ERROR_CODES``. The lists are read off the classes below, so a new class is listed
+by being defined.
 """
 
 from __future__ import annotations
