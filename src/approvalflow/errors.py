@@ -23,6 +23,7 @@ __all__ = [
     "STORE_ERROR_CODES",
     "AlreadyVoted",
     "ApprovalflowError",
+    "CalendarOutOfRange",
     "CalendarUnknown",
     "ConcurrencyConflict",
     "DiagramError",
@@ -121,6 +122,12 @@ class CalendarUnknown(ApprovalflowError):
     """A deadline falls in a year with no official holiday data and the calendar is strict."""
 
     code = "CalendarUnknown"
+
+
+class CalendarOutOfRange(ApprovalflowError, ValueError):
+    """A day or deadline lies outside the years any calendar can count (1990..2199)."""
+
+    code = "CalendarOutOfRange"
 
 
 class SetupError(ApprovalflowError):

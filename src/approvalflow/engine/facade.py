@@ -8,6 +8,7 @@ from typing import Any
 
 import pluggy
 
+from approvalflow import inputs
 from approvalflow.calendar import Due, WorkingCalendar
 from approvalflow.clock import Clock, SystemClock
 from approvalflow.engine.commands import CommandRunner
@@ -166,6 +167,7 @@ class Engine:
         same arguments return the first result (``replayed=True``) and write nothing; other
         arguments raise ``InvalidCommand``.
         """
+        inputs.check_command(command, project, by, args, command_id)
         return self._runner.execute(command, project, by, args, command_id=command_id)
 
     def rules_for(self, state: ProjectState) -> Settings:
