@@ -60,10 +60,10 @@ __all__ = ["Engine"]
 
 
 def _logger() -> Any:
-    # structlog is imported on first use, which keeps `import approvalflow` fast.
-    import structlog
+    # Imported on first use, which keeps `import approvalflow` fast.
+    from approvalflow.logs import library_logger
 
-    return structlog.get_logger("approvalflow")
+    return library_logger()
 
 
 _NOTICE_BACKOFF = (timedelta(seconds=30), timedelta(minutes=5), timedelta(hours=1))
@@ -147,12 +147,9 @@ class Engine:
         self._deliver_inline = deliver == "inline"
         self._notify_timeout = notify_timeout
         self._catch_up_deadlines = catch_up
-        # With inline delivery and no channel at all there is nobody to deliver to: the outbox
-        # would only fill (and cost a second transaction per command to empty). A worker that
-        # delivers for this engine's commands needs deliver="outbox".
-        self._keep_notices = not self._deliver_inline or bool(
-            hook.approvalflow_notify.get_hookimpls()
-        )
+        # Notices are always kept in the outbox until a channel delivers them: with no channel
+        # loaded here, they wait for a worker (or a later engine) that has one.
+        self._has_channels = bool(hook.approvalflow_notify.get_hookimpls())
         self._settings_fingerprint = merged.fingerprint()
         # Every rule set a project of this store may be pinned to, by fingerprint; the current
         # one is written to the store with the first project created (or migrated) under it.
@@ -514,7 +511,7 @@ class Engine:
             # The rule that owns this timer chose to do nothing: drop it rather than re-fire.
             # (Only this very timer: one that was moved since it was claimed stays scheduled.)
             to_cancel.append(fired.key)
-        notices = ctx.notices if self._keep_notices else ()
+        notices = ctx.notices
         self.store.commit(
             project=project,
             expected_version=before.version if before is not None else 0,
@@ -525,7 +522,11 @@ class Engine:
             state=ctx.state,
             # Inline delivery follows the commit at once: claimed as they are written, the
             # notices are not also taken by a worker delivering the outbox meanwhile.
-            claim_notices_at=self.clock.now() if notices and self._deliver_inline else None,
+            claim_notices_at=(
+                self.clock.now()
+                if notices and self._deliver_inline and self._has_channels
+                else None
+            ),
         )
 
     def _after_commit(self, result: CommandResult) -> None:
@@ -537,7 +538,7 @@ class Engine:
                     self._guarded(
                         impl, "approvalflow.event_hook_failed", event=event, project=state
                     )
-        if result.notices and self._deliver_inline and self._keep_notices:
+        if result.notices and self._deliver_inline and self._has_channels:
             self._deliver([(notice, 0) for notice in result.notices], self.clock.now())
         if result.notices:
             escalations = hook.approvalflow_escalation.get_hookimpls()
@@ -604,6 +605,8 @@ class Engine:
         sent, so workers delivering at once send different notices; a failed one is released
         for a later attempt, and one whose worker died is claimed again when its lease ends.
         """
+        if not self._has_channels:
+            return 0  # nobody to deliver to: claiming them would only mark them sent
         now = now or self.clock.now()
         delivered = 0
         left = limit
