@@ -39,6 +39,7 @@ from builders import MEMBER_UNITS, MONDAY, PROJECT_FIELDS, county_actors
 
 from approvalflow import Engine, ManualClock
 from approvalflow.errors import ApprovalflowError, ConcurrencyConflict
+from approvalflow.logs import capture_logs
 from approvalflow.model import Notice
 from approvalflow.plugins.hookspecs import hookimpl
 from approvalflow.project import ProjectState
@@ -99,7 +100,7 @@ def _child(out: Path, work: Callable[[], dict[str, Any]]) -> None:
     """In a child process: run ``work`` and write what it returns, plus how many commits lost a
     race (``conflicts``, from the engine's log), or its traceback, to ``out`` as JSON."""
     try:
-        with structlog.testing.capture_logs() as logs:
+        with capture_logs() as logs:
             result = work()
     except BaseException:
         out.write_text(json.dumps({"error": traceback.format_exc()}), encoding="utf-8")

@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Iterator, Mapping, MutableMapping
+from contextlib import contextmanager
 from functools import cache
 from typing import Any
 
-__all__ = ["LOGGER_NAME", "library_logger", "mask_personal_data", "mask_text"]
+__all__ = ["LOGGER_NAME", "capture_logs", "library_logger", "mask_personal_data", "mask_text"]
 
 #: The standard-library logger the library's records go to.
 LOGGER_NAME = "approvalflow"
@@ -114,3 +115,28 @@ def library_logger(name: str = LOGGER_NAME) -> Any:
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
+
+
+@contextmanager
+def capture_logs(level: int = logging.DEBUG) -> Iterator[list[dict[str, Any]]]:
+    """Collect the library's log events while the block runs, each as a mapping of its
+    fields plus ``event`` and ``log_level`` (for tests, the host's and the library's own)."""
+    captured: list[dict[str, Any]] = []
+
+    class _Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            fields = dict(getattr(record, "approvalflow", {"event": record.getMessage()}))
+            fields["log_level"] = record.levelname.lower()
+            captured.append(fields)
+
+    logger = logging.getLogger(LOGGER_NAME)
+    handler = _Collect(level)
+    previous = logger.level
+    logger.addHandler(handler)
+    if logger.getEffectiveLevel() > level:
+        logger.setLevel(level)
+    try:
+        yield captured
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)

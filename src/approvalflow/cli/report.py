@@ -130,9 +130,11 @@ def metrics_rows(engine: Any) -> list[dict[str, Any]]:
 
 
 def _plain(value: Any) -> Any:
-    """A plugin metric as a cell: numbers rounded like the built-in rates, mappings flat."""
+    """A plugin metric as JSON can hold it: fractions as rounded numbers, decimals as text."""
     if isinstance(value, dict):
-        return ", ".join(f"{key}={_plain(item)}" for key, item in value.items())
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
     if isinstance(value, Decimal):
         return str(value)
     return _number(value)
@@ -178,7 +180,7 @@ def _render(rows: list[dict[str, Any]], fmt: str, title: str) -> str:
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({key: _flat(value) for key, value in row.items()} for row in rows)
         return buffer.getvalue().rstrip("\n")
     if not rows:
         return f"{title}\n(no rows)"
@@ -203,9 +205,18 @@ def _render(rows: list[dict[str, Any]], fmt: str, title: str) -> str:
     return "\n".join(lines).rstrip()
 
 
+def _flat(value: Any) -> Any:
+    """A mapping or list (a plugin's metric) as one cell: its JSON text."""
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return value
+
+
 def _cell(column: str, value: Any) -> str:
     if value is None:
         return "-"
+    if isinstance(value, dict | list):
+        return str(_flat(value))
     if column.endswith("_rate") and isinstance(value, float | int):
         return f"{value:.1%}"
     if isinstance(value, float):
