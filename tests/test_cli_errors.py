@@ -10,9 +10,9 @@ import uuid
 from pathlib import Path
 
 import pytest
+from test_cli import SCENARIO
 
 from approvalflow.cli import main
-from test_cli import SCENARIO
 
 
 def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str], status: int) -> tuple[str, str]:

@@ -191,9 +191,7 @@ class TestScenarioFiles:
         self, tmp_path: Path, store: str
     ) -> None:
         long_id = "P" * 101
-        text = GOOD.replace(
-            "    by: zhao\n", "    by: zhao\n    error: InvalidCommand\n", 1
-        )
+        text = GOOD.replace("    by: zhao\n", "    by: zhao\n    error: InvalidCommand\n", 1)
         text = text.replace("P1", long_id).split("  - {do: negotiate")[0]
         text += "  - expect:\n      points: {new_materials: 0}\n"
         path = write(tmp_path, "too_long.yaml", text)

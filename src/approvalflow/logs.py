@@ -95,26 +95,52 @@ def _to_logging(
     return ("%s", text), {"extra": {"approvalflow": {"event": event, **fields}}}
 
 
-@cache
-def library_logger(name: str = LOGGER_NAME) -> Any:
-    """The structlog logger the library logs with, wrapping ``logging.getLogger(name)``.
+class _LibraryLogger:
+    """The standard logger's level is asked first, so a dropped line costs one cached check."""
 
-    Its processors are its own (never the host's global structlog configuration): level
-    filtering by the standard logger first, then masking, then one ``logging`` record.
+    __slots__ = ("_bound", "_standard")
+
+    def __init__(self, standard: logging.Logger, bound: Any) -> None:
+        self._standard = standard
+        self._bound = bound
+
+    def _log(self, level: int, event: str, fields: dict[str, Any]) -> None:
+        if self._standard.isEnabledFor(level):
+            self._bound.log(level, event, **fields)
+
+    def debug(self, event: str, **fields: Any) -> None:
+        self._log(logging.DEBUG, event, fields)
+
+    def info(self, event: str, **fields: Any) -> None:
+        self._log(logging.INFO, event, fields)
+
+    def warning(self, event: str, **fields: Any) -> None:
+        self._log(logging.WARNING, event, fields)
+
+    def error(self, event: str, **fields: Any) -> None:
+        self._log(logging.ERROR, event, fields)
+
+
+@cache
+def library_logger(name: str = LOGGER_NAME) -> _LibraryLogger:
+    """The logger the library logs with: structlog wrapping ``logging.getLogger(name)``.
+
+    Its processors are its own (never the host's global structlog configuration): masking, then
+    one ``logging`` record; the standard logger's level (the host's) decides first.
     """
     import structlog
 
-    return structlog.wrap_logger(
-        logging.getLogger(name),
+    standard = logging.getLogger(name)
+    bound = structlog.wrap_logger(
+        standard,
         processors=[
-            structlog.stdlib.filter_by_level,
             structlog.contextvars.merge_contextvars,
             mask_personal_data,
             _to_logging,
         ],
         wrapper_class=structlog.stdlib.BoundLogger,
-        cache_logger_on_first_use=True,
     )
+    return _LibraryLogger(standard, bound)
 
 
 @contextmanager
