@@ -278,3 +278,44 @@ class TestShowWritesTimesOneWay:
         )
         assert "T00:00:00+08:00" not in out and "+08:00" not in out
         assert "due=2026-03-11 24:00" in out
+
+
+class TestEveryCommandsOwnMistakes:
+    @pytest.mark.parametrize(
+        "argv,said",
+        [
+            (["audit", "verify", "--expect", "twelve"], "--expect takes COUNT:HASH"),
+            (["audit", "verify", "--store", "memory://"], "keeps no audit chain"),
+            (["diagram", "--plugin", "nosuch"], "cannot load the plugins given with --plugin"),
+            (["diagram", "--format", "png"], "invalid choice: 'png'"),
+            (["worker", "--once", "--poll", "0"], "--poll takes a positive number"),
+            (["worker", "--once", "--plugin", "nosuch"], "cannot load the plugins"),
+            (["report", "metrics", "--plugin", "nosuch"], "nosuch"),
+            (["show", "--plugin", "nosuch"], "nosuch"),
+            (["store", "init", "--store", "nosuch://x"], "unknown store URL"),
+            (["store", "migrate", "--store", "sqlite:x"], "not an SQLite URL"),
+            (["scenario", "run", "no/such/folder"], "no such file or folder: no/such/folder"),
+            (["scenario"], "the following arguments are required"),
+        ],
+        ids=lambda value: " ".join(value) if isinstance(value, list) else None,
+    )
+    def test_is_a_usage_error(
+        self, argv: list[str], said: str, filled: str, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        if "--store" not in argv and argv[0] not in ("diagram", "scenario"):
+            argv = [*argv, "--store", filled]
+        out, err = run_cli(argv, capsys, 2)
+        assert out == "" and said in err
+
+    def test_plugins_recorded_in_the_store_that_are_not_installed(self) -> None:
+        """Without --plugin the store's record is used; a missing plugin is named."""
+        from approvalflow.cli.common import CommandLineError, open_engine
+        from approvalflow.stores import MemoryStore
+
+        class Recorded(MemoryStore):
+            def recorded_plugins(self) -> list[str]:
+                return ["county_that_is_not_installed"]
+
+        with pytest.raises(CommandLineError, match="recorded in the store"):
+            open_engine(Recorded(), [])
+        assert open_engine(Recorded(), ["console"]).plugin_manager.has_plugin("console")
