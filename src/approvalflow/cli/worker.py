@@ -115,17 +115,13 @@ def run(options: argparse.Namespace) -> int:
             next_due = store.next_due()
             if next_due is not None and next_due <= now and next_due != scanned:
                 scanned = next_due
-                for timer, reason in unfirable_timers(engine, now):
-                    if (*timer.key, timer.due) not in warned:
-                        warned.add((*timer.key, timer.due))
-                        _log.warning(
-                            "cannot fire timer %s of %s%s due %s: %s",
-                            timer.kind,
-                            timer.project,
-                            f" ({timer.branch})" if timer.branch else "",
-                            _local(timer.due),
-                            reason,
-                        )
+                fresh = [
+                    (timer, reason)
+                    for timer, reason in unfirable_timers(engine, now)
+                    if (*timer.key, timer.due) not in warned
+                ]
+                warned.update((*timer.key, timer.due) for timer, _ in fresh)
+                _warn_unfirable(fresh)
             if options.once:
                 break
             time.sleep(_pause(next_due, now, options.poll))
@@ -166,6 +162,34 @@ def unfirable_timers(engine: Engine, now: datetime) -> list[tuple[Timer, str]]:
                 reason = "the loaded rules set no such deadline (is the county's plugin loaded?)"
             found.append((timer, reason))
     return found
+
+
+def _warn_unfirable(found: list[tuple[Timer, str]]) -> None:
+    """One warning per kind of timer and reason (a county's plugin missing leaves many), and
+    each timer at debug level (``-v``)."""
+    groups: dict[tuple[str, str], list[Timer]] = {}
+    for timer, reason in found:
+        groups.setdefault((timer.kind, reason), []).append(timer)
+        _log.debug(
+            "cannot fire timer %s of %s%s due %s: %s",
+            timer.kind,
+            timer.project,
+            f" ({timer.branch})" if timer.branch else "",
+            _local(timer.due),
+            reason,
+        )
+    for (kind, reason), timers in groups.items():
+        shown = ", ".join(f"{t.project} due {_local(t.due)}" for t in timers[:3])
+        more = f" and {len(timers) - 3} more" if len(timers) > 3 else ""
+        _log.warning(
+            "cannot fire %d timer%s %s (%s%s): %s",
+            len(timers),
+            "" if len(timers) == 1 else "s",
+            kind,
+            shown,
+            more,
+            reason,
+        )
 
 
 def _local(moment: datetime) -> str:
