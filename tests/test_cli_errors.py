@@ -56,6 +56,7 @@ class TestUsageErrors:
     def test_an_unknown_or_malformed_store_url(
         self, command: list[str], url: str, said: str, capsys: pytest.CaptureFixture[str]
     ) -> None:
+        """Every reading command: a usage error naming what is wrong with the URL."""
         _, err = run_cli([*command, "--store", url], capsys, 2)
         assert said in err and err.startswith("approvalflow: ")
 
@@ -72,6 +73,7 @@ class TestUsageErrors:
     def test_an_empty_file_is_not_a_store(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
+        """A file without the store's tables is refused, not turned into a store."""
         (tmp_path / "notes.db").write_bytes(b"")
         _, err = run_cli(
             ["audit", "verify", "--store", f"sqlite:///{tmp_path}/notes.db"], capsys, 2
@@ -81,6 +83,7 @@ class TestUsageErrors:
     def test_no_store_given_and_none_in_the_environment(
         self, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
     ) -> None:
+        """The message says both ways to name a store."""
         monkeypatch.delenv("APPROVALFLOW_STORE", raising=False)
         _, err = run_cli(["show"], capsys, 2)
         assert "pass --store URL or set APPROVALFLOW_STORE" in err
@@ -88,6 +91,7 @@ class TestUsageErrors:
     def test_the_environment_names_the_store(
         self, filled: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
     ) -> None:
+        """APPROVALFLOW_STORE stands in for --store."""
         monkeypatch.setenv("APPROVALFLOW_STORE", filled)
         out, _ = run_cli(["show"], capsys, 0)
         assert "-P1  华晋磁材年产千吨磁材" in out
@@ -112,6 +116,7 @@ class TestUsageErrors:
     def test_a_missing_actors_file(
         self, filled: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
+        """A usage error naming the option, not a traceback."""
         argv = ["worker", "--once", "--store", filled, "--actors", str(tmp_path / "none.yaml")]
         _, err = run_cli(argv, capsys, 2)
         assert "--actors:" in err and "cannot read the file" in err
@@ -119,6 +124,7 @@ class TestUsageErrors:
     def test_a_malformed_actors_file_names_the_line(
         self, filled: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
+        """The scenario loader's message: file, line, key and a suggestion."""
         actors = tmp_path / "actors.yaml"
         actors.write_text("li: {roles: [officer]}\nwang: {rolez: [officer]}\n", encoding="utf-8")
         argv = ["worker", "--once", "--store", filled, "--actors", str(actors)]
@@ -126,6 +132,7 @@ class TestUsageErrors:
         assert f"{actors}:2: $.wang.rolez: unknown key (did you mean 'roles'?)" in err
 
     def test_unknown_options_and_commands(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """argparse's own errors exit 2 on stderr too."""
         _, err = run_cli(["shw"], capsys, 2)
         assert "invalid choice: 'shw'" in err
         _, err = run_cli(["show", "--stoer", "x"], capsys, 2)
@@ -135,6 +142,7 @@ class TestUsageErrors:
         assert "unknown workflow 'nosuch'" in err
 
     def test_version(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """--version prints the installed version."""
         from importlib.metadata import version
 
         out, _ = run_cli(["--version"], capsys, 0)
@@ -146,16 +154,19 @@ class TestFailures:
         self, capsys: pytest.CaptureFixture[str]
     ) -> None:
         # Port 1 on the loopback refuses at once.
+        """A store that cannot be reached is a failure (1), said in one line."""
         _, err = run_cli(["show", "--store", "postgresql://postgres@127.0.0.1:1/test"], capsys, 1)
         assert err.startswith("approvalflow: the store failed: ")
 
     def test_an_unknown_project(self, filled: str, capsys: pytest.CaptureFixture[str]) -> None:
+        """Exit 1, the reason on stderr, nothing on stdout."""
         out, err = run_cli(["show", "NOPE", "--store", filled], capsys, 1)
         assert out == "" and "no project 'NOPE'" in err
 
     def test_an_unexpected_error_is_one_line_and_exit_1(
         self, filled: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
     ) -> None:
+        """A bug shows as one line; -v adds the traceback for a report."""
         import approvalflow.cli.show as show
 
         def broken(*args: object, **kwargs: object) -> str:
@@ -187,6 +198,7 @@ def _python_m(*argv: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
 
 class TestAsAProcess:
     def test_python_m_approvalflow_and_its_exit_status(self) -> None:
+        """`python -m approvalflow` is the same command, with the same exit status."""
         done = _python_m("show", "--store", "nosuch://x")
         assert done.returncode == 2
         assert done.stdout == "" and "unknown store URL" in done.stderr
@@ -211,6 +223,7 @@ class TestStoreCommands:
     def test_init_creates_then_reading_works_and_migrate_needs_a_store(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
+        """Creating is explicit; migrate refuses a store that does not exist."""
         url = f"sqlite:///{tmp_path / 'new.db'}"
         run_cli(["store", "migrate", "--store", url], capsys, 2)
         assert not (tmp_path / "new.db").exists()
@@ -226,6 +239,7 @@ class TestStoreCommands:
     def test_a_postgresql_schema_is_not_created_by_reading(
         self, postgres_url: str, capsys: pytest.CaptureFixture[str]
     ) -> None:
+        """`?schema=typo` used to create the schema."""
         import psycopg
 
         schema = f"t_typo_{uuid.uuid4().hex[:10]}"
@@ -272,6 +286,7 @@ class TestShowWritesTimesOneWay:
     def test_the_timeline_writes_deadlines_as_the_deadlines_section_does(
         self, filled: str, capsys: pytest.CaptureFixture[str]
     ) -> None:
+        """`due=2026-03-12T00:00:00+08:00` was the same deadline as `2026-03-11 24:00`."""
         project = run_cli(["show", "--store", filled], capsys, 0)[0].split()[0]
         out, _ = run_cli(
             ["show", project, "--store", filled, "--at", "2026-03-04 10:00"], capsys, 0
@@ -302,6 +317,7 @@ class TestEveryCommandsOwnMistakes:
     def test_is_a_usage_error(
         self, argv: list[str], said: str, filled: str, capsys: pytest.CaptureFixture[str]
     ) -> None:
+        """Exit 2, the reason on stderr, nothing on stdout."""
         if "--store" not in argv and argv[0] not in ("diagram", "scenario"):
             argv = [*argv, "--store", filled]
         out, err = run_cli(argv, capsys, 2)

@@ -35,6 +35,7 @@ class TestAFaultInAStep:
     def test_is_that_steps_failure_and_the_next_file_still_runs(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
     ) -> None:
+        """A KeyError from the engine used to stop the whole run with a traceback."""
         from approvalflow.engine import Engine
 
         original = Engine.execute
@@ -59,6 +60,7 @@ class TestRunningNothing:
     def test_an_empty_folder_fails(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
+        """It used to report `0 passed, 0 failed` with exit 0."""
         status, out, err = run(["scenario", "run", str(tmp_path)], capsys)
         assert status == 1 and out == ""
         assert f"no scenario files under {tmp_path}" in err
@@ -66,6 +68,7 @@ class TestRunningNothing:
     def test_a_folder_with_a_misspelt_top_key_says_which_file(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
+        """The near miss is named, so the author sees why nothing ran."""
         path = write(tmp_path, "typo.yaml", GOOD.replace("scenario:", "senario:"))
         status, _, err = run(["scenario", "run", str(tmp_path)], capsys)
         assert status == 1
@@ -74,6 +77,7 @@ class TestRunningNothing:
     def test_a_named_file_with_a_misspelt_top_key_is_an_invalid_scenario(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
+        """A named file is read as a scenario, and the loader says what is wrong."""
         path = write(tmp_path, "typo.yaml", GOOD.replace("scenario:", "senario:"))
         status, out, _ = run(["scenario", "run", str(path)], capsys)
         assert status == 2
@@ -83,6 +87,7 @@ class TestRunningNothing:
     def test_a_named_txt_file_is_not_a_scenario(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
+        """It counts as an invalid file, with the reason."""
         path = write(tmp_path, "story.txt", GOOD)
         status, out, _ = run(["scenario", "run", str(path)], capsys)
         assert status == 2
@@ -93,6 +98,7 @@ class TestRunningNothing:
 class TestPytestCollects:
     @pytest.mark.parametrize("name", ["upper.YML", "upper.YAML", "lower.yml", "lower.yaml"])
     def test_every_suffix_the_cli_runs(self, tmp_path: Path, name: str) -> None:
+        """The pytest plugin takes the suffixes the CLI takes, in any case."""
         write(tmp_path, name, GOOD)
         done = subprocess.run(
             [
@@ -151,6 +157,7 @@ class TestScenarioFiles:
         assert status == 0, out
 
     def test_a_second_create_with_another_command_id_is_still_refused(self) -> None:
+        """Only a replay (the same command id) may create a project twice."""
         with pytest.raises(ValueError, match="created already by step 1"):
             loads_scenario(
                 replayed("c-1", "c-2"),
@@ -162,6 +169,7 @@ class TestScenarioFiles:
     def test_an_expect_key_naming_a_project_with_a_dot(
         self, tmp_path: Path, store: str | None, capsys: pytest.CaptureFixture[str]
     ) -> None:
+        """`P.1.approval.zj` names project P.1, not project P."""
         path = write(tmp_path, "dotted.yaml", GOOD.replace("P1", "P.1"))
         argv = ["scenario", "run", str(path)]
         if store:
@@ -190,6 +198,7 @@ class TestScenarioFiles:
     def test_an_id_over_the_limit_is_refused_on_every_store(
         self, tmp_path: Path, store: str
     ) -> None:
+        """The same InvalidCommand in memory and on SQLite."""
         long_id = "P" * 101
         text = GOOD.replace("    by: zhao\n", "    by: zhao\n    error: InvalidCommand\n", 1)
         text = text.replace("P1", long_id).split("  - {do: negotiate")[0]
@@ -216,6 +225,7 @@ class Grade:
 
 class TestPluginMetrics:
     def test_a_scenario_checks_a_metric_whose_value_is_text(self) -> None:
+        """The loader accepts text; the runner compares it exactly."""
         text = GOOD.replace(
             "      points: {new_materials: 2}\n",
             "      points: {new_materials: 2}\n      metrics: {county.grade: A, county.count: 1}\n",

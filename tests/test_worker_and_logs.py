@@ -83,6 +83,7 @@ class TestWorkerSaysWhatItCannotFire:
     def test_a_countys_timers_without_its_plugin(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
+        """They used to stay unfired without a word, even with -v."""
         url = f"sqlite:///{tmp_path / 'gaoqing.db'}"
         run(["scenario", "run", str(REPO_SCENARIOS / "gaoqing"), "--store", url], capsys)
         _, err = run(["worker", "--store", url, "--once", "--plugin", "console"], capsys)
@@ -97,6 +98,7 @@ class TestShowKeepsOverdue:
     def test_a_branch_stays_overdue_after_the_worker_fired_its_limit(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
+        """`show` used to drop the limit once the overdue notice had gone out."""
         story = SCENARIO.replace(
             "{do: accept, project: P1, by: o_zj, args: {deficient: [site_photos]}}",
             "{do: accept, project: P1, by: o_zj}",
@@ -121,6 +123,7 @@ class TestReportMetrics:
     def test_a_plugins_metrics_are_shown(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
+        """`report metrics --plugin X` used to show the built-in metrics only."""
         url = f"sqlite:///{tmp_path / 'gaoqing.db'}"
         run(["scenario", "run", str(REPO_SCENARIOS / "gaoqing"), "--store", url], capsys)
         argv = ["report", "metrics", "--store", url, "--format", "json"]
@@ -175,6 +178,7 @@ class TestLibraryLogs:
     def test_the_hosts_logging_decides_and_numbers_are_masked(
         self, caplog: pytest.LogCaptureFixture
     ) -> None:
+        """One standard logging record, masked, with the fields attached."""
         with caplog.at_level(logging.INFO, logger="approvalflow"):
             library_logger().info("approvalflow.command_refused", applicant="13812345678")
         (record,) = [r for r in caplog.records if r.name == "approvalflow"]
@@ -188,11 +192,13 @@ class TestLibraryLogs:
     def test_below_the_hosts_level_nothing_is_recorded(
         self, caplog: pytest.LogCaptureFixture
     ) -> None:
+        """The host's level filters the library's lines."""
         with caplog.at_level(logging.WARNING, logger="approvalflow"):
             library_logger().info("approvalflow.command_refused", applicant="x")
         assert [r for r in caplog.records if r.name == "approvalflow"] == []
 
     def test_capture_logs_sees_the_engines_events(self) -> None:
+        """The test helper collects what the engine and plugins log."""
         county = County(plugins=["console"])
         county.to_decision()
         with capture_logs() as logs:
@@ -245,6 +251,7 @@ class TestMasking:
     def test_mobile_numbers_in_every_written_form(
         self, before: str, number: tuple[str, str], after: str
     ) -> None:
+        """With separators and +86/86/0086, anywhere in text."""
         written, _ = number
         masked = mask_text(f"{before}{written}{after}")
         assert "****" in masked and written not in masked
@@ -254,6 +261,7 @@ class TestMasking:
     def test_identity_numbers_18_and_15_spaced_or_not(
         self, before: str, number: tuple[str, str], after: str
     ) -> None:
+        """The birth date (the middle) never survives."""
         written, birth = number
         masked = mask_text(f"{before} {written} {after}")
         assert written not in masked and "*" * len(birth) in masked
@@ -262,6 +270,7 @@ class TestMasking:
     def test_landlines_with_an_area_code(
         self, before: str, number: tuple[str, str], after: str
     ) -> None:
+        """With a hyphen, a space, or the area code in brackets."""
         written, _ = number
         masked = mask_text(f"{before} {written} {after}")
         assert written not in masked and "****" in masked
@@ -277,10 +286,12 @@ class TestMasking:
         ],
     )
     def test_the_examples_of_the_issue(self, text: str) -> None:
+        """The forms that used to pass unmasked."""
         assert "****" in mask_text(text)
 
     @pytest.mark.parametrize(
         "text", ["2026-03-11 24:00", "投资 1.5亿", "P1 v12", "张三", "rules 2026-2"]
     )
     def test_dates_amounts_and_names_are_left_alone(self, text: str) -> None:
+        """Masking does not touch what is not a number of a person; names are not masked."""
         assert mask_text(text) == text
