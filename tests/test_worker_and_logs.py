@@ -295,3 +295,14 @@ class TestMasking:
     def test_dates_amounts_and_names_are_left_alone(self, text: str) -> None:
         """Masking does not touch what is not a number of a person; names are not masked."""
         assert mask_text(text) == text
+
+
+class TestTheCliLeavesLoggingAsItFoundIt:
+    def test_after_main_the_hosts_configuration_is_back(
+        self, filled: str, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A host (or a test) calling `main()` keeps its own logging afterwards."""
+        logger = logging.getLogger("approvalflow")
+        before = (logger.level, logger.propagate, list(logger.handlers))
+        run(["-v", "show", "--store", filled], capsys)
+        assert (logger.level, logger.propagate, list(logger.handlers)) == before

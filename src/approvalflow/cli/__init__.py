@@ -11,26 +11,31 @@ import contextlib
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 __all__ = ["main"]
 
-_HANDLER_NAME = "approvalflow-cli"
 
+@contextlib.contextmanager
+def _cli_logging(verbose: bool) -> Iterator[None]:
+    """While a command runs, the library's logs go to stderr (warnings only unless ``-v``).
 
-def _configure_logging(verbose: bool) -> None:
-    # The CLI is an application, so it (and only it) decides where the library's logs go: to
-    # stderr, warnings only unless -v. The library logs through logging.getLogger("approvalflow").
+    The CLI is an application, so it (and only it) decides where the library's logs go; the
+    logger is put back as it was afterwards, for hosts and tests that call ``main()``.
+    """
     logger = logging.getLogger("approvalflow")
-    for handler in list(logger.handlers):
-        if handler.get_name() == _HANDLER_NAME:
-            logger.removeHandler(handler)
+    saved = (logger.level, logger.propagate)
     handler = _StderrHandler()
-    handler.set_name(_HANDLER_NAME)
     handler.setFormatter(logging.Formatter("%(asctime)s [%(levelname)s] %(message)s"))
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG if verbose else logging.WARNING)
     logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(saved[0])
+        logger.propagate = saved[1]
 
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -101,12 +106,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser = _parser()
             options = parser.parse_args(argv)
             verbose = options.verbose
-            _configure_logging(verbose)
             if not getattr(options, "run", None):
                 parser.print_help(sys.stderr)
                 return 2
-            status: int = options.run(options)
-            sys.stdout.flush()
+            with _cli_logging(verbose):
+                status: int = options.run(options)
+                sys.stdout.flush()
             return status
         except SystemExit as done:  # --help and --version
             return done.code if isinstance(done.code, int) else 0
