@@ -76,14 +76,14 @@ def run(options: argparse.Namespace) -> int:
     return 0
 
 
-def late_rows(engine: Any, at: datetime | None) -> list[dict[str, Any]]:
+def late_rows(engine: Any, at: datetime | str | None) -> list[dict[str, Any]]:
     """One row per late item: department, project, what, due, working days overdue, and the
     branch's handler and acting deputy where named, and the warning ladder's last card shown
     on it."""
-    from approvalflow.calendar import format_local
+    from approvalflow.calendar import format_local, parse_local
     from approvalflow.display import CARD_NAMES
 
-    now = at or engine.clock.now()
+    now = (parse_local(at) if isinstance(at, str) else at) or engine.clock.now()
     rows = []
     for dept, items in engine.late_items(now).items():
         for item in items:
