@@ -67,7 +67,7 @@ class TestUsageErrors:
         """`show --store sqlite:///typo.db` used to create typo.db and answer "no projects"."""
         typo = tmp_path / "typo.db"
         _, err = run_cli([*command, "--store", f"sqlite:///{typo}"], capsys, 2)
-        assert "no store at" in err and "store init" in err
+        assert "no approvalflow store at the SQLite file" in err and "store init" in err
         assert not typo.exists()
 
     def test_an_empty_file_is_not_a_store(
@@ -78,7 +78,7 @@ class TestUsageErrors:
         _, err = run_cli(
             ["audit", "verify", "--store", f"sqlite:///{tmp_path}/notes.db"], capsys, 2
         )
-        assert "not an approvalflow store" in err
+        assert "no approvalflow store in the SQLite file" in err
 
     def test_no_store_given_and_none_in_the_environment(
         self, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
@@ -156,7 +156,7 @@ class TestFailures:
         # Port 1 on the loopback refuses at once.
         """A store that cannot be reached is a failure (1), said in one line."""
         _, err = run_cli(["show", "--store", "postgresql://postgres@127.0.0.1:1/test"], capsys, 1)
-        assert err.startswith("approvalflow: the store failed: ")
+        assert err.startswith("approvalflow: StoreUnavailable: cannot connect to PostgreSQL")
 
     def test_an_unknown_project(self, filled: str, capsys: pytest.CaptureFixture[str]) -> None:
         """Exit 1, the reason on stderr, nothing on stdout."""
@@ -228,11 +228,13 @@ class TestStoreCommands:
         run_cli(["store", "migrate", "--store", url], capsys, 2)
         assert not (tmp_path / "new.db").exists()
         out, _ = run_cli(["store", "init", "--store", url], capsys, 0)
-        assert out == f"store ready: {url}\n"
+        assert out == f"store created: {url}\n"
         out, _ = run_cli(["show", "--store", url], capsys, 0)
         assert out == "no projects in this store\n"
         out, _ = run_cli(["audit", "verify", "--store", url], capsys, 0)
         assert out.startswith("OK: 0 events")
+        out, _ = run_cli(["store", "init", url], capsys, 0)
+        assert out == f"store exists already: {url}\n"
         out, _ = run_cli(["store", "migrate", "--store", url], capsys, 0)
         assert out == f"store up to date: {url}\n"
 
@@ -246,7 +248,7 @@ class TestStoreCommands:
         url = f"{postgres_url}?schema={schema}"
         for command in (["show"], ["audit", "verify"], ["report", "metrics"]):
             _, err = run_cli([*command, "--store", url], capsys, 2)
-            assert f"no approvalflow store in schema '{schema}'" in err
+            assert "no approvalflow store in PostgreSQL at" in err and f"(schema {schema})" in err
         with psycopg.connect(postgres_url) as connection:
             found = connection.execute(
                 "SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,)

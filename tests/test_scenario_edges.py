@@ -185,7 +185,9 @@ class TestScenarioFiles:
         """Under --store the run's prefix used to count toward the 100-character limit."""
         long_id = "P" * length
         path = write(tmp_path, "long.yaml", GOOD.replace("P1", long_id))
-        shared = open_store(f"sqlite:///{tmp_path / 'a.db'}") if store == "sqlite" else None
+        shared = (
+            open_store(f"sqlite:///{tmp_path / 'a.db'}", create=True) if store == "sqlite" else None
+        )
         try:
             result = run_file(path, store=shared)
             again = run_file(path, store=shared)
@@ -204,7 +206,9 @@ class TestScenarioFiles:
         text = text.replace("P1", long_id).split("  - {do: negotiate")[0]
         text += "  - expect:\n      points: {new_materials: 0}\n"
         path = write(tmp_path, "too_long.yaml", text)
-        shared = open_store(f"sqlite:///{tmp_path / 'a.db'}") if store == "sqlite" else None
+        shared = (
+            open_store(f"sqlite:///{tmp_path / 'a.db'}", create=True) if store == "sqlite" else None
+        )
         try:
             result = run_file(path, store=shared)
         finally:

@@ -8,13 +8,14 @@ A command raises :class:`CommandLineError` for what the operator typed wrong (ex
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from approvalflow.engine import Engine
+    from approvalflow.engine import Engine, WorkflowDefinition
     from approvalflow.stores import Store
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "CommandFailed",
     "CommandLineError",
     "add_store_argument",
+    "open_definition",
     "open_engine",
     "open_existing_store",
     "parse_time",
@@ -66,12 +68,17 @@ def open_existing_store(options: argparse.Namespace) -> Store:
 
 
 def open_url(url: str, *, create: bool) -> Store:
+    from approvalflow.errors import SchemaVersionError
     from approvalflow.stores import StoreNotFound, open_store
 
     try:
         return open_store(url, create=create)
     except StoreNotFound as error:
         raise CommandLineError(error.message) from error
+    except SchemaVersionError as error:
+        raise CommandLineError(
+            f"{error.message} (`approvalflow store migrate` upgrades a store)"
+        ) from error
     except ValueError as error:
         # Unknown schemes and malformed URLs or options: what was typed is wrong.
         raise CommandLineError(f"store URL: {error}") from error
@@ -101,19 +108,35 @@ def store_plugins(store: Store, given: Sequence[str]) -> list[str]:
     return [str(name) for name in names or ()]
 
 
-def open_engine(
-    store: Store, given: Sequence[str], actors: Sequence[Any] = (), **options: Any
-) -> Engine:
-    """An engine on ``store`` with the plugins of :func:`store_plugins`."""
-    from approvalflow.engine import Engine
+def open_definition(store: Store, given: Sequence[str]) -> WorkflowDefinition:
+    """The workflow definition with the plugins of :func:`store_plugins`."""
+    from approvalflow.engine import WorkflowDefinition
+
+    plugins = store_plugins(store, given)
+    with _plugins_refused(given, plugins):
+        return WorkflowDefinition(plugins=plugins)
+
+
+@contextlib.contextmanager
+def _plugins_refused(given: Sequence[str], plugins: Sequence[str]) -> Iterator[None]:
     from approvalflow.plugins.manager import PluginError
     from approvalflow.settings import SettingsError
 
-    plugins = store_plugins(store, given)
     try:
-        return Engine(actors=list(actors), store=store, plugins=plugins, **options)
+        yield
     except (PluginError, SettingsError) as error:
         where = "given with --plugin" if given else "recorded in the store"
         raise CommandLineError(
             f"cannot load the plugins {where} ({', '.join(plugins) or 'none'}): {error}"
         ) from error
+
+
+def open_engine(
+    store: Store, given: Sequence[str], actors: Sequence[Any] = (), **options: Any
+) -> Engine:
+    """An engine on ``store`` with the plugins of :func:`store_plugins`."""
+    from approvalflow.engine import Engine
+
+    plugins = store_plugins(store, given)
+    with _plugins_refused(given, plugins):
+        return Engine(actors=list(actors), store=store, plugins=plugins, **options)

@@ -26,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(options: argparse.Namespace) -> int:
     from approvalflow.cli.common import CommandFailed, CommandLineError, open_engine
-    from approvalflow.diagram import draw
+    from approvalflow.diagram import DiagramError, draw
     from approvalflow.rules.commands import BUILTIN_COMMANDS
     from approvalflow.states import WORKFLOW_NAME
     from approvalflow.stores import MemoryStore
@@ -39,6 +39,6 @@ def run(options: argparse.Namespace) -> int:
         extra = sorted(set(engine.commands) - set(BUILTIN_COMMANDS))
     try:
         print(draw(options.machine, options.format, extra_commands=extra))
-    except RuntimeError as error:
+    except DiagramError as error:
         raise CommandFailed(str(error)) from error
     return 0

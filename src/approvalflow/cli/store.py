@@ -18,22 +18,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     init = actions.add_parser("init", help="create the store (nothing changes if it exists)")
     migrate = actions.add_parser("migrate", help="upgrade an existing store's schema")
     for sub in (init, migrate):
+        sub.add_argument(
+            "url", nargs="?", metavar="URL", help="store URL (the same as --store URL)"
+        )
         add_store_argument(sub)
         sub.set_defaults(run=run)
 
 
 def run(options: argparse.Namespace) -> int:
+    from approvalflow.errors import SchemaVersionError
     from approvalflow.stores import StoreNotFound, init_store, migrate_store
 
-    url = store_url(options)
+    if options.url and options.store and options.url != options.store:
+        raise CommandLineError(f"two store URLs: {options.url!r} and --store {options.store!r}")
+    url = options.url or store_url(options)
     try:
-        store = init_store(url) if options.action == "init" else migrate_store(url)
+        if options.action == "init":
+            created = init_store(url)
+            print(f"store {'created' if created else 'exists already'}: {_shown(url)}")
+        else:
+            before, after = migrate_store(url)
+            change = f"from version {before} to {after}" if before != after else "up to date"
+            print(f"store {change}: {_shown(url)}")
     except StoreNotFound as error:
+        raise CommandLineError(error.message) from error
+    except SchemaVersionError as error:
         raise CommandLineError(error.message) from error
     except ValueError as error:
         raise CommandLineError(f"store URL: {error}") from error
-    store.close()
-    print(f"store {'ready' if options.action == 'init' else 'up to date'}: {_shown(url)}")
     return 0
 
 

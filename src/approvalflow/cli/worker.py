@@ -22,13 +22,14 @@ from typing import TYPE_CHECKING, Any
 from approvalflow.cli.common import (
     CommandLineError,
     add_store_argument,
-    open_engine,
+    open_definition,
     open_existing_store,
 )
 
 if TYPE_CHECKING:
-    from approvalflow.engine import Engine
+    from approvalflow.engine import RuleBook
     from approvalflow.model import Actor, Timer
+    from approvalflow.stores import Store
 
 __all__ = ["add_arguments", "load_actors", "run", "unfirable_timers"]
 
@@ -79,19 +80,28 @@ def load_actors(path: Path) -> list[Actor]:
 
 
 def run(options: argparse.Namespace) -> int:
+    from approvalflow.clock import SystemClock
+    from approvalflow.engine import NoticeDispatcher, TimerExecutor
+    from approvalflow.model import InMemoryActorDirectory
+
     if options.poll <= 0:
         raise CommandLineError(f"--poll takes a positive number of seconds, not {options.poll}")
     actors = load_actors(options.actors) if options.actors else []
     store = open_existing_store(options)
     try:
-        # The worker is the outbox's deliverer: the notices of the timers it fires go through
-        # the outbox too, so each is counted once, whoever sends it.
-        engine = open_engine(store, options.plugin, actors, deliver="outbox")
+        definition = open_definition(store, options.plugin)
     except BaseException:
         store.close()
         raise
-    channels = bool(engine.plugin_manager.hook.approvalflow_notify.get_hookimpls())
-    if not channels:
+    # Only the services a worker uses: the timer executor and the notice dispatcher. It is the
+    # outbox's deliverer: the notices of the timers it fires go through the outbox too, so each
+    # is counted once, whoever sends it.
+    clock = SystemClock()
+    dispatcher = NoticeDispatcher(definition, store, clock, deliver="outbox")
+    timers = TimerExecutor.standalone(
+        definition, store, clock, InMemoryActorDirectory(actors), dispatcher
+    )
+    if not dispatcher.has_channels:
         _log.warning(
             "no channel plugin is loaded: notices stay in the outbox until a worker with one runs"
         )
@@ -108,16 +118,16 @@ def run(options: argparse.Namespace) -> int:
     scanned: datetime | None = None  # the earliest due time when the timers were last checked
     try:
         while not stopping:
-            now = engine.clock.now()
-            fired += len(engine.run_due(now))
-            if channels:
-                delivered += engine.deliver_notices(now)
+            now = clock.now()
+            fired += len(timers.run_due(now))
+            if dispatcher.has_channels:
+                delivered += dispatcher.deliver_notices(now)
             next_due = store.next_due()
             if next_due is not None and next_due <= now and next_due != scanned:
                 scanned = next_due
                 fresh = [
                     (timer, reason)
-                    for timer, reason in unfirable_timers(engine, now)
+                    for timer, reason in unfirable_timers(store, timers.rules, now)
                     if (*timer.key, timer.due) not in warned
                 ]
                 warned.update((*timer.key, timer.due) for timer, _ in fresh)
@@ -131,20 +141,20 @@ def run(options: argparse.Namespace) -> int:
     return 0
 
 
-def unfirable_timers(engine: Engine, now: datetime) -> list[tuple[Timer, str]]:
-    """The stored timers due by ``now`` that this engine's rules and plugins do not derive
-    (so firing them does nothing), each with the reason."""
+def unfirable_timers(store: Store, rules: RuleBook, now: datetime) -> list[tuple[Timer, str]]:
+    """The stored timers due by ``now`` that the loaded rules and plugins (``rules``) do not
+    derive for their project (so firing them does nothing), each with the reason."""
     from approvalflow.rules.timers import TIMER_KINDS
 
     found: list[tuple[Timer, str]] = []
-    for project in engine.store.project_ids():
-        timers = [timer for timer in engine.store.timers(project) if timer.due <= now]
+    for project in store.project_ids():
+        timers = [timer for timer in store.timers(project) if timer.due <= now]
         if not timers:
             continue
-        state = engine.store.load(project)
+        state = store.load(project)
         if state is None:
             continue
-        derived = engine.timers_for(state)
+        derived = rules.timers_for(state)
         for timer in timers:
             if derived.get((timer.kind, timer.branch)) == timer.due:
                 continue  # claimed by another worker, or firing next round

@@ -2,117 +2,109 @@
 
 ``open_store(url)`` picks a backend by URL and imports it only then, so ``import approvalflow``
 never loads a database driver: ``memory://``, ``sqlite:///path.db``, ``postgresql://...``.
-``open_store(url, create=False)`` opens only a store that exists (reading never creates one);
-``init_store(url)`` creates one explicitly.
+
+Opening reads: ``open_store`` opens a store that exists and is current, and creates or migrates
+nothing unless asked (``create=True``, ``migrate=True``); a missing store is ``StoreNotFound``,
+an older one ``SchemaVersionError``. ``init_store`` creates a store, ``migrate_store`` brings
+one to the current schema (the ``approvalflow store init`` and ``store migrate`` commands).
 """
 
 from __future__ import annotations
 
-import os
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
-
-from approvalflow.errors import ApprovalflowError
 from approvalflow.stores.base import CommandRecord, OutboxEntry, Store
+from approvalflow.stores.errors import (
+    StoreBusy,
+    StoreError,
+    StoreNotFound,
+    StoreUnavailable,
+    UnstorableValue,
+)
 from approvalflow.stores.memory import MemoryStore
+from approvalflow.stores.projections import ReadModel
 
 __all__ = [
     "CommandRecord",
     "MemoryStore",
     "OutboxEntry",
+    "ReadModel",
     "Store",
+    "StoreBusy",
+    "StoreError",
     "StoreNotFound",
+    "StoreUnavailable",
+    "UnstorableValue",
     "init_store",
     "migrate_store",
     "open_store",
 ]
 
-
-class StoreNotFound(ApprovalflowError, LookupError):
-    """The URL names a store that does not exist (no file, no schema, no tables)."""
-
-    code = "StoreNotFound"
+_MEMORY = ("memory://", "memory", ":memory:")
 
 
-def open_store(url: str | None, *, create: bool = True) -> Store:
+def open_store(
+    url: str | None,
+    *,
+    create: bool = False,
+    migrate: bool = False,
+    read_model: ReadModel | None = None,
+) -> Store:
     """Open the store named by ``url`` (``None`` or ``memory://``: a fresh in-memory store).
 
-    With ``create=False`` a store that does not exist yet raises :class:`StoreNotFound`
-    instead of being created.
+    :param create: make the store (the SQLite file, the PostgreSQL schema and tables) if it is
+        missing; without it a missing store raises ``StoreNotFound`` and nothing is created.
+    :param migrate: bring a store of an older schema version to the current one; without it
+        such a store raises ``SchemaVersionError`` and is left as it is.
+    :param read_model: the report projections the store keeps (default: the built-in reports,
+        ``approvalflow.readmodels.REPORTS``).
+    :raises ValueError: ``url`` names no known kind of store, or has a bad option.
     """
-    if url is None or url in ("memory://", "memory", ":memory:"):
-        return MemoryStore()
+    if url is None or url in _MEMORY:
+        return MemoryStore(read_model=read_model)
     if url.startswith("sqlite:"):
         from approvalflow.stores.sqlite import SQLiteStore
 
-        if not create:
-            _require_sqlite(url)
-        return SQLiteStore.from_url(url)
+        return SQLiteStore.from_url(url, create=create, migrate=migrate, read_model=read_model)
     if url.startswith(("postgresql:", "postgres:", "postgresql+psycopg:")):
         from approvalflow.stores.postgres import PostgresStore
 
-        if not create:
-            _require_postgres(url)
-        return PostgresStore.from_url(url)
+        return PostgresStore.from_url(url, create=create, migrate=migrate, read_model=read_model)
     raise ValueError(
         f"unknown store URL {url!r}: use memory://, sqlite:///path.db or postgresql://..."
     )
 
 
-def init_store(url: str) -> Store:
-    """Create the store named by ``url`` (or open it, up to date, when it exists)."""
-    return open_store(url, create=True)
+def init_store(url: str) -> bool:
+    """Create the store named by ``url`` if it is missing; return whether it was created.
 
-
-def migrate_store(url: str) -> Store:
-    """Bring an existing store's schema up to date; :class:`StoreNotFound` when there is none."""
-    return open_store(url, create=False)
-
-
-def _require_sqlite(url: str) -> None:
-    rest = url[len("sqlite://") :].partition("?")[0] if url.startswith("sqlite://") else ""
-    if rest in ("", "/") or not rest.startswith("/"):
-        return  # in memory, or malformed: SQLiteStore.from_url says why
-    path = rest[1:]
-    if path == ":memory:":
-        return
-    if not os.path.isfile(path):
-        raise StoreNotFound(f"no store at {path!r} (create one with `approvalflow store init`)")
-    import sqlite3
-
-    connection = sqlite3.connect(f"file:{quote(os.path.abspath(path))}?mode=ro", uri=True)
+    A store that exists already is left as it is (an older one raises ``SchemaVersionError``:
+    migrate it with ``migrate_store``).
+    """
+    if url in _MEMORY:
+        return True
     try:
-        found = connection.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
-        ).fetchone()
-    except sqlite3.DatabaseError as error:
-        raise StoreNotFound(f"{path!r} is not an approvalflow store: {error}") from error
-    finally:
-        connection.close()
-    if found is None:
-        raise StoreNotFound(f"{path!r} is not an approvalflow store (it has no meta table)")
+        open_store(url).close()
+    except StoreNotFound:
+        open_store(url, create=True).close()
+        return True
+    return False
 
 
-def _require_postgres(url: str) -> None:
-    import psycopg
+def migrate_store(url: str) -> tuple[int, int]:
+    """Bring the store named by ``url`` to the current schema version, in one transaction;
+    return the versions before and after (equal when there was nothing to do).
 
-    if url.startswith("postgresql+psycopg:"):
-        url = "postgresql:" + url[len("postgresql+psycopg:") :]
-    parts = urlsplit(url)
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    schemas = [value for key, value in query if key == "schema"]
-    libpq = [(k, v) for k, v in query if k not in ("schema", "cache_size", "lease")]
-    conninfo = urlunsplit(parts._replace(query=urlencode(libpq, quote_via=quote)))
-    with psycopg.connect(conninfo, autocommit=True, connect_timeout=10) as connection:
-        if schemas:
-            table = connection.execute(
-                "SELECT 1 FROM pg_tables WHERE schemaname = %s AND tablename = 'meta'",
-                (schemas[-1],),
-            ).fetchone()
-        else:
-            table = connection.execute("SELECT to_regclass('meta')").fetchone()
-            table = table if table is not None and table[0] is not None else None
-    if table is None:
-        where = f"schema {schemas[-1]!r}" if schemas else "this database"
-        raise StoreNotFound(
-            f"no approvalflow store in {where} (create one with `approvalflow store init`)"
-        )
+    :raises StoreNotFound: there is no store to migrate (create it with ``init_store``).
+    """
+    from approvalflow.stores.schema import SCHEMA_VERSION, SchemaVersionError
+
+    if url in _MEMORY:
+        return (SCHEMA_VERSION, SCHEMA_VERSION)
+    try:
+        open_store(url).close()
+    except SchemaVersionError as error:
+        found = getattr(error, "found", None)
+        if found is None:
+            raise
+        open_store(url, migrate=True).close()
+        return (int(found), SCHEMA_VERSION)
+    return (SCHEMA_VERSION, SCHEMA_VERSION)
