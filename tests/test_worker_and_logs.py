@@ -89,9 +89,21 @@ class TestWorkerSaysWhatItCannotFire:
         _, err = run(["worker", "--store", url, "--once", "--plugin", "console"], capsys)
         assert re.search(r"cannot fire \d+ timers? gaoqing\.visit \(", err)
         assert "no loaded plugin sets timers of kind 'gaoqing.visit'" in err
-        # Said once per timer, not at every poll; and with the plugin they fire.
+        # With the plugin they fire.
         _, err = run(["worker", "--store", url, "--once", "--plugin", "gaoqing"], capsys)
         assert "cannot fire" not in err
+
+    def test_without_plugin_options_the_stores_record_is_used(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """The store records the plugins its projects were written with; the worker loads
+        them (gaoqing's timers fire) when no --plugin is given."""
+        url = f"sqlite:///{tmp_path / 'gaoqing.db'}"
+        run(["scenario", "run", str(REPO_SCENARIOS / "gaoqing"), "--store", url], capsys)
+        _, err = run(["worker", "--store", url, "--once"], capsys)
+        assert "cannot fire" not in err
+        found = re.search(r"(\d+) timers fired", err)
+        assert found is not None and int(found.group(1)) > 0
 
 
 class TestShowKeepsOverdue:
