@@ -32,7 +32,8 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "approvalflow"
 # loader turns into a ScenarioFileError): the pytest plugin's failure report (pytest renders
 # it, no caller ever catches it), and the SQL stores' signal of a taken unique key (turned into
 # a ConcurrencyConflict before it leaves the store).
-NOT_RAISED_TO_CALLERS = {"ScenarioFailed", "UniqueKeyTaken"}
+# The CLI's two signals end in main() as an exit status; no caller of the library meets them.
+NOT_RAISED_TO_CALLERS = {"ScenarioFailed", "UniqueKeyTaken", "CommandLineError", "CommandFailed"}
 # WORKFLOW.md, "Error codes (stable)".
 CONTRACT_CODES = (
     "NotAuthorized",
