@@ -55,6 +55,7 @@ from approvalflow.settings import LadderStep, Settings, SettingsError, ladder_pr
 from approvalflow.states import STAGE_TABLE, TERMINAL, next_stage
 from approvalflow.stores import Store, open_store
 from approvalflow.stores.base import CommandRecord
+from approvalflow.tasks import DoneItem, TaskItem, engine_done, engine_tasks
 
 __all__ = ["Engine"]
 
@@ -888,6 +889,15 @@ class Engine:
             team: metrics.metrics_from_inputs(found, self.calendar)
             for team, found in inputs.items()
         }
+
+    def tasks(self, actor: str, now: datetime | None = None) -> list[TaskItem]:
+        """What waits on ``actor`` across every project (待办), most urgent first."""
+        return engine_tasks(self, self._actor(actor, "read the tasks of", "(tasks)"), now)
+
+    def done(self, actor: str) -> list[DoneItem]:
+        """What ``actor`` did (or an agent or deputy did for them) on every project (已办),
+        the latest first."""
+        return engine_done(self, self._actor(actor, "read the work of", "(done)").id)
 
     def command_names(self) -> list[str]:
         return sorted(self.commands)
