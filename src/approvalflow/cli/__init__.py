@@ -56,6 +56,10 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_arguments(
         commands.add_parser("worker", help="fire due timers and deliver notices until stopped")
     )
+    from approvalflow.cli import serve, token
+
+    serve.add_arguments(commands.add_parser("serve", help="the HTTP service (server extra)"))
+    token.add_arguments(commands.add_parser("token", help="the service's bearer tokens"))
     return parser
 
 

@@ -13,13 +13,14 @@ from approvalflow.project import ProjectState
 from approvalflow.rules.metrics import MetricInputs, metric_inputs
 from approvalflow.rules.points import points_by_team
 from approvalflow.stores.base import CommandRecord, OutboxEntry, created_code
+from approvalflow.stores.tokens import MemoryTokens
 
 __all__ = ["MemoryStore"]
 
 _LEASE = timedelta(minutes=5)
 
 
-class MemoryStore:
+class MemoryStore(MemoryTokens):
     """Everything in dictionaries, guarded by one lock. Lost when the process ends."""
 
     def __init__(self) -> None:

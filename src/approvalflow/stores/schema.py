@@ -79,7 +79,7 @@ __all__ = [
 
 Dialect = Literal["sqlite", "postgresql"]
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """The schema version this code reads and writes."""
 
 
@@ -204,6 +204,22 @@ RULE_SETS_TABLE = Table(
 )
 """Pinned rule sets, added in schema version 3."""
 
+API_TOKENS_TABLE = Table(
+    "api_tokens",
+    (
+        _c("token_id", "text"),
+        _c("system", "text"),
+        _c("hash", "text"),
+        _c("created_at", "text"),
+        _c("actor", "text", nullable=True),
+        _c("trusted", "bool"),
+        _c("revoked_at", "text", nullable=True),
+    ),
+    primary_key=("token_id",),
+    unique=(("hash",),),
+)
+"""The service's bearer tokens (only their hashes; ``stores.tokens``), schema version 5."""
+
 PROJECT_CODES_TABLE = Table(
     "project_codes",
     (_c("code", "text"), _c("project", "text")),
@@ -295,6 +311,7 @@ TABLES: tuple[Table, ...] = (
     *PROJECTION_TABLES,
     RULE_SETS_TABLE,
     PROJECT_CODES_TABLE,
+    API_TOKENS_TABLE,
 )
 
 
@@ -387,6 +404,12 @@ MIGRATIONS: tuple[Migration, ...] = (
         ],
     ),
     Migration(4, "outbox claims: claimed_by, claimed_until_us", _outbox_claim_ddl),
+    # Self-contained (one new table, nothing else touched): it may take any number.
+    Migration(
+        5,
+        "api_tokens (the service's bearer tokens)",
+        lambda dialect: [_table_ddl(API_TOKENS_TABLE, dialect)],
+    ),
 )
 """Every step after version 1, in order. Add one with each change to ``TABLES``."""
 

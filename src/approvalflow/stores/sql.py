@@ -49,6 +49,7 @@ from approvalflow.stores.serialization import (
     state_from_json,
     to_epoch_us,
 )
+from approvalflow.stores.tokens import SQLTokens
 
 __all__ = [
     "DEFAULT_LEASE",
@@ -223,7 +224,7 @@ class _Connection(Protocol):
     def close(self) -> None: ...
 
 
-class SQLStore:
+class SQLStore(SQLTokens):
     """The reads and claims of a store over the SQL schema. A subclass sets ``_sql`` (its
     dialect's statements) and ``chain_page``, in ``__init__`` ``_connection``, ``_lock``,
     ``_cache``, ``_lease`` and ``_claimer``, and implements ``_write_one``; every call holds
