@@ -19,7 +19,7 @@ from litestar.enums import ScopeType
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
 from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.spec import Components, SecurityScheme
-from litestar.params import Parameter
+from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from approvalflow import __version__
@@ -134,11 +134,17 @@ def _on_validation(request: Request[Any, Any, Any], error: Exception) -> Respons
 
 def _on_http(request: Request[Any, Any, Any], error: Exception) -> Response[Problem]:
     assert isinstance(error, HTTPException)
+    if error.status_code == 400:
+        # A body or parameter the framework could not read: the library's bad-argument error.
+        return _on_validation(request, ValidationException(str(error.detail)))
     code = "NotFound" if isinstance(error, NotFoundException) else "HTTPError"
     _set_outcome(request, code)
     status = error.status_code
     problem = Problem(PROBLEM_TYPE + code, code, status, str(error.detail), code)
-    return Response(problem, status_code=status, media_type=PROBLEM_MEDIA)
+    # Keep the framework's headers: a 405 names the allowed methods (Allow, RFC 9110).
+    return Response(
+        problem, status_code=status, media_type=PROBLEM_MEDIA, headers=dict(error.headers or {})
+    )
 
 
 def _on_crash(request: Request[Any, Any, Any], error: Exception) -> Response[Problem]:
@@ -182,6 +188,27 @@ def _request_log(app: ASGIApp) -> ASGIApp:
             )
 
     return middleware
+
+
+_QUERY: Mapping[str, frozenset[str]] = {
+    "history": frozenset({"after", "limit"}),
+    "done": frozenset({"limit"}),
+    "leaderboard": frozenset({"month"}),
+    "audit_verify": frozenset({"expect_count", "expect_hash"}),
+    "outbox_claim": frozenset({"limit"}),
+}
+
+
+def _refuse_unknown_query(request: Request[Any, Any, Any]) -> None:
+    """A query parameter the operation does not take is refused, not ignored: a misspelt
+    ``limt=5`` would otherwise answer as if it were not there."""
+    allowed = _QUERY.get(request.route_handler.handler_name, frozenset())
+    unknown = sorted(set(request.query_params) - allowed)
+    if unknown:
+        raise InvalidCommand(
+            f"unknown query parameter(s) {', '.join(map(repr, unknown))} "
+            f"(this operation takes: {', '.join(sorted(allowed)) or 'none'})"
+        )
 
 
 def _etag(version: int) -> str:
@@ -233,7 +260,7 @@ def create_app(
         request.scope.setdefault("state", {})["approvalflow_caller"] = caller
         return caller
 
-    def version_of(project_id: str) -> int:
+    def version_of(project_id: FromPath[str]) -> int:
         return engine.project(project_id).version
 
     def command_id_of(caller: Caller, key: str | None) -> str | None:
@@ -256,8 +283,8 @@ def create_app(
     )
     def create_project(
         request: Request[Any, Any, Any],
-        data: NewProject,
-        idempotency_key: Annotated[str | None, Parameter(header="Idempotency-Key")] = None,
+        data: JSONBody[NewProject],
+        idempotency_key: Annotated[str | None, HeaderParameter(name="Idempotency-Key")] = None,
     ) -> Response[CommandOutcome]:
         """Create a project (the ``create`` command) as the acting person."""
         caller = caller_of(request)
@@ -281,7 +308,9 @@ def create_app(
         security=_SECURITY,
         tags=["projects"],
     )
-    def read_project(request: Request[Any, Any, Any], project_id: str) -> Response[ProjectView]:
+    def read_project(
+        request: Request[Any, Any, Any], project_id: FromPath[str]
+    ) -> Response[ProjectView]:
         """The project now: stage, branches, open deadlines, who holds it up; its version is
         the ``ETag`` to send back as ``If-Match``."""
         caller_of(request)
@@ -298,9 +327,11 @@ def create_app(
     )
     def history(
         request: Request[Any, Any, Any],
-        project_id: str,
-        after: Annotated[int, Parameter(ge=0, description="the last version already read")] = 0,
-        limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
+        project_id: FromPath[str],
+        after: Annotated[
+            int, QueryParameter(ge=0, description="the last version already read")
+        ] = 0,
+        limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
     ) -> HistoryPage:
         """The project's events after version ``after``, oldest first, a page at a time."""
         caller_of(request)
@@ -322,11 +353,11 @@ def create_app(
     )
     def command(
         request: Request[Any, Any, Any],
-        project_id: str,
-        name: str,
-        data: dict[str, Any] | None = None,
-        idempotency_key: Annotated[str | None, Parameter(header="Idempotency-Key")] = None,
-        if_match: Annotated[str | None, Parameter(header="If-Match")] = None,
+        project_id: FromPath[str],
+        name: FromPath[str],
+        data: JSONBody[dict[str, Any] | None] = None,
+        idempotency_key: Annotated[str | None, HeaderParameter(name="Idempotency-Key")] = None,
+        if_match: Annotated[str | None, HeaderParameter(name="If-Match")] = None,
     ) -> Response[CommandOutcome]:
         """Run command ``name`` with the body as its arguments, as ``Engine.execute`` does:
         the same errors, and ``Idempotency-Key`` as its command id. With ``If-Match`` (the
@@ -359,7 +390,7 @@ def create_app(
     @get("/done", sync_to_thread=True, responses=_READ, security=_SECURITY, tags=["tasks"])
     def done(
         request: Request[Any, Any, Any],
-        limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
+        limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
     ) -> list[DoneView]:
         """What the acting person did (已办), the latest first."""
         caller = caller_of(request)
@@ -373,7 +404,7 @@ def create_app(
         security=_SECURITY,
         tags=["projects"],
     )
-    def preview(request: Request[Any, Any, Any], data: PreviewRequest) -> PreviewView:
+    def preview(request: Request[Any, Any, Any], data: JSONBody[PreviewRequest]) -> PreviewView:
         """What-if: the departments and every deadline a project with these fields would get.
         Writes nothing."""
         caller = caller_of(request)
@@ -391,7 +422,7 @@ def create_app(
     )
     def leaderboard(
         request: Request[Any, Any, Any],
-        month: Annotated[str, Parameter(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")],
+        month: Annotated[str, QueryParameter(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")],
     ) -> list[LeaderboardEntry]:
         """The month's board (``YYYY-MM``) with last month's ranks."""
         caller_of(request)
@@ -439,8 +470,8 @@ def create_app(
     @get("/audit/verify", sync_to_thread=True, responses=_READ, security=_SECURITY, tags=["audit"])
     def audit_verify(
         request: Request[Any, Any, Any],
-        expect_count: Annotated[int | None, Parameter(ge=0)] = None,
-        expect_hash: Annotated[str | None, Parameter(pattern=r"^[0-9a-f]{64}$")] = None,
+        expect_count: Annotated[int | None, QueryParameter(ge=0)] = None,
+        expect_hash: Annotated[str | None, QueryParameter(pattern=r"^[0-9a-f]{64}$")] = None,
     ) -> AuditReport:
         """Recompute the whole audit chain and name the first fault; with ``expect_count`` and
         ``expect_hash`` (a head kept earlier) removals up to it are caught too."""
@@ -476,7 +507,7 @@ def create_app(
     )
     def outbox_claim(
         request: Request[Any, Any, Any],
-        limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
+        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
     ) -> list[OutboxClaim]:
         """Claim up to ``limit`` notices due for delivery; acknowledge each (``/outbox/ack``)
         or report its failure (``/outbox/fail``) within the lease, else it is claimed again."""
@@ -496,7 +527,7 @@ def create_app(
         security=_SECURITY,
         tags=["outbox"],
     )
-    def outbox_ack(request: Request[Any, Any, Any], data: OutboxAck) -> dict[str, int]:
+    def outbox_ack(request: Request[Any, Any, Any], data: JSONBody[OutboxAck]) -> dict[str, int]:
         """The notices were delivered: they leave the outbox."""
         caller_of(request)
         engine.store.mark_delivered(list(data.notice_ids))
@@ -510,7 +541,9 @@ def create_app(
         security=_SECURITY,
         tags=["outbox"],
     )
-    def outbox_fail(request: Request[Any, Any, Any], data: OutboxFailure) -> dict[str, str]:
+    def outbox_fail(
+        request: Request[Any, Any, Any], data: JSONBody[OutboxFailure]
+    ) -> dict[str, str]:
         """The notice could not be delivered: it is offered again after the delay."""
         caller_of(request)
         if not 0 <= data.retry_after_seconds <= 7 * 24 * 3600:
@@ -566,6 +599,7 @@ def create_app(
             path="/schema",
         ),
         middleware=[_request_log],
+        before_request=_refuse_unknown_query,
         debug=False,
     )
 
