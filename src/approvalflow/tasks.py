@@ -344,8 +344,16 @@ def done_items(history: Iterable[Event], project_name: str, actor: str) -> list[
     return found
 
 
-def engine_tasks(engine: Engine, actor: Actor, now: datetime | None = None) -> list[TaskItem]:
+def _known(engine: Engine, actor_id: str, what: str) -> Actor:
+    actor = engine.actors.get(actor_id) if isinstance(actor_id, str) else None
+    if actor is None:
+        raise NotAuthorized(f"{actor_id!r} may not read {what}: not in the actor directory")
+    return actor
+
+
+def engine_tasks(engine: Engine, actor_id: str, now: datetime | None = None) -> list[TaskItem]:
     """``open_items`` over every project of ``engine``'s store, with the plugins' items."""
+    actor = _known(engine, actor_id, "a task list")
     now = now or engine.clock.now()
     hook = engine.plugin_manager.hook.approvalflow_task_items
     with_plugins = bool(hook.get_hookimpls())
@@ -370,6 +378,7 @@ def engine_tasks(engine: Engine, actor: Actor, now: datetime | None = None) -> l
 
 def engine_done(engine: Engine, actor: str) -> list[DoneItem]:
     """``done_items`` over every project of ``engine``'s store, the latest first."""
+    _known(engine, actor, "what was done")
     found: list[DoneItem] = []
     for state in engine.projects():
         found.extend(done_items(engine.store.events(state.id), state.name, actor))

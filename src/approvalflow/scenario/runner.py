@@ -19,7 +19,7 @@ import attrs
 
 from approvalflow.calendar import format_local, to_local
 from approvalflow.clock import ManualClock
-from approvalflow.engine import Engine
+from approvalflow.engine import Engine, WorkflowDefinition
 from approvalflow.errors import ERROR_CODES, ApprovalflowError
 from approvalflow.model import Actor, Event, Notice
 from approvalflow.plugins.manager import PluginError
@@ -259,12 +259,14 @@ class _Run:
         return None
 
     def rules(self, step: RulesStep) -> StepFailure | None:
-        """The county publishes new rules: an engine with them takes over the same store, as
-        a county's engine restarted with a new rule set would."""
+        """The county publishes new rules: the engine takes up a definition with them over the
+        same store, actors and clock, as a county's engine restarted with a new rule set would."""
         previous = self.settings
         self.settings = merge_nested(previous, step.settings)
         try:
-            self.engine = self._engine(self.engine.store)
+            self.engine.definition = WorkflowDefinition(
+                settings=self.settings, plugins=self.scenario.plugins
+            )
         except (SettingsError, ValueError) as error:
             self.settings = previous
             return StepFailure(step.index, step.line, "rules", "rules that can be used", str(error))

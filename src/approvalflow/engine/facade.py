@@ -1,0 +1,277 @@
+"""``Engine``: the one object a host uses, over the services it is assembled from."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+import pluggy
+
+from approvalflow.calendar import Due, WorkingCalendar
+from approvalflow.clock import Clock, SystemClock
+from approvalflow.engine.commands import CommandRunner
+from approvalflow.engine.definition import RuleBook, WorkflowDefinition
+from approvalflow.engine.notices import NoticeDispatcher
+from approvalflow.engine.reading import ReadSide
+from approvalflow.engine.timers import TimerExecutor
+from approvalflow.engine.unit_of_work import UnitOfWork
+from approvalflow.model import Actor, ActorDirectory, CommandResult, Event, InMemoryActorDirectory
+from approvalflow.project import ProjectState
+from approvalflow.rules.commands import CommandSpec
+from approvalflow.rules.holdups import Holdup
+from approvalflow.rules.metrics import MetricInputs
+from approvalflow.rules.points import LeaderboardRow
+from approvalflow.rules.preview import Preview
+from approvalflow.settings import Settings
+from approvalflow.stores import Store, open_store
+from approvalflow.tasks import DoneItem, TaskItem, engine_done, engine_tasks
+
+__all__ = ["Engine"]
+
+
+class Engine:
+    """Runs the ``investment_project`` workflow for one county's settings and plugins.
+
+    :param actors: the host's actor directory (or an iterable of ``Actor``).
+    :param store: a ``Store``, a store URL, or ``None`` for a fresh in-memory store.
+    :param settings: overrides (nested WORKFLOW.md keys) or a ``Settings``; applied after plugins.
+    :param plugins: entry-point names or plugin objects; only these (and the built-in) are active.
+    :param clock: where the time comes from (default: the system clock, Asia/Shanghai).
+    :param deliver: ``"inline"`` calls the notify hooks right after each command; ``"outbox"``
+        leaves every notice in the outbox for ``deliver_notices`` (a worker), so a slow channel
+        never delays a command.
+    :param notify_timeout: seconds a notify hook may take before its delivery counts as failed
+        (and is retried later); ``None`` waits.
+    :param catch_up: before a command, fire the project's deadlines that have passed but no
+        worker has fired yet, so the command meets their consequences (``False`` leaves
+        deadlines to ``run_due`` alone).
+
+    ``settings`` and ``plugins`` make the engine's ``definition`` (a ``WorkflowDefinition``);
+    assigning another one is how a county's engine takes up newly published rules.
+    """
+
+    def __init__(
+        self,
+        *,
+        actors: ActorDirectory | Iterable[Actor],
+        store: Store | str | None = None,
+        settings: Settings | Mapping[str, Any] | None = None,
+        plugins: Iterable[str | object] = (),
+        clock: Clock | None = None,
+        max_retries: int = 8,
+        deliver: str = "inline",
+        notify_timeout: float | None = None,
+        catch_up: bool = True,
+    ) -> None:
+        self.actors: ActorDirectory = (
+            actors if isinstance(actors, ActorDirectory) else InMemoryActorDirectory(actors)
+        )
+        opened: Store = (
+            store if store is not None and not isinstance(store, str) else (open_store(store))
+        )
+        self.clock: Clock = clock or SystemClock()
+        self._max_retries = max_retries
+        self._deliver = deliver
+        self._notify_timeout = notify_timeout
+        self._catch_up = catch_up
+        self._assemble(WorkflowDefinition(settings=settings, plugins=plugins), opened)
+
+    def _assemble(self, definition: WorkflowDefinition, store: Store) -> None:
+        """Build the services over ``definition`` and ``store`` (each holds only references)."""
+        self._definition = definition
+        self._store = store
+        self._rules = RuleBook(definition, store)
+        self._dispatcher = NoticeDispatcher(
+            definition,
+            store,
+            self.clock,
+            deliver=self._deliver,
+            notify_timeout=self._notify_timeout,
+        )
+        unit_of_work = UnitOfWork(self._rules, store, self.clock, self._dispatcher)
+        self._timers = TimerExecutor(
+            self._rules,
+            store,
+            self.clock,
+            self.actors,
+            unit_of_work,
+            self._dispatcher,
+            max_retries=self._max_retries,
+        )
+        self._runner = CommandRunner(
+            self._rules,
+            store,
+            self.clock,
+            self.actors,
+            unit_of_work,
+            self._dispatcher,
+            self._timers,
+            max_retries=self._max_retries,
+            catch_up=self._catch_up,
+        )
+        self._reading = ReadSide(self._rules, store, self.clock, self.actors)
+
+    # -- what the engine runs, and where ------------------------------------------------------
+
+    @property
+    def definition(self) -> WorkflowDefinition:
+        """The county's workflow: settings, calendar, commands and plugins."""
+        return self._definition
+
+    @definition.setter
+    def definition(self, definition: WorkflowDefinition) -> None:
+        # Projects stay pinned to the rule sets they were created under (``rules_for``).
+        self._assemble(definition, self._store)
+
+    @property
+    def store(self) -> Store:
+        return self._store
+
+    @store.setter
+    def store(self, store: Store) -> None:
+        self._assemble(self._definition, store)
+
+    @property
+    def settings(self) -> Settings:
+        return self._definition.settings
+
+    @property
+    def calendar(self) -> WorkingCalendar:
+        return self._definition.calendar
+
+    @property
+    def commands(self) -> Mapping[str, CommandSpec]:
+        return self._definition.commands
+
+    @property
+    def plugin_manager(self) -> pluggy.PluginManager:
+        return self._definition.plugin_manager
+
+    # -- commands ---------------------------------------------------------------------------
+
+    def execute(
+        self,
+        command: str,
+        project: str,
+        by: str,
+        args: Mapping[str, Any] | None = None,
+        *,
+        command_id: str | None = None,
+    ) -> CommandResult:
+        """Run one command for actor ``by`` on ``project``.
+
+        ``create`` takes the project's fields as ``args``. With a ``command_id`` seen before, the
+        same arguments return the first result (``replayed=True``) and write nothing; other
+        arguments raise ``InvalidCommand``.
+        """
+        return self._runner.execute(command, project, by, args, command_id=command_id)
+
+    def rules_for(self, state: ProjectState) -> Settings:
+        """The county rule set ``state`` is pinned to: the one it was created (or last
+        migrated) under, whatever the engine's current settings are."""
+        return self._rules.rules_for(state)
+
+    # -- notices and timers -----------------------------------------------------------------
+
+    def deliver_notices(self, now: datetime | None = None, limit: int = 1000) -> int:
+        """Deliver up to ``limit`` notices of the outbox whose next attempt is due; return how
+        many went (``NoticeDispatcher.deliver_notices``)."""
+        return self._dispatcher.deliver_notices(now, limit)
+
+    def run_due(
+        self, now: datetime | None = None, limit: int = 100, *, prefix: str = ""
+    ) -> list[CommandResult]:
+        """Fire every timer due at or before ``now`` (default: the clock), in time order, once
+        (``TimerExecutor.run_due``)."""
+        return self._timers.run_due(now, limit, prefix=prefix)
+
+    def timers_for(self, state: ProjectState) -> dict[tuple[str, str], datetime]:
+        """Every deadline ``state`` waits on: the built-in rules' and the plugins'."""
+        return self._rules.timers_for(state)
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def project(self, project: str) -> ProjectState:
+        """The project's current state (a copy: changing it changes nothing)."""
+        return self._reading.project(project)
+
+    def history(self, project: str) -> list[Event]:
+        return self._reading.history(project)
+
+    def deadlines(self, project: str) -> dict[str, Due]:
+        """Open deadlines by scenario key (``P1.pre_review``, ``P1.approval.zj.supply``...)."""
+        return self._reading.deadlines(project)
+
+    def preview(
+        self,
+        fields: Mapping[str, Any],
+        by: str,
+        *,
+        start: datetime | None = None,
+        approval_start: datetime | None = None,
+    ) -> Preview:
+        """What-if: the departments, every deadline and the warning ladder's card dates a
+        project with ``fields`` would get if it were submitted at ``start`` and applied for at
+        ``approval_start`` (both default to the clock), with the county's time limits and
+        ladders. Validates the fields as ``create`` would; writes nothing."""
+        return self._reading.preview(fields, by, start=start, approval_start=approval_start)
+
+    def holdups(self, project: str) -> list[Holdup]:
+        """What ``project`` waits on now (review units, branches, the applicant), the earliest
+        deadline first: the head of its critical path; each with its last card, if any."""
+        return self._reading.holdups(project)
+
+    def late_items(
+        self, now: datetime | None = None, ids: Iterable[str] | None = None
+    ) -> dict[str, list[Holdup]]:
+        """Every open review or branch past its deadline, by department (a county's list)."""
+        return self._reading.late_items(now, ids)
+
+    def project_ids(self) -> list[str]:
+        return self._reading.project_ids()
+
+    def projects(self, ids: Iterable[str] | None = None) -> list[ProjectState]:
+        return self._reading.projects(ids)
+
+    def points(
+        self, ids: Iterable[str] | None = None, *, month: str | None = None
+    ) -> dict[str, int]:
+        """Points per team over the chosen projects (default: all), in ``month`` or ever."""
+        return self._reading.points(ids, month=month)
+
+    def leaderboard(self, month: str, ids: Iterable[str] | None = None) -> list[LeaderboardRow]:
+        """The month's board (rule 11) over the chosen projects, with last month's ranks."""
+        return self._reading.leaderboard(month, ids)
+
+    def metric_inputs(self, ids: Iterable[str] | None = None) -> MetricInputs:
+        """What the built-in metrics of the chosen projects are computed from."""
+        return self._reading.metric_inputs(ids)
+
+    def metrics(self, ids: Iterable[str] | None = None, *, plugins: bool = True) -> dict[str, Any]:
+        """WORKFLOW.md's metrics (rule 12) plus every plugin's, over the chosen projects.
+
+        Plugins' metrics get the project states, so only they load the projects (and only when
+        a plugin has an ``approvalflow_metrics`` hook); ``plugins=False`` leaves them out.
+        """
+        return self._reading.metrics(ids, plugins=plugins)
+
+    def team_metrics(self, ids: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
+        """The built-in metrics of each team with a project (among the chosen), by team id."""
+        return self._reading.team_metrics(ids)
+
+    def tasks(self, actor: str, now: datetime | None = None) -> list[TaskItem]:
+        """What waits on ``actor`` across every project (待办), most urgent first."""
+        return engine_tasks(self, actor, now)
+
+    def done(self, actor: str) -> list[DoneItem]:
+        """What ``actor`` did (or an agent or deputy did for them) on every project (已办),
+        the latest first."""
+        return engine_done(self, actor)
+
+    def command_names(self) -> list[str]:
+        return self._reading.command_names()
+
+    def allowed_commands(self, project: str) -> list[str]:
+        """Commands the project's stage allows now (authorisation not considered)."""
+        return self._reading.allowed_commands(project)

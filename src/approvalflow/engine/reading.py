@@ -1,0 +1,226 @@
+"""The read side: a project's state, history and deadlines, what-if previews, what holds a
+project up, and the reports (points, leaderboard, metrics). Writes nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime, time
+from typing import Any
+
+from approvalflow.calendar import Due, to_local
+from approvalflow.clock import Clock
+from approvalflow.engine._context import find_actor
+from approvalflow.engine.definition import RuleBook
+from approvalflow.errors import NotAuthorized, UnknownProject
+from approvalflow.model import ActorDirectory, Event
+from approvalflow.project import ProjectState
+from approvalflow.rules import holdups as holdups_rule
+from approvalflow.rules import lifecycle, metrics, timers
+from approvalflow.rules import points as points_rule
+from approvalflow.rules import preview as preview_rule
+from approvalflow.rules.holdups import Holdup
+from approvalflow.rules.metrics import MetricInputs
+from approvalflow.rules.points import LeaderboardRow
+from approvalflow.rules.preview import Preview
+from approvalflow.states import STAGE_TABLE, TERMINAL
+from approvalflow.stores import Store
+
+__all__ = ["ReadSide"]
+
+
+class ReadSide:
+    """Answers questions about the store's projects under the definition's rules."""
+
+    def __init__(self, rules: RuleBook, store: Store, clock: Clock, actors: ActorDirectory) -> None:
+        self.rules = rules
+        self.definition = rules.definition
+        self.store = store
+        self.clock = clock
+        self.actors = actors
+
+    def project(self, project: str) -> ProjectState:
+        """The project's current state (a copy: changing it changes nothing)."""
+        state = self.store.load(project)
+        if state is None:
+            raise UnknownProject(f"no project {project!r}")
+        return state.clone()
+
+    def history(self, project: str) -> list[Event]:
+        if self.store.load(project) is None:
+            raise UnknownProject(f"no project {project!r}")
+        return self.store.events(project)
+
+    def deadlines(self, project: str) -> dict[str, Due]:
+        """Open deadlines by scenario key (``P1.pre_review``, ``P1.approval.zj.supply``...)."""
+        state = self.project(project)
+        names = {
+            timers.PRE_REVIEW_DEADLINE: "{p}.pre_review",
+            timers.BRANCH_LIMIT: "{p}.approval.{b}",
+            timers.SUPPLY_DEADLINE: "{p}.approval.{b}.supply",
+            timers.SUPPLY_REMINDER: "{p}.approval.{b}.reminder",
+            timers.VERIFY_DEADLINE: "{p}.approval.{b}.verify",
+            timers.ACCEPTANCE_DEADLINE: "{p}.approval.{b}.acceptance",
+            timers.LADDER: "{p}.approval.{b}.card",
+            timers.PRE_REVIEW_LADDER: "{p}.pre_review.{b}.card",
+        }
+        found: dict[str, Due] = {}
+        for (kind, branch), due in self.rules.timers_for(state).items():
+            if kind not in names:
+                # A plugin's timer shows as a deadline when it ends a day (24:00), like every
+                # working-day limit; others (a weekly check at 09:00) still fire, unlisted here.
+                if to_local(due).time() == time(0):
+                    found[f"{project}.{kind}" + (f".{branch}" if branch else "")] = Due(
+                        to_local(due), False
+                    )
+                continue
+            provisional = False
+            if kind == timers.PRE_REVIEW_DEADLINE and state.round is not None:
+                provisional = state.round.provisional
+            elif kind == timers.BRANCH_LIMIT:
+                provisional = state.branches[branch].provisional
+            found[names[kind].format(p=project, b=branch)] = Due(due, provisional)
+        # A returned branch's clock is stopped, so it has no limit, but its supply deadline runs.
+        for dept, branch_state in state.branches.items():
+            key = f"{project}.approval.{dept}"
+            if branch_state.state == "returned" and key in found:
+                del found[key]
+        return found
+
+    def preview(
+        self,
+        fields: Mapping[str, Any],
+        by: str,
+        *,
+        start: datetime | None = None,
+        approval_start: datetime | None = None,
+    ) -> Preview:
+        """What-if: the departments, every deadline and the warning ladder's card dates a
+        project with ``fields`` would get if it were submitted at ``start`` and applied for at
+        ``approval_start`` (both default to the clock), with the county's time limits and
+        ladders. Validates the fields as ``create`` would; writes nothing."""
+        definition = self.definition
+        actor = find_actor(self.actors, by, "preview", "(preview)")
+        if "recruiter" not in actor.roles:
+            raise NotAuthorized(f"{actor.id} may not preview a project: is not a recruiter")
+        now = self.clock.now()
+        payload = lifecycle.created_payload(
+            fields,
+            recruiter=actor,
+            actors=self.actors,
+            settings=definition.settings,
+            extra_fields=definition.extra_fields,
+            settings_fingerprint=definition.settings_fingerprint,
+        )
+        state = ProjectState.created(Event("(preview)", 1, "created", now, payload))
+        return preview_rule.preview(
+            state,
+            settings=definition.settings,
+            calendar=definition.calendar,
+            route=definition.route,
+            start=start or now,
+            approval_start=approval_start or start or now,
+            time_limit=self.rules.time_limit,
+            ladder=self.rules.ladder,
+        )
+
+    def holdups(self, project: str) -> list[Holdup]:
+        """What ``project`` waits on now (review units, branches, the applicant), the earliest
+        deadline first: the head of its critical path; each with its last card, if any."""
+        state = self.project(project)
+        return holdups_rule.holdups(state, self.rules.rules_for(state), self.clock.now())
+
+    def late_items(
+        self, now: datetime | None = None, ids: Iterable[str] | None = None
+    ) -> dict[str, list[Holdup]]:
+        """Every open review or branch past its deadline, by department (a county's list)."""
+        return holdups_rule.late_items(
+            self.projects(ids), self.rules.rules_for, now or self.clock.now()
+        )
+
+    def project_ids(self) -> list[str]:
+        return self.store.project_ids()
+
+    def projects(self, ids: Iterable[str] | None = None) -> list[ProjectState]:
+        chosen = self.store.project_ids() if ids is None else list(ids)
+        return [s for s in (self.store.load(p) for p in chosen) if s is not None]
+
+    # The reports ask the store (a query on the SQL stores) and load no project; a store
+    # without those methods (one written before them) is read project by project.
+
+    def points(
+        self, ids: Iterable[str] | None = None, *, month: str | None = None
+    ) -> dict[str, int]:
+        """Points per team over the chosen projects (default: all), in ``month`` or ever."""
+        query = getattr(self.store, "milestone_points", None)
+        if query is None:
+            return points_rule.points_by_team(self.projects(ids), month=month)
+        return dict(query(month, projects=_chosen(ids)))
+
+    def leaderboard(self, month: str, ids: Iterable[str] | None = None) -> list[LeaderboardRow]:
+        """The month's board (rule 11) over the chosen projects, with last month's ranks."""
+        query = getattr(self.store, "milestone_points", None)
+        if query is None:
+            return points_rule.leaderboard(self.projects(ids), month)
+        chosen = _chosen(ids)
+        return points_rule.rank_teams(
+            query(month, projects=chosen),
+            query(points_rule.previous_month(month), projects=chosen),
+        )
+
+    def metric_inputs(self, ids: Iterable[str] | None = None) -> MetricInputs:
+        """What the built-in metrics of the chosen projects are computed from."""
+        query = getattr(self.store, "metric_inputs", None)
+        if query is None:
+            return metrics.metric_inputs(self.projects(ids))
+        result: MetricInputs = query(_chosen(ids))
+        return result
+
+    def metrics(self, ids: Iterable[str] | None = None, *, plugins: bool = True) -> dict[str, Any]:
+        """WORKFLOW.md's metrics (rule 12) plus every plugin's, over the chosen projects.
+
+        Plugins' metrics get the project states, so only they load the projects (and only when
+        a plugin has an ``approvalflow_metrics`` hook); ``plugins=False`` leaves them out.
+        """
+        definition = self.definition
+        found = metrics.metrics_from_inputs(self.metric_inputs(ids), definition.calendar)
+        hook = definition.plugin_manager.hook.approvalflow_metrics
+        if plugins and hook.get_hookimpls():
+            for extra in hook(projects=self.projects(ids), settings=definition.settings):
+                found.update(extra or {})
+        return found
+
+    def team_metrics(self, ids: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
+        """The built-in metrics of each team with a project (among the chosen), by team id."""
+        query = getattr(self.store, "team_metric_inputs", None)
+        if query is None:
+            by_team: dict[str, list[ProjectState]] = {}
+            for state in self.projects(ids):
+                by_team.setdefault(state.team, []).append(state)
+            inputs = {team: metrics.metric_inputs(by_team[team]) for team in sorted(by_team)}
+        else:
+            inputs = query(_chosen(ids))
+        return {
+            team: metrics.metrics_from_inputs(found, self.definition.calendar)
+            for team, found in inputs.items()
+        }
+
+    def command_names(self) -> list[str]:
+        return sorted(self.definition.commands)
+
+    def allowed_commands(self, project: str) -> list[str]:
+        """Commands the project's stage allows now (authorisation not considered)."""
+        state = self.project(project)
+        return sorted(
+            name
+            for name, spec in self.definition.commands.items()
+            if name != "create"
+            and (
+                (spec.stage_trigger is None and state.stage not in TERMINAL)
+                or (spec.stage_trigger, state.stage) in STAGE_TABLE
+            )
+        )
+
+
+def _chosen(ids: Iterable[str] | None) -> list[str] | None:
+    """The ids a report is over, each once (``None``: every project)."""
+    return None if ids is None else list(dict.fromkeys(ids))

@@ -1,0 +1,142 @@
+"""The timer executor: fires due deadlines (``run_due`` for a worker, catch-up before a
+command), each in its project's time order, through the unit of work."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from approvalflow.clock import Clock
+from approvalflow.engine._context import build_context
+from approvalflow.engine._log import logger
+from approvalflow.engine.definition import RuleBook
+from approvalflow.engine.notices import NoticeDispatcher
+from approvalflow.engine.unit_of_work import UnitOfWork
+from approvalflow.errors import ConcurrencyConflict
+from approvalflow.model import ActorDirectory, CommandResult, Timer
+from approvalflow.rules import timers
+from approvalflow.rules.context import Context
+from approvalflow.stores import Store
+
+__all__ = ["TimerExecutor"]
+
+
+class TimerExecutor:
+    """Fires the store's timers: the built-in rules' and the plugins'."""
+
+    def __init__(
+        self,
+        rules: RuleBook,
+        store: Store,
+        clock: Clock,
+        actors: ActorDirectory,
+        unit_of_work: UnitOfWork,
+        dispatcher: NoticeDispatcher,
+        *,
+        max_retries: int = 8,
+    ) -> None:
+        self.rules = rules
+        self.store = store
+        self.clock = clock
+        self.actors = actors
+        self.unit_of_work = unit_of_work
+        self.dispatcher = dispatcher
+        self._max_retries = max_retries
+
+    def run_due(
+        self, now: datetime | None = None, limit: int = 100, *, prefix: str = ""
+    ) -> list[CommandResult]:
+        """Fire every timer due at or before ``now`` (default: the clock), in time order, once.
+
+        Each timer's events are stamped with its due time. With ``prefix``, only projects whose
+        id starts with it (a scenario run in a shared store). Returns what each firing did.
+        """
+        now = now or self.clock.now()
+        results: list[CommandResult] = []
+        seen: set[tuple[str, str, str, datetime]] = set()
+        while True:
+            batch = [
+                t for t in self.store.claim_due(now, limit, prefix) if (*t.key, t.due) not in seen
+            ]
+            if not batch:
+                return results
+            for timer in batch:
+                seen.add((*timer.key, timer.due))
+                results.extend(self.fire(timer))
+
+    def _fire_rule(self, ctx: Context, kind: str, branch: str) -> None:
+        if kind in timers.TIMER_KINDS:
+            timers.fire(ctx, kind, branch)
+            return
+        handled = self.rules.definition.plugin_manager.hook.approvalflow_fire_timer(
+            context=ctx, kind=kind, branch=branch
+        )
+        if not handled:
+            raise ValueError(f"no plugin handles timers of kind {kind!r}")
+
+    def catch_up(self, project: str) -> None:
+        """Fire the project's deadlines that have passed but no worker has fired yet.
+
+        A command is judged against the project as its deadlines left it: a supply two hours
+        after the supply deadline finds the branch revoked, whether or not a worker ran.
+        """
+        state = self.store.load(project)
+        if state is None:
+            return
+        now = self.clock.now()
+        for (kind, branch), due in sorted(
+            self.rules.timers_for(state).items(), key=lambda item: (item[1], item[0])
+        ):
+            if due <= now:
+                self.fire(Timer(project, kind, due, branch))
+
+    def fire(self, timer: Timer) -> list[CommandResult]:
+        """Fire ``timer`` and, first, any earlier timer of its project that is due too.
+
+        Several workers may hold claims on one project's timers; firing a project's deadlines in
+        time order whoever holds which claim keeps a later deadline (a revocation) from
+        overtaking an earlier one (the overdue notice). A claim whose timer has moved or gone
+        since it was claimed fires nothing and cancels nothing.
+        """
+        results: list[CommandResult] = []
+        target = (timer.kind, timer.branch)
+        conflicts = 0
+        while conflicts < self._max_retries:
+            state = self.store.load(timer.project)
+            if state is None:
+                return results
+            derived = self.rules.timers_for(state)
+            if derived.get(target) != timer.due:
+                return results
+            due, kind, branch = min(
+                (due, kind, branch) for (kind, branch), due in derived.items() if due <= timer.due
+            )
+            current = Timer(timer.project, kind, due, branch)
+            ctx = build_context(
+                self.rules, self.actors, state.clone(), due, "timer", {}, None, None
+            )
+            self._fire_rule(ctx, kind, branch)
+            try:
+                self.unit_of_work.commit(state, ctx, None, fired=current)
+            except ConcurrencyConflict:
+                conflicts += 1
+                continue
+            result = CommandResult(
+                project=timer.project,
+                command=f"timer:{kind}",
+                version=ctx.state.version,
+                state=ctx.state.stage,
+                events=tuple(ctx.events),
+                notices=tuple(ctx.notices),
+            )
+            logger().debug(
+                "approvalflow.timer_fired",
+                project=timer.project,
+                kind=kind,
+                branch=branch,
+                events=len(ctx.events),
+            )
+            self.dispatcher.after_commit(result)
+            results.append(result)
+            if current.key == timer.key:
+                return results
+        raise ConcurrencyConflict(f"timer {timer.key} lost to concurrent writers")
