@@ -20,17 +20,7 @@ pytest.importorskip("litestar", reason="the server extra is not installed")
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "java" / "PreReviewStory.java"
-ACTORS = """\
-guo: {name: 郭强, roles: [recruiter], teams: [light_alloy]}
-fuyuan: {name: 富远铝业, roles: [applicant]}
-huang: {name: 黄副县长, roles: [leader]}
-chair: {roles: [chair, member]}
-m1: {roles: [member]}
-r_gxj: {roles: [reviewer], department: gxj}
-r_fgw: {roles: [reviewer], department: fgw}
-r_zrzy: {roles: [reviewer], department: zrzy}
-r_sthj: {roles: [reviewer], department: sthj}
-"""
+ACTORS = ROOT / "examples" / "java" / "actors.yaml"
 
 
 def _jdk() -> tuple[str, str]:
@@ -54,7 +44,6 @@ def test_the_java_client_takes_a_project_through_pre_review(tmp_path: Path) -> N
     javac, java = _jdk()
     cli = [sys.executable, "-c", "import sys; from approvalflow.cli import main; sys.exit(main())"]
     store = f"sqlite:///{tmp_path / 'county.db'}"
-    (tmp_path / "actors.yaml").write_text(ACTORS, encoding="utf-8")
     issued = subprocess.run(
         [*cli, "token", "issue", "--store", store, "--system", "oa", "--trusted"],
         capture_output=True,
@@ -70,7 +59,7 @@ def test_the_java_client_takes_a_project_through_pre_review(tmp_path: Path) -> N
             "--store",
             store,
             "--actors",
-            str(tmp_path / "actors.yaml"),
+            str(ACTORS),
             "--port",
             str(port),
         ],
