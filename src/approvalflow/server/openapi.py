@@ -14,11 +14,9 @@ __all__ = ["document", "main"]
 
 def document() -> dict[str, Any]:
     """The document the app serves at ``/openapi.json``."""
-    from approvalflow.server.app import create_app
+    from approvalflow.server.app import create_app, published_document
 
-    app = create_app(store=None)
-    schema: dict[str, Any] = app.openapi_schema.to_schema()
-    return schema
+    return published_document(create_app(store=None))
 
 
 def main() -> None:
