@@ -24,6 +24,7 @@ extensions = [
     "myst_parser",
     "sphinxcontrib.mermaid",
     "approvalflow_docs",
+    "approvalflow_openapi",
 ]
 
 source_suffix = {".md": "markdown"}
