@@ -153,8 +153,9 @@ def service_run(store: str, clients: int, projects: int) -> dict[str, float]:
 def in_process(store: str, projects: int) -> float:
     from approvalflow import Engine
     from approvalflow.cli.worker import load_actors
+    from approvalflow.stores import open_store
 
-    engine = Engine(actors=load_actors(ACTORS), store=store)
+    engine = Engine(actors=load_actors(ACTORS), store=open_store(store, create=True))
     run = uuid.uuid4().hex[:6]
     engine.execute("create", f"W{run}", "guo", FIELDS)  # untimed, as for the service
     started = time.perf_counter()

@@ -68,7 +68,7 @@ class Service:
 @pytest.fixture(params=["memory", "sqlite"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
     url = "memory://" if request.param == "memory" else f"sqlite:///{tmp_path / 'county.db'}"
-    opened = open_store(url)
+    opened = open_store(url, create=True)
     yield opened
     opened.close()
 

@@ -27,7 +27,7 @@ from approvalflow.stores import open_store  # noqa: E402
 
 
 def _app(url: str) -> tuple[Any, str]:
-    store = open_store(url)
+    store = open_store(url, create=True)
     token, _ = issue_token(store, "oa", trusted=True)
     return create_app(store=store, actors=county_actors(), clock=ManualClock(MONDAY)), token
 

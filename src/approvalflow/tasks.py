@@ -25,7 +25,7 @@ from approvalflow.project import Branch, ProjectState
 from approvalflow.rules.authorization import BranchParties, authorize
 from approvalflow.rules.commands import BUILTIN_COMMANDS
 from approvalflow.settings import LadderStep, Settings
-from approvalflow.states import BRANCH_TABLE, STAGE_TABLE, TERMINAL
+from approvalflow.states import TERMINAL, investment_project, stage_allows
 
 if TYPE_CHECKING:
     from approvalflow.engine import Engine
@@ -243,7 +243,7 @@ def open_items(
             add("close_meeting", ["close_meeting"])
     if stage == "approval":
         _approval_items(state, settings, actor, may, add)
-    if ("verify", stage) in STAGE_TABLE and actor.department in state.branches:
+    if stage_allows("verify", stage) and actor.department in state.branches:
         branch = state.branches[actor.department]
         awaiting = branch.commitment and branch.state == "approved" and not branch.verified
         if awaiting and may("verify", branch):
@@ -263,9 +263,7 @@ def _approval_items(
     branch = state.branches.get(actor.department) if actor.department else None
     if branch is not None:
         commands = [
-            c
-            for c in _OFFICER_COMMANDS
-            if (c, branch.state) in BRANCH_TABLE or (c == "accept" and branch.state == "pending")
+            c for c in _OFFICER_COMMANDS if investment_project().branch.allows(branch.state, c)
         ]
         if commands and may(commands[0], branch):
             kind = "accept" if branch.state == "pending" else "decide"

@@ -41,7 +41,8 @@ def _issue(options: argparse.Namespace) -> int:
     from approvalflow.server.auth import issue_token
     from approvalflow.stores import open_store
 
-    store = open_store(options.store)
+    # Issuing the first token is how a county sets up its service: the store may be new.
+    store = open_store(options.store, create=True)
     try:
         token, record = issue_token(
             store, options.system, actor=options.actor, trusted=options.trusted
