@@ -12,6 +12,7 @@ import pytest
 from approvalflow import errors
 from approvalflow.errors import (
     ERROR_CODES,
+    SERVICE_ERROR_CODES,
     SETUP_ERROR_CODES,
     STORE_ERROR_CODES,
     ApprovalflowError,
@@ -70,7 +71,9 @@ class TestTheClasses:
         codes = [cls.code for cls in error_classes()]
         assert len(codes) == len(set(codes))
         assert all("code" in cls.__dict__ for cls in error_classes())
-        assert sorted(codes) == sorted((*ERROR_CODES, *SETUP_ERROR_CODES, *STORE_ERROR_CODES))
+        assert sorted(codes) == sorted(
+            (*ERROR_CODES, *SETUP_ERROR_CODES, *STORE_ERROR_CODES, *SERVICE_ERROR_CODES)
+        )
 
     def test_each_keeps_the_built_in_it_resembles(self) -> None:
         """Code written against the built-ins keeps catching them."""
@@ -100,7 +103,7 @@ class TestTheClasses:
             node.name
             for node in ast.parse(source).body
             if isinstance(node, ast.ClassDef)
-            and node.name not in ("ApprovalflowError", "SetupError")
+            and node.name not in ("ApprovalflowError", "SetupError", "ServiceError")
         ]
         assert sorted(defined) == sorted(cls.__name__ for cls in error_classes())
 

@@ -19,6 +19,7 @@ from typing import ClassVar
 
 __all__ = [
     "ERROR_CODES",
+    "SERVICE_ERROR_CODES",
     "SETUP_ERROR_CODES",
     "STORE_ERROR_CODES",
     "AlreadyVoted",
@@ -33,14 +34,17 @@ __all__ = [
     "KeyMaterialMissing",
     "NotAuthorized",
     "PluginError",
+    "PreconditionFailed",
     "ScenarioFileError",
     "SchemaVersionError",
+    "ServiceError",
     "SettingsError",
     "SetupError",
     "StoreBusy",
     "StoreError",
     "StoreNotFound",
     "StoreUnavailable",
+    "Unauthenticated",
     "UnknownEventType",
     "UnknownMaterial",
     "UnknownProject",
@@ -243,6 +247,22 @@ class UnstorableValue(StoreError, ValueError):
     code = "UnstorableValue"
 
 
+class ServiceError(ApprovalflowError):
+    """The HTTP service refused a request before the engine saw it (``approvalflow serve``)."""
+
+
+class Unauthenticated(ServiceError, PermissionError):
+    """No credential, or one the service does not accept (unknown, revoked, expired)."""
+
+    code = "Unauthenticated"
+
+
+class PreconditionFailed(ServiceError):
+    """``If-Match`` names a version the project has left: the write was refused."""
+
+    code = "PreconditionFailed"
+
+
 def error_classes() -> tuple[type[ApprovalflowError], ...]:
     """The library's concrete error classes (each defines its own ``code``), root first out."""
     found: list[type[ApprovalflowError]] = []
@@ -256,7 +276,9 @@ def error_classes() -> tuple[type[ApprovalflowError], ...]:
 
 
 ERROR_CODES: tuple[str, ...] = tuple(
-    cls.code for cls in error_classes() if not issubclass(cls, SetupError | StoreError)
+    cls.code
+    for cls in error_classes()
+    if not issubclass(cls, SetupError | StoreError | ServiceError)
 )
 """The codes a command is refused with (WORKFLOW.md's list), in the order defined here."""
 SETUP_ERROR_CODES: tuple[str, ...] = tuple(
@@ -267,3 +289,7 @@ STORE_ERROR_CODES: tuple[str, ...] = tuple(
     cls.code for cls in error_classes() if issubclass(cls, StoreError)
 )
 """The codes of ``StoreError``: the storage, not a rule, refused or failed."""
+SERVICE_ERROR_CODES: tuple[str, ...] = tuple(
+    cls.code for cls in error_classes() if issubclass(cls, ServiceError)
+)
+"""The codes of ``ServiceError``: the HTTP service refused the request itself."""

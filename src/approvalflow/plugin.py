@@ -49,12 +49,12 @@ from approvalflow.errors import (
     InvalidTransition,
     KeyMaterialMissing,
     NotAuthorized,
+    UnknownEventType,
     UnknownMaterial,
     UnknownProject,
+    UnknownRole,
 )
 from approvalflow.model import ROLES, Actor, ActorDirectory, Event, Notice, Timer
-from approvalflow.plugins.combine import UnknownRole
-from approvalflow.plugins.folds import UnknownEventType
 from approvalflow.plugins.hookspecs import hookimpl
 from approvalflow.plugins.manager import PluginError, available_plugins
 from approvalflow.project import Branch, Fold, ProjectState
@@ -78,6 +78,7 @@ from approvalflow.states import (
     STAGES,
     TERMINAL,
 )
+from approvalflow.tasks import TaskItem
 
 __all__ = [
     "BRANCH_OPEN",
@@ -115,6 +116,7 @@ __all__ = [
     "ProjectState",
     "Settings",
     "SettingsError",
+    "TaskItem",
     "Timer",
     "UnknownEventType",
     "UnknownMaterial",

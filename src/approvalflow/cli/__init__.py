@@ -92,6 +92,10 @@ def _parser() -> argparse.ArgumentParser:
         commands.add_parser("worker", help="fire due timers and deliver notices until stopped")
     )
     store.add_arguments(commands.add_parser("store", help="create or migrate a store"))
+    from approvalflow.cli import serve, token
+
+    serve.add_arguments(commands.add_parser("serve", help="the HTTP service (server extra)"))
+    token.add_arguments(commands.add_parser("token", help="the service's bearer tokens"))
     return parser
 
 

@@ -27,6 +27,7 @@ from approvalflow.rules.points import LeaderboardRow
 from approvalflow.rules.preview import Preview
 from approvalflow.settings import Settings
 from approvalflow.stores import Store, open_store
+from approvalflow.tasks import DoneItem, TaskItem, engine_done, engine_tasks
 
 __all__ = ["Engine"]
 
@@ -262,6 +263,15 @@ class Engine:
     def team_metrics(self, ids: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
         """The built-in metrics of each team with a project (among the chosen), by team id."""
         return self._reading.team_metrics(ids)
+
+    def tasks(self, actor: str, now: datetime | None = None) -> list[TaskItem]:
+        """What waits on ``actor`` across every project (待办), most urgent first."""
+        return engine_tasks(self, actor, now)
+
+    def done(self, actor: str) -> list[DoneItem]:
+        """What ``actor`` did (or an agent or deputy did for them) on every project (已办),
+        the latest first."""
+        return engine_done(self, actor)
 
     def command_names(self) -> list[str]:
         return self._reading.command_names()
