@@ -151,7 +151,8 @@ def unfirable_timers(store: Store, rules: RuleBook, now: datetime) -> list[tuple
         timers = [timer for timer in store.timers(project) if timer.due <= now]
         if not timers:
             continue
-        state = store.load(project)
+        # Folded with the loaded plugins' folds, as the executor reads it.
+        state = rules.load(project)
         if state is None:
             continue
         derived = rules.timers_for(state)

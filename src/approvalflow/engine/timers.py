@@ -76,17 +76,27 @@ class TimerExecutor:
         now = now or self.clock.now()
         results: list[CommandResult] = []
         seen: set[tuple[str, str, str, datetime]] = set()
+        # Claimed but not fired here (this engine lacks the plugin that set them, or may not
+        # write their project): their claims end with the run, so an engine that has the plugin
+        # fires them at once instead of after the lease.
+        unfired: list[Timer] = []
         while True:
             batch = [
                 t for t in self.store.claim_due(now, limit, prefix) if (*t.key, t.due) not in seen
             ]
             if not batch:
+                for timer in unfired:
+                    self.store.release_timer(timer)
                 return results
             for timer in batch:
                 seen.add((*timer.key, timer.due))
                 try:
-                    results.extend(self.fire(timer))
+                    fired, reached = self._fire(timer)
+                    results.extend(fired)
+                    if not reached:
+                        unfired.append(timer)
                 except UnknownEventType as refused:
+                    unfired.append(timer)
                     logger().warning(
                         "approvalflow.timer_refused",
                         project=timer.project,
@@ -129,7 +139,6 @@ class TimerExecutor:
             self.fire(Timer(project, kind, due, branch))
         return self.rules.load(project)
 
-    @with_plugin_folds
     def fire(self, timer: Timer) -> list[CommandResult]:
         """Fire ``timer`` and, first, any earlier timer of its project that is due too.
 
@@ -138,16 +147,21 @@ class TimerExecutor:
         overtaking an earlier one (the overdue notice). A claim whose timer has moved or gone
         since it was claimed fires nothing and cancels nothing.
         """
+        return self._fire(timer)[0]
+
+    @with_plugin_folds
+    def _fire(self, timer: Timer) -> tuple[list[CommandResult], bool]:
+        """``fire``, and whether ``timer`` itself fired (not moved, gone or unknown here)."""
         results: list[CommandResult] = []
         target = (timer.kind, timer.branch)
         conflicts = 0
         while conflicts < self._max_retries:
             state = self.rules.load(timer.project)
             if state is None:
-                return results
+                return results, False
             derived = self.rules.stored_timers(state)
             if derived.get(target) != timer.due:
-                return results
+                return results, False
             due, kind, branch = min(
                 (due, kind, branch) for (kind, branch), due in derived.items() if due <= timer.due
             )
@@ -182,5 +196,5 @@ class TimerExecutor:
             self.dispatcher.after_commit(result)
             results.append(result)
             if current.key == timer.key:
-                return results
+                return results, True
         raise ConcurrencyConflict(f"timer {timer.key} lost to concurrent writers")

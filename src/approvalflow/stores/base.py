@@ -107,6 +107,11 @@ class Store(Protocol):
         ``commit`` that cancels or replaces it. A worker that dies lets the lease run out.
         """
 
+    def release_timer(self, timer: Timer) -> None:
+        """End this claimer's lease on ``timer`` without firing it (a worker that lacks the
+        plugin that set it), so another claimer may take it at once. A timer that has moved
+        or gone since it was claimed is left as it is."""
+
     def next_due(self) -> datetime | None:
         """When the earliest timer falls due, or ``None``."""
 

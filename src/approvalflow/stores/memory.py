@@ -142,6 +142,12 @@ class MemoryStore(MemoryTokens):
                 heapq.heappush(self._heap, item)
             return claimed
 
+    def release_timer(self, timer: Timer) -> None:
+        with self._lock:
+            stored = self._timers.get(timer.key)
+            if stored is not None and stored.due == timer.due:
+                self._leases.pop(timer.key, None)
+
     def next_due(self) -> datetime | None:
         with self._lock:
             while self._heap:

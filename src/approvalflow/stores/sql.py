@@ -143,6 +143,10 @@ class SQLStatements:
         self.delete_timer = (
             f"DELETE FROM timers WHERE project = {p} AND kind = {p} AND branch = {p}"
         )
+        self.release_timer = (
+            "UPDATE timers SET lease_until_us = NULL "
+            f"WHERE project = {p} AND kind = {p} AND branch = {p} AND due_us = {p}"
+        )
         # Setting a timer replaces one with the same key and ends any lease on it.
         self.upsert_timer = (
             "INSERT INTO timers (project, kind, branch, due_us, due_at) "
@@ -793,6 +797,12 @@ class SQLStore(SQLTokens):
             Timer(project, kind, parse_datetime(due_at), branch)
             for project, kind, branch, _, due_at in rows
         ]
+
+    def release_timer(self, timer: Timer) -> None:
+        self._write_one(
+            self._sql.release_timer,
+            (timer.project, timer.kind, timer.branch, to_epoch_us(timer.due)),
+        )
 
     def claim_notices(self, now: datetime, limit: int = 100) -> list[OutboxEntry]:
         if limit <= 0:

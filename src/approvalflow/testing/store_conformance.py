@@ -533,6 +533,21 @@ class StoreConformance(PluginDataConformance):
         assert store.claim_due(T0 + timedelta(days=1)) == [timer]
         assert store.next_due() == T0  # leased timers are still scheduled
 
+    def test_a_released_timer_is_claimable_at_once(self, store: Store) -> None:
+        """A claimer that cannot fire a timer (its plugin is not loaded there) releases it, and
+        the next claimer gets it without waiting for the lease; releasing a timer that has
+        moved since leaves the moved one's lease alone."""
+        timer = Timer("P1", "huguan.issue", T0)
+        state = new_project(store, "P1", timers=TimerChanges(set=(timer,)))
+        assert store.claim_due(T0) == [timer]
+        store.release_timer(timer)
+        assert store.claim_due(T0) == [timer]
+        moved = Timer("P1", "huguan.issue", T0 - timedelta(hours=1))
+        append(store, state, [("funds_reported", {"amount": 1})], timers=TimerChanges(set=(moved,)))
+        assert store.claim_due(T0) == [moved]
+        store.release_timer(timer)
+        assert store.claim_due(T0) == []
+
     def test_setting_a_claimed_timer_again_ends_its_lease(self, store: Store) -> None:
         """A commit that sets a leased timer again makes it claimable at once; one that
         cancels it removes it for good."""
