@@ -1,6 +1,5 @@
-"""What a caller meets when storage, not a rule, refuses or fails, and the stores' key checks.
-
-The error classes are defined in ``approvalflow.errors`` and re-exported here.
+"""The stores' errors (defined in ``approvalflow.errors``, re-exported here) and key checks:
+what a caller meets when storage, not a rule, refuses or fails.
 
 Every one is an ``ApprovalflowError`` (and the built-in class it resembles), so no driver
 exception (``sqlite3.OperationalError``, ``psycopg.errors.*``) reaches a caller: the SQL stores
