@@ -2,7 +2,8 @@
 
 Build it strictly, as CI does: ``sphinx-build -W --keep-going -b html docs docs/_build/html``.
 The pages are the Markdown files in this folder (MyST); the CLI reference and the workflow
-diagrams are generated from the code at build time by ``_ext/approvalflow_docs.py``.
+diagrams are generated from the code at build time by ``_ext/approvalflow_docs.py``, and the API
+reference (``api.md``) from the public modules' docstrings by ``sphinx.ext.autodoc``.
 """
 
 from __future__ import annotations
@@ -21,9 +22,11 @@ copyright = "2026, the approvalflow authors"
 language = "en"
 
 extensions = [
+    "sphinx.ext.autodoc",
     "myst_parser",
     "sphinxcontrib.mermaid",
     "approvalflow_docs",
+    "approvalflow_openapi",
 ]
 
 source_suffix = {".md": "markdown"}
@@ -32,6 +35,14 @@ exclude_patterns = ["_build", "_ext", "Thumbs.db", ".DS_Store"]
 
 # The pages link to their own headings as `[text](#slug)`, GitHub style.
 myst_heading_anchors = 4
+
+# The API reference documents what the public modules export, in source order, with the
+# signatures as written (annotations stay text: the modules use postponed evaluation).
+autodoc_default_options = {"members": True, "member-order": "bysource", "imported-members": True}
+autodoc_typehints = "signature"
+autodoc_preserve_defaults = True
+# Docstrings name other objects in double backticks, not as cross-references.
+default_role = "literal"
 
 html_theme = "furo"
 html_title = "approvalflow"

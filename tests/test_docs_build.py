@@ -112,3 +112,25 @@ class TestTheSite:
         assert headings
         for heading in headings:
             assert heading in page, heading
+
+    def test_the_api_reference_is_generated_from_the_public_docstrings(self, site: Path) -> None:
+        """docs/api.md documents every public name of ``approvalflow.plugin`` by its id, and
+        the engine's entry points, with the docstrings' own words."""
+        import approvalflow.plugin as plugin_api
+        from approvalflow import Engine
+
+        page = (site / "api.html").read_text(encoding="utf-8")
+        documented = set(re.findall(r'id="approvalflow\.plugin\.(\w+)"', page))
+        own = {
+            name
+            for name in plugin_api.__all__
+            if getattr(getattr(plugin_api, name), "__module__", "") == "approvalflow.plugin"
+        }
+        assert own and own <= documented
+        assert {"hookimpl", "Context", "CountyConfig", "UnknownEventType"} <= documented
+        wanted = {"execute", "run_due", "project", "deadlines", "metrics"}
+        assert {f"Engine.{name}" for name in wanted} <= set(
+            re.findall(r'id="approvalflow\.(Engine\.\w+)"', page)
+        )
+        first_line = (Engine.execute.__doc__ or "").split("\n")[0].replace("``", "").strip()
+        assert first_line in _text(site / "api.html")

@@ -8,27 +8,33 @@ from typing import Any
 import pytest
 from builders import County
 
-from approvalflow import CommandSpec, Context, Party, PluginError, hookimpl
-from approvalflow.calendar import SHANGHAI
-from approvalflow.project import register_event_handler
-from approvalflow.rules import arguments
+from approvalflow.plugin import (
+    SHANGHAI,
+    CommandSpec,
+    Context,
+    Fold,
+    Party,
+    PluginError,
+    UnknownEventType,
+    event_folds,
+    hookimpl,
+    read_text,
+)
 
 
-def _issue_raised(state: Any, payload: Any, at: datetime) -> None:
-    issues = state.plugin_data.setdefault("demo", {"issues": {}})["issues"]
-    issues[payload["issue"]] = {"due": payload["due"], "resolved": False}
+def _issue_raised(data: dict[str, Any], payload: Any, at: datetime) -> None:
+    data.setdefault("issues", {})[payload["issue"]] = {"due": payload["due"], "resolved": False}
 
 
-def _issue_overdue(state: Any, payload: Any, at: datetime) -> None:
-    state.plugin_data["demo"]["issues"][payload["issue"]]["resolved"] = True
+def _issue_overdue(data: dict[str, Any], payload: Any, at: datetime) -> None:
+    data["issues"][payload["issue"]]["resolved"] = True
 
 
-register_event_handler("demo.issue_raised", _issue_raised)
-register_event_handler("demo.issue_overdue", _issue_overdue)
+DEMO_FOLDS = event_folds("demo", {"issue_raised": _issue_raised, "issue_overdue": _issue_overdue})
 
 
 def raise_issue(ctx: Context) -> None:
-    text = arguments.text(ctx.args, "text", required=True)
+    text = read_text(ctx.args, "text", required=True)
     due = ctx.working_days_after(2)
     ctx.emit("demo.issue_raised", issue=text, due=due.at.isoformat())
 
@@ -39,6 +45,10 @@ pytestmark = pytest.mark.usefixtures("every_store")
 
 class IssueLoop:
     """A plugin with its own command, event, timer and notice, like Huguan's issue loop."""
+
+    @hookimpl
+    def approvalflow_event_folds(self) -> dict[str, Fold]:
+        return DEMO_FOLDS
 
     @hookimpl
     def approvalflow_commands(self) -> list[CommandSpec]:
@@ -200,6 +210,10 @@ class TestCommandHooks:
 
         class Copy:
             @hookimpl
+            def approvalflow_event_folds(self) -> dict[str, Fold]:
+                return {"demo.copied": lambda data, payload, at: None}
+
+            @hookimpl
             def approvalflow_after_command(self, context: Context, command: str) -> None:
                 if command == "negotiate":
                     context.emit("demo.copied", to=context.state.recruiter)
@@ -211,6 +225,24 @@ class TestCommandHooks:
         assert [e.type for e in result.events][-1] == "demo.copied"
         assert [n.kind for n in result.notices] == ["demo.copy"]
         assert county.engine.history("P1")[-1].type == "demo.copied"
+
+    def test_an_event_type_no_plugin_folds_is_refused_and_nothing_is_stored(self) -> None:
+        """Strict folds: an event the engine could not rebuild the project from is never
+        written; the error names the event type."""
+
+        class Unfolded:
+            @hookimpl
+            def approvalflow_after_command(self, context: Context, command: str) -> None:
+                if command == "negotiate":
+                    context.emit("demo.copied", to=context.state.recruiter)
+
+        county = County(plugins=[Unfolded()])
+        county.create()
+        before = county.engine.history("P1")
+        with pytest.raises(UnknownEventType, match=r"demo\.copied"):
+            county.do("negotiate", "P1", "guo")
+        assert county.engine.history("P1") == before
+        assert county.stage() == "lead"
 
     def test_a_notice_without_an_event_is_refused_and_nothing_is_stored(self) -> None:
         """A plugin command that only notifies would reuse the last commit's notice id: the

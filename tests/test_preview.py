@@ -29,16 +29,15 @@ class TestPreview:
         assert county.engine.project_ids() == []
 
     def test_a_routing_plugin_shapes_the_preview(self) -> None:
-        """No emissions, no environmental branch."""
+        """Environmental review only for projects with emissions: no emissions, no branch."""
 
         class Route:
             @hookimpl
             def approvalflow_route(self, project, settings):  # type: ignore[no-untyped-def]
-                if not project.emissions:
-                    return [d for d in settings.routing.departments if d != "sthj"]
-                return None
+                return ["sthj"] if project.emissions else None
 
-        county = County(plugins=[Route()])
+        routing = {"routing": {"departments": ["fgw", "zrzy", "zj", "yj"]}}
+        county = County(plugins=[Route()], settings=routing)
         preview = county.engine.preview({**PROJECT_FIELDS, "emissions": False}, "guo")
         assert [b.department for b in preview.branches] == ["fgw", "zrzy", "zj", "yj"]
 

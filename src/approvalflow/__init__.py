@@ -1,6 +1,17 @@
 """approvalflow: the workflow and approval engine for county investment projects.
 
-The public surface is what this module exports; everything else is private and may change.
+The public surface is what this module exports (for hosts: ``Engine``, actors, clocks, errors),
+and three more modules:
+
+- ``approvalflow.plugin``: the county plugin API, the only other module a county plugin imports;
+- ``approvalflow.stores``: ``open_store`` and the store classes a host picks by URL;
+- the testing helpers ``approvalflow.testing.store_conformance`` (the suite a store backend
+  passes) and ``approvalflow.scenario.runner`` (``load``, ``run_file``, ``run_scenario``).
+
+Everything else (``approvalflow.rules``, ``approvalflow.engine``'s internals,
+``approvalflow.project``, ``approvalflow.states``, ``approvalflow.settings``,
+``approvalflow.plugins``...) is private and may change in any release; the names a plugin needs
+from it are re-exported by ``approvalflow.plugin``.
 """
 
 from approvalflow.calendar import Due, OfficialYear, WorkingCalendar
@@ -9,6 +20,7 @@ from approvalflow.engine import Engine
 from approvalflow.errors import (
     AlreadyVoted,
     ApprovalflowError,
+    CalendarOutOfRange,
     CalendarUnknown,
     ConcurrencyConflict,
     DuplicateProject,
@@ -30,6 +42,8 @@ from approvalflow.model import (
 )
 from approvalflow.money import parse_amount
 from approvalflow.plugins import PluginError, hookimpl
+from approvalflow.plugins.combine import UnknownRole
+from approvalflow.plugins.folds import UnknownEventType
 from approvalflow.project import Branch, ProjectState
 from approvalflow.rules.authorization import Party
 from approvalflow.rules.commands import CommandSpec
@@ -44,6 +58,7 @@ __all__ = [
     "AlreadyVoted",
     "ApprovalflowError",
     "Branch",
+    "CalendarOutOfRange",
     "CalendarUnknown",
     "Clock",
     "CommandResult",
@@ -70,8 +85,10 @@ __all__ = [
     "SettingsError",
     "SystemClock",
     "Timer",
+    "UnknownEventType",
     "UnknownMaterial",
     "UnknownProject",
+    "UnknownRole",
     "WorkingCalendar",
     "hookimpl",
     "parse_amount",

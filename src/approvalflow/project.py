@@ -4,11 +4,18 @@
 and when a project is rebuilt from its history, so the two can never disagree (a test replays
 every scenario's history to prove it). The state is mutable for speed; the engine works on a
 ``clone()`` so that a command that fails part-way changes nothing.
+
+A plugin's event types (``<plugin>.<name>``) are folded by the folds of the engine that reads or
+writes the project (``folding``), never by a table shared by the process: an event whose fold is
+not at hand is recorded in ``unfolded_types`` and the engine refuses to write the project (see
+``approvalflow.plugins.folds``), so a process without the plugin cannot lose the plugin's data.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
 
@@ -17,7 +24,25 @@ import attrs
 from approvalflow.model import Event
 from approvalflow.settings import LadderStep
 
-__all__ = ["Branch", "Meeting", "PreReviewRound", "ProjectState"]
+__all__ = ["Branch", "Fold", "Meeting", "PreReviewRound", "ProjectState", "folding"]
+
+Fold = Callable[[dict[str, Any], Mapping[str, Any], datetime], None]
+"""A plugin's fold: ``fold(data, payload, at)`` changes ``data``, the plugin's own slice of
+``ProjectState.plugin_data`` (``plugin_data[<plugin>]``), and nothing else."""
+
+_ACTIVE_FOLDS: ContextVar[Mapping[str, Fold] | None] = ContextVar(
+    "approvalflow_active_folds", default=None
+)
+
+
+@contextmanager
+def folding(folds: Mapping[str, Fold]) -> Iterator[None]:
+    """Fold plugin event types with ``folds`` (event type -> fold) inside the block."""
+    token = _ACTIVE_FOLDS.set(folds)
+    try:
+        yield
+    finally:
+        _ACTIVE_FOLDS.reset(token)
 
 
 def _when(value: Any) -> datetime | None:
@@ -145,6 +170,9 @@ class ProjectState:
     stage_entered: dict[str, datetime] = attrs.field(factory=dict)
     stage_left: dict[str, datetime] = attrs.field(factory=dict)
     plugin_data: dict[str, Any] = attrs.field(factory=dict)
+    # Plugin event types met without their fold, in order (never stored: a project with any is
+    # refused before it is written).
+    unfolded_types: tuple[str, ...] = attrs.field(default=(), init=False, eq=False, repr=False)
     # Copy-on-write bookkeeping for clone(): which nested parts this copy owns already.
     _owned: set[str] = attrs.field(factory=set, init=False, eq=False, repr=False)
 
@@ -175,6 +203,7 @@ class ProjectState:
             if self.plugin_data
             else {},
         )
+        _SET(new, "unfolded_types", self.unfolded_types)
         _SET(new, "_owned", set())
         return new
 
@@ -244,7 +273,22 @@ class ProjectState:
         handler = _HANDLERS.get(event.type)
         if handler is not None:
             handler(self, event.payload, event.at)
+        elif "." in event.type:
+            self._fold_plugin_event(event)
         self.version = event.version
+
+    def _fold_plugin_event(self, event: Event) -> None:
+        folds = _ACTIVE_FOLDS.get()
+        fold = folds.get(event.type) if folds is not None else None
+        if fold is None:
+            if event.type not in self.unfolded_types:
+                self.unfolded_types = (*self.unfolded_types, event.type)
+            return
+        plugin = event.type.split(".", 1)[0]
+        data = self.plugin_data.get(plugin)
+        if not isinstance(data, dict):
+            data = self.plugin_data[plugin] = {}
+        fold(data, event.payload, event.at)
 
 
 _NEW = object.__new__
@@ -272,6 +316,7 @@ _COPIED_AS_IS = tuple(
         "stage_entered",
         "stage_left",
         "plugin_data",
+        "unfolded_types",
         "_owned",
     }
 )
@@ -288,11 +333,9 @@ def _on(event_type: str) -> Callable[[Handler], Handler]:
     return register
 
 
-def register_event_handler(event_type: str, handler: Handler) -> None:
-    """Let a plugin fold its own event types (they must only touch ``plugin_data``)."""
-    if event_type in _HANDLERS and _HANDLERS[event_type] is not handler:
-        raise ValueError(f"event type {event_type!r} already has a handler")
-    _HANDLERS[event_type] = handler
+def builtin_event_types() -> frozenset[str]:
+    """The event types the built-in fold knows (a plugin may not fold them)."""
+    return frozenset(_HANDLERS)
 
 
 @_on("stage_changed")

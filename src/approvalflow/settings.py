@@ -7,11 +7,15 @@ any number or list without touching a rule. ``Settings.default()`` is WORKFLOW.m
 
 from __future__ import annotations
 
+import collections.abc
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+import typing
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import date
 from functools import cache
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 if TYPE_CHECKING:
     import cattrs
@@ -19,12 +23,16 @@ if TYPE_CHECKING:
 import attrs
 
 from approvalflow.errors import SettingsError
+from approvalflow.inputs import text_problem
 
 __all__ = [
     "CARDS",
     "LADDER_RECIPIENTS",
     "CalendarSettings",
     "CommitmentSettings",
+    "ConflictSettings",
+    "CountyConfig",
+    "CountySettings",
     "DecisionSettings",
     "LadderSettings",
     "LadderStep",
@@ -67,6 +75,20 @@ class RoutingSettings:
 class CommitmentSettings:
     departments: tuple[str, ...] = ()
     verify_wd: int = 60
+
+
+CONFLICT_ROLES: tuple[str, ...] = ("reviewer", "member", "chair", "officer", "head", "leader")
+"""The deciding roles a project's applicant and its agent may not act in on that project."""
+
+
+@attrs.frozen
+class ConflictSettings:
+    """Conflicts of interest (D74): the project's applicant and its agent may not act in a
+    deciding role (``CONFLICT_ROLES``) on that project. ``allow`` lists the roles a county has
+    decided they may act in anyway (for example ``[member]`` where a member declares the
+    interest and still votes)."""
+
+    allow: tuple[str, ...] = ()
 
 
 @attrs.frozen
@@ -265,6 +287,7 @@ class Settings:
     requirements: dict[str, tuple[str, ...]] = attrs.field(factory=lambda: dict(_REQUIREMENTS))
     departments: dict[str, str] = attrs.field(factory=lambda: dict(_DEPARTMENTS))
     calendar: CalendarSettings = attrs.field(factory=CalendarSettings)
+    conflicts: ConflictSettings = attrs.field(factory=ConflictSettings)
     ladder: LadderSettings = attrs.field(factory=LadderSettings)
     # Each plugin's own numbers, by plugin name, free-form: a scenario's `settings:` can set
     # them ({plugins: {huguan: {issue_deadline_wd: 3}}}) and they are in the fingerprint.
@@ -317,6 +340,8 @@ class Settings:
                 "settings.rules_version: must be a label of 1 to 64 characters, "
                 f"got {self.rules_version!r}"
             )
+        elif problem := text_problem(self.rules_version, single_line=True):
+            found.append(f"settings.rules_version: {self.rules_version!a} {problem}")
         known_departments = set(self.departments)
         for unit in self.pre_review.members:
             if unit not in known_departments:
@@ -377,6 +402,12 @@ class Settings:
         for milestone, points in self.points.items():
             if points < 0:
                 found.append(f"settings.points.{milestone}: must not be negative")
+        for role in self.conflicts.allow:
+            if role not in CONFLICT_ROLES:
+                found.append(
+                    f"settings.conflicts.allow: {role!r} is not a deciding role "
+                    f"({', '.join(CONFLICT_ROLES)})"
+                )
         found.extend(ladder_problems(self.ladder.steps, "settings.ladder.steps"))
         return found
 
@@ -468,7 +499,48 @@ def strict_converter() -> cattrs.Converter:
     converter.register_structure_hook(float, _structure_share)
     converter.register_structure_hook(bool, _structure_flag)
     converter.register_structure_hook(str, _structure_text)
+    converter.register_structure_hook_factory(_is_collection, _strict_collection_hook)
     return converter
+
+
+_COLLECTIONS: dict[Any, Callable[[Iterable[Any]], Any]] = {
+    tuple: tuple,
+    list: list,
+    set: set,
+    frozenset: frozenset,
+    collections.abc.Sequence: tuple,
+    collections.abc.MutableSequence: list,
+    collections.abc.Set: frozenset,
+    collections.abc.MutableSet: set,
+}
+
+
+def _is_collection(cls: Any) -> bool:
+    return (typing.get_origin(cls) or cls) in _COLLECTIONS
+
+
+def _strict_collection_hook(cls: Any, converter: cattrs.Converter) -> Callable[[Any, Any], Any]:
+    """Structure a list-like setting from a list only: a text is not a list of its letters
+    (``squads: digital`` is one squad misspelt, not seven)."""
+    origin = typing.get_origin(cls) or cls
+    build = _COLLECTIONS[origin]
+    args = typing.get_args(cls)
+    fixed = origin is tuple and bool(args) and args[-1] is not Ellipsis
+    item = args[0] if args and not fixed else Any
+
+    def structure(value: Any, _: Any) -> Any:
+        if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
+            raise TypeError(f"expected a list, got {value!r}")
+        items = list(value)
+        if fixed:
+            if len(items) != len(args):
+                raise TypeError(f"expected a list of {len(args)} items, got {value!r}")
+            return tuple(converter.structure(v, t) for v, t in zip(items, args, strict=True))
+        if item is Any:
+            return build(items)
+        return build(converter.structure(v, item) for v in items)
+
+    return structure
 
 
 def merge_nested(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -496,6 +568,7 @@ def _converter() -> cattrs.Converter:
         RoutingSettings,
         CommitmentSettings,
         CalendarSettings,
+        ConflictSettings,
         LadderSettings,
         MaterialInfo,
     ):
@@ -517,3 +590,121 @@ def _converter() -> cattrs.Converter:
 
 
 _DEFAULT = Settings()
+
+
+# -- a county plugin's own settings -----------------------------------------------------------
+
+
+class CountySettings:
+    """Base of a county plugin's own settings: subclass it as a frozen attrs class
+    (``@attrs.frozen``) of typed fields with defaults, and hold an instance in a
+    ``CountyConfig``.
+
+    Values given under ``settings.plugins[<county>]`` are structured strictly: an unknown key,
+    a scalar of the wrong type (``"3"`` for a number, ``true`` for a count) or a text where a list
+    is expected (``squads: digital``) is a ``SettingsError`` naming the key.
+    """
+
+
+SettingsT = TypeVar("SettingsT", bound=CountySettings)
+
+
+class CountyConfig(Generic[SettingsT]):
+    """Holds one county plugin's own settings object (frozen attrs), replaceable at start-up,
+    and reads a project's overrides of it from ``settings.plugins[name]``."""
+
+    def __init__(self, name: str, default: SettingsT) -> None:
+        self.name = name
+        self._default = default
+        self._current = default
+        self._merged: dict[tuple[int, str], SettingsT] = {}
+
+    def of(self, settings: Settings) -> SettingsT:
+        """The county's numbers under ``settings``: the configured ones with
+        ``settings.plugins[name]`` over them (nested mappings merge key by key)."""
+        overrides = settings.plugin_settings(self.name)
+        if not overrides:
+            return self._current
+        key = (id(self._current), json.dumps(overrides, sort_keys=True, default=str))
+        found = self._merged.get(key)
+        if found is None:
+            found = self._structure(overrides)
+            if len(self._merged) > 64:  # a handful of rule sets in practice
+                self._merged.clear()
+            self._merged[key] = found
+        return found
+
+    def problems(self, settings: Settings) -> list[str]:
+        """What is wrong with ``settings.plugins[name]`` (for ``approvalflow_check_settings``)."""
+        try:
+            self.of(settings)
+        except SettingsError as error:
+            return [str(error)]
+        return []
+
+    def _structure(self, overrides: Mapping[str, Any]) -> SettingsT:
+        import cattrs
+
+        converter = _county_converter()
+        data = merge_nested(converter.unstructure(self._current), overrides)
+        try:
+            merged: SettingsT = converter.structure(data, type(self._current))
+        except Exception as exc:  # cattrs raises ExceptionGroups of many kinds
+            path = f"settings.plugins.{self.name}"
+            raise SettingsError("; ".join(cattrs.transform_error(exc, path=path))) from None
+        return merged
+
+    @property
+    def current(self) -> SettingsT:
+        """The settings every hook of the plugin reads now."""
+        return self._current
+
+    def configure(self, settings: SettingsT | None = None, /, **changes: Any) -> SettingsT:
+        """Replace the settings (by an object, or by keywords over the current ones).
+
+        Returns the previous object, so a caller can put it back. Unknown keywords raise
+        ``TypeError`` naming them (attrs does).
+        """
+        previous = self._current
+        base = settings if settings is not None else self._current
+        self._current = attrs.evolve(base, **changes) if changes else base  # type: ignore[misc]
+        return previous
+
+    def reset(self) -> None:
+        """Back to the module's defaults."""
+        self._current = self._default
+
+    @contextmanager
+    def overridden(
+        self, settings: SettingsT | None = None, /, **changes: Any
+    ) -> Iterator[SettingsT]:
+        """Use other settings inside a ``with`` block (tests), then restore the previous ones."""
+        previous = self.configure(settings, **changes)
+        try:
+            yield self._current
+        finally:
+            self._current = previous
+
+
+@cache
+def _county_converter() -> cattrs.Converter:
+    """Structures county settings from JSON-like data, refusing unknown keys and wrong types
+    (a ``true`` is not 1 working day); dates are ISO text."""
+    from cattrs.gen import make_dict_structure_fn
+
+    converter = strict_converter()
+    converter.register_structure_hook(date, lambda value, _: _iso_date(value))
+    converter.register_unstructure_hook(date, date.isoformat)
+    converter.register_structure_hook_factory(
+        attrs.has,
+        lambda cls: make_dict_structure_fn(cls, converter, _cattrs_forbid_extra_keys=True),
+    )
+    return converter
+
+
+def _iso_date(value: Any) -> date:
+    if isinstance(value, date):
+        return value
+    if not isinstance(value, str):
+        raise TypeError(f"expected a date as YYYY-MM-DD, got {value!r}")
+    return date.fromisoformat(value)

@@ -17,8 +17,8 @@ Rules, and the seed line each comes from:
   链长 and 副链长 are people, so they come from the actor directory: an actor with role
   ``chain_leader`` (``deputy_chain_leader``) whose ``teams`` list the chain. When a chain project's
   approval branch passes its limit, the chain leader, the deputies and the lead department's
-  officers get ``gaoqing.chain_overdue``. Metric ``gaoqing.chains``: per chain, projects, signed,
-  amount, started, visits and missed visits.
+  officers are added to the built-in ``overdue`` notice. Metric ``gaoqing.chains``: per chain,
+  projects, signed, amount, started, visits and missed visits.
 - **指挥部每周调研: weekly headquarters visits.** "产业链招商工作指挥部发挥了重要的引领作用,
   指挥部每周赴各镇办和部门调研项目推进情况 ... 协助各部门与镇办快速完成立项等审批手续,
   力促在谈项目快签约".
@@ -50,37 +50,40 @@ from typing import Any
 
 import attrs
 
-from approvalflow.calendar import SHANGHAI, to_local
 from approvalflow.counties import (
-    BRANCH_WATCH_FOLDS,
-    CountyConfig,
-    branch_watch_timers,
     completion,
     count_landing,
     county_data,
     landing_row,
-    late_branch,
-    record_branch_watch,
-    register_events,
-    require_stage,
     signed_in,
-    stage_index,
     when,
 )
-from approvalflow.errors import InvalidCommand, NotAuthorized
-from approvalflow.model import ActorDirectory
-from approvalflow.plugins.hookspecs import hookimpl
-from approvalflow.project import ProjectState
-from approvalflow.rules import arguments
-from approvalflow.rules.authorization import Party
-from approvalflow.rules.commands import CommandSpec
-from approvalflow.rules.context import Context
-from approvalflow.settings import Settings
+from approvalflow.plugin import (
+    SHANGHAI,
+    ActorDirectory,
+    CommandSpec,
+    Context,
+    CountyConfig,
+    CountySettings,
+    Fold,
+    InvalidCommand,
+    NotAuthorized,
+    Notice,
+    Party,
+    ProjectState,
+    Settings,
+    event_folds,
+    hookimpl,
+    read_id_list,
+    read_text,
+    require_stage,
+    stage_index,
+    to_local,
+)
 
 __all__ = ["CampaignSettings", "ChainSpec", "GaoqingSettings", "config", "configure"]
 
 COUNTY = "gaoqing"
-WATCH_TIMER = "gaoqing.branch"
 VISIT_TIMER = "gaoqing.visit"
 YI = 100_000_000
 
@@ -137,7 +140,7 @@ class CampaignSettings:
 
 
 @attrs.frozen
-class GaoqingSettings:
+class GaoqingSettings(CountySettings):
     """Gaoqing's own numbers (see the module docstring for each default's source)."""
 
     unit_classes: Mapping[str, str] = attrs.field(factory=lambda: dict(UNIT_CLASSES))
@@ -170,7 +173,15 @@ def _missed(data: dict[str, Any], p: Any, at: datetime) -> None:
     data.setdefault("missed", []).append(p["due"])
 
 
-register_events(COUNTY, {"visit_recorded": _visited, "visit_missed": _missed, **BRANCH_WATCH_FOLDS})
+FOLDS: Mapping[str, Fold] = event_folds(
+    COUNTY, {"visit_recorded": _visited, "visit_missed": _missed}
+)
+
+
+@hookimpl
+def approvalflow_event_folds() -> Mapping[str, Fold]:
+    """Visits made and missed."""
+    return FOLDS
 
 
 # -- chains and visits ----------------------------------------------------------------------------
@@ -223,8 +234,8 @@ def record_visit(ctx: Context) -> None:
             f"{ctx.actor.id} may not record_visit on {ctx.state.id}: is not an officer of {hq}"
         )
     require_stage(ctx, "negotiating", "approved", "visits run from talks until construction")
-    findings = arguments.text(ctx.args, "findings", required=True)
-    assist = arguments.id_list(ctx.args, "assist", required=False)
+    findings = read_text(ctx.args, "findings", required=True)
+    assist = read_id_list(ctx.args, "assist", required=False)
     unknown = [d for d in assist if d not in ctx.settings.departments]
     if unknown:
         raise InvalidCommand(f"argument 'assist': {', '.join(unknown)} are not departments")
@@ -272,26 +283,54 @@ def approvalflow_project_fields() -> Sequence[str]:
 
 
 @hookimpl
-def approvalflow_route(project: ProjectState, settings: Settings) -> Sequence[str] | None:
-    """The built-in routing; refuses ``apply`` for a chain that is not one of the five."""
+def approvalflow_roles() -> Sequence[str]:
+    """链长 and 副链长: people of the directory, their ``teams`` naming their chains."""
+    return ("chain_leader", "deputy_chain_leader")
+
+
+@hookimpl
+def approvalflow_check_command(context: Context, command: str) -> None:
+    """Refuses ``apply`` for a chain that is not one of the five."""
+    if command != "apply":
+        return
+    project = context.state
     chain = project.extra.get("chain")
-    known = config.of(settings).chains
+    known = config.of(context.settings).chains
     if chain is not None and chain not in known:
         raise InvalidCommand(
             f"chain {chain!r} of {project.id} is not one of Gaoqing's chains ({', '.join(known)})"
         )
-    return None
+
+
+@hookimpl
+def approvalflow_notice_recipients(
+    notice: Notice, project: ProjectState, settings: Settings, actors: ActorDirectory
+) -> Sequence[str] | None:
+    """A chain project's branch past its limit: the chain leader, the deputies and the lead
+    department's officers hear, with the leader and the department."""
+    if notice.kind != "overdue" or notice.fields.get("stage") != "approval":
+        return None
+    own = config.of(settings)
+    chain = chain_of(project, own)
+    if chain is None:
+        return None
+    lead = own.chains[chain].lead_department
+    return (
+        *chain_people(actors, chain, "chain_leader"),
+        *chain_people(actors, chain, "deputy_chain_leader"),
+        *(a.id for a in actors if a.department == lead and a.has_role("officer")),
+    )
 
 
 @hookimpl
 def approvalflow_timers(
     project: ProjectState, settings: Settings
 ) -> Mapping[tuple[str, str], datetime] | None:
-    """A chain project's weekly visit, and its open branches' limits (for the chain leader)."""
+    """A chain project's weekly visit."""
     own = config.of(settings)
     if chain_of(project, own) is None:
         return None
-    timers = branch_watch_timers(project, COUNTY, WATCH_TIMER)
+    timers: dict[tuple[str, str], datetime] = {}
     due = next_visit_due(project, own)
     if due is not None:
         timers[(VISIT_TIMER, "")] = due
@@ -300,7 +339,7 @@ def approvalflow_timers(
 
 @hookimpl
 def approvalflow_fire_timer(context: Context, kind: str, branch: str) -> bool | None:
-    """A week without a visit, or a chain project's branch past its limit."""
+    """A week without a visit."""
     state = context.state
     own = config.of(context.settings)
     chain = chain_of(state, own)
@@ -314,21 +353,6 @@ def approvalflow_fire_timer(context: Context, kind: str, branch: str) -> bool | 
                     *context.department_actors(own.hq_department, "officer"),
                 ),
                 chain=chain,
-            )
-        return True
-    if kind == WATCH_TIMER:
-        if chain is not None and late_branch(context, branch):
-            record_branch_watch(context, COUNTY, branch)
-            spec = own.chains[chain]
-            context.notify(
-                f"{COUNTY}.chain_overdue",
-                (
-                    *chain_people(context.actors, chain, "chain_leader"),
-                    *chain_people(context.actors, chain, "deputy_chain_leader"),
-                    *context.department_actors(spec.lead_department, "officer"),
-                ),
-                chain=chain,
-                department=branch,
             )
         return True
     return None

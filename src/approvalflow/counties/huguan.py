@@ -7,8 +7,8 @@ Rules, and the seed line each comes from:
   the issue loop belongs to the project's recruiter (the actor who created it): only that
   recruiter, the enterprise (or its agent) and the project's leader may raise an issue; another
   recruiter of the same squad gets ``NotAuthorized``. When an approval branch passes its time
-  limit, the recruiter is told too (``huguan.landing_overdue``), besides the built-in notice to
-  the leader and the department.
+  limit, the recruiter is told too: the built-in ``overdue`` notice goes to the leader, the
+  department and the recruiter.
 - **问题收集、交办落实: the issue loop.** "在完成项目前期对接、意向签约后,主动延伸服务链条,落细落实
   问题收集、交办落实、全程代理'三项机制'". Commands ``raise_issue`` (from ``signed`` on: the
   formal agreement is the first signing the workflow records), ``assign_issue`` (the project's
@@ -39,42 +39,44 @@ from typing import Any
 import attrs
 
 from approvalflow.counties import (
-    BRANCH_WATCH_FOLDS,
     STARTED,
-    CountyConfig,
-    branch_watch_timers,
     completion,
     county_data,
-    late_branch,
     local_month,
     milestone_month,
-    record_branch_watch,
-    register_events,
-    require_actor,
-    require_stage,
     when,
 )
-from approvalflow.errors import InvalidCommand, InvalidTransition, NotAuthorized
-from approvalflow.plugins.hookspecs import hookimpl
-from approvalflow.project import ProjectState
-from approvalflow.rules import arguments
-from approvalflow.rules.authorization import Party
-from approvalflow.rules.commands import CommandSpec
-from approvalflow.rules.context import Context
-from approvalflow.settings import Settings
+from approvalflow.plugin import (
+    CommandSpec,
+    Context,
+    CountyConfig,
+    CountySettings,
+    Fold,
+    InvalidCommand,
+    InvalidTransition,
+    NotAuthorized,
+    Notice,
+    Party,
+    ProjectState,
+    Settings,
+    event_folds,
+    hookimpl,
+    read_text,
+    require_actor,
+    require_stage,
+)
 
 __all__ = ["HuguanSettings", "config", "configure"]
 
 COUNTY = "huguan"
 ISSUE_TIMER = "huguan.issue"
-LANDING_TIMER = "huguan.landing"
 
 # The five special squads of the seed: 新材料、新能源、文旅、数字信创、高端装备制造.
 SQUADS = ("new_materials", "new_energy", "culture_tourism", "digital", "high_end_equipment")
 
 
 @attrs.frozen
-class HuguanSettings:
+class HuguanSettings(CountySettings):
     """Huguan's own numbers (see the module docstring for where each default comes from)."""
 
     issue_deadline_wd: int = 5
@@ -125,23 +127,28 @@ def _overdue(data: dict[str, Any], p: Any, at: datetime) -> None:
     _issues(data)[p["issue"]]["overdue"] = True
 
 
-register_events(
+FOLDS: Mapping[str, Fold] = event_folds(
     COUNTY,
     {
         "issue_raised": _raised,
         "issue_assigned": _assigned,
         "issue_resolved": _resolved,
         "issue_overdue": _overdue,
-        **BRANCH_WATCH_FOLDS,
     },
 )
+
+
+@hookimpl
+def approvalflow_event_folds() -> Mapping[str, Fold]:
+    """The issue loop's events."""
+    return FOLDS
 
 
 # -- commands -------------------------------------------------------------------------------------
 
 
 def _issue(ctx: Context) -> tuple[str, dict[str, Any]]:
-    issue_id = arguments.text(ctx.args, "issue", required=True)
+    issue_id = read_text(ctx.args, "issue", required=True)
     assert issue_id is not None
     issue = county_data(ctx.state, COUNTY).get("issues", {}).get(issue_id)
     if issue is None:
@@ -168,8 +175,8 @@ def raise_issue(ctx: Context) -> None:
         f"only the landing owner {state.recruiter}, the enterprise or the leader raise issues",
     )
     _landing_stage(ctx)
-    issue_id = arguments.text(ctx.args, "issue", required=True)
-    text = arguments.text(ctx.args, "text", required=True)
+    issue_id = read_text(ctx.args, "issue", required=True)
+    text = read_text(ctx.args, "text", required=True)
     if issue_id in county_data(state, COUNTY).get("issues", {}):
         raise InvalidCommand(f"{state.id} has an issue {issue_id!r} already")
     ctx.emit(f"{COUNTY}.issue_raised", issue=issue_id, text=text, raised_by=ctx.by)
@@ -212,7 +219,7 @@ def resolve_issue(ctx: Context) -> None:
             f"{ctx.actor.id} may not resolve issue {issue_id!r} of {ctx.state.id}: it is "
             f"assigned to {issue['department']}"
         )
-    resolution = arguments.text(ctx.args, "resolution", required=True)
+    resolution = read_text(ctx.args, "resolution", required=True)
     ctx.emit(f"{COUNTY}.issue_resolved", issue=issue_id, resolution=resolution)
     ctx.notify(
         f"{COUNTY}.issue_resolved",
@@ -267,8 +274,8 @@ def approvalflow_project_fields() -> Sequence[str]:
 
 @hookimpl
 def approvalflow_timers(project: ProjectState) -> Mapping[tuple[str, str], datetime] | None:
-    """Assigned issues' deadlines, and each open approval branch's limit (landing owner)."""
-    timers = branch_watch_timers(project, COUNTY, LANDING_TIMER)
+    """Assigned issues' deadlines."""
+    timers: dict[tuple[str, str], datetime] = {}
     for issue_id, issue in county_data(project, COUNTY).get("issues", {}).items():
         due = when(issue["due"])
         if issue["status"] == "assigned" and due is not None and not issue.get("overdue"):
@@ -278,7 +285,7 @@ def approvalflow_timers(project: ProjectState) -> Mapping[tuple[str, str], datet
 
 @hookimpl
 def approvalflow_fire_timer(context: Context, kind: str, branch: str) -> bool | None:
-    """An issue past its deadline, or a branch past its limit: tell the landing owner."""
+    """An issue past its deadline: tell the leader and the landing owner."""
     state = context.state
     if kind == ISSUE_TIMER:
         issue = county_data(state, COUNTY).get("issues", {}).get(branch)
@@ -292,11 +299,15 @@ def approvalflow_fire_timer(context: Context, kind: str, branch: str) -> bool | 
                 text=issue["text"],
             )
         return True
-    if kind == LANDING_TIMER:
-        if late_branch(context, branch):
-            record_branch_watch(context, COUNTY, branch)
-            context.notify(f"{COUNTY}.landing_overdue", (state.recruiter,), department=branch)
-        return True
+    return None
+
+
+@hookimpl
+def approvalflow_notice_recipients(notice: Notice, project: ProjectState) -> Sequence[str] | None:
+    """招落一体: the landing owner (the recruiter) hears when an approval branch passes its
+    limit, with the leader and the department."""
+    if notice.kind == "overdue" and notice.fields.get("stage") == "approval":
+        return (project.recruiter,)
     return None
 
 

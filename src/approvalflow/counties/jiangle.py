@@ -47,20 +47,26 @@ from typing import Any
 
 import attrs
 
-from approvalflow.counties import (
+from approvalflow.counties import county_data
+from approvalflow.plugin import (
+    MILESTONES,
+    CommandSpec,
+    Context,
     CountyConfig,
-    county_data,
-    register_events,
+    CountySettings,
+    Fold,
+    InvalidCommand,
+    InvalidTransition,
+    Party,
+    ProjectState,
+    Settings,
+    event_folds,
+    hookimpl,
+    read_choice,
+    read_id_list,
+    read_text,
     require_stage,
 )
-from approvalflow.errors import InvalidCommand, InvalidTransition
-from approvalflow.plugins.hookspecs import hookimpl
-from approvalflow.project import ProjectState
-from approvalflow.rules import arguments
-from approvalflow.rules.authorization import Party
-from approvalflow.rules.commands import CommandSpec
-from approvalflow.rules.context import Context
-from approvalflow.settings import MILESTONES, Settings
 
 __all__ = ["STEPS", "JiangleSettings", "Step", "config", "configure"]
 
@@ -139,7 +145,7 @@ NEGATIVE = {
 
 
 @attrs.frozen
-class JiangleSettings:
+class JiangleSettings(CountySettings):
     """Jiangle's own numbers (see the module docstring for each default's source)."""
 
     step_points: Mapping[str, int] = attrs.field(
@@ -179,7 +185,15 @@ def _conduct(data: dict[str, Any], p: Any, at: datetime) -> None:
     )
 
 
-register_events(COUNTY, {"task_force_formed": _task_force, "conduct_recorded": _conduct})
+FOLDS: Mapping[str, Fold] = event_folds(
+    COUNTY, {"task_force_formed": _task_force, "conduct_recorded": _conduct}
+)
+
+
+@hookimpl
+def approvalflow_event_folds() -> Mapping[str, Fold]:
+    """The task force and the conduct lists."""
+    return FOLDS
 
 
 # -- commands -------------------------------------------------------------------------------------
@@ -187,7 +201,7 @@ register_events(COUNTY, {"task_force_formed": _task_force, "conduct_recorded": _
 
 def record_step(ctx: Context) -> None:
     """Record one of the 23 steps the engine does not reach itself; its points follow."""
-    step_id = arguments.choice(ctx.args, "step", [step.id for step in STEPS if step.recorded])
+    step_id = read_choice(ctx.args, "step", [step.id for step in STEPS if step.recorded])
     step = STEP_BY_ID[step_id]
     state = ctx.state
     require_stage(ctx, step.earliest, "production", f"step {step.id} ({step.name}) comes later")
@@ -217,13 +231,13 @@ def form_task_force(ctx: Context) -> None:
         )
     if "task_force" in county_data(state, COUNTY):
         raise InvalidTransition(f"{state.id} has its task force already (一个项目一个专班)")
-    members = arguments.id_list(ctx.args, "members")
+    members = read_id_list(ctx.args, "members")
     if not members:
         raise InvalidCommand("argument 'members' must name at least one actor")
     unknown = [m for m in members if ctx.actors.get(m) is None]
     if unknown:
         raise InvalidCommand(f"members {', '.join(unknown)} are not in the actor directory")
-    policy = arguments.text(ctx.args, "policy", required=False)
+    policy = read_text(ctx.args, "policy", required=False)
     ctx.emit(f"{COUNTY}.task_force_formed", members=members, policy=policy)
     ctx.milestone("task_force_named")
     if state.agent is not None:
@@ -234,12 +248,12 @@ def form_task_force(ctx: Context) -> None:
 def record_conduct(ctx: Context) -> None:
     """An item of the positive or negative list, for a unit; it moves the team's points."""
     own = config.of(ctx.settings)
-    item = arguments.choice(ctx.args, "item", [*own.positive, *own.negative])
+    item = read_choice(ctx.args, "item", [*own.positive, *own.negative])
     listing = "positive" if item in own.positive else "negative"
     dept = ctx.args.get("department", ctx.state.department)
     if dept not in ctx.settings.departments:
         raise InvalidCommand(f"argument 'department': {dept!r} is not a department")
-    arguments.text(ctx.args, "note", required=False)
+    read_text(ctx.args, "note", required=False)
     points = own.positive_points if listing == "positive" else -own.negative_points
     event = ctx.emit(f"{COUNTY}.conduct_recorded", item=item, list=listing, department=dept)
     # Points live in milestones (rule 11); a conduct item is one more, named after its event
@@ -306,8 +320,11 @@ def approvalflow_commands() -> Sequence[CommandSpec]:
 
 
 @hookimpl
-def approvalflow_route(project: ProjectState, settings: Settings) -> Sequence[str] | None:
-    """The built-in routing, once the project has its agent and task force (入园通办)."""
+def approvalflow_check_command(context: Context, command: str) -> None:
+    """入园通办: ``apply`` only once the project has its agent and task force."""
+    if command != "apply":
+        return
+    project = context.state
     missing = []
     if project.agent is None:
         missing.append("an agent (delegate)")
@@ -318,7 +335,6 @@ def approvalflow_route(project: ProjectState, settings: Settings) -> Sequence[st
             f"入园通办: {project.id}'s approvals are filed by its agent with its task force; "
             f"it needs {' and '.join(missing)} first"
         )
-    return None
 
 
 @hookimpl

@@ -9,12 +9,13 @@ Rules, and the seed line each comes from:
   names the chain whose leader brought the project (one of ``chain_leaders``; an unknown chain
   is refused at ``apply`` with ``InvalidCommand``). Such a project is a *priority project*:
   when one of its approval branches passes its time limit, the leading group's chair (the
-  county's top leaders answer for attraction: "由县委书记、县长...亲自负责") is told as well,
-  with ``jiaocheng.priority_overdue``. Metric ``jiaocheng.chains``: per chain, projects,
-  signed, signed amount and started.
+  county's top leaders answer for attraction: "由县委书记、县长...亲自负责") is told as well:
+  the chair is added to the built-in ``overdue`` notice. Metric ``jiaocheng.chains``: per
+  chain, projects, signed, signed amount and started.
 - **行政审批服务管理局 as lead department.** "交城县行政审批服务管理局作为招商引资工作的牵头部门".
   The bureau (``xzsp``) coordinates every approval: when any branch passes its limit, its
-  officers get ``jiaocheng.coordinate`` naming the late department ("专班推进,一对一服务项目建设").
+  officers are added to the built-in ``overdue`` notice naming the late department
+  ("专班推进,一对一服务项目建设").
 - **The six shifts (六个转变).** Of the six, two are workflow rules: serial to parallel approval
   (the built-in rule 4, kept) and approval to pledge (由"审批制"向"承诺制"转变): notify-and-commit
   is switched on for ``commitment_departments``. The seed names no department; we choose
@@ -35,32 +36,26 @@ Own settings (``JiaochengSettings``): ``chain_leaders`` the six firms of the see
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from typing import Any
 
 import attrs
 
-from approvalflow.counties import (
-    BRANCH_WATCH_FOLDS,
+from approvalflow.counties import completion, count_landing, landing_row
+from approvalflow.plugin import (
+    ActorDirectory,
+    Context,
     CountyConfig,
-    branch_watch_timers,
-    completion,
-    count_landing,
-    landing_row,
-    late_branch,
-    record_branch_watch,
-    register_events,
+    CountySettings,
+    InvalidCommand,
+    Notice,
+    ProjectState,
+    Settings,
+    hookimpl,
 )
-from approvalflow.errors import InvalidCommand
-from approvalflow.plugins.hookspecs import hookimpl
-from approvalflow.project import ProjectState
-from approvalflow.rules.context import Context
-from approvalflow.settings import Settings
 
 __all__ = ["JiaochengSettings", "config", "configure"]
 
 COUNTY = "jiaocheng"
-WATCH_TIMER = "jiaocheng.branch"
 LEAD_DEPARTMENT = "xzsp"
 
 # The six firms whose heads the seed names as chain leaders.
@@ -75,7 +70,7 @@ CHAIN_LEADERS = {
 
 
 @attrs.frozen
-class JiaochengSettings:
+class JiaochengSettings(CountySettings):
     """Jiaocheng's own numbers (see the module docstring for each default's source)."""
 
     chain_leaders: Mapping[str, str] = attrs.field(factory=lambda: dict(CHAIN_LEADERS))
@@ -86,8 +81,6 @@ class JiaochengSettings:
 
 config = CountyConfig(COUNTY, JiaochengSettings())
 configure = config.configure
-
-register_events(COUNTY, BRANCH_WATCH_FOLDS)
 
 
 def is_priority(project: ProjectState, settings: Settings) -> bool:
@@ -114,46 +107,35 @@ def approvalflow_project_fields() -> Sequence[str]:
 
 
 @hookimpl
-def approvalflow_route(project: ProjectState, settings: Settings) -> Sequence[str] | None:
-    """The built-in routing; refuses ``apply`` for a project naming an unknown chain."""
+def approvalflow_check_command(context: Context, command: str) -> None:
+    """Refuses ``apply`` for a project naming an unknown chain."""
+    if command != "apply":
+        return
+    project = context.state
     chain = project.extra.get("chain")
-    leaders = config.of(settings).chain_leaders
+    leaders = config.of(context.settings).chain_leaders
     if chain is not None and chain not in leaders:
         raise InvalidCommand(
             f"chain {chain!r} of {project.id} has no chain leader here "
             f"(chains: {', '.join(leaders)})"
         )
-    return None
 
 
 @hookimpl
-def approvalflow_timers(project: ProjectState) -> Mapping[tuple[str, str], datetime] | None:
-    """Each open approval branch's limit, for the lead department (and the chair)."""
-    return branch_watch_timers(project, COUNTY, WATCH_TIMER)
-
-
-@hookimpl
-def approvalflow_fire_timer(context: Context, kind: str, branch: str) -> bool | None:
+def approvalflow_notice_recipients(
+    notice: Notice, project: ProjectState, settings: Settings, actors: ActorDirectory
+) -> Sequence[str] | None:
     """A branch past its limit: xzsp coordinates; for a priority project the chair hears."""
-    if kind != WATCH_TIMER:
+    if notice.kind != "overdue" or notice.fields.get("stage") != "approval":
         return None
-    if not late_branch(context, branch):
-        return True
-    record_branch_watch(context, COUNTY, branch)
-    context.notify(
-        f"{COUNTY}.coordinate",
-        context.department_actors(LEAD_DEPARTMENT, "officer"),
-        department=branch,
-    )
-    if is_priority(context.state, context.settings):
-        chairs = [actor.id for actor in context.actors if actor.has_role("chair")]
-        context.notify(
-            f"{COUNTY}.priority_overdue",
-            chairs,
-            department=branch,
-            chain=context.state.extra["chain"],
-        )
-    return True
+    told = [
+        actor.id
+        for actor in actors
+        if actor.department == LEAD_DEPARTMENT and actor.has_role("officer")
+    ]
+    if is_priority(project, settings):
+        told += [actor.id for actor in actors if actor.has_role("chair")]
+    return told
 
 
 @hookimpl

@@ -48,25 +48,25 @@ from typing import Any
 
 import attrs
 
-from approvalflow.counties import (
-    STARTED,
+from approvalflow.counties import STARTED, county_data, local_month, rate, when
+from approvalflow.plugin import (
+    CommandSpec,
+    Context,
     CountyConfig,
-    county_data,
-    local_month,
-    rate,
-    register_events,
+    CountySettings,
+    Fold,
+    InvalidCommand,
+    InvalidTransition,
+    Party,
+    ProjectState,
+    Settings,
+    event_folds,
+    hookimpl,
+    read_choice,
+    read_text,
+    read_text_list,
     require_stage,
-    text_list,
-    when,
 )
-from approvalflow.errors import InvalidCommand, InvalidTransition
-from approvalflow.plugins.hookspecs import hookimpl
-from approvalflow.project import ProjectState
-from approvalflow.rules import arguments
-from approvalflow.rules.authorization import Party
-from approvalflow.rules.commands import CommandSpec
-from approvalflow.rules.context import Context
-from approvalflow.settings import Settings
 
 __all__ = ["ShangnanSettings", "config", "configure", "percent"]
 
@@ -88,7 +88,7 @@ _NOT_PERFORMING = ("withdrawn", "terminated", "rejected")
 
 
 @attrs.frozen
-class ShangnanSettings:
+class ShangnanSettings(CountySettings):
     """Shangnan's own numbers (see the module docstring for each default's source)."""
 
     task_deadline_wd: int = 20
@@ -143,7 +143,7 @@ def _task_overdue(data: dict[str, Any], p: Any, at: datetime) -> None:
     _tasks(data)[p["task"]]["overdue"] = True
 
 
-register_events(
+FOLDS: Mapping[str, Fold] = event_folds(
     COUNTY,
     {
         "measures_set": _measures,
@@ -153,6 +153,12 @@ register_events(
         "task_overdue": _task_overdue,
     },
 )
+
+
+@hookimpl
+def approvalflow_event_folds() -> Mapping[str, Fold]:
+    """The measure set, the squads' trips and the assigned tasks."""
+    return FOLDS
 
 
 def measures_of(project: ProjectState) -> tuple[str, ...]:
@@ -171,14 +177,14 @@ def measures_of(project: ProjectState) -> tuple[str, ...]:
 
 def set_measures(ctx: Context) -> None:
     """The leader sets (replaces) the project's measure set (一套推进措施)."""
-    measures = text_list(ctx.args, "measures")
+    measures = read_text_list(ctx.args, "measures")
     ctx.emit(f"{COUNTY}.measures_set", measures=measures)
 
 
 def record_trip(ctx: Context) -> None:
     """A squad's trip (or a leader's) to meet this project's investor (外出招商对接)."""
-    destination = arguments.text(ctx.args, "destination", required=True)
-    arguments.text(ctx.args, "note", required=False)
+    destination = read_text(ctx.args, "destination", required=True)
+    read_text(ctx.args, "note", required=False)
     ctx.emit(f"{COUNTY}.trip_recorded", team=ctx.state.team, by=ctx.by, destination=destination)
 
 
@@ -187,8 +193,8 @@ def assign_task(ctx: Context) -> None:
     require_stage(
         ctx, "negotiating", "construction", "meetings push intent, signed and started projects"
     )
-    task = arguments.text(ctx.args, "task", required=True)
-    text = arguments.text(ctx.args, "text", required=True)
+    task = read_text(ctx.args, "task", required=True)
+    text = read_text(ctx.args, "text", required=True)
     dept = ctx.args.get("department")
     if not isinstance(dept, str) or dept not in ctx.settings.departments:
         raise InvalidCommand(f"argument 'department' must be a department id, not {dept!r}")
@@ -216,14 +222,14 @@ def assign_task(ctx: Context) -> None:
 
 def rate_task(ctx: Context) -> None:
     """The next meeting rates an assigned task (联评); a poor rating is escalated."""
-    task = arguments.text(ctx.args, "task", required=True)
+    task = read_text(ctx.args, "task", required=True)
     record = county_data(ctx.state, COUNTY).get("tasks", {}).get(task)
     if record is None:
         raise InvalidCommand(f"{ctx.state.id} has no task {task!r}")
     if record["rating"] is not None:
         raise InvalidTransition(f"task {task!r} is rated already ({record['rating']})")
-    rating = arguments.choice(ctx.args, "rating", RATINGS)
-    arguments.text(ctx.args, "note", required=False)
+    rating = read_choice(ctx.args, "rating", RATINGS)
+    read_text(ctx.args, "note", required=False)
     ctx.emit(f"{COUNTY}.task_rated", task=task, rating=rating)
     if rating == "poor":
         ctx.notify(
@@ -286,14 +292,13 @@ def approvalflow_project_fields() -> Sequence[str]:
 
 
 @hookimpl
-def approvalflow_route(project: ProjectState, settings: Settings) -> Sequence[str] | None:
-    """The built-in routing, once the project has its measure set (五个一)."""
-    if not measures_of(project):
+def approvalflow_check_command(context: Context, command: str) -> None:
+    """五个一: ``apply`` only once the project has its measure set."""
+    if command == "apply" and not measures_of(context.state):
         raise InvalidCommand(
-            f"五个一: {project.id} has no measure set (一套推进措施); give `measures` at create "
-            "or have its leader set_measures before apply"
+            f"五个一: {context.state.id} has no measure set (一套推进措施); give `measures` at "
+            "create or have its leader set_measures before apply"
         )
-    return None
 
 
 @hookimpl

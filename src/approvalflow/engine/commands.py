@@ -28,6 +28,7 @@ from approvalflow.errors import (
     UnknownProject,
 )
 from approvalflow.model import Actor, ActorDirectory, CommandResult, Event
+from approvalflow.plugins.folds import with_plugin_folds
 from approvalflow.project import ProjectState
 from approvalflow.rules import arguments, lifecycle
 from approvalflow.rules.authorization import BranchParties, Party, authorize
@@ -144,7 +145,7 @@ class CommandRunner:
             for e in self.store.events(record.project, record.first_version - 1)
             if e.version <= record.last_version
         )
-        state = self.store.load(record.project)
+        state = self.rules.load(record.project)
         return CommandResult(
             project=record.project,
             command=command,
@@ -155,6 +156,7 @@ class CommandRunner:
             replayed=True,
         )
 
+    @with_plugin_folds
     def _execute_once(
         self,
         spec: CommandSpec,
@@ -172,7 +174,7 @@ class CommandRunner:
             before, ctx = self._create_context(project, by, args, command_id, now)
         else:
             if loaded is None:
-                loaded = self.store.load(project)
+                loaded = self.rules.load(project)
             if loaded is None:
                 raise UnknownProject(f"no project {project!r}")
             before = loaded
@@ -249,7 +251,7 @@ class CommandRunner:
     ) -> tuple[ProjectState | None, Context]:
         definition = self.definition
         lifecycle.validate_project_id(project)
-        if self.store.load(project) is not None:
+        if self.rules.load(project) is not None:
             raise DuplicateProject(f"project {project!r} exists already")
         actor = find_actor(self.actors, by, "create", project)
         team = fields.get("team")

@@ -16,6 +16,8 @@ from typing import Any
 from approvalflow.calendar import WorkingCalendar
 from approvalflow.engine._log import logger
 from approvalflow.errors import InvalidCommand
+from approvalflow.plugins import combine
+from approvalflow.plugins.folds import build_fold_table
 from approvalflow.plugins.manager import build_plugin_manager
 from approvalflow.project import ProjectState
 from approvalflow.rules import timers
@@ -50,10 +52,9 @@ class WorkflowDefinition:
         """The entry-point names among the plugins: what the store records of them."""
         self.plugin_manager = build_plugin_manager(plugins)
         hook = self.plugin_manager.hook
-        merged = Settings.default()
-        for overrides in hook.approvalflow_settings(settings=merged):
-            if overrides:
-                merged = merged.merged(overrides)
+        merged = combine.merged_settings(self.plugin_manager, Settings.default())
+        self.roles = combine.declared_roles(self.plugin_manager)
+        self.folds = build_fold_table(self.plugin_manager)
         if isinstance(settings, Settings):
             merged = settings
         elif settings:
@@ -92,14 +93,7 @@ class WorkflowDefinition:
         self.has_ladder_hooks = bool(hook.approvalflow_ladder.get_hookimpls())
 
     def route(self, state: ProjectState, settings: Settings) -> tuple[str, ...]:
-        answer = self.plugin_manager.hook.approvalflow_route(project=state, settings=settings)
-        departments = tuple(answer or settings.routing.departments)
-        unknown = [d for d in departments if d not in settings.time_limit_wd]
-        if unknown:
-            raise InvalidCommand(
-                f"the routing rule picked {', '.join(unknown)}, which have no time limit"
-            )
-        return departments
+        return combine.route(self.plugin_manager, state, settings)
 
 
 class RuleBook:
@@ -122,6 +116,10 @@ class RuleBook:
         # An engine may be shared by threads, as its store may: writers take the lock (a
         # reader's single lookup needs none).
         self._stored_timers_lock = threading.Lock()
+
+    def load(self, project: str) -> ProjectState | None:
+        """The store's state of ``project``, folded with the definition's plugin folds."""
+        return self.definition.folds.load(self.store, project)
 
     def rules_for(self, state: ProjectState) -> Settings:
         """The county rule set ``state`` is pinned to: the one it was created (or last

@@ -13,6 +13,7 @@ from approvalflow.engine._context import find_actor
 from approvalflow.engine.definition import RuleBook
 from approvalflow.errors import NotAuthorized, UnknownProject
 from approvalflow.model import ActorDirectory, Event
+from approvalflow.plugins.folds import with_plugin_folds
 from approvalflow.project import ProjectState
 from approvalflow.rules import holdups as holdups_rule
 from approvalflow.rules import lifecycle, metrics, timers
@@ -40,13 +41,13 @@ class ReadSide:
 
     def project(self, project: str) -> ProjectState:
         """The project's current state (a copy: changing it changes nothing)."""
-        state = self.store.load(project)
+        state = self.rules.load(project)
         if state is None:
             raise UnknownProject(f"no project {project!r}")
         return state.clone()
 
     def history(self, project: str) -> list[Event]:
-        if self.store.load(project) is None:
+        if self.rules.load(project) is None:
             raise UnknownProject(f"no project {project!r}")
         return self.store.events(project)
 
@@ -86,6 +87,7 @@ class ReadSide:
                 del found[key]
         return found
 
+    @with_plugin_folds
     def preview(
         self,
         fields: Mapping[str, Any],
@@ -142,7 +144,7 @@ class ReadSide:
 
     def projects(self, ids: Iterable[str] | None = None) -> list[ProjectState]:
         chosen = self.store.project_ids() if ids is None else list(ids)
-        return [s for s in (self.store.load(p) for p in chosen) if s is not None]
+        return [s for s in (self.rules.load(p) for p in chosen) if s is not None]
 
     # The reports ask the store (a query on the SQL stores) and load no project; a store
     # without those methods (one written before them) is read project by project.

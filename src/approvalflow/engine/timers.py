@@ -13,6 +13,7 @@ from approvalflow.engine.notices import NoticeDispatcher
 from approvalflow.engine.unit_of_work import UnitOfWork
 from approvalflow.errors import ConcurrencyConflict
 from approvalflow.model import ActorDirectory, CommandResult, Timer
+from approvalflow.plugins.folds import UnknownEventType, with_plugin_folds
 from approvalflow.project import ProjectState
 from approvalflow.rules import timers
 from approvalflow.rules.context import Context
@@ -67,6 +68,10 @@ class TimerExecutor:
 
         Each timer's events are stamped with its due time. With ``prefix``, only projects whose
         id starts with it (a scenario run in a shared store). Returns what each firing did.
+
+        A project this engine may not write (its events need a plugin the engine lacks:
+        ``UnknownEventType``) keeps its timers for an engine that has the plugin; the refusal is
+        logged (``approvalflow.timer_refused``) and the other projects' timers still fire.
         """
         now = now or self.clock.now()
         results: list[CommandResult] = []
@@ -79,7 +84,17 @@ class TimerExecutor:
                 return results
             for timer in batch:
                 seen.add((*timer.key, timer.due))
-                results.extend(self.fire(timer))
+                try:
+                    results.extend(self.fire(timer))
+                except UnknownEventType as refused:
+                    logger().warning(
+                        "approvalflow.timer_refused",
+                        project=timer.project,
+                        kind=timer.kind,
+                        branch=timer.branch,
+                        code=refused.code,
+                        reason=refused.message,
+                    )
 
     def _fire_rule(self, ctx: Context, kind: str, branch: str) -> None:
         if kind in timers.TIMER_KINDS:
@@ -98,7 +113,7 @@ class TimerExecutor:
         A command is judged against the project as its deadlines left it: a supply two hours
         after the supply deadline finds the branch revoked, whether or not a worker ran.
         """
-        state = self.store.load(project)
+        state = self.rules.load(project)
         if state is None:
             return None
         now = now or self.clock.now()
@@ -112,8 +127,9 @@ class TimerExecutor:
             return state
         for due, kind, branch in due_now:
             self.fire(Timer(project, kind, due, branch))
-        return self.store.load(project)
+        return self.rules.load(project)
 
+    @with_plugin_folds
     def fire(self, timer: Timer) -> list[CommandResult]:
         """Fire ``timer`` and, first, any earlier timer of its project that is due too.
 
@@ -126,7 +142,7 @@ class TimerExecutor:
         target = (timer.kind, timer.branch)
         conflicts = 0
         while conflicts < self._max_retries:
-            state = self.store.load(timer.project)
+            state = self.rules.load(timer.project)
             if state is None:
                 return results
             derived = self.rules.stored_timers(state)
@@ -140,6 +156,9 @@ class TimerExecutor:
                 self.rules, self.actors, state.clone(), due, "timer", {}, None, None
             )
             self._fire_rule(ctx, kind, branch)
+            self.rules.definition.plugin_manager.hook.approvalflow_after_timer(
+                context=ctx, kind=kind, branch=branch
+            )
             try:
                 self.unit_of_work.commit(state, ctx, None, fired=current)
             except ConcurrencyConflict:

@@ -7,6 +7,7 @@ from approvalflow.clock import Clock
 from approvalflow.engine.definition import RuleBook
 from approvalflow.engine.notices import NoticeDispatcher
 from approvalflow.model import Timer, TimerChanges
+from approvalflow.plugins import combine
 from approvalflow.project import ProjectState
 from approvalflow.rules.context import Context
 from approvalflow.stores import Store
@@ -36,6 +37,11 @@ class UnitOfWork:
         fired: Timer | None = None,
     ) -> None:
         project = ctx.state.id
+        definition = self.rules.definition
+        definition.folds.check_commit(before, ctx.state, ctx.command)
+        ctx.notices[:] = combine.with_added_recipients(
+            definition.plugin_manager, ctx.notices, ctx.state, ctx.settings, ctx.actors
+        )
         if ctx.notices and not ctx.events:
             # A notice's id is (project, version, index): without an event of its own the
             # version is the previous commit's, and the notice would take an earlier one's id.
@@ -58,7 +64,7 @@ class UnitOfWork:
             # (Only this very timer: one that was moved since it was claimed stays scheduled.)
             to_cancel.append(fired.key)
         dispatcher = self.dispatcher
-        notices = ctx.notices if dispatcher.keep_notices else ()
+        notices = ctx.notices
         if self._unrecorded_plugins:
             self.store.record_plugins(self._unrecorded_plugins)
             self._unrecorded_plugins = ()
@@ -72,6 +78,10 @@ class UnitOfWork:
             state=ctx.state,
             # Inline delivery follows the commit at once: claimed as they are written, the
             # notices are not also taken by a worker delivering the outbox meanwhile.
-            claim_notices_at=self.clock.now() if notices and dispatcher.deliver_inline else None,
+            claim_notices_at=(
+                self.clock.now()
+                if notices and dispatcher.deliver_inline and dispatcher.has_channels
+                else None
+            ),
         )
         self.rules.remember_timers(ctx.state, new)

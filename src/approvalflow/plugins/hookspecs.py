@@ -3,8 +3,12 @@
 Hook names start with ``approvalflow_``. Decision hooks that must give one answer are
 ``firstresult`` (the first plugin that returns something other than ``None`` wins; later
 registered plugins are asked first, as pluggy does). Hooks that add things up (settings, commands,
-metrics) collect every plugin's answer. Observation hooks return nothing and must not raise; the
-engine logs and survives a hook that does.
+folds, roles, routes, recipients, metrics) collect every plugin's answer, in registration order.
+Observation hooks return nothing and must not raise; the engine logs and survives a hook that
+does.
+
+A county imports ``hookimpl`` (and everything else it needs) from ``approvalflow.plugin``; this
+module is private.
 """
 
 from __future__ import annotations
@@ -18,11 +22,12 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from approvalflow.calendar import OfficialYear, WorkingCalendar
-    from approvalflow.model import Event, Notice
-    from approvalflow.project import ProjectState
+    from approvalflow.model import ActorDirectory, Event, Notice
+    from approvalflow.project import Fold, ProjectState
     from approvalflow.rules.commands import CommandSpec
     from approvalflow.rules.context import Context
     from approvalflow.settings import LadderStep, Settings
+    from approvalflow.tasks import TaskItem
 
 PROJECT_NAME = "approvalflow"
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
@@ -68,15 +73,40 @@ def approvalflow_project_fields() -> Sequence[str] | None:
     """Return names of extra project fields ``create`` accepts (kept in ``state.extra``)."""
 
 
+@hookspec
+def approvalflow_event_folds() -> Mapping[str, Fold] | None:
+    """Return this plugin's event folds: event type (``<plugin>.<name>``) -> fold.
+
+    A fold is ``fold(data, payload, at)``: it changes ``data``, the plugin's own slice of
+    ``plugin_data``, from the event's payload and time. The engine folds a project's events with
+    the folds of its own plugins only, and refuses to write a project holding an event type it
+    has no fold for (``UnknownEventType``), so every event type a plugin emits needs a fold here
+    (one that does nothing is fine). Two plugins folding one type is a ``PluginError``.
+    """
+
+
+@hookspec
+def approvalflow_roles() -> Sequence[str] | None:
+    """Return the roles this plugin's actors may hold besides WORKFLOW.md's.
+
+    An actor with a role that is neither built in nor declared by a plugin of the engine is
+    refused when the engine is built (``UnknownRole``), so a role typo fails up front.
+    """
+
+
 # -- decisions: asked while a command runs; pure, no I/O ----------------------------------------
 
 
-@hookspec(firstresult=True)
+@hookspec
 def approvalflow_route(project: ProjectState, settings: Settings) -> Sequence[str] | None:
-    """Return the departments whose approval ``project`` needs, or ``None`` for the default.
+    """Return departments ``project``'s approval needs besides the built-in route, or ``None``.
+
+    The route is the built-in one (``settings.routing.departments``) followed by every plugin's
+    additions in registration order, each department once. To refuse ``apply``, use
+    ``approvalflow_check_command``.
 
     :param project: the project as it is when ``apply`` runs (fields, ``emissions``, ``extra``).
-    :param settings: the engine's settings (``routing.departments`` is the built-in answer).
+    :param settings: the project's settings.
     """
 
 
@@ -145,10 +175,40 @@ def approvalflow_after_command(context: Context, command: str) -> None:
 
 
 @hookspec
+def approvalflow_after_timer(context: Context, kind: str, branch: str) -> None:
+    """Add to what a fired timer (built-in or a plugin's) does: emit events or notices through
+    ``context`` after its rule ran and before anything is stored, in the same commit.
+    ``context.now`` is the due time; ``context.events`` is what the timer's rule emitted."""
+
+
+@hookspec
+def approvalflow_notice_recipients(
+    notice: Notice, project: ProjectState, settings: Settings, actors: ActorDirectory
+) -> Sequence[str] | None:
+    """Return actors to add to ``notice``'s recipients, or ``None``.
+
+    Asked for every notice (built-in or a plugin's, from a command or a fired timer) before it is
+    stored; every plugin's answer is added in registration order, each actor once. Pure: read
+    ``notice`` (``kind``, ``fields``), ``project`` (the state after the command),
+    ``settings`` (the project's own) and ``actors`` (the directory, to name a department's
+    officers or the holders of a role).
+    """
+
+
+@hookspec
 def approvalflow_metrics(
     projects: Sequence[ProjectState], settings: Settings
 ) -> Mapping[str, Any] | None:
     """Return extra metrics over ``projects`` (a county's own KPIs), by name."""
+
+
+@hookspec
+def approvalflow_task_items(project: ProjectState, settings: Settings) -> Sequence[TaskItem] | None:
+    """Return the items ``project`` waits on that only this plugin knows of (an issue the
+    county assigned, a check of its own), each naming the ``actor`` it is for, or ``None``.
+
+    Collected into ``Engine.tasks``; must be pure and fast (it runs for every open project).
+    """
 
 
 # -- observation: after a command is stored ------------------------------------------------------

@@ -44,6 +44,7 @@ __all__ = [
     "SHANGHAI",
     "T0",
     "ConcurrentRun",
+    "PluginDataConformance",
     "StoreConformance",
     "append",
     "build_events",
@@ -231,7 +232,77 @@ def _rich_history(project: str) -> list[Event]:
     return events
 
 
-class StoreConformance:
+class PluginDataConformance:
+    """A county's data survives an engine without the county's plugin (issue 13's repro).
+
+    A Huguan project has an open issue (event ``huguan.issue_raised``, folded by Huguan alone);
+    a second engine on the same store without Huguan (a worker or report job started with other
+    plugins) must refuse to write the project rather than write a state without Huguan's data,
+    and Huguan's engine then still finds the issue.
+    """
+
+    _SHORT: ClassVar[Mapping[str, Any]] = {
+        "pre_review": {"members": ["gxj"]},
+        "routing": {"departments": ["fgw", "zj"]},
+    }
+
+    def _engine(self, store: Store, plugins: Sequence[str]) -> Any:
+        from approvalflow import Actor, Engine, ManualClock
+
+        actors = [
+            Actor("guo", ["recruiter"]),
+            Actor("firm", ["applicant"]),
+            Actor("li", ["leader"]),
+            Actor("chair", ["chair", "member"]),
+            Actor("r_gxj", ["reviewer"], department="gxj"),
+            Actor("o_fgw", ["officer"], department="fgw"),
+            Actor("o_zj", ["officer"], department="zj"),
+        ]
+        clock = ManualClock(datetime(2026, 3, 2, 9, 0, tzinfo=SHANGHAI))
+        return Engine(
+            actors=actors, store=store, plugins=plugins, clock=clock, settings=self._SHORT
+        )
+
+    def test_an_engine_without_the_plugin_refuses_to_write_its_project(self, store: Store) -> None:
+        from approvalflow.plugin import UnknownEventType
+
+        huguan = self._engine(store, ["huguan"])
+        fields = {
+            "name": "x",
+            "investment": "3亿",
+            "applicant": "firm",
+            "leader": "li",
+            "department": "gxj",
+            "team": "new_energy",
+        }
+        huguan.execute("create", "P1", "guo", fields)
+        for command, actor, args in [
+            ("negotiate", "guo", {}),
+            ("submit_pre_review", "guo", {"materials": []}),
+            ("opinion", "r_gxj", {"verdict": "pass"}),
+            ("convene", "chair", {"present": ["chair"]}),
+            ("vote", "chair", {"vote": "approve"}),
+            ("close_meeting", "chair", {}),
+            ("sign", "guo", {}),
+            ("raise_issue", "guo", {"issue": "I1", "text": "用电"}),
+            ("apply", "firm", {}),
+        ]:
+            huguan.execute(command, "P1", actor, args)
+        history = store.events("P1")
+        plain = self._engine(store, [])
+        with pytest.raises(UnknownEventType, match=r"huguan\.(issue_raised|\*).*'huguan'"):
+            plain.execute("accept", "P1", "o_fgw")
+        # The branches' deadlines are due, but stay for an engine with Huguan.
+        assert plain.run_due(datetime(2026, 12, 31, tzinfo=SHANGHAI)) == []
+        assert store.events("P1") == history
+        assert plain.project("P1").stage == "approval"  # reading is still allowed
+        again = self._engine(store, ["huguan"])
+        again.execute("assign_issue", "P1", "li", {"issue": "I1", "department": "zj"})
+        issue = again.project("P1").plugin_data["huguan"]["issues"]["I1"]
+        assert (issue["status"], issue["department"]) == ("assigned", "zj")
+
+
+class StoreConformance(PluginDataConformance):
     """What every store backend must do. Subclasses provide the ``store`` fixture."""
 
     max_events_folded_by_load: ClassVar[int] = 100

@@ -7,22 +7,37 @@
   ``county_template.sms``); a county plugs in its SMS provider with ``set_gateway``.
 - **A command of its own.** ``record_site_visit``: a recruiter of the project's team records an
   investor's visit to the site (实地考察); the project's leader is told
-  (notice ``county_template.site_visit``). Allowed until the project has signed.
+  (notice ``county_template.site_visit``). Allowed until the project has signed. The visits are
+  folded into the project's ``plugin_data["county_template"]["visits"]``
+  (``approvalflow_event_folds``).
+
+It imports nothing but ``approvalflow`` and ``approvalflow.plugin``, the public plugin API.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 import structlog
-from approvalflow import CommandSpec, Context, InvalidTransition, Notice, Party, hookimpl
-from approvalflow.rules import arguments
+from approvalflow.plugin import (
+    CommandSpec,
+    Context,
+    Fold,
+    Notice,
+    Party,
+    Settings,
+    event_folds,
+    hookimpl,
+    read_text,
+    require_stage,
+)
 
-__all__ = ["gateway", "set_gateway"]
+__all__ = ["FOLDS", "gateway", "set_gateway"]
 
+PLUGIN = "county_template"
 ZJ_LIMIT_WD = 5
-_BEFORE_SIGNING = ("lead", "negotiating", "pre_review", "decision")
 
 
 def _log_sms(recipient: str, text: str) -> None:
@@ -40,7 +55,7 @@ def set_gateway(send: Callable[[str, str], None]) -> Callable[[str, str], None]:
 
 
 @hookimpl
-def approvalflow_settings(settings: Any) -> Mapping[str, Any]:
+def approvalflow_settings(settings: Settings) -> Mapping[str, Any]:
     """The construction permit in 5 working days."""
     return {"time_limit_wd": {"zj": ZJ_LIMIT_WD}}
 
@@ -53,15 +68,25 @@ def approvalflow_notify(notice: Notice) -> None:
         gateway(recipient, f"[{notice.project}] {notice.kind}: {details}".strip())
 
 
+def _visited(data: dict[str, Any], payload: Mapping[str, Any], at: datetime) -> None:
+    data.setdefault("visits", []).append({"visitor": payload["visitor"], "at": at.isoformat()})
+
+
+FOLDS: Mapping[str, Fold] = event_folds(PLUGIN, {"site_visit": _visited})
+
+
+@hookimpl
+def approvalflow_event_folds() -> Mapping[str, Fold]:
+    """The site visits, kept in the project's ``plugin_data``."""
+    return FOLDS
+
+
 def record_site_visit(ctx: Context) -> None:
     """An investor's site visit, before signing; the leader hears of it."""
-    if ctx.state.stage.split(".")[0] not in _BEFORE_SIGNING:
-        raise InvalidTransition(
-            f"record_site_visit is for projects not yet signed; {ctx.state.id} is {ctx.state.stage}"
-        )
-    visitor = arguments.text(ctx.args, "visitor", required=True)
-    ctx.emit("county_template.site_visit", visitor=visitor)
-    ctx.notify("county_template.site_visit", [ctx.state.leader], visitor=visitor)
+    require_stage(ctx, "lead", "decision", "site visits are recorded until the project signs")
+    visitor = read_text(ctx.args, "visitor", required=True)
+    ctx.emit(f"{PLUGIN}.site_visit", visitor=visitor)
+    ctx.notify(f"{PLUGIN}.site_visit", [ctx.state.leader], visitor=visitor)
 
 
 @hookimpl
