@@ -438,7 +438,7 @@ def writer_main(
     store = None
     result: dict[str, Any] = {"writer": writer}
     try:
-        store = open_store(url)
+        store = open_store(url, create=True)
         clock = ManualClock(START)
         engine = Engine(actors=actors(), store=store, clock=clock, deliver="outbox")
         errors: Counter[str] = Counter()
@@ -531,7 +531,7 @@ def worker_main(url: str, worker: int, shared: Shared, out: str, parent: int) ->
     store = None
     channel = _Channel(out + ".notices")
     try:
-        store = open_store(url)
+        store = open_store(url, create=True)
         engine = Engine(
             actors=actors(),
             store=store,

@@ -837,13 +837,8 @@ def report_templates() -> list[Any]:
 
 
 def report_sqlite(directory: str, projects: int, month: str, repeats: int) -> dict[str, Any]:
-    from approvalflow.stores.projections import (
-        ProjectionSQL,
-        interval_rows,
-        projection_of,
-        state_milestone_rows,
-        summary_row,
-    )
+    from approvalflow.readmodels import REPORTS
+    from approvalflow.stores.projections import ProjectionSQL, interval_rows, summary_row
     from approvalflow.stores.serialization import state_to_json
     from approvalflow.stores.sqlite import SQLiteStore
 
@@ -859,12 +854,12 @@ def report_sqlite(directory: str, projects: int, month: str, repeats: int) -> di
         text = state_to_json(state)
         assert text.count('"TPLPROJECT"') == 1 and text.count('"team":"light_alloy"') == 1
         texts.append((state.version, text))
-        projection = projection_of(state)
+        projection = REPORTS.projection(state)
         projected.append(
             (
                 summary_row(state.id, projection.summary),
-                interval_rows(state.id, projection),
-                state_milestone_rows(state),
+                interval_rows(REPORTS, state.id, projection),
+                REPORTS.state_milestone_rows(state),
             )
         )
     signed_templates = sum("signed" in s.milestones for s in templates)

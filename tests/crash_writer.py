@@ -198,7 +198,7 @@ def run(url: str, log_path: Path, total: int) -> None:
     commands = build_commands(total)
     acknowledged = [line for line in read_log(log_path, repair=True) if "i" in line]
     start = acknowledged[-1]["i"] + 1 if acknowledged else 0
-    store = open_store(url)
+    store = open_store(url, create=True)
     clock = ManualClock(moment(max(start - REPLAY_BACK, 0)))
     engine = Engine(actors=county_actors(), store=store, clock=clock)
     try:

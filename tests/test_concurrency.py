@@ -277,7 +277,7 @@ def test_processes_on_the_same_projects_lose_nothing_and_serialise(
     commit order gives exactly the same events and states."""
     url, setup_url = store_urls
     projects = [f"C{n}" for n in range(PROJECTS)]
-    setup_engine = _engine(open_store(setup_url))
+    setup_engine = _engine(open_store(setup_url, create=True))
     with structlog.testing.capture_logs():
         setup = {p: _to_approval(setup_engine, p, DEPARTMENTS) for p in projects}
     setup_engine.store.close()
@@ -393,7 +393,7 @@ def test_workers_firing_the_same_due_timers_fire_each_once(
     twice, each delivered one matches one timer event, none is left in the outbox; no timer is
     left; every history is intact."""
     url, setup_url = store_urls
-    setup = _engine(open_store(setup_url))
+    setup = _engine(open_store(setup_url, create=True))
     with structlog.testing.capture_logs():
         for project in (f"T{n:03d}" for n in range(TIMER_PROJECTS)):
             _to_approval(setup, project, TIMER_BRANCHES)

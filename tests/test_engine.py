@@ -3,13 +3,15 @@ replay equals state, notices survive a failing channel, lifecycle, points and me
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from fractions import Fraction
+from typing import Any
 
 import pytest
 from builders import PROJECT_FIELDS, County
 
 from approvalflow import (
+    ConcurrencyConflict,
     DuplicateProject,
     InvalidCommand,
     InvalidTransition,
@@ -18,34 +20,10 @@ from approvalflow import (
     UnknownProject,
     hookimpl,
 )
-from approvalflow.states import (
-    BRANCH_STATES,
-    BRANCH_TABLE,
-    STAGE_TABLE,
-    STAGES,
-    branch_machine,
-    stage_machine,
-)
+from approvalflow.calendar import SHANGHAI
 
 # Every test runs on the memory, SQLite and PostgreSQL stores.
 pytestmark = pytest.mark.usefixtures("every_store")
-
-
-class TestStateMachines:
-    def test_the_lookup_tables_agree_with_the_transitions_machines(self) -> None:
-        """Every (trigger, source) -> dest the engine uses is a transition of the machine."""
-        for machine, table in ((stage_machine(), STAGE_TABLE), (branch_machine(), BRANCH_TABLE)):
-            derived = {}
-            for name, event in machine.events.items():
-                for source, transitions in event.transitions.items():
-                    for transition in transitions:
-                        derived[(name, source)] = transition.dest or source
-            assert derived == table
-
-    def test_every_state_of_the_contract_exists(self) -> None:
-        """WORKFLOW.md's states and branch states, exactly."""
-        assert set(stage_machine().states) == set(STAGES)
-        assert set(branch_machine().states) == set(BRANCH_STATES)
 
 
 class TestCreate:
@@ -339,7 +317,7 @@ class TestProjectCode:
 
     def test_a_taken_code_is_a_conflict_in_the_store_too(self) -> None:
         """Two writers racing with one code: the store's key refuses the second commit."""
-        from approvalflow import ConcurrencyConflict, Event
+        from approvalflow import Event
         from approvalflow.model import TimerChanges
 
         county = County()
@@ -373,3 +351,127 @@ class TestProjectCode:
         with pytest.raises(InvalidCommand, match=match):
             county.create(project_code=code)
         assert county.engine.project_ids() == []
+
+
+class TestOneNowPerAttempt:
+    """An attempt at a command reads the clock once: the deadlines it catches up on and the
+    command itself are judged at the same instant, so the outcome is the one a replay of the
+    same history on a stopped clock gives, however long the engine took in between."""
+
+    DEADLINE = datetime(2026, 3, 31, 0, 0, tzinfo=SHANGHAI)  # zj's supply deadline, 03-30 24:00
+
+    def _deficient_zj(self) -> County:
+        county = County()
+        county.to_approval(departments=["zj"])
+        county.do("accept", "P1", "o_zj", deficient=["site_photos"])
+        # The earlier deadlines (the limit, the reminder) are fired by a worker: only the supply
+        # deadline is left to meet.
+        county.advance_to(self.DEADLINE - timedelta(seconds=1))
+        return county
+
+    @staticmethod
+    def _clock_reads(county: County, *moments: datetime) -> None:
+        """The clock answers ``moments`` in turn (time passing while the engine works), then
+        the last one."""
+        queue = list(moments)
+        county.clock.now = lambda: queue.pop(0) if len(queue) > 1 else queue[0]  # type: ignore[method-assign]
+
+    def test_the_command_is_stamped_at_the_instant_its_catch_up_used(self) -> None:
+        """The clock passes the deadline while the command runs: the supply is judged, and
+        stamped, at the instant before the deadline that the catch-up saw, not 1 ms after the
+        deadline on a branch that no deadline revoked."""
+        county = self._deficient_zj()
+        before, after = (self.DEADLINE + timedelta(milliseconds=ms) for ms in (-1, 1))
+        self._clock_reads(county, before, after)
+        result = county.do("supply", "P1", "fuyuan", materials=["site_photos"])
+        assert {event.at for event in result.events} == {before}
+        assert county.branch("zj") == "accepted"
+
+    def test_a_retry_after_a_conflict_catches_up_at_its_own_instant(self) -> None:
+        """The first attempt (before the deadline) loses to a concurrent writer; the retry, 1 ms
+        after the deadline, first meets the revocation, as a replay at that instant does: the
+        branch is revoked at 24:00 and the supply finds it revoked."""
+        county = self._deficient_zj()
+        store = county.engine.store
+        commit = store.commit
+        conflicts = []
+
+        def losing_once(**kwargs: Any) -> None:
+            if not conflicts:
+                conflicts.append([event.type for event in kwargs["events"]])
+                raise ConcurrencyConflict("a concurrent writer was first")
+            commit(**kwargs)
+
+        store.commit = losing_once  # type: ignore[method-assign]
+        late = self.DEADLINE + timedelta(milliseconds=1)
+        self._clock_reads(county, self.DEADLINE - timedelta(milliseconds=1), late)
+        county.do("supply", "P1", "fuyuan", materials=["site_photos"])
+        assert conflicts == [["materials_supplied", "branch_changed"]]
+        assert county.branch("zj") == "revoked"
+
+        replay = self._deficient_zj()
+        replay.clock.set(late)
+        replay.do("supply", "P1", "fuyuan", materials=["site_photos"])
+        history = [(e.type, e.at, e.payload) for e in county.engine.history("P1")]
+        assert history == [(e.type, e.at, e.payload) for e in replay.engine.history("P1")]
+        assert ("branch_changed", self.DEADLINE) in [(kind, at) for kind, at, _ in history]
+
+
+class TestOneReadPerCommand:
+    """A command reads its project once and derives the timers of the state it starts from at
+    most once (the commit that wrote that state derived them already): the catch-up, the
+    command and the timer diff share them."""
+
+    def test_a_command_loads_once_and_derives_the_timers_of_its_new_state_only(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from approvalflow.rules import timers
+
+        county = County()
+        county.to_approval()
+        loads: list[str] = []
+        derived: list[int] = []
+        store = county.engine.store
+        load = store.load
+        derive = timers.timers_for
+
+        def counting_load(project: str) -> ProjectState | None:
+            loads.append(project)
+            return load(project)
+
+        def counting_derive(state: ProjectState, calendar: Any) -> dict[tuple[str, str], Any]:
+            derived.append(state.version)
+            return derive(state, calendar)
+
+        store.load = counting_load  # type: ignore[method-assign]
+        monkeypatch.setattr(timers, "timers_for", counting_derive)
+        before = county.engine.project("P1").version
+        loads.clear()
+        derived.clear()
+        result = county.do("accept", "P1", "o_fgw")
+        assert loads == ["P1"]
+        assert derived == [result.version]
+        assert before < result.version
+        assert county.deadline("P1.approval.fgw") == "2026-03-09 24:00"
+
+
+class TestNewDefinition:
+    """A county that publishes new rules gives its engine a new ``WorkflowDefinition``: the
+    store, actors and clock stay, running projects keep the rule set they are pinned to."""
+
+    def test_a_running_project_keeps_its_rules_and_a_new_one_gets_the_new_ones(self) -> None:
+        from approvalflow.engine import WorkflowDefinition
+
+        county = County(settings={"rules_version": "2026-1"})
+        county.to_approval("P1")
+        store = county.engine.store
+        county.engine.definition = WorkflowDefinition(
+            settings={"rules_version": "2026-2", "time_limit_wd": {"zj": 3}}
+        )
+        assert county.engine.store is store
+        assert county.engine.settings.rules_version == "2026-2"
+        county.to_approval("P2")
+        assert county.engine.project("P1").rules_version == "2026-1"
+        assert county.engine.project("P2").rules_version == "2026-2"
+        assert county.deadline("P1.approval.zj") == "2026-03-11 24:00"
+        assert county.deadline("P2.approval.zj") == "2026-03-05 24:00"

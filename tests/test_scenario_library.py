@@ -60,10 +60,10 @@ class TestEveryScenarioPasses:
         from approvalflow.stores.audit import verify_chain
 
         if backend == "sqlite":
-            store = open_store(f"sqlite:///{tmp_path / 'library.db'}")
+            store = open_store(f"sqlite:///{tmp_path / 'library.db'}", create=True)
         else:
             url = request.getfixturevalue("postgres_url")
-            store = open_store(f"{url}?schema=t_{uuid.uuid4().hex[:16]}")
+            store = open_store(f"{url}?schema=t_{uuid.uuid4().hex[:16]}", create=True)
         try:
             files = library_files()
             results = [run_file(path, store=store) for path in files]

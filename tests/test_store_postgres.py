@@ -83,7 +83,7 @@ class TestOpening:
         """``?schema=`` keeps the tables in that schema; other schemas do not see them."""
         from approvalflow.stores.postgres import PostgresStore
 
-        store = open_store(schema_url)
+        store = open_store(schema_url, create=True)
         assert isinstance(store, PostgresStore) and store.schema == schema_url.rsplit("=", 1)[1]
         new_project(store, "P1")
         store.close()

@@ -16,7 +16,7 @@ from approvalflow.errors import ConcurrencyConflict
 from approvalflow.model import Notice, Timer, TimerChanges
 from approvalflow.project import Branch, Meeting, PreReviewRound, ProjectState
 from approvalflow.settings import LadderStep
-from approvalflow.stores import open_store, schema
+from approvalflow.stores import UnstorableValue, open_store, schema
 from approvalflow.stores.audit import GENESIS, ChainHead, ChainReport, verify_chain
 from approvalflow.stores.base import CommandRecord
 from approvalflow.stores.serialization import (
@@ -96,7 +96,7 @@ class TestOpening:
             assert relative.path == "relative.db"
         assert (tmp_path / "relative.db").exists()
         absolute = tmp_path / "absolute.db"
-        store = open_store(f"sqlite:///{absolute}")
+        store = open_store(f"sqlite:///{absolute}", create=True)
         assert isinstance(store, SQLiteStore) and store.path == str(absolute)
         store.close()
         with SQLiteStore.from_url("sqlite:///:memory:") as memory:
@@ -406,6 +406,6 @@ class TestSerialization:
         """A payload the store could not read back as it was is refused at commit time, and
         nothing is written."""
         state = new_project(store, "P1")
-        with pytest.raises(TypeError, match="JSON data only"):
+        with pytest.raises(UnstorableValue, match="JSON data only"):
             append(store, state, [("funds_reported", {"amount": 1, "when": datetime.now(UTC)})])
         assert [e.version for e in store.events("P1")] == [1]

@@ -11,16 +11,10 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
-from approvalflow.states import (
-    BRANCH_STATES,
-    BRANCH_TRANSITIONS,
-    NON_TERMINAL,
-    STAGE_TRANSITIONS,
-    STAGES,
-    TransitionSpec,
-)
+from approvalflow.errors import DiagramError
+from approvalflow.states import NON_TERMINAL, TransitionSpec, investment_project
 
-__all__ = ["draw"]
+__all__ = ["DiagramError", "draw"]
 
 Machine = Literal["stages", "branch"]
 Format = Literal["mermaid", "dot"]
@@ -33,22 +27,25 @@ def draw(
     extra_commands: Sequence[str] = (),
     title: str = "investment_project",
 ) -> str:
-    """The diagram of ``machine`` as Mermaid or DOT source."""
+    """The diagram of ``machine`` as Mermaid or DOT source (``DiagramError`` when it cannot)."""
+    machines = investment_project()
     if machine == "stages":
-        states, specs, initial = STAGES, list(STAGE_TRANSITIONS), "lead"
+        drawn = machines.stages
+        specs = list(drawn.transitions)
         for command in extra_commands:
             specs.append({"trigger": command, "source": list(NON_TERMINAL), "dest": None})
         title = f"{title}: stages"
     elif machine == "branch":
-        states, specs, initial = BRANCH_STATES, list(BRANCH_TRANSITIONS), "pending"
+        drawn = machines.branch
+        specs = list(drawn.transitions)
         title = f"{title}: approval.<department>"
     else:
-        raise ValueError(f"unknown machine {machine!r} (stages or branch)")
+        raise DiagramError(f"unknown machine {machine!r} (stages or branch)")
     if fmt == "mermaid":
-        return _mermaid(states, specs, initial, title)
+        return _mermaid(drawn.states, specs, drawn.initial, title)
     if fmt == "dot":
-        return _dot(states, specs, initial, title)
-    raise ValueError(f"unknown format {fmt!r} (mermaid or dot)")
+        return _dot(drawn.states, specs, drawn.initial, title)
+    raise DiagramError(f"unknown format {fmt!r} (mermaid or dot)")
 
 
 def _safe(name: str) -> str:
@@ -108,7 +105,7 @@ def _dot(states: Sequence[str], specs: Sequence[TransitionSpec], initial: str, t
     try:
         import graphviz  # noqa: F401
     except ImportError:
-        raise RuntimeError(
+        raise DiagramError(
             "DOT output needs the graphviz Python package: pip install 'approvalflow[diagrams]'"
         ) from None
     graph = _graph_machine(states, specs, initial, "graphviz", title)

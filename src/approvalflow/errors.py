@@ -1,8 +1,16 @@
-"""The engine's errors: one root, each with the stable code of WORKFLOW.md.
+"""Every error approvalflow raises: one root, each class with a stable ``code``.
 
-A caller may rely on ``error.code`` (a stable string) and on the error having
-changed nothing. The message names the offending actor, state, argument or
-material.
+A caller may rely on ``error.code`` (a stable string) and on the error having changed nothing.
+The message names the offending actor, state, argument, material, setting or file. Each class
+also derives from the built-in exception it resembles (``UnknownProject`` is a ``LookupError``,
+``SettingsError`` a ``ValueError``), so code written against the built-ins keeps working.
+
+Three families: a command refused (WORKFLOW.md's stable codes, ``ERROR_CODES``; what a scenario
+step's ``error:`` names), and ``SetupError``: the library cannot be set up as asked (settings,
+plugins, a scenario file, a store's schema, a workflow definition), ``SETUP_ERROR_CODES``; and
+``StoreError``: the storage refused or failed (busy, unreachable, not found, a value it cannot
+keep), ``STORE_ERROR_CODES``. The lists are read off the classes below, so a new class is listed
+by being defined.
 """
 
 from __future__ import annotations
@@ -10,22 +18,40 @@ from __future__ import annotations
 from typing import ClassVar
 
 __all__ = [
+    "ERROR_CODES",
+    "SETUP_ERROR_CODES",
+    "STORE_ERROR_CODES",
     "AlreadyVoted",
     "ApprovalflowError",
     "CalendarUnknown",
     "ConcurrencyConflict",
+    "DiagramError",
     "DuplicateProject",
     "InvalidCommand",
     "InvalidTransition",
     "KeyMaterialMissing",
     "NotAuthorized",
+    "PluginError",
+    "ScenarioFileError",
+    "SchemaVersionError",
+    "SettingsError",
+    "SetupError",
+    "StoreBusy",
+    "StoreError",
+    "StoreNotFound",
+    "StoreUnavailable",
+    "UnknownEventType",
     "UnknownMaterial",
     "UnknownProject",
+    "UnknownRole",
+    "UnstorableValue",
+    "WorkflowDefinitionError",
+    "error_classes",
 ]
 
 
 class ApprovalflowError(Exception):
-    """Root of every error the engine raises on purpose."""
+    """Root of every error the library raises on purpose."""
 
     code: ClassVar[str] = "ApprovalflowError"
 
@@ -97,15 +123,142 @@ class CalendarUnknown(ApprovalflowError):
     code = "CalendarUnknown"
 
 
-ERROR_CODES: tuple[str, ...] = (
-    NotAuthorized.code,
-    InvalidTransition.code,
-    UnknownProject.code,
-    DuplicateProject.code,
-    InvalidCommand.code,
-    KeyMaterialMissing.code,
-    UnknownMaterial.code,
-    AlreadyVoted.code,
-    ConcurrencyConflict.code,
-    CalendarUnknown.code,
+class SetupError(ApprovalflowError):
+    """The library cannot be set up as asked; raised before (or instead of) running commands."""
+
+
+class SettingsError(SetupError, ValueError):
+    """Settings that cannot be used; the message names every bad key by its dotted path."""
+
+    code = "SettingsError"
+
+
+class PluginError(SetupError, RuntimeError):
+    """A plugin that cannot be used: unknown name, broken import, or a misspelled hook."""
+
+    code = "PluginError"
+
+
+class UnknownRole(SetupError, ValueError):
+    """An actor holds a role that is neither WORKFLOW.md's nor declared by a loaded plugin
+    (``approvalflow_roles``); the message names the actor and the role."""
+
+    code = "UnknownRole"
+
+
+class UnknownEventType(SetupError):
+    """The project has (or a rule emits) events of a type this engine has no fold for: the
+    plugin that folds them is not loaded. Writing the project would lose that plugin's data, so
+    the engine refuses; the message names the event type and the plugin."""
+
+    code = "UnknownEventType"
+
+
+class ScenarioFileError(SetupError, ValueError):
+    """A scenario file is not valid; the message names the file, the line and the key.
+
+    ``path`` is the file as given to the loader, ``line`` the 1-based line of the offending
+    key or step (``None`` when the problem concerns the whole file, such as its size or
+    encoding), ``key`` a path into the document such as ``$.steps[3].by`` (``$`` is the
+    whole file; list positions count from 1, like the runner's step numbers), and
+    ``message`` says what is wrong. ``str()`` is ``"{path}:{line}: {key}: {message}"``,
+    without ``:{line}`` when the line is unknown.
+    """
+
+    code = "ScenarioFileError"
+
+    def __init__(self, path: str, line: int | None, key: str, message: str) -> None:
+        super().__init__(message)
+        # Every field in ``args`` keeps the error picklable (pytest-xdist, logging).
+        self.args = (path, line, key, message)
+        self.path = path
+        self.line = line
+        self.key = key
+
+    def __str__(self) -> str:
+        where = self.path if self.line is None else f"{self.path}:{self.line}"
+        return f"{where}: {self.key}: {self.message}"
+
+
+class SchemaVersionError(SetupError, ValueError):
+    """The database's schema is newer than this code, older and not to be migrated, or no
+    migration leads from it."""
+
+    code = "SchemaVersionError"
+
+    def __init__(self, message: str, *, found: int | None = None) -> None:
+        super().__init__(message)
+        self.found = found
+        """The older version found, when migrating would open the database."""
+
+
+class WorkflowDefinitionError(SetupError, ValueError):
+    """A workflow's state machine is wrong: a transition from or to no state, a state nothing
+    reaches, or a trigger with two destinations from one state."""
+
+    code = "WorkflowDefinitionError"
+
+
+class DiagramError(SetupError, ValueError):
+    """A diagram that cannot be drawn: an unknown machine or format, or DOT without graphviz."""
+
+    code = "DiagramError"
+
+
+class StoreError(ApprovalflowError):
+    """The store failed to do what was asked (the database refused it, or broke); nothing was
+    written. No driver exception reaches a caller: the SQL stores translate them in one place."""
+
+    code = "StoreError"
+
+
+class StoreNotFound(StoreError, LookupError):
+    """The store named by a URL does not exist, and opening it was not asked to create it."""
+
+    code = "StoreNotFound"
+
+
+class StoreBusy(StoreError, TimeoutError):
+    """A bounded wait ran out: another writer held a lock, or a statement ran too long. The
+    message says what waited and for how long; nothing was written."""
+
+    code = "StoreBusy"
+
+
+class StoreUnavailable(StoreError, ConnectionError):
+    """The database cannot be reached, or the connection to it broke."""
+
+    code = "StoreUnavailable"
+
+
+class UnstorableValue(StoreError, ValueError):
+    """A value the store cannot keep as given (a key of the wrong type or too long, text with a
+    NUL or a lone surrogate, a number past the column); nothing was written."""
+
+    code = "UnstorableValue"
+
+
+def error_classes() -> tuple[type[ApprovalflowError], ...]:
+    """The library's concrete error classes (each defines its own ``code``), root first out."""
+    found: list[type[ApprovalflowError]] = []
+    pending: list[type[ApprovalflowError]] = [ApprovalflowError]
+    while pending:
+        cls = pending.pop(0)
+        subclasses = [sub for sub in cls.__subclasses__() if sub.__module__ == __name__]
+        pending.extend(subclasses)
+        found.extend(sub for sub in subclasses if "code" in sub.__dict__)
+    return tuple(found)
+
+
+ERROR_CODES: tuple[str, ...] = tuple(
+    cls.code for cls in error_classes() if not issubclass(cls, SetupError | StoreError)
 )
+"""The codes a command is refused with (WORKFLOW.md's list), in the order defined here."""
+SETUP_ERROR_CODES: tuple[str, ...] = tuple(
+    cls.code for cls in error_classes() if issubclass(cls, SetupError)
+)
+"""The codes of ``SetupError``: the library could not be set up as asked."""
+STORE_ERROR_CODES: tuple[str, ...] = tuple(
+    cls.code for cls in error_classes() if issubclass(cls, StoreError)
+)
+"""The codes of ``StoreError``: the storage, not a rule, refused or failed."""

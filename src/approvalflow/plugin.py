@@ -49,12 +49,12 @@ from approvalflow.errors import (
     InvalidTransition,
     KeyMaterialMissing,
     NotAuthorized,
+    UnknownEventType,
     UnknownMaterial,
     UnknownProject,
+    UnknownRole,
 )
 from approvalflow.model import ROLES, Actor, ActorDirectory, Event, Notice, Timer
-from approvalflow.plugins.combine import UnknownRole
-from approvalflow.plugins.folds import UnknownEventType
 from approvalflow.plugins.hookspecs import hookimpl
 from approvalflow.plugins.manager import PluginError, available_plugins
 from approvalflow.project import Branch, Fold, ProjectState

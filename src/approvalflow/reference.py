@@ -13,14 +13,7 @@ from approvalflow.display import BRANCH_STATE_NAMES, NOTICE_NAMES, ROLE_NAMES, S
 from approvalflow.model import ESCALATION_KINDS, NOTICE_KINDS, ROLES
 from approvalflow.rules.commands import BUILTIN_COMMANDS
 from approvalflow.settings import Settings
-from approvalflow.states import (
-    BRANCH_STATES,
-    BRANCH_TABLE,
-    STAGE_TABLE,
-    STAGES,
-    TERMINAL,
-    WORKFLOW_NAME,
-)
+from approvalflow.states import TERMINAL, WORKFLOW_NAME, investment_project
 
 __all__ = ["render"]
 
@@ -44,6 +37,7 @@ _ROLE_WHO: dict[str, str] = {
 
 def render() -> str:
     """The whole reference page as Markdown."""
+    machines = investment_project()
     parts = [
         f"# Workflow reference: `{WORKFLOW_NAME}`",
         "",
@@ -64,10 +58,8 @@ def render() -> str:
         "| stage | 中文 | terminal | left by |",
         "| --- | --- | --- | --- |",
     ]
-    for stage in STAGES:
-        leaving = sorted(
-            {f"`{t}` → `{d}`" for (t, s), d in STAGE_TABLE.items() if s == stage and d != stage}
-        )
+    for stage in machines.stages.states:
+        leaving = sorted({f"`{t}` → `{d}`" for t, d in machines.stages.leaving(stage)})
         parts.append(
             f"| `{stage}` | {STATE_NAMES.get(stage, '')} | "
             f"{'yes' if stage in TERMINAL else ''} | {', '.join(leaving)} |"
@@ -79,10 +71,8 @@ def render() -> str:
         "| state | 中文 | left by |",
         "| --- | --- | --- |",
     ]
-    for state in BRANCH_STATES:
-        leaving = sorted(
-            {f"`{t}` → `{d}`" for (t, s), d in BRANCH_TABLE.items() if s == state and d != state}
-        )
+    for state in machines.branch.states:
+        leaving = sorted({f"`{t}` → `{d}`" for t, d in machines.branch.leaving(state)})
         parts.append(f"| `{state}` | {BRANCH_STATE_NAMES.get(state, '')} | {', '.join(leaving)} |")
     parts += [
         "",
@@ -96,7 +86,7 @@ def render() -> str:
         if spec.stage_trigger is None:
             where = "(new project)" if name == "create" else "any non-terminal stage"
         else:
-            where = ", ".join(f"`{s}`" for s in STAGES if (spec.stage_trigger, s) in STAGE_TABLE)
+            where = ", ".join(f"`{s}`" for s in machines.stages.sources(spec.stage_trigger))
         args = ", ".join(f"`{a}`" for a in spec.arguments) or "-"
         parts.append(f"| `{name}` | {parties} | {where} | {args} | {spec.summary} |")
     parts += [
@@ -120,10 +110,24 @@ def render() -> str:
             f"| `{kind}` | {NOTICE_NAMES.get(kind, '')} | "
             f"{'yes' if kind in ESCALATION_KINDS else ''} |"
         )
-    parts += ["", "## Error codes", "", "| code | meaning |", "| --- | --- |"]
-    for code in errors.ERROR_CODES:
-        doc = (getattr(errors, code).__doc__ or "").strip().splitlines()[0]
-        parts.append(f"| `{code}` | {doc} |")
+    parts += [
+        "",
+        "## Error codes",
+        "",
+        "Every error is an `ApprovalflowError` with a stable `code`, and also the built-in",
+        "exception it resembles. A refused command changes nothing:",
+        "",
+        *_error_table(errors.ERROR_CODES),
+        "",
+        "A `SetupError`: the library cannot be set up as asked (raised before, or instead of,",
+        "running commands):",
+        "",
+        *_error_table(errors.SETUP_ERROR_CODES),
+        "",
+        "A `StoreError`: the storage, not a rule, refused or failed; nothing was written:",
+        "",
+        *_error_table(errors.STORE_ERROR_CODES),
+    ]
     parts += [
         "",
         "## Settings (built-in values)",
@@ -134,6 +138,18 @@ def render() -> str:
         "",
     ]
     return "\n".join(parts)
+
+
+def _error_table(codes: tuple[str, ...]) -> list[str]:
+    rows = ["| code | also a | meaning |", "| --- | --- | --- |"]
+    by_code = {cls.code: cls for cls in errors.error_classes()}
+    for code in codes:
+        cls = by_code[code]
+        builtins = [base.__name__ for base in cls.__mro__[1:] if base.__module__ == "builtins"]
+        resembles = builtins[0] if builtins[0] != "Exception" else "-"
+        summary = " ".join((cls.__doc__ or "").strip().split("\n\n")[0].split())
+        rows.append(f"| `{code}` | `{resembles}` | {summary} |".replace("`-`", "-"))
+    return rows
 
 
 if __name__ == "__main__":

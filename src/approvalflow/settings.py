@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
 import attrs
 
+from approvalflow.errors import SettingsError
+
 __all__ = [
     "CARDS",
     "LADDER_RECIPIENTS",
@@ -39,10 +41,6 @@ __all__ = [
     "SettingsError",
     "rule_set_fingerprint",
 ]
-
-
-class SettingsError(ValueError):
-    """Settings that cannot be used; the message names every bad key by its dotted path."""
 
 
 @attrs.frozen

@@ -1,11 +1,13 @@
-"""The built-in workflow's states and transitions: the single source of truth.
+"""The built-in workflow's states and transitions, and the machines that interpret them.
 
 Two machines describe ``investment_project``: the project's stages, and one small flat machine
-that every approval branch (one per department) follows. They are plain data here; ``transitions``
-machines are built from them (``stage_machine()``, ``branch_machine()``), once per process and
-shared by every project, never one per project. The engine's hot path looks transitions up in
-tables derived from the same data (``STAGE_TABLE``, ``BRANCH_TABLE``); a test proves the tables
-and the ``transitions`` machines agree.
+that every approval branch (one per department) follows. The definition is plain data here
+(``STAGE_TRANSITIONS``, ``BRANCH_TRANSITIONS``); ``build_machines`` hands it to ``transitions``
+and refuses a definition that is wrong (``WorkflowDefinitionError``: a source or destination that
+is no state, a state nothing leads to, a trigger with two destinations from one state). That
+happens once per workflow definition (``investment_project()`` is built on first use and shared
+by every project and engine), never once per project. The hot path looks a move up in a table
+compiled from the built machine, so what the engine allows is what ``transitions`` was given.
 
 A transition whose ``dest`` is ``None`` is internal: the command is allowed there and the stage
 stays. Triggers named like commands are what users send; the others (``round_passed``...) are
@@ -14,24 +16,28 @@ outcomes that rules choose.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from functools import cache
 from typing import Any, TypedDict
 
-from approvalflow.errors import InvalidTransition
+import attrs
+
+from approvalflow.errors import InvalidTransition, WorkflowDefinitionError
 
 __all__ = [
+    "BRANCH_OPEN",
     "BRANCH_STATES",
-    "BRANCH_TABLE",
     "BRANCH_TRANSITIONS",
     "STAGES",
-    "STAGE_TABLE",
     "STAGE_TRANSITIONS",
     "TERMINAL",
-    "branch_machine",
+    "StateMachine",
+    "WorkflowMachines",
+    "build_machines",
+    "investment_project",
     "next_branch_state",
     "next_stage",
     "stage_allows",
-    "stage_machine",
 ]
 
 WORKFLOW_NAME = "investment_project"
@@ -169,65 +175,184 @@ BRANCH_TRANSITIONS: tuple[TransitionSpec, ...] = (
 )
 
 
-def _table(specs: tuple[TransitionSpec, ...]) -> dict[tuple[str, str], str]:
-    table: dict[tuple[str, str], str] = {}
-    for spec in specs:
-        sources = [spec["source"]] if isinstance(spec["source"], str) else spec["source"]
-        for source in sources:
-            table[(spec["trigger"], source)] = spec["dest"] or source
-    return table
+def _sources(spec: TransitionSpec) -> list[str]:
+    return [spec["source"]] if isinstance(spec["source"], str) else list(spec["source"])
 
 
-STAGE_TABLE: dict[tuple[str, str], str] = _table(STAGE_TRANSITIONS)
-BRANCH_TABLE: dict[tuple[str, str], str] = _table(BRANCH_TRANSITIONS)
+@attrs.frozen(eq=False)
+class StateMachine:
+    """One validated machine of a workflow definition, with the lookup table compiled from it.
+
+    ``machine`` is the ``transitions.Machine`` (no model attached: projects keep their own state,
+    so one machine serves them all); ``transitions`` is the definition it was built from, which
+    ``approvalflow.diagram`` draws.
+    """
+
+    name: str
+    states: tuple[str, ...]
+    initial: str
+    transitions: tuple[TransitionSpec, ...]
+    machine: Any = attrs.field(repr=False)
+    _table: dict[tuple[str, str], str] = attrs.field(repr=False)
+
+    def next(self, state: str, trigger: str) -> str | None:
+        """Where ``trigger`` leads from ``state`` (``state`` itself for an internal transition),
+        or ``None`` when the machine has no such transition."""
+        return self._table.get((trigger, state))
+
+    def allows(self, state: str, trigger: str) -> bool:
+        """Whether the machine has a transition of ``trigger`` from ``state``."""
+        return (trigger, state) in self._table
+
+    def triggers(self, state: str) -> list[str]:
+        """The triggers the machine accepts in ``state``."""
+        found: list[str] = self.machine.get_triggers(state)
+        return found
+
+    def leaving(self, state: str) -> list[tuple[str, str]]:
+        """``(trigger, destination)`` of every transition that leaves ``state`` for another."""
+        return sorted(
+            (trigger, dest)
+            for (trigger, source), dest in self._table.items()
+            if source == state and dest != state
+        )
+
+    def sources(self, trigger: str) -> list[str]:
+        """The states where ``trigger`` is accepted, in the order the states are listed."""
+        return [state for state in self.states if (trigger, state) in self._table]
 
 
-def stage_allows(trigger: str, stage: str) -> bool:
-    return (trigger, stage) in STAGE_TABLE
+@attrs.frozen(eq=False)
+class WorkflowMachines:
+    """A workflow definition's two machines: the project's stages and the approval branch."""
+
+    name: str
+    stages: StateMachine
+    branch: StateMachine
+
+    def next_stage(self, stage: str, trigger: str, *, what: str | None = None) -> str:
+        """The stage ``trigger`` leads to from ``stage``, or ``InvalidTransition``."""
+        target = self.stages.next(stage, trigger)
+        if target is None:
+            raise InvalidTransition(
+                f"{what or trigger} is not allowed while the project is {stage}"
+            )
+        return target
+
+    def next_branch_state(
+        self, state: str, trigger: str, *, department: str, what: str | None = None
+    ) -> str:
+        """The state ``trigger`` leads a branch to, or ``InvalidTransition`` naming the branch."""
+        target = self.branch.next(state, trigger)
+        if target is None:
+            raise InvalidTransition(
+                f"{what or trigger} is not allowed while branch approval.{department} is {state}"
+            )
+        return target
 
 
-def next_stage(stage: str, trigger: str, *, what: str | None = None) -> str:
-    """The stage ``trigger`` leads to from ``stage``, or ``InvalidTransition``."""
-    try:
-        return STAGE_TABLE[(trigger, stage)]
-    except KeyError:
-        raise InvalidTransition(
-            f"{what or trigger} is not allowed while the project is {stage}"
-        ) from None
+def build_machine(
+    name: str, states: Sequence[str], transitions: Iterable[TransitionSpec], initial: str
+) -> StateMachine:
+    """Build one machine with ``transitions`` and check it, or ``WorkflowDefinitionError``.
 
-
-def next_branch_state(state: str, trigger: str, *, department: str, what: str | None = None) -> str:
-    """The state ``trigger`` leads a branch to, or ``InvalidTransition`` naming the branch."""
-    try:
-        return BRANCH_TABLE[(trigger, state)]
-    except KeyError:
-        raise InvalidTransition(
-            f"{what or trigger} is not allowed while branch approval.{department} is {state}"
-        ) from None
-
-
-def _machine(states: tuple[str, ...], specs: tuple[TransitionSpec, ...], initial: str) -> Any:
-    # Imported here: `transitions` is needed to draw or cross-check the machines, not to run a
-    # command, and importing it costs more than the rest of the package.
+    Refused: an initial state, source or destination that is not among ``states``; a state that
+    no transition reaches from ``initial``; a trigger with more than one transition from one
+    state (which one fires would depend on the order the definition lists them).
+    """
+    # Imported when the first machine is built, not with the package: `import approvalflow`
+    # stays fast for hosts that only read the docs' names or open a store.
     from transitions import Machine
 
-    return Machine(
+    specs = tuple(transitions)
+    known = tuple(states)
+    if initial not in known:
+        raise WorkflowDefinitionError(f"{name}: the initial state {initial!r} is not a state")
+    for spec in specs:
+        for source in _sources(spec):
+            if source not in known:
+                raise WorkflowDefinitionError(
+                    f"{name}: {spec['trigger']!r} leaves {source!r}, which is not a state"
+                )
+        dest = spec["dest"]
+        if dest is not None and dest not in known:
+            raise WorkflowDefinitionError(
+                f"{name}: {spec['trigger']!r} leads to {dest!r}, which is not a state"
+            )
+    machine = Machine(
         model=None,
-        states=list(states),
+        states=list(known),
         transitions=[dict(spec) for spec in specs],
         initial=initial,
         auto_transitions=False,
         send_event=True,
     )
+    table: dict[tuple[str, str], str] = {}
+    for trigger, event in machine.events.items():
+        for source, candidates in event.transitions.items():
+            if len(candidates) > 1:
+                dests = ", ".join(repr(t.dest or source) for t in candidates)
+                raise WorkflowDefinitionError(
+                    f"{name}: {trigger!r} from {source!r} is ambiguous: it leads to {dests}"
+                )
+            table[(trigger, source)] = candidates[0].dest or source
+    reached = {initial}
+    frontier = [initial]
+    while frontier:
+        here = frontier.pop()
+        for (_, source), dest in table.items():
+            if source == here and dest not in reached:
+                reached.add(dest)
+                frontier.append(dest)
+    unreachable = [state for state in known if state not in reached]
+    if unreachable:
+        raise WorkflowDefinitionError(
+            f"{name}: no transition leads from {initial!r} to {', '.join(unreachable)}"
+        )
+    return StateMachine(name, known, initial, specs, machine, table)
+
+
+def build_machines(
+    name: str,
+    *,
+    stages: Sequence[str],
+    stage_transitions: Iterable[TransitionSpec],
+    initial_stage: str,
+    branch_states: Sequence[str],
+    branch_transitions: Iterable[TransitionSpec],
+    initial_branch_state: str,
+) -> WorkflowMachines:
+    """A workflow definition's machines, built and checked (``WorkflowDefinitionError``)."""
+    return WorkflowMachines(
+        name,
+        build_machine(f"{name} stages", stages, stage_transitions, initial_stage),
+        build_machine(f"{name} branch", branch_states, branch_transitions, initial_branch_state),
+    )
 
 
 @cache
-def stage_machine() -> Any:
-    """The shared ``transitions.Machine`` of the project's stages (no model attached)."""
-    return _machine(STAGES, STAGE_TRANSITIONS, "lead")
+def investment_project() -> WorkflowMachines:
+    """The built-in workflow's machines, built on first use and shared by every engine."""
+    return build_machines(
+        WORKFLOW_NAME,
+        stages=STAGES,
+        stage_transitions=STAGE_TRANSITIONS,
+        initial_stage="lead",
+        branch_states=BRANCH_STATES,
+        branch_transitions=BRANCH_TRANSITIONS,
+        initial_branch_state="pending",
+    )
 
 
-@cache
-def branch_machine() -> Any:
-    """The shared ``transitions.Machine`` every approval branch follows."""
-    return _machine(BRANCH_STATES, BRANCH_TRANSITIONS, "pending")
+def stage_allows(trigger: str, stage: str) -> bool:
+    return investment_project().stages.allows(stage, trigger)
+
+
+def next_stage(stage: str, trigger: str, *, what: str | None = None) -> str:
+    """The stage ``trigger`` leads to from ``stage`` in the built-in workflow."""
+    return investment_project().next_stage(stage, trigger, what=what)
+
+
+def next_branch_state(state: str, trigger: str, *, department: str, what: str | None = None) -> str:
+    """The state ``trigger`` leads a built-in branch to, or ``InvalidTransition``."""
+    return investment_project().next_branch_state(state, trigger, department=department, what=what)

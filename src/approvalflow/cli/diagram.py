@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(options: argparse.Namespace) -> int:
-    from approvalflow.diagram import draw
+    from approvalflow.diagram import DiagramError, draw
     from approvalflow.engine import Engine
     from approvalflow.rules.commands import BUILTIN_COMMANDS
     from approvalflow.states import WORKFLOW_NAME
@@ -39,7 +39,7 @@ def run(options: argparse.Namespace) -> int:
         extra = sorted(set(engine.commands) - set(BUILTIN_COMMANDS))
     try:
         print(draw(options.machine, options.format, extra_commands=extra))
-    except RuntimeError as error:
+    except DiagramError as error:
         print(f"approvalflow: {error}")
         return 2
     return 0

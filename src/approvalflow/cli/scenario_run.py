@@ -31,7 +31,7 @@ def run(options: argparse.Namespace) -> int:
         print(f"approvalflow: no such file or folder: {', '.join(missing)}", file=sys.stderr)
         return 2
     files = find_scenario_files(options.paths)
-    shared = open_store(options.store) if options.store else None
+    shared = open_store(options.store, create=True) if options.store else None
     results = []
     progress = sys.stderr.isatty() and not options.json and len(files) > 5
     try:

@@ -57,12 +57,20 @@ def load_actors(path: Path) -> list[Any]:
 
 
 def run(options: argparse.Namespace) -> int:
-    from approvalflow.engine import Engine
+    from approvalflow.clock import SystemClock
+    from approvalflow.engine import NoticeDispatcher, TimerExecutor, WorkflowDefinition
+    from approvalflow.model import InMemoryActorDirectory
     from approvalflow.stores import open_store
 
     actors = load_actors(options.actors) if options.actors else []
     store = open_store(options.store)
-    engine = Engine(actors=actors, store=store, plugins=options.plugin)
+    # Only the services a worker uses: the timer executor and the notice dispatcher.
+    clock = SystemClock()
+    definition = WorkflowDefinition(plugins=options.plugin)
+    dispatcher = NoticeDispatcher(definition, store, clock)
+    timers = TimerExecutor.standalone(
+        definition, store, clock, InMemoryActorDirectory(actors), dispatcher
+    )
     stopping = False
 
     def stop(signum: int, frame: Any) -> None:
@@ -74,9 +82,9 @@ def run(options: argparse.Namespace) -> int:
     fired = delivered = 0
     try:
         while not stopping:
-            now = engine.clock.now()
-            fired += len(engine.run_due(now))
-            delivered += engine.deliver_notices(now)
+            now = clock.now()
+            fired += len(timers.run_due(now))
+            delivered += dispatcher.deliver_notices(now)
             if options.once:
                 break
             time.sleep(_pause(store.next_due(), now, options.poll))

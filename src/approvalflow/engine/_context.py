@@ -10,6 +10,7 @@ from approvalflow.engine.definition import RuleBook
 from approvalflow.errors import NotAuthorized
 from approvalflow.model import Actor, ActorDirectory
 from approvalflow.project import ProjectState
+from approvalflow.rules import copies
 from approvalflow.rules.context import Context
 from approvalflow.settings import Settings
 
@@ -43,6 +44,8 @@ def build_context(
         route=definition.route,
         time_limit=rules.time_limit if definition.has_limit_hooks else None,
         ladder=rules.ladder if definition.has_ladder_hooks else None,
+        followers=copies.followers,
+        machines=definition.machines,
     )
 
 

@@ -98,15 +98,22 @@ class CommandRunner:
         # events, and binding a logger on every command cost about a tenth of one.
         context = {"project": project, "command": command, "actor": by, "command_id": command_id}
         fingerprint = _fingerprint(command, project, by, args) if command_id else ""
-        if spec.name != "create" and self._catch_up_deadlines:
-            self.timers.catch_up(project)
         for attempt in range(self._max_retries):
+            # One instant per attempt: the deadlines caught up on and the command are judged at
+            # the same time, as a replay of the history would judge them; a retry catches up
+            # again at its own instant, since time has passed and a deadline may have too.
+            now = self.clock.now()
+            loaded = None
+            if spec.name != "create" and self._catch_up_deadlines:
+                loaded = self.timers.catch_up(project, now)
             if command_id is not None:
                 replay = self._replay(command_id, fingerprint, project, command)
                 if replay is not None:
                     return replay
             try:
-                result = self._execute_once(spec, project, by, args, command_id, fingerprint)
+                result = self._execute_once(
+                    spec, project, by, args, command_id, fingerprint, now, loaded
+                )
             except ConcurrencyConflict:
                 logger().debug("approvalflow.command_conflict", attempt=attempt, **context)
                 _time.sleep(0.001 * (2**attempt))
@@ -158,13 +165,16 @@ class CommandRunner:
         args: dict[str, Any],
         command_id: str | None,
         fingerprint: str,
+        now: datetime,
+        loaded: ProjectState | None = None,
     ) -> CommandResult:
-        now = self.clock.now()
+        """One attempt; ``loaded`` is the project as this attempt's catch-up read it."""
         definition = self.definition
         if spec.name == "create":
             before, ctx = self._create_context(project, by, args, command_id, now)
         else:
-            loaded = self.rules.load(project)
+            if loaded is None:
+                loaded = self.rules.load(project)
             if loaded is None:
                 raise UnknownProject(f"no project {project!r}")
             before = loaded

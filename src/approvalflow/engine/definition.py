@@ -8,6 +8,7 @@ stay. ``Engine.definition`` is what a host (or the scenario runner's ``rules:`` 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
@@ -22,10 +23,14 @@ from approvalflow.project import ProjectState
 from approvalflow.rules import timers
 from approvalflow.rules.commands import BUILTIN_COMMANDS, CommandSpec
 from approvalflow.settings import LadderStep, Settings, SettingsError, ladder_problems
-from approvalflow.states import TERMINAL
+from approvalflow.states import TERMINAL, investment_project
 from approvalflow.stores import Store
 
-__all__ = ["RuleBook", "WorkflowDefinition"]
+__all__ = ["STORED_TIMERS_SIZE", "RuleBook", "WorkflowDefinition"]
+
+STORED_TIMERS_SIZE = 256
+"""Projects whose derived timers a rule book keeps, least recently written first out: the hot
+path is the next command on a project a command just wrote (as for the stores' state cache)."""
 
 
 class WorkflowDefinition:
@@ -42,6 +47,9 @@ class WorkflowDefinition:
         settings: Settings | Mapping[str, Any] | None = None,
         plugins: Iterable[str | object] = (),
     ) -> None:
+        plugins = tuple(plugins)
+        self.plugin_names = tuple(plugin for plugin in plugins if isinstance(plugin, str))
+        """The entry-point names among the plugins: what the store records of them."""
         self.plugin_manager = build_plugin_manager(plugins)
         hook = self.plugin_manager.hook
         merged = combine.merged_settings(self.plugin_manager, Settings.default())
@@ -71,6 +79,8 @@ class WorkflowDefinition:
                     raise ValueError(f"command {spec.name!r} is defined twice")
                 commands[spec.name] = spec
         self.commands: Mapping[str, CommandSpec] = commands
+        # The stage and branch machines, built by transitions and checked on first use.
+        self.machines = investment_project()
         self.extra_fields = tuple(
             name for names in hook.approvalflow_project_fields() for name in (names or ())
         )
@@ -99,6 +109,13 @@ class RuleBook:
             definition.settings_fingerprint: definition.settings
         }
         self._current_rules_saved = False
+        # The timers last derived for each project, with the version they belong to: a
+        # project's state at a version is the same whoever reads it, so the timers a commit
+        # derived for its new state are the next command's (and its catch-up's) timers too.
+        self._stored_timers: dict[str, tuple[int, dict[tuple[str, str], datetime]]] = {}
+        # An engine may be shared by threads, as its store may: writers take the lock (a
+        # reader's single lookup needs none).
+        self._stored_timers_lock = threading.Lock()
 
     def load(self, project: str) -> ProjectState | None:
         """The store's state of ``project``, folded with the definition's plugin folds."""
@@ -150,6 +167,26 @@ class RuleBook:
             ):
                 found.update(extra or {})
         return found
+
+    def stored_timers(self, state: ProjectState) -> dict[tuple[str, str], datetime]:
+        """``timers_for`` a state as the store holds it (loaded, or just committed), derived
+        once per version. Read-only: the same mapping is handed to every caller."""
+        entry = self._stored_timers.get(state.id)
+        if entry is not None and entry[0] == state.version:
+            return entry[1]
+        found = self.timers_for(state)
+        self.remember_timers(state, found)
+        return found
+
+    def remember_timers(self, state: ProjectState, found: dict[tuple[str, str], datetime]) -> None:
+        """Keep ``found`` as the timers of ``state``, which the store now holds."""
+        kept = self._stored_timers
+        with self._stored_timers_lock:
+            # Re-inserted, so the projects written longest ago are the first out.
+            kept.pop(state.id, None)
+            kept[state.id] = (state.version, found)
+            if len(kept) > STORED_TIMERS_SIZE:
+                del kept[next(iter(kept))]
 
     def time_limit(self, state: ProjectState, department: str) -> int:
         rules = self.rules_for(state)

@@ -23,7 +23,7 @@ from approvalflow.rules.holdups import Holdup
 from approvalflow.rules.metrics import MetricInputs
 from approvalflow.rules.points import LeaderboardRow
 from approvalflow.rules.preview import Preview
-from approvalflow.states import STAGE_TABLE, TERMINAL
+from approvalflow.states import TERMINAL
 from approvalflow.stores import Store
 
 __all__ = ["ReadSide"]
@@ -65,7 +65,7 @@ class ReadSide:
             timers.PRE_REVIEW_LADDER: "{p}.pre_review.{b}.card",
         }
         found: dict[str, Due] = {}
-        for (kind, branch), due in self.rules.timers_for(state).items():
+        for (kind, branch), due in self.rules.stored_timers(state).items():
             if kind not in names:
                 # A plugin's timer shows as a deadline when it ends a day (24:00), like every
                 # working-day limit; others (a weekly check at 09:00) still fire, unlisted here.
@@ -212,13 +212,14 @@ class ReadSide:
     def allowed_commands(self, project: str) -> list[str]:
         """Commands the project's stage allows now (authorisation not considered)."""
         state = self.project(project)
+        triggers = self.definition.machines.stages.triggers(state.stage)
         return sorted(
             name
             for name, spec in self.definition.commands.items()
             if name != "create"
             and (
                 (spec.stage_trigger is None and state.stage not in TERMINAL)
-                or (spec.stage_trigger, state.stage) in STAGE_TABLE
+                or spec.stage_trigger in triggers
             )
         )
 

@@ -8,12 +8,13 @@ from datetime import datetime
 from approvalflow.clock import Clock
 from approvalflow.engine._context import build_context
 from approvalflow.engine._log import logger
-from approvalflow.engine.definition import RuleBook
+from approvalflow.engine.definition import RuleBook, WorkflowDefinition
 from approvalflow.engine.notices import NoticeDispatcher
 from approvalflow.engine.unit_of_work import UnitOfWork
 from approvalflow.errors import ConcurrencyConflict
 from approvalflow.model import ActorDirectory, CommandResult, Timer
 from approvalflow.plugins.folds import UnknownEventType, with_plugin_folds
+from approvalflow.project import ProjectState
 from approvalflow.rules import timers
 from approvalflow.rules.context import Context
 from approvalflow.stores import Store
@@ -42,6 +43,23 @@ class TimerExecutor:
         self.unit_of_work = unit_of_work
         self.dispatcher = dispatcher
         self._max_retries = max_retries
+
+    @classmethod
+    def standalone(
+        cls,
+        definition: WorkflowDefinition,
+        store: Store,
+        clock: Clock,
+        actors: ActorDirectory,
+        dispatcher: NoticeDispatcher,
+        *,
+        max_retries: int = 8,
+    ) -> TimerExecutor:
+        """A timer executor with its own rule book and unit of work, for a process that only
+        fires timers and delivers notices (a worker): no command runner, no read side."""
+        rules = RuleBook(definition, store)
+        unit_of_work = UnitOfWork(rules, store, clock, dispatcher)
+        return cls(rules, store, clock, actors, unit_of_work, dispatcher, max_retries=max_retries)
 
     def run_due(
         self, now: datetime | None = None, limit: int = 100, *, prefix: str = ""
@@ -88,21 +106,28 @@ class TimerExecutor:
         if not handled:
             raise ValueError(f"no plugin handles timers of kind {kind!r}")
 
-    def catch_up(self, project: str) -> None:
-        """Fire the project's deadlines that have passed but no worker has fired yet.
+    def catch_up(self, project: str, now: datetime | None = None) -> ProjectState | None:
+        """Fire the project's deadlines that have passed at ``now`` (default: the clock) but no
+        worker has fired yet; return the project's state after them (``None``: no project).
 
         A command is judged against the project as its deadlines left it: a supply two hours
         after the supply deadline finds the branch revoked, whether or not a worker ran.
         """
         state = self.rules.load(project)
         if state is None:
-            return
-        now = self.clock.now()
-        for (kind, branch), due in sorted(
-            self.rules.timers_for(state).items(), key=lambda item: (item[1], item[0])
-        ):
-            if due <= now:
-                self.fire(Timer(project, kind, due, branch))
+            return None
+        now = now or self.clock.now()
+        due_now = sorted(
+            (due, kind, branch)
+            for (kind, branch), due in self.rules.stored_timers(state).items()
+            if due <= now
+        )
+        if not due_now:
+            # Usually nothing is due: the state loaded here is the command's, read once.
+            return state
+        for due, kind, branch in due_now:
+            self.fire(Timer(project, kind, due, branch))
+        return self.rules.load(project)
 
     @with_plugin_folds
     def fire(self, timer: Timer) -> list[CommandResult]:
@@ -120,7 +145,7 @@ class TimerExecutor:
             state = self.rules.load(timer.project)
             if state is None:
                 return results
-            derived = self.rules.timers_for(state)
+            derived = self.rules.stored_timers(state)
             if derived.get(target) != timer.due:
                 return results
             due, kind, branch = min(

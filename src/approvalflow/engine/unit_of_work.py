@@ -26,6 +26,8 @@ class UnitOfWork:
         self.store = store
         self.clock = clock
         self.dispatcher = dispatcher
+        # Entry-point names, recorded in the store with this engine's first commit.
+        self._unrecorded_plugins = rules.definition.plugin_names
 
     def commit(
         self,
@@ -47,7 +49,9 @@ class UnitOfWork:
                 f"{ctx.command} on {project} sends notices but records no event: emit the fact "
                 "the notice announces first"
             )
-        old = self.rules.timers_for(before) if before is not None else {}
+        # Derived once per command: the state it started from is a stored one, whose timers
+        # its catch-up (or the commit that wrote it) derived already.
+        old = self.rules.stored_timers(before) if before is not None else {}
         new = self.rules.timers_for(ctx.state)
         to_set = tuple(
             Timer(project, kind, due, branch)
@@ -61,6 +65,9 @@ class UnitOfWork:
             to_cancel.append(fired.key)
         dispatcher = self.dispatcher
         notices = ctx.notices if dispatcher.keep_notices else ()
+        if self._unrecorded_plugins:
+            self.store.record_plugins(self._unrecorded_plugins)
+            self._unrecorded_plugins = ()
         self.store.commit(
             project=project,
             expected_version=before.version if before is not None else 0,
@@ -73,3 +80,4 @@ class UnitOfWork:
             # notices are not also taken by a worker delivering the outbox meanwhile.
             claim_notices_at=self.clock.now() if notices and dispatcher.deliver_inline else None,
         )
+        self.rules.remember_timers(ctx.state, new)

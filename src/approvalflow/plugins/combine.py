@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from approvalflow.errors import ApprovalflowError, InvalidCommand
+from approvalflow.errors import InvalidCommand, UnknownRole
 from approvalflow.model import ROLES, Actor, ActorDirectory, Notice
 from approvalflow.plugins.manager import PluginError
 
@@ -30,12 +30,6 @@ __all__ = [
     "route",
     "with_added_recipients",
 ]
-
-
-class UnknownRole(ApprovalflowError, ValueError):
-    """An actor holds a role that is neither WORKFLOW.md's nor declared by a loaded plugin."""
-
-    code = "UnknownRole"
 
 
 def _call(impl: Any, **kwargs: Any) -> Any:

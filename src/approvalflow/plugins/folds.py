@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
-from approvalflow.errors import ApprovalflowError
+from approvalflow.errors import UnknownEventType
 from approvalflow.plugins.manager import PluginError
 from approvalflow.project import Fold, ProjectState, builtin_event_types, folding
 
@@ -30,13 +30,6 @@ __all__ = [
     "plugin_of",
     "with_plugin_folds",
 ]
-
-
-class UnknownEventType(ApprovalflowError):
-    """The project has events of a type this engine has no fold for (its plugin is not loaded):
-    writing it would lose that plugin's data, so the engine refuses."""
-
-    code = "UnknownEventType"
 
 
 def plugin_of(event_type: str) -> str:

@@ -8,15 +8,12 @@ from typing import Any
 
 import pluggy
 
+from approvalflow.errors import PluginError
 from approvalflow.plugins import hookspecs
 
 __all__ = ["ENTRY_POINT_GROUP", "PluginError", "available_plugins", "build_plugin_manager"]
 
 ENTRY_POINT_GROUP = "approvalflow"
-
-
-class PluginError(RuntimeError):
-    """A plugin that cannot be used: unknown name, broken import, or a misspelled hook."""
 
 
 def available_plugins() -> dict[str, str]:

@@ -12,8 +12,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from approvalflow.rules import arguments
+from approvalflow.rules.branches import officer_branch
 from approvalflow.rules.context import Context
-from approvalflow.rules.parallel_approval import officer_branch
 
 __all__ = ["PAUSE_REASONS", "pause_clock", "resume_clock"]
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from approvalflow.errors import InvalidCommand, InvalidTransition
 from approvalflow.rules import arguments
+from approvalflow.rules.branches import complete_if_all_approved, officer_branch
 from approvalflow.rules.context import Context
-from approvalflow.rules.parallel_approval import complete_if_all_approved, officer_branch
 
 __all__ = [
     "accept_commitment",

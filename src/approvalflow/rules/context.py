@@ -18,15 +18,15 @@ import attrs
 from approvalflow.calendar import Due, WorkingCalendar, to_local
 from approvalflow.model import Actor, ActorDirectory, Event, Notice, freeze_payload
 from approvalflow.project import ProjectState
-from approvalflow.rules.copies import followers
 from approvalflow.settings import LadderStep, Settings
-from approvalflow.states import next_branch_state, next_stage
+from approvalflow.states import WorkflowMachines, investment_project
 
 __all__ = ["Context"]
 
 RouteFunction = Callable[[ProjectState, Settings], tuple[str, ...]]
 TimeLimitFunction = Callable[[ProjectState, str], int]
 LadderFunction = Callable[[ProjectState, str, str], tuple[LadderStep, ...]]
+FollowersFunction = Callable[[ProjectState, str, Mapping[str, Any]], Iterable[str]]
 
 
 @attrs.define
@@ -44,6 +44,9 @@ class Context:
     route: RouteFunction | None = None
     time_limit: TimeLimitFunction | None = None
     ladder: LadderFunction | None = None
+    followers: FollowersFunction | None = None
+    """Who else receives a notice of a kind, with its fields (the engine's carbon copies)."""
+    machines: WorkflowMachines = attrs.field(factory=investment_project)
     events: list[Event] = attrs.field(factory=list)
     notices: list[Notice] = attrs.field(factory=list)
 
@@ -72,7 +75,7 @@ class Context:
     def move(self, trigger: str, *, what: str | None = None, **payload: Any) -> str:
         """Move the project's stage by ``trigger`` (checked against the workflow's machine)."""
         source = self.state.stage
-        target = next_stage(source, trigger, what=what)
+        target = self.machines.next_stage(source, trigger, what=what)
         if target != source:
             self.emit(
                 "stage_changed", **{"from": source, "to": target, "trigger": trigger}, **payload
@@ -82,7 +85,7 @@ class Context:
     def move_branch(self, department: str, trigger: str, **payload: Any) -> str:
         """Move one approval branch by ``trigger`` (checked against the branch machine)."""
         branch = self.state.branches[department]
-        target = next_branch_state(branch.state, trigger, department=department)
+        target = self.machines.next_branch_state(branch.state, trigger, department=department)
         self.emit(
             "branch_changed",
             department=department,
@@ -107,12 +110,13 @@ class Context:
     def notify(self, kind: str, recipients: Iterable[str | None], **fields: Any) -> None:
         """Queue a notice; recipients are de-duplicated in order, ``None`` dropped.
 
-        Actors the project or the branch was copied to follow its outcome notices (D31): they
+        The ``followers`` of the notice (the actors a project or branch was copied to, D31)
         are added after the named recipients.
         """
         unique = tuple(dict.fromkeys(r for r in recipients if r))
-        if self.state.copied or any(b.copied for b in self.state.branches.values()):
-            unique = tuple(dict.fromkeys((*unique, *followers(self.state, kind, fields))))
+        extra = self.followers(self.state, kind, fields) if self.followers else ()
+        if extra:
+            unique = tuple(dict.fromkeys((*unique, *extra)))
         if not unique:
             return
         version = self.state.version

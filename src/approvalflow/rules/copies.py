@@ -10,14 +10,13 @@ A copy gives no authority: authorisation never reads who was copied.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from approvalflow.errors import InvalidCommand
+from approvalflow.project import ProjectState
 from approvalflow.rules import arguments
-
-if TYPE_CHECKING:
-    from approvalflow.project import ProjectState
-    from approvalflow.rules.context import Context
+from approvalflow.rules.branches import officer_branch
+from approvalflow.rules.context import Context
 
 __all__ = ["FOLLOWED_KINDS", "check_copy", "copy", "followers"]
 
@@ -32,8 +31,9 @@ FOLLOWED_KINDS: frozenset[str] = frozenset(
 def followers(state: ProjectState, kind: str, fields: Mapping[str, Any]) -> Iterable[str]:
     """Copied actors who also receive a notice of ``kind`` with ``fields``, sorted.
 
-    A project's copies follow all its followed notices; a branch's copies follow those that name
-    its department, and those that name none (the project's own outcome).
+    The engine gives this to every ``Context`` as its ``followers``. A project's copies follow
+    all its followed notices; a branch's copies follow those that name its department, and
+    those that name none (the project's own outcome).
     """
     if kind not in FOLLOWED_KINDS:
         return ()
@@ -56,10 +56,6 @@ def _copies_whole_project(ctx: Context) -> bool:
 
 def check_copy(ctx: Context) -> None:
     """State check: an officer or head copies their department's branch, which must exist."""
-    # Imported here: the context imports this module (for ``followers``), and the branch
-    # lookup imports the context.
-    from approvalflow.rules.parallel_approval import officer_branch
-
     if not _copies_whole_project(ctx):
         officer_branch(ctx)
 

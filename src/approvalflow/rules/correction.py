@@ -10,8 +10,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from approvalflow.rules import arguments
+from approvalflow.rules.branches import officer_branch
 from approvalflow.rules.context import Context
-from approvalflow.rules.parallel_approval import officer_branch
 
 __all__ = ["on_supply", "return_for_correction"]
 

@@ -13,8 +13,8 @@ from datetime import timedelta
 
 from approvalflow.errors import InvalidCommand, InvalidTransition
 from approvalflow.rules import arguments
+from approvalflow.rules.branches import officer_branch
 from approvalflow.rules.context import Context
-from approvalflow.rules.parallel_approval import officer_branch
 from approvalflow.states import BRANCH_OPEN
 
 __all__ = ["check_extend", "extend_limit"]

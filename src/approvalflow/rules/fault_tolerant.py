@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from approvalflow.errors import InvalidCommand, KeyMaterialMissing
 from approvalflow.project import Branch
+from approvalflow.rules.branches import complete_if_all_approved
 from approvalflow.rules.context import Context
 
 __all__ = ["accept_deficient", "on_reminder", "on_supply", "on_supply_deadline"]
@@ -53,8 +54,6 @@ def accept_deficient(ctx: Context, branch: Branch, deficient: tuple[str, ...]) -
 
 def on_supply(ctx: Context) -> None:
     """After a supply: a branch whose deficient materials are all in goes on."""
-    from approvalflow.rules.parallel_approval import complete_if_all_approved
-
     for dept, branch in list(ctx.state.branches.items()):
         if (
             branch.deficient

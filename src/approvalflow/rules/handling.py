@@ -19,8 +19,8 @@ from approvalflow.errors import InvalidCommand, InvalidTransition
 from approvalflow.model import Actor
 from approvalflow.project import Branch
 from approvalflow.rules import arguments
+from approvalflow.rules.branches import officer_branch
 from approvalflow.rules.context import Context
-from approvalflow.rules.parallel_approval import officer_branch
 
 __all__ = ["check_handled_branch", "entrust", "has_officer_work", "transfer"]
 

@@ -7,24 +7,14 @@ order; the stage ends ``approved`` when every branch is approved, ``rejected`` o
 from __future__ import annotations
 
 from approvalflow.errors import InvalidCommand, InvalidTransition
-from approvalflow.project import Branch, ProjectState
+from approvalflow.project import ProjectState
 from approvalflow.rules import arguments, fault_tolerant
+from approvalflow.rules.branches import complete_if_all_approved, officer_branch
 from approvalflow.rules.context import Context
 from approvalflow.rules.lifecycle import reject_project
 from approvalflow.settings import Settings
-from approvalflow.states import BRANCH_TABLE, next_branch_state
 
-__all__ = [
-    "accept",
-    "apply",
-    "approve",
-    "check_apply",
-    "check_branch",
-    "complete_if_all_approved",
-    "default_route",
-    "officer_branch",
-    "reject",
-]
+__all__ = ["accept", "apply", "approve", "check_apply", "default_route", "reject"]
 
 
 def default_route(state: ProjectState, settings: Settings) -> tuple[str, ...]:
@@ -76,7 +66,7 @@ def _open_branch(ctx: Context, dept: str) -> None:
     existing = ctx.state.branches.get(dept)
     if existing is not None:
         # Only a revoked branch opens again, and the branch machine says where it goes.
-        next_branch_state(existing.state, "reopen", department=dept)
+        ctx.machines.next_branch_state(existing.state, "reopen", department=dept)
     due = ctx.working_days_after(ctx.time_limit_wd(dept))
     accept_wd = ctx.settings.deemed_acceptance_wd
     accept_due = ctx.working_days_after(accept_wd).at.isoformat() if accept_wd else None
@@ -91,35 +81,6 @@ def _open_branch(ctx: Context, dept: str) -> None:
         accept_due=accept_due,
         **({"ladder": [step.to_dict() for step in steps]} if steps else {}),
     )
-
-
-def officer_branch(ctx: Context) -> Branch:
-    """The branch of the acting officer's department, or ``InvalidTransition``."""
-    assert ctx.actor is not None
-    dept = ctx.actor.department or ""
-    branch = ctx.state.branches.get(dept)
-    if branch is None:
-        raise InvalidTransition(
-            f"{ctx.state.id} has no approval branch for department {dept} "
-            f"(branches: {', '.join(ctx.state.branches) or 'none'})"
-        )
-    return branch
-
-
-def check_branch(ctx: Context) -> None:
-    """State check for officer commands: the branch exists and the command fits its state."""
-    branch = officer_branch(ctx)
-    # The branch trigger a command fires where it differs from the command's name.
-    trigger = {"pause_clock": "pause", "resume_clock": "unpause_accepted"}.get(
-        ctx.command, ctx.command
-    )
-    if not any(t == trigger and s == branch.state for (t, s) in BRANCH_TABLE) and not (
-        trigger == "accept" and branch.state == "pending"
-    ):
-        raise InvalidTransition(
-            f"{ctx.command} is not allowed while branch approval.{branch.department} is "
-            f"{branch.state}"
-        )
 
 
 def accept(ctx: Context) -> None:
@@ -142,13 +103,3 @@ def reject(ctx: Context) -> None:
     reason = arguments.text(ctx.args, "reason", required=True)
     ctx.move_branch(branch.department, "reject", reason=reason)
     reject_project(ctx, "approval_rejected", [f"{branch.department}: {reason}"])
-
-
-def complete_if_all_approved(ctx: Context) -> None:
-    state = ctx.state
-    if state.stage != "approval" or not state.branches:
-        return
-    if all(branch.state == "approved" for branch in state.branches.values()):
-        ctx.move("approval_complete")
-        ctx.milestone("approval_complete")
-        ctx.notify("approved", (state.applicant, state.recruiter, state.leader))

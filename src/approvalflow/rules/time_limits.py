@@ -3,8 +3,8 @@ departments a county lists under ``deemed_approval``, its silence approves (é€¾æ
 
 from __future__ import annotations
 
+from approvalflow.rules.branches import complete_if_all_approved
 from approvalflow.rules.context import Context
-from approvalflow.rules.parallel_approval import complete_if_all_approved
 from approvalflow.states import BRANCH_OPEN
 
 __all__ = ["on_acceptance_deadline", "on_limit"]

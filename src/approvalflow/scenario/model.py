@@ -14,6 +14,8 @@ from typing import Any, Literal, TypeAlias
 
 import attrs
 
+from approvalflow.errors import ScenarioFileError
+
 __all__ = [
     "ActorSpec",
     "AdvanceStep",
@@ -24,30 +26,6 @@ __all__ = [
     "ScenarioFileError",
     "Step",
 ]
-
-
-class ScenarioFileError(ValueError):
-    """A scenario file is not valid; the message names the file, the line and the key.
-
-    ``path`` is the file as given to the loader, ``line`` the 1-based line of the offending
-    key or step (``None`` when the problem concerns the whole file, such as its size or
-    encoding), ``key`` a path into the document such as ``$.steps[3].by`` (``$`` is the
-    whole file; list positions count from 1, like the runner's step numbers), and
-    ``message`` says what is wrong. ``str()`` is ``"{path}:{line}: {key}: {message}"``,
-    without ``:{line}`` when the line is unknown.
-    """
-
-    def __init__(self, path: str, line: int | None, key: str, message: str) -> None:
-        # Passing every field to Exception keeps the error picklable (pytest-xdist, logging).
-        super().__init__(path, line, key, message)
-        self.path = path
-        self.line = line
-        self.key = key
-        self.message = message
-
-    def __str__(self) -> str:
-        where = self.path if self.line is None else f"{self.path}:{self.line}"
-        return f"{where}: {self.key}: {self.message}"
 
 
 @attrs.frozen

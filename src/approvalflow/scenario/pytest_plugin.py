@@ -48,7 +48,7 @@ class ScenarioItem(pytest.Item):
         from approvalflow.stores import open_store
 
         url = self.config.getoption("--approvalflow-store")
-        store = open_store(url) if url else None
+        store = open_store(url, create=True) if url else None
         try:
             result = run_file(self.path, store=store)
         finally:

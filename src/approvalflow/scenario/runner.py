@@ -136,7 +136,7 @@ def run_paths(
     paths: Sequence[str | Path], *, store: str | None = None, run_id: str | None = None
 ) -> list[ScenarioResult]:
     """Run every scenario file under ``paths``; an invalid file is a failed result."""
-    shared = open_store(store) if store else None
+    shared = open_store(store, create=True) if store else None
     try:
         return [run_file(path, store=shared, run_id=run_id) for path in find_scenario_files(paths)]
     finally:

@@ -7,21 +7,25 @@ Due timers (``claim_due``) and outbox notices (``claim_notices``) are claimed wi
 several workers share the work and each item goes to one of them at a time.
 
 Reports ask the store (``milestone_points``, ``metric_inputs``, ``team_metric_inputs``) rather
-than load every project: the SQL stores answer from projections kept with each commit
-(``approvalflow.stores.projections``), the memory store from its states.
+than load every project: the SQL stores answer from projections kept with each commit, which
+the read side defines (``approvalflow.readmodels``; the store is given it as its ``ReadModel``,
+``approvalflow.stores.projections``), the memory store from its states through the same read
+model. Stores import no rule.
+
+Every failure is an ``ApprovalflowError``: a conflict, or one of ``approvalflow.stores.errors``
+(``StoreBusy``, ``StoreUnavailable``, ``UnstorableValue``...), never a driver's exception.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 import attrs
 
 from approvalflow.model import Event, Notice, Timer, TimerChanges
 from approvalflow.project import ProjectState
-from approvalflow.rules.metrics import MetricInputs
 
 __all__ = ["CommandRecord", "OutboxEntry", "Store"]
 
@@ -125,12 +129,11 @@ class Store(Protocol):
         (unknown ids are ignored). A team with no milestone in the month is not listed.
         """
 
-    def metric_inputs(self, projects: Collection[str] | None = None) -> MetricInputs:
-        """What the metrics of every project, or of ``projects``, are computed from."""
+    def metric_inputs(self, projects: Collection[str] | None = None) -> Any:
+        """What the metrics of every project, or of ``projects``, are computed from, as the
+        store's read model makes it (the built-in one: ``rules.metrics.MetricInputs``)."""
 
-    def team_metric_inputs(
-        self, projects: Collection[str] | None = None
-    ) -> dict[str, MetricInputs]:
+    def team_metric_inputs(self, projects: Collection[str] | None = None) -> dict[str, Any]:
         """``metric_inputs`` per team, for every team with a project (among ``projects``)."""
 
     def pending_notices(self, now: datetime, limit: int = 100) -> list[OutboxEntry]:
@@ -170,6 +173,18 @@ class Store(Protocol):
         A code names one project: a commit creating a second project with a taken code raises
         ``ConcurrencyConflict`` and writes nothing.
         """
+
+    def recorded_plugins(self) -> tuple[str, ...]:
+        """The plugins the store's projects were written with (``record_plugins``), in the
+        order first recorded; ``()`` for a store that has recorded none.
+
+        A process that opens the store without naming plugins uses these, so it folds every
+        event the store holds as the writers did (or is refused if one is not installed).
+        """
+
+    def record_plugins(self, names: Sequence[str]) -> None:
+        """Add ``names`` (entry-point names) to ``recorded_plugins``, keeping those recorded
+        already and their order; a name recorded already is not added again."""
 
     def close(self) -> None: ...
 

@@ -6,13 +6,14 @@ import heapq
 import threading
 from collections.abc import Collection, Iterator, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from approvalflow.errors import ConcurrencyConflict
 from approvalflow.model import Event, Notice, Timer, TimerChanges
 from approvalflow.project import ProjectState
-from approvalflow.rules.metrics import MetricInputs, metric_inputs
-from approvalflow.rules.points import points_by_team
 from approvalflow.stores.base import CommandRecord, OutboxEntry, created_code
+from approvalflow.stores.errors import checked_key
+from approvalflow.stores.projections import ReadModel, default_read_model
 
 __all__ = ["MemoryStore"]
 
@@ -20,9 +21,15 @@ _LEASE = timedelta(minutes=5)
 
 
 class MemoryStore:
-    """Everything in dictionaries, guarded by one lock. Lost when the process ends."""
+    """Everything in dictionaries, guarded by one lock. Lost when the process ends.
 
-    def __init__(self) -> None:
+    The reports are computed from the states kept, by the read model (default
+    ``approvalflow.readmodels``'), as the SQL stores compute them from its rows.
+    """
+
+    def __init__(self, *, read_model: ReadModel | None = None) -> None:
+        self._read_model = default_read_model() if read_model is None else read_model
+        self._plugins: list[str] = []
         self._lock = threading.Lock()
         self._events: dict[str, list[Event]] = {}
         self._states: dict[str, ProjectState] = {}
@@ -38,7 +45,7 @@ class MemoryStore:
         self._notice_claims: dict[str, datetime] = {}
 
     def load(self, project: str) -> ProjectState | None:
-        return self._states.get(project)
+        return self._states.get(checked_key("project id", project))
 
     def snapshot_version(self, project: str) -> int | None:
         # Every commit keeps the state it was given: a load never folds an event.
@@ -46,6 +53,7 @@ class MemoryStore:
         return state.version if state is not None else None
 
     def events(self, project: str, after_version: int = 0) -> list[Event]:
+        checked_key("project id", project)
         return list(self._events.get(project, ())[after_version:])
 
     def commit(
@@ -60,6 +68,12 @@ class MemoryStore:
         state: ProjectState,
         claim_notices_at: datetime | None = None,
     ) -> None:
+        # The keys the SQL stores would refuse, refused here too (before anything changes).
+        checked_key("project id", project)
+        if command is not None:
+            checked_key("command id", command.command_id)
+        for notice in notices:
+            checked_key("notice id", notice.id)
         with self._lock:
             history = self._events.get(project)
             current = len(history) if history is not None else 0
@@ -95,7 +109,7 @@ class MemoryStore:
                     self._notice_claims.pop(notice.id, None)
 
     def command(self, command_id: str) -> CommandRecord | None:
-        return self._commands.get(command_id)
+        return self._commands.get(checked_key("command id", command_id))
 
     def save_rule_set(self, fingerprint: str, rules_version: str, data: str) -> None:
         with self._lock:
@@ -162,18 +176,29 @@ class MemoryStore:
         prefix: str = "",
         projects: Collection[str] | None = None,
     ) -> dict[str, int]:
-        return points_by_team(self._chosen(prefix, projects), month=month)
+        return self._read_model.points_of_states(self._chosen(prefix, projects), month)
 
-    def metric_inputs(self, projects: Collection[str] | None = None) -> MetricInputs:
-        return metric_inputs(self._chosen(projects=projects))
+    def metric_inputs(self, projects: Collection[str] | None = None) -> Any:
+        return self._read_model.metric_inputs_of_states(self._chosen(projects=projects))
 
-    def team_metric_inputs(
-        self, projects: Collection[str] | None = None
-    ) -> dict[str, MetricInputs]:
+    def team_metric_inputs(self, projects: Collection[str] | None = None) -> dict[str, Any]:
         by_team: dict[str, list[ProjectState]] = {}
         for state in self._chosen(projects=projects):
             by_team.setdefault(state.team, []).append(state)
-        return {team: metric_inputs(states) for team, states in sorted(by_team.items())}
+        model = self._read_model
+        return {
+            team: model.metric_inputs_of_states(states) for team, states in sorted(by_team.items())
+        }
+
+    def recorded_plugins(self) -> tuple[str, ...]:
+        return tuple(self._plugins)
+
+    def record_plugins(self, names: Sequence[str]) -> None:
+        checked = [checked_key("plugin name", name) for name in names]
+        with self._lock:
+            for name in checked:
+                if name not in self._plugins:
+                    self._plugins.append(name)
 
     def pending_notices(self, now: datetime, limit: int = 100) -> list[OutboxEntry]:
         with self._lock:

@@ -28,8 +28,21 @@ What a caller may rely on (the same as the SQLite store, plus):
   one has committed to it since: it keeps those states (``cache_size`` projects, LRU;
   ``approvalflow.stores.cache``), checked against the project's version in that statement.
 - Each commit also writes the projections the reports query (``milestones``,
-  ``project_summaries``, ``intervals``; ``approvalflow.stores.projections``), only the rows
+  ``project_summaries``, ``intervals``; defined by ``approvalflow.readmodels``, kept by
+  ``approvalflow.stores.projections``), only the rows
   that changed, so ``milestone_points`` and ``metric_inputs`` load no project.
+
+- Every wait is bounded (defaults below, each settable in the URL; seconds): a lock held by
+  another connection (``lock_timeout``, 30; a writer paused inside its commit holds the
+  project's row and the chain lock), a statement (``statement_timeout``, 60), a transaction
+  left idle by a paused or dead client, which the server then ends, releasing its locks
+  (``idle_in_transaction_session_timeout``, 30), connecting (libpq's ``connect_timeout``, 10)
+  and a dead peer (TCP ``keepalives_idle`` 30, ``keepalives_interval`` 10, ``keepalives_count``
+  3, ``tcp_user_timeout`` 60000 ms). A wait that runs out raises ``StoreBusy`` saying what
+  waited and for how long; a broken connection ``StoreUnavailable``. Nothing is written then.
+- Opening never creates unless asked: ``create=True`` (the constructor's default) makes the
+  schema and tables; ``create=False`` (``open_store``'s default) raises ``StoreNotFound`` when
+  they are missing. An older schema is migrated only with ``migrate=True``.
 
 Isolated databases for tests: ``PostgresStore.from_url(url, schema="t_<random>")`` (or
 ``?schema=t_<random>`` in the URL) creates that PostgreSQL schema if needed and keeps every
@@ -42,49 +55,43 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import re
-import threading
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 try:
     import psycopg
     from psycopg import errors, sql
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
 except ImportError as missing:  # pragma: no cover - depends on the environment
     raise ImportError(
         "PostgresStore needs psycopg 3, an optional dependency: "
         "pip install 'approvalflow[postgres]'"
     ) from missing
 
-from approvalflow.errors import ConcurrencyConflict
-from approvalflow.model import Event, Notice, TimerChanges
-from approvalflow.project import ProjectState
-from approvalflow.stores.audit import GENESIS, chain_hash
-from approvalflow.stores.base import CommandRecord, created_code
-from approvalflow.stores.cache import DEFAULT_CACHE_SIZE, StateCache
-from approvalflow.stores.projections import (
-    projection_of,
+from approvalflow.errors import ApprovalflowError
+from approvalflow.stores.cache import DEFAULT_CACHE_SIZE
+from approvalflow.stores.errors import (
+    StoreBusy,
+    StoreError,
+    StoreUnavailable,
+    UnstorableValue,
 )
-from approvalflow.stores.schema import rebuilds_projections, upgrade_statements
-from approvalflow.stores.serialization import (
-    event_rows,
-    format_datetime,
-    state_to_json,
-    to_epoch_us,
-)
+from approvalflow.stores.projections import ProjectionWrites, ReadModel
+from approvalflow.stores.schema import rebuilds_projections
 from approvalflow.stores.sql import (
     DEFAULT_LEASE,
     DEFAULT_SNAPSHOT_EVERY,
+    CommitPlan,
     SQLStatements,
     SQLStore,
-    checked_lease,
-    claimer_id,
+    _GuardFailed,
     lease_option,
+    schema_steps,
 )
-from approvalflow.stores.sql import stale as _stale
 
-__all__ = ["PostgresStore"]
+__all__ = ["DEFAULT_CONNECTION", "DEFAULT_TIMEOUTS", "PostgresStore"]
 
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 # Taken while a schema is created or migrated, so processes starting together do it once.
@@ -95,23 +102,47 @@ _SCHEMA_LOCK = 0x617070726F76616C
 _UPDATE = "UPDATE projects SET version = %s WHERE project = %s AND version = %s RETURNING 1"
 _INSERT = "INSERT INTO projects (project, version) VALUES (%s, %s) RETURNING 1"
 _SQL = SQLStatements("postgresql")
-_REPORTS = _SQL.projections  # the projections the reports read
 
 Connection = psycopg.Connection[tuple[Any, ...]]
+
+DEFAULT_TIMEOUTS: dict[str, float] = {
+    "lock_timeout": 30.0,
+    "statement_timeout": 60.0,
+    "idle_in_transaction_session_timeout": 30.0,
+}
+"""The server-side bounds on a session's waits, in seconds (URL options of the same names)."""
+
+DEFAULT_CONNECTION: dict[str, str] = {
+    "connect_timeout": "10",
+    "keepalives": "1",
+    "keepalives_idle": "30",
+    "keepalives_interval": "10",
+    "keepalives_count": "3",
+    "tcp_user_timeout": "60000",
+}
+"""libpq's bounds on connecting and on a dead peer, used where the URL sets none."""
 
 
 class PostgresStore(SQLStore):
     """Events, snapshots, timers, command ids and the outbox in a PostgreSQL database.
 
     :param conninfo: a libpq connection string or ``postgresql://`` URL.
-    :param schema: keep the tables in this PostgreSQL schema (created if missing) instead of the
-        connection's default ``search_path``; lower-case letters, digits and ``_``.
+    :param schema: keep the tables in this PostgreSQL schema instead of the connection's
+        default ``search_path``; lower-case letters, digits and ``_``.
+    :param create: make the schema and its tables if missing (else ``StoreNotFound``).
+    :param migrate: bring an older schema to this version (else ``SchemaVersionError``).
     :param lease: how long a timer returned by ``claim_due``, or a notice returned by
         ``claim_notices``, is hidden from other claimers.
     :param snapshot_every: write a snapshot each time the version crosses a multiple of this.
+    :param connect_timeout: seconds to wait for the connection (unless ``conninfo`` says).
+    :param timeouts: ``DEFAULT_TIMEOUTS`` to change, in seconds (0: no bound).
     :param cache_size: how many projects' last states to keep in memory (0: none; default
         256, see ``approvalflow.stores.cache``).
-    :raises SchemaVersionError: the database was written by a newer approvalflow.
+    :param read_model: the report projections to keep (default ``approvalflow.readmodels``').
+    :raises SchemaVersionError: the database was written by a newer approvalflow, or is older
+        and ``migrate`` is false.
+    :raises StoreNotFound: the schema or its tables are missing and ``create`` is false.
+    :raises StoreUnavailable: the server cannot be reached.
     """
 
     _sql = _SQL
@@ -123,33 +154,68 @@ class PostgresStore(SQLStore):
         conninfo: str,
         *,
         schema: str | None = None,
+        create: bool = True,
+        migrate: bool = True,
         lease: timedelta = DEFAULT_LEASE,
         snapshot_every: int = DEFAULT_SNAPSHOT_EVERY,
         connect_timeout: int = 10,
+        timeouts: Mapping[str, float] | None = None,
         cache_size: int = DEFAULT_CACHE_SIZE,
+        read_model: ReadModel | None = None,
     ) -> None:
         if schema is not None and not _SCHEMA_NAME.fullmatch(schema):
             raise ValueError(
                 f"schema {schema!r} must be lower-case letters, digits and _ (at most 63)"
             )
-        if snapshot_every < 1:
-            raise ValueError(f"snapshot_every must be at least 1, not {snapshot_every}")
-        self.schema = schema
-        self._conninfo = conninfo
-        self._connect_timeout = connect_timeout
-        self._lease = checked_lease(lease)
-        self._snapshot_every = snapshot_every
-        self._lock = threading.RLock()
-        self._cache = StateCache(cache_size)
-        self._claimer = claimer_id()
-        self._connection = psycopg.connect(
-            conninfo, autocommit=True, connect_timeout=connect_timeout
+        self._timeouts = dict(DEFAULT_TIMEOUTS)
+        for name, seconds in (timeouts or {}).items():
+            if name not in DEFAULT_TIMEOUTS:
+                raise ValueError(f"unknown timeout {name!r} (known: {', '.join(DEFAULT_TIMEOUTS)})")
+            if not 0 <= seconds < 2**31 / 1000:
+                raise ValueError(f"{name} must be a number of seconds >= 0, not {seconds}")
+            self._timeouts[name] = seconds
+        self._setup(
+            lease=lease,
+            snapshot_every=snapshot_every,
+            cache_size=cache_size,
+            read_model=read_model,
         )
+        self.schema = schema
+        defaults = {**DEFAULT_CONNECTION, "connect_timeout": str(connect_timeout)}
         try:
-            if schema is not None:
-                self._connection.execute("SELECT set_config('search_path', %s, false)", (schema,))
-            self._ensure_schema()
-            row = self._connection.execute("SELECT current_schema()").fetchone()
+            given = conninfo_to_dict(conninfo)
+        except psycopg.Error as error:
+            raise ValueError(f"not a PostgreSQL connection string: {error}") from None
+        self._conninfo = make_conninfo(
+            conninfo, **{key: value for key, value in defaults.items() if key not in given}
+        )
+        self._where = _describe(given, schema)
+        try:
+            self._connection = psycopg.connect(self._conninfo, autocommit=True)
+        except psycopg.Error as error:
+            raise StoreUnavailable(f"cannot connect to {self._where}: {error}") from error
+        try:
+            with self._access:
+                self._connection.execute(
+                    "SELECT set_config('lock_timeout', %s, false), "
+                    "set_config('statement_timeout', %s, false), "
+                    "set_config('idle_in_transaction_session_timeout', %s, false)",
+                    [
+                        f"{round(self._timeouts[name] * 1000)}ms"
+                        for name in (
+                            "lock_timeout",
+                            "statement_timeout",
+                            "idle_in_transaction_session_timeout",
+                        )
+                    ],
+                )
+                if schema is not None:
+                    self._connection.execute(
+                        "SELECT set_config('search_path', %s, false)", (schema,)
+                    )
+            self._ensure_schema(create=create, migrate=migrate)
+            with self._access:
+                row = self._connection.execute("SELECT current_schema()").fetchone()
             self._chain_lock = _chain_lock_key(row[0] if row is not None else "")
         except BaseException:
             self._connection.close()
@@ -161,14 +227,19 @@ class PostgresStore(SQLStore):
         url: str,
         *,
         schema: str | None = None,
+        create: bool = True,
+        migrate: bool = True,
         lease: timedelta | None = None,
         snapshot_every: int = DEFAULT_SNAPSHOT_EVERY,
         cache_size: int | None = None,
+        read_model: ReadModel | None = None,
     ) -> PostgresStore:
         """Open ``postgresql://user@host:port/database`` (also ``postgres://`` and
         ``postgresql+psycopg://``). A ``schema`` query parameter does what ``schema=`` does,
         a ``cache_size`` one what ``cache_size=`` does, a ``lease`` one (seconds) what
-        ``lease=`` does; the others go to libpq."""
+        ``lease=`` does, ``lock_timeout``, ``statement_timeout`` and
+        ``idle_in_transaction_session_timeout`` (seconds) what ``timeouts=`` does; the others
+        go to libpq (``connect_timeout``, ``keepalives_idle``...)."""
         if url.startswith("postgresql+psycopg:"):
             url = "postgresql:" + url[len("postgresql+psycopg:") :]
         if not url.startswith(("postgresql:", "postgres:")):
@@ -186,7 +257,8 @@ class PostgresStore(SQLStore):
         url_lease = [value for key, value in query if key == "lease"]
         if url_lease and lease is None:
             lease = lease_option(url_lease[-1])
-        ours = ("schema", "cache_size", "lease")
+        timeouts = {key: _seconds(key, value) for key, value in query if key in DEFAULT_TIMEOUTS}
+        ours = ("schema", "cache_size", "lease", *DEFAULT_TIMEOUTS)
         if any(key in ours for key, _ in query):
             # quote, not urlencode's default quote_plus: libpq reads "+" as a plus, not a space.
             libpq = [(key, value) for key, value in query if key not in ours]
@@ -195,27 +267,45 @@ class PostgresStore(SQLStore):
         return cls(
             url,
             schema=schema,
+            create=create,
+            migrate=migrate,
             lease=DEFAULT_LEASE if lease is None else lease,
             snapshot_every=snapshot_every,
+            timeouts=timeouts,
             cache_size=DEFAULT_CACHE_SIZE if cache_size is None else cache_size,
+            read_model=read_model,
         )
 
     # -- plumbing -----------------------------------------------------------------------------
 
-    def _ensure_schema(self) -> None:
-        with self._lock, self._connection.transaction():
+    def _found_version(self) -> int | None:
+        connection = self._connection
+        exists = connection.execute("SELECT to_regclass('meta')").fetchone()
+        if exists is None or exists[0] is None:
+            return None
+        row = connection.execute("SELECT schema_version FROM meta WHERE id = 1").fetchone()
+        return int(row[0]) if row is not None else None
+
+    def _ensure_schema(self, *, create: bool, migrate: bool) -> None:
+        where = self._where
+        # Look first without a lock or a write: an up-to-date store opens as a plain read,
+        # and a missing one is refused without creating anything (not even the schema).
+        with self._access:
+            found = self._found_version()
+        if not schema_steps(found, "postgresql", create=create, migrate=migrate, where=where):
+            return
+        with self._access, self._connection.transaction():
             connection = self._connection
             connection.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
             if self.schema is not None:
                 connection.execute(
                     sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema))
                 )
-            exists = connection.execute("SELECT to_regclass('meta')").fetchone()
-            found: int | None = None
-            if exists is not None and exists[0] is not None:
-                row = connection.execute("SELECT schema_version FROM meta WHERE id = 1").fetchone()
-                found = int(row[0]) if row is not None else None
-            for statement in upgrade_statements(found, "postgresql"):
+            found = self._found_version()
+            statements = schema_steps(
+                found, "postgresql", create=create, migrate=migrate, where=where
+            )
+            for statement in statements:
                 connection.execute(statement)
             if rebuilds_projections(found):
                 self._rebuild_projections()
@@ -231,19 +321,8 @@ class PostgresStore(SQLStore):
         Only needed after rows were written behind the store's back (a bulk import); commits
         and the schema migration keep them up to date.
         """
-        with self._lock, self._connection.transaction():
+        with self._access, self._connection.transaction():
             self._rebuild_projections()
-
-    def _rollback(self) -> None:
-        """End a transaction a failed commit left open (or aborted), if it did."""
-        connection = self._connection
-        if not connection.closed and connection.info.transaction_status in (
-            psycopg.pq.TransactionStatus.INTRANS,
-            psycopg.pq.TransactionStatus.INERROR,
-        ):
-            # If the connection broke, the server rolls back by itself.
-            with contextlib.suppress(psycopg.Error):
-                connection.execute("ROLLBACK")
 
     def drop(self) -> None:
         """Drop this store's schema with every table in it, and close the store.
@@ -254,161 +333,126 @@ class PostgresStore(SQLStore):
         if self.schema is None:
             raise ValueError("drop() removes a store's own schema; this one was opened without")
         statement = sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(self.schema))
-        with self._lock:
+        with self._access:
             if self._connection.closed:
                 # Closed already (a test did): drop through a connection of its own.
-                with psycopg.connect(
-                    self._conninfo, autocommit=True, connect_timeout=self._connect_timeout
-                ) as connection:
+                with psycopg.connect(self._conninfo, autocommit=True) as connection:
                     connection.execute(statement)
             else:
                 self._connection.execute(statement)
                 self._connection.close()
 
-    # -- the Store protocol -------------------------------------------------------------------
+    # -- the commit's transaction ---------------------------------------------------------------
 
-    def commit(
-        self,
-        *,
-        project: str,
-        expected_version: int,
-        events: Sequence[Event],
-        timers: TimerChanges,
-        notices: Sequence[Notice],
-        command: CommandRecord | None,
-        state: ProjectState,
-        claim_notices_at: datetime | None = None,
-    ) -> None:
-        # Everything that can fail on bad data is rendered before any lock is taken.
-        new_events = event_rows(project, expected_version, events)
-        new_version = expected_version + len(events)
-        code = created_code(expected_version, events)
-        snapshot = None
-        if expected_version == 0 or (
-            new_version // self._snapshot_every > expected_version // self._snapshot_every
-        ):
-            snapshot = (project, state.version, state_to_json(state))
-        timer_rows = [
-            (t.project, t.kind, t.branch, to_epoch_us(t.due), format_datetime(t.due))
-            for t in timers.set
-        ]
-        notice_rows = self._notice_rows(notices, claim_notices_at)
-        projection = projection_of(state)
-        if expected_version == 0:
-            guard_sql, guard_params = _INSERT, [project, new_version]
+    def _commit_transaction(self, plan: CommitPlan, writes: ProjectionWrites) -> None:
+        if plan.expected_version == 0:
+            guard_sql, guard_params = _INSERT, [plan.project, plan.new_version]
         else:
-            guard_sql, guard_params = _UPDATE, [new_version, project, expected_version]
-        if new_events:
+            guard_sql, guard_params = (
+                _UPDATE,
+                [plan.new_version, plan.project, plan.expected_version],
+            )
+        if plan.events:
             # One appender at a time per chain, released at COMMIT. Taken after the project's
             # guard, and only if it held, so a stale writer fails without waiting for it; and
             # before the command id, so a writer waiting here holds no key that the lock's
             # holder could be waiting for (no deadlock).
             guard_sql = f"WITH guard AS ({guard_sql}) SELECT pg_advisory_xact_lock(%s) FROM guard"
             guard_params.append(self._chain_lock)
-        try:
-            with self._lock:
-                writes = self._projection_writes(project, expected_version, projection, events)
-                connection = self._connection
-                # Pipeline mode: statements are sent without waiting for each result. The
-                # first round trip ends at the guard's row (BEGIN, guard and lock, chain head);
-                # the second carries the rest and COMMIT. BEGIN and COMMIT are statements of
-                # the pipeline: ``connection.transaction()`` would add a sync after each.
-                with connection.pipeline():
-                    guard = connection.cursor()
-                    guard.execute("BEGIN")
-                    guard.execute(guard_sql, guard_params)
-                    if new_events:
-                        # A statement of its own, run once the lock is held, so it sees the
-                        # head as the lock's previous holder committed it.
-                        head_cursor = connection.cursor()
-                        head_cursor.execute(_SQL.chain_head)
-                    if guard.fetchone() is None:
-                        raise _stale(project, self._version(project), expected_version)
-                    cursor = connection.cursor()
-                    if code is not None:
-                        cursor.execute(
-                            _SQL.insert_project_code,
-                            (code, project),
-                        )
-                    if command is not None:
-                        cursor.execute(
-                            "INSERT INTO commands (command_id, project, command, fingerprint, "
-                            "first_version, last_version) VALUES (%s, %s, %s, %s, %s, %s)",
-                            (
-                                command.command_id,
-                                command.project,
-                                command.command,
-                                command.fingerprint,
-                                command.first_version,
-                                command.last_version,
-                            ),
-                        )
-                    if new_events:
-                        last = head_cursor.fetchone()
-                        seq, head = (
-                            (int(last[0]), str(last[1])) if last is not None else (0, GENESIS)
-                        )
-                        chained = []
-                        for row, text in new_events:
-                            seq += 1
-                            digest = chain_hash(head, text)
-                            chained.append((seq, *row, digest, head))
-                            head = digest
-                        cursor.executemany(_SQL.insert_event, chained)
-                    if snapshot is not None:
-                        cursor.execute(
-                            "INSERT INTO snapshots (project, version, state) "
-                            "VALUES (%s, %s, %s) ON CONFLICT (project) DO UPDATE "
-                            "SET version = excluded.version, state = excluded.state",
-                            snapshot,
-                        )
-                    if timers.cancel:
-                        cursor.executemany(
-                            "DELETE FROM timers WHERE project = %s AND kind = %s AND branch = %s",
-                            timers.cancel,
-                        )
-                    if timer_rows:
-                        # Setting a timer replaces one with the same key and ends any lease.
-                        cursor.executemany(
-                            "INSERT INTO timers (project, kind, branch, due_us, due_at) "
-                            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (project, kind, branch) "
-                            "DO UPDATE SET due_us = excluded.due_us, due_at = excluded.due_at, "
-                            "lease_until_us = NULL",
-                            timer_rows,
-                        )
-                    if notice_rows:
-                        cursor.executemany(_SQL.upsert_notice, notice_rows)
-                    for statement, rows in _REPORTS.statements(writes, project):
-                        cursor.executemany(statement, rows)
-                    cursor.execute("COMMIT")
-                self._cache.put(project, state, projection)
-        except BaseException as error:
-            with self._lock:
-                self._cache.drop(project)
-                self._rollback()
-            if not isinstance(error, errors.UniqueViolation):
-                raise
-            constraint = error.diag.constraint_name
-            if constraint == "commands_pkey" and command is not None:
-                raise ConcurrencyConflict(f"command id {command.command_id!r} is taken") from error
-            if constraint == "project_codes_pkey":
-                raise ConcurrencyConflict(f"the project code of {project} is taken") from error
-            if constraint in ("projects_project_key", "events_project_version_key"):
-                with self._lock:
-                    current = self._version(project)
-                raise _stale(project, current, expected_version) from error
-            raise
+        connection = self._connection
+        # Pipeline mode: statements are sent without waiting for each result. The first round
+        # trip ends at the guard's row (BEGIN, guard and lock, chain head); the second carries
+        # the rest and COMMIT. BEGIN and COMMIT are statements of the pipeline:
+        # ``connection.transaction()`` would add a sync after each.
+        with connection.pipeline():
+            guard = connection.cursor()
+            guard.execute("BEGIN")
+            guard.execute(guard_sql, guard_params)
+            if plan.events:
+                # A statement of its own, run once the lock is held, so it sees the head as
+                # the lock's previous holder committed it.
+                head_cursor = connection.cursor()
+                head_cursor.execute(_SQL.chain_head)
+            if guard.fetchone() is None:
+                raise _GuardFailed
+            head = None
+            if plan.events:
+                last = head_cursor.fetchone()
+                head = (int(last[0]), str(last[1])) if last is not None else None
+            cursor = connection.cursor()
+
+            def run(statement: str, rows: Sequence[Any], key: str | None) -> None:
+                # A taken key raises the server's UniqueViolation, naming its constraint.
+                cursor.executemany(statement, rows)
+
+            self._commit_statements(run, head, plan, writes)
+            cursor.execute("COMMIT")
+
+    def _end_failed_commit(self) -> None:
+        """End a transaction a failed commit left open (or aborted), if it did."""
+        connection = self._connection
+        if not connection.closed and connection.info.transaction_status in (
+            psycopg.pq.TransactionStatus.INTRANS,
+            psycopg.pq.TransactionStatus.INERROR,
+        ):
+            # If the connection broke, the server rolls back by itself.
+            with contextlib.suppress(psycopg.Error):
+                connection.execute("ROLLBACK")
+
+    def _violated_constraint(self, error: BaseException) -> str | None:
+        if isinstance(error, errors.UniqueViolation):
+            return error.diag.constraint_name
+        return super()._violated_constraint(error)
+
+    def _driver_error(self, error: BaseException) -> ApprovalflowError | None:
+        if not isinstance(error, psycopg.Error):
+            return None
+        where = self._where
+        if isinstance(error, errors.LockNotAvailable):
+            return StoreBusy(
+                f"waited lock_timeout ({self._timeouts['lock_timeout']:g} s) for a lock that "
+                f"another connection to {where} still holds (a writer inside its commit); "
+                "nothing was written"
+            )
+        if isinstance(error, errors.QueryCanceled):
+            return StoreBusy(
+                f"a statement on {where} ran past statement_timeout "
+                f"({self._timeouts['statement_timeout']:g} s) and was cancelled; nothing was "
+                "written"
+            )
+        if isinstance(error, errors.IdleInTransactionSessionTimeout):
+            return StoreUnavailable(
+                f"{where} ended this connection's transaction after "
+                f"idle_in_transaction_session_timeout "
+                f"({self._timeouts['idle_in_transaction_session_timeout']:g} s); open the "
+                "store again"
+            )
+        if isinstance(
+            error,
+            psycopg.DataError
+            | errors.ProgramLimitExceeded
+            | errors.UndefinedFunction
+            | errors.DatatypeMismatch,
+        ):
+            return UnstorableValue(f"a value {where} cannot keep: {error}")
+        if isinstance(error, psycopg.OperationalError | psycopg.InterfaceError):
+            return StoreUnavailable(f"the connection to {where} failed: {error}")
+        return StoreError(f"{where} failed: {error}")
 
     def _write_one(self, statement: str, params: Sequence[Any] | Mapping[str, Any]) -> list[Any]:
-        with self._lock:
+        with self._access:
             # Autocommit: one statement is one transaction.
             cursor = self._connection.execute(statement, params)
             return cursor.fetchall() if cursor.description is not None else []
 
+    def _write_rows(self, statement: str, rows: Sequence[Sequence[Any]]) -> None:
+        with self._access, self._connection.transaction(), self._connection.cursor() as cursor:
+            cursor.executemany(statement, rows)
+
     def mark_delivered(self, notice_ids: Sequence[str]) -> None:
         if not notice_ids:
             return
-        with self._lock:
+        with self._access:
             # The rows are locked in one order, oldest first, whatever plan the server picks:
             # two workers marking the same notices (one whose lease ran out, and the one that
             # took them over) would otherwise each hold a row the other waits for.
@@ -417,6 +461,22 @@ class PostgresStore(SQLStore):
                 "WHERE notice_id = ANY(%s) ORDER BY created_seq FOR UPDATE)",
                 (list(notice_ids),),
             )
+
+
+def _seconds(name: str, text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"{name} must be a number of seconds, not {text!r}") from None
+
+
+def _describe(params: Mapping[str, Any], schema: str | None) -> str:
+    """Where a store is, for messages: host, port, database and schema, never a password."""
+    host = params.get("host") or params.get("hostaddr") or "localhost"
+    port = params.get("port") or "5432"
+    database = params.get("dbname") or params.get("user") or ""
+    place = f"PostgreSQL at {host}:{port}/{database}"
+    return f"{place} (schema {schema})" if schema is not None else place
 
 
 def _chain_lock_key(schema: str) -> int:

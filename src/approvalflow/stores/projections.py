@@ -1,30 +1,23 @@
-"""The projections: what the SQL stores keep beside the events so that reports are queries.
+"""The projections as the SQL stores keep them: read models written with each commit.
 
-The leaderboard and the metrics (rules 11 and 12) read a few facts of every project; loading
-100,000 projects to read them took 45 s. So each commit also writes, in the same transaction,
-rows derived from what it commits (tables in ``approvalflow.stores.schema``):
-
-- ``milestones`` (project, milestone): team, points, at_us, month. From the commit's
-  ``milestone_reached`` events: the first event of a milestone is kept (``ON CONFLICT DO
-  NOTHING``), as the fold keeps it (``ProjectState.milestones`` and ``milestone_points``).
-- ``project_summaries`` (project): team, stage, agreed_investment, funds, signed, started,
-  producing, created_us. From the committed state, written when one of them changed.
-- ``intervals`` (project, kind, name): team, start_day, end_day. From the committed state: each
-  stage left (``stage_entered`` to ``stage_left``, kind ``stage``) and each department decided
-  (the branch's ``opened_at`` to ``decided_at``, kind ``department``); written when one
-  changed, deleted when it went away (a stage entered again, a branch revoked or reopened).
-
-This module is the one place that knows which events and state fields those rows come from; it
-knows no database and decides nothing itself. What is a rule is the rules': which month a
-milestone scores in (``rules.points.milestone_month``), which local day a moment counts as
-(``rules.metrics.metric_day``) and which milestones mean signed, started and producing
-(``rules.metrics.milestone_flags``). A change to any of them, or to what a table holds, needs a
-schema migration that rebuilds the projections (``Migration(rebuild_projections=True)``).
+The read side defines what rows a commit produces for the reports (``approvalflow.readmodels``:
+which events and state fields, which local day, which month); a store is given that definition
+(a ``ReadModel``) when it is opened and keeps the rows, in the same transaction as the commit
+they follow (tables in ``approvalflow.stores.schema``): ``milestones``, ``project_summaries``
+and ``intervals``. This module knows those tables and no rule.
 
 A store writes the difference between the projection of the state it committed last (or loaded)
 at the version the commit starts from and the new state's (``ProjectionWrites``); when it does
 not know that state it writes the project's rows whole. The SQL the stores share is here too
 (``ProjectionSQL``), with their placeholders.
+
+Amounts (``agreed_investment``, ``funds``) are exact whatever their size: ``NUMERIC`` in
+PostgreSQL; in SQLite a column without affinity holding an integer, or its decimal text when it
+does not fit in 64 bits. SQLite's ``SUM`` fails past 64 bits, so the reports first sum with
+``total`` (a float sum, exact while the magnitudes add up to less than 2**53, as any county's
+do) and, past that, again exactly: the integers' high and low 32 bits summed apart (each sum
+fits in 64 bits for any number of rows) and the texts listed (``group_concat``), added up in
+Python (``ProjectionSQL.totals``). No report overflows.
 """
 
 from __future__ import annotations
@@ -32,36 +25,32 @@ from __future__ import annotations
 import json
 from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, Protocol
 
 import attrs
 
 from approvalflow.model import Event
 from approvalflow.project import ProjectState
-from approvalflow.rules.metrics import MetricInputs, metric_day, milestone_flags
-from approvalflow.rules.points import milestone_month
 from approvalflow.stores.serialization import to_epoch_us
 
 __all__ = [
-    "MILESTONE_EVENT",
+    "DEPARTMENT",
+    "STAGE",
     "IntervalRow",
     "MilestoneRow",
     "Projection",
     "ProjectionSQL",
     "ProjectionWrites",
+    "ReadModel",
     "Summary",
     "SummaryRow",
+    "default_read_model",
     "interval_rows",
-    "metric_inputs_from_rows",
-    "milestone_rows",
-    "projection_of",
     "projection_writes",
-    "state_milestone_rows",
+    "sqlite_amount",
     "summary_row",
-    "team_inputs_from_rows",
 ]
 
-MILESTONE_EVENT = "milestone_reached"
 STAGE: Literal["stage"] = "stage"
 DEPARTMENT: Literal["department"] = "department"
 
@@ -74,6 +63,8 @@ IntervalRow = tuple[str, str, str, str, int, int]
 
 SpanKey = tuple[str, str]
 """(kind, name): ``("stage", "approval")``, ``("department", "zj")``."""
+
+_INT64 = range(-(2**63), 2**63)
 
 
 class Summary(NamedTuple):
@@ -96,29 +87,44 @@ class Projection(NamedTuple):
     spans: dict[SpanKey, tuple[datetime, datetime]]
 
 
-def projection_of(state: ProjectState) -> Projection:
-    """The projection of ``state`` (cheap: no day is computed until a row is written)."""
-    signed, started, producing = milestone_flags(state.milestones)
-    summary = Summary(
-        state.team,
-        state.stage,
-        state.agreed_investment,
-        state.funds,
-        signed,
-        started,
-        producing,
-        state.created_at,
-    )
-    spans: dict[SpanKey, tuple[datetime, datetime]] = {}
-    left = state.stage_left
-    for stage, entered in state.stage_entered.items():
-        end = left.get(stage)
-        if end is not None:
-            spans[(STAGE, stage)] = (entered, end)
-    for dept, branch in state.branches.items():
-        if branch.decided_at is not None:
-            spans[(DEPARTMENT, dept)] = (branch.opened_at, branch.decided_at)
-    return Projection(summary, spans)
+class ReadModel(Protocol):
+    """What a store needs of the read side to keep its report tables (``approvalflow.readmodels``
+    defines the built-in one, ``REPORTS``)."""
+
+    def projection(self, state: ProjectState) -> Projection:
+        """The summary and finished intervals of ``state``."""
+
+    def day(self, moment: datetime) -> int:
+        """The day (``date.toordinal()``) an interval's end ``moment`` counts as."""
+
+    def milestone_rows(
+        self, project: str, team: str, events: Iterable[Event]
+    ) -> list[MilestoneRow]:
+        """The milestone rows a commit's ``events`` add (the first of a milestone is kept)."""
+
+    def state_milestone_rows(self, state: ProjectState) -> list[MilestoneRow]:
+        """Every milestone row of ``state`` (a rebuild from states)."""
+
+    def metric_inputs(
+        self, totals: Sequence[Any] | None, intervals: Iterable[Sequence[Any]]
+    ) -> Any:
+        """What a report is computed from, out of ``ProjectionSQL.summary_totals`` (one row or
+        ``None``) and ``ProjectionSQL.interval_counts`` rows, without their team column."""
+
+    def points_of_states(self, states: Iterable[ProjectState], month: str | None) -> dict[str, int]:
+        """Points per team over loaded states (for a store that keeps states, not rows)."""
+
+    def metric_inputs_of_states(self, states: Iterable[ProjectState]) -> Any:
+        """``metric_inputs`` over loaded states."""
+
+
+def default_read_model() -> ReadModel:
+    """The read side's built-in reports (``approvalflow.readmodels.REPORTS``), for a store
+    opened without a read model of its own. Imported on first use: the read side depends on the
+    stores, never the other way round."""
+    from approvalflow.readmodels import REPORTS
+
+    return REPORTS
 
 
 def summary_row(project: str, summary: Summary) -> SummaryRow:
@@ -136,54 +142,17 @@ def summary_row(project: str, summary: Summary) -> SummaryRow:
 
 
 def _interval_row(
-    project: str, team: str, key: SpanKey, span: tuple[datetime, datetime]
+    read_model: ReadModel, project: str, team: str, key: SpanKey, span: tuple[datetime, datetime]
 ) -> IntervalRow:
-    return (
-        project,
-        key[0],
-        key[1],
-        team,
-        metric_day(span[0]).toordinal(),
-        metric_day(span[1]).toordinal(),
-    )
+    return (project, key[0], key[1], team, read_model.day(span[0]), read_model.day(span[1]))
 
 
-def interval_rows(project: str, projection: Projection) -> list[IntervalRow]:
+def interval_rows(read_model: ReadModel, project: str, projection: Projection) -> list[IntervalRow]:
     """Every interval row of a project with this projection."""
     team = projection.summary.team
-    return [_interval_row(project, team, key, span) for key, span in projection.spans.items()]
-
-
-def milestone_rows(project: str, team: str, events: Iterable[Event]) -> list[MilestoneRow]:
-    """The rows of the ``milestone_reached`` events among ``events`` (in order: the first one
-    of a milestone is the one kept)."""
     return [
-        (
-            project,
-            event.payload["milestone"],
-            team,
-            event.payload["points"],
-            to_epoch_us(event.at),
-            milestone_month(event.at),
-        )
-        for event in events
-        if event.type == MILESTONE_EVENT
-    ]
-
-
-def state_milestone_rows(state: ProjectState) -> list[MilestoneRow]:
-    """The rows of every milestone ``state`` has reached: the same rows its events gave (the
-    fold keeps each milestone's first event), for a rebuild or a bulk load without events."""
-    return [
-        (
-            state.id,
-            milestone,
-            state.team,
-            state.milestone_points.get(milestone, 0),
-            to_epoch_us(at),
-            milestone_month(at),
-        )
-        for milestone, at in state.milestones.items()
+        _interval_row(read_model, project, team, key, span)
+        for key, span in projection.spans.items()
     ]
 
 
@@ -202,6 +171,7 @@ class ProjectionWrites:
 
 
 def projection_writes(
+    read_model: ReadModel,
     project: str,
     old: Projection | None,
     new: Projection,
@@ -216,18 +186,18 @@ def projection_writes(
     unless the commit ``created`` the project).
     """
     team = new.summary.team
-    milestones = milestone_rows(project, team, events)
+    milestones = read_model.milestone_rows(project, team, events)
     if old is None:
         return ProjectionWrites(
             not created,
             [],
-            interval_rows(project, new),
+            interval_rows(read_model, project, new),
             summary_row(project, new.summary),
             milestones,
         )
     deleted = [(project, kind, name) for (kind, name) in old.spans if (kind, name) not in new.spans]
     changed = [
-        _interval_row(project, team, key, span)
+        _interval_row(read_model, project, team, key, span)
         for key, span in new.spans.items()
         if old.spans.get(key) != span
     ]
@@ -235,24 +205,11 @@ def projection_writes(
     return ProjectionWrites(False, deleted, changed, summary, milestones)
 
 
-def metric_inputs_from_rows(
-    summaries: Iterable[Sequence[Any]], intervals: Iterable[Sequence[Any]]
-) -> MetricInputs:
-    """``MetricInputs`` from the rows of ``ProjectionSQL.summary_totals`` (one) and
-    ``ProjectionSQL.interval_counts``, without their team column."""
-    totals = [0, 0, 0, 0, 0]
-    for row in summaries:
-        totals = [int(value or 0) for value in row]
-    stage_spans: dict[tuple[str, int, int], int] = {}
-    department_spans: dict[tuple[str, int, int], int] = {}
-    for kind, name, start_day, end_day, count in intervals:
-        spans = stage_spans if kind == STAGE else department_spans
-        key = (name, int(start_day), int(end_day))
-        spans[key] = spans.get(key, 0) + int(count)
-    signed_count, signed_amount, started, producing, funds = totals
-    return MetricInputs(
-        signed_count, signed_amount, started, producing, funds, stage_spans, department_spans
-    )
+def sqlite_amount(value: int | None) -> int | str | None:
+    """An amount as SQLite keeps it: the integer when it fits in 64 bits, else its text."""
+    if value is None or value in _INT64:
+        return value
+    return str(value)
 
 
 class ProjectionSQL:
@@ -299,10 +256,18 @@ class ProjectionSQL:
         if writes.intervals:
             out.append((self.upsert_interval, writes.intervals))
         if writes.summary is not None:
-            out.append((self.upsert_summary, [writes.summary]))
+            out.append((self.upsert_summary, [self.summary_params(writes.summary)]))
         if writes.milestones:
             out.append((self.insert_milestone, writes.milestones))
         return out
+
+    def summary_params(self, row: SummaryRow) -> Sequence[Any]:
+        """``upsert_summary``'s parameters for ``row`` (SQLite binds no integer past 64 bits:
+        a larger amount goes as its text, see ``sqlite_amount``)."""
+        if self.dialect != "sqlite":
+            return row
+        project, team, stage, agreed, funds, *rest = row
+        return (project, team, stage, sqlite_amount(agreed), sqlite_amount(funds), *rest)
 
     def _where(
         self, prefix: str, projects: Collection[str] | None, month: str | None = None
@@ -337,20 +302,65 @@ class ProjectionSQL:
         return f"SELECT team, SUM(points) FROM milestones{where} GROUP BY team", params
 
     def summary_totals(
-        self, projects: Collection[str] | None, *, by_team: bool
+        self, projects: Collection[str] | None, *, by_team: bool, exact: bool = False
     ) -> tuple[str, list[Any]]:
-        """([team,] signed_count, signed_amount, started, producing, funds) rows."""
+        """([team,] signed_count, the signed amount's columns, started, producing, the funds'
+        columns) rows, read by ``totals``; ``exact`` for SQLite's exact sums."""
         where, params = self._where("", projects)
         team = "team, " if by_team else ""
         group = " GROUP BY team" if by_team else ""
+        amount = self._exact_sum if exact else self._sum
         return (
             f"SELECT {team}"
             "SUM(CASE WHEN signed THEN 1 ELSE 0 END), "
-            "SUM(CASE WHEN signed THEN COALESCE(agreed_investment, 0) ELSE 0 END), "
+            f"{amount('CASE WHEN signed THEN agreed_investment END')}, "
             "SUM(CASE WHEN signed AND started THEN 1 ELSE 0 END), "
             "SUM(CASE WHEN signed AND producing THEN 1 ELSE 0 END), "
-            f"SUM(funds) FROM project_summaries{where}{group}",
+            f"{amount('funds')} FROM project_summaries{where}{group}",
             params,
+        )
+
+    def _sum(self, value: str) -> str:
+        if self.dialect != "sqlite":
+            return f"SUM({value})"  # NUMERIC: exact
+        # A float sum that is exact while the sum of the magnitudes stays below 2**53 (every
+        # partial sum is then an integer a float holds); ``totals`` checks that bound.
+        return f"total({value}), total(abs({value}))"
+
+    def _exact_sum(self, value: str) -> str:
+        """SQLite: the integers' high and low 32 bits summed apart, and the texts listed."""
+        integer = f"CASE WHEN typeof({value}) = 'integer' THEN {value} END"
+        return (
+            f"SUM(({integer}) >> 32), SUM(({integer}) & 4294967295), "
+            f"group_concat(CASE WHEN typeof({value}) = 'text' THEN {value} END)"
+        )
+
+    def totals(
+        self, row: Sequence[Any], *, exact: bool = False
+    ) -> tuple[int, int, int, int, int] | None:
+        """A row of ``summary_totals`` (without its team) as (signed count, signed amount,
+        started, producing, funds); ``None`` when the sums must be read again ``exact``."""
+        if self.dialect != "sqlite":
+            signed, amount, started, producing, funds = (int(value or 0) for value in row)
+            return signed, amount, started, producing, funds
+        if exact:
+            signed, high, low, texts, started, producing, funds_high, funds_low, funds_texts = row
+            return (
+                int(signed or 0),
+                _added(high, low, texts),
+                int(started or 0),
+                int(producing or 0),
+                _added(funds_high, funds_low, funds_texts),
+            )
+        signed, amount, amount_size, started, producing, funds, funds_size = row
+        if max(amount_size or 0, funds_size or 0) >= _EXACT_FLOAT:
+            return None
+        return (
+            int(signed or 0),
+            int(amount or 0),
+            int(started or 0),
+            int(producing or 0),
+            int(funds or 0),
         )
 
     def interval_counts(
@@ -366,21 +376,32 @@ class ProjectionSQL:
         )
 
 
+_EXACT_FLOAT = 2**53
+
+
+def _added(high: int | None, low: int | None, texts: str | None) -> int:
+    total = ((high or 0) << 32) + (low or 0)
+    if texts:
+        total += sum(int(text) for text in texts.split(","))
+    return total
+
+
 def _json_list(values: Collection[str]) -> str:
     return json.dumps(list(values))
 
 
-def team_inputs_from_rows(
+def team_rows(
     summaries: Iterable[Sequence[Any]], intervals: Iterable[Sequence[Any]]
-) -> dict[str, MetricInputs]:
-    """``MetricInputs`` per team from the ``by_team`` rows of ``ProjectionSQL``."""
-    summary_by_team: dict[str, list[Sequence[Any]]] = {}
+) -> dict[str, tuple[Sequence[Any] | None, list[Sequence[Any]]]]:
+    """The ``by_team`` rows of ``ProjectionSQL`` split by their team column, for every team with
+    a summary row, in team order."""
+    summary_by_team: dict[str, Sequence[Any]] = {}
     for row in summaries:
-        summary_by_team.setdefault(row[0], []).append(row[1:])
+        summary_by_team[row[0]] = row[1:]
     intervals_by_team: dict[str, list[Sequence[Any]]] = {}
     for row in intervals:
         intervals_by_team.setdefault(row[0], []).append(row[1:])
     return {
-        team: metric_inputs_from_rows(rows, intervals_by_team.get(team, ()))
-        for team, rows in sorted(summary_by_team.items())
+        team: (totals, intervals_by_team.get(team, []))
+        for team, totals in sorted(summary_by_team.items())
     }

@@ -30,8 +30,9 @@ and where it comes from is ``approvalflow.stores.projections``):
 
 - ``milestones``: one row per project and milestone reached: its ``team``, ``points``,
   ``at_us`` and the leaderboard ``month``; ``milestones_by_month`` serves the board.
-- ``project_summaries``: one row per project: ``team``, ``stage``, ``agreed_investment``,
-  ``funds``, the ``signed``/``started``/``producing`` flags and ``created_us``.
+- ``project_summaries``: one row per project: ``team``, ``stage``, ``agreed_investment`` and
+  ``funds`` (exact amounts of any size since schema version 5), the
+  ``signed``/``started``/``producing`` flags and ``created_us``.
 - ``intervals``: one row per stage left (``kind`` ``stage``) and per department decided
   (``kind`` ``department``): ``start_day`` and ``end_day`` as ``date.toordinal()`` of the local
   days; ``intervals_by_span`` lets the metrics count projects per distinct pair of days.
@@ -40,6 +41,8 @@ In SQLite these three are ``WITHOUT ROWID`` tables (one b-tree each, keyed by th
 
 - ``project_codes`` (schema version 3): the national platform's project code of each project
   that has one, keyed by the code, so that a code names one project.
+- ``plugins`` (schema version 5): the plugins the store's projects were written with
+  (``Store.recorded_plugins``), in the order first recorded.
 - ``rule_sets`` (schema version 3): each county rule set a project was created or migrated
   under, content-addressed: ``fingerprint`` is the SHA-256 of ``data`` (the settings as JSON,
   ``Settings.fingerprint``), so a row cannot be changed without the audit noticing; rows are
@@ -58,10 +61,13 @@ from typing import Literal
 
 import attrs
 
+from approvalflow.errors import SchemaVersionError
+
 __all__ = [
     "INDEXES",
     "MIGRATIONS",
     "OUTBOX_CLAIM_COLUMNS",
+    "PLUGINS_TABLE",
     "PROJECTION_INDEXES",
     "PROJECTION_TABLES",
     "SCHEMA_VERSION",
@@ -79,15 +85,11 @@ __all__ = [
 
 Dialect = Literal["sqlite", "postgresql"]
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """The schema version this code reads and writes."""
 
 
-class SchemaVersionError(ValueError):
-    """The database's schema is newer than this code, or no migration leads from it."""
-
-
-ColumnType = Literal["text", "int", "bigint", "bool", "json", "serial"]
+ColumnType = Literal["text", "int", "bigint", "bool", "json", "serial", "amount"]
 
 _TYPES: dict[Dialect, dict[ColumnType, str]] = {
     "sqlite": {
@@ -98,6 +100,9 @@ _TYPES: dict[Dialect, dict[ColumnType, str]] = {
         "json": "TEXT",
         # Only valid as the whole primary key; AUTOINCREMENT never reuses a number.
         "serial": "INTEGER PRIMARY KEY AUTOINCREMENT",
+        # BLOB affinity converts nothing: an integer stays one, and an amount past 64 bits
+        # stays its exact decimal text (INTEGER or NUMERIC affinity would make it a float).
+        "amount": "BLOB",
     },
     "postgresql": {
         "text": "TEXT",
@@ -106,6 +111,7 @@ _TYPES: dict[Dialect, dict[ColumnType, str]] = {
         "bool": "BOOLEAN",
         "json": "TEXT",
         "serial": "BIGSERIAL PRIMARY KEY",
+        "amount": "NUMERIC",
     },
 }
 
@@ -161,8 +167,8 @@ PROJECTION_TABLES: tuple[Table, ...] = (
             _c("project", "text"),
             _c("team", "text"),
             _c("stage", "text"),
-            _c("agreed_investment", "bigint", nullable=True),
-            _c("funds", "bigint"),
+            _c("agreed_investment", "amount", nullable=True),
+            _c("funds", "amount"),
             _c("signed", "bool"),
             _c("started", "bool"),
             _c("producing", "bool"),
@@ -211,6 +217,14 @@ PROJECT_CODES_TABLE = Table(
 )
 """The national platform's project code (项目代码) of each project that has one, once
 (schema version 3): the key makes a code name one project only."""
+PLUGINS_TABLE = Table(
+    "plugins",
+    (_c("position", "int"), _c("name", "text"), _c("recorded_at", "text")),
+    primary_key=("name",),
+)
+"""The plugins the store's projects were written with, in the order first recorded (schema
+version 5): what a process opening the store without naming plugins uses."""
+
 OUTBOX_CLAIM_COLUMNS: tuple[Column, ...] = (
     _c("claimed_by", "text", nullable=True),
     _c("claimed_until_us", "bigint", nullable=True),
@@ -295,6 +309,7 @@ TABLES: tuple[Table, ...] = (
     *PROJECTION_TABLES,
     RULE_SETS_TABLE,
     PROJECT_CODES_TABLE,
+    PLUGINS_TABLE,
 )
 
 
@@ -370,6 +385,23 @@ def _outbox_claim_ddl(dialect: Dialect) -> list[str]:
     ]
 
 
+def _exact_amounts_ddl(dialect: Dialect) -> list[str]:
+    if dialect == "postgresql":
+        return [
+            "ALTER TABLE project_summaries ALTER COLUMN agreed_investment TYPE NUMERIC, "
+            "ALTER COLUMN funds TYPE NUMERIC"
+        ]
+    # SQLite changes no column's type: copy the rows into the new table (they fit in 64 bits).
+    summaries = next(table for table in PROJECTION_TABLES if table.name == "project_summaries")
+    columns = ", ".join(column.name for column in summaries.columns)
+    return [
+        _table_ddl(attrs.evolve(summaries, name="project_summaries_v5"), dialect),
+        f"INSERT INTO project_summaries_v5 ({columns}) SELECT {columns} FROM project_summaries",
+        "DROP TABLE project_summaries",
+        "ALTER TABLE project_summaries_v5 RENAME TO project_summaries",
+    ]
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         2,
@@ -387,6 +419,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         ],
     ),
     Migration(4, "outbox claims: claimed_by, claimed_until_us", _outbox_claim_ddl),
+    Migration(
+        5,
+        "plugins (the store's record of its plugins); exact amounts in project_summaries",
+        lambda dialect: [_table_ddl(PLUGINS_TABLE, dialect), *_exact_amounts_ddl(dialect)],
+    ),
 )
 """Every step after version 1, in order. Add one with each change to ``TABLES``."""
 

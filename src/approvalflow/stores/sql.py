@@ -1,12 +1,15 @@
-"""What the SQLite and PostgreSQL stores do the same way: their statements and their reads.
+"""What the SQLite and PostgreSQL stores do the same way: their statements, reads and commit.
 
 Both stores keep the one schema of ``approvalflow.stores.schema`` and read it with the same SQL;
 only the driver's placeholder differs (``?`` for sqlite3, ``%s`` for psycopg). ``SQLStatements``
 renders each statement once per dialect, and ``SQLStore`` holds the reads (``load``, ``events``,
-``timers``, ``project_ids``, the reports, the outbox listing, the audit chain...) and the
-one-statement claims (``claim_due``, ``claim_notices``, ``mark_failed``) on top of a connection,
-a lock and a one-statement write (``_write_one``) that each store sets up its own way. The
-commit stays in each store's module: there the two databases differ.
+``timers``, ``project_ids``, the reports, the outbox listing, the audit chain...), the
+one-statement claims (``claim_due``, ``claim_notices``, ``mark_failed``) and the one ``commit``:
+a template that renders every row first, then runs the same statements in the same order inside
+the transaction a backend opens its own way (``_commit_transaction``: SQLite's ``BEGIN
+IMMEDIATE``, PostgreSQL's pipeline). Every driver error is translated here, by the constraint it
+names (``_conflict``) or by the backend's reading of it (``_driver_error``), into an
+``ApprovalflowError``.
 """
 
 from __future__ import annotations
@@ -16,53 +19,67 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar, Protocol, Self
+from types import TracebackType
+from typing import Any, ClassVar, NamedTuple, Protocol, Self
 
-from approvalflow.errors import ConcurrencyConflict
-from approvalflow.model import Event, Notice, Timer
+from approvalflow.errors import ApprovalflowError, ConcurrencyConflict
+from approvalflow.model import Event, Notice, Timer, TimerChanges
 from approvalflow.project import ProjectState
-from approvalflow.rules.metrics import MetricInputs
-from approvalflow.stores.audit import GENESIS, ChainHead, ChainLink
-from approvalflow.stores.base import CommandRecord, OutboxEntry
+from approvalflow.stores.audit import GENESIS, ChainHead, ChainLink, chain_hash
+from approvalflow.stores.base import CommandRecord, OutboxEntry, created_code
 from approvalflow.stores.cache import StateCache
+from approvalflow.stores.errors import StoreError, StoreNotFound, UnstorableValue, checked_key
 from approvalflow.stores.projections import (
     Projection,
     ProjectionSQL,
     ProjectionWrites,
+    ReadModel,
     interval_rows,
-    metric_inputs_from_rows,
-    projection_of,
     projection_writes,
-    state_milestone_rows,
     summary_row,
-    team_inputs_from_rows,
+    team_rows,
 )
-from approvalflow.stores.schema import Dialect
+from approvalflow.stores.schema import Dialect, SchemaVersionError, upgrade_statements
 from approvalflow.stores.serialization import (
     event_from_row,
+    event_rows,
     format_datetime,
     notice_to_json,
     outbox_entry,
     parse_datetime,
     state_from_json,
+    state_to_json,
     to_epoch_us,
 )
 
 __all__ = [
+    "COMMANDS_KEY",
     "DEFAULT_LEASE",
     "DEFAULT_SNAPSHOT_EVERY",
+    "PROJECTS_KEY",
+    "PROJECT_CODES_KEY",
+    "CommitPlan",
     "SQLStatements",
     "SQLStore",
+    "UniqueKeyTaken",
     "checked_lease",
     "claimer_id",
     "lease_option",
+    "schema_steps",
     "stale",
 ]
 
 DEFAULT_LEASE = timedelta(minutes=5)
 DEFAULT_SNAPSHOT_EVERY = 16
+
+# The unique keys a commit's guards rest on, by their PostgreSQL names (``<table>_pkey``,
+# ``<table>_<columns>_key``), which the SQLite store reports too: ``_conflict`` reads them.
+COMMANDS_KEY = "commands_pkey"
+PROJECT_CODES_KEY = "project_codes_pkey"
+PROJECTS_KEY = "projects_project_key"
+EVENTS_KEY = "events_project_version_key"
 
 EVENT_COLUMNS = "project, version, type, at, by_actor, on_behalf_of, command_id, payload"
 
@@ -104,7 +121,39 @@ class SQLStatements:
         )
         self.project_ids = "SELECT project FROM projects ORDER BY created_seq"
         self.project_with_code = f"SELECT project FROM project_codes WHERE code = {p}"
-        self.insert_project_code = f"INSERT INTO project_codes (code, project) VALUES ({p}, {p})"
+        # SQLite reports a key taken by the row count of ``ON CONFLICT DO NOTHING`` (its errors
+        # name columns, not constraints); PostgreSQL by the violation's constraint name.
+        taken = " ON CONFLICT DO NOTHING" if dialect == "sqlite" else ""
+        self.insert_project_code = (
+            f"INSERT INTO project_codes (code, project) VALUES ({p}, {p}){taken}"
+        )
+        self.insert_command = (
+            "INSERT INTO commands (command_id, project, command, fingerprint, first_version, "
+            f"last_version) VALUES ({p}, {p}, {p}, {p}, {p}, {p}){taken}"
+        )
+        self.insert_project = f"INSERT INTO projects (project, version) VALUES ({p}, {p}){taken}"
+        self.update_project = (
+            f"UPDATE projects SET version = {p} WHERE project = {p} AND version = {p}"
+        )
+        self.upsert_snapshot = (
+            f"INSERT INTO snapshots (project, version, state) VALUES ({p}, {p}, {p}) "
+            "ON CONFLICT (project) DO UPDATE SET version = excluded.version, state = excluded.state"
+        )
+        self.delete_timer = (
+            f"DELETE FROM timers WHERE project = {p} AND kind = {p} AND branch = {p}"
+        )
+        # Setting a timer replaces one with the same key and ends any lease on it.
+        self.upsert_timer = (
+            "INSERT INTO timers (project, kind, branch, due_us, due_at) "
+            f"VALUES ({p}, {p}, {p}, {p}, {p}) ON CONFLICT (project, kind, branch) DO UPDATE "
+            "SET due_us = excluded.due_us, due_at = excluded.due_at, lease_until_us = NULL"
+        )
+        self.recorded_plugins = "SELECT name FROM plugins ORDER BY position, name"
+        self.record_plugin = (
+            "INSERT INTO plugins (position, name, recorded_at) "
+            f"SELECT COALESCE(MAX(position), 0) + 1, {p}, {p} FROM plugins WHERE true "
+            "ON CONFLICT (name) DO NOTHING"
+        )
         self.rule_set = f"SELECT data FROM rule_sets WHERE fingerprint = {p}"
         self.save_rule_set = (
             "INSERT INTO rule_sets (fingerprint, rules_version, data, saved_at) "
@@ -223,11 +272,67 @@ class _Connection(Protocol):
     def close(self) -> None: ...
 
 
+class CommitPlan(NamedTuple):
+    """One commit's rows, rendered (and checked) before any lock is taken."""
+
+    project: str
+    expected_version: int
+    new_version: int
+    events: list[tuple[tuple[Any, ...], str]]
+    """Each event's row (without ``seq`` and the hashes) and its canonical JSON."""
+    code: str | None
+    command: tuple[Any, ...] | None
+    snapshot: tuple[str, int, str] | None
+    cancel_timers: Sequence[tuple[str, str, str]]
+    timers: list[tuple[str, str, str, int, str]]
+    notices: list[tuple[Any, ...]]
+
+
+class UniqueKeyTaken(Exception):
+    """A commit's insert found its unique key taken (``constraint``, a PostgreSQL-style name):
+    how a backend whose driver names no constraint reports one (SQLite). Never leaves the
+    store: ``_conflict`` turns it into a ``ConcurrencyConflict``."""
+
+    def __init__(self, constraint: str) -> None:
+        super().__init__(constraint)
+        self.constraint = constraint
+
+
+class _GuardFailed(Exception):
+    """The project's compare-and-set matched no row: another writer was first."""
+
+
+class _Access:
+    """``with store._access:`` holds the store's lock and translates a driver error into a
+    library one (a class, not a generator: it is on every read)."""
+
+    __slots__ = ("_store",)
+
+    def __init__(self, store: SQLStore) -> None:
+        self._store = store
+
+    def __enter__(self) -> None:
+        self._store._lock.acquire()
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._store._lock.release()
+        if error is not None and not isinstance(error, ApprovalflowError):
+            translated = self._store._translated(error)
+            if translated is not None:
+                raise translated from error
+
+
 class SQLStore:
-    """The reads and claims of a store over the SQL schema. A subclass sets ``_sql`` (its
-    dialect's statements) and ``chain_page``, in ``__init__`` ``_connection``, ``_lock``,
-    ``_cache``, ``_lease`` and ``_claimer``, and implements ``_write_one``; every call holds
-    ``_lock``, so threads may share the store."""
+    """The reads, claims and commit of a store over the SQL schema. A subclass sets ``_sql``
+    (its dialect's statements) and ``chain_page``, calls ``_setup`` in ``__init__`` and sets
+    ``_connection``, and implements ``_commit_transaction``, ``_end_failed_commit``,
+    ``_write_one`` and ``_driver_error``; every call holds ``_lock``, so threads may share the
+    store."""
 
     _sql: ClassVar[SQLStatements]
     chain_page: ClassVar[int]
@@ -235,14 +340,231 @@ class SQLStore:
 
     _connection: _Connection
     _lock: threading.RLock
+    _access: _Access
     _cache: StateCache
     _lease: timedelta
+    _snapshot_every: int
+    _read_model: ReadModel
     _claimer: str
     """This store object's name on the claims it takes (``claimer_id``)."""
+
+    def _setup(
+        self,
+        *,
+        lease: timedelta,
+        snapshot_every: int,
+        cache_size: int,
+        read_model: ReadModel | None,
+    ) -> None:
+        """What every SQL store sets up before it connects."""
+        if snapshot_every < 1:
+            raise ValueError(f"snapshot_every must be at least 1, not {snapshot_every}")
+        from approvalflow.stores.projections import default_read_model
+
+        self._lease = checked_lease(lease)
+        self._snapshot_every = snapshot_every
+        self._lock = threading.RLock()
+        self._access = _Access(self)
+        self._cache = StateCache(cache_size)
+        self._claimer = claimer_id()
+        self._read_model = default_read_model() if read_model is None else read_model
+
+    # -- what a backend provides ----------------------------------------------------------------
+
+    def _commit_transaction(self, plan: CommitPlan, writes: ProjectionWrites) -> None:
+        """Open a write transaction, run the project's guard (``_GuardFailed`` if it did not
+        hold), then ``_commit_statements`` with the chain's head, and commit. Called holding
+        the lock; on an error ``_end_failed_commit`` follows."""
+        raise NotImplementedError
+
+    def _end_failed_commit(self) -> None:
+        """Roll back whatever a failed ``_commit_transaction`` left open."""
+        raise NotImplementedError
 
     def _write_one(self, statement: str, params: Sequence[Any] | Mapping[str, Any]) -> list[Any]:
         """Run one writing statement in a transaction of its own; return its rows, if any."""
         raise NotImplementedError
+
+    def _driver_error(self, error: BaseException) -> ApprovalflowError | None:
+        """The library error a driver error means (a bounded wait that ran out, a broken
+        connection, a refused value...), or ``None`` if ``error`` is not the driver's."""
+        raise NotImplementedError
+
+    def _violated_constraint(self, error: BaseException) -> str | None:
+        """The unique key a driver's error says was taken, if it is such an error."""
+        return error.constraint if isinstance(error, UniqueKeyTaken) else None
+
+    # -- the commit -----------------------------------------------------------------------------
+
+    def commit(
+        self,
+        *,
+        project: str,
+        expected_version: int,
+        events: Sequence[Event],
+        timers: TimerChanges,
+        notices: Sequence[Notice],
+        command: CommandRecord | None,
+        state: ProjectState,
+        claim_notices_at: datetime | None = None,
+    ) -> None:
+        plan = self._commit_plan(
+            project, expected_version, events, timers, notices, command, state, claim_notices_at
+        )
+        projection = self._read_model.projection(state)
+        with self._lock:
+            writes = self._projection_writes(project, expected_version, projection, events)
+            try:
+                self._commit_transaction(plan, writes)
+            except BaseException as error:
+                self._cache.drop(project)
+                self._end_failed_commit()
+                translated = self._translated(error, plan, command)
+                if translated is None:
+                    raise
+                raise translated from error
+            self._cache.put(project, state, projection)
+
+    def _commit_plan(
+        self,
+        project: str,
+        expected_version: int,
+        events: Sequence[Event],
+        timers: TimerChanges,
+        notices: Sequence[Notice],
+        command: CommandRecord | None,
+        state: ProjectState,
+        claim_notices_at: datetime | None,
+    ) -> CommitPlan:
+        """Everything that can fail on bad data, done before any lock is taken."""
+        checked_key("project id", project)
+        if not isinstance(expected_version, int) or expected_version < 0:
+            raise UnstorableValue(f"expected_version must be an int >= 0, not {expected_version!r}")
+        command_row = None
+        if command is not None:
+            checked_key("command id", command.command_id)
+            checked_key("project id", command.project)
+            command_row = (
+                command.command_id,
+                command.project,
+                command.command,
+                command.fingerprint,
+                command.first_version,
+                command.last_version,
+            )
+        for notice in notices:
+            checked_key("notice id", notice.id)
+        try:
+            rows = event_rows(project, expected_version, events)
+        except (TypeError, ValueError) as error:
+            raise UnstorableValue(str(error)) from error
+        new_version = expected_version + len(events)
+        snapshot = None
+        every = self._snapshot_every
+        if expected_version == 0 or new_version // every > expected_version // every:
+            try:
+                snapshot = (project, state.version, state_to_json(state))
+            except (TypeError, ValueError) as error:
+                raise UnstorableValue(str(error)) from error
+        timer_rows = [
+            (t.project, t.kind, t.branch, to_epoch_us(t.due), format_datetime(t.due))
+            for t in timers.set
+        ]
+        return CommitPlan(
+            project,
+            expected_version,
+            new_version,
+            rows,
+            created_code(expected_version, events),
+            command_row,
+            snapshot,
+            timers.cancel,
+            timer_rows,
+            self._notice_rows(notices, claim_notices_at),
+        )
+
+    def _commit_statements(
+        self,
+        run: Callable[[str, Sequence[Any], str | None], None],
+        head: tuple[int, str] | None,
+        plan: CommitPlan,
+        writes: ProjectionWrites,
+    ) -> None:
+        """A commit's statements after its guard, in order, each through ``run(statement,
+        rows, key)`` (the backend's: one ``execute`` or an ``executemany``; ``key`` names the
+        unique key an insert must not find taken, for a backend that checks it itself).
+        ``head`` is the audit chain's newest ``(seq, hash)`` as the guard found it (``None``:
+        the chain is empty)."""
+        sql = self._sql
+        project = plan.project
+        if plan.code is not None:
+            run(sql.insert_project_code, [(plan.code, project)], PROJECT_CODES_KEY)
+        if plan.command is not None:
+            run(sql.insert_command, [plan.command], COMMANDS_KEY)
+        if plan.events:
+            seq, digest = head if head is not None else (0, GENESIS)
+            chained = []
+            for row, text in plan.events:
+                seq += 1
+                new_digest = chain_hash(digest, text)
+                chained.append((seq, *row, new_digest, digest))
+                digest = new_digest
+            run(sql.insert_event, chained, None)
+        if plan.snapshot is not None:
+            run(sql.upsert_snapshot, [plan.snapshot], None)
+        if plan.cancel_timers:
+            run(sql.delete_timer, plan.cancel_timers, None)
+        if plan.timers:
+            run(sql.upsert_timer, plan.timers, None)
+        if plan.notices:
+            run(sql.upsert_notice, plan.notices, None)
+        for statement, rows in sql.projections.statements(writes, project):
+            run(statement, rows, None)
+
+    # -- errors ---------------------------------------------------------------------------------
+
+    def _translated(
+        self,
+        error: BaseException,
+        plan: CommitPlan | None = None,
+        command: CommandRecord | None = None,
+    ) -> ApprovalflowError | None:
+        """The one translation of what went wrong in a store call into a library error, or
+        ``None`` for an error that is not the store's to translate (a library error already,
+        ``KeyboardInterrupt``...)."""
+        if isinstance(error, ApprovalflowError) or not isinstance(error, Exception):
+            return None
+        if plan is not None:
+            if isinstance(error, _GuardFailed):
+                return self._stale(plan.project, plan.expected_version)
+            constraint = self._violated_constraint(error)
+            if constraint is not None:
+                return self._conflict(constraint, plan, command)
+        found = self._driver_error(error)
+        if found is not None:
+            return found
+        if isinstance(error, UnicodeEncodeError):
+            return UnstorableValue(f"text the database cannot encode: {error}")
+        return None
+
+    def _conflict(
+        self, constraint: str, plan: CommitPlan, command: CommandRecord | None
+    ) -> ApprovalflowError:
+        """What a commit that found the unique key ``constraint`` taken means."""
+        if constraint == COMMANDS_KEY and command is not None:
+            return ConcurrencyConflict(f"command id {command.command_id!r} is taken")
+        if constraint == PROJECT_CODES_KEY:
+            return ConcurrencyConflict(f"the project code of {plan.project} is taken")
+        if constraint in (PROJECTS_KEY, EVENTS_KEY):
+            return self._stale(plan.project, plan.expected_version)
+        return StoreError(f"the commit to {plan.project} broke the unique key {constraint}")
+
+    def _stale(self, project: str, expected_version: int) -> ConcurrencyConflict:
+        with self._access:
+            current = self._version(project)
+        return stale(project, current, expected_version)
+
+    # -- the pieces of a commit ------------------------------------------------------------------
 
     def _notice_rows(
         self, notices: Sequence[Notice], claim_notices_at: datetime | None
@@ -271,9 +593,13 @@ class SQLStore:
         old = None
         if cached is not None and cached.state.version == expected_version:
             old = (
-                cached.projection if cached.projection is not None else projection_of(cached.state)
+                cached.projection
+                if cached.projection is not None
+                else self._read_model.projection(cached.state)
             )
-        return projection_writes(project, old, projection, events, created=expected_version == 0)
+        return projection_writes(
+            self._read_model, project, old, projection, events, created=expected_version == 0
+        )
 
     def _fill_projections(self, target: Any) -> None:
         """Fill the report tables from every project's state, inside the caller's transaction.
@@ -282,16 +608,38 @@ class SQLStore:
         ``execute`` and ``executemany``).
         """
         reports = self._sql.projections
+        model = self._read_model
         for statement in reports.clear_all:
             target.execute(statement)
         for project in self.project_ids():
             state = self.load(project)
             if state is None:
                 continue
-            projection = projection_of(state)
-            target.execute(reports.upsert_summary, summary_row(project, projection.summary))
-            target.executemany(reports.upsert_interval, interval_rows(project, projection))
-            target.executemany(reports.insert_milestone, state_milestone_rows(state))
+            projection = model.projection(state)
+            target.execute(
+                reports.upsert_summary,
+                reports.summary_params(summary_row(project, projection.summary)),
+            )
+            target.executemany(reports.upsert_interval, interval_rows(model, project, projection))
+            target.executemany(reports.insert_milestone, model.state_milestone_rows(state))
+
+    # -- the store's record of its plugins ------------------------------------------------------
+
+    def recorded_plugins(self) -> tuple[str, ...]:
+        with self._access:
+            rows = self._connection.execute(self._sql.recorded_plugins).fetchall()
+        return tuple(str(row[0]) for row in rows)
+
+    def record_plugins(self, names: Sequence[str]) -> None:
+        checked = [checked_key("plugin name", name) for name in names]
+        if not checked or set(checked) <= set(self.recorded_plugins()):
+            return
+        at = format_datetime(datetime.now(UTC))
+        self._write_rows(self._sql.record_plugin, [(name, at) for name in checked])
+
+    def _write_rows(self, statement: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run ``statement`` for each of ``rows`` in one durable transaction."""
+        raise NotImplementedError
 
     def _version(self, project: str) -> int | None:
         row = self._connection.execute(self._sql.version, (project,)).fetchone()
@@ -300,7 +648,8 @@ class SQLStore:
     # -- the Store protocol's reads -----------------------------------------------------------
 
     def load(self, project: str) -> ProjectState | None:
-        with self._lock:
+        checked_key("project id", project)
+        with self._access:
             cached = self._cache.get(project)
             known = cached.state.version if cached is not None else -1
             row = self._connection.execute(self._sql.load, (known, project)).fetchone()
@@ -326,22 +675,25 @@ class SQLStore:
             return state.clone()
 
     def snapshot_version(self, project: str) -> int | None:
-        with self._lock:
+        checked_key("project id", project)
+        with self._access:
             row = self._connection.execute(self._sql.snapshot_version, (project,)).fetchone()
         return int(row[0]) if row is not None else None
 
     def events(self, project: str, after_version: int = 0) -> list[Event]:
-        with self._lock:
+        checked_key("project id", project)
+        with self._access:
             rows = self._connection.execute(self._sql.events, (project, after_version)).fetchall()
         return [event_from_row(row) for row in rows]
 
     def command(self, command_id: str) -> CommandRecord | None:
-        with self._lock:
+        checked_key("command id", command_id)
+        with self._access:
             row = self._connection.execute(self._sql.command, (command_id,)).fetchone()
         return CommandRecord(*row) if row is not None else None
 
     def rule_set(self, fingerprint: str) -> str | None:
-        with self._lock:
+        with self._access:
             row = self._connection.execute(self._sql.rule_set, (fingerprint,)).fetchone()
         return None if row is None else str(row[0])
 
@@ -350,24 +702,25 @@ class SQLStore:
         self._write_one(self._sql.save_rule_set, (fingerprint, rules_version, data, saved_at))
 
     def project_with_code(self, code: str) -> str | None:
-        with self._lock:
+        with self._access:
             row = self._connection.execute(self._sql.project_with_code, (code,)).fetchone()
         return None if row is None else str(row[0])
 
     def next_due(self) -> datetime | None:
-        with self._lock:
+        with self._access:
             row = self._connection.execute(self._sql.next_due).fetchone()
         return parse_datetime(row[0]) if row is not None else None
 
     def timers(self, project: str) -> list[Timer]:
-        with self._lock:
+        checked_key("project id", project)
+        with self._access:
             rows = self._connection.execute(self._sql.timers, (project,)).fetchall()
         return [
             Timer(project, kind, parse_datetime(due_at), branch) for kind, branch, due_at in rows
         ]
 
     def project_ids(self) -> list[str]:
-        with self._lock:
+        with self._access:
             rows = self._connection.execute(self._sql.project_ids).fetchall()
         return [row[0] for row in rows]
 
@@ -378,32 +731,42 @@ class SQLStore:
         projects: Collection[str] | None = None,
     ) -> dict[str, int]:
         statement, params = self._sql.projections.milestone_points(month, prefix, projects)
-        with self._lock:
+        with self._access:
             rows = self._connection.execute(statement, params).fetchall()
         return {team: int(points) for team, points in rows}
 
-    def metric_inputs(self, projects: Collection[str] | None = None) -> MetricInputs:
+    def metric_inputs(self, projects: Collection[str] | None = None) -> Any:
         summaries, intervals = self._metric_rows(projects, by_team=False)
-        return metric_inputs_from_rows(summaries, intervals)
+        return self._read_model.metric_inputs(summaries[0] if summaries else None, intervals)
 
-    def team_metric_inputs(
-        self, projects: Collection[str] | None = None
-    ) -> dict[str, MetricInputs]:
+    def team_metric_inputs(self, projects: Collection[str] | None = None) -> dict[str, Any]:
         summaries, intervals = self._metric_rows(projects, by_team=True)
-        return team_inputs_from_rows(summaries, intervals)
+        return {
+            team: self._read_model.metric_inputs(totals, rows)
+            for team, (totals, rows) in team_rows(summaries, intervals).items()
+        }
 
     def _metric_rows(
         self, projects: Collection[str] | None, *, by_team: bool
     ) -> tuple[list[Any], list[Any]]:
-        totals, totals_params = self._sql.projections.summary_totals(projects, by_team=by_team)
-        counts, counts_params = self._sql.projections.interval_counts(projects, by_team=by_team)
-        with self._lock:
-            summaries = self._connection.execute(totals, totals_params).fetchall()
+        """The summary totals (``[team,]`` then ``ProjectionSQL.totals``) and the interval
+        counts of ``projects``."""
+        reports = self._sql.projections
+        skip = 1 if by_team else 0
+        counts, counts_params = reports.interval_counts(projects, by_team=by_team)
+        with self._access:
             intervals = self._connection.execute(counts, counts_params).fetchall()
-        return summaries, intervals
+            summaries: list[Any] = []
+            for exact in (False, True):
+                statement, params = reports.summary_totals(projects, by_team=by_team, exact=exact)
+                rows = self._connection.execute(statement, params).fetchall()
+                summaries = [(*row[:skip], reports.totals(row[skip:], exact=exact)) for row in rows]
+                if all(row[skip] is not None for row in summaries):
+                    break
+        return [(*row[:skip], *row[skip]) for row in summaries], intervals
 
     def pending_notices(self, now: datetime, limit: int = 100) -> list[OutboxEntry]:
-        with self._lock:
+        with self._access:
             rows = self._connection.execute(
                 self._sql.pending_notices, (to_epoch_us(now), max(limit, 0))
             ).fetchall()
@@ -459,7 +822,7 @@ class SQLStore:
 
     def close(self) -> None:
         """Close the connection; calling it again does nothing."""
-        with self._lock:
+        with self._access:
             self._cache.clear()
             self._connection.close()
 
@@ -473,13 +836,13 @@ class SQLStore:
 
     def chain_head(self) -> ChainHead:
         """The newest event's place in the audit chain and its hash."""
-        with self._lock:
+        with self._access:
             last = self._connection.execute(self._sql.chain_head).fetchone()
         return ChainHead(int(last[0]), str(last[1])) if last is not None else ChainHead(0, GENESIS)
 
     def project_versions(self) -> dict[str, int]:
         """Each project's version as its last commit recorded it."""
-        with self._lock:
+        with self._access:
             rows = self._connection.execute(self._sql.project_versions).fetchall()
         return {project: int(version) for project, version in rows}
 
@@ -488,7 +851,7 @@ class SQLStore:
         transaction held between pages, so commits go on while an audit runs)."""
         after = -(2**63)  # from the very first row, even one given a seq below 1 by hand
         while True:
-            with self._lock:
+            with self._access:
                 rows = self._connection.execute(
                     self._sql.chain_page, (after, self.chain_page)
                 ).fetchall()
@@ -497,6 +860,35 @@ class SQLStore:
             for seq, digest, prev_hash, *event_row in rows:
                 yield ChainLink(int(seq), event_from_row(event_row), digest, prev_hash)
             after = rows[-1][0]
+
+
+def schema_steps(
+    found: int | None, dialect: Dialect, *, create: bool, migrate: bool, where: str
+) -> list[str]:
+    """The statements that make ``where`` (a store at schema version ``found``, ``None`` for
+    none) current: none when it is current already.
+
+    :raises StoreNotFound: it has no schema and ``create`` is false.
+    :raises SchemaVersionError: it is older and ``migrate`` is false, or it is newer.
+    """
+    statements = upgrade_statements(found, dialect)
+    if not statements:
+        return statements
+    if found is None and not create:
+        raise StoreNotFound(
+            f"no approvalflow store in {where}: create it with `approvalflow store init URL` "
+            "(or open it with create=True)"
+        )
+    if found is not None and not migrate:
+        from approvalflow.stores.schema import SCHEMA_VERSION
+
+        raise SchemaVersionError(
+            f"{where} has schema version {found}, older than version {SCHEMA_VERSION} of this "
+            "approvalflow: migrate it with `approvalflow store migrate URL` (or open it with "
+            "migrate=True)",
+            found=found,
+        )
+    return statements
 
 
 def checked_lease(lease: timedelta) -> timedelta:

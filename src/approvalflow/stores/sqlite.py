@@ -18,8 +18,13 @@ What a caller may rely on:
   loss only repeats a claim, is committed without a sync of its own). ``synchronous="NORMAL"`` syncs
   only at checkpoints: a commit costs about a third as much and the file never corrupts, but
   the last commits before a power cut or OS crash (not a mere process crash) can be lost.
-- Several processes may open the same file: a writer waits up to ``busy_timeout`` seconds for
-  another's commit; readers never wait. Each command's transaction is short, so waits are too.
+- Several processes may open the same file: a writer waits up to ``busy_timeout`` seconds (30
+  by default) for another's commit, then gets ``StoreBusy`` saying so and writes nothing;
+  readers never wait. Each command's transaction is short, so waits are too.
+- Opening never creates a file unless asked: ``create=True`` (the constructor's default, for a
+  host that builds its store) makes a missing file and its schema; ``create=False`` (what
+  ``open_store`` does unless told otherwise) raises ``StoreNotFound`` for a missing file or one
+  without the schema. An older schema is migrated only with ``migrate=True``.
 - One ``SQLiteStore`` may be shared by threads (calls are serialised by a lock). After a
   ``fork`` open a new store in the child; never share one across processes.
 - ``load`` reads the newest snapshot and folds only the events after it, so its cost does not
@@ -36,7 +41,8 @@ What a caller may rely on:
   or notice at once.
 - Every event joins the store-wide audit chain (``approvalflow.stores.audit``).
 - Each commit also writes the projections the reports query (``milestones``,
-  ``project_summaries``, ``intervals``; ``approvalflow.stores.projections``), only the rows
+  ``project_summaries``, ``intervals``; defined by ``approvalflow.readmodels``, kept by
+  ``approvalflow.stores.projections``), only the rows
   that changed, so ``milestone_points`` and ``metric_inputs`` load no project.
 """
 
@@ -44,60 +50,61 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any, Literal, cast, get_args
 from urllib.parse import parse_qsl
 
-from approvalflow.errors import ConcurrencyConflict
-from approvalflow.model import Event, Notice, Timer, TimerChanges
-from approvalflow.project import ProjectState
-from approvalflow.stores.audit import GENESIS, chain_hash
-from approvalflow.stores.base import CommandRecord, OutboxEntry, created_code
-from approvalflow.stores.cache import DEFAULT_CACHE_SIZE, StateCache
-from approvalflow.stores.projections import (
-    projection_of,
-)
-from approvalflow.stores.schema import rebuilds_projections, upgrade_statements
-from approvalflow.stores.serialization import (
-    event_rows,
-    format_datetime,
-    state_to_json,
-    to_epoch_us,
-)
+from approvalflow.errors import ApprovalflowError
+from approvalflow.model import Timer
+from approvalflow.stores.base import OutboxEntry
+from approvalflow.stores.cache import DEFAULT_CACHE_SIZE
+from approvalflow.stores.errors import StoreBusy, StoreError, StoreNotFound, UnstorableValue
+from approvalflow.stores.projections import ProjectionWrites, ReadModel
+from approvalflow.stores.schema import rebuilds_projections
+from approvalflow.stores.serialization import to_epoch_us
 from approvalflow.stores.sql import (
     DEFAULT_LEASE,
     DEFAULT_SNAPSHOT_EVERY,
+    CommitPlan,
     SQLStatements,
     SQLStore,
-    checked_lease,
-    claimer_id,
+    UniqueKeyTaken,
+    _GuardFailed,
     lease_option,
+    schema_steps,
 )
-from approvalflow.stores.sql import stale as _stale
 
-__all__ = ["SQLiteStore", "Synchronous"]
+__all__ = ["DEFAULT_BUSY_TIMEOUT", "SQLiteStore", "Synchronous"]
 
 Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
 
+DEFAULT_BUSY_TIMEOUT = 30.0
+"""Seconds a writer waits for another connection's write lock before ``StoreBusy``."""
+
 _SQL = SQLStatements("sqlite")
-_REPORTS = _SQL.projections  # the projections the reports read
+_BUSY = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
 class SQLiteStore(SQLStore):
     """Events, snapshots, timers, command ids and the outbox in one SQLite file.
 
-    :param path: the database file (created if missing), or ``":memory:"``.
+    :param path: the database file, or ``":memory:"``.
+    :param create: make the file and its schema if missing (else ``StoreNotFound``).
+    :param migrate: bring an older schema to this version (else ``SchemaVersionError``).
     :param synchronous: SQLite's ``synchronous`` setting; see the module docstring.
-    :param busy_timeout: seconds a writer waits for another process's commit.
+    :param busy_timeout: seconds a writer waits for another process's commit before
+        ``StoreBusy``.
     :param lease: how long a timer returned by ``claim_due``, or a notice returned by
         ``claim_notices``, is hidden from other claimers.
     :param snapshot_every: write a snapshot each time the version crosses a multiple of this.
     :param cache_size: how many projects' last states to keep in memory (0: none; default
         256, see ``approvalflow.stores.cache``).
-    :raises SchemaVersionError: the file was written by a newer approvalflow.
+    :param read_model: the report projections to keep (default ``approvalflow.readmodels``').
+    :raises SchemaVersionError: the file was written by a newer approvalflow, or is older and
+        ``migrate`` is false.
+    :raises StoreNotFound: the file, or its schema, is missing and ``create`` is false.
     """
 
     _sql = _SQL
@@ -108,42 +115,74 @@ class SQLiteStore(SQLStore):
         self,
         path: str | os.PathLike[str],
         *,
+        create: bool = True,
+        migrate: bool = True,
         synchronous: Synchronous = "FULL",
-        busy_timeout: float = 30.0,
+        busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
         lease: timedelta = DEFAULT_LEASE,
         snapshot_every: int = DEFAULT_SNAPSHOT_EVERY,
         cache_size: int = DEFAULT_CACHE_SIZE,
+        read_model: ReadModel | None = None,
     ) -> None:
         if synchronous not in get_args(Synchronous):
             raise ValueError(
                 f"synchronous must be one of {', '.join(get_args(Synchronous))}, "
                 f"not {synchronous!r}"
             )
-        if snapshot_every < 1:
-            raise ValueError(f"snapshot_every must be at least 1, not {snapshot_every}")
+        if not busy_timeout >= 0:
+            raise ValueError(f"busy_timeout must be a number of seconds >= 0, not {busy_timeout}")
+        self._setup(
+            lease=lease,
+            snapshot_every=snapshot_every,
+            cache_size=cache_size,
+            read_model=read_model,
+        )
         self.path = os.fspath(path)
         self._synchronous = synchronous
-        self._lease = checked_lease(lease)
-        self._snapshot_every = snapshot_every
-        self._lock = threading.RLock()
-        self._cache = StateCache(cache_size)
-        self._claimer = claimer_id()
+        self._busy_timeout = busy_timeout
+        in_memory = self.path in ("", ":memory:")
+        # An in-memory database is new whoever opens it: there is nothing to find first.
+        create = create or in_memory
+        if not create and not os.path.exists(self.path):
+            raise StoreNotFound(_missing(self.path))
         # isolation_level=None: the driver opens no transactions of its own; we say BEGIN.
-        # timeout is SQLite's busy_timeout.
-        self._connection = sqlite3.connect(
-            self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
-        )
+        # timeout is SQLite's busy_timeout. Without ``create``, mode=rw never makes the file,
+        # even if it went away since the check above.
+        target, uri = (self.path, False) if create else (_rw_uri(self.path), True)
         try:
-            if self.path not in ("", ":memory:"):
-                self._connection.execute("PRAGMA journal_mode = WAL")
-            self._connection.execute(f"PRAGMA synchronous = {synchronous}")
-            self._ensure_schema()
+            self._connection = sqlite3.connect(
+                target,
+                timeout=busy_timeout,
+                isolation_level=None,
+                check_same_thread=False,
+                uri=uri,
+            )
+        except sqlite3.Error as error:
+            if not create:
+                raise StoreNotFound(_missing(self.path)) from error
+            raise StoreError(f"cannot open the SQLite file {self.path}: {error}") from error
+        try:
+            with self._access:
+                self._connection.execute(f"PRAGMA synchronous = {synchronous}")
+            # The schema first: setting WAL writes the file's header, which a file that is
+            # not a store (and is not to be made one) must not get.
+            self._ensure_schema(create=create, migrate=migrate)
+            if not in_memory:
+                with self._access:
+                    self._connection.execute("PRAGMA journal_mode = WAL")
         except BaseException:
             self._connection.close()
             raise
 
     @classmethod
-    def from_url(cls, url: str) -> SQLiteStore:
+    def from_url(
+        cls,
+        url: str,
+        *,
+        create: bool = True,
+        migrate: bool = True,
+        read_model: ReadModel | None = None,
+    ) -> SQLiteStore:
         """Open ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db`` or
         ``sqlite:///:memory:``.
 
@@ -174,11 +213,14 @@ class SQLiteStore(SQLStore):
             raise ValueError(f"synchronous must be one of {get_args(Synchronous)}: {url!r}")
         return cls(
             path,
+            create=create,
+            migrate=migrate,
             synchronous=cast(Synchronous, synchronous),
-            busy_timeout=float(options.get("busy_timeout", 30.0)),
+            busy_timeout=_number(options, "busy_timeout", DEFAULT_BUSY_TIMEOUT),
             snapshot_every=int(options.get("snapshot_every", DEFAULT_SNAPSHOT_EVERY)),
             cache_size=int(options.get("cache_size", DEFAULT_CACHE_SIZE)),
             lease=lease_option(options["lease"]) if "lease" in options else DEFAULT_LEASE,
+            read_model=read_model,
         )
 
     # -- plumbing -----------------------------------------------------------------------------
@@ -194,7 +236,7 @@ class SQLiteStore(SQLStore):
         out does. The sync costs more than the rest of such a transaction, and it is taken
         holding the write lock every command waits for. The next durable commit syncs it too.
         """
-        with self._lock:
+        with self._access:
             connection = self._connection
             relaxed = not durable and self._synchronous in ("FULL", "EXTRA")
             if relaxed:
@@ -212,23 +254,30 @@ class SQLiteStore(SQLStore):
                 if relaxed:
                     connection.execute(f"PRAGMA synchronous = {self._synchronous}")
 
-    def _ensure_schema(self) -> None:
+    def _found_version(self, connection: sqlite3.Connection) -> int | None:
+        exists = connection.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+        ).fetchone()
+        if exists is None:
+            return None
+        row = connection.execute("SELECT schema_version FROM meta WHERE id = 1").fetchone()
+        return int(row[0]) if row is not None else None
+
+    def _ensure_schema(self, *, create: bool, migrate: bool) -> None:
+        where = f"the SQLite file {self.path}"
+        # Reading the version takes no lock: an up-to-date store opens without waiting for
+        # the writers (and without a write, so a read-only command changes nothing).
+        with self._access:
+            found = self._found_version(self._connection)
+        if not schema_steps(found, "sqlite", create=create, migrate=migrate, where=where):
+            return
         with self._write() as connection:
-            exists = connection.execute(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
-            ).fetchone()
-            found: int | None = None
-            if exists is not None:
-                row = connection.execute("SELECT schema_version FROM meta WHERE id = 1").fetchone()
-                found = int(row[0]) if row is not None else None
-            for statement in upgrade_statements(found, "sqlite"):
+            found = self._found_version(connection)
+            statements = schema_steps(found, "sqlite", create=create, migrate=migrate, where=where)
+            for statement in statements:
                 connection.execute(statement)
             if rebuilds_projections(found):
-                self._rebuild_projections(connection)
-
-    def _rebuild_projections(self, connection: sqlite3.Connection) -> None:
-        """Fill the projections from every project's state (inside the caller's transaction)."""
-        self._fill_projections(connection)
+                self._fill_projections(connection)
 
     def rebuild_projections(self) -> None:
         """Rebuild the report tables from every project's state, in one transaction.
@@ -237,145 +286,70 @@ class SQLiteStore(SQLStore):
         and the schema migration keep them up to date.
         """
         with self._write() as connection:
-            self._rebuild_projections(connection)
+            self._fill_projections(connection)
 
-    # -- the Store protocol -------------------------------------------------------------------
+    # -- the commit's transaction ---------------------------------------------------------------
 
-    def commit(
-        self,
-        *,
-        project: str,
-        expected_version: int,
-        events: Sequence[Event],
-        timers: TimerChanges,
-        notices: Sequence[Notice],
-        command: CommandRecord | None,
-        state: ProjectState,
-        claim_notices_at: datetime | None = None,
-    ) -> None:
-        # Everything that can fail on bad data is rendered before the write lock is taken.
-        new_events = event_rows(project, expected_version, events)
-        new_version = expected_version + len(events)
-        code = created_code(expected_version, events)
-        snapshot = None
-        if expected_version == 0 or (
-            new_version // self._snapshot_every > expected_version // self._snapshot_every
-        ):
-            snapshot = (project, state.version, state_to_json(state))
-        timer_rows = [
-            (t.project, t.kind, t.branch, to_epoch_us(t.due), format_datetime(t.due))
-            for t in timers.set
-        ]
-        notice_rows = self._notice_rows(notices, claim_notices_at)
-        projection = projection_of(state)
+    def _commit_transaction(self, plan: CommitPlan, writes: ProjectionWrites) -> None:
         connection = self._connection
-        with self._lock:
-            writes = self._projection_writes(project, expected_version, projection, events)
-            # Not ``self._write()``: this is the hot path, and a generator-based context
-            # manager costs as much as one of the statements.
-            connection.execute("BEGIN IMMEDIATE")
-            try:
-                if expected_version == 0:
-                    connection.execute(
-                        "INSERT INTO projects (project, version) VALUES (?, ?)",
-                        (project, new_version),
-                    )
-                    if code is not None:
-                        connection.execute(
-                            _SQL.insert_project_code,
-                            (code, project),
-                        )
-                elif (
-                    connection.execute(
-                        "UPDATE projects SET version = ? WHERE project = ? AND version = ?",
-                        (new_version, project, expected_version),
-                    ).rowcount
-                    != 1
-                ):
-                    raise _stale(project, self._version(project), expected_version)
-                if command is not None:
-                    connection.execute(
-                        "INSERT INTO commands (command_id, project, command, fingerprint, "
-                        "first_version, last_version) VALUES (?, ?, ?, ?, ?, ?)",
-                        (
-                            command.command_id,
-                            command.project,
-                            command.command,
-                            command.fingerprint,
-                            command.first_version,
-                            command.last_version,
-                        ),
-                    )
-                if new_events:
-                    # BEGIN IMMEDIATE made this the only writer, so the newest event is the
-                    # chain's head until COMMIT.
-                    last = connection.execute(_SQL.chain_head).fetchone()
-                    seq, head = (last[0], last[1]) if last is not None else (0, GENESIS)
-                    chained = []
-                    for row, text in new_events:
-                        seq += 1
-                        digest = chain_hash(head, text)
-                        chained.append((seq, *row, digest, head))
-                        head = digest
-                    if len(chained) == 1:
-                        connection.execute(_SQL.insert_event, chained[0])
-                    else:
-                        connection.executemany(_SQL.insert_event, chained)
-                if snapshot is not None:
-                    connection.execute(
-                        "INSERT INTO snapshots (project, version, state) VALUES (?, ?, ?) "
-                        "ON CONFLICT (project) DO UPDATE "
-                        "SET version = excluded.version, state = excluded.state",
-                        snapshot,
-                    )
-                if timers.cancel:
-                    connection.executemany(
-                        "DELETE FROM timers WHERE project = ? AND kind = ? AND branch = ?",
-                        timers.cancel,
-                    )
-                if timer_rows:
-                    # Setting a timer replaces one with the same key and ends any lease on it.
-                    connection.executemany(
-                        "INSERT INTO timers (project, kind, branch, due_us, due_at) "
-                        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (project, kind, branch) DO UPDATE "
-                        "SET due_us = excluded.due_us, due_at = excluded.due_at, "
-                        "lease_until_us = NULL",
-                        timer_rows,
-                    )
-                if notice_rows:
-                    connection.executemany(_SQL.upsert_notice, notice_rows)
-                for statement, rows in _REPORTS.statements(writes, project):
-                    if len(rows) == 1:
-                        connection.execute(statement, rows[0])
-                    else:
-                        connection.executemany(statement, rows)
-                connection.execute("COMMIT")
-            except BaseException as error:
-                self._cache.drop(project)
-                if connection.in_transaction:
-                    connection.execute("ROLLBACK")
-                if isinstance(error, sqlite3.IntegrityError):
-                    conflict = self._conflict(error, project, expected_version, command)
-                    if conflict is not None:
-                        raise conflict from error
-                raise
-            self._cache.put(project, state, projection)
+        # Not ``self._write()``: this is the hot path, and a generator-based context manager
+        # costs as much as one of the statements.
+        connection.execute("BEGIN IMMEDIATE")
+        if plan.expected_version == 0:
+            guard = connection.execute(_SQL.insert_project, (plan.project, plan.new_version))
+        else:
+            guard = connection.execute(
+                _SQL.update_project, (plan.new_version, plan.project, plan.expected_version)
+            )
+        if guard.rowcount != 1:
+            raise _GuardFailed
+        head = None
+        if plan.events:
+            # BEGIN IMMEDIATE made this the only writer, so the newest event is the chain's
+            # head until COMMIT.
+            last = connection.execute(_SQL.chain_head).fetchone()
+            head = (int(last[0]), str(last[1])) if last is not None else None
+        self._commit_statements(self._run, head, plan, writes)
+        connection.execute("COMMIT")
 
-    def _conflict(
-        self,
-        error: sqlite3.IntegrityError,
-        project: str,
-        expected_version: int,
-        command: CommandRecord | None,
-    ) -> ConcurrencyConflict | None:
-        """The ``ConcurrencyConflict`` a unique key's violation means, if it means one."""
-        message = str(error)  # "UNIQUE constraint failed: <table>.<column>, ..."
-        if "commands.command_id" in message and command is not None:
-            return ConcurrencyConflict(f"command id {command.command_id!r} is taken")
-        if "project_codes.code" in message:
-            return ConcurrencyConflict(f"the project code of {project} is taken")
-        if "projects.project" in message or "events.project" in message:
-            return _stale(project, self._version(project), expected_version)
+    def _run(self, statement: str, rows: Sequence[Any], key: str | None) -> None:
+        connection = self._connection
+        if len(rows) == 1:
+            count = connection.execute(statement, rows[0]).rowcount
+        else:
+            count = connection.executemany(statement, rows).rowcount
+        if key is not None and count != len(rows):
+            # An insert with ON CONFLICT DO NOTHING that wrote nothing: its key is taken.
+            raise UniqueKeyTaken(key)
+
+    def _end_failed_commit(self) -> None:
+        connection = self._connection
+        try:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+        except sqlite3.Error:
+            # A rollback that fails leaves nothing committed: SQLite rolls back by itself.
+            pass
+
+    def _write_rows(self, statement: str, rows: Sequence[Sequence[Any]]) -> None:
+        with self._write() as connection:
+            connection.executemany(statement, rows)
+
+    def _driver_error(self, error: BaseException) -> ApprovalflowError | None:
+        if isinstance(error, sqlite3.OperationalError) and (
+            getattr(error, "sqlite_errorcode", 0) & 0xFF in _BUSY
+        ):
+            return StoreBusy(
+                f"waited {self._busy_timeout:g} s for another connection's write lock on the "
+                f"SQLite file {self.path}, which it still holds (set busy_timeout in the store "
+                "URL to wait longer); nothing was written"
+            )
+        if isinstance(error, OverflowError):
+            return UnstorableValue(f"a number too large for the SQLite store: {error}")
+        if isinstance(error, sqlite3.DataError | sqlite3.ProgrammingError | sqlite3.InterfaceError):
+            return UnstorableValue(f"a value the SQLite store cannot keep: {error}")
+        if isinstance(error, sqlite3.Error):
+            return StoreError(f"the SQLite file {self.path} failed: {error}")
         return None
 
     def _write_one(self, statement: str, params: Sequence[Any] | Mapping[str, Any]) -> list[Any]:
@@ -386,7 +360,7 @@ class SQLiteStore(SQLStore):
     def claim_due(self, now: datetime, limit: int = 100, prefix: str = "") -> list[Timer]:
         # As for notices below: a worker polling with nothing due takes no write lock.
         now_us = to_epoch_us(now)
-        with self._lock:
+        with self._access:
             found = self._connection.execute(
                 _SQL.timer_claimable, (now_us, now_us, len(prefix), prefix)
             ).fetchone()
@@ -396,7 +370,7 @@ class SQLiteStore(SQLStore):
         # A read takes no lock in WAL: look first, so that workers polling an empty outbox do
         # not queue for the write lock with the commits.
         now_us = to_epoch_us(now)
-        with self._lock:
+        with self._access:
             found = self._connection.execute(_SQL.notice_claimable, (now_us, now_us)).fetchone()
         return super().claim_notices(now, limit) if found is not None else []
 
@@ -407,3 +381,29 @@ class SQLiteStore(SQLStore):
             connection.executemany(
                 "DELETE FROM outbox WHERE notice_id = ?", [(notice_id,) for notice_id in notice_ids]
             )
+
+
+def _missing(path: str) -> str:
+    return (
+        f"no approvalflow store at the SQLite file {path}: create it with "
+        f"`approvalflow store init sqlite:///{path}` (or open it with create=True)"
+    )
+
+
+def _rw_uri(path: str) -> str:
+    """A ``file:`` URI that opens ``path`` read-write and never creates it."""
+    from urllib.parse import quote
+
+    return f"file:{quote(os.path.abspath(path))}?mode=rw"
+
+
+def _number(options: Mapping[str, str], name: str, default: float) -> float:
+    if name not in options:
+        return default
+    try:
+        value = float(options[name])
+    except ValueError:
+        raise ValueError(f"{name} must be a number of seconds, not {options[name]!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise ValueError(f"{name} must be a finite number of seconds >= 0, not {options[name]!r}")
+    return value

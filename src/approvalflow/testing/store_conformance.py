@@ -35,8 +35,9 @@ from approvalflow.model import Event, Notice, Timer, TimerChanges
 from approvalflow.project import ProjectState
 from approvalflow.rules.metrics import MetricInputs, metric_day, metric_inputs
 from approvalflow.rules.points import points_by_team
-from approvalflow.stores import open_store
+from approvalflow.stores import UnstorableValue, open_store
 from approvalflow.stores.base import CommandRecord, Store
+from approvalflow.stores.errors import MAX_KEY_LENGTH
 
 __all__ = [
     "NO_TIMERS",
@@ -912,6 +913,93 @@ class StoreConformance(PluginDataConformance):
         }
         assert store.metric_inputs() == metric_inputs([state])
 
+    def test_amounts_past_64_bits_are_summed_exactly(self, store: Store) -> None:
+        """Agreed investments and funds far past a 64-bit column are kept and summed exactly,
+        and the reports of every other project go on working."""
+        huge = 10**30
+        p1 = _created(store, "P1", "east")
+        append(
+            store,
+            p1,
+            [
+                ("signed", {"agreed_investment": huge}),
+                ("milestone_reached", {"milestone": "signed", "points": 3}),
+                ("funds_reported", {"amount": 2**63 - 1}),
+            ],
+        )
+        p2 = _created(store, "P2", "east")
+        append(store, p2, [("funds_reported", {"amount": 2**63 - 1})])
+        p3 = _created(store, "P3", "west")
+        p3 = append(store, p3, [("funds_reported", {"amount": 5})])
+        found = store.metric_inputs()
+        assert (found.signed_count, found.signed_amount) == (1, huge)
+        assert found.funds == 2 * (2**63 - 1) + 5
+        teams = store.team_metric_inputs()
+        assert teams["east"].funds == 2 * (2**63 - 1)
+        assert teams["west"] == metric_inputs([p3])
+        assert store.metric_inputs(["P3"]) == metric_inputs([p3])
+
+    # -- values no store keeps ---------------------------------------------------------------
+
+    @pytest.mark.parametrize(
+        "command_id",
+        ["cmd\x00nul", "c" * 100_000, 12345, "x" * (MAX_KEY_LENGTH + 1), "lone\ud800"],
+        ids=["nul", "100kB", "int", "one-too-long", "surrogate"],
+    )
+    def test_a_command_id_the_store_cannot_keep_is_refused_and_nothing_is_written(
+        self, store: Store, command_id: Any
+    ) -> None:
+        """A command id with a NUL, too long, not text or not encodable is refused with
+        ``UnstorableValue`` (an ``ApprovalflowError``), and the commit writes nothing."""
+        state = new_project(store, "P1")
+        with pytest.raises(UnstorableValue, match="command id"):
+            append(
+                store,
+                state,
+                [("funds_reported", {"amount": 5})],
+                timers=TimerChanges(set=(Timer("P1", "late", T0),)),
+                notices=[notice("P1", 9)],
+                command=CommandRecord(command_id, "P1", "report", "fp", 2, 2),
+            )
+        self._assert_only_first_commit(store, state)
+        with pytest.raises(UnstorableValue):
+            store.command(command_id)
+
+    def test_a_50_mb_command_id_is_not_stored(self, store: Store) -> None:
+        """The store's own bound on ids holds whatever the caller checked before."""
+        with pytest.raises(UnstorableValue, match=f"at most {MAX_KEY_LENGTH}"):
+            new_project(
+                store, "P1", command=CommandRecord("c" * 50_000_000, "P1", "create", "fp", 1, 1)
+            )
+        assert store.project_ids() == [] and store.load("P1") is None
+
+    @pytest.mark.parametrize("project", ["P\x001", "P" * (MAX_KEY_LENGTH + 1), "P\udfff"])
+    def test_a_project_id_the_store_cannot_keep_is_refused(
+        self, store: Store, project: str
+    ) -> None:
+        with pytest.raises(UnstorableValue, match="project id"):
+            new_project(store, project)
+        assert store.project_ids() == []
+        with pytest.raises(UnstorableValue, match="project id"):
+            store.load(project)
+
+    # -- the store's record of its plugins ---------------------------------------------------
+
+    def test_a_new_store_has_recorded_no_plugins(self, store: Store) -> None:
+        assert store.recorded_plugins() == ()
+
+    def test_plugins_are_recorded_once_in_the_order_first_recorded(self, store: Store) -> None:
+        """``record_plugins`` adds names after those recorded already and never twice."""
+        store.record_plugins(["huguan", "console"])
+        store.record_plugins([])
+        store.record_plugins(["console", "gaoqing", "huguan"])
+        assert store.recorded_plugins() == ("huguan", "console", "gaoqing")
+
+    def test_a_plugin_name_the_store_cannot_keep_is_refused(self, store: Store) -> None:
+        with pytest.raises(UnstorableValue, match="plugin name"):
+            store.record_plugins(["good", "bad\x00"])
+        assert store.recorded_plugins() == ()
+
 
 def _created(store: Store, project: str, team: str, at: datetime = T0) -> ProjectState:
     """Commit a project of ``team``'s ``created`` event; return its state."""
@@ -1002,7 +1090,7 @@ def run_concurrent_writers(
 
     Returns the stored history; the caller asserts nothing was lost or applied twice.
     """
-    store = open_store(url)
+    store = open_store(url, create=True)
     try:
         new_project(store, project)
     finally:
@@ -1049,7 +1137,7 @@ def run_concurrent_claimers(
     Returns the keys each process claimed; the caller asserts each timer went to exactly one.
     """
     due = tuple(Timer(project, f"kind{i:04d}", T0 + timedelta(seconds=i)) for i in range(timers))
-    store = open_store(url)
+    store = open_store(url, create=True)
     try:
         new_project(store, project, timers=TimerChanges(set=due))
     finally:
@@ -1101,7 +1189,7 @@ def run_concurrent_notice_claimers(
     Returns the notice ids each process delivered; the caller asserts each went exactly once
     and that the outbox is empty.
     """
-    store = open_store(url)
+    store = open_store(url, create=True)
     try:
         new_project(store, project, notices=[notice(project, i) for i in range(notices)])
     finally:

@@ -1,0 +1,51 @@
+"""What every mechanism does with approval branches: find the officer's, check a command fits
+its state, and close the approval stage once every branch is approved.
+
+Mechanisms import this module and never each other for these, so ``rules/`` stays acyclic.
+"""
+
+from __future__ import annotations
+
+from approvalflow.errors import InvalidTransition
+from approvalflow.project import Branch
+from approvalflow.rules.context import Context
+
+__all__ = ["check_branch", "complete_if_all_approved", "officer_branch"]
+
+# The branch trigger a command fires where it differs from the command's name.
+_COMMAND_TRIGGERS = {"pause_clock": "pause", "resume_clock": "unpause_accepted"}
+
+
+def officer_branch(ctx: Context) -> Branch:
+    """The branch of the acting officer's department, or ``InvalidTransition``."""
+    assert ctx.actor is not None
+    dept = ctx.actor.department or ""
+    branch = ctx.state.branches.get(dept)
+    if branch is None:
+        raise InvalidTransition(
+            f"{ctx.state.id} has no approval branch for department {dept} "
+            f"(branches: {', '.join(ctx.state.branches) or 'none'})"
+        )
+    return branch
+
+
+def check_branch(ctx: Context) -> None:
+    """State check for officer commands: the branch exists and the command fits its state."""
+    branch = officer_branch(ctx)
+    trigger = _COMMAND_TRIGGERS.get(ctx.command, ctx.command)
+    if not ctx.machines.branch.allows(branch.state, trigger):
+        raise InvalidTransition(
+            f"{ctx.command} is not allowed while branch approval.{branch.department} is "
+            f"{branch.state}"
+        )
+
+
+def complete_if_all_approved(ctx: Context) -> None:
+    """Move the project to ``approved`` once every branch is approved (rule 4)."""
+    state = ctx.state
+    if state.stage != "approval" or not state.branches:
+        return
+    if all(branch.state == "approved" for branch in state.branches.values()):
+        ctx.move("approval_complete")
+        ctx.milestone("approval_complete")
+        ctx.notify("approved", (state.applicant, state.recruiter, state.leader))
