@@ -26,6 +26,7 @@ extensions = [
     "myst_parser",
     "sphinxcontrib.mermaid",
     "approvalflow_docs",
+    "approvalflow_openapi",
 ]
 
 source_suffix = {".md": "markdown"}

@@ -129,7 +129,7 @@ class TestShow:
     ) -> None:
         """Exit status 1 and the reason."""
         assert main(["show", "NOPE", "--store", filled]) == 1
-        assert "no project 'NOPE'" in capsys.readouterr().out
+        assert "no project 'NOPE'" in capsys.readouterr().err
 
 
 class TestAudit:

@@ -20,7 +20,6 @@ from typing import Any
 import attrs
 import pytest
 from builders import County, county_actors, kinds
-from structlog.testing import capture_logs
 
 from approvalflow import (
     Actor,
@@ -36,6 +35,7 @@ from approvalflow import (
 )
 from approvalflow.calendar import SHANGHAI
 from approvalflow.counties import COUNTIES, gaoqing, huguan, jiangle, jiaocheng, shangnan
+from approvalflow.logs import capture_logs
 from approvalflow.plugins import available_plugins, build_plugin_manager, hookspecs
 from approvalflow.scenario.runner import load, run_file, run_scenario
 

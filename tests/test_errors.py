@@ -12,6 +12,7 @@ import pytest
 from approvalflow import errors
 from approvalflow.errors import (
     ERROR_CODES,
+    SERVICE_ERROR_CODES,
     SETUP_ERROR_CODES,
     STORE_ERROR_CODES,
     ApprovalflowError,
@@ -32,7 +33,8 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "approvalflow"
 # loader turns into a ScenarioFileError): the pytest plugin's failure report (pytest renders
 # it, no caller ever catches it), and the SQL stores' signal of a taken unique key (turned into
 # a ConcurrencyConflict before it leaves the store).
-NOT_RAISED_TO_CALLERS = {"ScenarioFailed", "UniqueKeyTaken"}
+# The CLI's two signals end in main() as an exit status; no caller of the library meets them.
+NOT_RAISED_TO_CALLERS = {"ScenarioFailed", "UniqueKeyTaken", "CommandLineError", "CommandFailed"}
 # WORKFLOW.md, "Error codes (stable)".
 CONTRACT_CODES = (
     "NotAuthorized",
@@ -69,7 +71,9 @@ class TestTheClasses:
         codes = [cls.code for cls in error_classes()]
         assert len(codes) == len(set(codes))
         assert all("code" in cls.__dict__ for cls in error_classes())
-        assert sorted(codes) == sorted((*ERROR_CODES, *SETUP_ERROR_CODES, *STORE_ERROR_CODES))
+        assert sorted(codes) == sorted(
+            (*ERROR_CODES, *SETUP_ERROR_CODES, *STORE_ERROR_CODES, *SERVICE_ERROR_CODES)
+        )
 
     def test_each_keeps_the_built_in_it_resembles(self) -> None:
         """Code written against the built-ins keeps catching them."""
@@ -99,7 +103,7 @@ class TestTheClasses:
             node.name
             for node in ast.parse(source).body
             if isinstance(node, ast.ClassDef)
-            and node.name not in ("ApprovalflowError", "SetupError")
+            and node.name not in ("ApprovalflowError", "SetupError", "ServiceError")
         ]
         assert sorted(defined) == sorted(cls.__name__ for cls in error_classes())
 

@@ -3,10 +3,10 @@ limits, notice-and-commitment and urging."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 
 import pytest
-from builders import APPROVERS, County, kinds
+from builders import APPROVERS, MONDAY, County, kinds
 
 from approvalflow import (
     InvalidCommand,
@@ -486,3 +486,38 @@ class TestDeadlinesBeforeCommands:
         assert county.branch("zj") == "revoked"
         revoked = [e for e in county.engine.history("P1") if e.payload.get("to") == "revoked"]
         assert revoked[0].at == datetime(2026, 3, 31, 0, 0, tzinfo=SHANGHAI)
+
+
+class TestLocalDays:
+    """Every rule counts Asia/Shanghai days, whatever zone the host's clock answers in (D76).
+
+    The same instants, told by a Shanghai clock or a UTC one, give the same deadlines. Both
+    commands come at 07:00 Shanghai time, when the UTC date is still the day before."""
+
+    @pytest.mark.parametrize("zone", [SHANGHAI, UTC], ids=["shanghai_clock", "utc_clock"])
+    def test_return_for_correction_counts_the_local_days_left(self, zone: tzinfo) -> None:
+        """zj due 03-11. Returned Thu 03-05 07:00: 4 wd left (6, 9, 10, 11), not 5 as from the
+        UTC date 03-04; supplied Mon 03-16 07:00: due 4 wd later, 03-20 24:00."""
+        county = County(start=MONDAY.astimezone(zone))
+        county.to_approval()
+        county.do("accept", "P1", "o_zj")
+        county.advance_to(datetime(2026, 3, 5, 7, 0, tzinfo=SHANGHAI).astimezone(zone))
+        county.do("return", "P1", "o_zj", corrections=["site_photos"])
+        county.advance_to(datetime(2026, 3, 16, 7, 0, tzinfo=SHANGHAI).astimezone(zone))
+        county.do("supply", "P1", "fuyuan", materials=["site_photos"])
+        assert county.deadline("P1.approval.zj") == "2026-03-20 24:00"
+
+    @pytest.mark.parametrize("zone", [SHANGHAI, UTC], ids=["shanghai_clock", "utc_clock"])
+    def test_a_clock_pause_counts_the_local_days_left(self, zone: tzinfo) -> None:
+        """fgw due 03-09. Paused Thu 03-05 07:00: 2 wd left (6, 9); resumed Mon 03-16 07:00:
+        due 03-18 24:00. An `until` of 03-04 is yesterday in Shanghai, whatever UTC says."""
+        county = County(start=MONDAY.astimezone(zone))
+        county.to_approval()
+        county.do("accept", "P1", "o_fgw")
+        county.advance_to(datetime(2026, 3, 5, 7, 0, tzinfo=SHANGHAI).astimezone(zone))
+        with pytest.raises(InvalidCommand, match="before today"):
+            county.do("pause_clock", "P1", "o_fgw", reason="hearing", until="2026-03-04")
+        county.do("pause_clock", "P1", "o_fgw", reason="hearing", until="2026-03-05")
+        county.advance_to(datetime(2026, 3, 16, 7, 0, tzinfo=SHANGHAI).astimezone(zone))
+        county.do("resume_clock", "P1", "o_fgw")
+        assert county.deadline("P1.approval.fgw") == "2026-03-18 24:00"

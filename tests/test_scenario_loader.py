@@ -883,9 +883,9 @@ class TestExpectSteps:
             ("{events: {type: copied}}", "$.steps[2].expect.events", "list"),
             ("{events: [copied]}", "$.steps[2].expect.events[1]", "mapping"),
             ("{event: []}", "$.steps[2].expect.event", "did you mean 'events'?"),
-            ("{metrics: {start_rate: high}}", "$.steps[2].expect.metrics.start_rate", "metric"),
+            ("{metrics: {start_rate: [high]}}", "$.steps[2].expect.metrics.start_rate", "metric"),
             (
-                "{metrics: {stage_days: {a: {avg: x}}}}",
+                "{metrics: {stage_days: {a: {avg: [x]}}}}",
                 "$.steps[2].expect.metrics.stage_days.a.avg",
                 "metric",
             ),

@@ -20,6 +20,7 @@ from approvalflow.engine import Engine
 from approvalflow.errors import (
     AlreadyVoted,
     ApprovalflowError,
+    CalendarOutOfRange,
     CalendarUnknown,
     ConcurrencyConflict,
     DuplicateProject,
@@ -57,6 +58,7 @@ __all__ = [
     "AlreadyVoted",
     "ApprovalflowError",
     "Branch",
+    "CalendarOutOfRange",
     "CalendarUnknown",
     "Clock",
     "CommandResult",

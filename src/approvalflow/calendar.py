@@ -10,9 +10,10 @@ year as provisional (or refuses them, when strict).
 the calendar day of t (the start day is excluded, Civil Code art. 201). That instant
 is represented as the aware datetime 00:00 of the following calendar day.
 
-Every calendar answers for the years 1990..2199 and raises ``ValueError`` outside
-them. Beyond the package's own range (after 2100) only weekends are days off, and
-such years are never official unless their data is supplied as an ``OfficialYear``.
+Every calendar answers for the years 1990..2199 and raises ``CalendarOutOfRange`` (a
+``ValueError`` and an ``ApprovalflowError``) outside them. Beyond the package's own range
+(after 2100) only weekends are days off, and such years are never official unless their
+data is supplied as an ``OfficialYear``.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
-from approvalflow.errors import CalendarUnknown
+from approvalflow.errors import CalendarOutOfRange, CalendarUnknown
 
 __all__ = [
     "FIRST_YEAR",
@@ -63,7 +64,9 @@ _Table = tuple[int, ...]
 
 def _check_year(year: int) -> None:
     if not FIRST_YEAR <= year <= LAST_YEAR:
-        raise ValueError(f"year {year} is outside the supported range {FIRST_YEAR}..{LAST_YEAR}")
+        raise CalendarOutOfRange(
+            f"year {year} is outside the supported range {FIRST_YEAR}..{LAST_YEAR}"
+        )
 
 
 def _check_day(day: date, name: str) -> None:
@@ -333,7 +336,7 @@ class WorkingCalendar:
             remaining -= len(table) - index
             year += 1
             if year > LAST_YEAR:
-                raise ValueError(
+                raise CalendarOutOfRange(
                     f"{n} working days after {day.isoformat()} is past {LAST_YEAR}, "
                     "the last supported year"
                 )
@@ -361,7 +364,7 @@ class WorkingCalendar:
             remaining -= index
             year -= 1
             if year < FIRST_YEAR:
-                raise ValueError(
+                raise CalendarOutOfRange(
                     f"{n} working days before {day.isoformat()} is before {FIRST_YEAR}, "
                     "the first supported year"
                 )

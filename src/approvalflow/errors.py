@@ -19,10 +19,12 @@ from typing import ClassVar
 
 __all__ = [
     "ERROR_CODES",
+    "SERVICE_ERROR_CODES",
     "SETUP_ERROR_CODES",
     "STORE_ERROR_CODES",
     "AlreadyVoted",
     "ApprovalflowError",
+    "CalendarOutOfRange",
     "CalendarUnknown",
     "ConcurrencyConflict",
     "DiagramError",
@@ -32,14 +34,17 @@ __all__ = [
     "KeyMaterialMissing",
     "NotAuthorized",
     "PluginError",
+    "PreconditionFailed",
     "ScenarioFileError",
     "SchemaVersionError",
+    "ServiceError",
     "SettingsError",
     "SetupError",
     "StoreBusy",
     "StoreError",
     "StoreNotFound",
     "StoreUnavailable",
+    "Unauthenticated",
     "UnknownEventType",
     "UnknownMaterial",
     "UnknownProject",
@@ -123,6 +128,12 @@ class CalendarUnknown(ApprovalflowError):
     code = "CalendarUnknown"
 
 
+class CalendarOutOfRange(ApprovalflowError, ValueError):
+    """A day or deadline lies outside the years any calendar can count (1990..2199)."""
+
+    code = "CalendarOutOfRange"
+
+
 class SetupError(ApprovalflowError):
     """The library cannot be set up as asked; raised before (or instead of) running commands."""
 
@@ -137,21 +148,6 @@ class PluginError(SetupError, RuntimeError):
     """A plugin that cannot be used: unknown name, broken import, or a misspelled hook."""
 
     code = "PluginError"
-
-
-class UnknownRole(SetupError, ValueError):
-    """An actor holds a role that is neither WORKFLOW.md's nor declared by a loaded plugin
-    (``approvalflow_roles``); the message names the actor and the role."""
-
-    code = "UnknownRole"
-
-
-class UnknownEventType(SetupError):
-    """The project has (or a rule emits) events of a type this engine has no fold for: the
-    plugin that folds them is not loaded. Writing the project would lose that plugin's data, so
-    the engine refuses; the message names the event type and the plugin."""
-
-    code = "UnknownEventType"
 
 
 class ScenarioFileError(SetupError, ValueError):
@@ -205,6 +201,19 @@ class DiagramError(SetupError, ValueError):
     code = "DiagramError"
 
 
+class UnknownRole(SetupError, ValueError):
+    """An actor holds a role that is neither WORKFLOW.md's nor declared by a loaded plugin."""
+
+    code = "UnknownRole"
+
+
+class UnknownEventType(SetupError):
+    """The project has events of a type this engine has no fold for (its plugin is not loaded):
+    writing it would lose that plugin's data, so the engine refuses."""
+
+    code = "UnknownEventType"
+
+
 class StoreError(ApprovalflowError):
     """The store failed to do what was asked (the database refused it, or broke); nothing was
     written. No driver exception reaches a caller: the SQL stores translate them in one place."""
@@ -238,6 +247,22 @@ class UnstorableValue(StoreError, ValueError):
     code = "UnstorableValue"
 
 
+class ServiceError(ApprovalflowError):
+    """The HTTP service refused a request before the engine saw it (``approvalflow serve``)."""
+
+
+class Unauthenticated(ServiceError, PermissionError):
+    """No credential, or one the service does not accept (unknown, revoked, expired)."""
+
+    code = "Unauthenticated"
+
+
+class PreconditionFailed(ServiceError):
+    """``If-Match`` names a version the project has left: the write was refused."""
+
+    code = "PreconditionFailed"
+
+
 def error_classes() -> tuple[type[ApprovalflowError], ...]:
     """The library's concrete error classes (each defines its own ``code``), root first out."""
     found: list[type[ApprovalflowError]] = []
@@ -251,7 +276,9 @@ def error_classes() -> tuple[type[ApprovalflowError], ...]:
 
 
 ERROR_CODES: tuple[str, ...] = tuple(
-    cls.code for cls in error_classes() if not issubclass(cls, SetupError | StoreError)
+    cls.code
+    for cls in error_classes()
+    if not issubclass(cls, SetupError | StoreError | ServiceError)
 )
 """The codes a command is refused with (WORKFLOW.md's list), in the order defined here."""
 SETUP_ERROR_CODES: tuple[str, ...] = tuple(
@@ -262,3 +289,7 @@ STORE_ERROR_CODES: tuple[str, ...] = tuple(
     cls.code for cls in error_classes() if issubclass(cls, StoreError)
 )
 """The codes of ``StoreError``: the storage, not a rule, refused or failed."""
+SERVICE_ERROR_CODES: tuple[str, ...] = tuple(
+    cls.code for cls in error_classes() if issubclass(cls, ServiceError)
+)
+"""The codes of ``ServiceError``: the HTTP service refused the request itself."""

@@ -78,6 +78,7 @@ from approvalflow.states import (
     STAGES,
     TERMINAL,
 )
+from approvalflow.tasks import TaskItem
 
 __all__ = [
     "BRANCH_OPEN",
@@ -115,6 +116,7 @@ __all__ = [
     "ProjectState",
     "Settings",
     "SettingsError",
+    "TaskItem",
     "Timer",
     "UnknownEventType",
     "UnknownMaterial",

@@ -127,6 +127,10 @@ def render() -> str:
         "A `StoreError`: the storage, not a rule, refused or failed; nothing was written:",
         "",
         *_error_table(errors.STORE_ERROR_CODES),
+        "",
+        "A `ServiceError`: the HTTP service (`approvalflow serve`) refused the request itself:",
+        "",
+        *_error_table(errors.SERVICE_ERROR_CODES),
     ]
     parts += [
         "",

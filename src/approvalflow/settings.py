@@ -23,12 +23,14 @@ if TYPE_CHECKING:
 import attrs
 
 from approvalflow.errors import SettingsError
+from approvalflow.inputs import text_problem
 
 __all__ = [
     "CARDS",
     "LADDER_RECIPIENTS",
     "CalendarSettings",
     "CommitmentSettings",
+    "ConflictSettings",
     "CountyConfig",
     "CountySettings",
     "DecisionSettings",
@@ -73,6 +75,20 @@ class RoutingSettings:
 class CommitmentSettings:
     departments: tuple[str, ...] = ()
     verify_wd: int = 60
+
+
+CONFLICT_ROLES: tuple[str, ...] = ("reviewer", "member", "chair", "officer", "head", "leader")
+"""The deciding roles a project's applicant and its agent may not act in on that project."""
+
+
+@attrs.frozen
+class ConflictSettings:
+    """Conflicts of interest (D74): the project's applicant and its agent may not act in a
+    deciding role (``CONFLICT_ROLES``) on that project. ``allow`` lists the roles a county has
+    decided they may act in anyway (for example ``[member]`` where a member declares the
+    interest and still votes)."""
+
+    allow: tuple[str, ...] = ()
 
 
 @attrs.frozen
@@ -271,6 +287,7 @@ class Settings:
     requirements: dict[str, tuple[str, ...]] = attrs.field(factory=lambda: dict(_REQUIREMENTS))
     departments: dict[str, str] = attrs.field(factory=lambda: dict(_DEPARTMENTS))
     calendar: CalendarSettings = attrs.field(factory=CalendarSettings)
+    conflicts: ConflictSettings = attrs.field(factory=ConflictSettings)
     ladder: LadderSettings = attrs.field(factory=LadderSettings)
     # Each plugin's own numbers, by plugin name, free-form: a scenario's `settings:` can set
     # them ({plugins: {huguan: {issue_deadline_wd: 3}}}) and they are in the fingerprint.
@@ -323,6 +340,8 @@ class Settings:
                 "settings.rules_version: must be a label of 1 to 64 characters, "
                 f"got {self.rules_version!r}"
             )
+        elif problem := text_problem(self.rules_version, single_line=True):
+            found.append(f"settings.rules_version: {self.rules_version!a} {problem}")
         known_departments = set(self.departments)
         for unit in self.pre_review.members:
             if unit not in known_departments:
@@ -383,6 +402,12 @@ class Settings:
         for milestone, points in self.points.items():
             if points < 0:
                 found.append(f"settings.points.{milestone}: must not be negative")
+        for role in self.conflicts.allow:
+            if role not in CONFLICT_ROLES:
+                found.append(
+                    f"settings.conflicts.allow: {role!r} is not a deciding role "
+                    f"({', '.join(CONFLICT_ROLES)})"
+                )
         found.extend(ladder_problems(self.ladder.steps, "settings.ladder.steps"))
         return found
 
@@ -543,6 +568,7 @@ def _converter() -> cattrs.Converter:
         RoutingSettings,
         CommitmentSettings,
         CalendarSettings,
+        ConflictSettings,
         LadderSettings,
         MaterialInfo,
     ):

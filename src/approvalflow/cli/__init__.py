@@ -1,45 +1,80 @@
-"""The ``approvalflow`` command line: one module per command, parsed here."""
+"""The ``approvalflow`` command line: one module per command, parsed here.
+
+Every command runs under one handler: an operator's mistake prints one line on stderr and exits
+2, a failure exits 1, and neither prints a traceback (``-v`` adds it for unexpected errors).
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 __all__ = ["main"]
 
 
-def _configure_logging(verbose: bool) -> None:
-    # The CLI is an application, so it (and only it) decides where the library's logs go.
-    import structlog
+@contextlib.contextmanager
+def _cli_logging(verbose: bool) -> Iterator[None]:
+    """While a command runs, the library's logs go to stderr (warnings only unless ``-v``).
 
-    from approvalflow.logs import mask_personal_data
+    The CLI is an application, so it (and only it) decides where the library's logs go; the
+    logger is put back as it was afterwards, for hosts and tests that call ``main()``.
+    """
+    logger = logging.getLogger("approvalflow")
+    saved = (logger.level, logger.propagate)
+    handler = _StderrHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s [%(levelname)s] %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(saved[0])
+        logger.propagate = saved[1]
 
-    level = logging.DEBUG if verbose else logging.WARNING
-    structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso"),
-            mask_personal_data,
-            structlog.dev.ConsoleRenderer(colors=False),
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(level),
-        # Looked up per logger, not captured once: whatever sys.stderr is when a line is logged.
-        logger_factory=lambda *args: structlog.PrintLogger(sys.stderr),
-    )
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is when a line is logged (tests swap it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("approvalflow")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        from approvalflow.cli.common import CommandLineError
+
+        raise CommandLineError(f"{self.prog}: {message}")
 
 
 def _parser() -> argparse.ArgumentParser:
-    from approvalflow.cli import audit, diagram, report, scenario_run, show, worker
+    from approvalflow.cli import audit, diagram, report, scenario_run, show, store, worker
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="approvalflow",
         description="Workflow and approval engine for county investment projects.",
+        epilog="Exit status: 0 success, 1 a failure, 2 a usage error. "
+        "APPROVALFLOW_STORE is the store URL when --store is not given.",
     )
+    parser.add_argument("--version", action="version", version=f"approvalflow {_version()}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every command")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     scenario = commands.add_parser("scenario", help="run scenario files")
     scenario_commands = scenario.add_subparsers(dest="action", metavar="ACTION", required=True)
     scenario_run.add_arguments(
@@ -56,16 +91,77 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_arguments(
         commands.add_parser("worker", help="fire due timers and deliver notices until stopped")
     )
+    store.add_arguments(commands.add_parser("store", help="create or migrate a store"))
+    from approvalflow.cli import serve, token
+
+    serve.add_arguments(commands.add_parser("serve", help="the HTTP service (server extra)"))
+    token.add_arguments(commands.add_parser("token", help="the service's bearer tokens"))
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the exit status."""
-    parser = _parser()
-    options = parser.parse_args(argv)
-    _configure_logging(options.verbose)
-    if not getattr(options, "run", None):
-        parser.print_help()
-        return 2
-    status: int = options.run(options)
-    return status
+    """Run the CLI; returns the exit status (0 success, 1 failure, 2 usage error)."""
+    from approvalflow.cli.common import CommandFailed, CommandLineError
+    from approvalflow.errors import ApprovalflowError
+
+    verbose = False
+    try:
+        try:
+            parser = _parser()
+            options = parser.parse_args(argv)
+            verbose = options.verbose
+            if not getattr(options, "run", None):
+                parser.print_help(sys.stderr)
+                return 2
+            with _cli_logging(verbose):
+                status: int = options.run(options)
+                sys.stdout.flush()
+            return status
+        except SystemExit as done:  # --help and --version
+            return done.code if isinstance(done.code, int) else 0
+        except (CommandLineError, CommandFailed) as error:
+            _say(str(error))
+            return error.status
+        except ApprovalflowError as error:
+            _say(str(error))
+            return 1
+        except KeyboardInterrupt:
+            _say("interrupted")
+            return 130
+        except BrokenPipeError:
+            raise
+        except Exception as error:  # the last line of defence: a message, not a traceback
+            _say(_describe_failure(error))
+            if verbose:
+                import traceback
+
+                traceback.print_exc(file=sys.stderr)
+            return 1
+    except BrokenPipeError:
+        # The reader went away (`show | head`): nothing more can be written to it. Point
+        # stdout at nothing so the interpreter's last flush does not complain either.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        finally:
+            os.close(devnull)
+        return 1
+
+
+def _describe_failure(error: Exception) -> str:
+    module = type(error).__module__
+    if module.startswith("psycopg") or module == "sqlite3":
+        # Unreachable server, refused login, locked or unreadable file: the store, not the input.
+        text = str(error).strip().splitlines()
+        return f"the store failed: {text[0] if text else type(error).__name__}"
+    if isinstance(error, OSError):
+        return f"{error.filename or ''}: {error.strerror or error}".lstrip(": ")
+    return f"unexpected error ({type(error).__name__}): {error}; run with -v for the traceback"
+
+
+def _say(message: str) -> None:
+    prefix = "" if message.startswith("approvalflow") else "approvalflow: "
+    with contextlib.suppress(BrokenPipeError, ValueError):
+        print(prefix + message, file=sys.stderr)

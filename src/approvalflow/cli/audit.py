@@ -9,7 +9,9 @@ __all__ = ["add_arguments", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--store", required=True, help="store URL (sqlite:/// or postgresql://)")
+    from approvalflow.cli.common import add_store_argument
+
+    add_store_argument(parser)
     parser.add_argument(
         "--expect",
         metavar="COUNT:HASH",
@@ -20,23 +22,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(options: argparse.Namespace) -> int:
-    from approvalflow.stores import open_store
+    from approvalflow.cli.common import CommandLineError, open_existing_store
     from approvalflow.stores.audit import ChainHead, verify_chain
 
     expected = None
     if options.expect:
         count, _, digest = options.expect.partition(":")
         if not count.isdigit() or not digest:
-            print("approvalflow: --expect takes COUNT:HASH, as `audit verify` prints it")
-            return 2
+            raise CommandLineError("--expect takes COUNT:HASH, as `audit verify` prints it")
         expected = ChainHead(int(count), digest)
-    store = open_store(options.store)
+    store = open_existing_store(options)
     try:
         try:
             report = verify_chain(store, expected)
         except TypeError as error:
-            print(f"approvalflow: {error}")
-            return 2
+            raise CommandLineError(str(error)) from error
     finally:
         store.close()
     if options.json:

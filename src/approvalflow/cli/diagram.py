@@ -25,21 +25,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(options: argparse.Namespace) -> int:
+    from approvalflow.cli.common import CommandFailed, CommandLineError, open_engine
     from approvalflow.diagram import DiagramError, draw
-    from approvalflow.engine import Engine
     from approvalflow.rules.commands import BUILTIN_COMMANDS
     from approvalflow.states import WORKFLOW_NAME
+    from approvalflow.stores import MemoryStore
 
     if options.workflow != WORKFLOW_NAME:
-        print(f"approvalflow: unknown workflow {options.workflow!r} (known: {WORKFLOW_NAME})")
-        return 2
+        raise CommandLineError(f"unknown workflow {options.workflow!r} (known: {WORKFLOW_NAME})")
     extra: list[str] = []
     if options.plugin:
-        engine = Engine(actors=[], plugins=options.plugin)
+        engine = open_engine(MemoryStore(), options.plugin)
         extra = sorted(set(engine.commands) - set(BUILTIN_COMMANDS))
     try:
         print(draw(options.machine, options.format, extra_commands=extra))
     except DiagramError as error:
-        print(f"approvalflow: {error}")
-        return 2
+        raise CommandFailed(str(error)) from error
     return 0

@@ -8,8 +8,19 @@ import argparse
 import csv
 import io
 import json
+import re
+from datetime import datetime
+from decimal import Decimal
 from fractions import Fraction
 from typing import Any
+
+from approvalflow.cli.common import (
+    CommandLineError,
+    add_store_argument,
+    open_engine,
+    open_existing_store,
+    parse_time,
+)
 
 __all__ = ["add_arguments", "metrics_rows", "run"]
 
@@ -17,28 +28,30 @@ __all__ = ["add_arguments", "metrics_rows", "run"]
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     reports = parser.add_subparsers(dest="report", metavar="REPORT", required=True)
     board = reports.add_parser("leaderboard", help="teams ranked by points earned in a month")
-    board.add_argument("--month", required=True, help="YYYY-MM (Asia/Shanghai)")
+    board.add_argument("--month", required=True, help="YYYY-MM, e.g. 2026-03 (Asia/Shanghai)")
     metrics = reports.add_parser("metrics", help="signing, start, production and funds rates")
     late = reports.add_parser("late", help="open reviews and branches past their deadline")
     late.add_argument("--at", default=None, help="local time to judge lateness at (default: now)")
     for sub in (board, metrics, late):
-        sub.add_argument("--store", required=True, help="store URL")
+        add_store_argument(sub)
         sub.add_argument("--format", choices=["table", "json", "csv"], default="table")
-        sub.add_argument("--plugin", action="append", default=[], help="county plugin (metrics)")
+        sub.add_argument(
+            "--plugin",
+            action="append",
+            default=[],
+            help="county plugin (default: the plugins recorded in the store)",
+        )
         sub.set_defaults(run=run)
 
 
 def run(options: argparse.Namespace) -> int:
-    from approvalflow.engine import Engine
-    from approvalflow.stores import open_store
-
-    store = open_store(options.store)
+    if options.report == "leaderboard" and not _valid_month(options.month):
+        raise CommandLineError(f"--month takes YYYY-MM (such as 2026-03), not {options.month!r}")
+    at = parse_time("--at", options.at) if options.report == "late" else None
+    store = open_existing_store(options)
     try:
-        engine = Engine(actors=[], store=store, plugins=options.plugin)
+        engine = open_engine(store, options.plugin)
         if options.report == "leaderboard":
-            if not _valid_month(options.month):
-                print(f"approvalflow: --month takes YYYY-MM, not {options.month!r}")
-                return 2
             rows = [
                 {
                     "rank": row.rank,
@@ -52,7 +65,7 @@ def run(options: argparse.Namespace) -> int:
             ]
             title = f"赛马榜 {options.month}: teams by points earned in the month"
         elif options.report == "late":
-            rows = late_rows(engine, options.at)
+            rows = late_rows(engine, at)
             title = "Late items by department (逾期事项)"
         else:
             rows = metrics_rows(engine)
@@ -63,14 +76,14 @@ def run(options: argparse.Namespace) -> int:
     return 0
 
 
-def late_rows(engine: Any, at: str | None) -> list[dict[str, Any]]:
+def late_rows(engine: Any, at: datetime | str | None) -> list[dict[str, Any]]:
     """One row per late item: department, project, what, due, working days overdue, and the
     branch's handler and acting deputy where named, and the warning ladder's last card shown
     on it."""
     from approvalflow.calendar import format_local, parse_local
     from approvalflow.display import CARD_NAMES
 
-    now = parse_local(at) if at else engine.clock.now()
+    now = (parse_local(at) if isinstance(at, str) else at) or engine.clock.now()
     rows = []
     for dept, items in engine.late_items(now).items():
         for item in items:
@@ -92,8 +105,9 @@ def late_rows(engine: Any, at: str | None) -> list[dict[str, Any]]:
 
 
 def metrics_rows(engine: Any) -> list[dict[str, Any]]:
-    """One row for all projects, one per team, one per department's working days (the
-    built-in metrics only; the store answers them without loading the projects)."""
+    """One row for all projects, one per team, one per department's working days, then one
+    per metric a plugin adds (the store answers the built-in ones without loading projects;
+    the plugins' need the projects)."""
     overall = engine.metrics(plugins=False)
     rows = [_metric_row("all", "", overall)]
     for team, found in sorted(engine.team_metrics().items()):
@@ -108,7 +122,22 @@ def metrics_rows(engine: Any) -> list[dict[str, Any]]:
                 "max_wd": days["max"],
             }
         )
+    if engine.plugin_manager.hook.approvalflow_metrics.get_hookimpls():
+        for name, value in engine.metrics().items():
+            if name not in overall:
+                rows.append({"scope": "plugin", "metric": name, "value": _plain(value)})
     return rows
+
+
+def _plain(value: Any) -> Any:
+    """A plugin metric as JSON can hold it: fractions as rounded numbers, decimals as text."""
+    if isinstance(value, dict):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    if isinstance(value, Decimal):
+        return str(value)
+    return _number(value)
 
 
 def _metric_row(scope: str, name: str, metrics: dict[str, Any]) -> dict[str, Any]:
@@ -139,13 +168,8 @@ def _change(rank: int, previous: int | None) -> str:
 
 
 def _valid_month(month: str) -> bool:
-    parts = month.split("-")
-    return (
-        len(parts) == 2
-        and all(part.isdigit() for part in parts)
-        and len(parts[0]) == 4
-        and 1 <= int(parts[1]) <= 12
-    )
+    # Exactly YYYY-MM: "2026-3" would match no month's rows and answer an empty table.
+    return re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month) is not None
 
 
 def _render(rows: list[dict[str, Any]], fmt: str, title: str) -> str:
@@ -156,7 +180,7 @@ def _render(rows: list[dict[str, Any]], fmt: str, title: str) -> str:
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({key: _flat(value) for key, value in row.items()} for row in rows)
         return buffer.getvalue().rstrip("\n")
     if not rows:
         return f"{title}\n(no rows)"
@@ -181,9 +205,18 @@ def _render(rows: list[dict[str, Any]], fmt: str, title: str) -> str:
     return "\n".join(lines).rstrip()
 
 
+def _flat(value: Any) -> Any:
+    """A mapping or list (a plugin's metric) as one cell: its JSON text."""
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return value
+
+
 def _cell(column: str, value: Any) -> str:
     if value is None:
         return "-"
+    if isinstance(value, dict | list):
+        return str(_flat(value))
     if column.endswith("_rate") and isinstance(value, float | int):
         return f"{value:.1%}"
     if isinstance(value, float):

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from approvalflow.calendar import Due
     from approvalflow.engine import Engine
     from approvalflow.project import Branch, ProjectState
 
@@ -16,32 +17,37 @@ __all__ = ["add_arguments", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from approvalflow.cli.common import add_store_argument
+
     parser.add_argument("project", nargs="?", help="project id (omit to list projects)")
-    parser.add_argument("--store", required=True, help="store URL, e.g. sqlite:///approvalflow.db")
+    add_store_argument(parser)
     parser.add_argument(
         "--at", default=None, help="count working days left from this local time (default: now)"
+    )
+    parser.add_argument(
+        "--plugin",
+        action="append",
+        default=[],
+        help="county plugin (default: the plugins recorded in the store)",
     )
     parser.set_defaults(run=run)
 
 
 def run(options: argparse.Namespace) -> int:
-    from approvalflow.calendar import parse_local
+    from approvalflow.cli.common import CommandFailed, open_engine, open_existing_store, parse_time
     from approvalflow.clock import SystemClock
-    from approvalflow.engine import Engine
     from approvalflow.errors import UnknownProject
-    from approvalflow.stores import open_store
 
-    now = parse_local(options.at) if options.at else SystemClock().now()
-    store = open_store(options.store)
+    now = parse_time("--at", options.at) or SystemClock().now()
+    store = open_existing_store(options)
     try:
-        engine = Engine(actors=[], store=store)
+        engine = open_engine(store, options.plugin)
         if not options.project:
             return _list(engine)
         try:
             state = engine.project(options.project)
         except UnknownProject as error:
-            print(f"approvalflow: {error.message}")
-            return 1
+            raise CommandFailed(error.message) from error
         print(render(engine, state, now))
         return 0
     finally:
@@ -93,15 +99,17 @@ def render(engine: Engine, state: ProjectState, now: datetime) -> str:
                 extra += f"  corrections: {', '.join(sorted(branch.corrections))}"
             extra += _people(branch, now)
             lines.append(f"  {dept:<6}{name:<8}{branch_label(branch.state)}{extra}")
-    deadlines = engine.deadlines(state.id)
+    deadlines = _deadlines_with_overdue(engine, state)
     if deadlines:
         lines.append("Open deadlines")
         today = to_local(now).date()
         width = max(len(key) for key in deadlines) + 2
-        for key, due in sorted(deadlines.items(), key=lambda item: item[1].at):
+        for key, (due, sent) in sorted(deadlines.items(), key=lambda item: item[1][0].at):
             left = engine.calendar.working_days_between(today, due.day)
             late = engine.calendar.working_days_between(due.day, today)
             when = f"{left} wd left" if left or not late else f"overdue by {late} wd"
+            if sent:
+                when = f"overdue by {late} wd (overdue notice sent)"
             mark = " (provisional)" if due.provisional else ""
             lines.append(f"  {key:<{width}}{due.display()}  {when}{mark}")
     holder = holding_up(engine, state, now)
@@ -130,6 +138,28 @@ def render(engine: Engine, state: ProjectState, now: datetime) -> str:
                 f" (attempts {entry.attempts}{'; ' + entry.last_error if entry.last_error else ''})"
             )
     return "\n".join(lines)
+
+
+def _deadlines_with_overdue(engine: Engine, state: ProjectState) -> dict[str, tuple[Due, bool]]:
+    """The open deadlines, and those already passed whose overdue notice a worker has sent:
+    a limit stays overdue until the branch (or the pre-review round) is done, whoever fired it.
+    The flag tells the second kind."""
+    from approvalflow.calendar import Due
+    from approvalflow.states import BRANCH_OPEN
+
+    found: dict[str, tuple[Due, bool]] = {
+        key: (due, False) for key, due in engine.deadlines(state.id).items()
+    }
+    round_ = state.round
+    if state.stage == "pre_review.reviewing" and round_ is not None and round_.overdue_sent:
+        found.setdefault(f"{state.id}.pre_review", (Due(round_.due, round_.provisional), True))
+    if state.stage == "approval":
+        for dept, branch in state.branches.items():
+            if branch.state in BRANCH_OPEN and branch.overdue_sent and branch.due is not None:
+                found.setdefault(
+                    f"{state.id}.approval.{dept}", (Due(branch.due, branch.provisional), True)
+                )
+    return found
 
 
 def holding_up(engine: Engine, state: ProjectState, now: datetime | None = None) -> str | None:
@@ -228,7 +258,7 @@ def _summary(payload: object) -> str:
             continue
         if key == "to" and "from" in payload:  # shown above as the move
             continue
-        value = payload[key]
+        value = _local_time(payload[key])
         if isinstance(value, list):
             value = ",".join(map(str, value))
         parts.append(f"{key}={value}")
@@ -236,3 +266,17 @@ def _summary(payload: object) -> str:
     if isinstance(tally, dict):
         parts.append(f"{tally.get('outcome')} {tally.get('approve')}/{tally.get('present')}")
     return " ".join(parts)[:60]
+
+
+def _local_time(value: object) -> object:
+    """A stored ISO time as the rest of ``show`` writes times (``2026-03-11 24:00``)."""
+    from approvalflow.calendar import format_local
+
+    if isinstance(value, str) and len(value) >= 16 and value[4] == "-" and "T" in value:
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+        if moment.tzinfo is not None:
+            return format_local(moment)
+    return value

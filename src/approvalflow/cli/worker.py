@@ -1,76 +1,110 @@
 """``approvalflow worker --store URL``: fire due timers and deliver the notice outbox until
 stopped. Run as many as you like against one store: timers and notices are claimed, so each
 timer fires once and each notice goes out once (again only if a worker's lease runs out).
-SIGTERM or SIGINT stops it after the work in hand."""
+SIGTERM or SIGINT stops it after the work in hand.
+
+Nothing is dropped without a word: notices wait in the outbox until a channel plugin delivers
+them, and a due timer that the loaded rules and plugins cannot fire is named in a warning with
+the reason (most often: the county's plugin is not loaded).
+"""
 
 from __future__ import annotations
 
 import argparse
+import logging
 import signal
 import sys
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["add_arguments", "load_actors", "run"]
+from approvalflow.cli.common import (
+    CommandLineError,
+    add_store_argument,
+    open_definition,
+    open_existing_store,
+)
+
+if TYPE_CHECKING:
+    from approvalflow.engine import RuleBook
+    from approvalflow.model import Actor, Timer
+    from approvalflow.stores import Store
+
+__all__ = ["add_arguments", "load_actors", "run", "unfirable_timers"]
+
+_log = logging.getLogger("approvalflow.worker")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--store", required=True, help="store URL")
+    add_store_argument(parser)
     parser.add_argument(
         "--actors",
         type=Path,
         help="YAML file: actor id -> {name, roles, department, teams, recuse} (notice recipients)",
     )
     parser.add_argument(
-        "--plugin", action="append", default=[], help="plugin entry-point name (repeatable)"
+        "--plugin",
+        action="append",
+        default=[],
+        help="plugin entry-point name (repeatable; default: the plugins recorded in the store)",
     )
     parser.add_argument("--poll", type=float, default=1.0, help="seconds between polls")
     parser.add_argument("--once", action="store_true", help="do what is due now, then exit")
     parser.set_defaults(run=run)
 
 
-def load_actors(path: Path) -> list[Any]:
-    """Actors from a YAML mapping shaped like a scenario's ``actors:``."""
-    import yaml
-
+def load_actors(path: Path) -> list[Actor]:
+    """Actors from a YAML mapping shaped like a scenario's ``actors:``, read by the scenario
+    loader (so an id ``no`` stays ``"no"`` and ``0600`` stays ``"0600"``); a missing or
+    malformed file is a :class:`CommandLineError` naming the line."""
     from approvalflow.model import Actor
+    from approvalflow.scenario.loader import load_actors as read_actors
+    from approvalflow.scenario.model import ScenarioFileError
 
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a mapping of actor id -> fields")
-    actors = []
-    for actor_id, fields in data.items():
-        fields = fields or {}
-        actors.append(
-            Actor(
-                str(actor_id),
-                fields.get("roles", []),
-                name=fields.get("name"),
-                department=fields.get("department"),
-                teams=fields.get("teams"),
-                recuse=fields.get("recuse", []),
-            )
+    try:
+        specs = read_actors(path)
+    except ScenarioFileError as error:
+        raise CommandLineError(f"--actors: {error}") from error
+    return [
+        Actor(
+            spec.id,
+            list(spec.roles),
+            name=spec.name,
+            department=spec.department,
+            teams=None if spec.teams is None else list(spec.teams),
+            recuse=list(spec.recuse),
         )
-    return actors
+        for spec in specs.values()
+    ]
 
 
 def run(options: argparse.Namespace) -> int:
     from approvalflow.clock import SystemClock
-    from approvalflow.engine import NoticeDispatcher, TimerExecutor, WorkflowDefinition
+    from approvalflow.engine import NoticeDispatcher, TimerExecutor
     from approvalflow.model import InMemoryActorDirectory
-    from approvalflow.stores import open_store
 
+    if options.poll <= 0:
+        raise CommandLineError(f"--poll takes a positive number of seconds, not {options.poll}")
     actors = load_actors(options.actors) if options.actors else []
-    store = open_store(options.store)
-    # Only the services a worker uses: the timer executor and the notice dispatcher.
+    store = open_existing_store(options)
+    try:
+        definition = open_definition(store, options.plugin)
+    except BaseException:
+        store.close()
+        raise
+    # Only the services a worker uses: the timer executor and the notice dispatcher. It is the
+    # outbox's deliverer: the notices of the timers it fires go through the outbox too, so each
+    # is counted once, whoever sends it.
     clock = SystemClock()
-    definition = WorkflowDefinition(plugins=options.plugin)
-    dispatcher = NoticeDispatcher(definition, store, clock)
+    dispatcher = NoticeDispatcher(definition, store, clock, deliver="outbox")
     timers = TimerExecutor.standalone(
         definition, store, clock, InMemoryActorDirectory(actors), dispatcher
     )
+    if not dispatcher.has_channels:
+        _log.warning(
+            "no channel plugin is loaded: notices stay in the outbox until a worker with one runs"
+        )
     stopping = False
 
     def stop(signum: int, frame: Any) -> None:
@@ -80,21 +114,102 @@ def run(options: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     fired = delivered = 0
+    warned: set[tuple[str, str, str, datetime]] = set()
+    scanned: datetime | None = None  # the earliest due time when the timers were last checked
     try:
         while not stopping:
             now = clock.now()
             fired += len(timers.run_due(now))
-            delivered += dispatcher.deliver_notices(now)
+            if dispatcher.has_channels:
+                delivered += dispatcher.deliver_notices(now)
+            next_due = store.next_due()
+            if next_due is not None and next_due <= now and next_due != scanned:
+                scanned = next_due
+                fresh = [
+                    (timer, reason)
+                    for timer, reason in unfirable_timers(store, timers.rules, now)
+                    if (*timer.key, timer.due) not in warned
+                ]
+                warned.update((*timer.key, timer.due) for timer, _ in fresh)
+                _warn_unfirable(fresh)
             if options.once:
                 break
-            time.sleep(_pause(store.next_due(), now, options.poll))
+            time.sleep(_pause(next_due, now, options.poll))
     finally:
         store.close()
     print(f"worker stopped: {fired} timers fired, {delivered} notices delivered", file=sys.stderr)
     return 0
 
 
+def unfirable_timers(store: Store, rules: RuleBook, now: datetime) -> list[tuple[Timer, str]]:
+    """The stored timers due by ``now`` that the loaded rules and plugins (``rules``) do not
+    derive for their project (so firing them does nothing), each with the reason."""
+    from approvalflow.rules.timers import TIMER_KINDS
+
+    found: list[tuple[Timer, str]] = []
+    for project in store.project_ids():
+        timers = [timer for timer in store.timers(project) if timer.due <= now]
+        if not timers:
+            continue
+        state = store.load(project)
+        if state is None:
+            continue
+        derived = rules.timers_for(state)
+        for timer in timers:
+            if derived.get((timer.kind, timer.branch)) == timer.due:
+                continue  # claimed by another worker, or firing next round
+            if timer.kind not in TIMER_KINDS:
+                reason = (
+                    f"no loaded plugin sets timers of kind {timer.kind!r}; load the county's "
+                    "plugin (--plugin NAME, or the store's record)"
+                )
+            elif (timer.kind, timer.branch) in derived:
+                reason = (
+                    f"the loaded rules put it at {_local(derived[(timer.kind, timer.branch)])}; "
+                    "the county's plugin that set it is probably not loaded"
+                )
+            else:
+                reason = "the loaded rules set no such deadline (is the county's plugin loaded?)"
+            found.append((timer, reason))
+    return found
+
+
+def _warn_unfirable(found: list[tuple[Timer, str]]) -> None:
+    """One warning per kind of timer and reason (a county's plugin missing leaves many), and
+    each timer at debug level (``-v``)."""
+    groups: dict[tuple[str, str], list[Timer]] = {}
+    for timer, reason in found:
+        groups.setdefault((timer.kind, reason), []).append(timer)
+        _log.debug(
+            "cannot fire timer %s of %s%s due %s: %s",
+            timer.kind,
+            timer.project,
+            f" ({timer.branch})" if timer.branch else "",
+            _local(timer.due),
+            reason,
+        )
+    for (kind, reason), timers in groups.items():
+        shown = ", ".join(f"{t.project} due {_local(t.due)}" for t in timers[:3])
+        more = f" and {len(timers) - 3} more" if len(timers) > 3 else ""
+        _log.warning(
+            "cannot fire %d timer%s %s (%s%s): %s",
+            len(timers),
+            "" if len(timers) == 1 else "s",
+            kind,
+            shown,
+            more,
+            reason,
+        )
+
+
+def _local(moment: datetime) -> str:
+    from approvalflow.calendar import format_local
+
+    return format_local(moment)
+
+
 def _pause(next_due: datetime | None, now: datetime, poll: float) -> float:
-    if next_due is None:
+    if next_due is None or next_due <= now:
+        # Nothing scheduled, or only what cannot fire now (claimed elsewhere, or unfirable).
         return poll
     return max(0.0, min(poll, (next_due - now) / timedelta(seconds=1)))

@@ -6,7 +6,7 @@ from typing import Any
 
 
 def logger() -> Any:
-    # structlog is imported on first use, which keeps `import approvalflow` fast.
-    import structlog
+    # Imported on first use, which keeps `import approvalflow` fast.
+    from approvalflow.logs import library_logger
 
-    return structlog.get_logger("approvalflow")
+    return library_logger()

@@ -8,6 +8,7 @@ from typing import Any
 
 import pluggy
 
+from approvalflow import inputs
 from approvalflow.calendar import Due, WorkingCalendar
 from approvalflow.clock import Clock, SystemClock
 from approvalflow.engine.commands import CommandRunner
@@ -26,6 +27,7 @@ from approvalflow.rules.points import LeaderboardRow
 from approvalflow.rules.preview import Preview
 from approvalflow.settings import Settings
 from approvalflow.stores import Store, open_store
+from approvalflow.tasks import DoneItem, TaskItem, engine_done, engine_tasks
 
 __all__ = ["Engine"]
 
@@ -166,6 +168,7 @@ class Engine:
         same arguments return the first result (``replayed=True``) and write nothing; other
         arguments raise ``InvalidCommand``.
         """
+        inputs.check_command(command, project, by, args, command_id)
         return self._runner.execute(command, project, by, args, command_id=command_id)
 
     def rules_for(self, state: ProjectState) -> Settings:
@@ -260,6 +263,15 @@ class Engine:
     def team_metrics(self, ids: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
         """The built-in metrics of each team with a project (among the chosen), by team id."""
         return self._reading.team_metrics(ids)
+
+    def tasks(self, actor: str, now: datetime | None = None) -> list[TaskItem]:
+        """What waits on ``actor`` across every project (待办), most urgent first."""
+        return engine_tasks(self, actor, now)
+
+    def done(self, actor: str) -> list[DoneItem]:
+        """What ``actor`` did (or an agent or deputy did for them) on every project (已办),
+        the latest first."""
+        return engine_done(self, actor)
 
     def command_names(self) -> list[str]:
         return self._reading.command_names()

@@ -45,10 +45,12 @@ class NoticeDispatcher:
         self.clock = clock
         self.deliver_inline = deliver == "inline"
         self._notify_timeout = notify_timeout
-        # With inline delivery and no channel at all there is nobody to deliver to: the outbox
-        # would only fill (and cost a second transaction per command to empty). A worker that
-        # delivers for this engine's commands needs deliver="outbox".
-        self.keep_notices = not self.deliver_inline or definition.has_notify_hooks
+
+    @property
+    def has_channels(self) -> bool:
+        """Whether a channel is loaded. Notices are kept in the outbox until one delivers them
+        either way: with none loaded here, they wait for a worker (or a later engine) with one."""
+        return bool(self.definition.has_notify_hooks)
 
     def after_commit(self, result: CommandResult) -> None:
         hook = self.definition.plugin_manager.hook
@@ -59,7 +61,7 @@ class NoticeDispatcher:
                     self._guarded(
                         impl, "approvalflow.event_hook_failed", event=event, project=state
                     )
-        if result.notices and self.deliver_inline and self.keep_notices:
+        if result.notices and self.deliver_inline and self.has_channels:
             self._deliver([(notice, 0) for notice in result.notices], self.clock.now())
         if result.notices:
             escalations = hook.approvalflow_escalation.get_hookimpls()
@@ -124,6 +126,8 @@ class NoticeDispatcher:
         sent, so workers delivering at once send different notices; a failed one is released
         for a later attempt, and one whose worker died is claimed again when its lease ends.
         """
+        if not self.has_channels:
+            return 0  # nobody to deliver to: claiming them would only mark them sent
         now = now or self.clock.now()
         delivered = 0
         left = limit

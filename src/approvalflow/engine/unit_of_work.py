@@ -64,7 +64,7 @@ class UnitOfWork:
             # (Only this very timer: one that was moved since it was claimed stays scheduled.)
             to_cancel.append(fired.key)
         dispatcher = self.dispatcher
-        notices = ctx.notices if dispatcher.keep_notices else ()
+        notices = ctx.notices
         if self._unrecorded_plugins:
             self.store.record_plugins(self._unrecorded_plugins)
             self._unrecorded_plugins = ()
@@ -78,6 +78,10 @@ class UnitOfWork:
             state=ctx.state,
             # Inline delivery follows the commit at once: claimed as they are written, the
             # notices are not also taken by a worker delivering the outbox meanwhile.
-            claim_notices_at=self.clock.now() if notices and dispatcher.deliver_inline else None,
+            claim_notices_at=(
+                self.clock.now()
+                if notices and dispatcher.deliver_inline and dispatcher.has_channels
+                else None
+            ),
         )
         self.rules.remember_timers(ctx.state, new)

@@ -13,8 +13,7 @@ warnings only, unless run with ``-v``: ``approvalflow -v scenario run`` shows ev
 
 from __future__ import annotations
 
-import structlog
-
+from approvalflow.logs import library_logger
 from approvalflow.model import Notice
 from approvalflow.plugins.hookspecs import hookimpl
 
@@ -24,7 +23,7 @@ __all__ = ["approvalflow_notify"]
 @hookimpl
 def approvalflow_notify(notice: Notice) -> None:
     """Log ``notice`` as ``approvalflow.notice`` (kind, project, recipients, fields)."""
-    structlog.get_logger("approvalflow").info(
+    library_logger().info(
         "approvalflow.notice",
         notice_id=notice.id,
         kind=notice.kind,

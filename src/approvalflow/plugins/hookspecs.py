@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from approvalflow.rules.commands import CommandSpec
     from approvalflow.rules.context import Context
     from approvalflow.settings import LadderStep, Settings
+    from approvalflow.tasks import TaskItem
 
 PROJECT_NAME = "approvalflow"
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
@@ -199,6 +200,15 @@ def approvalflow_metrics(
     projects: Sequence[ProjectState], settings: Settings
 ) -> Mapping[str, Any] | None:
     """Return extra metrics over ``projects`` (a county's own KPIs), by name."""
+
+
+@hookspec
+def approvalflow_task_items(project: ProjectState, settings: Settings) -> Sequence[TaskItem] | None:
+    """Return the items ``project`` waits on that only this plugin knows of (an issue the
+    county assigned, a check of its own), each naming the ``actor`` it is for, or ``None``.
+
+    Collected into ``Engine.tasks``; must be pure and fast (it runs for every open project).
+    """
 
 
 # -- observation: after a command is stored ------------------------------------------------------

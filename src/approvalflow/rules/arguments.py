@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
+from approvalflow.calendar import FIRST_YEAR, LAST_YEAR
 from approvalflow.errors import InvalidCommand, UnknownMaterial
+from approvalflow.inputs import MAX_ID, text_problem
 from approvalflow.money import parse_amount
 from approvalflow.settings import Settings
 
 __all__ = [
+    "FREE_TEXT",
     "amount",
     "choice",
     "day_from",
@@ -25,6 +28,12 @@ __all__ = [
 _MAX_TEXT = 2000
 _MAX_ITEMS = 200
 
+FREE_TEXT = frozenset(
+    {"reason", "note", "text", "findings", "resolution", "policy", "comment", "description"}
+)
+"""Arguments that are free text and may run over several lines; every other text argument
+(a name, a label, an id) is one line."""
+
 
 def reject_unknown(args: Mapping[str, Any], allowed: Collection[str], command: str) -> None:
     unknown = sorted(set(args) - set(allowed))
@@ -35,7 +44,17 @@ def reject_unknown(args: Mapping[str, Any], allowed: Collection[str], command: s
         )
 
 
-def text(args: Mapping[str, Any], name: str, *, required: bool) -> str | None:
+def text(
+    args: Mapping[str, Any],
+    name: str,
+    *,
+    required: bool,
+    multiline: bool | None = None,
+    max_length: int = _MAX_TEXT,
+) -> str | None:
+    """A text argument of at most ``max_length`` characters, with no control character, lone
+    surrogate or bidirectional override; on one line unless ``multiline`` (by default: when
+    ``name`` is one of ``FREE_TEXT``)."""
     value = args.get(name)
     if value is None or (isinstance(value, str) and not value.strip()):
         if required:
@@ -43,8 +62,12 @@ def text(args: Mapping[str, Any], name: str, *, required: bool) -> str | None:
         return None
     if not isinstance(value, str):
         raise InvalidCommand(f"argument {name!r} must be text, not {type(value).__name__}")
-    if len(value) > _MAX_TEXT:
-        raise InvalidCommand(f"argument {name!r} is longer than {_MAX_TEXT} characters")
+    if len(value) > max_length:
+        raise InvalidCommand(f"argument {name!r} is longer than {max_length} characters")
+    single_line = not (name in FREE_TEXT if multiline is None else multiline)
+    problem = text_problem(value, single_line=single_line)
+    if problem is not None:
+        raise InvalidCommand(f"argument {name!r} {problem}")
     return value
 
 
@@ -76,8 +99,13 @@ def id_list(args: Mapping[str, Any], name: str, *, required: bool = True) -> tup
     if len(value) > _MAX_ITEMS:
         raise InvalidCommand(f"argument {name!r} lists more than {_MAX_ITEMS} ids")
     for item in value:
-        if not isinstance(item, str) or not item:
+        if not isinstance(item, str) or not item.strip():
             raise InvalidCommand(f"argument {name!r} must list ids (text), found {item!r}")
+        if len(item) > MAX_ID:
+            raise InvalidCommand(f"argument {name!r} lists an id longer than {MAX_ID} characters")
+        problem = text_problem(item, single_line=True)
+        if problem is not None:
+            raise InvalidCommand(f"argument {name!r} lists an id that {problem}")
     return tuple(dict.fromkeys(value))
 
 
@@ -120,12 +148,23 @@ def day_from(args: Mapping[str, Any], name: str, today: date) -> date | None:
     value = args.get(name)
     if value is None:
         return None
+    if isinstance(value, datetime):
+        raise InvalidCommand(f"argument {name!r} must be a date (YYYY-MM-DD), not a moment")
+    if not isinstance(value, str | date):
+        raise InvalidCommand(
+            f"argument {name!r} must be a date (YYYY-MM-DD), not {type(value).__name__}"
+        )
     try:
-        day = value if isinstance(value, date) else date.fromisoformat(str(value))
+        day = value if isinstance(value, date) else date.fromisoformat(value)
     except ValueError:
         raise InvalidCommand(
-            f"argument {name!r} must be a date (YYYY-MM-DD), not {value!r}"
+            f"argument {name!r} must be a date (YYYY-MM-DD), not {str(value)[:40]!r}"
         ) from None
+    if day.year > LAST_YEAR or day.year < FIRST_YEAR:
+        raise InvalidCommand(
+            f"argument {name!r} ({day}) is outside the years the calendar counts "
+            f"({FIRST_YEAR}..{LAST_YEAR})"
+        )
     if day < today:
         raise InvalidCommand(f"argument {name!r} ({day}) is before today ({today})")
     return day

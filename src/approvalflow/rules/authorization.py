@@ -104,6 +104,8 @@ def authorize(
                 reasons.append(f"is an agent, but {project_id} is not delegated to it")
             else:
                 reasons.append(f"is not the applicant {applicant!r}")
+        elif conflict := _conflict(party, actor, project_id, applicant, agent, settings):
+            reasons.append(conflict)
         elif party is Party.REVIEWER:
             if not actor.has_role("reviewer"):
                 reasons.append("is not a reviewer")
@@ -170,3 +172,36 @@ def authorize(
             reasons.append(f"is not {project_id}'s leader {leader!r}")
     why = "; ".join(dict.fromkeys(reasons)) or "holds no role that may"
     raise NotAuthorized(f"{actor.id} may not {command} on {project_id}: {why}")
+
+
+# The deciding parties, by the role that decides (settings.conflicts.allow names roles).
+_DECIDING = {
+    Party.REVIEWER: "reviewer",
+    Party.MEMBER: "member",
+    Party.CHAIR: "chair",
+    Party.OFFICER: "officer",
+    Party.HANDLER: "officer",
+    Party.HEAD: "head",
+    Party.LEADER: "leader",
+}
+
+
+def _conflict(
+    party: Party,
+    actor: Actor,
+    project_id: str,
+    applicant: str,
+    agent: str | None,
+    settings: Settings,
+) -> str | None:
+    """Why ``actor`` may not decide on the project as ``party``: it applied for the project,
+    or acts for the applicant (D74). ``None`` when there is no conflict, or the county allows
+    the role (``settings.conflicts.allow``)."""
+    role = _DECIDING.get(party)
+    if role is None or not actor.has_role(role) or role in settings.conflicts.allow:
+        return None
+    if actor.id == applicant:
+        return f"is the applicant of {project_id} and may not decide on it as {role}"
+    if agent is not None and actor.id == agent:
+        return f"is the agent of {project_id}'s applicant and may not decide on it as {role}"
+    return None

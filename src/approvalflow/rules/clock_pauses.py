@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from approvalflow.calendar import to_local
 from approvalflow.rules import arguments
 from approvalflow.rules.branches import officer_branch
 from approvalflow.rules.context import Context
@@ -25,12 +26,14 @@ def pause_clock(ctx: Context) -> None:
     branch = officer_branch(ctx)
     reason = arguments.choice(ctx.args, "reason", PAUSE_REASONS)
     note = arguments.text(ctx.args, "note", required=False)
-    until_day = arguments.day_from(ctx.args, "until", ctx.now.date())
+    today = to_local(ctx.now).date()
+    until_day = arguments.day_from(ctx.args, "until", today)
     until = until_day.isoformat() if until_day else None
     remaining = 0
     if branch.due is not None:
+        # Local days on both ends: a clock in UTC must count the same days (D76).
         remaining = ctx.calendar.working_days_between(
-            ctx.now.date(), (branch.due - _ONE_DAY).date()
+            today, (to_local(branch.due) - _ONE_DAY).date()
         )
     ctx.move_branch(
         branch.department,

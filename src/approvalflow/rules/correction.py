@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from approvalflow.calendar import to_local
 from approvalflow.rules import arguments
 from approvalflow.rules.branches import officer_branch
 from approvalflow.rules.context import Context
@@ -23,8 +24,9 @@ def return_for_correction(ctx: Context) -> None:
     corrections = arguments.materials(ctx.args, "corrections", ctx.settings, non_empty=True)
     remaining = 0
     if branch.due is not None:
-        deadline_day = (branch.due - _ONE_DAY).date()
-        remaining = ctx.calendar.working_days_between(ctx.now.date(), deadline_day)
+        # Local days on both ends: a clock in UTC must count the same days (D76).
+        deadline_day = (to_local(branch.due) - _ONE_DAY).date()
+        remaining = ctx.calendar.working_days_between(to_local(ctx.now).date(), deadline_day)
     ctx.move_branch(
         branch.department,
         "return",

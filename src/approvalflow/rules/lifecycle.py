@@ -8,8 +8,9 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 from approvalflow.errors import InvalidCommand
+from approvalflow.inputs import MAX_ID, validate_project_id
 from approvalflow.model import Actor, ActorDirectory
-from approvalflow.money import parse_amount
+from approvalflow.money import MAX_YUAN, parse_amount
 from approvalflow.rules import arguments
 from approvalflow.rules.context import Context
 from approvalflow.settings import Settings
@@ -29,21 +30,11 @@ PROJECT_FIELDS = (
     "project_code",
 )
 _REQUIRED = ("name", "investment", "applicant", "leader", "department", "team")
-_PROJECT_ID = re.compile(r"^[\w][\w.\-:/]{0,99}$", re.UNICODE)
-
-
-def validate_project_id(project_id: object) -> str:
-    if not isinstance(project_id, str) or not _PROJECT_ID.match(project_id):
-        raise InvalidCommand(
-            f"project id {project_id!r} must be 1 to 100 letters, digits or . - _ : / "
-            "and start with a letter or digit"
-        )
-    return project_id
-
+_MAX_NAME = 200
 
 # 全国投资项目在线审批监管平台 project code: year, 6-digit administrative division, 2-digit
 # industry, 2-digit project type, 6-digit serial, e.g. 2026-140527-30-03-012345.
-_PROJECT_CODE = re.compile(r"^(\d{4})-(\d{6})-(\d{2})-(\d{2})-(\d{6})$")
+_PROJECT_CODE = re.compile(r"([0-9]{4})-([0-9]{6})-([0-9]{2})-([0-9]{2})-([0-9]{6})")
 _PROVINCES = frozenset(
     {11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41, 42, 43, 44, 45, 46}
     | {50, 51, 52, 53, 54, 61, 62, 63, 64, 65}
@@ -62,7 +53,7 @@ def validate_project_code(code: object) -> str | None:
         raise InvalidCommand(
             f"project_code must be text like 2026-140527-30-03-012345, not {code!r}"
         )
-    match = _PROJECT_CODE.match(code)
+    match = _PROJECT_CODE.fullmatch(code)
     if match is None:
         raise InvalidCommand(
             f"project_code {code!r} is not a project code (YYYY-division-industry-type-serial, "
@@ -102,9 +93,9 @@ def created_payload(
             f"create needs {', '.join(missing)} (five ones: a leader, a responsible "
             "department and a team for every project)"
         )
-    name = arguments.text(fields, "name", required=True)
-    team = arguments.text(fields, "team", required=True)
-    industry = arguments.text(fields, "industry", required=False)
+    name = arguments.text(fields, "name", required=True, max_length=_MAX_NAME)
+    team = arguments.text(fields, "team", required=True, max_length=MAX_ID)
+    industry = arguments.text(fields, "industry", required=False, max_length=MAX_ID)
     project_code = validate_project_code(fields.get("project_code"))
     investment = parse_amount(fields["investment"], argument="investment")
     if investment <= 0:
@@ -115,7 +106,7 @@ def created_payload(
             f"department {department!r} is not a known department "
             f"({', '.join(settings.departments)})"
         )
-    applicant = _party(fields, "applicant", actors, role=None)
+    applicant = _party(fields, "applicant", actors, role="applicant")
     leader = _party(fields, "leader", actors, role="leader")
     agent = _party(fields, "agent", actors, role="agent") if fields.get("agent") else None
     extra = {key: fields[key] for key in extra_fields if key in fields}
@@ -212,6 +203,11 @@ def report_funds(ctx: Context) -> None:
     amount = arguments.amount(ctx.args, "amount")
     if amount <= 0:
         raise InvalidCommand("amount must be more than zero")
+    if ctx.state.funds + amount > MAX_YUAN:
+        raise InvalidCommand(
+            f"amount would bring {ctx.state.id}'s funds in place over 10^15 yuan (1000万亿), "
+            "more than any project holds"
+        )
     ctx.emit("funds_reported", amount=amount, total=ctx.state.funds + amount)
 
 

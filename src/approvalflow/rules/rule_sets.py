@@ -35,12 +35,7 @@ def migration_problems(ctx: Context) -> list[str]:
 def migrate_rules(ctx: Context) -> None:
     """Move the project to the current rule set, for a stated reason (D32)."""
     state, target = ctx.state, ctx.settings
-    reason = arguments.text(ctx.args, "reason", required=True)
-    fingerprint = target.fingerprint()
-    if fingerprint == state.settings_fingerprint:
-        raise InvalidCommand(
-            f"{state.id} is under rule set {target.rules_version!r} already: nothing to migrate"
-        )
+    # The state is checked before the arguments (WORKFLOW.md's order of checks).
     # A round or a meeting is judged as a whole under one rule set (its members, its quorum).
     if state.stage == "pre_review.reviewing":
         raise InvalidTransition(
@@ -51,6 +46,12 @@ def migrate_rules(ctx: Context) -> None:
         raise InvalidTransition(
             f"migrate_rules is not allowed while the leading group meets on {state.id}: "
             "migrate after its decision"
+        )
+    reason = arguments.text(ctx.args, "reason", required=True)
+    fingerprint = target.fingerprint()
+    if fingerprint == state.settings_fingerprint:
+        raise InvalidCommand(
+            f"{state.id} is under rule set {target.rules_version!r} already: nothing to migrate"
         )
     problems = migration_problems(ctx)
     if problems:

@@ -8,6 +8,7 @@ from approvalflow.scenario.loader import (
     MAX_FILE_BYTES,
     find_scenario_files,
     is_scenario_file,
+    load_actors,
     load_scenario,
     loads_scenario,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "Step",
     "find_scenario_files",
     "is_scenario_file",
+    "load_actors",
     "load_scenario",
     "loads_scenario",
 ]

@@ -46,8 +46,10 @@ __all__ = [
     "MAX_FILE_BYTES",
     "find_scenario_files",
     "is_scenario_file",
+    "load_actors",
     "load_scenario",
     "loads_scenario",
+    "top_level_keys",
 ]
 
 #: Scenario times are local to the county.
@@ -121,6 +123,32 @@ def load_scenario(
     :data:`MAX_FILE_BYTES`, or is not UTF-8.
     """
     file = os.fspath(path)
+    return _load_text(_read_text(file), file, known_commands, known_error_codes)
+
+
+def load_actors(path: str | os.PathLike[str]) -> dict[str, ActorSpec]:
+    """Read a file holding only a scenario's ``actors:`` mapping (actor id -> fields).
+
+    The same reader and rules as :func:`load_scenario`: ``no`` stays the text ``no`` and
+    ``0600`` the text ``0600``; every problem is a :class:`ScenarioFileError` with its line.
+    """
+    file = os.fspath(path)
+    document, lines = _compose(_read_text(file), file)
+    return _Reader(file, lines, (), ()).actors((), document)
+
+
+def top_level_keys(path: str | os.PathLike[str]) -> list[str]:
+    """The top-level keys of a YAML file read with the scenario reader (``[]`` when it is not
+    a readable mapping): for saying why a file was not taken for a scenario."""
+    file = os.fspath(path)
+    try:
+        document, _ = _compose(_read_text(file), file)
+    except ScenarioFileError:
+        return []
+    return list(document) if isinstance(document, dict) else []
+
+
+def _read_text(file: str) -> str:
     try:
         with open(file, "rb") as stream:
             data = stream.read(MAX_FILE_BYTES + 1)
@@ -131,7 +159,7 @@ def load_scenario(
     if len(data) > MAX_FILE_BYTES:
         raise _too_large(file)
     try:
-        text = data.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as error:
         line = data.count(b"\n", 0, error.start) + 1
         raise ScenarioFileError(
@@ -140,7 +168,6 @@ def load_scenario(
             "$",
             f"the file is not UTF-8 text (byte 0x{data[error.start]:02x}); save it as UTF-8",
         ) from error
-    return _load_text(text, file, known_commands, known_error_codes)
 
 
 def loads_scenario(
@@ -466,6 +493,7 @@ class _Reader:
         self._lines = lines
         self._commands = frozenset(known_commands) | {"create"}
         self._error_codes = frozenset(known_error_codes)
+        self._create_ids: dict[str, str] = {}  # project -> the command id of its create step
 
     # -- primitives ------------------------------------------------------------------------
 
@@ -560,7 +588,7 @@ class _Reader:
             else self._mapping(("settings",), settings, "{supply_deadline_wd: 10}")
         )
         start = self._time(("start",), top["start"])
-        actors = self._actors(("actors",), top["actors"])
+        actors = self.actors(("actors",), top["actors"])
         steps, created = self._steps(("steps",), top["steps"], actors)
         for actor in actors.values():
             for i, project in enumerate(actor.recuse):
@@ -579,7 +607,7 @@ class _Reader:
             steps=steps,
         )
 
-    def _actors(self, path: _Path, value: object) -> dict[str, ActorSpec]:
+    def actors(self, path: _Path, value: object) -> dict[str, ActorSpec]:
         entries = self._mapping(path, value, "{zhao: {roles: [recruiter]}}")
         actors: dict[str, ActorSpec] = {}
         for actor_id, spec in entries.items():
@@ -724,7 +752,10 @@ class _Reader:
         )
         # The engine checks the project before anything else, so these steps could only fail
         # with the error named here; saying so now beats a confusing failure at run time.
-        if creating and project in created and error != "DuplicateProject":
+        # A create replayed with the command id of the create that made the project is answered
+        # with the first result (rule 10), not refused.
+        replay = command_id is not None and self._create_ids.get(project) == command_id
+        if creating and project in created and error != "DuplicateProject" and not replay:
             self._fail(
                 (*path, "create"),
                 f"project '{project}' is created already by step {created[project]};"
@@ -736,8 +767,10 @@ class _Reader:
                 f"project '{project}' is not created by an earlier step;"
                 " this step can only fail with UnknownProject",
             )
-        if creating and error is None:
+        if creating and error is None and project not in created:
             created[project] = index
+            if command_id is not None:
+                self._create_ids[project] = command_id
         return CommandStep(
             index=index,
             line=line,
@@ -824,11 +857,15 @@ class _Reader:
                         )
                     deadlines.append(
                         Expectation(
-                            target_key, self._time(target_path, due), self._lines[target_path]
+                            target_key,
+                            self._time(target_path, due),
+                            self._lines[target_path],
+                            project,
                         )
                     )
             else:
-                if _project_of(key, created) is None:
+                project = _project_of(key, created)
+                if project is None:
                     self._fail(
                         key_path,
                         f"neither a project created by an earlier step (as in P1 or"
@@ -836,7 +873,7 @@ class _Reader:
                         f"{_did_you_mean(key, (*_EXPECT_KINDS, *created))}",
                     )
                 state = self._name(key_path, expected, "a state path such as approval.sthj")
-                states.append(Expectation(key, state, self._lines[key_path]))
+                states.append(Expectation(key, state, self._lines[key_path], project))
         return ExpectStep(
             index=index,
             line=line,
@@ -870,7 +907,8 @@ class _Reader:
         return expected
 
     def _metric(self, path: _Path, value: object) -> None:
-        if value is None or (isinstance(value, int | float) and not isinstance(value, bool)):
+        # Text is a plugin's metric such as a grade ("A"); it must match exactly.
+        if value is None or isinstance(value, str | int | float | bool):
             return
         if isinstance(value, dict):
             for key, inner in value.items():
@@ -878,7 +916,7 @@ class _Reader:
             return
         self._fail(
             path,
-            f"a metric is a number, null, or a mapping of them, not {_describe(value)}",
+            f"a metric is a number, text, null, or a mapping of them, not {_describe(value)}",
         )
 
 

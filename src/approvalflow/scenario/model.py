@@ -91,11 +91,16 @@ class RulesStep:
 
 @attrs.frozen
 class Expectation:
-    """One checked thing of an ``expect`` step: a key, the expected value, and its line."""
+    """One checked thing of an ``expect`` step: a key, the expected value, and its line.
+
+    ``project`` is the created project a state or deadline key names (project ids may contain
+    dots, so ``P.1.approval.zj`` names ``P.1``); empty for the other kinds.
+    """
 
     key: str
     value: Any
     line: int
+    project: str = ""
 
 
 @attrs.frozen
@@ -106,7 +111,8 @@ class ExpectStep:
     - ``notices`` / ``no_notices``: key ``notices[i]`` / ``no_notices[i]`` (from 1), value the
       mapping a sent notice must (or must not) contain.
     - ``points``: key a team, value an int.
-    - ``metrics``: key a metric name, value a number, ``None``, or a mapping of them.
+    - ``metrics``: key a metric name, value a number, ``None``, a text (a plugin's metric
+      such as a grade), or a mapping of them.
     - ``deadlines``: key such as ``P1.approval.sthj.supply``, value an aware datetime.
     - ``events``: key ``events[i]`` (from 1), value the mapping a recorded event must contain
       (``type``, ``project``, ``by``, ``on_behalf_of`` and its payload's fields).

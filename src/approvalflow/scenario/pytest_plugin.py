@@ -1,4 +1,5 @@
-"""The pytest plugin: every ``*.yaml``/``*.yml`` file with a top-level ``scenario:`` key is a test.
+"""The pytest plugin: every ``*.yaml``/``*.yml`` file (any case) with a top-level ``scenario:``
+key is a test.
 
 Registered through the ``pytest11`` entry point, so installing approvalflow is enough;
 ``-p no:approvalflow`` turns it off. Other YAML files are left alone. A failure shows the same
@@ -26,7 +27,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Collector | None:
-    if file_path.suffix in (".yaml", ".yml") and is_scenario_file(file_path):
+    # The same test as `approvalflow scenario run` (suffixes in any case: .yml, .YML, .yaml).
+    if is_scenario_file(file_path):
         return ScenarioFile.from_parent(parent, path=file_path)
     return None
 

@@ -7,10 +7,12 @@ collide and points and metrics cover the scenario's own projects only.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
+from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,7 @@ from approvalflow.scenario.model import (
     RulesStep,
     Scenario,
     ScenarioFileError,
+    Step,
 )
 from approvalflow.settings import SettingsError, merge_nested
 from approvalflow.stores import Store, open_store
@@ -47,6 +50,8 @@ __all__ = [
 ]
 
 _TOLERANCE = 0.001
+# The engine's limit on a project id: the file's id, not the store's, is what it limits.
+_MAX_ID = 100
 
 
 @attrs.frozen
@@ -160,7 +165,8 @@ def run_scenario(
     """Run ``scenario``; on a shared ``store`` its project ids get a per-run prefix."""
     prefix = ""
     if store is not None:
-        prefix = f"{Path(scenario.path).stem}-{run_id or uuid.uuid4().hex[:8]}-"
+        # Bounded, so that shortening a long id (see _namespaced) never cuts into it.
+        prefix = f"{Path(scenario.path).stem[:24]}-{(run_id or uuid.uuid4().hex[:8])[:24]}-"
     try:
         run = _Run(scenario, store, prefix)
     except (SettingsError, PluginError, ValueError) as error:
@@ -177,6 +183,8 @@ class _Run:
     def __init__(self, scenario: Scenario, store: Store | None, prefix: str) -> None:
         self.scenario = scenario
         self.prefix = prefix
+        self._stored: dict[str, str] = {}  # the file's id -> the id in the store
+        self._written: dict[str, str] = {}  # and back
         self.clock = ManualClock(scenario.start)
         self.settings = scenario.settings
         self.engine = self._engine(store)
@@ -185,7 +193,7 @@ class _Run:
         self.events: list[dict[str, Any]] = []
 
     def _engine(self, store: Store | None) -> Engine:
-        scenario, prefix = self.scenario, self.prefix
+        scenario = self.scenario
         return Engine(
             actors=[
                 Actor(
@@ -194,7 +202,7 @@ class _Run:
                     name=spec.name,
                     department=spec.department,
                     teams=spec.teams,
-                    recuse=[prefix + project for project in spec.recuse],
+                    recuse=[self.pid(project) for project in spec.recuse],
                 )
                 for spec in scenario.actors.values()
             ],
@@ -205,21 +213,55 @@ class _Run:
         )
 
     def pid(self, project: str) -> str:
-        return self.prefix + project
+        """The id ``project`` has in the store: the file's id behind the run's prefix.
+
+        The id the file wrote is what the engine's rules limit, on a shared store as in
+        memory: an id refused alone is passed alone (refused the same way), and one the prefix
+        would push past the length limit is shortened with a digest of it (so it stays unique).
+        """
+        stored = self._stored.get(project)
+        if stored is None:
+            stored = _namespaced(self.prefix, project)
+            self._stored[project] = stored
+            self._written[stored] = project
+        return stored
+
+    def written(self, stored: str) -> str | None:
+        """The file's id of a project in the store, ``None`` for another run's project."""
+        if stored in self._written:
+            return self._written[stored]
+        if not self.prefix:
+            return stored
+        if stored.startswith(self.prefix):
+            return stored[len(self.prefix) :]
+        return None
 
     def play(self) -> StepFailure | None:
         for step in self.scenario.steps:
-            if isinstance(step, CommandStep):
-                failure = self.command(step)
-            elif isinstance(step, AdvanceStep):
-                failure = self.advance(step)
-            elif isinstance(step, RulesStep):
-                failure = self.rules(step)
-            else:
-                failure = self.expect(step)
+            try:
+                failure = self.step(step)
+            except Exception as error:
+                # Not the engine's answer to a bad command but a fault (in the engine, a
+                # plugin or the store): this step fails with it, and the next file still runs.
+                failure = StepFailure(
+                    step.index,
+                    step.line,
+                    _step_name(step),
+                    _expected(step),
+                    f"unexpected error {type(error).__name__}: {error}",
+                )
             if failure is not None:
                 return failure
         return None
+
+    def step(self, step: Step) -> StepFailure | None:
+        if isinstance(step, CommandStep):
+            return self.command(step)
+        if isinstance(step, AdvanceStep):
+            return self.advance(step)
+        if isinstance(step, RulesStep):
+            return self.rules(step)
+        return self.expect(step)
 
     # -- steps ------------------------------------------------------------------------------
 
@@ -230,7 +272,7 @@ class _Run:
         args = step.args
         # Command ids are unique in the whole store, so a rerun on a shared store namespaces
         # them like project ids.
-        command_id = self.prefix + step.command_id if step.command_id else None
+        command_id = _namespaced(self.prefix, step.command_id) if step.command_id else None
         try:
             result = self.engine.execute(
                 step.command, project, step.by, args, command_id=command_id
@@ -327,7 +369,9 @@ class _Run:
     # -- checks: each returns None when it holds, else what was found -----------------------
 
     def _check_state(self, expectation: Expectation) -> str | None:
-        project, _, path = expectation.key.partition(".")
+        # The loader found which created project the key names (ids may contain dots).
+        project = expectation.project or expectation.key.partition(".")[0]
+        path = expectation.key[len(project) + 1 :]
         try:
             state = self.engine.project(self.pid(project))
         except ApprovalflowError:
@@ -346,12 +390,12 @@ class _Run:
         return found
 
     def _check_deadline(self, expectation: Expectation) -> str | None:
-        project = expectation.key.split(".", 1)[0]
+        project = expectation.project or expectation.key.split(".", 1)[0]
         try:
             deadlines = self.engine.deadlines(self.pid(project))
         except ApprovalflowError:
             return f"no project {project}"
-        due = deadlines.get(self.prefix + expectation.key)
+        due = deadlines.get(self.pid(project) + expectation.key[len(project) :])
         if due is None:
             return "no such open deadline"
         if due.at == expectation.value:
@@ -421,23 +465,58 @@ class _Run:
 
     def _record(self, notices: Sequence[Notice], events: Sequence[Event] = ()) -> None:
         for notice in notices:
-            if not notice.project.startswith(self.prefix):
+            project = self.written(notice.project)
+            if project is None:
                 continue  # another run's project in a shared store
             for flat in notice.per_recipient():
-                flat["project"] = flat["project"][len(self.prefix) :]
+                flat["project"] = project
                 self.notices.append(flat)
         for event in events:
-            if not event.project.startswith(self.prefix):
+            project = self.written(event.project)
+            if project is None:
                 continue
             self.events.append(
                 {
                     **event.payload,
                     "type": event.type,
-                    "project": event.project[len(self.prefix) :],
+                    "project": project,
                     "by": event.by,
                     "on_behalf_of": event.on_behalf_of,
                 }
             )
+
+
+def _namespaced(prefix: str, name: str) -> str:
+    """``prefix + name``, within the engine's 100-character id limit whenever ``name`` is."""
+    from approvalflow.rules.lifecycle import validate_project_id
+
+    if not prefix:
+        return name
+    try:
+        validate_project_id(name)
+    except ApprovalflowError:
+        return name  # refused alone: refused the same way on any store
+    joined = prefix + name
+    if len(joined) <= _MAX_ID:
+        return joined
+    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+    return f"{joined[: _MAX_ID - len(digest) - 1]}-{digest}"
+
+
+def _step_name(step: Step) -> str:
+    if isinstance(step, CommandStep):
+        return f"{step.command} {step.project} by {step.by}"
+    if isinstance(step, AdvanceStep):
+        return "advance"
+    if isinstance(step, RulesStep):
+        return "rules"
+    return "expect"
+
+
+def _expected(step: Step) -> str:
+    if isinstance(step, CommandStep):
+        return step.error or "success"
+    return "the step to run"
 
 
 def _subset(wanted: Any, found: Any) -> bool:
@@ -463,7 +542,7 @@ def _close(expected: Any, found: Any) -> bool:
         return isinstance(found, Mapping) and all(
             key in found and _close(value, found[key]) for key, value in expected.items()
         )
-    numeric = (int, float, Fraction)
+    numeric = (int, float, Fraction, Decimal)
     if (
         isinstance(expected, numeric)
         and isinstance(found, numeric)

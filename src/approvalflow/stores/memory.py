@@ -14,13 +14,14 @@ from approvalflow.project import ProjectState
 from approvalflow.stores.base import CommandRecord, OutboxEntry, created_code
 from approvalflow.stores.errors import checked_key
 from approvalflow.stores.projections import ReadModel, default_read_model
+from approvalflow.stores.tokens import MemoryTokens
 
 __all__ = ["MemoryStore"]
 
 _LEASE = timedelta(minutes=5)
 
 
-class MemoryStore:
+class MemoryStore(MemoryTokens):
     """Everything in dictionaries, guarded by one lock. Lost when the process ends.
 
     The reports are computed from the states kept, by the read model (default

@@ -85,7 +85,7 @@ __all__ = [
 
 Dialect = Literal["sqlite", "postgresql"]
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 """The schema version this code reads and writes."""
 
 
@@ -210,6 +210,22 @@ RULE_SETS_TABLE = Table(
 )
 """Pinned rule sets, added in schema version 3."""
 
+API_TOKENS_TABLE = Table(
+    "api_tokens",
+    (
+        _c("token_id", "text"),
+        _c("system", "text"),
+        _c("hash", "text"),
+        _c("created_at", "text"),
+        _c("actor", "text", nullable=True),
+        _c("trusted", "bool"),
+        _c("revoked_at", "text", nullable=True),
+    ),
+    primary_key=("token_id",),
+    unique=(("hash",),),
+)
+"""The service's bearer tokens (only their hashes; ``stores.tokens``), schema version 6."""
+
 PROJECT_CODES_TABLE = Table(
     "project_codes",
     (_c("code", "text"), _c("project", "text")),
@@ -310,6 +326,7 @@ TABLES: tuple[Table, ...] = (
     RULE_SETS_TABLE,
     PROJECT_CODES_TABLE,
     PLUGINS_TABLE,
+    API_TOKENS_TABLE,
 )
 
 
@@ -423,6 +440,12 @@ MIGRATIONS: tuple[Migration, ...] = (
         5,
         "plugins (the store's record of its plugins); exact amounts in project_summaries",
         lambda dialect: [_table_ddl(PLUGINS_TABLE, dialect), *_exact_amounts_ddl(dialect)],
+    ),
+    # Self-contained (one new table, nothing else touched): it may take any number.
+    Migration(
+        6,
+        "api_tokens (the service's bearer tokens)",
+        lambda dialect: [_table_ddl(API_TOKENS_TABLE, dialect)],
     ),
 )
 """Every step after version 1, in order. Add one with each change to ``TABLES``."""

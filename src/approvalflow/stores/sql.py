@@ -53,6 +53,7 @@ from approvalflow.stores.serialization import (
     state_to_json,
     to_epoch_us,
 )
+from approvalflow.stores.tokens import SQLTokens
 
 __all__ = [
     "COMMANDS_KEY",
@@ -327,7 +328,7 @@ class _Access:
                 raise translated from error
 
 
-class SQLStore:
+class SQLStore(SQLTokens):
     """The reads, claims and commit of a store over the SQL schema. A subclass sets ``_sql``
     (its dialect's statements) and ``chain_page``, calls ``_setup`` in ``__init__`` and sets
     ``_connection``, and implements ``_commit_transaction``, ``_end_failed_commit``,

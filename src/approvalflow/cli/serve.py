@@ -1,0 +1,102 @@
+"""``approvalflow serve --store URL``: the engine as an HTTP service (uvicorn).
+
+Needs the ``server`` extra (``pip install 'approvalflow[server]'``). Run a worker beside it
+(``approvalflow worker``) to fire deadlines and deliver notices; the service leaves every
+notice in the outbox, where a worker or a pulling system (``/outbox``) takes it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+__all__ = ["add_arguments", "run"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--store", required=True, help="store URL")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=8000, help="port to listen on")
+    parser.add_argument(
+        "--actors",
+        type=Path,
+        help="YAML file: actor id -> {name, roles, department, teams, recuse}",
+    )
+    parser.add_argument(
+        "--plugin", action="append", default=[], help="plugin entry-point name (repeatable)"
+    )
+    parser.add_argument(
+        "--jwt-public-key",
+        type=Path,
+        help="PEM public key of the host's identity service: accept its JWTs too",
+    )
+    parser.add_argument("--jwt-audience", help="the audience (aud) a JWT must name")
+    parser.add_argument("--jwt-issuer", help="the issuer (iss) a JWT must name")
+    parser.add_argument(
+        "--forwarded-allow-ips",
+        default="127.0.0.1",
+        help="proxies whose X-Forwarded-For/-Proto headers are believed (uvicorn)",
+    )
+    parser.set_defaults(run=run)
+
+
+def run(options: argparse.Namespace) -> int:
+    try:
+        import uvicorn
+
+        from approvalflow.server import JWTSettings, create_app
+    except ImportError as error:
+        print(
+            f"approvalflow: serve needs the server extra ({error.name} is missing): "
+            "pip install 'approvalflow[server]'",
+            file=sys.stderr,
+        )
+        return 2
+    from approvalflow.cli.worker import load_actors
+    from approvalflow.stores import open_store
+
+    _log_requests()
+    jwt = None
+    if options.jwt_public_key:
+        jwt = JWTSettings(
+            public_key=options.jwt_public_key.read_text(encoding="utf-8"),
+            audience=options.jwt_audience,
+            issuer=options.jwt_issuer,
+        )
+    actors = load_actors(options.actors) if options.actors else []
+    store = open_store(options.store)
+    try:
+        app = create_app(store=store, actors=actors, plugins=options.plugin, jwt=jwt)
+        uvicorn.run(
+            app,
+            host=options.host,
+            port=options.port,
+            access_log=False,  # the service logs each request itself, with system and actor
+            proxy_headers=True,
+            forwarded_allow_ips=options.forwarded_allow_ips,
+            log_level="warning",
+        )
+    finally:
+        store.close()
+    return 0
+
+
+def _log_requests() -> None:
+    """The service's request lines at info, as JSON on stderr, personal numbers masked."""
+    import structlog
+
+    from approvalflow.logs import mask_personal_data
+
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso"),
+            mask_personal_data,
+            structlog.processors.JSONRenderer(ensure_ascii=False),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
+        logger_factory=lambda *args: structlog.PrintLogger(sys.stderr),
+    )

@@ -1,0 +1,422 @@
+"""What the service reads and answers: attrs classes, from which the OpenAPI document is made.
+
+They are the service's own shapes, copied from the engine's objects field by field, so the
+published contract changes only when one of these does (and ``docs/openapi.json`` with it),
+never because an internal class gained a field.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+from approvalflow.calendar import Due
+from approvalflow.model import CommandResult, Event, Notice
+from approvalflow.project import Branch, ProjectState
+from approvalflow.rules.holdups import Holdup
+from approvalflow.rules.points import LeaderboardRow
+from approvalflow.rules.preview import Preview
+from approvalflow.tasks import DoneItem, TaskItem
+
+__all__ = [
+    "AuditHead",
+    "AuditReport",
+    "BranchView",
+    "CommandOutcome",
+    "DeadlineView",
+    "DoneView",
+    "EventView",
+    "HistoryPage",
+    "HoldupView",
+    "LeaderboardEntry",
+    "NewProject",
+    "NoticeView",
+    "OutboxAck",
+    "OutboxClaim",
+    "OutboxFailure",
+    "PreviewBranch",
+    "PreviewRequest",
+    "PreviewView",
+    "Problem",
+    "ProjectView",
+    "TaskView",
+]
+
+
+@attrs.frozen
+class Problem:
+    """RFC 9457 problem details; ``code`` is the library's stable error code."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+
+
+@attrs.frozen
+class NewProject:
+    """``POST /projects``: the new project's id and its fields (WORKFLOW.md rule 1)."""
+
+    id: str
+    fields: dict[str, Any]
+
+
+@attrs.frozen
+class EventView:
+    project: str
+    version: int
+    type: str
+    at: datetime
+    payload: dict[str, Any]
+    by: str | None = None
+    on_behalf_of: str | None = None
+    command_id: str | None = None
+
+    @classmethod
+    def of(cls, event: Event) -> EventView:
+        return cls(
+            event.project,
+            event.version,
+            event.type,
+            event.at,
+            dict(event.payload),
+            event.by,
+            event.on_behalf_of,
+            event.command_id,
+        )
+
+
+@attrs.frozen
+class NoticeView:
+    id: str
+    kind: str
+    project: str
+    recipients: list[str]
+    at: datetime
+    fields: dict[str, Any]
+
+    @classmethod
+    def of(cls, notice: Notice) -> NoticeView:
+        return cls(
+            notice.id,
+            notice.kind,
+            notice.project,
+            list(notice.recipients),
+            notice.at,
+            dict(notice.fields),
+        )
+
+
+@attrs.frozen
+class CommandOutcome:
+    """What a command did (``replayed``: an ``Idempotency-Key`` seen before, nothing written)."""
+
+    project: str
+    command: str
+    version: int
+    state: str
+    events: list[EventView]
+    notices: list[NoticeView]
+    replayed: bool
+
+    @classmethod
+    def of(cls, result: CommandResult) -> CommandOutcome:
+        return cls(
+            result.project,
+            result.command,
+            result.version,
+            result.state,
+            [EventView.of(e) for e in result.events],
+            [NoticeView.of(n) for n in result.notices],
+            result.replayed,
+        )
+
+
+@attrs.frozen
+class BranchView:
+    department: str
+    state: str
+    opened_at: datetime
+    due: datetime | None
+    provisional: bool
+    handler: str | None
+    deputy: str | None
+    outstanding: list[str]
+    corrections: list[str]
+    supply_due: datetime | None
+    commitment: bool
+    verify_due: datetime | None
+
+    @classmethod
+    def of(cls, branch: Branch) -> BranchView:
+        return cls(
+            branch.department,
+            branch.state,
+            branch.opened_at,
+            branch.due,
+            branch.provisional,
+            branch.handler,
+            branch.deputy,
+            sorted(branch.outstanding),
+            sorted(branch.corrections),
+            branch.supply_due,
+            branch.commitment,
+            branch.verify_due,
+        )
+
+
+@attrs.frozen
+class DeadlineView:
+    """One open deadline, by its scenario key (``P1.approval.zj``); ``day`` is its last day."""
+
+    key: str
+    at: datetime
+    day: str
+    provisional: bool
+
+    @classmethod
+    def of(cls, key: str, due: Due) -> DeadlineView:
+        return cls(key, due.at, due.day.isoformat(), due.provisional)
+
+
+@attrs.frozen
+class HoldupView:
+    """What the project waits on: a department's review or branch, or the applicant."""
+
+    waiting_on: str
+    what: str
+    due: datetime | None
+    state: str
+    handler: str | None
+    deputy: str | None
+    card: str | None
+
+    @classmethod
+    def of(cls, holdup: Holdup) -> HoldupView:
+        return cls(
+            holdup.waiting_on,
+            holdup.what,
+            holdup.due,
+            holdup.state,
+            holdup.handler,
+            holdup.deputy,
+            holdup.card,
+        )
+
+
+@attrs.frozen
+class ProjectView:
+    """A project now: its stage, branches, open deadlines and who holds it up."""
+
+    id: str
+    name: str
+    stage: str
+    version: int
+    team: str
+    applicant: str
+    leader: str
+    recruiter: str
+    department: str
+    agent: str | None
+    investment: int
+    agreed_investment: int | None
+    funds: int
+    created_at: datetime
+    branches: list[BranchView]
+    deadlines: list[DeadlineView]
+    holdups: list[HoldupView]
+
+    @classmethod
+    def of(
+        cls, state: ProjectState, deadlines: dict[str, Due], holdups: list[Holdup]
+    ) -> ProjectView:
+        return cls(
+            state.id,
+            state.name,
+            state.stage,
+            state.version,
+            state.team,
+            state.applicant,
+            state.leader,
+            state.recruiter,
+            state.department,
+            state.agent,
+            state.investment,
+            state.agreed_investment,
+            state.funds,
+            state.created_at,
+            [BranchView.of(b) for b in state.branches.values()],
+            [DeadlineView.of(key, due) for key, due in sorted(deadlines.items())],
+            [HoldupView.of(h) for h in holdups],
+        )
+
+
+@attrs.frozen
+class HistoryPage:
+    """Events after ``after``, oldest first; ask again with ``next_after`` until it is null."""
+
+    project: str
+    events: list[EventView]
+    next_after: int | None
+
+
+@attrs.frozen
+class TaskView:
+    project: str
+    project_name: str
+    kind: str
+    commands: list[str]
+    department: str | None
+    deadline: datetime | None
+    working_days_left: int | None
+    card: str | None
+
+    @classmethod
+    def of(cls, item: TaskItem) -> TaskView:
+        return cls(
+            item.project,
+            item.project_name,
+            item.kind,
+            list(item.commands),
+            item.department,
+            item.deadline,
+            item.working_days_left,
+            item.card,
+        )
+
+
+@attrs.frozen
+class DoneView:
+    project: str
+    project_name: str
+    what: str
+    at: datetime
+    version: int
+    events: list[str]
+    by: str | None
+    on_behalf_of: str | None
+
+    @classmethod
+    def of(cls, item: DoneItem) -> DoneView:
+        return cls(
+            item.project,
+            item.project_name,
+            item.what,
+            item.at,
+            item.version,
+            list(item.events),
+            item.by,
+            item.on_behalf_of,
+        )
+
+
+@attrs.frozen
+class PreviewRequest:
+    """``POST /preview``: a project's fields, and when it would be submitted and applied for
+    (both default to now)."""
+
+    fields: dict[str, Any]
+    start: datetime | None = None
+    approval_start: datetime | None = None
+
+
+@attrs.frozen
+class PreviewBranch:
+    department: str
+    time_limit_wd: int
+    due: DeadlineView
+    requires: list[str]
+    commitment_eligible: bool
+    deemed_approval: bool
+
+
+@attrs.frozen
+class PreviewView:
+    pre_review_due: DeadlineView
+    pre_review_members: list[str]
+    approval_start: datetime
+    approval_due: DeadlineView
+    branches: list[PreviewBranch]
+
+    @classmethod
+    def of(cls, preview: Preview) -> PreviewView:
+        return cls(
+            DeadlineView.of("pre_review", preview.pre_review_due),
+            list(preview.pre_review_members),
+            preview.approval_start,
+            DeadlineView.of("approval", preview.approval_due),
+            [
+                PreviewBranch(
+                    b.department,
+                    b.time_limit_wd,
+                    DeadlineView.of(f"approval.{b.department}", b.due),
+                    list(b.requires),
+                    b.commitment_eligible,
+                    b.deemed_approval,
+                )
+                for b in preview.branches
+            ],
+        )
+
+
+@attrs.frozen
+class LeaderboardEntry:
+    rank: int
+    team: str
+    points: int
+    previous_rank: int | None
+    previous_points: int
+
+    @classmethod
+    def of(cls, row: LeaderboardRow) -> LeaderboardEntry:
+        return cls(row.rank, row.team, row.points, row.previous_rank, row.previous_points)
+
+
+@attrs.frozen
+class AuditHead:
+    """The audit chain's length and newest hash: keep it where the database's administrators
+    cannot write, and pass it back to ``/audit/verify`` later."""
+
+    count: int
+    hash: str
+
+
+@attrs.frozen
+class AuditReport:
+    ok: bool
+    count: int
+    head: str
+    first_bad_project: str | None
+    first_bad_version: int | None
+    reason: str | None
+
+
+@attrs.frozen
+class OutboxClaim:
+    """A notice claimed for delivery: acknowledge it before ``claimed_until``, or another
+    caller may claim it again."""
+
+    notice: NoticeView
+    attempts: int
+    last_error: str | None
+    claimed_until: datetime
+
+
+@attrs.frozen
+class OutboxAck:
+    """``POST /outbox/ack``: notices delivered (they leave the outbox)."""
+
+    notice_ids: list[str]
+
+
+@attrs.frozen
+class OutboxFailure:
+    """``POST /outbox/fail``: a notice that could not be delivered, tried again after
+    ``retry_after_seconds``."""
+
+    notice_id: str
+    error: str
+    retry_after_seconds: int = 300

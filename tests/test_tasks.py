@@ -1,0 +1,283 @@
+"""The task list (待办/已办): what each person can act on now, and what they did.
+
+The property test compares ``Engine.tasks`` with a slow reference that knows nothing of the
+task list: for every project and every command its stage allows (``allowed_commands``), it
+tries the command for the actor on a scratch copy of the project, and counts it as an item
+when the engine would take it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from builders import MONDAY, County, county_actors
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from approvalflow import ApprovalflowError, Engine, NotAuthorized, hookimpl
+from approvalflow.project import ProjectState
+from approvalflow.stores.memory import MemoryStore
+from approvalflow.tasks import TASK_COMMANDS, TaskItem, open_items, sort_by_urgency
+
+SMALL = {
+    "pre_review": {"members": ["gxj", "fgw"]},
+    "routing": {"departments": ["fgw", "zj"]},
+    "commitment": {"departments": ["zj"]},
+}
+ACTORS = [a.id for a in county_actors()]
+EVERY_MATERIAL = [
+    "business_license",
+    "feasibility_study",
+    "land_certificate",
+    "eia_report",
+    "energy_report",
+    "safety_report",
+    "investment_agreement",
+    "credit_report",
+    "bank_reference",
+    "site_photos",
+    "org_chart",
+]
+
+# Arguments that get a command past its argument checks whenever the actor may send it.
+PROBES: Mapping[str, Sequence[Mapping[str, Any]]] = {
+    "submit_pre_review": [{"materials": []}],
+    "opinion": [{"verdict": "pass"}],
+    "supply": [{"materials": EVERY_MATERIAL}],
+    "convene": [{"present": ["chair", "m1", "m2", "m3", "m4"]}],
+    "vote": [{"vote": "abstain"}],
+    "return": [{"corrections": ["site_photos"]}],
+    "reject": [{"reason": "probe"}],
+    "accept_commitment": [{"department": "fgw"}, {"department": "zj"}],
+    "verify": [{"passed": True}],
+}
+# The walk's choices of arguments for each command it takes from a task list.
+VARIANTS: Mapping[str, Sequence[Mapping[str, Any]]] = {
+    **PROBES,
+    "opinion": [
+        *[{"verdict": "pass"}] * 8,
+        {"verdict": "supplement", "missing": ["eia_report"]},
+        {"verdict": "fail", "reason": "不符合产业政策"},
+    ],
+    "convene": [{"present": ["chair", "m1", "m2", "m3"]}, {"present": ["chair"]}],
+    "vote": [{"vote": "approve"}] * 4 + [{"vote": "reject"}],
+    "accept": [{}, {"deficient": ["credit_report"]}],
+    "verify": [{"passed": True}, {"passed": False}],
+}
+
+
+def scratch_copy(engine: Engine, project: str) -> Engine:
+    """An engine like ``engine`` over a fresh store holding only ``project``, as it is."""
+    store = MemoryStore()
+    state = engine.store.load(project)
+    assert state is not None
+    store.commit(
+        project=project,
+        expected_version=0,
+        events=engine.store.events(project),
+        timers=_no_timers(),
+        notices=(),
+        command=None,
+        state=state.clone(),
+    )
+    return Engine(actors=engine.actors, store=store, settings=engine.settings, clock=engine.clock)
+
+
+def _no_timers() -> Any:
+    from approvalflow.model import TimerChanges
+
+    return TimerChanges()
+
+
+def reference_items(engine: Engine, actor: str) -> set[tuple[str, str]]:
+    """(project, command) for every task command ``actor`` could send now, found by trying."""
+    found: set[tuple[str, str]] = set()
+    for project in engine.project_ids():
+        for command in sorted(set(engine.allowed_commands(project)) & TASK_COMMANDS):
+            for args in PROBES.get(command, [{}]):
+                try:
+                    result = scratch_copy(engine, project).execute(command, project, actor, args)
+                except ApprovalflowError:
+                    continue
+                # A supply is always taken during approval; it answers a wait only when it
+                # completes something (more than the record of what arrived).
+                if command != "supply" or len(result.events) > 1:
+                    found.add((project, command))
+                    break
+    return found
+
+
+def listed_items(engine: Engine, actor: str) -> set[tuple[str, str]]:
+    return {(item.project, command) for item in engine.tasks(actor) for command in item.commands}
+
+
+def walk(county: County, draw: Any, projects: int, steps: int) -> None:
+    """Drive ``projects`` projects by taking items from people's task lists (and time)."""
+    for n in range(projects):
+        county.create(f"P{n + 1}")
+    for _ in range(steps):
+        if draw(st.integers(0, 9)) == 0:
+            county.advance(timedelta(days=draw(st.sampled_from([1, 4, 12, 40]))))
+            continue
+        items = [item for actor in ACTORS for item in county.engine.tasks(actor)]
+        if not items:
+            continue
+        item = draw(st.sampled_from(items))
+        actor = item.actor
+        if item.kind == "close_meeting" and draw(st.integers(0, 3)) > 0:
+            continue  # closing before the votes are in mostly ends the project
+        # Mostly the forward move (accept, approve...), often a return, seldom a rejection.
+        weighted = [item.commands[0]] * 6 + [c for c in item.commands if c == "return"] * 3
+        command = draw(st.sampled_from(weighted + list(item.commands)))
+        args = dict(draw(st.sampled_from(VARIANTS.get(command, [{}]))))
+        if command == "accept_commitment":
+            args = {"department": item.department}
+        # An argument the state does not take (a key material deficient...) changes nothing.
+        with contextlib.suppress(ApprovalflowError):
+            county.do(command, item.project, actor, **args)
+
+
+class TestAgainstTheReference:
+    @settings(max_examples=25, deadline=None)
+    @given(data=st.data(), projects=st.integers(1, 2), steps=st.integers(0, 60))
+    def test_the_task_list_answers_what_the_engine_would_take(
+        self, data: Any, projects: int, steps: int
+    ) -> None:
+        """Every actor's list names exactly the task commands the engine accepts from them."""
+        county = County(settings=SMALL)
+        walk(county, data.draw, projects, steps)
+        for actor in ACTORS:
+            assert listed_items(county.engine, actor) == reference_items(county.engine, actor), (
+                actor,
+                [(p.id, p.stage) for p in county.engine.projects()],
+            )
+
+
+@pytest.fixture
+def county() -> County:
+    return County(settings=SMALL)
+
+
+def at_pre_review(county: County) -> None:
+    county.create("P1")
+    county.do("negotiate", "P1", "guo")
+    county.do("submit_pre_review", "P1", "guo", materials=[])
+
+
+class TestItems:
+    def test_a_new_project_waits_on_its_recruiter_to_negotiate(self, county: County) -> None:
+        county.create("P1")
+        assert county.engine.tasks("guo") == [
+            TaskItem("guo", "P1", "富远新型铝材产业园", "next_step", ("negotiate",))
+        ]
+        assert county.engine.tasks("fuyuan") == []
+
+    def test_a_review_carries_its_deadline_and_working_days_left(self, county: County) -> None:
+        at_pre_review(county)
+        [item] = county.engine.tasks("r_gxj")
+        assert (item.kind, item.commands, item.department) == ("review", ("opinion",), "gxj")
+        round_ = county.engine.project("P1").round
+        assert round_ is not None
+        assert (item.deadline, item.working_days_left, item.card) == (round_.due, 3, None)
+
+    def test_a_unit_that_answered_has_nothing_left(self, county: County) -> None:
+        at_pre_review(county)
+        county.do("opinion", "P1", "r_gxj", verdict="pass")
+        assert county.engine.tasks("r_gxj") == []
+        assert [i.kind for i in county.engine.tasks("r_fgw")] == ["review"]
+
+    def test_late_items_lead_and_show_negative_working_days(self, county: County) -> None:
+        at_pre_review(county)
+        county.create("P2")
+        county.do("negotiate", "P2", "guo")
+        county.advance(timedelta(days=7))
+        county.do("submit_pre_review", "P2", "guo", materials=[])
+        items = county.engine.tasks("r_gxj")
+        assert [i.project for i in items] == ["P1", "P2"]
+        assert items[0].working_days_left is not None and items[0].working_days_left < 0
+        assert items[1].working_days_left == 3
+
+    def test_only_members_present_and_yet_to_vote_have_a_vote(self, county: County) -> None:
+        at_pre_review(county)
+        county.do("opinion", "P1", "r_gxj", verdict="pass")
+        county.do("opinion", "P1", "r_fgw", verdict="pass")
+        county.do("convene", "P1", "chair", present=["chair", "m1", "m2"])
+        county.do("vote", "P1", "m1", vote="approve")
+        assert [i.kind for i in county.engine.tasks("chair")] == ["close_meeting", "vote"]
+        assert county.engine.tasks("m1") == []
+        assert county.engine.tasks("m3") == []
+        assert [i.kind for i in county.engine.tasks("m2")] == ["vote"]
+
+    def test_an_unknown_actor_is_refused(self, county: County) -> None:
+        with pytest.raises(NotAuthorized, match="not in the actor directory"):
+            county.engine.tasks("nobody")
+        with pytest.raises(NotAuthorized, match="not in the actor directory"):
+            county.engine.done("nobody")
+
+    def test_done_lists_what_the_actor_did_the_latest_first(self, county: County) -> None:
+        county.create("P1")
+        county.advance(timedelta(minutes=5))
+        county.do("negotiate", "P1", "guo")
+        county.advance(timedelta(minutes=5))
+        county.do("submit_pre_review", "P1", "guo", materials=[])
+        county.advance(timedelta(hours=1))
+        county.do("opinion", "P1", "r_gxj", verdict="pass")
+        assert [(d.what, d.version) for d in county.engine.done("guo")] == [
+            ("materials_submitted", 7),
+            ("stage_changed", 4),
+            ("created", 2),
+        ]
+        [opinion] = county.engine.done("r_gxj")
+        assert (opinion.what, opinion.at) == ("opinion_given", county.clock.now())
+        assert county.engine.done("fuyuan") == []
+
+
+class TestUrgency:
+    def test_a_sharper_card_leads_at_one_deadline_and_no_deadline_comes_last(self) -> None:
+        due = MONDAY + timedelta(days=3)
+        mild = TaskItem("a", "P1", "n", "review", ("opinion",), deadline=due, card="early_warning")
+        red = TaskItem("a", "P2", "n", "review", ("opinion",), deadline=due, card="red_card")
+        open_ = TaskItem("a", "P0", "n", "next_step", ("sign",))
+        early = TaskItem("a", "P9", "n", "decide", ("approve",), deadline=MONDAY)
+        assert sort_by_urgency([open_, mild, red, early]) == [early, red, mild, open_]
+
+
+class IssueTracker:
+    """A county plugin that assigns its own follow-up to the project's leader."""
+
+    @hookimpl
+    def approvalflow_task_items(
+        self, project: ProjectState, settings: Any
+    ) -> list[TaskItem] | None:
+        if project.stage != "lead":
+            return None
+        return [
+            TaskItem(project.leader, project.id, project.name, "site_visit", ("urge",)),
+            TaskItem("someone_else", project.id, project.name, "site_visit", ("urge",)),
+        ]
+
+
+def test_hook_approvalflow_task_items() -> None:
+    """A plugin's items join the list of the actor they name, and only theirs."""
+    county = County(settings=SMALL, plugins=[IssueTracker()])
+    county.create("P1")
+    assert [(i.kind, i.project) for i in county.engine.tasks("huang")] == [("site_visit", "P1")]
+    assert [i.kind for i in county.engine.tasks("guo")] == ["next_step"]
+    county.do("negotiate", "P1", "guo")
+    assert county.engine.tasks("huang") == []
+
+
+def test_open_items_is_pure(county: County) -> None:
+    """The same state, settings, actor and moment give the same items, and change nothing."""
+    at_pre_review(county)
+    state = county.engine.project("P1")
+    actor = county.engine.actors.get("r_gxj")
+    assert actor is not None
+    args: dict[str, Any] = {"calendar": county.engine.calendar, "now": county.clock.now()}
+    first = open_items(state, county.engine.settings, actor, **args)
+    assert first == open_items(state, county.engine.settings, actor, **args)
+    assert state == county.engine.project("P1")
