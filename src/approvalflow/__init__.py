@@ -28,8 +28,10 @@ from approvalflow.errors import (
     InvalidTransition,
     KeyMaterialMissing,
     NotAuthorized,
+    UnknownEventType,
     UnknownMaterial,
     UnknownProject,
+    UnknownRole,
 )
 from approvalflow.model import (
     Actor,
@@ -42,8 +44,6 @@ from approvalflow.model import (
 )
 from approvalflow.money import parse_amount
 from approvalflow.plugins import PluginError, hookimpl
-from approvalflow.plugins.combine import UnknownRole
-from approvalflow.plugins.folds import UnknownEventType
 from approvalflow.project import Branch, ProjectState
 from approvalflow.rules.authorization import Party
 from approvalflow.rules.commands import CommandSpec
