@@ -28,14 +28,17 @@ PROBLEM_TYPE = "urn:approvalflow:error:"
 """A problem's ``type`` is this prefix and its code (``urn:approvalflow:error:NotAuthorized``)."""
 
 
-class Unauthenticated(ApprovalflowError):
+# The service's own refusals. Each is a kind of a library error, so a caller catching the
+# library's classes catches them too; neither is ever raised by the library itself.
+class Unauthenticated(NotAuthorized):
     """No credential, or one the service does not accept (unknown, revoked, expired)."""
 
     code = "Unauthenticated"
 
 
-class PreconditionFailed(ApprovalflowError):
-    """``If-Match`` names a version the project has left: the write was refused."""
+class PreconditionFailed(InvalidTransition):
+    """``If-Match`` names a version the project has left: the write was refused. Not a
+    ``ConcurrencyConflict``, which the engine retries from a fresh read: this one must not be."""
 
     code = "PreconditionFailed"
 
