@@ -613,6 +613,9 @@ def create_app(
             use_handler_docstrings=True,
         ),
         middleware=[_request_log],
+        # The app is built by hosts and tests too: like the rest of the library it leaves the
+        # process's logging to whoever runs it (the CLI configures it for `serve`).
+        logging_config=None,
         before_request=_refuse_unknown_query,
         debug=False,
     )
