@@ -159,7 +159,8 @@ class _Walk:
                     + (f" in {path!r}" if path else "")
                 )
             where = f"{path}.{key}" if path else key
-            _check_id(key, "argument name", MAX_ID)
+            if not _COMMAND.fullmatch(key):  # the usual names pass this one match
+                _check_id(key, "argument name", MAX_ID)
             self.value(item, where, depth)
 
     def value(self, value: object, path: str, depth: int) -> None:

@@ -13,9 +13,8 @@ not at hand is recorded in ``unfolded_types`` and the engine refuses to write th
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Callable, Iterable, Mapping
+from contextvars import ContextVar, Token
 from datetime import datetime
 from typing import Any
 
@@ -35,14 +34,29 @@ _ACTIVE_FOLDS: ContextVar[Mapping[str, Fold] | None] = ContextVar(
 )
 
 
-@contextmanager
-def folding(folds: Mapping[str, Fold]) -> Iterator[None]:
-    """Fold plugin event types with ``folds`` (event type -> fold) inside the block."""
-    token = _ACTIVE_FOLDS.set(folds)
-    try:
-        yield
-    finally:
-        _ACTIVE_FOLDS.reset(token)
+class folding:
+    """Fold plugin event types with ``folds`` (event type -> fold) inside the block.
+
+    A class rather than a generator context manager: it is entered on every command and timer,
+    and a block nested in one with the same folds (a load inside a command) sets nothing.
+    """
+
+    __slots__ = ("_folds", "_token")
+
+    def __init__(self, folds: Mapping[str, Fold]) -> None:
+        self._folds = folds
+        self._token: Token[Mapping[str, Fold] | None] | None = None
+
+    def __enter__(self) -> None:
+        active = _ACTIVE_FOLDS.get()
+        # No plugin folds and none active (an engine without county plugins): nothing to set.
+        if active is not self._folds and (self._folds or active is not None):
+            self._token = _ACTIVE_FOLDS.set(self._folds)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._token is not None:
+            _ACTIVE_FOLDS.reset(self._token)
+            self._token = None
 
 
 def _when(value: Any) -> datetime | None:
