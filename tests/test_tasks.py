@@ -15,21 +15,13 @@ from typing import Any
 
 import pytest
 from builders import MONDAY, County, county_actors
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from approvalflow import ApprovalflowError, Engine, NotAuthorized, hookimpl
 from approvalflow.project import ProjectState
 from approvalflow.stores.memory import MemoryStore
-from approvalflow.tasks import (
-    TASK_COMMANDS,
-    TaskItem,
-    actor_parties,
-    items_of_rows,
-    open_items,
-    sort_by_urgency,
-    task_rows,
-)
+from approvalflow.tasks import TASK_COMMANDS, TaskItem, open_items, sort_by_urgency
 
 SMALL = {
     "pre_review": {"members": ["gxj", "fgw"]},
@@ -150,17 +142,12 @@ def walk(county: County, draw: Any, projects: int, steps: int) -> None:
 
 
 class TestAgainstTheReference:
-    @pytest.mark.usefixtures("every_store")
-    @settings(
-        max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-    )
+    @settings(max_examples=25, deadline=None)
     @given(data=st.data(), projects=st.integers(1, 2), steps=st.integers(0, 60))
     def test_the_task_list_answers_what_the_engine_would_take(
         self, data: Any, projects: int, steps: int
     ) -> None:
-        """Every actor's list names exactly the task commands the engine accepts from them, on
-        every store: the list is answered from the store's task read model, which gives the
-        same items as ``open_items`` on every project's state."""
+        """Every actor's list names exactly the task commands the engine accepts from them."""
         county = County(settings=SMALL)
         walk(county, data.draw, projects, steps)
         for actor in ACTORS:
@@ -168,37 +155,6 @@ class TestAgainstTheReference:
                 actor,
                 [(p.id, p.stage) for p in county.engine.projects()],
             )
-            assert from_rows(county.engine, actor) == from_states(county.engine, actor), actor
-
-
-def from_states(engine: Engine, actor_id: str) -> list[TaskItem]:
-    actor = engine.actors.get(actor_id)
-    assert actor is not None
-    now = engine.clock.now()
-    found = [
-        item
-        for state in engine.projects()
-        for item in open_items(
-            state, engine.rules_for(state), actor, calendar=engine.calendar, now=now
-        )
-    ]
-    return sort_by_urgency(found)
-
-
-def from_rows(engine: Engine, actor_id: str) -> list[TaskItem]:
-    """The items of the task read model's rows of ``actor_id``'s parties only."""
-    actor = engine.actors.get(actor_id)
-    assert actor is not None
-    parties = set(actor_parties(actor))
-    states = {state.settings_fingerprint: state for state in engine.projects()}
-    rows = [row for state in engine.projects() for row in task_rows(state) if row.party in parties]
-    return items_of_rows(
-        rows,
-        actor,
-        lambda fingerprint: engine.rules_for(states[fingerprint]),
-        calendar=engine.calendar,
-        now=engine.clock.now(),
-    )
 
 
 @pytest.fixture

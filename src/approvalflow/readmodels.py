@@ -17,10 +17,6 @@ of every project. This module defines those read models; the stores keep them an
   (``stage_entered`` to ``stage_left``, kind ``stage``) and each department decided (the
   branch's ``opened_at`` to ``decided_at``, kind ``department``), as the local days
   ``rules.metrics.metric_day`` counts them.
-- ``task_rows`` (project, seq): party, payload. Every open item of the task list
-  (``approvalflow.tasks.task_rows``), under each party that may act, as text the read side
-  reads back (``tasks.task_row_of_json``); the task list selects the rows of the actor's
-  parties (``tasks.actor_parties``) and authorises each as ``open_items`` does.
 
 A change to any of these needs a schema migration that rebuilds the projections
 (``Migration(rebuild_projections=True)`` in ``approvalflow.stores.schema``).
@@ -47,7 +43,6 @@ from approvalflow.stores.projections import (
     Summary,
 )
 from approvalflow.stores.serialization import to_epoch_us
-from approvalflow.tasks import task_records
 
 __all__ = ["MILESTONE_EVENT", "REPORTS", "Reports"]
 
@@ -80,7 +75,7 @@ class Reports:
         for dept, branch in state.branches.items():
             if branch.decided_at is not None:
                 spans[(DEPARTMENT, dept)] = (branch.opened_at, branch.decided_at)
-        return Projection(summary, spans, task_records(state))
+        return Projection(summary, spans)
 
     def day(self, moment: datetime) -> int:
         """The local day ``moment`` counts as in the metrics, as ``date.toordinal()``."""

@@ -12,10 +12,9 @@ follows the stage and branch tables. Plugins add their own kinds of item through
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import attrs
 
@@ -27,7 +26,6 @@ from approvalflow.rules.authorization import BranchParties, authorize
 from approvalflow.rules.commands import BUILTIN_COMMANDS
 from approvalflow.settings import LadderStep, Settings
 from approvalflow.states import TERMINAL, investment_project, stage_allows
-from approvalflow.stores.serialization import from_epoch_us, to_epoch_us
 
 if TYPE_CHECKING:
     from approvalflow.engine import Engine
@@ -38,18 +36,11 @@ __all__ = [
     "TASK_KINDS",
     "DoneItem",
     "TaskItem",
-    "TaskRow",
-    "actor_parties",
     "done_items",
     "engine_done",
     "engine_tasks",
-    "items_of_rows",
     "open_items",
     "sort_by_urgency",
-    "task_records",
-    "task_row_json",
-    "task_row_of_json",
-    "task_rows",
     "working_days_left",
 ]
 
@@ -362,30 +353,13 @@ def engine_tasks(engine: Engine, actor_id: str, now: datetime | None = None) -> 
     """``open_items`` over every project of ``engine``'s store, with the plugins' items."""
     actor = _known(engine, actor_id, "a task list")
     now = now or engine.clock.now()
-    rows = [
-        task_row_of_json(party, text)
-        for party, text in engine.store.task_rows(actor_parties(actor))
-    ]
-    rule_sets: dict[str, Settings] = {}
-
-    def settings_for(fingerprint: str) -> Settings:
-        # One project per rule set is loaded to read it (its rules_for), never one per item.
-        found = rule_sets.get(fingerprint)
-        if found is None:
-            row = next(r for r in rows if r.settings_fingerprint == fingerprint)
-            state = engine.store.load(row.project)
-            found = engine.settings if state is None else engine.rules_for(state)
-            rule_sets[fingerprint] = found
-        return found
-
-    found = items_of_rows(rows, actor, settings_for, calendar=engine.calendar, now=now)
     hook = engine.plugin_manager.hook.approvalflow_task_items
-    if not hook.get_hookimpls():
-        return found
-    # A plugin's items come from its hook on each project's state (not kept by the stores).
+    with_plugins = bool(hook.get_hookimpls())
+    found: list[TaskItem] = []
     for state in engine.projects():
         settings = engine.rules_for(state)
-        if state.stage not in TERMINAL:
+        found.extend(open_items(state, settings, actor, calendar=engine.calendar, now=now))
+        if with_plugins and state.stage not in TERMINAL:
             for extra in hook(project=state, settings=settings):
                 found.extend(
                     attrs.evolve(
@@ -407,340 +381,3 @@ def engine_done(engine: Engine, actor: str) -> list[DoneItem]:
     for state in engine.projects():
         found.extend(done_items(engine.store.events(state.id), state.name, actor))
     return sorted(found, key=lambda d: (d.at, d.project, d.version), reverse=True)
-
-
-# -- the task read model ---------------------------------------------------------------------
-#
-# An item depends on the actor directory (roles, departments, teams, recusals), which a store
-# does not know. So a commit keeps each open item of the project as rows keyed by the PARTY that
-# may act: a named actor (``actor:guo``), a role (``role:recruiter``) or a department
-# (``dept:zj``). A task list maps the actor to its parties (``actor_parties``), selects the rows
-# of those parties, and runs the same authorisation ``open_items`` runs on what each row carries
-# (the project's named parties and the branch's handler and deputy), so it answers the very
-# items ``open_items`` does without loading a project.
-
-
-def _no_strings() -> tuple[str, ...]:
-    return ()
-
-
-def _no_cards() -> dict[str, str]:
-    return {}
-
-
-@attrs.frozen
-class TaskRow:
-    """One open item of a project, for the actors of one ``party``.
-
-    ``check`` is the command whose authorisation decides whether an actor of the party may
-    act; ``branch`` the named parties of the branch the item concerns. A ``review`` row
-    (``department`` ``None``) stands for every unit yet to answer: the actor's own unit, unless
-    it is among ``answered``; ``cards`` is each unit's warning card. ``commitment_only`` keeps
-    an ``accept_commitment`` item to the departments the rule set lets commit.
-    """
-
-    project: str
-    project_name: str
-    party: str
-    kind: str
-    commands: tuple[str, ...] = attrs.field(converter=_tuple_of_str)
-    check: str
-    team: str
-    applicant: str
-    agent: str | None
-    leader: str
-    settings_fingerprint: str
-    department: str | None = None
-    deadline: datetime | None = None
-    card: str | None = None
-    branch: BranchParties | None = None
-    answered: tuple[str, ...] = attrs.field(converter=_tuple_of_str, factory=_no_strings)
-    cards: dict[str, str] = attrs.field(factory=_no_cards)
-    commitment_only: bool = False
-
-
-def _command_parties(command: str, state: ProjectState, department: str | None) -> list[str]:
-    """The parties whose actors may send ``command`` on ``state`` (a superset: the
-    authorisation at query time decides)."""
-    from approvalflow.rules.authorization import Party
-
-    if department is not None:
-        return [f"dept:{department}"]
-    found: list[str] = []
-    for party in BUILTIN_COMMANDS[command].parties:
-        if party is Party.APPLICANT:
-            found.append(f"actor:{state.applicant}")
-            if state.agent is not None:
-                found.append(f"actor:{state.agent}")
-        elif party is Party.LEADER:
-            found.append(f"actor:{state.leader}")
-        elif party in (Party.OFFICER, Party.HANDLER):
-            found.append("role:officer")
-        else:
-            found.append(f"role:{party.value}")
-    return list(dict.fromkeys(found))
-
-
-def actor_parties(actor: Actor) -> list[str]:
-    """Every party ``actor`` belongs to: its id, each of its roles and its department."""
-    found = [f"actor:{actor.id}", *(f"role:{role}" for role in sorted(actor.roles))]
-    if actor.department:
-        found.append(f"dept:{actor.department}")
-    return found
-
-
-def task_rows(state: ProjectState) -> list[TaskRow]:
-    """The task read model's rows of ``state``: every item it waits on, for every party that
-    may act. Pure: the state alone, no actor, no rule set."""
-    if state.stage in TERMINAL:
-        return []
-    rows: list[TaskRow] = []
-
-    def add(
-        kind: str,
-        commands: Sequence[str],
-        department: str | None = None,
-        deadline: datetime | None = None,
-        card: str | None = None,
-        *,
-        branch: Branch | None = None,
-        parties: Sequence[str] | None = None,
-        **extra: Any,
-    ) -> None:
-        check = commands[0]
-        for party in parties or _command_parties(check, state, None):
-            rows.append(
-                TaskRow(
-                    project=state.id,
-                    project_name=state.name,
-                    party=party,
-                    kind=kind,
-                    commands=tuple(commands),
-                    check=check,
-                    team=state.team,
-                    applicant=state.applicant,
-                    agent=state.agent,
-                    leader=state.leader,
-                    settings_fingerprint=state.settings_fingerprint,
-                    department=department,
-                    deadline=deadline,
-                    card=card,
-                    branch=(
-                        BranchParties(
-                            branch.department, branch.handler, branch.deputy, branch.deputy_until
-                        )
-                        if branch is not None
-                        else None
-                    ),
-                    **extra,
-                )
-            )
-
-    stage = state.stage
-    for command in _NEXT_STEPS.get(stage, ()):
-        add("next_step", [command])
-    if stage == "pre_review.reviewing" and state.round is not None:
-        round_ = state.round
-        units = set(round_.ladders) | set(round_.cards_issued)
-        cards = {
-            unit: card
-            for unit in units
-            if (card := _last_card(round_.ladders.get(unit, ()), round_.cards_issued.get(unit, ())))
-        }
-        add(
-            "review",
-            ["opinion"],
-            deadline=round_.due,
-            answered=tuple(sorted(round_.opinions)),
-            cards=cards,
-        )
-    elif stage == "pre_review.awaiting_materials":
-        add("supply_materials", ["supply"])
-    elif stage == "decision.pending":
-        add("convene", ["convene"])
-    elif stage == "decision.meeting" and state.meeting is not None:
-        meeting = state.meeting
-        voters = [f"actor:{a}" for a in sorted(meeting.present) if a not in meeting.votes]
-        if voters:
-            add("vote", ["vote"], parties=voters)
-        add("close_meeting", ["close_meeting"])
-    if stage == "approval":
-        for dept, branch in state.branches.items():
-            commands = [
-                c for c in _OFFICER_COMMANDS if investment_project().branch.allows(branch.state, c)
-            ]
-            if commands:
-                kind = "accept" if branch.state == "pending" else "decide"
-                card = _last_card(branch.ladder, branch.cards_issued)
-                add(kind, commands, dept, branch.due, card, branch=branch, parties=[f"dept:{dept}"])
-        for dept, other in state.branches.items():
-            if other.outstanding or other.state == "returned":
-                add("supply_materials", ["supply"], dept, other.supply_due)
-        for dept, other in state.branches.items():
-            if other.state == "pending":
-                add(
-                    "accept_commitment",
-                    ["accept_commitment"],
-                    dept,
-                    other.due,
-                    commitment_only=True,
-                )
-        if any(b.state == "revoked" for b in state.branches.values()):
-            add("next_step", ["apply"])
-    if stage_allows("verify", stage):
-        for dept, branch in state.branches.items():
-            if branch.commitment and branch.state == "approved" and not branch.verified:
-                add(
-                    "verify",
-                    ["verify"],
-                    dept,
-                    branch.verify_due,
-                    branch=branch,
-                    parties=[f"dept:{dept}"],
-                )
-    return rows
-
-
-def items_of_rows(
-    rows: Iterable[TaskRow],
-    actor: Actor,
-    settings_for: Callable[[str], Settings],
-    *,
-    calendar: WorkingCalendar,
-    now: datetime,
-) -> list[TaskItem]:
-    """The items ``rows`` hold for ``actor`` at ``now``, most urgent first: the items
-    ``open_items`` gives on the rows' projects. ``settings_for`` gives the rule set of a
-    fingerprint (``Engine.rules_for_fingerprint``)."""
-    found: dict[tuple[object, ...], TaskItem] = {}
-    for row in rows:
-        department = row.department
-        card = row.card
-        if row.kind == "review":
-            department = actor.department
-            if department is None or department in row.answered:
-                continue
-            card = row.cards.get(department)
-        elif row.branch is not None and actor.department != row.branch.department:
-            continue
-        settings = settings_for(row.settings_fingerprint)
-        if row.commitment_only and row.department not in settings.commitment.departments:
-            continue
-        try:
-            authorize(
-                BUILTIN_COMMANDS[row.check].parties,
-                actor,
-                command=row.check,
-                project_id=row.project,
-                team=row.team,
-                applicant=row.applicant,
-                agent=row.agent,
-                leader=row.leader,
-                settings=settings,
-                branch=row.branch,
-                now=now,
-            )
-        except NotAuthorized:
-            continue
-        key = (row.project, row.kind, row.commands, department)
-        if key not in found:
-            found[key] = TaskItem(
-                actor=actor.id,
-                project=row.project,
-                project_name=row.project_name,
-                kind=row.kind,
-                commands=row.commands,
-                department=department,
-                deadline=row.deadline,
-                working_days_left=working_days_left(row.deadline, calendar, now),
-                card=card,
-            )
-    return sort_by_urgency(found.values())
-
-
-def _moment(value: datetime | None) -> int | None:
-    return None if value is None else to_epoch_us(value)
-
-
-def _of_moment(value: int | None) -> datetime | None:
-    return None if value is None else from_epoch_us(value)
-
-
-def task_row_json(row: TaskRow) -> str:
-    """``row`` as the text a store keeps (the store reads only its party)."""
-    branch = row.branch
-    return json.dumps(
-        [
-            row.project,
-            row.project_name,
-            row.kind,
-            list(row.commands),
-            row.check,
-            row.team,
-            row.applicant,
-            row.agent,
-            row.leader,
-            row.settings_fingerprint,
-            row.department,
-            _moment(row.deadline),
-            row.card,
-            None
-            if branch is None
-            else [branch.department, branch.handler, branch.deputy, _moment(branch.deputy_until)],
-            list(row.answered),
-            row.cards,
-            row.commitment_only,
-        ],
-        ensure_ascii=False,
-        separators=(",", ":"),
-    )
-
-
-def task_row_of_json(party: str, text: str) -> TaskRow:
-    """The ``TaskRow`` of ``party`` a store kept as ``text`` (``task_row_json``)."""
-    (
-        project,
-        project_name,
-        kind,
-        commands,
-        check,
-        team,
-        applicant,
-        agent,
-        leader,
-        fingerprint,
-        department,
-        deadline,
-        card,
-        branch,
-        answered,
-        cards,
-        commitment_only,
-    ) = json.loads(text)
-    return TaskRow(
-        project=project,
-        project_name=project_name,
-        party=party,
-        kind=kind,
-        commands=commands,
-        check=check,
-        team=team,
-        applicant=applicant,
-        agent=agent,
-        leader=leader,
-        settings_fingerprint=fingerprint,
-        department=department,
-        deadline=_of_moment(deadline),
-        card=card,
-        branch=None
-        if branch is None
-        else BranchParties(branch[0], branch[1], branch[2], _of_moment(branch[3])),
-        answered=answered,
-        cards=cards,
-        commitment_only=commitment_only,
-    )
-
-
-def task_records(state: ProjectState) -> tuple[tuple[str, str], ...]:
-    """(party, text) of every row of ``state``'s task read model, as a store keeps them."""
-    return tuple((row.party, task_row_json(row)) for row in task_rows(state))

@@ -141,11 +141,6 @@ class Store(Protocol):
     def team_metric_inputs(self, projects: Collection[str] | None = None) -> dict[str, Any]:
         """``metric_inputs`` per team, for every team with a project (among ``projects``)."""
 
-    def task_rows(self, parties: Collection[str]) -> list[tuple[str, str]]:
-        """(party, text) of every row of the task read model kept under one of ``parties``
-        (each project's open items as its read model wrote them with the commit; the read
-        side reads the text, ``approvalflow.tasks.task_row_of_json``), in no set order."""
-
     def pending_notices(self, now: datetime, limit: int = 100) -> list[OutboxEntry]:
         """Notices not yet delivered whose next attempt is due, oldest first, whether or not
         a worker holds a claim on them (a listing: to deliver, use ``claim_notices``)."""

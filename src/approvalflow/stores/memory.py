@@ -34,7 +34,6 @@ class MemoryStore(MemoryTokens):
         self._lock = threading.Lock()
         self._events: dict[str, list[Event]] = {}
         self._states: dict[str, ProjectState] = {}
-        self._tasks: dict[str, tuple[tuple[str, str], ...]] = {}
         self._commands: dict[str, CommandRecord] = {}
         self._timers: dict[tuple[str, str, str], Timer] = {}
         # A heap of (due, key) with lazy deletion: cancelled or moved timers are skipped on pop.
@@ -94,7 +93,6 @@ class MemoryStore(MemoryTokens):
                 history = self._events[project] = []
             history.extend(events)
             self._states[project] = state
-            self._tasks[project] = self._read_model.projection(state).tasks
             if command is not None:
                 self._commands[command.command_id] = command
             for key in timers.cancel:
@@ -189,16 +187,6 @@ class MemoryStore(MemoryTokens):
 
     def metric_inputs(self, projects: Collection[str] | None = None) -> Any:
         return self._read_model.metric_inputs_of_states(self._chosen(projects=projects))
-
-    def task_rows(self, parties: Collection[str]) -> list[tuple[str, str]]:
-        wanted = set(parties)
-        with self._lock:
-            return [
-                record
-                for records in self._tasks.values()
-                for record in records
-                if record[0] in wanted
-            ]
 
     def team_metric_inputs(self, projects: Collection[str] | None = None) -> dict[str, Any]:
         by_team: dict[str, list[ProjectState]] = {}

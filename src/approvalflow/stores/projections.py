@@ -3,10 +3,8 @@
 The read side defines what rows a commit produces for the reports (``approvalflow.readmodels``:
 which events and state fields, which local day, which month); a store is given that definition
 (a ``ReadModel``) when it is opened and keeps the rows, in the same transaction as the commit
-they follow (tables in ``approvalflow.stores.schema``): ``milestones``, ``project_summaries``,
-``intervals`` and ``task_rows`` (the task list's open items, each under the party that may act:
-the store keeps the read side's text and selects by party, an indexed column). This module
-knows those tables and no rule.
+they follow (tables in ``approvalflow.stores.schema``): ``milestones``, ``project_summaries``
+and ``intervals``. This module knows those tables and no rule.
 
 A store writes the difference between the projection of the state it committed last (or loaded)
 at the version the commit starts from and the new state's (``ProjectionWrites``); when it does
@@ -46,7 +44,6 @@ __all__ = [
     "ReadModel",
     "Summary",
     "SummaryRow",
-    "TaskRecord",
     "default_read_model",
     "interval_rows",
     "projection_writes",
@@ -63,11 +60,6 @@ SummaryRow = tuple[str, str, str, int | None, int, bool, bool, bool, int]
 """(project, team, stage, agreed_investment, funds, signed, started, producing, created_us)."""
 IntervalRow = tuple[str, str, str, str, int, int]
 """(project, kind, name, team, start_day, end_day); days are ``date.toordinal()``."""
-
-TaskRecord = tuple[str, str]
-"""(party, text): one open item of the task read model, under the party that may act."""
-TaskRowRow = tuple[str, int, str, str]
-"""(project, seq, party, text)."""
 
 SpanKey = tuple[str, str]
 """(kind, name): ``("stage", "approval")``, ``("department", "zj")``."""
@@ -89,12 +81,10 @@ class Summary(NamedTuple):
 
 
 class Projection(NamedTuple):
-    """A state's summary, its finished intervals (first and last moment, not yet days) and its
-    task read model's records."""
+    """A state's summary and its finished intervals (first and last moment, not yet days)."""
 
     summary: Summary
     spans: dict[SpanKey, tuple[datetime, datetime]]
-    tasks: tuple[TaskRecord, ...] = ()
 
 
 class ReadModel(Protocol):
@@ -102,7 +92,7 @@ class ReadModel(Protocol):
     defines the built-in one, ``REPORTS``)."""
 
     def projection(self, state: ProjectState) -> Projection:
-        """The summary, finished intervals and task records of ``state``."""
+        """The summary and finished intervals of ``state``."""
 
     def day(self, moment: datetime) -> int:
         """The day (``date.toordinal()``) an interval's end ``moment`` counts as."""
@@ -171,15 +161,13 @@ class ProjectionWrites:
     """What one commit writes to the projections, in this order: ``clear_intervals`` (delete
     all of the project's intervals first), ``delete_intervals``, ``intervals`` (upserts),
     ``summary`` (an upsert, or ``None`` when unchanged), ``milestones`` (inserts that keep an
-    existing row), ``tasks`` (the project's task rows replaced by these, or ``None`` when
-    unchanged)."""
+    existing row)."""
 
     clear_intervals: bool
     delete_intervals: list[tuple[str, str, str]]
     intervals: list[IntervalRow]
     summary: SummaryRow | None
     milestones: list[MilestoneRow]
-    tasks: list[TaskRowRow] | None = None
 
 
 def projection_writes(
@@ -199,7 +187,6 @@ def projection_writes(
     """
     team = new.summary.team
     milestones = read_model.milestone_rows(project, team, events)
-    tasks = task_row_rows(project, new.tasks)
     if old is None:
         return ProjectionWrites(
             not created,
@@ -207,7 +194,6 @@ def projection_writes(
             interval_rows(read_model, project, new),
             summary_row(project, new.summary),
             milestones,
-            tasks,
         )
     deleted = [(project, kind, name) for (kind, name) in old.spans if (kind, name) not in new.spans]
     changed = [
@@ -216,14 +202,7 @@ def projection_writes(
         if old.spans.get(key) != span
     ]
     summary = summary_row(project, new.summary) if new.summary != old.summary else None
-    return ProjectionWrites(
-        False, deleted, changed, summary, milestones, tasks if old.tasks != new.tasks else None
-    )
-
-
-def task_row_rows(project: str, records: Sequence[TaskRecord]) -> list[TaskRowRow]:
-    """The ``task_rows`` rows of a project with these task records."""
-    return [(project, seq, party, text) for seq, (party, text) in enumerate(records)]
+    return ProjectionWrites(False, deleted, changed, summary, milestones)
 
 
 def sqlite_amount(value: int | None) -> int | str | None:
@@ -261,15 +240,10 @@ class ProjectionSQL:
             f"VALUES ({p}, {p}, {p}, {p}, {p}, {p}) ON CONFLICT (project, kind, name) DO UPDATE "
             "SET team = excluded.team, start_day = excluded.start_day, end_day = excluded.end_day"
         )
-        self.clear_tasks = f"DELETE FROM task_rows WHERE project = {p}"
-        self.insert_task = (
-            f"INSERT INTO task_rows (project, seq, party, payload) VALUES ({p}, {p}, {p}, {p})"
-        )
         self.clear_all = [
             "DELETE FROM milestones",
             "DELETE FROM project_summaries",
             "DELETE FROM intervals",
-            "DELETE FROM task_rows",
         ]
 
     def statements(self, writes: ProjectionWrites, project: str) -> list[tuple[str, list[Any]]]:
@@ -285,22 +259,7 @@ class ProjectionSQL:
             out.append((self.upsert_summary, [self.summary_params(writes.summary)]))
         if writes.milestones:
             out.append((self.insert_milestone, writes.milestones))
-        if writes.tasks is not None:
-            out.append((self.clear_tasks, [(project,)]))
-            if writes.tasks:
-                out.append((self.insert_task, writes.tasks))
         return out
-
-    def task_rows(self, parties: Collection[str]) -> tuple[str, list[Any]]:
-        """(party, text) rows of the task read model kept for any of ``parties``."""
-        p = self._p
-        if self.dialect == "sqlite":
-            where = f"party IN (SELECT value FROM json_each({p}))"
-            params: list[Any] = [_json_list(parties)]
-        else:
-            where = f"party = ANY({p})"
-            params = [list(parties)]
-        return f"SELECT party, payload FROM task_rows WHERE {where}", params
 
     def summary_params(self, row: SummaryRow) -> Sequence[Any]:
         """``upsert_summary``'s parameters for ``row`` (SQLite binds no integer past 64 bits:

@@ -85,7 +85,7 @@ __all__ = [
 
 Dialect = Literal["sqlite", "postgresql"]
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 6
 """The schema version this code reads and writes."""
 
 
@@ -192,23 +192,6 @@ PROJECTION_TABLES: tuple[Table, ...] = (
     ),
 )
 """The projections, added in schema version 2."""
-
-TASK_ROWS_TABLE = Table(
-    "task_rows",
-    (
-        _c("project", "text"),
-        _c("seq", "int"),
-        _c("party", "text"),
-        _c("payload", "json"),
-    ),
-    primary_key=("project", "seq"),
-    without_rowid=True,
-)
-"""The task read model (schema version 7): a project's open items, each under the party that
-may act (``actor:guo``, ``role:recruiter``, ``dept:zj``), as the read side's text;
-``task_rows_by_party`` answers a task list."""
-
-TASK_ROWS_INDEX = Index("task_rows_by_party", "task_rows", ("party",))
 
 PROJECTION_INDEXES: tuple[Index, ...] = (
     Index("milestones_by_month", "milestones", ("month", "team", "points")),
@@ -344,15 +327,10 @@ TABLES: tuple[Table, ...] = (
     PROJECT_CODES_TABLE,
     PLUGINS_TABLE,
     API_TOKENS_TABLE,
-    TASK_ROWS_TABLE,
 )
 
 
-INDEXES: tuple[Index, ...] = (
-    Index("timers_by_due", "timers", ("due_us",)),
-    *PROJECTION_INDEXES,
-    TASK_ROWS_INDEX,
-)
+INDEXES: tuple[Index, ...] = (Index("timers_by_due", "timers", ("due_us",)), *PROJECTION_INDEXES)
 
 
 def _table_ddl(table: Table, dialect: Dialect) -> str:
@@ -468,12 +446,6 @@ MIGRATIONS: tuple[Migration, ...] = (
         6,
         "api_tokens (the service's bearer tokens)",
         lambda dialect: [_table_ddl(API_TOKENS_TABLE, dialect)],
-    ),
-    Migration(
-        7,
-        "task_rows (the task list's read model), filled from every project's state",
-        lambda dialect: [_table_ddl(TASK_ROWS_TABLE, dialect), _index_ddl(TASK_ROWS_INDEX)],
-        rebuild_projections=True,
     ),
 )
 """Every step after version 1, in order. Add one with each change to ``TABLES``."""

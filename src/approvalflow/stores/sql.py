@@ -39,7 +39,6 @@ from approvalflow.stores.projections import (
     interval_rows,
     projection_writes,
     summary_row,
-    task_row_rows,
     team_rows,
 )
 from approvalflow.stores.schema import Dialect, SchemaVersionError, upgrade_statements
@@ -628,15 +627,6 @@ class SQLStore(SQLTokens):
             )
             target.executemany(reports.upsert_interval, interval_rows(model, project, projection))
             target.executemany(reports.insert_milestone, model.state_milestone_rows(state))
-            target.executemany(reports.insert_task, task_row_rows(project, projection.tasks))
-
-    def task_rows(self, parties: Collection[str]) -> list[tuple[str, str]]:
-        if not parties:
-            return []
-        statement, params = self._sql.projections.task_rows(parties)
-        with self._access:
-            rows = self._connection.execute(statement, params).fetchall()
-        return [(str(party), str(text)) for party, text in rows]
 
     # -- the store's record of its plugins ------------------------------------------------------
 

@@ -38,7 +38,6 @@ from approvalflow.rules.points import points_by_team
 from approvalflow.stores import UnstorableValue, open_store
 from approvalflow.stores.base import CommandRecord, Store
 from approvalflow.stores.errors import MAX_KEY_LENGTH
-from approvalflow.tasks import task_records
 
 __all__ = [
     "NO_TIMERS",
@@ -956,29 +955,6 @@ class StoreConformance(PluginDataConformance):
         assert store.metric_inputs(["P3"]) == metric_inputs([p3])
 
     # -- values no store keeps ---------------------------------------------------------------
-
-    def test_task_rows_are_each_project_s_open_items_under_their_parties(
-        self, store: Store
-    ) -> None:
-        """The task read model: each project's records (``approvalflow.tasks.task_records``)
-        are kept with its commit, selected by party, and replaced by the project's next
-        commit."""
-        p1 = new_project(store, "P1")
-        q2 = new_project(store, "Q2")
-        records = task_records(p1) + task_records(q2)
-        parties = {party for party, _ in records}
-        assert records
-        assert sorted(store.task_rows(parties)) == sorted(records)
-        some = sorted(parties)[0]
-        assert sorted(store.task_rows([some, "actor:nobody"])) == sorted(
-            record for record in records if record[0] == some
-        )
-        assert store.task_rows([]) == []
-        assert store.task_rows(["actor:nobody"]) == []
-        moved = append(store, p1, [("stage_changed", {"to": "pre_review"})])
-        assert task_records(moved) != task_records(p1)
-        after = task_records(moved) + task_records(q2)
-        assert sorted(store.task_rows(parties | {party for party, _ in after})) == sorted(after)
 
     @pytest.mark.parametrize(
         "command_id",
