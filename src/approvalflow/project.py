@@ -23,7 +23,15 @@ import attrs
 from approvalflow.model import Event
 from approvalflow.settings import LadderStep
 
-__all__ = ["Branch", "Fold", "Meeting", "PreReviewRound", "ProjectState", "folding"]
+__all__ = [
+    "Branch",
+    "Fold",
+    "Meeting",
+    "PreReviewRound",
+    "ProjectState",
+    "active_folds",
+    "folding",
+]
 
 Fold = Callable[[dict[str, Any], Mapping[str, Any], datetime], None]
 """A plugin's fold: ``fold(data, payload, at)`` changes ``data``, the plugin's own slice of
@@ -32,6 +40,11 @@ Fold = Callable[[dict[str, Any], Mapping[str, Any], datetime], None]
 _ACTIVE_FOLDS: ContextVar[Mapping[str, Fold] | None] = ContextVar(
     "approvalflow_active_folds", default=None
 )
+
+
+def active_folds() -> Mapping[str, Fold] | None:
+    """The folds active for plugin event types here, if a ``folding`` block set any."""
+    return _ACTIVE_FOLDS.get()
 
 
 class folding:

@@ -91,6 +91,7 @@ class WorkflowDefinition:
         self.has_after_hooks = bool(hook.approvalflow_after_command.get_hookimpls())
         self.has_limit_hooks = bool(hook.approvalflow_time_limit.get_hookimpls())
         self.has_ladder_hooks = bool(hook.approvalflow_ladder.get_hookimpls())
+        self.has_recipient_hooks = bool(hook.approvalflow_notice_recipients.get_hookimpls())
 
     def route(self, state: ProjectState, settings: Settings) -> tuple[str, ...]:
         return combine.route(self.plugin_manager, state, settings)

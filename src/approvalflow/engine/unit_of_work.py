@@ -39,9 +39,10 @@ class UnitOfWork:
         project = ctx.state.id
         definition = self.rules.definition
         definition.folds.check_commit(before, ctx.state, ctx.command)
-        ctx.notices[:] = combine.with_added_recipients(
-            definition.plugin_manager, ctx.notices, ctx.state, ctx.settings, ctx.actors
-        )
+        if ctx.notices and definition.has_recipient_hooks:
+            ctx.notices[:] = combine.with_added_recipients(
+                definition.plugin_manager, ctx.notices, ctx.state, ctx.settings, ctx.actors
+            )
         if ctx.notices and not ctx.events:
             # A notice's id is (project, version, index): without an event of its own the
             # version is the previous commit's, and the notice would take an earlier one's id.

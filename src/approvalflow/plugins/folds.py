@@ -16,7 +16,13 @@ from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from approvalflow.errors import UnknownEventType
 from approvalflow.plugins.manager import PluginError
-from approvalflow.project import Fold, ProjectState, builtin_event_types, folding
+from approvalflow.project import (
+    Fold,
+    ProjectState,
+    active_folds,
+    builtin_event_types,
+    folding,
+)
 
 if TYPE_CHECKING:
     import pluggy
@@ -143,7 +149,10 @@ def with_plugin_folds(
 
     @functools.wraps(method)
     def run(self: Any, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
-        with folding(self.rules.definition.folds.folds):
+        folds = self.rules.definition.folds.folds
+        if not folds and active_folds() is None:
+            return method(self, *args, **kwargs)  # no plugin folds: nothing to make active
+        with folding(folds):
             return method(self, *args, **kwargs)
 
     return run
