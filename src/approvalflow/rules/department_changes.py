@@ -9,7 +9,7 @@ the stage's completion, never an approval by that department. On a priority proj
 
 Who may: an officer of a department with a branch in the running stage (or the stage's lead
 department), authorised like any command on the officer's own branch (D29). The running stage
-and its branches are read through ``stage_branches`` and ``stage_lead`` only.
+and its branches are read through ``running_branches`` and ``running_lead`` only.
 """
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ from approvalflow.project import Branch, ProjectState, RemovalRequest
 from approvalflow.rules import arguments
 from approvalflow.rules.branches import complete_if_all_approved
 from approvalflow.rules.context import Context
-from approvalflow.rules.parallel_approval import open_branch
+
+# The one way a branch opens, routed or added (``stages.open_branch`` once stages exist).
+from approvalflow.rules.parallel_approval import _open_branch as open_branch
 
 __all__ = [
     "NOT_NEEDED",
@@ -30,8 +32,8 @@ __all__ = [
     "consent_remove_department",
     "pending_removal",
     "remove_department",
-    "stage_branches",
-    "stage_lead",
+    "running_branches",
+    "running_lead",
 ]
 
 NOT_NEEDED = "not_needed"
@@ -39,13 +41,15 @@ UNDECIDED = frozenset({"pending", "accepted", "deficient", "returned", "paused"}
 """Branch states a removal may close: the department has not decided."""
 
 
-def stage_branches(state: ProjectState) -> dict[str, Branch]:
-    """The running approval stage's branches, by department (one stage today: all of them)."""
+def running_branches(state: ProjectState) -> dict[str, Branch]:
+    """The running approval stage's branches, by department (one stage today: all of them;
+    with stages, ``stages.stage_branches(state, stages.current_stage(state))``)."""
     return state.branches
 
 
-def stage_lead(state: ProjectState) -> str | None:
-    """The running stage's lead department (牵头部门), if the stage has one (today's has none)."""
+def running_lead(state: ProjectState) -> str | None:
+    """The running stage's lead department (牵头部门), if the stage has one (today's has none;
+    with stages, ``stages.current_stage(state).lead``)."""
     return None
 
 
@@ -54,9 +58,9 @@ def check_department_change(ctx: Context) -> None:
     assert ctx.actor is not None
     dept = ctx.actor.department or ""
     state = ctx.state
-    if dept and dept == stage_lead(state):
+    if dept and dept == running_lead(state):
         return
-    branches = stage_branches(state)
+    branches = running_branches(state)
     branch = branches.get(dept)
     if branch is None or branch.state == NOT_NEEDED:
         why = "was removed from it" if branch is not None else "has no branch in it"
@@ -75,7 +79,7 @@ def add_department(ctx: Context) -> None:
             f"argument 'department': {dept!r} is not an approving department "
             f"({', '.join(ctx.settings.time_limit_wd)})"
         )
-    existing = stage_branches(state).get(dept)
+    existing = running_branches(state).get(dept)
     if existing is not None and existing.state != NOT_NEEDED:
         hint = {
             "revoked": "; apply re-opens a revoked branch",
@@ -108,7 +112,7 @@ def add_department(ctx: Context) -> None:
 def remove_department(ctx: Context) -> None:
     state = ctx.state
     dept = _department(ctx)
-    branches = stage_branches(state)
+    branches = running_branches(state)
     branch = branches.get(dept)
     if branch is None:
         raise InvalidCommand(
@@ -203,7 +207,7 @@ def _close(
 
 def _not_the_last(state: ProjectState, dept: str) -> None:
     """Refuse to close the last branch of the stage that is not ``not_needed`` (D150)."""
-    if all(other.state == NOT_NEEDED for d, other in stage_branches(state).items() if d != dept):
+    if all(other.state == NOT_NEEDED for d, other in running_branches(state).items() if d != dept):
         raise InvalidTransition(
             f"{dept} is the last department of {state.id}'s running stage: removing it would "
             "complete the stage with no department having decided (reject, withdraw or "

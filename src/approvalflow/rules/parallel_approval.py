@@ -14,15 +14,7 @@ from approvalflow.rules.context import Context
 from approvalflow.rules.lifecycle import reject_project
 from approvalflow.settings import Settings
 
-__all__ = [
-    "accept",
-    "apply",
-    "approve",
-    "check_apply",
-    "default_route",
-    "open_branch",
-    "reject",
-]
+__all__ = ["accept", "apply", "approve", "check_apply", "default_route", "reject"]
 
 
 def default_route(state: ProjectState, settings: Settings) -> tuple[str, ...]:
@@ -68,11 +60,6 @@ def apply(ctx: Context) -> None:
     ctx.move("apply")
     for dept in departments:
         _open_branch(ctx, dept)
-
-
-def open_branch(ctx: Context, dept: str) -> None:
-    """Open ``dept``'s branch now, on its own limit (a routed one, or one added on the way)."""
-    _open_branch(ctx, dept)
 
 
 def _open_branch(ctx: Context, dept: str) -> None:
