@@ -104,6 +104,15 @@ class TestAdding:
         assert item.deadline == county.engine.project("P1").branches["rf"].due
         assert any(h.waiting_on == "rf" for h in county.engine.holdups("P1"))
 
+    def test_actors_the_project_was_copied_to_hear_of_it(self) -> None:
+        county = in_approval()
+        county.do("copy", "P1", "huang", to=["li"], note="请关注")
+        county.take_notices()
+        county.do("add_department", "P1", "o_zj", department="rf", reason="需人防审查")
+        county.do("remove_department", "P1", "o_zj", department="fgw", reason="已备案")
+        heard = sorted(n["kind"] for n in county.take_notices() if n["to"] == "li")
+        assert heard == ["department_added", "department_removed"]
+
     def test_refusals_change_nothing(self) -> None:
         county = make_county()
         county.create("P1")
