@@ -36,6 +36,9 @@ OFFICER = {
     "extend_limit",
     "transfer",
     "copy",
+    # 加签/减签: an officer of a routed department, as on its own branch (D148).
+    "add_department",
+    "remove_department",
 }
 # Commands on the officer's own branch, where a handler restricts who may act (D29).
 BRANCH = OFFICER | {"entrust"}
@@ -61,7 +64,7 @@ MATRIX: dict[str, tuple[str, set[str]]] = {
     "o_fgw": ("officer of an approving department", BRANCH),
     "h_zj": ("head of a department, not an officer", HEAD),
     "hz": ("head of a department who is an officer too", BRANCH),
-    "huang": ("P1's leader", {"urge", "terminate", "copy"}),
+    "huang": ("P1's leader", {"urge", "terminate", "copy", "consent_remove_department"}),
     "li": ("another project's leader", set()),
     "stranger": ("not in the directory", set()),
 }
@@ -78,7 +81,7 @@ BRANCH_MATRIX: dict[str, tuple[str, set[str]]] = {
     "o_fgw": ("an officer of another department (fgw has no handler)", OFFICER),
     "o_yj": ("yj's handler", BRANCH),
     "o_yj2": ("yj's handler's deputy after the entrustment ended", set()),
-    "huang": ("P2's leader", {"urge", "terminate", "copy"}),
+    "huang": ("P2's leader", {"urge", "terminate", "copy", "consent_remove_department"}),
 }
 
 

@@ -41,6 +41,7 @@ BRANCH_STATE_NAMES: dict[str, str] = {
     "rejected": "不予批准",
     "revoked": "已撤销",
     "paused": "暂停计时",
+    "not_needed": "已减签",
 }
 
 NOTICE_NAMES: dict[str, str] = {
@@ -56,6 +57,10 @@ NOTICE_NAMES: dict[str, str] = {
     "copy": "抄送",
     "transferred": "转办通知",
     "entrusted": "委托通知",
+    "department_added": "加签通知",
+    "department_removed": "减签通知",
+    "removal_consent": "减签待同意",
+    "removal_declined": "减签未获同意",
     "early_warning": "预警",
     "yellow_card": "黄牌",
     "red_card": "红牌",

@@ -22,6 +22,7 @@ __all__ = [
     "SERVICE_ERROR_CODES",
     "SETUP_ERROR_CODES",
     "STORE_ERROR_CODES",
+    "AlreadyRouted",
     "AlreadyVoted",
     "ApprovalflowError",
     "CalendarOutOfRange",
@@ -126,6 +127,12 @@ class CalendarUnknown(ApprovalflowError):
     """A deadline falls in a year with no official holiday data and the calendar is strict."""
 
     code = "CalendarUnknown"
+
+
+class AlreadyRouted(InvalidTransition):
+    """The department to add (加签) has a branch in the running approval stage already."""
+
+    code = "AlreadyRouted"
 
 
 class CalendarOutOfRange(ApprovalflowError, ValueError):

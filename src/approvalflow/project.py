@@ -29,6 +29,7 @@ __all__ = [
     "Meeting",
     "PreReviewRound",
     "ProjectState",
+    "RemovalRequest",
     "active_folds",
     "folding",
 ]
@@ -160,6 +161,21 @@ class Branch:
         return self.deputy
 
 
+@attrs.frozen
+class RemovalRequest:
+    """A department's removal (减签) from a priority project, waiting for the leader's consent."""
+
+    department: str
+    by: str | None
+    by_department: str | None
+    reason: str
+    at: datetime
+
+
+# Branch states in which a removal may still wait: the department has not decided.
+_UNDECIDED = frozenset({"pending", "accepted", "deficient", "returned", "paused"})
+
+
 @attrs.define(slots=True)
 class ProjectState:
     id: str
@@ -177,6 +193,8 @@ class ProjectState:
     industry: str | None = None
     project_code: str | None = None
     emissions: bool = True
+    # 重点项目: a priority project; removing a department from it needs the leader's consent.
+    priority: bool = False
     extra: dict[str, Any] = attrs.field(factory=dict)
     # Actors the whole project was copied to (抄送); a branch keeps its own.
     copied: frozenset[str] = frozenset()
@@ -192,6 +210,8 @@ class ProjectState:
     agreed_investment: int | None = None
     funds: int = 0
     branches: dict[str, Branch] = attrs.field(factory=dict)
+    # Removals (减签) waiting for the leader's consent, in the order asked.
+    removal_requests: tuple[RemovalRequest, ...] = ()
     milestones: dict[str, datetime] = attrs.field(factory=dict)
     milestone_points: dict[str, int] = attrs.field(factory=dict)
     stage_entered: dict[str, datetime] = attrs.field(factory=dict)
@@ -285,6 +305,7 @@ class ProjectState:
             industry=p.get("industry"),
             project_code=p.get("project_code"),
             emissions=p.get("emissions", True),
+            priority=p.get("priority", False),
             extra=dict(p.get("extra", {})),
             version=event.version,
         )
@@ -554,6 +575,42 @@ def _branch_changed(state: ProjectState, p: Any, at: datetime) -> None:
         branch.decided_at = None
     if p["to"] in ("accepted", "approved") and not branch.outstanding:
         branch.supply_due = branch.reminder_due = None
+    if p["to"] == "not_needed":
+        # Closed as not needed (减签): nothing is owed on it any more.
+        branch.outstanding = branch.corrections = frozenset()
+        branch.supply_due = branch.reminder_due = branch.verify_due = None
+    if state.removal_requests and p["to"] not in _UNDECIDED:
+        # A removal waits only while the department has not decided (or was removed).
+        _drop_request(state, branch.department)
+
+
+def _drop_request(state: ProjectState, department: str) -> None:
+    state.removal_requests = tuple(r for r in state.removal_requests if r.department != department)
+
+
+@_on("department_added")
+def _department_added(state: ProjectState, p: Any, at: datetime) -> None:
+    """A department added to the running stage (加签); its ``branch_opened`` follows."""
+
+
+@_on("department_removal_requested")
+def _removal_requested(state: ProjectState, p: Any, at: datetime) -> None:
+    state.removal_requests = (
+        *state.removal_requests,
+        RemovalRequest(
+            department=p["department"],
+            by=p.get("by"),
+            by_department=p.get("by_department"),
+            reason=p["reason"],
+            at=at,
+        ),
+    )
+
+
+@_on("department_removal_answered")
+def _removal_answered(state: ProjectState, p: Any, at: datetime) -> None:
+    """The leader's answer; on consent the ``branch_changed`` to ``not_needed`` follows."""
+    _drop_request(state, p["department"])
 
 
 @_on("limit_extended")

@@ -117,6 +117,10 @@ STAGE_TRANSITIONS: tuple[TransitionSpec, ...] = (
     {"trigger": "approval_complete", "source": "approval", "dest": "approved"},
     {"trigger": "approval_rejected", "source": "approval", "dest": "rejected"},
     {"trigger": "urge", "source": ["pre_review.reviewing", "approval"], "dest": None},
+    # 加签/减签: a department added to or closed in the running approval stage.
+    {"trigger": "add_department", "source": "approval", "dest": None},
+    {"trigger": "remove_department", "source": "approval", "dest": None},
+    {"trigger": "consent_remove_department", "source": "approval", "dest": None},
     {"trigger": "report_funds", "source": list(FUNDED_STAGES), "dest": None},
     {"trigger": "start_construction", "source": "approved", "dest": "construction"},
     {"trigger": "start_production", "source": "construction", "dest": "production"},
@@ -137,6 +141,7 @@ BRANCH_STATES: tuple[str, ...] = (
     "rejected",
     "revoked",
     "paused",
+    "not_needed",
 )
 # Branch states whose time limit runs (a returned branch's clock is stopped).
 BRANCH_OPEN: frozenset[str] = frozenset({"pending", "accepted", "deficient"})
@@ -168,10 +173,16 @@ BRANCH_TRANSITIONS: tuple[TransitionSpec, ...] = (
         "dest": "revoked",
     },
     {"trigger": "revoke_commitment", "source": "approved", "dest": "revoked"},
-    {"trigger": "reopen", "source": "revoked", "dest": "pending"},
+    {"trigger": "reopen", "source": ["revoked", "not_needed"], "dest": "pending"},
     {"trigger": "pause", "source": ["accepted", "deficient"], "dest": "paused"},
     {"trigger": "unpause_accepted", "source": "paused", "dest": "accepted"},
     {"trigger": "unpause_deficient", "source": "paused", "dest": "deficient"},
+    # 减签: a department found not to be needed, closed before it decided.
+    {
+        "trigger": "remove",
+        "source": ["pending", "accepted", "deficient", "returned", "paused"],
+        "dest": "not_needed",
+    },
 )
 
 

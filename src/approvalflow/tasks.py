@@ -54,6 +54,7 @@ TASK_KINDS: tuple[str, ...] = (
     "decide",  # an officer approves (or returns, or rejects) an accepted branch
     "accept_commitment",  # the applicant pledges for a commitment-eligible branch
     "verify",  # an officer verifies a commitment
+    "consent_removal",  # the leader consents to a removal (减签) from a priority project
     "next_step",  # the project's own next step: negotiate, submit, sign, apply, start...
 )
 """The built-in kinds of item; a plugin's items may use kinds of their own."""
@@ -75,6 +76,7 @@ TASK_COMMANDS: frozenset[str] = frozenset(
         "reject",
         "accept_commitment",
         "verify",
+        "consent_remove_department",
         "start_construction",
         "start_production",
         "reach_target",
@@ -259,7 +261,7 @@ def _approval_items(
     add: Callable[..., None],
 ) -> None:
     """The approval stage's items: the actor's own branch, the applicant's supplies and
-    pledges, and a re-application for revoked branches."""
+    pledges, the leader's consent to a removal, and a re-application for revoked branches."""
     branch = state.branches.get(actor.department) if actor.department else None
     if branch is not None:
         commands = [
@@ -282,6 +284,9 @@ def _approval_items(
         for dept, other in state.branches.items():
             if other.state == "pending" and dept in settings.commitment.departments:
                 add("accept_commitment", ["accept_commitment"], dept, other.due)
+    if state.removal_requests and may("consent_remove_department"):
+        for request in state.removal_requests:
+            add("consent_removal", ["consent_remove_department"], request.department)
     if any(b.state == "revoked" for b in state.branches.values()) and may("apply"):
         add("next_step", ["apply"])
 

@@ -99,6 +99,11 @@ def render(engine: Engine, state: ProjectState, now: datetime) -> str:
                 extra += f"  corrections: {', '.join(sorted(branch.corrections))}"
             extra += _people(branch, now)
             lines.append(f"  {dept:<6}{name:<8}{branch_label(branch.state)}{extra}")
+        for request in state.removal_requests:
+            lines.append(
+                f"  removal of {request.department} asked by {request.by} "
+                f"({request.reason}): waits for the leader {state.leader}'s consent"
+            )
     deadlines = _deadlines_with_overdue(engine, state)
     if deadlines:
         lines.append("Open deadlines")
@@ -180,6 +185,8 @@ def holding_up(engine: Engine, state: ProjectState, now: datetime | None = None)
         ]
         due = f", due {format_local(first.due)}" if first.due else ""
         return f"pre-review opinions from {', '.join(units)}{due}"
+    if first.what == "removal_consent":
+        return f"the leader {state.leader}: consent to remove {first.state}"
     if first.waiting_on == "applicant":
         if first.what == "corrections":
             return f"the applicant {state.applicant}: corrections for {first.state}"

@@ -13,6 +13,7 @@ from approvalflow.rules.context import Context
 __all__ = ["check_branch", "complete_if_all_approved", "officer_branch"]
 
 # The branch trigger a command fires where it differs from the command's name.
+_SETTLED = frozenset({"approved", "not_needed"})
 _COMMAND_TRIGGERS = {"pause_clock": "pause", "resume_clock": "unpause_accepted"}
 
 
@@ -41,11 +42,15 @@ def check_branch(ctx: Context) -> None:
 
 
 def complete_if_all_approved(ctx: Context) -> None:
-    """Move the project to ``approved`` once every branch is approved (rule 4)."""
+    """Move the project to ``approved`` once every branch is approved (rule 4), or closed as
+    not needed."""
     state = ctx.state
     if state.stage != "approval" or not state.branches:
         return
-    if all(branch.state == "approved" for branch in state.branches.values()):
+    # A branch closed as not needed (减签) is settled, but approves nothing: at least one
+    # department must have approved (D149).
+    settled = all(branch.state in _SETTLED for branch in state.branches.values())
+    if settled and any(branch.state == "approved" for branch in state.branches.values()):
         ctx.move("approval_complete")
         ctx.milestone("approval_complete")
         ctx.notify("approved", (state.applicant, state.recruiter, state.leader))

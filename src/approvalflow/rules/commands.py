@@ -19,6 +19,7 @@ from approvalflow.rules import (
     copies,
     correction,
     decision,
+    department_changes,
     extensions,
     handling,
     lifecycle,
@@ -214,6 +215,36 @@ _SPECS = (
     ),
     _spec(
         "urge", (Party.LEADER,), urging.urge, "department", summary="Urge a department (rule 9)."
+    ),
+    _spec(
+        "add_department",
+        (Party.OFFICER,),
+        department_changes.add_department,
+        "department",
+        "reason",
+        precheck=department_changes.check_department_change,
+        on_branch=True,
+        summary="Add a department's branch to the running approval stage (加签), with a reason.",
+    ),
+    _spec(
+        "remove_department",
+        (Party.OFFICER,),
+        department_changes.remove_department,
+        "department",
+        "reason",
+        precheck=department_changes.check_department_change,
+        on_branch=True,
+        summary="Close an undecided branch as not needed (减签), with a reason; on a priority "
+        "project it waits for the leader's consent.",
+    ),
+    _spec(
+        "consent_remove_department",
+        (Party.LEADER,),
+        department_changes.consent_remove_department,
+        "department",
+        "consent",
+        "reason",
+        summary="The leader consents to (or declines) a removal from a priority project.",
     ),
     _spec("report_funds", (R,), lifecycle.report_funds, "amount", summary="Report funds in place."),
     _spec(

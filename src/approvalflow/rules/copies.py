@@ -20,11 +20,21 @@ from approvalflow.rules.context import Context
 
 __all__ = ["FOLLOWED_KINDS", "check_copy", "copy", "followers"]
 
-# What copied actors keep hearing about: decisions, the end of approval, and what goes wrong
-# (returns, revocations, overdue limits). Operational notices (one-time notices, reminders,
-# urging) stay with the people who must act on them.
+# What copied actors keep hearing about: decisions, the end of approval, what goes wrong
+# (returns, revocations, overdue limits) and a route changed on the way (加签/减签).
+# Operational notices (one-time notices, reminders, urging, a removal's request for consent)
+# stay with the people who must act on them.
 FOLLOWED_KINDS: frozenset[str] = frozenset(
-    {"decision", "approved", "rejected", "returned", "revoked", "overdue"}
+    {
+        "decision",
+        "approved",
+        "rejected",
+        "returned",
+        "revoked",
+        "overdue",
+        "department_added",
+        "department_removed",
+    }
 )
 
 

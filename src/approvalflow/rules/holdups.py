@@ -26,8 +26,8 @@ class Holdup:
     """One thing a project waits on: a department's review or branch, or the applicant."""
 
     project: str
-    waiting_on: str  # a department id, or "applicant"
-    what: str  # "pre_review", "approval", "materials", "corrections"
+    waiting_on: str  # a department id, "applicant", or "leader"
+    what: str  # "pre_review", "approval", "materials", "corrections", "removal_consent"
     due: datetime | None
     state: str
     # On a branch: its handler (经办人) and the deputy acting for them (委托), when named.
@@ -82,6 +82,9 @@ def holdups(state: ProjectState, settings: Settings, now: datetime | None = None
                 found.append(Holdup(state.id, "applicant", "corrections", None, dept))
             if branch.outstanding:
                 found.append(Holdup(state.id, "applicant", "materials", branch.supply_due, dept))
+        for request in state.removal_requests:
+            # 减签 on a priority project: the leader's consent, the branch still running.
+            found.append(Holdup(state.id, "leader", "removal_consent", None, request.department))
     return sorted(found, key=lambda h: (h.due is None, h.due or datetime.min, h.waiting_on))
 
 

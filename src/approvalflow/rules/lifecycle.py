@@ -28,6 +28,7 @@ PROJECT_FIELDS = (
     "industry",
     "emissions",
     "project_code",
+    "priority",
 )
 _REQUIRED = ("name", "investment", "applicant", "leader", "department", "team")
 _MAX_NAME = 200
@@ -119,6 +120,9 @@ def created_payload(
     emissions = fields.get("emissions", True)
     if not isinstance(emissions, bool):
         raise InvalidCommand(f"emissions must be true or false, not {emissions!r}")
+    priority = fields.get("priority", False)
+    if not isinstance(priority, bool):
+        raise InvalidCommand(f"priority must be true or false, not {priority!r}")
     return {
         "name": name,
         "investment": investment,
@@ -130,6 +134,7 @@ def created_payload(
         "industry": industry,
         "emissions": emissions,
         "project_code": project_code,
+        **({"priority": True} if priority else {}),
         "recruiter": recruiter.id,
         "settings_fingerprint": settings_fingerprint or settings.fingerprint(),
         "rules_version": settings.rules_version,
