@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from approvalflow.errors import InvalidTransition
 from approvalflow.project import Branch
+from approvalflow.rules import stages
 from approvalflow.rules.context import Context
 
 __all__ = ["check_branch", "complete_if_all_approved", "officer_branch"]
@@ -44,6 +45,10 @@ def complete_if_all_approved(ctx: Context) -> None:
     """Move the project to ``approved`` once every branch is approved (rule 4)."""
     state = ctx.state
     if state.stage != "approval" or not state.branches:
+        return
+    if stages.staged(state):
+        # Under stages the running stage's lead department issues the result (统一出件).
+        stages.on_branches_decided(ctx)
         return
     if all(branch.state == "approved" for branch in state.branches.values()):
         ctx.move("approval_complete")
