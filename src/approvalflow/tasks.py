@@ -22,6 +22,7 @@ from approvalflow.calendar import WorkingCalendar, to_local
 from approvalflow.errors import NotAuthorized
 from approvalflow.model import Actor, Event
 from approvalflow.project import Branch, ProjectState
+from approvalflow.rules import stages
 from approvalflow.rules.authorization import BranchParties, authorize
 from approvalflow.rules.commands import BUILTIN_COMMANDS
 from approvalflow.settings import LadderStep, Settings
@@ -54,6 +55,7 @@ TASK_KINDS: tuple[str, ...] = (
     "decide",  # an officer approves (or returns, or rejects) an accepted branch
     "accept_commitment",  # the applicant pledges for a commitment-eligible branch
     "verify",  # an officer verifies a commitment
+    "issue_stage_result",  # the lead department issues a decided stage's result (统一出件)
     "next_step",  # the project's own next step: negotiate, submit, sign, apply, start...
 )
 """The built-in kinds of item; a plugin's items may use kinds of their own."""
@@ -75,6 +77,7 @@ TASK_COMMANDS: frozenset[str] = frozenset(
         "reject",
         "accept_commitment",
         "verify",
+        "issue_stage_result",
         "start_construction",
         "start_production",
         "reach_target",
@@ -259,7 +262,8 @@ def _approval_items(
     add: Callable[..., None],
 ) -> None:
     """The approval stage's items: the actor's own branch, the applicant's supplies and
-    pledges, and a re-application for revoked branches."""
+    pledges, a re-application for revoked branches, and under stages the lead department's
+    combined result once every branch of the running stage is approved."""
     branch = state.branches.get(actor.department) if actor.department else None
     if branch is not None:
         commands = [
@@ -284,6 +288,20 @@ def _approval_items(
                 add("accept_commitment", ["accept_commitment"], dept, other.due)
     if any(b.state == "revoked" for b in state.branches.values()) and may("apply"):
         add("next_step", ["apply"])
+    run = stages.current_stage(state)
+    if (
+        run is not None
+        and actor.department == run.lead
+        and stages.stage_ready(state, run)
+        and may("issue_stage_result")
+    ):
+        add(
+            "issue_stage_result",
+            ["issue_stage_result"],
+            run.lead,
+            run.due,
+            _last_card(run.ladder, run.cards_issued),
+        )
 
 
 def _last_card(steps: Sequence[LadderStep], issued: Sequence[int]) -> str | None:
