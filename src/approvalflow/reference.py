@@ -126,10 +126,10 @@ def render() -> str:
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for template, (template_stages, total) in STAGE_TEMPLATES.items():
-        for stage in template_stages:
+        for spec in template_stages:
             parts.append(
-                f"| `{template}` | `{stage.id}` | {stage.name} | `{stage.lead}` | "
-                f"{', '.join(f'`{d}`' for d in stage.departments)} | {stage.limit_wd} wd | "
+                f"| `{template}` | `{spec.id}` | {spec.name} | `{spec.lead}` | "
+                f"{', '.join(f'`{d}`' for d in spec.departments)} | {spec.limit_wd} wd | "
                 f"{total} wd |"
             )
     parts += [
