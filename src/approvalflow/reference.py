@@ -126,10 +126,10 @@ def render() -> str:
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for template, (template_stages, total) in STAGE_TEMPLATES.items():
-        for spec in template_stages:
+        for planned in template_stages:
             parts.append(
-                f"| `{template}` | `{spec.id}` | {spec.name} | `{spec.lead}` | "
-                f"{', '.join(f'`{d}`' for d in spec.departments)} | {spec.limit_wd} wd | "
+                f"| `{template}` | `{planned.id}` | {planned.name} | `{planned.lead}` | "
+                f"{', '.join(f'`{d}`' for d in planned.departments)} | {planned.limit_wd} wd | "
                 f"{total} wd |"
             )
     parts += [
