@@ -42,6 +42,8 @@ OFFICER = {
 }
 # Commands on the officer's own branch, where a handler restricts who may act (D29).
 BRANCH = OFFICER | {"entrust"}
+# Any officer may send it; whether their department leads the running stage is state (D143).
+STAGE_LEAD = {"issue_stage_result"}
 HEAD = {"transfer", "copy"}
 
 # actor id -> (what the actor is to project P1, the commands WORKFLOW.md lets it send)
@@ -61,9 +63,9 @@ MATRIX: dict[str, tuple[str, set[str]]] = {
         "chair (also a member)",
         {"convene", "close_meeting", "vote", "migrate_rules"},
     ),
-    "o_fgw": ("officer of an approving department", BRANCH),
+    "o_fgw": ("officer of an approving department", BRANCH | STAGE_LEAD),
     "h_zj": ("head of a department, not an officer", HEAD),
-    "hz": ("head of a department who is an officer too", BRANCH),
+    "hz": ("head of a department who is an officer too", BRANCH | STAGE_LEAD),
     "huang": ("P1's leader", {"urge", "terminate", "copy", "consent_remove_department"}),
     "li": ("another project's leader", set()),
     "stranger": ("not in the directory", set()),
@@ -83,6 +85,9 @@ BRANCH_MATRIX: dict[str, tuple[str, set[str]]] = {
     "o_yj2": ("yj's handler's deputy after the entrustment ended", set()),
     "huang": ("P2's leader", {"urge", "terminate", "copy", "consent_remove_department"}),
 }
+for _actor in ("o_zj2", "o_zj3", "o_zj", "hz", "o_fgw", "o_yj", "o_yj2"):
+    _what, _commands = BRANCH_MATRIX[_actor]
+    BRANCH_MATRIX[_actor] = (_what, _commands | STAGE_LEAD)
 
 
 @pytest.fixture(scope="module")

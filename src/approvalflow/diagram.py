@@ -1,7 +1,9 @@
 """Workflow diagrams drawn by ``transitions`` from the very definitions the engine runs.
 
-``draw("stages")`` and ``draw("branch")`` give Mermaid (no binary needed) or DOT text (needs the
-``graphviz`` Python package: ``pip install 'approvalflow[diagrams]'``). Commands a county plugin
+``draw("stages")``, ``draw("branch")`` and ``draw("approval_stages", stages=...)`` (a county's
+approval in stages, each drawn with its name and lead department) give Mermaid (no binary
+needed) or DOT text (needs the ``graphviz`` Python package:
+``pip install 'approvalflow[diagrams]'``). Commands a county plugin
 adds appear as transitions that keep the stage, in every stage where they are allowed.
 """
 
@@ -12,11 +14,12 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
 from approvalflow.errors import DiagramError
+from approvalflow.settings import ApprovalStageSettings
 from approvalflow.states import NON_TERMINAL, TransitionSpec, investment_project
 
 __all__ = ["DiagramError", "draw"]
 
-Machine = Literal["stages", "branch"]
+Machine = Literal["stages", "branch", "approval_stages"]
 Format = Literal["mermaid", "dot"]
 
 
@@ -26,9 +29,12 @@ def draw(
     *,
     extra_commands: Sequence[str] = (),
     title: str = "investment_project",
+    stages: Sequence[ApprovalStageSettings] = (),
 ) -> str:
     """The diagram of ``machine`` as Mermaid or DOT source (``DiagramError`` when it cannot)."""
     machines = investment_project()
+    if machine == "approval_stages":
+        return _approval_stages(stages, fmt, title)
     if machine == "stages":
         drawn = machines.stages
         specs = list(drawn.transitions)
@@ -40,12 +46,34 @@ def draw(
         specs = list(drawn.transitions)
         title = f"{title}: approval.<department>"
     else:
-        raise DiagramError(f"unknown machine {machine!r} (stages or branch)")
+        raise DiagramError(f"unknown machine {machine!r} (stages, branch or approval_stages)")
     if fmt == "mermaid":
         return _mermaid(drawn.states, specs, drawn.initial, title)
     if fmt == "dot":
         return _dot(drawn.states, specs, drawn.initial, title)
     raise DiagramError(f"unknown format {fmt!r} (mermaid or dot)")
+
+
+def _approval_stages(stages: Sequence[ApprovalStageSettings], fmt: Format, title: str) -> str:
+    """``signed`` -> each stage in order (``issue_stage_result`` by its lead) -> ``approved``;
+    a rejection in any stage -> ``rejected``. Without stages: the single ``approval`` stage."""
+    ids = [stage.id for stage in stages] or ["approval"]
+    states = ["signed", *ids, "approved", "rejected"]
+    specs: list[TransitionSpec] = [{"trigger": "apply", "source": "signed", "dest": ids[0]}]
+    for here, following in zip(ids, [*ids[1:], "approved"], strict=True):
+        trigger = "issue_stage_result" if stages else "approval_complete"
+        specs.append({"trigger": trigger, "source": here, "dest": following})
+    specs.append({"trigger": "approval_rejected", "source": ids, "dest": "rejected"})
+    title = f"{title}: approval stages"
+    if fmt == "dot":
+        return _dot(states, specs, "signed", title)
+    if fmt != "mermaid":
+        raise DiagramError(f"unknown format {fmt!r} (mermaid or dot)")
+    text = _mermaid(states, specs, "signed", title)
+    for stage in stages:
+        label = f"{stage.id} {stage.name} (lead {stage.lead}, {stage.limit_wd} wd)"
+        text = text.replace(f'state "{stage.id}" as {stage.id}', f'state "{label}" as {stage.id}')
+    return text
 
 
 def _safe(name: str) -> str:

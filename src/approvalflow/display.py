@@ -64,6 +64,9 @@ NOTICE_NAMES: dict[str, str] = {
     "early_warning": "预警",
     "yellow_card": "黄牌",
     "red_card": "红牌",
+    "stage_opened": "阶段受理",
+    "stage_decided": "阶段待出件",
+    "stage_result_issued": "统一出件",
 }
 
 CARD_NAMES: dict[str, str] = {"warning": "预警", "yellow": "黄牌", "red": "红牌"}

@@ -23,7 +23,8 @@ __all__ = [
 ]
 
 # WORKFLOW.md's notice kinds, then the warning ladder's cards (预警, 黄牌, 红牌; sent only when
-# a county has a ladder); plugins may add their own.
+# a county has a ladder), then approval in stages' (sent only when a county has stages); plugins
+# may add their own.
 NOTICE_KINDS: tuple[str, ...] = (
     "pre_review_notice",
     "decision",
@@ -44,6 +45,9 @@ NOTICE_KINDS: tuple[str, ...] = (
     "early_warning",
     "yellow_card",
     "red_card",
+    "stage_opened",
+    "stage_decided",
+    "stage_result_issued",
 )
 # Escalations (rule 1): notices that take a lapse above the department, to the project's leader
 # and, for a red card, to the efficiency office (效能办).

@@ -21,7 +21,7 @@ from typing import Any
 import attrs
 
 from approvalflow.model import Event
-from approvalflow.settings import LadderStep
+from approvalflow.settings import ApprovalStageSettings, LadderStep
 
 __all__ = [
     "Branch",
@@ -30,6 +30,7 @@ __all__ = [
     "PreReviewRound",
     "ProjectState",
     "RemovalRequest",
+    "StageRun",
     "active_folds",
     "folding",
 ]
@@ -150,6 +151,9 @@ class Branch:
     # Warning ladder: the steps fixed when the branch opened, and the indexes issued so far.
     ladder: tuple[LadderStep, ...] = ()
     cards_issued: tuple[int, ...] = ()
+    # The approval stage the branch belongs to (None: the single stage of projects without
+    # stages).
+    stage: str | None = None
 
     def clone(self) -> Branch:
         return attrs.evolve(self)
@@ -174,6 +178,34 @@ class RemovalRequest:
 
 # Branch states in which a removal may still wait: the department has not decided.
 _UNDECIDED = frozenset({"pending", "accepted", "deficient", "returned", "paused"})
+
+
+@attrs.define(slots=True)
+class StageRun:
+    """One approval stage as it ran in a project (审批阶段): opened when the one before issued
+    its result (the first at ``apply``), run by its lead department (牵头部门), which issues the
+    combined result (统一出件) once every branch of the stage is approved."""
+
+    id: str
+    name: str
+    lead: str
+    opened_at: datetime
+    due: datetime | None
+    limit_wd: int
+    provisional: bool = False
+    # The departments whose branches the stage opened, in order.
+    departments: tuple[str, ...] = ()
+    overdue_sent: bool = False
+    decided_at: datetime | None = None
+    issued_at: datetime | None = None
+    issued_by: str | None = None
+    ladder: tuple[LadderStep, ...] = ()
+    cards_issued: tuple[int, ...] = ()
+    # Branches of this stage a later stage replaced (the same department again), as they ended.
+    closed_branches: dict[str, Branch] = attrs.field(factory=dict)
+
+    def clone(self) -> StageRun:
+        return attrs.evolve(self, closed_branches=dict(self.closed_branches))
 
 
 @attrs.define(slots=True)
@@ -216,6 +248,17 @@ class ProjectState:
     milestone_points: dict[str, int] = attrs.field(factory=dict)
     stage_entered: dict[str, datetime] = attrs.field(factory=dict)
     stage_left: dict[str, datetime] = attrs.field(factory=dict)
+    # Approval in stages (rules/stages.py): the stages fixed at `apply`, each stage as it ran
+    # (in order; the last one not issued is running), and the total limit over all of them.
+    stage_plan: tuple[ApprovalStageSettings, ...] = ()
+    stage_route: tuple[str, ...] = ()
+    stage_runs: dict[str, StageRun] = attrs.field(factory=dict)
+    total_limit_wd: int | None = None
+    total_due: datetime | None = None
+    total_provisional: bool = False
+    total_overdue_sent: bool = False
+    total_ladder: tuple[LadderStep, ...] = ()
+    total_cards_issued: tuple[int, ...] = ()
     plugin_data: dict[str, Any] = attrs.field(factory=dict)
     # Plugin event types met without their fold, in order (never stored: a project with any is
     # refused before it is written).
@@ -243,6 +286,7 @@ class ProjectState:
         _SET(new, "milestone_points", dict(self.milestone_points))
         _SET(new, "stage_entered", dict(self.stage_entered))
         _SET(new, "stage_left", dict(self.stage_left))
+        _SET(new, "stage_runs", dict(self.stage_runs))
         _SET(
             new,
             "plugin_data",
@@ -259,6 +303,21 @@ class ProjectState:
             self.branches[department] = self.branches[department].clone()
             self._owned.add(department)
         return self.branches[department]
+
+    def _run_for_write(self, stage_id: str) -> StageRun:
+        key = f"@stage:{stage_id}"
+        if key not in self._owned:
+            self.stage_runs[stage_id] = self.stage_runs[stage_id].clone()
+            self._owned.add(key)
+        return self.stage_runs[stage_id]
+
+    @property
+    def running_stage(self) -> StageRun | None:
+        """The approval stage running now: the last one opened and not issued, if any."""
+        if not self.stage_runs:
+            return None
+        last = next(reversed(self.stage_runs.values()))
+        return last if last.issued_at is None else None
 
     def _round_for_write(self) -> PreReviewRound:
         assert self.round is not None
@@ -363,6 +422,7 @@ _COPIED_AS_IS = tuple(
         "milestone_points",
         "stage_entered",
         "stage_left",
+        "stage_runs",
         "plugin_data",
         "unfolded_types",
         "_owned",
@@ -510,6 +570,15 @@ def _rules_migrated(state: ProjectState, p: Any, at: datetime) -> None:
 def _branch_opened(state: ProjectState, p: Any, at: datetime) -> None:
     dept = p["department"]
     previous = state.branches.get(dept)
+    running = state.running_stage
+    stage_id = running.id if running is not None else None
+    if previous is not None and previous.stage is not None and previous.stage != stage_id:
+        # The department again in a later stage: its branch of the earlier stage is kept there.
+        state._run_for_write(previous.stage).closed_branches[dept] = previous
+        previous = None
+    if running is not None and dept not in running.departments:
+        run = state._run_for_write(running.id)
+        run.departments = (*run.departments, dept)
     state.branches[dept] = Branch(
         department=dept,
         state="pending",
@@ -520,6 +589,7 @@ def _branch_opened(state: ProjectState, p: Any, at: datetime) -> None:
         accept_due=_when(p.get("accept_due")),
         due_set_at=at,
         ladder=_ladder(p.get("ladder", ())),
+        stage=stage_id,
     )
     if previous is not None:
         # A re-opened branch stays with the people who had it (D29) and its copies (D31).
@@ -629,7 +699,12 @@ def _branch_overdue(state: ProjectState, p: Any, at: datetime) -> None:
 
 @_on("card_issued")
 def _card_issued(state: ProjectState, p: Any, at: datetime) -> None:
-    if p["stage"] == "pre_review":
+    if p["stage"] == "approval_stage":
+        run = state._run_for_write(p["approval_stage"])
+        run.cards_issued = (*run.cards_issued, p["step"])
+    elif p["stage"] == "approval_total":
+        state.total_cards_issued = (*state.total_cards_issued, p["step"])
+    elif p["stage"] == "pre_review":
         round_ = state._round_for_write()
         unit = p["department"]
         round_.cards_issued[unit] = (*round_.cards_issued.get(unit, ()), p["step"])
@@ -672,3 +747,59 @@ def _copied(state: ProjectState, p: Any, at: datetime) -> None:
         branch.copied = branch.copied | frozenset(p["to"])
     else:
         state.copied = state.copied | frozenset(p["to"])
+
+
+@_on("approval_stages_planned")
+def _stages_planned(state: ProjectState, p: Any, at: datetime) -> None:
+    state.stage_plan = tuple(
+        ApprovalStageSettings(
+            stage["id"],
+            stage["name"],
+            tuple(stage["departments"]),
+            stage["lead"],
+            stage["limit_wd"],
+        )
+        for stage in p["stages"]
+    )
+    state.stage_route = tuple(p["route"])
+    state.total_limit_wd = p.get("total_limit_wd")
+    state.total_due = _when(p.get("total_due"))
+    state.total_provisional = p.get("total_provisional", False)
+    state.total_ladder = _ladder(p.get("total_ladder", ()))
+
+
+@_on("approval_stage_opened")
+def _stage_opened(state: ProjectState, p: Any, at: datetime) -> None:
+    state.stage_runs[p["stage"]] = StageRun(
+        id=p["stage"],
+        name=p["name"],
+        lead=p["lead"],
+        opened_at=at,
+        due=_when(p["due"]),
+        limit_wd=p["limit_wd"],
+        provisional=p.get("provisional", False),
+        ladder=_ladder(p.get("ladder", ())),
+    )
+    state._owned.add(f"@stage:{p['stage']}")
+
+
+@_on("approval_stage_decided")
+def _stage_decided(state: ProjectState, p: Any, at: datetime) -> None:
+    state._run_for_write(p["stage"]).decided_at = at
+
+
+@_on("approval_stage_result_issued")
+def _stage_issued(state: ProjectState, p: Any, at: datetime) -> None:
+    run = state._run_for_write(p["stage"])
+    run.issued_at = at
+    run.issued_by = p.get("by")
+
+
+@_on("approval_stage_overdue")
+def _stage_overdue(state: ProjectState, p: Any, at: datetime) -> None:
+    state._run_for_write(p["stage"]).overdue_sent = True
+
+
+@_on("approval_total_overdue")
+def _total_overdue(state: ProjectState, p: Any, at: datetime) -> None:
+    state.total_overdue_sent = True

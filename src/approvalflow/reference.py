@@ -12,7 +12,7 @@ from approvalflow import errors
 from approvalflow.display import BRANCH_STATE_NAMES, NOTICE_NAMES, ROLE_NAMES, STATE_NAMES
 from approvalflow.model import ESCALATION_KINDS, NOTICE_KINDS, ROLES
 from approvalflow.rules.commands import BUILTIN_COMMANDS
-from approvalflow.settings import Settings
+from approvalflow.settings import STAGE_TEMPLATES, Settings
 from approvalflow.states import TERMINAL, WORKFLOW_NAME, investment_project
 
 __all__ = ["render"]
@@ -110,6 +110,28 @@ def render() -> str:
             f"| `{kind}` | {NOTICE_NAMES.get(kind, '')} | "
             f"{'yes' if kind in ESCALATION_KINDS else ''} |"
         )
+    parts += [
+        "",
+        "## Approval in stages",
+        "",
+        "With `approval.stages` set, `apply` fixes the project's stages and opens the first;",
+        "each stage opens a branch for each of its departments the route picked (its lead",
+        "department's always), the lead's officers `issue_stage_result` once every branch of",
+        "the stage is `approved`, and the next stage opens; after the last the project is",
+        "`approved`. A stage past its limit, or approval past `approval.total_limit_wd`, sends",
+        "`overdue` (`stage`: `approval_stage` or `approval_total`) once, and the ladder's cards",
+        "when the ladder is on. See docs/stages.md. Templates:",
+        "",
+        "| template | stage | 中文 | lead | departments | limit | total |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for template, (template_stages, total) in STAGE_TEMPLATES.items():
+        for planned in template_stages:
+            parts.append(
+                f"| `{template}` | `{planned.id}` | {planned.name} | `{planned.lead}` | "
+                f"{', '.join(f'`{d}`' for d in planned.departments)} | {planned.limit_wd} wd | "
+                f"{total} wd |"
+            )
     parts += [
         "",
         "## Error codes",

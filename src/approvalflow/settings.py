@@ -28,6 +28,9 @@ from approvalflow.inputs import text_problem
 __all__ = [
     "CARDS",
     "LADDER_RECIPIENTS",
+    "STAGE_TEMPLATES",
+    "ApprovalSettings",
+    "ApprovalStageSettings",
     "CalendarSettings",
     "CommitmentSettings",
     "ConflictSettings",
@@ -95,6 +98,52 @@ class ConflictSettings:
 class CalendarSettings:
     strict: bool = False
     official_years: tuple[int, ...] = (2025, 2026)
+
+
+@attrs.frozen
+class ApprovalStageSettings:
+    """One stage of approval (审批阶段): its departments run in parallel under one lead
+    department (一家牵头), which issues the stage's combined result (统一出件) within
+    ``limit_wd`` working days of the stage's opening."""
+
+    id: str
+    name: str
+    departments: tuple[str, ...]
+    lead: str
+    limit_wd: int
+
+
+def _national_stages() -> tuple[ApprovalStageSettings, ...]:
+    # 国办发〔2019〕11号: four stages after signing. The departments are a county's; this
+    # mapping over the built-in departments is D141's.
+    return (
+        ApprovalStageSettings(
+            "land_planning", "立项用地规划许可", ("fgw", "zrzy", "sthj"), "fgw", 20
+        ),
+        ApprovalStageSettings("engineering_permit", "工程建设许可", ("zrzy", "yj"), "zrzy", 30),
+        ApprovalStageSettings("construction_permit", "施工许可", ("zj", "yj"), "zj", 30),
+        ApprovalStageSettings("completion", "竣工验收", ("zj", "zrzy", "sthj"), "zj", 40),
+    )
+
+
+STAGE_TEMPLATES: dict[str, tuple[tuple[ApprovalStageSettings, ...], int]] = {
+    "national": (_national_stages(), 120),
+}
+"""The named stage templates (``approval: {stages: national}``): stages and total limit."""
+
+
+@attrs.frozen
+class ApprovalSettings:
+    """Approval in stages (D140). No stages (the default) is today's single stage: every routed
+    department in parallel, no total limit. ``stages`` is an ordered list, or in settings a
+    template's name (``national``); ``total_limit_wd`` watches all stages together."""
+
+    stages: tuple[ApprovalStageSettings, ...] = ()
+    total_limit_wd: int | None = None
+    template: str | None = None
+
+    def stage(self, stage_id: str) -> ApprovalStageSettings | None:
+        return next((stage for stage in self.stages if stage.id == stage_id), None)
 
 
 # The warning ladder's cards, mildest first (预警, 黄牌, 红牌), and who a step may tell.
@@ -289,6 +338,7 @@ class Settings:
     calendar: CalendarSettings = attrs.field(factory=CalendarSettings)
     conflicts: ConflictSettings = attrs.field(factory=ConflictSettings)
     ladder: LadderSettings = attrs.field(factory=LadderSettings)
+    approval: ApprovalSettings = attrs.field(factory=ApprovalSettings)
     # Each plugin's own numbers, by plugin name, free-form: a scenario's `settings:` can set
     # them ({plugins: {huguan: {issue_deadline_wd: 3}}}) and they are in the fingerprint.
     plugins: dict[str, dict[str, Any]] = attrs.field(factory=dict)
@@ -409,6 +459,53 @@ class Settings:
                     f"({', '.join(CONFLICT_ROLES)})"
                 )
         found.extend(ladder_problems(self.ladder.steps, "settings.ladder.steps"))
+        found.extend(self._approval_problems())
+        return found
+
+    def _approval_problems(self) -> list[str]:
+        found: list[str] = []
+        approval = self.approval
+        if approval.template is not None and approval.template not in STAGE_TEMPLATES:
+            found.append(
+                f"settings.approval.stages: unknown stage template {approval.template!r} "
+                f"(one of {', '.join(STAGE_TEMPLATES)}, or a list of stages)"
+            )
+        if approval.total_limit_wd is not None and approval.total_limit_wd < 1:
+            found.append(
+                "settings.approval.total_limit_wd: must be at least 1 working day or null, "
+                f"got {approval.total_limit_wd}"
+            )
+        if approval.total_limit_wd is not None and not approval.stages:
+            found.append("settings.approval.total_limit_wd: a total limit needs stages")
+        seen: set[str] = set()
+        for i, stage in enumerate(approval.stages):
+            where = f"settings.approval.stages[{i}]"
+            if not stage.id or not stage.id.isidentifier() or not stage.id.isascii():
+                found.append(
+                    f"{where}.id: must be a name of letters, digits and _, got {stage.id!r}"
+                )
+            elif stage.id in seen:
+                found.append(f"{where}.id: {stage.id!r} names two stages")
+            seen.add(stage.id)
+            if not stage.name.strip():
+                found.append(f"{where}.name: a stage needs a display name")
+            if not stage.departments:
+                found.append(f"{where}.departments: at least one department is needed")
+            if len(set(stage.departments)) != len(stage.departments):
+                found.append(f"{where}.departments: a department is listed twice")
+            for dept in stage.departments:
+                if dept not in self.time_limit_wd:
+                    found.append(
+                        f"{where}.departments: {dept!r} is not an approving department "
+                        "(it has no time_limit_wd)"
+                    )
+            if stage.lead not in stage.departments:
+                found.append(
+                    f"{where}.lead: the lead department {stage.lead!r} must be one of the "
+                    "stage's departments"
+                )
+            if stage.limit_wd < 1:
+                found.append(f"{where}.limit_wd: must be at least 1, got {stage.limit_wd}")
         return found
 
     def fingerprint(self) -> str:
@@ -443,7 +540,7 @@ def rule_set_fingerprint(canonical_json: str) -> str:
 
 
 # Nested settings whose keys are fixed (the others, such as time_limit_wd, take any key).
-_CLOSED_SECTIONS = ("", "pre_review", "decision", "routing", "commitment", "ladder")
+_CLOSED_SECTIONS = ("", "pre_review", "decision", "routing", "commitment", "ladder", "approval")
 
 
 def _deep_merge(base: dict[str, Any], overrides: dict[str, Any], *, path: str) -> dict[str, Any]:
@@ -561,6 +658,33 @@ def _converter() -> cattrs.Converter:
     from cattrs.gen import make_dict_structure_fn
 
     converter = strict_converter()
+    # Before Settings: its generated function binds the hook its `approval` field has then.
+    stage_hook = make_dict_structure_fn(
+        ApprovalStageSettings, converter, _cattrs_forbid_extra_keys=True
+    )
+    converter.register_structure_hook(ApprovalStageSettings, stage_hook)
+    approval_hook = make_dict_structure_fn(
+        ApprovalSettings, converter, _cattrs_forbid_extra_keys=True
+    )
+
+    def structure_approval(value: Any, cls: type) -> ApprovalSettings:
+        # `stages: national` names a template: its stages, and its total unless one is given.
+        if isinstance(value, Mapping) and isinstance(value.get("stages"), str):
+            name = value["stages"]
+            # An unknown name keeps no stages; `problems` names it.
+            stages, total = STAGE_TEMPLATES.get(name, ((), None))
+            value = {
+                **value,
+                "stages": converter.unstructure(stages),
+                "template": name,
+                "total_limit_wd": total
+                if value.get("total_limit_wd") is None
+                else value["total_limit_wd"],
+            }
+        settings: ApprovalSettings = approval_hook(value, cls)
+        return settings
+
+    converter.register_structure_hook(ApprovalSettings, structure_approval)
     for cls in (
         Settings,
         PreReviewSettings,

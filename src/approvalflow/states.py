@@ -114,6 +114,7 @@ STAGE_TRANSITIONS: tuple[TransitionSpec, ...] = (
     {"trigger": "entrust", "source": ["approval", *FUNDED_STAGES[2:]], "dest": None},
     {"trigger": "copy", "source": list(NON_TERMINAL), "dest": None},
     {"trigger": "timer", "source": list(NON_TERMINAL), "dest": None},
+    {"trigger": "issue_stage_result", "source": "approval", "dest": None},
     {"trigger": "approval_complete", "source": "approval", "dest": "approved"},
     {"trigger": "approval_rejected", "source": "approval", "dest": "rejected"},
     {"trigger": "urge", "source": ["pre_review.reviewing", "approval"], "dest": None},

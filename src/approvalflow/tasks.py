@@ -22,6 +22,7 @@ from approvalflow.calendar import WorkingCalendar, to_local
 from approvalflow.errors import NotAuthorized
 from approvalflow.model import Actor, Event
 from approvalflow.project import Branch, ProjectState
+from approvalflow.rules import stages
 from approvalflow.rules.authorization import BranchParties, authorize
 from approvalflow.rules.commands import BUILTIN_COMMANDS
 from approvalflow.settings import LadderStep, Settings
@@ -55,6 +56,7 @@ TASK_KINDS: tuple[str, ...] = (
     "accept_commitment",  # the applicant pledges for a commitment-eligible branch
     "verify",  # an officer verifies a commitment
     "consent_removal",  # the leader consents to a removal (减签) from a priority project
+    "issue_stage_result",  # the lead department issues a decided stage's result (统一出件)
     "next_step",  # the project's own next step: negotiate, submit, sign, apply, start...
 )
 """The built-in kinds of item; a plugin's items may use kinds of their own."""
@@ -77,6 +79,7 @@ TASK_COMMANDS: frozenset[str] = frozenset(
         "accept_commitment",
         "verify",
         "consent_remove_department",
+        "issue_stage_result",
         "start_construction",
         "start_production",
         "reach_target",
@@ -261,7 +264,9 @@ def _approval_items(
     add: Callable[..., None],
 ) -> None:
     """The approval stage's items: the actor's own branch, the applicant's supplies and
-    pledges, the leader's consent to a removal, and a re-application for revoked branches."""
+    pledges, the leader's consent to a removal, a re-application for revoked branches, and
+    under stages the lead department's combined result once every branch of the running stage
+    is approved."""
     branch = state.branches.get(actor.department) if actor.department else None
     if branch is not None:
         commands = [
@@ -289,6 +294,20 @@ def _approval_items(
             add("consent_removal", ["consent_remove_department"], request.department)
     if any(b.state == "revoked" for b in state.branches.values()) and may("apply"):
         add("next_step", ["apply"])
+    run = stages.current_stage(state)
+    if (
+        run is not None
+        and actor.department == run.lead
+        and stages.stage_ready(state, run)
+        and may("issue_stage_result")
+    ):
+        add(
+            "issue_stage_result",
+            ["issue_stage_result"],
+            run.lead,
+            run.due,
+            _last_card(run.ladder, run.cards_issued),
+        )
 
 
 def _last_card(steps: Sequence[LadderStep], issued: Sequence[int]) -> str | None:

@@ -98,12 +98,16 @@ def render(engine: Engine, state: ProjectState, now: datetime) -> str:
             if branch.corrections:
                 extra += f"  corrections: {', '.join(sorted(branch.corrections))}"
             extra += _people(branch, now)
+            if branch.stage is not None:
+                extra += f"  stage: {branch.stage}"
             lines.append(f"  {dept:<6}{name:<8}{branch_label(branch.state)}{extra}")
         for request in state.removal_requests:
             lines.append(
                 f"  removal of {request.department} asked by {request.by} "
                 f"({request.reason}): waits for the leader {state.leader}'s consent"
             )
+    if state.stage_plan:
+        lines.extend(_stage_lines(engine, state))
     deadlines = _deadlines_with_overdue(engine, state)
     if deadlines:
         lines.append("Open deadlines")
@@ -145,6 +149,37 @@ def render(engine: Engine, state: ProjectState, now: datetime) -> str:
     return "\n".join(lines)
 
 
+def _stage_lines(engine: Engine, state: ProjectState) -> list[str]:
+    """Approval in stages: each planned stage, its lead, where it stands; the total limit."""
+    from approvalflow.calendar import format_local
+    from approvalflow.rules import stages
+
+    lines = ["Stages" + (f" (total {state.total_limit_wd} wd)" if state.total_limit_wd else "")]
+    running = stages.current_stage(state)
+    for spec in state.stage_plan:
+        run = state.stage_runs.get(spec.id)
+        lead = engine.settings.department_name(spec.lead)
+        if run is None:
+            where = f"not opened, {spec.limit_wd} wd"
+        elif run.issued_at is not None:
+            where = f"result issued {format_local(run.issued_at)}"
+        elif run is running and stages.stage_ready(state, run):
+            where = "decided, result to issue"
+        else:
+            waiting = ", ".join(stages.waiting_on(state, run))
+            where = f"running, waiting on {waiting}" if waiting else "running"
+        if run is not None and run.issued_at is None and run.due is not None:
+            where += f", due {format_local(run.due)}" + (" (overdue)" if run.overdue_sent else "")
+        departments = ",".join(run.departments if run is not None else spec.departments)
+        lines.append(
+            f"  {spec.id:<20}{spec.name:<10}lead {spec.lead} ({lead})  [{departments}]  {where}"
+        )
+    if state.total_due is not None:
+        late = " (overdue)" if state.total_overdue_sent else ""
+        lines.append(f"  total due {format_local(state.total_due)}{late}")
+    return lines
+
+
 def _deadlines_with_overdue(engine: Engine, state: ProjectState) -> dict[str, tuple[Due, bool]]:
     """The open deadlines, and those already passed whose overdue notice a worker has sent:
     a limit stays overdue until the branch (or the pre-review round) is done, whoever fired it.
@@ -164,6 +199,13 @@ def _deadlines_with_overdue(engine: Engine, state: ProjectState) -> dict[str, tu
                 found.setdefault(
                     f"{state.id}.approval.{dept}", (Due(branch.due, branch.provisional), True)
                 )
+        run = state.running_stage
+        if run is not None and run.overdue_sent and run.due is not None:
+            found.setdefault(f"{state.id}.stage.{run.id}", (Due(run.due, run.provisional), True))
+        if state.total_overdue_sent and state.total_due is not None:
+            found.setdefault(
+                f"{state.id}.total", (Due(state.total_due, state.total_provisional), True)
+            )
     return found
 
 
@@ -196,6 +238,9 @@ def holding_up(engine: Engine, state: ProjectState, now: datetime | None = None)
         return f"the applicant {state.applicant}: materials {', '.join(missing)}"
     name = engine.settings.department_name(first.waiting_on)
     due = f", due {format_local(first.due)}" if first.due else ""
+    if first.what == "stage_result":
+        card = f", {_card(first.card)}" if first.card else ""
+        return f"{first.waiting_on} ({name}), the combined result of stage {first.state}{due}{card}"
     who = ""
     if first.handler:
         who = f", handled by {first.handler}"

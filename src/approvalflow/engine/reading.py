@@ -16,7 +16,7 @@ from approvalflow.model import ActorDirectory, Event
 from approvalflow.plugins.folds import with_plugin_folds
 from approvalflow.project import ProjectState
 from approvalflow.rules import holdups as holdups_rule
-from approvalflow.rules import lifecycle, metrics, timers
+from approvalflow.rules import lifecycle, metrics, stages, timers
 from approvalflow.rules import points as points_rule
 from approvalflow.rules import preview as preview_rule
 from approvalflow.rules.holdups import Holdup
@@ -63,6 +63,10 @@ class ReadSide:
             timers.ACCEPTANCE_DEADLINE: "{p}.approval.{b}.acceptance",
             timers.LADDER: "{p}.approval.{b}.card",
             timers.PRE_REVIEW_LADDER: "{p}.pre_review.{b}.card",
+            stages.STAGE_LIMIT: "{p}.stage.{b}",
+            stages.STAGE_LIMIT_CARD: "{p}.stage.{b}.card",
+            stages.TOTAL_LIMIT: "{p}.total",
+            stages.TOTAL_LIMIT_CARD: "{p}.total.card",
         }
         found: dict[str, Due] = {}
         for (kind, branch), due in self.rules.stored_timers(state).items():
@@ -79,6 +83,10 @@ class ReadSide:
                 provisional = state.round.provisional
             elif kind == timers.BRANCH_LIMIT:
                 provisional = state.branches[branch].provisional
+            elif kind == stages.STAGE_LIMIT and branch in state.stage_runs:
+                provisional = state.stage_runs[branch].provisional
+            elif kind == stages.TOTAL_LIMIT:
+                provisional = state.total_provisional
             found[names[kind].format(p=project, b=branch)] = Due(due, provisional)
         # A returned branch's clock is stopped, so it has no limit, but its supply deadline runs.
         for dept, branch_state in state.branches.items():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from approvalflow.errors import InvalidTransition
 from approvalflow.project import Branch
+from approvalflow.rules import stages
 from approvalflow.rules.context import Context
 
 __all__ = ["check_branch", "complete_if_all_approved", "officer_branch"]
@@ -46,6 +47,10 @@ def complete_if_all_approved(ctx: Context) -> None:
     not needed."""
     state = ctx.state
     if state.stage != "approval" or not state.branches:
+        return
+    if stages.staged(state):
+        # Under stages the running stage's lead department issues the result (统一出件).
+        stages.on_branches_decided(ctx)
         return
     # A branch closed as not needed (减签) is settled, but approves nothing: at least one
     # department must have approved (D149).

@@ -26,6 +26,7 @@ from approvalflow.rules import (
     parallel_approval,
     pre_review,
     rule_sets,
+    stages,
     supply,
     urging,
 )
@@ -195,6 +196,14 @@ _SPECS = (
         precheck=branches.check_branch,
         summary="Restart a paused branch's clock with the working days that were left.",
         on_branch=True,
+    ),
+    _spec(
+        "issue_stage_result",
+        (Party.OFFICER,),
+        stages.issue_stage_result,
+        precheck=stages.check_issue,
+        summary="The lead department issues the stage's combined result (统一出件); the next "
+        "stage opens.",
     ),
     _spec(
         "accept_commitment",

@@ -17,12 +17,12 @@ from __future__ import annotations
 from approvalflow.calendar import format_local
 from approvalflow.errors import AlreadyRouted, InvalidCommand, InvalidTransition
 from approvalflow.project import Branch, ProjectState, RemovalRequest
-from approvalflow.rules import arguments
+from approvalflow.rules import arguments, stages
 from approvalflow.rules.branches import complete_if_all_approved
 from approvalflow.rules.context import Context
 
 # The one way a branch opens, routed or added (``stages.open_branch`` once stages exist).
-from approvalflow.rules.parallel_approval import _open_branch as open_branch
+from approvalflow.rules.stages import open_branch
 
 __all__ = [
     "NOT_NEEDED",
@@ -42,15 +42,18 @@ UNDECIDED = frozenset({"pending", "accepted", "deficient", "returned", "paused"}
 
 
 def running_branches(state: ProjectState) -> dict[str, Branch]:
-    """The running approval stage's branches, by department (one stage today: all of them;
-    with stages, ``stages.stage_branches(state, stages.current_stage(state))``)."""
-    return state.branches
+    """The running approval stage's branches, by department (without stages: all of them)."""
+    if not stages.staged(state):
+        return state.branches
+    run = stages.current_stage(state)
+    return stages.stage_branches(state, run) if run is not None else {}
 
 
 def running_lead(state: ProjectState) -> str | None:
-    """The running stage's lead department (牵头部门), if the stage has one (today's has none;
-    with stages, ``stages.current_stage(state).lead``)."""
-    return None
+    """The running stage's lead department (牵头部门), if the stage has one (none without
+    stages)."""
+    run = stages.current_stage(state) if stages.staged(state) else None
+    return run.lead if run is not None else None
 
 
 def check_department_change(ctx: Context) -> None:

@@ -13,6 +13,7 @@ import attrs
 
 from approvalflow.calendar import WorkingCalendar, to_local
 from approvalflow.project import ProjectState
+from approvalflow.rules import stages
 from approvalflow.settings import LadderStep, Settings
 from approvalflow.states import BRANCH_OPEN
 
@@ -27,7 +28,8 @@ class Holdup:
 
     project: str
     waiting_on: str  # a department id, "applicant", or "leader"
-    what: str  # "pre_review", "approval", "materials", "corrections", "removal_consent"
+    # "pre_review", "approval", "materials", "corrections", "removal_consent", "stage_result"
+    what: str
     due: datetime | None
     state: str
     # On a branch: its handler (经办人) and the deputy acting for them (委托), when named.
@@ -85,6 +87,19 @@ def holdups(state: ProjectState, settings: Settings, now: datetime | None = None
         for request in state.removal_requests:
             # 减签 on a priority project: the leader's consent, the branch still running.
             found.append(Holdup(state.id, "leader", "removal_consent", None, request.department))
+        run = stages.current_stage(state)
+        if run is not None and stages.stage_ready(state, run):
+            # Every branch of the stage decided: the lead department's combined result is due.
+            found.append(
+                Holdup(
+                    state.id,
+                    run.lead,
+                    "stage_result",
+                    run.due,
+                    run.id,
+                    card=_last_card(run.ladder, run.cards_issued),
+                )
+            )
     return sorted(found, key=lambda h: (h.due is None, h.due or datetime.min, h.waiting_on))
 
 

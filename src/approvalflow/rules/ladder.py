@@ -24,8 +24,10 @@ __all__ = [
     "CARD_NOTICES",
     "LadderFunction",
     "branch_card_due",
+    "card_recipients",
     "on_branch_card",
     "on_unit_card",
+    "pending_steps",
     "schedule",
     "step_time",
     "unit_card_due",
@@ -67,7 +69,7 @@ def schedule(
     return [(i, step, at) for i, step, at in timed if at > since]
 
 
-def _pending(
+def pending_steps(
     calendar: WorkingCalendar,
     due: datetime,
     steps: Sequence[LadderStep],
@@ -90,7 +92,7 @@ def branch_card_due(branch: Branch, calendar: WorkingCalendar) -> datetime | Non
     if not branch.ladder or branch.state not in BRANCH_OPEN or branch.due is None:
         return None
     since = branch.due_set_at or branch.opened_at
-    for _index, _step, at in _pending(
+    for _index, _step, at in pending_steps(
         calendar, branch.due, branch.ladder, branch.cards_issued, since
     ):
         return at
@@ -103,7 +105,7 @@ def unit_card_due(round_: PreReviewRound, unit: str, calendar: WorkingCalendar) 
     if not steps or round_.closed or unit in round_.opinions:
         return None
     issued = round_.cards_issued.get(unit, ())
-    for _index, _step, at in _pending(calendar, round_.due, steps, issued, round_.opened_at):
+    for _index, _step, at in pending_steps(calendar, round_.due, steps, issued, round_.opened_at):
         return at
     return None
 
@@ -119,7 +121,7 @@ def on_branch_card(ctx: Context, dept: str) -> None:
     since = branch.due_set_at or branch.opened_at
     due = branch.due
     for index, step, at in list(
-        _pending(ctx.calendar, due, branch.ladder, branch.cards_issued, since)
+        pending_steps(ctx.calendar, due, branch.ladder, branch.cards_issued, since)
     ):
         if at > ctx.now:
             break
@@ -137,7 +139,7 @@ def on_unit_card(ctx: Context, unit: str) -> None:
     steps = round_.ladders.get(unit, ())
     issued = round_.cards_issued.get(unit, ())
     for index, step, at in list(
-        _pending(ctx.calendar, round_.due, steps, issued, round_.opened_at)
+        pending_steps(ctx.calendar, round_.due, steps, issued, round_.opened_at)
     ):
         if at > ctx.now:
             break
@@ -158,7 +160,7 @@ def _issue(
     )
     ctx.notify(
         CARD_NOTICES[step.card],
-        _recipients(ctx, step, stage, dept),
+        card_recipients(ctx, step, stage, dept),
         card=step.card,
         department=dept,
         stage=stage,
@@ -168,7 +170,7 @@ def _issue(
     )
 
 
-def _recipients(ctx: Context, step: LadderStep, stage: str, dept: str) -> list[str]:
+def card_recipients(ctx: Context, step: LadderStep, stage: str, dept: str) -> list[str]:
     # "The department" is the role that acts at the stage (WORKFLOW.md: reviewers in
     # pre-review, officers in approval), as for the overdue notice.
     acting = "reviewer" if stage == "pre_review" else "officer"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from approvalflow.errors import InvalidCommand, InvalidTransition
 from approvalflow.project import ProjectState
-from approvalflow.rules import arguments, fault_tolerant
+from approvalflow.rules import arguments, fault_tolerant, stages
 from approvalflow.rules.branches import complete_if_all_approved, officer_branch
 from approvalflow.rules.context import Context
 from approvalflow.rules.lifecycle import reject_project
@@ -58,29 +58,14 @@ def apply(ctx: Context) -> None:
     if not departments:
         raise InvalidCommand(f"the routing rule picked no department for {state.id}")
     ctx.move("apply")
+    if ctx.settings.approval.stages:
+        stages.start(ctx, tuple(departments))
+        return
     for dept in departments:
         _open_branch(ctx, dept)
 
 
-def _open_branch(ctx: Context, dept: str) -> None:
-    existing = ctx.state.branches.get(dept)
-    if existing is not None:
-        # Only a revoked branch opens again, and the branch machine says where it goes.
-        ctx.machines.next_branch_state(existing.state, "reopen", department=dept)
-    due = ctx.working_days_after(ctx.time_limit_wd(dept))
-    accept_wd = ctx.settings.deemed_acceptance_wd
-    accept_due = ctx.working_days_after(accept_wd).at.isoformat() if accept_wd else None
-    # The ladder is recorded with the deadline, so a county changing it later leaves open
-    # branches as they were; without one the event is as it always was.
-    steps = ctx.ladder_for("approval", dept)
-    ctx.emit(
-        "branch_opened",
-        department=dept,
-        due=due.at.isoformat(),
-        provisional=due.provisional,
-        accept_due=accept_due,
-        **({"ladder": [step.to_dict() for step in steps]} if steps else {}),
-    )
+_open_branch = stages.open_branch
 
 
 def accept(ctx: Context) -> None:

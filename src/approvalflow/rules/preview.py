@@ -19,7 +19,7 @@ from approvalflow.rules.context import LadderFunction, RouteFunction, TimeLimitF
 from approvalflow.rules.ladder import schedule
 from approvalflow.settings import LadderStep, Settings
 
-__all__ = ["BranchPreview", "CardPreview", "Preview", "preview"]
+__all__ = ["BranchPreview", "CardPreview", "Preview", "StagePreview", "preview"]
 
 
 @attrs.frozen
@@ -48,6 +48,23 @@ class BranchPreview:
     supply_due_if_deficient: Due
     reminder_if_deficient: Due
     cards: tuple[CardPreview, ...] = ()
+    # Under approval in stages: the stage the branch opens in (a department may be in several).
+    stage: str | None = None
+
+
+@attrs.frozen
+class StagePreview:
+    """An approval stage's dates, were it to open when the one before ends at the latest (its
+    limit): the lead department, the routed departments, its deadline and cards."""
+
+    id: str
+    name: str
+    lead: str
+    departments: tuple[str, ...]
+    limit_wd: int
+    opens: datetime
+    due: Due
+    cards: tuple[CardPreview, ...] = ()
 
 
 @attrs.frozen
@@ -60,15 +77,29 @@ class Preview:
     branches: tuple[BranchPreview, ...]
     # Each member unit's cards should it stay silent, by unit (units without a ladder left out).
     pre_review_cards: Mapping[str, tuple[CardPreview, ...]] = attrs.field(factory=dict)
+    # Approval in stages: each stage in order, and the total limit over them (with its cards).
+    stages: tuple[StagePreview, ...] = ()
+    total_due: Due | None = None
+    total_cards: tuple[CardPreview, ...] = ()
 
     @property
     def approval_due(self) -> Due:
-        """When the slowest branch's limit ends: the stage's promised end."""
+        """The promised end of approval: the slowest branch's limit; under stages the total
+        limit, or without one the last stage's."""
+        if self.total_due is not None:
+            return self.total_due
+        if self.stages:
+            return self.stages[-1].due
         return max((b.due for b in self.branches), key=lambda due: due.at)
 
     @property
     def provisional(self) -> bool:
-        return self.pre_review_due.provisional or any(b.due.provisional for b in self.branches)
+        return (
+            self.pre_review_due.provisional
+            or any(b.due.provisional for b in self.branches)
+            or any(s.due.provisional for s in self.stages)
+            or (self.total_due is not None and self.total_due.provisional)
+        )
 
 
 def preview(
@@ -91,10 +122,41 @@ def preview(
         return settings.ladder.steps if settings.ladder.enabled else ()
 
     departments = route(state, settings)
+    # Without stages every branch opens at approval_start; under stages each stage's branches
+    # open when the stage does, the one before ending at its limit.
+    openings: list[tuple[str | None, str, datetime]] = []
+    stage_previews: list[StagePreview] = []
+    total_due: Due | None = None
+    total_cards: tuple[CardPreview, ...] = ()
+    county_steps = settings.ladder.steps if settings.ladder.enabled else ()
+    if settings.approval.stages:
+        opens = approval_start
+        for spec in settings.approval.stages:
+            routed = tuple(d for d in spec.departments if d in departments or d == spec.lead)
+            stage_due = calendar.deadline_after(opens, spec.limit_wd)
+            stage_previews.append(
+                StagePreview(
+                    id=spec.id,
+                    name=spec.name,
+                    lead=spec.lead,
+                    departments=routed,
+                    limit_wd=spec.limit_wd,
+                    opens=opens,
+                    due=stage_due,
+                    cards=_cards(calendar, stage_due, county_steps, opens),
+                )
+            )
+            openings.extend((spec.id, dept, opens) for dept in routed)
+            opens = stage_due.at
+        if settings.approval.total_limit_wd is not None:
+            total_due = calendar.deadline_after(approval_start, settings.approval.total_limit_wd)
+            total_cards = _cards(calendar, total_due, county_steps, approval_start)
+    else:
+        openings = [(None, dept, approval_start) for dept in departments]
     branches = []
-    for dept in departments:
+    for stage_id, dept, opened in openings:
         limit = time_limit(state, dept) if time_limit else settings.time_limit_wd[dept]
-        due = calendar.deadline_after(approval_start, limit)
+        due = calendar.deadline_after(opened, limit)
         branches.append(
             BranchPreview(
                 department=dept,
@@ -105,12 +167,13 @@ def preview(
                 commitment_eligible=dept in settings.commitment.departments,
                 deemed_approval=dept in settings.deemed_approval,
                 supply_due_if_deficient=calendar.deadline_after(
-                    approval_start, settings.supply_deadline_wd
+                    opened, settings.supply_deadline_wd
                 ),
                 reminder_if_deficient=calendar.deadline_after(
-                    approval_start, settings.supply_deadline_wd - settings.reminder_before_wd
+                    opened, settings.supply_deadline_wd - settings.reminder_before_wd
                 ),
-                cards=_cards(calendar, due, ladder_for("approval", dept), approval_start),
+                cards=_cards(calendar, due, ladder_for("approval", dept), opened),
+                stage=stage_id,
             )
         )
     pre_review_due = calendar.deadline_after(start, settings.pre_review.deadline_wd)
@@ -125,6 +188,9 @@ def preview(
         approval_start=approval_start,
         branches=tuple(branches),
         pre_review_cards=pre_review_cards,
+        stages=tuple(stage_previews),
+        total_due=total_due,
+        total_cards=total_cards,
     )
 
 

@@ -13,7 +13,14 @@ from datetime import datetime
 
 from approvalflow.calendar import WorkingCalendar
 from approvalflow.project import ProjectState
-from approvalflow.rules import commitment, fault_tolerant, ladder, pre_review, time_limits
+from approvalflow.rules import (
+    commitment,
+    fault_tolerant,
+    ladder,
+    pre_review,
+    stages,
+    time_limits,
+)
 from approvalflow.rules.context import Context
 from approvalflow.states import BRANCH_OPEN, TERMINAL
 
@@ -42,6 +49,10 @@ TIMER_KINDS = (
     ACCEPTANCE_DEADLINE,
     LADDER,
     PRE_REVIEW_LADDER,
+    stages.STAGE_LIMIT,
+    stages.STAGE_LIMIT_CARD,
+    stages.TOTAL_LIMIT,
+    stages.TOTAL_LIMIT_CARD,
 )
 
 
@@ -76,6 +87,8 @@ def timers_for(state: ProjectState, calendar: WorkingCalendar) -> dict[TimerKey,
         awaiting_verification = branch.commitment and not branch.verified
         if awaiting_verification and branch.state == "approved" and branch.verify_due:
             timers[(VERIFY_DEADLINE, dept)] = branch.verify_due
+    if state.stage_plan:
+        timers.update(stages.timers(state, calendar))
     return timers
 
 
@@ -88,6 +101,10 @@ _FIRE: dict[str, Callable[[Context, str], None]] = {
     ACCEPTANCE_DEADLINE: time_limits.on_acceptance_deadline,
     LADDER: ladder.on_branch_card,
     PRE_REVIEW_LADDER: ladder.on_unit_card,
+    stages.STAGE_LIMIT: stages.on_stage_limit,
+    stages.STAGE_LIMIT_CARD: stages.on_stage_card,
+    stages.TOTAL_LIMIT: stages.on_total_limit,
+    stages.TOTAL_LIMIT_CARD: stages.on_total_card,
 }
 
 

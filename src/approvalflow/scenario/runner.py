@@ -379,6 +379,10 @@ class _Run:
         expected = str(expectation.value)
         if not path:
             found = state.stage
+        elif path == "stage":
+            # The approval stage running now (approval in stages), else "none".
+            run = state.running_stage if state.stage == "approval" else None
+            found = run.id if run is not None else "none"
         else:
             stage, _, dept = path.partition(".")
             branch = state.branches.get(dept) if stage == "approval" else None

@@ -232,6 +232,90 @@ def _rich_history(project: str) -> list[Event]:
     return events
 
 
+def _staged_history(project: str) -> list[Event]:
+    """A project in approval stages: its stages planned, a first stage whose zj branch is
+    approved and issued, and zj again in the running second stage (the first one's branch kept
+    with its stage), with a card on the stage's ladder."""
+    day = timedelta(days=1)
+    step = {"card": "warning", "offset_wd": 2, "recipients": ["officer"]}
+    stage = {"id": "one", "name": "立项", "departments": ["zj"], "lead": "zj", "limit_wd": 8}
+    specs: list[tuple[str, dict[str, Any], datetime]] = [
+        ("stage_changed", {"to": "approval"}, T0 + day),
+        (
+            "approval_stages_planned",
+            {
+                "stages": [stage, {**stage, "id": "two", "name": "施工", "limit_wd": 10}],
+                "route": ["zj"],
+                "total_limit_wd": 15,
+                "total_due": (T0 + 20 * day).isoformat(),
+                "total_provisional": False,
+                "total_ladder": [step],
+            },
+            T0 + day,
+        ),
+        (
+            "approval_stage_opened",
+            {
+                "stage": "one",
+                "name": "立项",
+                "lead": "zj",
+                "limit_wd": 8,
+                "due": (T0 + 10 * day).isoformat(),
+                "provisional": False,
+                "ladder": [step],
+            },
+            T0 + day,
+        ),
+        (
+            "branch_opened",
+            {"department": "zj", "due": (T0 + 8 * day).isoformat(), "provisional": False},
+            T0 + day,
+        ),
+        (
+            "branch_changed",
+            {"department": "zj", "from": "pending", "to": "approved", "trigger": "approve"},
+            T0 + 2 * day,
+        ),
+        ("approval_stage_decided", {"stage": "one"}, T0 + 2 * day),
+        (
+            "card_issued",
+            {
+                "stage": "approval_stage",
+                "approval_stage": "one",
+                "department": "zj",
+                "step": 0,
+                "card": "warning",
+                "offset_wd": 2,
+                "due": (T0 + 10 * day).isoformat(),
+            },
+            T0 + 3 * day,
+        ),
+        ("approval_stage_result_issued", {"stage": "one", "lead": "zj"}, T0 + 3 * day),
+        (
+            "approval_stage_opened",
+            {
+                "stage": "two",
+                "name": "施工",
+                "lead": "zj",
+                "limit_wd": 10,
+                "due": (T0 + 17 * day).isoformat(),
+                "provisional": True,
+            },
+            T0 + 3 * day,
+        ),
+        (
+            "branch_opened",
+            {"department": "zj", "due": (T0 + 12 * day).isoformat(), "provisional": False},
+            T0 + 3 * day,
+        ),
+        ("approval_total_overdue", {"stage": "two"}, T0 + 21 * day),
+    ]
+    events = [created_event(project)]
+    for version, (type_, payload, at) in enumerate(specs, start=2):
+        events.append(Event(project, version, type_, at, payload, "officer1", None, None))
+    return events
+
+
 class PluginDataConformance:
     """A county's data survives an engine without the county's plugin (issue 13's repro).
 
@@ -345,6 +429,25 @@ class StoreConformance(PluginDataConformance):
         assert [(e.by, e.on_behalf_of, e.command_id) for e in stored] == [
             (e.by, e.on_behalf_of, e.command_id) for e in history
         ]
+
+    def test_a_project_in_approval_stages_loads_as_the_same_state(self, store: Store) -> None:
+        """Stages planned and run, a department's branch of an earlier stage kept with it, the
+        stage and total ladders: the stored state is the folded one."""
+        history = _staged_history("P1")
+        state = ProjectState.from_events(history)
+        assert state.stage_runs["one"].closed_branches["zj"].state == "approved"
+        assert state.branches["zj"].stage == "two" and state.total_overdue_sent
+        store.commit(
+            project="P1",
+            expected_version=0,
+            events=history,
+            timers=NO_TIMERS,
+            notices=(),
+            command=None,
+            state=state,
+        )
+        assert store.load("P1") == state
+        assert store.events("P1") == history
 
     def test_events_come_back_in_version_order_after_a_version(self, store: Store) -> None:
         """``events(project, after)`` returns exactly the later events, oldest first, and
