@@ -18,6 +18,7 @@ from approvalflow.calendar import Due, OfficialYear, WorkingCalendar
 from approvalflow.clock import Clock, ManualClock, SystemClock
 from approvalflow.engine import Engine
 from approvalflow.errors import (
+    AlreadyRated,
     AlreadyVoted,
     ApprovalflowError,
     CalendarOutOfRange,
@@ -55,6 +56,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Actor",
     "ActorDirectory",
+    "AlreadyRated",
     "AlreadyVoted",
     "ApprovalflowError",
     "Branch",

@@ -59,6 +59,11 @@ NOTICE_NAMES: dict[str, str] = {
     "early_warning": "预警",
     "yellow_card": "黄牌",
     "red_card": "红牌",
+    "rating_recorded": "好差评评价",
+    "rectified": "差评整改反馈",
+    "rectification_closed": "差评整改确认",
+    "rectification_reopened": "差评整改退回",
+    "rectification_warning": "差评整改预警",
 }
 
 CARD_NAMES: dict[str, str] = {"warning": "预警", "yellow": "黄牌", "red": "红牌"}

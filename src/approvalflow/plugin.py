@@ -42,6 +42,7 @@ from approvalflow.calendar import (
     to_local,
 )
 from approvalflow.errors import (
+    AlreadyRated,
     AlreadyVoted,
     ApprovalflowError,
     CalendarUnknown,
@@ -93,6 +94,7 @@ __all__ = [
     "TERMINAL",
     "Actor",
     "ActorDirectory",
+    "AlreadyRated",
     "AlreadyVoted",
     "ApprovalflowError",
     "Branch",

@@ -54,6 +54,8 @@ TASK_KINDS: tuple[str, ...] = (
     "decide",  # an officer approves (or returns, or rejects) an accepted branch
     "accept_commitment",  # the applicant pledges for a commitment-eligible branch
     "verify",  # an officer verifies a commitment
+    "rectify",  # a department rectifies after a bad rating (差评整改)
+    "confirm_rectification",  # the applicant or the efficiency office confirms it
     "next_step",  # the project's own next step: negotiate, submit, sign, apply, start...
 )
 """The built-in kinds of item; a plugin's items may use kinds of their own."""
@@ -75,6 +77,8 @@ TASK_COMMANDS: frozenset[str] = frozenset(
         "reject",
         "accept_commitment",
         "verify",
+        "rectify",
+        "confirm_rectification",
         "start_construction",
         "start_production",
         "reach_target",
@@ -170,7 +174,7 @@ def open_items(
 
     ``settings`` is the rule set the project is pinned to (``Engine.rules_for``).
     """
-    if state.stage in TERMINAL:
+    if state.stage in TERMINAL and not state.ratings:
         return []
     found: list[TaskItem] = []
 
@@ -219,6 +223,10 @@ def open_items(
             )
         )
 
+    if state.ratings:
+        _rectification_items(state, actor, may, add)
+    if state.stage in TERMINAL:
+        return sort_by_urgency(found)
     stage = state.stage
     steps = [c for c in _NEXT_STEPS.get(stage, ()) if may(c)]
     if steps:
@@ -284,6 +292,29 @@ def _approval_items(
                 add("accept_commitment", ["accept_commitment"], dept, other.due)
     if any(b.state == "revoked" for b in state.branches.values()) and may("apply"):
         add("next_step", ["apply"])
+
+
+def _rectification_items(
+    state: ProjectState,
+    actor: Actor,
+    may: Callable[..., bool],
+    add: Callable[..., None],
+) -> None:
+    """好差评: the department's open rectifications, with their deadline and card, and the
+    rectified ones awaiting the applicant's or the efficiency office's confirmation. Rating
+    itself is not an item: it is the enterprise's choice (D156)."""
+    for rating in state.ratings.values():
+        if rating.rectification == "open" and rating.department == actor.department:
+            if may("rectify"):
+                add(
+                    "rectify",
+                    ["rectify"],
+                    rating.department,
+                    rating.due,
+                    _last_card(rating.ladder, rating.cards_issued),
+                )
+        elif rating.rectification == "rectified" and may("confirm_rectification"):
+            add("confirm_rectification", ["confirm_rectification"], rating.department)
 
 
 def _last_card(steps: Sequence[LadderStep], issued: Sequence[int]) -> str | None:
