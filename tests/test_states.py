@@ -18,6 +18,7 @@ from approvalflow.states import (
     investment_project,
 )
 
+RATING_COMMANDS = ("rate", "rectify", "confirm_rectification")
 STATES = ("draft", "review", "done")
 GOOD: tuple[TransitionSpec, ...] = (
     {"trigger": "submit", "source": "draft", "dest": "review"},
@@ -116,12 +117,15 @@ class TestTheBuiltInWorkflow:
         assert {"accept", "approve", "apply", "urge", "withdraw", "copy"} <= set(allowed)
         assert not {"negotiate", "sign", "convene", "start_construction"} & set(allowed)
         county.do("withdraw", "P1", "fuyuan", reason="moved elsewhere")
-        assert county.engine.allowed_commands("P1") == []
+        # Only the 好差评 commands outlive the project (D154).
+        assert county.engine.allowed_commands("P1") == sorted(RATING_COMMANDS)
 
     def test_no_command_is_allowed_once_the_project_ended(self) -> None:
-        """Every terminal stage accepts no trigger at all."""
+        """A terminal stage accepts no trigger but the 好差评 ones, which keep the stage."""
         stages = investment_project().stages
-        assert all(stages.triggers(stage) == [] for stage in TERMINAL)
+        for stage in TERMINAL:
+            assert sorted(stages.triggers(stage)) == sorted(RATING_COMMANDS)
+            assert all(stages.next(stage, trigger) == stage for trigger in RATING_COMMANDS)
 
 
 class TestTheContextMovesByItsMachines:

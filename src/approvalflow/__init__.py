@@ -18,6 +18,7 @@ from approvalflow.calendar import Due, OfficialYear, WorkingCalendar
 from approvalflow.clock import Clock, ManualClock, SystemClock
 from approvalflow.engine import Engine
 from approvalflow.errors import (
+    AlreadyRated,
     AlreadyRouted,
     AlreadyVoted,
     ApprovalflowError,
@@ -56,6 +57,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Actor",
     "ActorDirectory",
+    "AlreadyRated",
     "AlreadyRouted",
     "AlreadyVoted",
     "ApprovalflowError",

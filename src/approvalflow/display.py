@@ -67,6 +67,11 @@ NOTICE_NAMES: dict[str, str] = {
     "stage_opened": "阶段受理",
     "stage_decided": "阶段待出件",
     "stage_result_issued": "统一出件",
+    "rating_recorded": "好差评评价",
+    "rectified": "差评整改反馈",
+    "rectification_closed": "差评整改确认",
+    "rectification_reopened": "差评整改退回",
+    "rectification_warning": "差评整改预警",
 }
 
 CARD_NAMES: dict[str, str] = {"warning": "预警", "yellow": "黄牌", "red": "红牌"}

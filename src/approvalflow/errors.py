@@ -22,6 +22,7 @@ __all__ = [
     "SERVICE_ERROR_CODES",
     "SETUP_ERROR_CODES",
     "STORE_ERROR_CODES",
+    "AlreadyRated",
     "AlreadyRouted",
     "AlreadyVoted",
     "ApprovalflowError",
@@ -139,6 +140,12 @@ class CalendarOutOfRange(ApprovalflowError, ValueError):
     """A day or deadline lies outside the years any calendar can count (1990..2199)."""
 
     code = "CalendarOutOfRange"
+
+
+class AlreadyRated(ApprovalflowError):
+    """The applicant rated this item already (好差评: one rating per item, D155)."""
+
+    code = "AlreadyRated"
 
 
 class SetupError(ApprovalflowError):

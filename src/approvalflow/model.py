@@ -48,6 +48,12 @@ NOTICE_KINDS: tuple[str, ...] = (
     "stage_opened",
     "stage_decided",
     "stage_result_issued",
+    # 好差评: a rating (to forward to the provincial system) and its rectification's steps.
+    "rating_recorded",
+    "rectified",
+    "rectification_closed",
+    "rectification_reopened",
+    "rectification_warning",
 )
 # Escalations (rule 1): notices that take a lapse above the department, to the project's leader
 # and, for a red card, to the efficiency office (效能办).

@@ -18,6 +18,9 @@ What is here:
   ``BRANCH_STATES``, ``BRANCH_OPEN``...) and ``stage_index``, ``require_stage``,
   ``require_actor``; ``plugin_data_of`` reads a plugin's slice of ``plugin_data``;
 - events: ``Fold`` and ``event_folds`` for ``approvalflow_event_folds``;
+- 好差评: ``Rating`` (``ProjectState.ratings``, by item), ``RATING_LEVELS``, ``rating_items``
+  (what a project can be rated on now) and ``rating_metrics`` (per department and month), for
+  a county's points or its own report (docs/ratings.md);
 - time: ``SHANGHAI``, ``to_local``, ``local_date``, ``local_month``, ``format_local``,
   ``parse_local``, ``from_iso``, ``Due``, ``WorkingCalendar``, ``OfficialYear``;
 - settings: ``Settings``, ``LadderStep``, ``MILESTONES``, ``CountySettings`` and
@@ -42,6 +45,7 @@ from approvalflow.calendar import (
     to_local,
 )
 from approvalflow.errors import (
+    AlreadyRated,
     AlreadyVoted,
     ApprovalflowError,
     CalendarUnknown,
@@ -57,11 +61,14 @@ from approvalflow.errors import (
 from approvalflow.model import ROLES, Actor, ActorDirectory, Event, Notice, Timer
 from approvalflow.plugins.hookspecs import hookimpl
 from approvalflow.plugins.manager import PluginError, available_plugins
-from approvalflow.project import Branch, Fold, ProjectState
+from approvalflow.project import Branch, Fold, ProjectState, Rating
 from approvalflow.rules import arguments as _arguments
 from approvalflow.rules.authorization import Party
 from approvalflow.rules.commands import CommandSpec
 from approvalflow.rules.context import Context
+from approvalflow.rules.metrics import rating_metrics
+from approvalflow.rules.ratings import LEVELS as RATING_LEVELS
+from approvalflow.rules.ratings import rating_items
 from approvalflow.settings import (
     MILESTONES,
     CountyConfig,
@@ -87,12 +94,14 @@ __all__ = [
     "LIFECYCLE",
     "MILESTONES",
     "NON_TERMINAL",
+    "RATING_LEVELS",
     "ROLES",
     "SHANGHAI",
     "STAGES",
     "TERMINAL",
     "Actor",
     "ActorDirectory",
+    "AlreadyRated",
     "AlreadyVoted",
     "ApprovalflowError",
     "Branch",
@@ -114,6 +123,7 @@ __all__ = [
     "Party",
     "PluginError",
     "ProjectState",
+    "Rating",
     "Settings",
     "SettingsError",
     "TaskItem",
@@ -132,6 +142,8 @@ __all__ = [
     "local_month",
     "parse_local",
     "plugin_data_of",
+    "rating_items",
+    "rating_metrics",
     "read_amount",
     "read_choice",
     "read_day",

@@ -29,6 +29,7 @@ __all__ = [
     "Meeting",
     "PreReviewRound",
     "ProjectState",
+    "Rating",
     "RemovalRequest",
     "StageRun",
     "active_folds",
@@ -209,6 +210,54 @@ class StageRun:
 
 
 @attrs.define(slots=True)
+class Rating:
+    """The applicant's rating of one decided item (好差评) and the rectification (整改) a bad
+    one opens. ``item`` is ``approval.<dept>`` (a decided branch) or ``approval`` (the stage,
+    rated against the county's ``ratings.stage_department``).
+
+    ``rectification`` is ``None`` (a good rating), ``open`` (the department owes it, also after
+    a reopening), ``rectified`` (awaiting confirmation) or ``confirmed`` (closed).
+    """
+
+    item: str
+    department: str
+    score: int
+    at: datetime
+    by: str | None = None
+    text: str | None = None
+    rectification: str | None = None
+    due: datetime | None = None
+    due_set_at: datetime | None = None
+    warning_due: datetime | None = None
+    rectified_at: datetime | None = None
+    rectified_text: str | None = None
+    confirmed_at: datetime | None = None
+    reopened: int = 0
+    warning_sent: bool = False
+    overdue_sent: bool = False
+    ladder: tuple[LadderStep, ...] = ()
+    cards_issued: tuple[int, ...] = ()
+
+    def clone(self) -> Rating:
+        return attrs.evolve(self)
+
+    @property
+    def bad(self) -> bool:
+        """A rating of 1 (非常不满意) or 2 (不满意): it opens a rectification."""
+        return self.score <= 2
+
+    @property
+    def on_time(self) -> bool | None:
+        """Whether the rectification was confirmed without passing its deadline (``None``: no
+        rectification, or not settled yet)."""
+        if self.rectification is None:
+            return None
+        if self.overdue_sent:
+            return False
+        return True if self.rectification == "confirmed" else None
+
+
+@attrs.define(slots=True)
 class ProjectState:
     id: str
     name: str
@@ -244,6 +293,8 @@ class ProjectState:
     branches: dict[str, Branch] = attrs.field(factory=dict)
     # Removals (减签) waiting for the leader's consent, in the order asked.
     removal_requests: tuple[RemovalRequest, ...] = ()
+    # 好差评: the applicant's ratings by item, each with the rectification a bad one opens.
+    ratings: dict[str, Rating] = attrs.field(factory=dict)
     milestones: dict[str, datetime] = attrs.field(factory=dict)
     milestone_points: dict[str, int] = attrs.field(factory=dict)
     stage_entered: dict[str, datetime] = attrs.field(factory=dict)
@@ -282,6 +333,7 @@ class ProjectState:
             _SET(new, name, getattr(self, name))
         _SET(new, "extra", dict(self.extra))
         _SET(new, "branches", dict(self.branches))
+        _SET(new, "ratings", dict(self.ratings) if self.ratings else {})
         _SET(new, "milestones", dict(self.milestones))
         _SET(new, "milestone_points", dict(self.milestone_points))
         _SET(new, "stage_entered", dict(self.stage_entered))
@@ -318,6 +370,13 @@ class ProjectState:
             return None
         last = next(reversed(self.stage_runs.values()))
         return last if last.issued_at is None else None
+
+    def _rating_for_write(self, item: str) -> Rating:
+        key = f"@rating:{item}"
+        if key not in self._owned:
+            self.ratings[item] = self.ratings[item].clone()
+            self._owned.add(key)
+        return self.ratings[item]
 
     def _round_for_write(self) -> PreReviewRound:
         assert self.round is not None
@@ -418,6 +477,7 @@ _COPIED_AS_IS = tuple(
     not in {
         "extra",
         "branches",
+        "ratings",
         "milestones",
         "milestone_points",
         "stage_entered",
@@ -704,6 +764,9 @@ def _card_issued(state: ProjectState, p: Any, at: datetime) -> None:
         run.cards_issued = (*run.cards_issued, p["step"])
     elif p["stage"] == "approval_total":
         state.total_cards_issued = (*state.total_cards_issued, p["step"])
+    elif p["stage"] == "rectification":
+        rating = state._rating_for_write(p["item"])
+        rating.cards_issued = (*rating.cards_issued, p["step"])
     elif p["stage"] == "pre_review":
         round_ = state._round_for_write()
         unit = p["department"]
@@ -803,3 +866,55 @@ def _stage_overdue(state: ProjectState, p: Any, at: datetime) -> None:
 @_on("approval_total_overdue")
 def _total_overdue(state: ProjectState, p: Any, at: datetime) -> None:
     state.total_overdue_sent = True
+
+
+@_on("rated")
+def _rated(state: ProjectState, p: Any, at: datetime) -> None:
+    state.ratings[p["item"]] = Rating(
+        item=p["item"],
+        department=p["department"],
+        score=p["score"],
+        at=at,
+        by=p.get("rated_by"),
+        text=p.get("text"),
+    )
+    state._owned.add(f"@rating:{p['item']}")
+
+
+@_on("rectification_opened")
+def _rectification_opened(state: ProjectState, p: Any, at: datetime) -> None:
+    rating = state._rating_for_write(p["item"])
+    rating.rectification = "open"
+    rating.due = _when(p["due"])
+    rating.due_set_at = at
+    rating.warning_due = _when(p.get("warning_due"))
+    rating.ladder = _ladder(p.get("ladder", ()))
+
+
+@_on("rectified")
+def _rectified(state: ProjectState, p: Any, at: datetime) -> None:
+    rating = state._rating_for_write(p["item"])
+    rating.rectification = "rectified"
+    rating.rectified_at = at
+    rating.rectified_text = p["text"]
+
+
+@_on("rectification_confirmed")
+def _rectification_confirmed(state: ProjectState, p: Any, at: datetime) -> None:
+    rating = state._rating_for_write(p["item"])
+    if p["confirmed"]:
+        rating.rectification = "confirmed"
+        rating.confirmed_at = at
+    else:
+        rating.rectification = "open"
+        rating.reopened += 1
+
+
+@_on("rectification_warned")
+def _rectification_warned(state: ProjectState, p: Any, at: datetime) -> None:
+    state._rating_for_write(p["item"]).warning_sent = True
+
+
+@_on("rectification_overdue")
+def _rectification_overdue(state: ProjectState, p: Any, at: datetime) -> None:
+    state._rating_for_write(p["item"]).overdue_sent = True

@@ -31,7 +31,8 @@ _ROLE_WHO: dict[str, str] = {
     "head": "a department's head (`department`): the authority for an extension; receives the "
     "warning ladder's cards addressed to `head`",
     "efficiency_office": "the county's efficiency office: receives the warning ladder's cards "
-    "addressed to `efficiency_office`; sends no command",
+    "addressed to `efficiency_office` and every rating (好差评); confirms or reopens a "
+    "rectification",
 }
 
 

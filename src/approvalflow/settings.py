@@ -41,6 +41,7 @@ __all__ = [
     "LadderStep",
     "MaterialInfo",
     "PreReviewSettings",
+    "RatingSettings",
     "RoutingSettings",
     "Settings",
     "SettingsError",
@@ -78,6 +79,18 @@ class RoutingSettings:
 class CommitmentSettings:
     departments: tuple[str, ...] = ()
     verify_wd: int = 60
+
+
+@attrs.frozen
+class RatingSettings:
+    """Service evaluation (好差评, GB/T 39734-2020; 国办发〔2019〕51号): a bad rating's
+    rectification is due ``rectification_wd`` working days after it, with a warning
+    ``warning_before_wd`` working days before that (0: none); the approval stage as a whole is
+    rated against ``stage_department``, the one-window unit that delivers the combined result."""
+
+    rectification_wd: int = 15
+    warning_before_wd: int = 3
+    stage_department: str = "xzsp"
 
 
 CONFLICT_ROLES: tuple[str, ...] = ("reviewer", "member", "chair", "officer", "head", "leader")
@@ -319,6 +332,7 @@ class Settings:
     deemed_acceptance_wd: int | None = None
     reminder_before_wd: int = 3
     commitment: CommitmentSettings = attrs.field(factory=CommitmentSettings)
+    ratings: RatingSettings = attrs.field(factory=RatingSettings)
     points: dict[str, int] = attrs.field(
         factory=lambda: {
             "lead": 1,
@@ -402,6 +416,7 @@ class Settings:
             ("pre_review.deadline_wd", self.pre_review.deadline_wd),
             ("supply_deadline_wd", self.supply_deadline_wd),
             ("commitment.verify_wd", self.commitment.verify_wd),
+            ("ratings.rectification_wd", self.ratings.rectification_wd),
         ):
             if value < 1:
                 found.append(f"settings.{name}: must be at least 1 working day, got {value}")
@@ -414,6 +429,16 @@ class Settings:
             found.append(
                 "settings.reminder_before_wd: must be between 0 and supply_deadline_wd - 1, "
                 f"got {self.reminder_before_wd}"
+            )
+        if not 0 <= self.ratings.warning_before_wd < self.ratings.rectification_wd:
+            found.append(
+                "settings.ratings.warning_before_wd: must be between 0 and "
+                f"ratings.rectification_wd - 1, got {self.ratings.warning_before_wd}"
+            )
+        if self.ratings.stage_department not in known_departments:
+            found.append(
+                "settings.ratings.stage_department: unknown department "
+                f"{self.ratings.stage_department!r}"
             )
         for name, share in (("quorum", self.decision.quorum), ("majority", self.decision.majority)):
             if not 0 <= share < 1:
@@ -540,7 +565,16 @@ def rule_set_fingerprint(canonical_json: str) -> str:
 
 
 # Nested settings whose keys are fixed (the others, such as time_limit_wd, take any key).
-_CLOSED_SECTIONS = ("", "pre_review", "decision", "routing", "commitment", "ladder", "approval")
+_CLOSED_SECTIONS = (
+    "",
+    "pre_review",
+    "decision",
+    "routing",
+    "commitment",
+    "ratings",
+    "ladder",
+    "approval",
+)
 
 
 def _deep_merge(base: dict[str, Any], overrides: dict[str, Any], *, path: str) -> dict[str, Any]:

@@ -28,6 +28,7 @@ __all__ = [
     "BRANCH_OPEN",
     "BRANCH_STATES",
     "BRANCH_TRANSITIONS",
+    "RATING_STAGES",
     "STAGES",
     "STAGE_TRANSITIONS",
     "TERMINAL",
@@ -64,6 +65,18 @@ TERMINAL: frozenset[str] = frozenset({"effective", "rejected", "withdrawn", "ter
 NON_TERMINAL: tuple[str, ...] = tuple(stage for stage in STAGES if stage not in TERMINAL)
 # "signed and later" for report_funds: funds keep arriving after the target is reached.
 FUNDED_STAGES: tuple[str, ...] = ("signed", "approval", "approved", "construction", "production")
+# 好差评: a decided branch or the finished stage is rated, and its rectification followed up,
+# from approval on, whatever became of the project since (D154).
+RATING_STAGES: tuple[str, ...] = (
+    "approval",
+    "approved",
+    "construction",
+    "production",
+    "effective",
+    "rejected",
+    "withdrawn",
+    "terminated",
+)
 
 
 class TransitionSpec(TypedDict):
@@ -113,6 +126,9 @@ STAGE_TRANSITIONS: tuple[TransitionSpec, ...] = (
     {"trigger": "transfer", "source": ["approval", *FUNDED_STAGES[2:]], "dest": None},
     {"trigger": "entrust", "source": ["approval", *FUNDED_STAGES[2:]], "dest": None},
     {"trigger": "copy", "source": list(NON_TERMINAL), "dest": None},
+    {"trigger": "rate", "source": list(RATING_STAGES), "dest": None},
+    {"trigger": "rectify", "source": list(RATING_STAGES), "dest": None},
+    {"trigger": "confirm_rectification", "source": list(RATING_STAGES), "dest": None},
     {"trigger": "timer", "source": list(NON_TERMINAL), "dest": None},
     {"trigger": "issue_stage_result", "source": "approval", "dest": None},
     {"trigger": "approval_complete", "source": "approval", "dest": "approved"},

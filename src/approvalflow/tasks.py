@@ -57,6 +57,8 @@ TASK_KINDS: tuple[str, ...] = (
     "verify",  # an officer verifies a commitment
     "consent_removal",  # the leader consents to a removal (减签) from a priority project
     "issue_stage_result",  # the lead department issues a decided stage's result (统一出件)
+    "rectify",  # a department rectifies after a bad rating (差评整改)
+    "confirm_rectification",  # the applicant or the efficiency office confirms it
     "next_step",  # the project's own next step: negotiate, submit, sign, apply, start...
 )
 """The built-in kinds of item; a plugin's items may use kinds of their own."""
@@ -80,6 +82,8 @@ TASK_COMMANDS: frozenset[str] = frozenset(
         "verify",
         "consent_remove_department",
         "issue_stage_result",
+        "rectify",
+        "confirm_rectification",
         "start_construction",
         "start_production",
         "reach_target",
@@ -175,7 +179,7 @@ def open_items(
 
     ``settings`` is the rule set the project is pinned to (``Engine.rules_for``).
     """
-    if state.stage in TERMINAL:
+    if state.stage in TERMINAL and not state.ratings:
         return []
     found: list[TaskItem] = []
 
@@ -224,6 +228,10 @@ def open_items(
             )
         )
 
+    if state.ratings:
+        _rectification_items(state, actor, may, add)
+    if state.stage in TERMINAL:
+        return sort_by_urgency(found)
     stage = state.stage
     steps = [c for c in _NEXT_STEPS.get(stage, ()) if may(c)]
     if steps:
@@ -308,6 +316,29 @@ def _approval_items(
             run.due,
             _last_card(run.ladder, run.cards_issued),
         )
+
+
+def _rectification_items(
+    state: ProjectState,
+    actor: Actor,
+    may: Callable[..., bool],
+    add: Callable[..., None],
+) -> None:
+    """好差评: the department's open rectifications, with their deadline and card, and the
+    rectified ones awaiting the applicant's or the efficiency office's confirmation. Rating
+    itself is not an item: it is the enterprise's choice (D156)."""
+    for rating in state.ratings.values():
+        if rating.rectification == "open" and rating.department == actor.department:
+            if may("rectify"):
+                add(
+                    "rectify",
+                    ["rectify"],
+                    rating.department,
+                    rating.due,
+                    _last_card(rating.ladder, rating.cards_issued),
+                )
+        elif rating.rectification == "rectified" and may("confirm_rectification"):
+            add("confirm_rectification", ["confirm_rectification"], rating.department)
 
 
 def _last_card(steps: Sequence[LadderStep], issued: Sequence[int]) -> str | None:

@@ -1,6 +1,6 @@
-"""``approvalflow report leaderboard|metrics|late --store URL``: the monthly 赛马榜, the
-metrics of rule 12 per team and per department, and the late items by department, as a
-terminal table, JSON or CSV."""
+"""``approvalflow report leaderboard|metrics|late|ratings --store URL``: the monthly 赛马榜, the
+metrics of rule 12 per team and per department, the late items by department, and the 好差评
+figures per department and month, as a terminal table, JSON or CSV."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from approvalflow.cli.common import (
     parse_time,
 )
 
-__all__ = ["add_arguments", "metrics_rows", "run"]
+__all__ = ["add_arguments", "metrics_rows", "rating_rows", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,7 +32,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     metrics = reports.add_parser("metrics", help="signing, start, production and funds rates")
     late = reports.add_parser("late", help="open reviews and branches past their deadline")
     late.add_argument("--at", default=None, help="local time to judge lateness at (default: now)")
-    for sub in (board, metrics, late):
+    ratings = reports.add_parser(
+        "ratings", help="好差评 per department and month: ratings, bad ones, rectifications"
+    )
+    ratings.add_argument("--month", default=None, help="YYYY-MM: that month only (default: all)")
+    for sub in (board, metrics, late, ratings):
         add_store_argument(sub)
         sub.add_argument("--format", choices=["table", "json", "csv"], default="table")
         sub.add_argument(
@@ -45,7 +49,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(options: argparse.Namespace) -> int:
-    if options.report == "leaderboard" and not _valid_month(options.month):
+    month_given = options.report == "leaderboard" or (
+        options.report == "ratings" and options.month is not None
+    )
+    if month_given and not _valid_month(options.month):
         raise CommandLineError(f"--month takes YYYY-MM (such as 2026-03), not {options.month!r}")
     at = parse_time("--at", options.at) if options.report == "late" else None
     store = open_existing_store(options)
@@ -67,6 +74,9 @@ def run(options: argparse.Namespace) -> int:
         elif options.report == "late":
             rows = late_rows(engine, at)
             title = "Late items by department (逾期事项)"
+        elif options.report == "ratings":
+            rows = rating_rows(engine, options.month)
+            title = "好差评 by department and month: ratings and rectifications (整改)"
         else:
             rows = metrics_rows(engine)
             title = "Metrics (rule 12): all projects, then per team, then per department"
@@ -99,6 +109,27 @@ def late_rows(engine: Any, at: datetime | str | None) -> list[dict[str, Any]]:
                     "handler": item.handler or "",
                     "deputy": item.deputy or "",
                     "card": f"{item.card} {CARD_NAMES[item.card]}" if item.card else None,
+                }
+            )
+    return rows
+
+
+def rating_rows(engine: Any, month: str | None = None) -> list[dict[str, Any]]:
+    """One row per department and month with ratings (``Engine.rating_metrics``)."""
+    rows: list[dict[str, Any]] = []
+    for dept, months in engine.rating_metrics(month=month).items():
+        for rated_in, figures in months.items():
+            rows.append(
+                {
+                    "department": f"{dept} {engine.settings.department_name(dept)}",
+                    "month": rated_in,
+                    "ratings": figures["count"],
+                    "average": _number(figures["average"]),
+                    "bad": figures["bad"],
+                    "rectifications": figures["rectifications"],
+                    "on_time": figures["on_time"],
+                    "late": figures["late"],
+                    "open": figures["open"],
                 }
             )
     return rows

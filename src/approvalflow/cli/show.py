@@ -71,6 +71,7 @@ def render(engine: Engine, state: ProjectState, now: datetime) -> str:
     from approvalflow.calendar import format_local, to_local
     from approvalflow.display import branch_label, state_label
     from approvalflow.money import format_yuan
+    from approvalflow.rules.ratings import LEVELS
 
     lines = [f"{state.id}  {state.name}  {state_label(state.stage)}"]
     lines.append(
@@ -108,6 +109,18 @@ def render(engine: Engine, state: ProjectState, now: datetime) -> str:
             )
     if state.stage_plan:
         lines.extend(_stage_lines(engine, state))
+    if state.ratings:
+        lines.append("Ratings (好差评)")
+        for item, rating in state.ratings.items():
+            text = f"  {item:<16}{rating.department:<6}{rating.score} {LEVELS[rating.score]}"
+            text += f"  {format_local(rating.at)}"
+            if rating.rectification is not None:
+                text += f"  rectification {rating.rectification}"
+                if rating.due is not None:
+                    text += f", due {format_local(rating.due)}"
+                if rating.overdue_sent:
+                    text += " (late)"
+            lines.append(text)
     deadlines = _deadlines_with_overdue(engine, state)
     if deadlines:
         lines.append("Open deadlines")
@@ -193,6 +206,9 @@ def _deadlines_with_overdue(engine: Engine, state: ProjectState) -> dict[str, tu
     round_ = state.round
     if state.stage == "pre_review.reviewing" and round_ is not None and round_.overdue_sent:
         found.setdefault(f"{state.id}.pre_review", (Due(round_.due, round_.provisional), True))
+    for item, rating in state.ratings.items():
+        if rating.rectification == "open" and rating.overdue_sent and rating.due is not None:
+            found.setdefault(f"{state.id}.rectification.{item}", (Due(rating.due, False), True))
     if state.stage == "approval":
         for dept, branch in state.branches.items():
             if branch.state in BRANCH_OPEN and branch.overdue_sent and branch.due is not None:

@@ -260,6 +260,13 @@ class Engine:
         """
         return self._reading.metrics(ids, plugins=plugins)
 
+    def rating_metrics(
+        self, ids: Iterable[str] | None = None, *, month: str | None = None
+    ) -> dict[str, dict[str, dict[str, Any]]]:
+        """好差评 per department and month (``{department: {YYYY-MM: figures}}``): ratings,
+        average score, bad ones, rectifications on time, late and open (docs/ratings.md)."""
+        return self._reading.rating_metrics(ids, month=month)
+
     def team_metrics(self, ids: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
         """The built-in metrics of each team with a project (among the chosen), by team id."""
         return self._reading.team_metrics(ids)

@@ -67,6 +67,9 @@ class ReadSide:
             stages.STAGE_LIMIT_CARD: "{p}.stage.{b}.card",
             stages.TOTAL_LIMIT: "{p}.total",
             stages.TOTAL_LIMIT_CARD: "{p}.total.card",
+            timers.RECTIFICATION_DUE: "{p}.rectification.{b}",
+            timers.RECTIFICATION_WARNING: "{p}.rectification.{b}.warning",
+            timers.RECTIFICATION_LADDER: "{p}.rectification.{b}.card",
         }
         found: dict[str, Due] = {}
         for (kind, branch), due in self.rules.stored_timers(state).items():
@@ -198,6 +201,14 @@ class ReadSide:
             for extra in hook(projects=self.projects(ids), settings=definition.settings):
                 found.update(extra or {})
         return found
+
+    def rating_metrics(
+        self, ids: Iterable[str] | None = None, *, month: str | None = None
+    ) -> dict[str, dict[str, dict[str, Any]]]:
+        """好差评 per department and month over the chosen projects (``rules.metrics``).
+
+        Read from the project states (no report table holds ratings yet, D158)."""
+        return metrics.rating_metrics(self.projects(ids), month)
 
     def team_metrics(self, ids: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
         """The built-in metrics of each team with a project (among the chosen), by team id."""

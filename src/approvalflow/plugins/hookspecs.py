@@ -150,7 +150,8 @@ def approvalflow_ladder(
     ``None`` for ``settings.ladder`` (its ``steps`` when ``enabled``, else none).
 
     Asked when the item opens: ``stage`` is ``"pre_review"`` (a member unit, each time a round
-    opens) or ``"approval"`` (a branch, when ``apply`` opens or re-opens it). The answer is
+    opens), ``"approval"`` (a branch, when ``apply`` opens or re-opens it) or
+    ``"rectification"`` (a bad rating's rectification, when the rating opens it). The answer is
     recorded in that event, so changing the rule later does not move open items' cards. Return
     ``[]`` for no cards; steps are ``LadderStep`` objects (or mappings with ``card``, ``offset_wd``
     and ``recipients``), mildest and earliest first. A bad ladder fails the command with

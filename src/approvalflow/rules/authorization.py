@@ -34,6 +34,7 @@ class Party(enum.Enum):
     LEADER = "leader"
     HEAD = "head"  # a department's head (负责人), for their own department
     HANDLER = "handler"  # the branch's handler in person (who alone may entrust)
+    EFFICIENCY_OFFICE = "efficiency_office"  # the county's 效能办 (confirms rectifications)
 
 
 @attrs.frozen
@@ -170,6 +171,10 @@ def authorize(
             if actor.id == leader:
                 return None
             reasons.append(f"is not {project_id}'s leader {leader!r}")
+        elif party is Party.EFFICIENCY_OFFICE:
+            if actor.has_role("efficiency_office"):
+                return None
+            reasons.append("is not of the efficiency office")
     why = "; ".join(dict.fromkeys(reasons)) or "holds no role that may"
     raise NotAuthorized(f"{actor.id} may not {command} on {project_id}: {why}")
 

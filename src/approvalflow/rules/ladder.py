@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime, time, timedelta
 
 from approvalflow.calendar import SHANGHAI, WorkingCalendar, format_local, to_local
-from approvalflow.project import Branch, PreReviewRound
+from approvalflow.project import Branch, PreReviewRound, Rating
 from approvalflow.rules.context import Context, LadderFunction
 from approvalflow.settings import LadderStep
 from approvalflow.states import BRANCH_OPEN
@@ -26,8 +26,10 @@ __all__ = [
     "branch_card_due",
     "card_recipients",
     "on_branch_card",
+    "on_rating_card",
     "on_unit_card",
     "pending_steps",
+    "rating_card_due",
     "schedule",
     "step_time",
     "unit_card_due",
@@ -110,6 +112,34 @@ def unit_card_due(round_: PreReviewRound, unit: str, calendar: WorkingCalendar) 
     return None
 
 
+def rating_card_due(rating: Rating, calendar: WorkingCalendar) -> datetime | None:
+    """When an open rectification's next card falls, or ``None`` (no ladder, all issued, not
+    open: a rectification awaiting confirmation waits with its cards)."""
+    if not rating.ladder or rating.rectification != "open" or rating.due is None:
+        return None
+    since = rating.due_set_at or rating.at
+    for _index, _step, at in pending_steps(
+        calendar, rating.due, rating.ladder, rating.cards_issued, since
+    ):
+        return at
+    return None
+
+
+def on_rating_card(ctx: Context, item: str) -> None:
+    """Issue every step of an open rectification's ladder that has fallen due."""
+    rating = ctx.state.ratings.get(item)
+    if rating is None or rating.rectification != "open" or rating.due is None:
+        return
+    since = rating.due_set_at or rating.at
+    due = rating.due
+    for index, step, at in list(
+        pending_steps(ctx.calendar, due, rating.ladder, rating.cards_issued, since)
+    ):
+        if at > ctx.now:
+            break
+        _issue(ctx, "rectification", rating.department, index, step, due, item=item)
+
+
 def on_branch_card(ctx: Context, dept: str) -> None:
     """Issue every step of ``dept``'s ladder that has fallen due and is still owed."""
     state = ctx.state
@@ -147,12 +177,21 @@ def on_unit_card(ctx: Context, unit: str) -> None:
 
 
 def _issue(
-    ctx: Context, stage: str, dept: str, index: int, step: LadderStep, due: datetime
+    ctx: Context,
+    stage: str,
+    dept: str,
+    index: int,
+    step: LadderStep,
+    due: datetime,
+    *,
+    item: str | None = None,
 ) -> None:
+    extra = {"item": item} if item is not None else {}
     ctx.emit(
         "card_issued",
         stage=stage,
         department=dept,
+        **extra,
         step=index,
         card=step.card,
         offset_wd=step.offset_wd,
@@ -164,6 +203,7 @@ def _issue(
         card=step.card,
         department=dept,
         stage=stage,
+        **extra,
         due=format_local(due),
         working_days_left=max(step.offset_wd, 0),
         working_days_overdue=max(-step.offset_wd, 0),

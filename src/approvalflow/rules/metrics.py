@@ -25,15 +25,18 @@ import attrs
 
 from approvalflow.calendar import WorkingCalendar, to_local
 from approvalflow.project import ProjectState
+from approvalflow.rules.points import milestone_month
 
 __all__ = [
     "METRIC_NAMES",
+    "RATING_FIGURES",
     "MetricInputs",
     "compute_metrics",
     "metric_day",
     "metric_inputs",
     "metrics_from_inputs",
     "milestone_flags",
+    "rating_metrics",
 ]
 
 METRIC_NAMES = (
@@ -181,3 +184,57 @@ def _summary(spans: Spans, calendar: WorkingCalendar) -> dict[str, dict[str, Any
         name: {"avg": Fraction(total, count), "max": biggest, "count": count}
         for name, (total, count, biggest) in sorted(found.items())
     }
+
+
+RATING_FIGURES = (
+    "count",
+    "average",
+    "bad",
+    "rectifications",
+    "on_time",
+    "late",
+    "open",
+)
+"""The figures of ``rating_metrics``, per department and month."""
+
+
+def rating_metrics(
+    projects: Iterable[ProjectState], month: str | None = None
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """好差评 per department and month: ``{department: {YYYY-MM: figures}}``.
+
+    Each rating counts in the month it was given (Shanghai time; 00:00 is the day before, as
+    for the leaderboard), its rectification with it: ``count`` ratings, their ``average`` score
+    (an exact fraction), ``bad`` ones (1 or 2), ``rectifications`` opened, of which ``on_time``
+    (confirmed without passing the deadline), ``late`` (the deadline passed before a confirmed
+    rectification) and ``open`` (neither yet). ``month`` keeps that month only.
+    """
+    totals: dict[tuple[str, str], list[int]] = {}
+    for state in projects:
+        for rating in state.ratings.values():
+            rated_in = milestone_month(rating.at)
+            if month is not None and rated_in != month:
+                continue
+            entry = totals.setdefault((rating.department, rated_in), [0] * 7)
+            entry[0] += 1
+            entry[1] += rating.score
+            if rating.bad:
+                entry[2] += 1
+            if rating.rectification is not None:
+                entry[3] += 1
+                on_time = rating.on_time
+                entry[4 if on_time else 5 if on_time is False else 6] += 1
+    found: dict[str, dict[str, dict[str, Any]]] = {}
+    for (dept, rated_in), (count, score, bad, opened, in_time, late, pending) in sorted(
+        totals.items()
+    ):
+        found.setdefault(dept, {})[rated_in] = {
+            "count": count,
+            "average": Fraction(score, count),
+            "bad": bad,
+            "rectifications": opened,
+            "on_time": in_time,
+            "late": late,
+            "open": pending,
+        }
+    return found

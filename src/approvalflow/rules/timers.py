@@ -18,6 +18,7 @@ from approvalflow.rules import (
     fault_tolerant,
     ladder,
     pre_review,
+    ratings,
     stages,
     time_limits,
 )
@@ -40,6 +41,11 @@ ACCEPTANCE_DEADLINE = "acceptance_deadline"
 # limit's own rule (overdue, deemed approval, deemed pass) runs before a card due then.
 LADDER = "ladder"
 PRE_REVIEW_LADDER = "pre_review_ladder"
+# A bad rating's rectification (好差评整改), by item: its deadline, the warning before it and its
+# cards ("rectification_due" < "rectification_ladder": the overdue notice before a card due then).
+RECTIFICATION_DUE = "rectification_due"
+RECTIFICATION_WARNING = "rectification_warning"
+RECTIFICATION_LADDER = "rectification_ladder"
 TIMER_KINDS = (
     PRE_REVIEW_DEADLINE,
     BRANCH_LIMIT,
@@ -53,12 +59,18 @@ TIMER_KINDS = (
     stages.STAGE_LIMIT_CARD,
     stages.TOTAL_LIMIT,
     stages.TOTAL_LIMIT_CARD,
+    RECTIFICATION_DUE,
+    RECTIFICATION_WARNING,
+    RECTIFICATION_LADDER,
 )
 
 
 def timers_for(state: ProjectState, calendar: WorkingCalendar) -> dict[TimerKey, datetime]:
     """Every deadline ``state`` waits on, by (kind, branch); ``calendar`` places ladder cards."""
     timers: dict[TimerKey, datetime] = {}
+    if state.ratings:
+        # A rectification is the department's, whatever became of the project (D154).
+        _rectification_timers(state, calendar, timers)
     if state.stage in TERMINAL:
         return timers
     round_ = state.round
@@ -92,6 +104,21 @@ def timers_for(state: ProjectState, calendar: WorkingCalendar) -> dict[TimerKey,
     return timers
 
 
+def _rectification_timers(
+    state: ProjectState, calendar: WorkingCalendar, timers: dict[TimerKey, datetime]
+) -> None:
+    for item, rating in state.ratings.items():
+        if rating.rectification != "open" or rating.due is None:
+            continue
+        if not rating.overdue_sent:
+            timers[(RECTIFICATION_DUE, item)] = rating.due
+        if rating.warning_due is not None and not rating.warning_sent:
+            timers[(RECTIFICATION_WARNING, item)] = rating.warning_due
+        card = ladder.rating_card_due(rating, calendar)
+        if card is not None:
+            timers[(RECTIFICATION_LADDER, item)] = card
+
+
 _FIRE: dict[str, Callable[[Context, str], None]] = {
     PRE_REVIEW_DEADLINE: lambda ctx, _branch: pre_review.on_deadline(ctx),
     BRANCH_LIMIT: time_limits.on_limit,
@@ -105,6 +132,9 @@ _FIRE: dict[str, Callable[[Context, str], None]] = {
     stages.STAGE_LIMIT_CARD: stages.on_stage_card,
     stages.TOTAL_LIMIT: stages.on_total_limit,
     stages.TOTAL_LIMIT_CARD: stages.on_total_card,
+    RECTIFICATION_DUE: ratings.on_rectification_due,
+    RECTIFICATION_WARNING: ratings.on_rectification_warning,
+    RECTIFICATION_LADDER: ladder.on_rating_card,
 }
 
 

@@ -4,6 +4,7 @@ error code; the HTTP status follows the code."""
 from __future__ import annotations
 
 from approvalflow.errors import (
+    AlreadyRated,
     AlreadyVoted,
     ApprovalflowError,
     CalendarUnknown,
@@ -43,6 +44,7 @@ _STATUS: tuple[tuple[type[ApprovalflowError], int], ...] = (
     (InvalidTransition, 409),
     (ConcurrencyConflict, 409),
     (AlreadyVoted, 409),
+    (AlreadyRated, 409),
     (InvalidCommand, 422),
     (KeyMaterialMissing, 422),
     (UnknownMaterial, 422),
