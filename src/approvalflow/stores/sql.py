@@ -14,6 +14,7 @@ names (``_conflict``) or by the backend's reading of it (``_driver_error``), int
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import socket
@@ -36,7 +37,9 @@ from approvalflow.stores.projections import (
     ProjectionSQL,
     ProjectionWrites,
     ReadModel,
+    TaskRow,
     interval_rows,
+    keeps_tasks,
     projection_writes,
     summary_row,
     team_rows,
@@ -110,6 +113,12 @@ class SQLStatements:
         self.events = (
             f"SELECT {EVENT_COLUMNS} FROM events "
             f"WHERE project = {p} AND version > {p} ORDER BY version"
+        )
+        # What an actor did: two index lookups (``events_by_actor``, ``events_by_principal``).
+        self.actor_events = (
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE by_actor = {p} UNION "
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE on_behalf_of = {p} "
+            "ORDER BY project, version"
         )
         self.command = (
             "SELECT command_id, project, command, fingerprint, first_version, last_version "
@@ -250,6 +259,22 @@ class SQLStatements:
                 "RETURNING o.created_seq, o.payload, o.attempts, o.last_error, o.next_attempt_at",
                 dialect,
             )
+
+    def first_events(self, projects: Collection[str]) -> tuple[str, list[Any]]:
+        """The first event of each of ``projects`` (the ``(project, version)`` key)."""
+        if self.dialect == "sqlite":
+            where = "project IN (SELECT value FROM json_each(?))"
+            params: list[Any] = [json.dumps(list(projects))]
+        else:
+            where = "project = ANY(%s)"
+            params = [list(projects)]
+        return f"SELECT {EVENT_COLUMNS} FROM events WHERE {where} AND version = 1", params
+
+
+def task_row(row: Sequence[Any]) -> TaskRow:
+    """A ``task_rows`` row as read back (SQLite's booleans are integers)."""
+    found = TaskRow(*row)
+    return found._replace(branch=bool(found.branch), commitment_only=bool(found.commitment_only))
 
 
 def _named(template: str, dialect: Dialect, **parts: str) -> str:
@@ -627,6 +652,8 @@ class SQLStore(SQLTokens):
             )
             target.executemany(reports.upsert_interval, interval_rows(model, project, projection))
             target.executemany(reports.insert_milestone, model.state_milestone_rows(state))
+            if projection.tasks:
+                target.executemany(reports.insert_task, list(projection.tasks))
 
     # -- the store's record of its plugins ------------------------------------------------------
 
@@ -728,6 +755,29 @@ class SQLStore(SQLTokens):
         with self._access:
             rows = self._connection.execute(self._sql.project_ids).fetchall()
         return [row[0] for row in rows]
+
+    def task_rows(self, parties: Collection[str]) -> list[TaskRow] | None:
+        if not keeps_tasks(self._read_model):
+            return None
+        if not parties:
+            return []
+        statement, params = self._sql.projections.task_rows(parties)
+        with self._access:
+            rows = self._connection.execute(statement, params).fetchall()
+        return [task_row(row) for row in rows]
+
+    def actor_events(self, actor: str) -> list[Event]:
+        with self._access:
+            rows = self._connection.execute(self._sql.actor_events, (actor, actor)).fetchall()
+        return [event_from_row(row) for row in rows]
+
+    def first_events(self, projects: Collection[str]) -> dict[str, Event]:
+        if not projects:
+            return {}
+        statement, params = self._sql.first_events(projects)
+        with self._access:
+            rows = self._connection.execute(statement, params).fetchall()
+        return {str(row[0]): event_from_row(row) for row in rows}
 
     def milestone_points(
         self,
