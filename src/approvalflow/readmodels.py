@@ -48,7 +48,7 @@ from approvalflow.stores.projections import (
     Summary,
 )
 from approvalflow.stores.serialization import to_epoch_us
-from approvalflow.tasks import task_rows
+from approvalflow.tasks import same_task_rows, task_rows
 
 __all__ = ["MILESTONE_EVENT", "REPORTS", "Reports"]
 
@@ -69,9 +69,13 @@ class Reports:
         """Whether ``projection`` gives the task list's rows."""
         return self.tasks
 
-    def projection(self, state: ProjectState) -> Projection:
-        """The summary and finished intervals of ``state`` (cheap: no day is computed until a
-        row is written, see ``day``)."""
+    def projection(
+        self, state: ProjectState, since: tuple[ProjectState, Projection] | None = None
+    ) -> Projection:
+        """The summary, finished intervals and task rows of ``state`` (cheap: no day is
+        computed until a row is written, see ``day``). ``since`` is the state the commit
+        started from and its projection: its task rows are reused when ``state`` has the
+        same ones (``tasks.same_task_rows``), else they are derived."""
         signed, started, producing = milestone_flags(state.milestones)
         summary = Summary(
             state.team,
@@ -92,7 +96,13 @@ class Reports:
         for dept, branch in state.branches.items():
             if branch.decided_at is not None:
                 spans[(DEPARTMENT, dept)] = (branch.opened_at, branch.decided_at)
-        return Projection(summary, spans, task_rows(state) if self.tasks else None)
+        tasks = None
+        if self.tasks:
+            if since is not None and since[1].tasks is not None and same_task_rows(since[0], state):
+                tasks = since[1].tasks
+            else:
+                tasks = task_rows(state)
+        return Projection(summary, spans, tasks)
 
     def day(self, moment: datetime) -> int:
         """The local day ``moment`` counts as in the metrics, as ``date.toordinal()``."""

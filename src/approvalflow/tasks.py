@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -49,6 +49,7 @@ __all__ = [
     "engine_tasks",
     "items_of_rows",
     "open_items",
+    "same_task_rows",
     "sort_by_urgency",
     "task_rows",
     "working_days_left",
@@ -485,10 +486,64 @@ def _role_parties() -> dict[str, tuple[str, ...]]:
 _ROLE_PARTIES = _role_parties()
 
 
+_new_row = tuple.__new__  # a TaskRow from a built tuple, without NamedTuple's keyword __new__
+
+
+def _memo(compute: Callable[[str], Any]) -> Callable[[str], Any]:
+    """``compute`` once per argument (the built-in machines' answers never change)."""
+    cache: dict[str, Any] = {}
+
+    def get(key: str) -> Any:
+        found = cache.get(key, cache)
+        if found is cache:
+            found = cache[key] = compute(key)
+        return found
+
+    return get
+
+
+@_memo
+def _branch_commands(branch_state: str) -> str:
+    """The officer's commands a branch in ``branch_state`` takes, space-separated, or ``""``."""
+    machine = investment_project().branch
+    return " ".join(c for c in _OFFICER_COMMANDS if machine.allows(branch_state, c))
+
+
+_verifies_in = _memo(lambda stage: stage_allows("verify", stage))
+
+
+def same_task_rows(old: ProjectState, new: ProjectState) -> bool:
+    """Whether ``new`` has the task rows of ``old`` without deriving them: the same stage and
+    project fields, and the very same round, meeting and branch objects. A state's nested
+    parts are copy-on-write (``ProjectState.clone``): a command that did not write to a branch
+    shares it with the state it started from, so this is a handful of identity checks."""
+    if (
+        old.stage != new.stage
+        or old.round is not new.round
+        or old.meeting is not new.meeting
+        or old.settings_fingerprint != new.settings_fingerprint
+        or old.agent != new.agent
+        or old.applicant != new.applicant
+        or old.leader != new.leader
+        or old.team != new.team
+        or old.name != new.name
+    ):
+        return False
+    branches = old.branches
+    if len(branches) != len(new.branches):
+        return False
+    return all(branches.get(dept) is branch for dept, branch in new.branches.items())
+
+
 def task_rows(state: ProjectState) -> frozenset[TaskRow]:
     """The task read model's rows of ``state``: every item it waits on, once for every party
-    that may act. Pure: the state alone, no actor, no rule set."""
-    if state.stage in TERMINAL:
+    that may act. Pure: the state alone, no actor, no rule set.
+
+    On the command path of the SQL stores (each commit derives its project's rows), so it
+    builds plain tuples and converts each distinct deadline once.
+    """
+    stage = state.stage
+    if stage in TERMINAL:
         return frozenset()
     rows: list[TaskRow] = []
     project = state.id
@@ -500,6 +555,15 @@ def task_rows(state: ProjectState) -> frozenset[TaskRow]:
         state.leader,
         state.settings_fingerprint,
     )
+    no_branch = (False, False, None, None, None)
+    moments: dict[datetime, int] = {}
+    named: dict[str, tuple[str, ...]] = {}
+
+    def parties_of(command: str) -> tuple[str, ...]:
+        found = named.get(command)
+        if found is None:
+            found = named[command] = _parties_of(command, state)
+        return found
 
     def add(
         kind: str,
@@ -507,44 +571,32 @@ def task_rows(state: ProjectState) -> frozenset[TaskRow]:
         department: str = "",
         deadline: datetime | None = None,
         card: str | None = None,
-        *,
-        branch: Branch | None = None,
         parties: Iterable[str] | None = None,
         answered: str = "",
         cards: str = "",
-        commitment_only: bool = False,
+        tail: tuple[Any, ...] = no_branch,
     ) -> None:
-        command = commands.split(" ", 1)[0]
-        deadline_us = None if deadline is None else to_epoch_us(deadline)
-        if branch is None:
-            handler = deputy = None
-            until = None
+        command = commands.split(" ", 1)[0] if " " in commands else commands
+        if deadline is None:
+            deadline_us = None
         else:
-            handler, deputy = branch.handler, branch.deputy
-            until = None if branch.deputy_until is None else to_epoch_us(branch.deputy_until)
-        for party in _parties_of(command, state) if parties is None else parties:
-            rows.append(
-                TaskRow(
-                    project,
-                    party,
-                    kind,
-                    department,
-                    command,
-                    commands,
-                    deadline_us,
-                    card,
-                    answered,
-                    cards,
-                    branch is not None,
-                    commitment_only,
-                    handler,
-                    deputy,
-                    until,
-                    *common,
-                )
-            )
+            deadline_us = moments.get(deadline)
+            if deadline_us is None:
+                deadline_us = moments[deadline] = to_epoch_us(deadline)
+        head = (kind, department, command, commands, deadline_us, card, answered, cards, *tail)
+        for party in parties_of(command) if parties is None else parties:
+            rows.append(_new_row(TaskRow, (project, party, *head, *common)))
 
-    stage = state.stage
+    def on_branch(branch: Branch) -> tuple[Any, ...]:
+        until = branch.deputy_until
+        return (
+            True,
+            False,
+            branch.handler,
+            branch.deputy,
+            None if until is None else to_epoch_us(until),
+        )
+
     for command in _NEXT_STEPS.get(stage, ()):
         add("next_step", command)
     if stage == "pre_review.reviewing" and state.round is not None:
@@ -573,34 +625,30 @@ def task_rows(state: ProjectState) -> frozenset[TaskRow]:
             add("vote", "vote", parties=voters)
         add("close_meeting", "close_meeting")
     if stage == "approval":
-        machine = investment_project().branch
         revoked = False
+        pledge = (False, True, None, None, None)
         for dept, branch in state.branches.items():
             branch_state = branch.state
-            commands = [c for c in _OFFICER_COMMANDS if machine.allows(branch_state, c)]
+            commands = _branch_commands(branch_state)
             if commands:
-                kind = "accept" if branch_state == "pending" else "decide"
-                card = _last_card(branch.ladder, branch.cards_issued)
                 add(
-                    kind,
-                    " ".join(commands),
+                    "accept" if branch_state == "pending" else "decide",
+                    commands,
                     dept,
                     branch.due,
-                    card,
-                    branch=branch,
-                    parties=(f"dept:{dept}",),
+                    _last_card(branch.ladder, branch.cards_issued),
+                    (f"dept:{dept}",),
+                    tail=on_branch(branch),
                 )
             if branch.outstanding or branch_state == "returned":
                 add("supply_materials", "supply", dept, branch.supply_due)
             if branch_state == "pending":
-                add(
-                    "accept_commitment", "accept_commitment", dept, branch.due, commitment_only=True
-                )
+                add("accept_commitment", "accept_commitment", dept, branch.due, tail=pledge)
             elif branch_state == "revoked":
                 revoked = True
         if revoked:
             add("next_step", "apply")
-    if stage_allows("verify", stage):
+    if _verifies_in(stage):
         for dept, branch in state.branches.items():
             if branch.commitment and branch.state == "approved" and not branch.verified:
                 add(
@@ -608,8 +656,8 @@ def task_rows(state: ProjectState) -> frozenset[TaskRow]:
                     "verify",
                     dept,
                     branch.verify_due,
-                    branch=branch,
                     parties=(f"dept:{dept}",),
+                    tail=on_branch(branch),
                 )
     return frozenset(rows)
 

@@ -138,7 +138,9 @@ class ReadModel(Protocol):
     defines the built-in one, ``REPORTS``)."""
 
     def projection(self, state: ProjectState) -> Projection:
-        """The summary, finished intervals and task rows of ``state``."""
+        """The summary, finished intervals and task rows of ``state``. A read model that
+        ``keeps_tasks`` also takes ``since``, (the state the commit started from, its
+        projection), to reuse the task rows that did not change."""
 
     def day(self, moment: datetime) -> int:
         """The day (``date.toordinal()``) an interval's end ``moment`` counts as."""

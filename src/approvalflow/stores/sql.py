@@ -441,9 +441,8 @@ class SQLStore(SQLTokens):
         plan = self._commit_plan(
             project, expected_version, events, timers, notices, command, state, claim_notices_at
         )
-        projection = self._read_model.projection(state)
         with self._lock:
-            writes = self._projection_writes(project, expected_version, projection, events)
+            projection, writes = self._projection_writes(project, expected_version, state, events)
             try:
                 self._commit_transaction(plan, writes)
             except BaseException as error:
@@ -614,22 +613,31 @@ class SQLStore(SQLTokens):
         self,
         project: str,
         expected_version: int,
-        projection: Projection,
+        state: ProjectState,
         events: Sequence[Event],
-    ) -> ProjectionWrites:
-        """The report rows a commit writes (call under the lock): only those that differ from
-        the state it starts from, when this store's cache holds that state."""
+    ) -> tuple[Projection, ProjectionWrites]:
+        """The new state's projection and the report rows a commit writes (call under the
+        lock): only those that differ from the state it starts from, when this store's cache
+        holds that state (whose task rows are then reused if they did not change)."""
+        model = self._read_model
         cached = self._cache.get(project)
         old = None
         if cached is not None and cached.state.version == expected_version:
             old = (
                 cached.projection
                 if cached.projection is not None
-                else self._read_model.projection(cached.state)
+                else model.projection(cached.state)
             )
-        return projection_writes(
-            self._read_model, project, old, projection, events, created=expected_version == 0
+        if old is not None and old.tasks is not None and keeps_tasks(model):
+            since: Any = model.projection
+            assert cached is not None
+            projection = since(state, since=(cached.state, old))
+        else:
+            projection = model.projection(state)
+        writes = projection_writes(
+            model, project, old, projection, events, created=expected_version == 0
         )
+        return projection, writes
 
     def _fill_projections(self, target: Any) -> None:
         """Fill the report tables from every project's state, inside the caller's transaction.
