@@ -212,8 +212,10 @@ def memory_round(n: int, tag: str, *, tasks: bool) -> float:
     return 1e6 / result["cmd_per_s"]
 
 
-def sqlite_round(directory: str, n: int, tag: str, *, tasks: bool) -> float:
-    """Commands/s of ``n`` PA-5 instances on SQLite FULL."""
+def sqlite_round(directory: str, n: int, tag: str, *, tasks: bool) -> tuple[float, float]:
+    """Commands/s of ``n`` PA-5 instances on SQLite FULL, and this process's CPU time per
+    command in µs (what the read model adds is CPU: the disk's fsyncs are one a commit either
+    way, and on a shared disk they are most of the wall time's noise)."""
     path = os.path.join(directory, f"cmd_{tag}_{int(tasks)}.db")
     SQLiteStore(path).close()
     if not tasks:
@@ -225,9 +227,11 @@ def sqlite_round(directory: str, n: int, tag: str, *, tasks: bool) -> float:
     store = SQLiteStore(path, synchronous="FULL", read_model=Reports(tasks=tasks))
     try:
         engine, _ = new_engine(store)
+        cpu = time.process_time()
         result = pa5_batch(engine, f"S{tag}", n)
+        cpu = time.process_time() - cpu
         assert result["finished"] == n
-        return float(result["cmd_per_s"])
+        return float(result["cmd_per_s"]), cpu / ((n + 1) * PA5_COMMANDS) * 1e6
     finally:
         store.close()
         for suffix in ("", "-wal", "-shm"):
@@ -239,7 +243,9 @@ def command_path(directory: str, rounds: int, memory_n: int, sqlite_n: int) -> N
     memory: dict[bool, list[float]] = {True: [], False: []}
     memory_ratios: list[float] = []
     sqlite: dict[bool, list[float]] = {True: [], False: []}
+    sqlite_cpu: dict[bool, list[float]] = {True: [], False: []}
     sqlite_ratios: list[float] = []
+    cpu_ratios: list[float] = []
     memory_round(20, "warm", tasks=True)
     memory_round(20, "warm", tasks=False)
     for r in range(rounds):
@@ -248,13 +254,15 @@ def command_path(directory: str, rounds: int, memory_n: int, sqlite_n: int) -> N
         for with_tasks, value in got.items():
             memory[with_tasks].append(value)
         memory_ratios.append(got[True] / got[False])
-        got = {
+        pairs = {
             with_tasks: sqlite_round(directory, sqlite_n, f"{r}", tasks=with_tasks)
             for with_tasks in order
         }
-        for with_tasks, value in got.items():
-            sqlite[with_tasks].append(value)
-        sqlite_ratios.append(got[False] / got[True])
+        for with_tasks, (rate, cpu) in pairs.items():
+            sqlite[with_tasks].append(rate)
+            sqlite_cpu[with_tasks].append(cpu)
+        sqlite_ratios.append(pairs[False][0] / pairs[True][0])
+        cpu_ratios.append(pairs[True][1] / pairs[False][1])
     med = statistics.median
     print(
         f"PA-5 in memory ({rounds} rounds of {memory_n} instances, {PA5_COMMANDS} commands "
@@ -268,6 +276,11 @@ def command_path(directory: str, rounds: int, memory_n: int, sqlite_n: int) -> N
     print(
         f"  with the read model {med(sqlite[True]):,.0f}, without {med(sqlite[False]):,.0f}; "
         f"time per command with/without per round, median {med(sqlite_ratios):.3f}"
+    )
+    print(
+        f"  CPU per command: with {med(sqlite_cpu[True]):.0f} us, without "
+        f"{med(sqlite_cpu[False]):.0f} us; with/without per round, median "
+        f"{med(cpu_ratios):.3f}"
     )
 
 

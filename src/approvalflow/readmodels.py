@@ -48,7 +48,7 @@ from approvalflow.stores.projections import (
     Summary,
 )
 from approvalflow.stores.serialization import to_epoch_us
-from approvalflow.tasks import same_task_rows, task_rows
+from approvalflow.tasks import task_parts
 
 __all__ = ["MILESTONE_EVENT", "REPORTS", "Reports"]
 
@@ -74,8 +74,8 @@ class Reports:
     ) -> Projection:
         """The summary, finished intervals and task rows of ``state`` (cheap: no day is
         computed until a row is written, see ``day``). ``since`` is the state the commit
-        started from and its projection: its task rows are reused when ``state`` has the
-        same ones (``tasks.same_task_rows``), else they are derived."""
+        started from and its projection: the parts of its task rows the commit did not change
+        are reused (``tasks.task_parts``), the others derived."""
         signed, started, producing = milestone_flags(state.milestones)
         summary = Summary(
             state.team,
@@ -98,10 +98,8 @@ class Reports:
                 spans[(DEPARTMENT, dept)] = (branch.opened_at, branch.decided_at)
         tasks = None
         if self.tasks:
-            if since is not None and since[1].tasks is not None and same_task_rows(since[0], state):
-                tasks = since[1].tasks
-            else:
-                tasks = task_rows(state)
+            old = since[1].tasks if since is not None else None
+            tasks = task_parts(state, (since[0], old) if since is not None and old else None)
         return Projection(summary, spans, tasks)
 
     def day(self, moment: datetime) -> int:

@@ -49,8 +49,8 @@ __all__ = [
     "engine_tasks",
     "items_of_rows",
     "open_items",
-    "same_task_rows",
     "sort_by_urgency",
+    "task_parts",
     "task_rows",
     "working_days_left",
 ]
@@ -512,60 +512,40 @@ def _branch_commands(branch_state: str) -> str:
 _verifies_in = _memo(lambda stage: stage_allows("verify", stage))
 
 
-def same_task_rows(old: ProjectState, new: ProjectState) -> bool:
-    """Whether ``new`` has the task rows of ``old`` without deriving them: the same stage and
-    project fields, and the very same round, meeting and branch objects. A state's nested
-    parts are copy-on-write (``ProjectState.clone``): a command that did not write to a branch
-    shares it with the state it started from, so this is a handful of identity checks."""
-    if (
-        old.stage != new.stage
-        or old.round is not new.round
-        or old.meeting is not new.meeting
-        or old.settings_fingerprint != new.settings_fingerprint
-        or old.agent != new.agent
-        or old.applicant != new.applicant
-        or old.leader != new.leader
-        or old.team != new.team
-        or old.name != new.name
-    ):
-        return False
-    branches = old.branches
-    if len(branches) != len(new.branches):
-        return False
-    return all(branches.get(dept) is branch for dept, branch in new.branches.items())
+_NO_BRANCH: tuple[Any, ...] = (False, False, None, None, None)
+_PLEDGE: tuple[Any, ...] = (False, True, None, None, None)
+_HEAD = ""
+"""The part of a project's task rows that no branch holds (departments are never empty)."""
 
 
-def task_rows(state: ProjectState) -> frozenset[TaskRow]:
-    """The task read model's rows of ``state``: every item it waits on, once for every party
-    that may act. Pure: the state alone, no actor, no rule set.
+class _RowMaker:
+    """Builds one state's task rows: plain tuples, each distinct deadline converted once."""
 
-    On the command path of the SQL stores (each commit derives its project's rows), so it
-    builds plain tuples and converts each distinct deadline once.
-    """
-    stage = state.stage
-    if stage in TERMINAL:
-        return frozenset()
-    rows: list[TaskRow] = []
-    project = state.id
-    common = (
-        state.name,
-        state.team,
-        state.applicant,
-        state.agent,
-        state.leader,
-        state.settings_fingerprint,
-    )
-    no_branch = (False, False, None, None, None)
-    moments: dict[datetime, int] = {}
-    named: dict[str, tuple[str, ...]] = {}
+    __slots__ = ("common", "moments", "named", "project", "state")
 
-    def parties_of(command: str) -> tuple[str, ...]:
-        found = named.get(command)
+    def __init__(self, state: ProjectState) -> None:
+        self.state = state
+        self.project = state.id
+        self.common = (
+            state.name,
+            state.team,
+            state.applicant,
+            state.agent,
+            state.leader,
+            state.settings_fingerprint,
+        )
+        self.moments: dict[datetime, int] = {}
+        self.named: dict[str, tuple[str, ...]] = {}
+
+    def us(self, moment: datetime) -> int:
+        found = self.moments.get(moment)
         if found is None:
-            found = named[command] = _parties_of(command, state)
+            found = self.moments[moment] = to_epoch_us(moment)
         return found
 
     def add(
+        self,
+        rows: list[TaskRow],
         kind: str,
         commands: str,
         department: str = "",
@@ -574,92 +554,173 @@ def task_rows(state: ProjectState) -> frozenset[TaskRow]:
         parties: Iterable[str] | None = None,
         answered: str = "",
         cards: str = "",
-        tail: tuple[Any, ...] = no_branch,
+        tail: tuple[Any, ...] = _NO_BRANCH,
     ) -> None:
         command = commands.split(" ", 1)[0] if " " in commands else commands
-        if deadline is None:
-            deadline_us = None
-        else:
-            deadline_us = moments.get(deadline)
-            if deadline_us is None:
-                deadline_us = moments[deadline] = to_epoch_us(deadline)
+        deadline_us = None if deadline is None else self.us(deadline)
         head = (kind, department, command, commands, deadline_us, card, answered, cards, *tail)
-        for party in parties_of(command) if parties is None else parties:
+        if parties is None:
+            parties = self.named.get(command)
+            if parties is None:
+                parties = self.named[command] = _parties_of(command, self.state)
+        project, common = self.project, self.common
+        for party in parties:
             rows.append(_new_row(TaskRow, (project, party, *head, *common)))
 
-    def on_branch(branch: Branch) -> tuple[Any, ...]:
+    def on_branch(self, branch: Branch) -> tuple[Any, ...]:
         until = branch.deputy_until
         return (
             True,
             False,
             branch.handler,
             branch.deputy,
-            None if until is None else to_epoch_us(until),
+            None if until is None else self.us(until),
         )
 
-    for command in _NEXT_STEPS.get(stage, ()):
-        add("next_step", command)
-    if stage == "pre_review.reviewing" and state.round is not None:
-        round_ = state.round
-        units = sorted(set(round_.ladders) | set(round_.cards_issued))
-        cards = _SEP.join(
-            f"{unit}={card}"
-            for unit in units
-            if (card := _last_card(round_.ladders.get(unit, ()), round_.cards_issued.get(unit, ())))
-        )
-        add(
-            "review",
-            "opinion",
-            deadline=round_.due,
-            answered=_SEP.join(sorted(round_.opinions)),
-            cards=cards,
-        )
-    elif stage == "pre_review.awaiting_materials":
-        add("supply_materials", "supply")
-    elif stage == "decision.pending":
-        add("convene", "convene")
-    elif stage == "decision.meeting" and state.meeting is not None:
-        meeting = state.meeting
-        voters = [f"actor:{a}" for a in sorted(meeting.present) if a not in meeting.votes]
-        if voters:
-            add("vote", "vote", parties=voters)
-        add("close_meeting", "close_meeting")
-    if stage == "approval":
-        revoked = False
-        pledge = (False, True, None, None, None)
-        for dept, branch in state.branches.items():
+    def head(self, revoked: bool) -> tuple[TaskRow, ...]:
+        """The rows of the project as a whole: its next step, the review, the meeting..."""
+        state = self.state
+        stage = state.stage
+        rows: list[TaskRow] = []
+        add = self.add
+        for command in _NEXT_STEPS.get(stage, ()):
+            add(rows, "next_step", command)
+        if stage == "pre_review.reviewing" and state.round is not None:
+            round_ = state.round
+            units = sorted(set(round_.ladders) | set(round_.cards_issued))
+            cards = _SEP.join(
+                f"{unit}={card}"
+                for unit in units
+                if (
+                    card := _last_card(
+                        round_.ladders.get(unit, ()), round_.cards_issued.get(unit, ())
+                    )
+                )
+            )
+            add(
+                rows,
+                "review",
+                "opinion",
+                deadline=round_.due,
+                answered=_SEP.join(sorted(round_.opinions)),
+                cards=cards,
+            )
+        elif stage == "pre_review.awaiting_materials":
+            add(rows, "supply_materials", "supply")
+        elif stage == "decision.pending":
+            add(rows, "convene", "convene")
+        elif stage == "decision.meeting" and state.meeting is not None:
+            meeting = state.meeting
+            voters = [f"actor:{a}" for a in sorted(meeting.present) if a not in meeting.votes]
+            if voters:
+                add(rows, "vote", "vote", parties=voters)
+            add(rows, "close_meeting", "close_meeting")
+        if revoked:
+            add(rows, "next_step", "apply")
+        return tuple(rows)
+
+    def branch(
+        self, dept: str, branch: Branch, approval: bool, verify: bool
+    ) -> tuple[TaskRow, ...]:
+        """The rows of one branch: to accept or decide, supplies, a pledge, a verification."""
+        rows: list[TaskRow] = []
+        add = self.add
+        if approval:
             branch_state = branch.state
             commands = _branch_commands(branch_state)
             if commands:
                 add(
+                    rows,
                     "accept" if branch_state == "pending" else "decide",
                     commands,
                     dept,
                     branch.due,
                     _last_card(branch.ladder, branch.cards_issued),
                     (f"dept:{dept}",),
-                    tail=on_branch(branch),
+                    tail=self.on_branch(branch),
                 )
             if branch.outstanding or branch_state == "returned":
-                add("supply_materials", "supply", dept, branch.supply_due)
+                add(rows, "supply_materials", "supply", dept, branch.supply_due)
             if branch_state == "pending":
-                add("accept_commitment", "accept_commitment", dept, branch.due, tail=pledge)
-            elif branch_state == "revoked":
-                revoked = True
-        if revoked:
-            add("next_step", "apply")
-    if _verifies_in(stage):
+                add(rows, "accept_commitment", "accept_commitment", dept, branch.due, tail=_PLEDGE)
+        if verify and branch.commitment and branch.state == "approved" and not branch.verified:
+            add(
+                rows,
+                "verify",
+                "verify",
+                dept,
+                branch.verify_due,
+                parties=(f"dept:{dept}",),
+                tail=self.on_branch(branch),
+            )
+        return tuple(rows)
+
+
+def _revoked(state: ProjectState) -> bool:
+    return state.stage == "approval" and any(b.state == "revoked" for b in state.branches.values())
+
+
+def task_parts(
+    state: ProjectState,
+    since: tuple[ProjectState, Mapping[str, tuple[TaskRow, ...]]] | None = None,
+) -> dict[str, tuple[TaskRow, ...]]:
+    """The task read model's rows of ``state`` in parts: ``""`` for the project as a whole,
+    then one part per branch with rows, each a tuple (every item it waits on, once for every
+    party that may act). Pure: the state alone, no actor, no rule set.
+
+    ``since`` is the state the commit started from and its parts: a part whose source the
+    commit did not write to is taken from it as the very same tuple (a state's round, meeting
+    and branches are copy-on-write, ``ProjectState.clone``, so an untouched one is the same
+    object), and a store that sees the same tuple writes nothing for it. On the command path
+    of the SQL stores, so it builds plain tuples and derives only what changed.
+    """
+    stage = state.stage
+    if stage in TERMINAL:
+        return {}
+    maker = _RowMaker(state)
+    parts: dict[str, tuple[TaskRow, ...]] = {}
+    revoked = _revoked(state)
+    old_state, old_parts = since if since is not None else (None, None)
+    reuse = (
+        old_state is not None
+        and old_parts is not None
+        and old_state.stage == stage
+        and old_state.settings_fingerprint == state.settings_fingerprint
+        and old_state.agent == state.agent
+        and old_state.applicant == state.applicant
+        and old_state.leader == state.leader
+        and old_state.team == state.team
+        and old_state.name == state.name
+    )
+    if (
+        reuse
+        and old_state is not None
+        and old_state.round is state.round
+        and old_state.meeting is state.meeting
+        and _revoked(old_state) == revoked
+    ):
+        head = (old_parts or {}).get(_HEAD, ())
+    else:
+        head = maker.head(revoked)
+    if head:
+        parts[_HEAD] = head
+    approval = stage == "approval"
+    verify = _verifies_in(stage)
+    if approval or verify:
+        old_branches = old_state.branches if reuse and old_state is not None else {}
         for dept, branch in state.branches.items():
-            if branch.commitment and branch.state == "approved" and not branch.verified:
-                add(
-                    "verify",
-                    "verify",
-                    dept,
-                    branch.verify_due,
-                    parties=(f"dept:{dept}",),
-                    tail=on_branch(branch),
-                )
-    return frozenset(rows)
+            if old_branches.get(dept) is branch:
+                rows = (old_parts or {}).get(dept, ())
+            else:
+                rows = maker.branch(dept, branch, approval, verify)
+            if rows:
+                parts[dept] = rows
+    return parts
+
+
+def task_rows(state: ProjectState) -> frozenset[TaskRow]:
+    """Every task row of ``state`` (``task_parts``, flattened)."""
+    return frozenset(row for rows in task_parts(state).values() for row in rows)
 
 
 def items_of_rows(

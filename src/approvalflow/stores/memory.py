@@ -16,6 +16,7 @@ from approvalflow.stores.errors import checked_key
 from approvalflow.stores.projections import (
     ReadModel,
     TaskRow,
+    all_task_rows,
     default_read_model,
     keeps_tasks,
 )
@@ -214,8 +215,8 @@ class MemoryStore(MemoryTokens):
         by_actor = self._by_actor
         keeps = self._keeps_tasks
         for project in self._stale:
-            new = model.projection(self._states[project]).tasks if keeps else None
-            if new is not None:
+            if keeps:
+                new = frozenset(all_task_rows(model.projection(self._states[project])))
                 old = self._tasks.get(project, frozenset())
                 if new != old:
                     for party in {row.party for row in old}:

@@ -24,7 +24,7 @@ Python (``ProjectionSQL.totals``). No report overflows.
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal, NamedTuple, Protocol
 
@@ -46,6 +46,7 @@ __all__ = [
     "Summary",
     "SummaryRow",
     "TaskRow",
+    "all_task_rows",
     "default_read_model",
     "interval_rows",
     "keeps_tasks",
@@ -126,11 +127,12 @@ class Summary(NamedTuple):
 
 class Projection(NamedTuple):
     """A state's summary, its finished intervals (first and last moment, not yet days) and,
-    when the read model keeps the task list, its task rows (``None`` when it does not)."""
+    when the read model keeps the task list, its task rows in parts (``None`` when it does
+    not): a part the commit did not change is the very tuple the old projection had."""
 
     summary: Summary
     spans: dict[SpanKey, tuple[datetime, datetime]]
-    tasks: frozenset[TaskRow] | None = None
+    tasks: Mapping[str, tuple[TaskRow, ...]] | None = None
 
 
 class ReadModel(Protocol):
@@ -255,7 +257,7 @@ def projection_writes(
             summary_row(project, new.summary),
             milestones,
             clear_tasks=not created and new.tasks is not None,
-            tasks=list(new.tasks or ()),
+            tasks=all_task_rows(new),
         )
     deleted = [(project, kind, name) for (kind, name) in old.spans if (kind, name) not in new.spans]
     changed = [
@@ -265,15 +267,27 @@ def projection_writes(
     ]
     summary = summary_row(project, new.summary) if new.summary != old.summary else None
     writes = ProjectionWrites(False, deleted, changed, summary, milestones)
-    if new.tasks is not None and new.tasks != old.tasks:
-        if old.tasks is None:
-            writes.tasks.extend(new.tasks)
-            return attrs.evolve(writes, clear_tasks=True)
+    new_parts, old_parts = new.tasks, old.tasks
+    if new_parts is None or new_parts is old_parts:
+        return writes
+    if old_parts is None:
+        writes.tasks.extend(all_task_rows(new))
+        return attrs.evolve(writes, clear_tasks=True)
+    for key in new_parts.keys() | old_parts.keys():
+        before, after = old_parts.get(key, ()), new_parts.get(key, ())
+        if before is after or before == after:
+            continue
+        gone, came = set(before), set(after)
         writes.delete_tasks.extend(
-            (r.project, r.party, r.kind, r.department, r.command) for r in old.tasks - new.tasks
+            (r.project, r.party, r.kind, r.department, r.command) for r in gone - came
         )
-        writes.tasks.extend(new.tasks - old.tasks)
+        writes.tasks.extend(came - gone)
     return writes
+
+
+def all_task_rows(projection: Projection) -> list[TaskRow]:
+    """Every task row of ``projection`` (none when its read model keeps no task rows)."""
+    return [row for rows in (projection.tasks or {}).values() for row in rows]
 
 
 def sqlite_amount(value: int | None) -> int | str | None:

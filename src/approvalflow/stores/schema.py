@@ -39,6 +39,11 @@ and where it comes from is ``approvalflow.stores.projections``):
 
 In SQLite these three are ``WITHOUT ROWID`` tables (one b-tree each, keyed by the project).
 
+- ``task_rows`` (schema version 7): the task list's read model, each open item of a project once
+  per party that may act (``projections.TaskRow``), keyed by (project, party, kind, department,
+  command); ``task_rows_by_party`` answers a task list. ``events_by_actor`` and
+  ``events_by_principal`` find what an actor did (已办).
+
 - ``project_codes`` (schema version 3): the national platform's project code of each project
   that has one, keyed by the code, so that a code names one project.
 - ``plugins`` (schema version 5): the plugins the store's projects were written with
@@ -143,6 +148,8 @@ class Index:
     name: str
     table: str
     columns: tuple[str, ...]
+    where: str = ""
+    """A partial index's condition (both databases): only the rows it holds are indexed."""
 
 
 def _c(name: str, type_: ColumnType, nullable: bool = False) -> Column:
@@ -228,9 +235,10 @@ that may act on it (``approvalflow.stores.projections.TaskRow``, column for colu
 
 TASK_INDEXES: tuple[Index, ...] = (
     Index("task_rows_by_party", "task_rows", ("party",)),
-    # What an actor did (已办): their events, sent by them or on their behalf.
-    Index("events_by_actor", "events", ("by_actor",)),
-    Index("events_by_principal", "events", ("on_behalf_of",)),
+    # What an actor did (已办): their events, sent by them or on their behalf. Partial: a timer's
+    # events have no sender and most have no principal, and an entry not kept costs no write.
+    Index("events_by_actor", "events", ("by_actor",), "by_actor IS NOT NULL"),
+    Index("events_by_principal", "events", ("on_behalf_of",), "on_behalf_of IS NOT NULL"),
 )
 """The task list's indexes (schema version 7)."""
 
@@ -396,7 +404,11 @@ def _table_ddl(table: Table, dialect: Dialect) -> str:
 
 
 def _index_ddl(index: Index) -> str:
-    return f"CREATE INDEX IF NOT EXISTS {index.name} ON {index.table} ({', '.join(index.columns)})"
+    where = f" WHERE {index.where}" if index.where else ""
+    return (
+        f"CREATE INDEX IF NOT EXISTS {index.name} ON {index.table} "
+        f"({', '.join(index.columns)}){where}"
+    )
 
 
 def create_statements(dialect: Dialect) -> list[str]:

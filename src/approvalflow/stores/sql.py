@@ -38,6 +38,7 @@ from approvalflow.stores.projections import (
     ProjectionWrites,
     ReadModel,
     TaskRow,
+    all_task_rows,
     interval_rows,
     keeps_tasks,
     projection_writes,
@@ -661,7 +662,7 @@ class SQLStore(SQLTokens):
             target.executemany(reports.upsert_interval, interval_rows(model, project, projection))
             target.executemany(reports.insert_milestone, model.state_milestone_rows(state))
             if projection.tasks:
-                target.executemany(reports.insert_task, list(projection.tasks))
+                target.executemany(reports.insert_task, all_task_rows(projection))
 
     # -- the store's record of its plugins ------------------------------------------------------
 
