@@ -125,19 +125,7 @@ class RuleBook:
     def rules_for(self, state: ProjectState) -> Settings:
         """The county rule set ``state`` is pinned to: the one it was created (or last
         migrated) under, whatever the engine's current settings are."""
-        found = self._rule_sets.get(state.settings_fingerprint)
-        if found is not None:
-            return found
-        return self.rules_for_fingerprint(
-            state.settings_fingerprint, state.id, repr(state.rules_version)
-        )
-
-    def rules_for_fingerprint(
-        self, fingerprint: str, project: str, label: str = "a rule set"
-    ) -> Settings:
-        """The county rule set saved under ``fingerprint`` (``rules_for`` without the state:
-        the task list reads it off a task row of ``project``; ``label`` names the rule set in
-        an error)."""
+        fingerprint = state.settings_fingerprint
         found = self._rule_sets.get(fingerprint)
         if found is not None:
             return found
@@ -146,7 +134,7 @@ class RuleBook:
             # A project written before rule sets were kept (schema version 2 or older): it
             # was never pinned, so it follows the current rules, as it always did (D32).
             logger().warning(
-                "approvalflow.rule_set_missing", project=project, fingerprint=fingerprint
+                "approvalflow.rule_set_missing", project=state.id, fingerprint=fingerprint
             )
             found = self.definition.settings
         else:
@@ -154,7 +142,7 @@ class RuleBook:
                 found = Settings.from_canonical_json(text)
             except SettingsError as error:
                 raise SettingsError(
-                    f"{project} is pinned to rule set {label} "
+                    f"{state.id} is pinned to rule set {state.rules_version!r} "
                     f"({fingerprint[:12]}), which this approvalflow cannot read: {error}"
                 ) from None
         self._rule_sets[fingerprint] = found
