@@ -24,6 +24,8 @@ RECRUITER = {
 APPLICANT = {
     "submit_pre_review", "apply", "supply", "accept_commitment", "withdraw",
     "start_construction", "start_production", "delegate",
+    # 好差评: the applicant or its agent rates and confirms a rectification (D154).
+    "rate", "confirm_rectification",
 }  # fmt: skip
 OFFICER = {
     "accept",
@@ -42,8 +44,9 @@ OFFICER = {
 }
 # Commands on the officer's own branch, where a handler restricts who may act (D29).
 BRANCH = OFFICER | {"entrust"}
-# Any officer may send it; whether their department leads the running stage is state (D143).
-STAGE_LEAD = {"issue_stage_result"}
+# Any officer may send these; whether their department leads the running stage (D143) or owes
+# a rectification (D157) is state.
+STAGE_LEAD = {"issue_stage_result", "rectify"}
 HEAD = {"transfer", "copy"}
 
 # actor id -> (what the actor is to project P1, the commands WORKFLOW.md lets it send)
