@@ -26,7 +26,11 @@ from approvalflow.testing.store_conformance import append, new_project
 
 # What schema version 5 added, taken away again: a store as version 4 left it (its
 # project_summaries hold 64-bit amounts only, which version 5 keeps as they are).
-_V4_DOWNGRADE = ("DROP TABLE plugins", "UPDATE meta SET schema_version = 4")
+_V4_DOWNGRADE = (
+    "DROP TABLE plugins",
+    "ALTER TABLE snapshots DROP COLUMN digest",  # schema version 7
+    "UPDATE meta SET schema_version = 4",
+)
 
 
 class TestSQLite:

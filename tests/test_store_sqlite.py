@@ -17,7 +17,7 @@ from approvalflow.model import Notice, Timer, TimerChanges
 from approvalflow.project import Branch, Meeting, PreReviewRound, ProjectState
 from approvalflow.settings import LadderStep
 from approvalflow.stores import UnstorableValue, open_store, schema
-from approvalflow.stores.audit import GENESIS, ChainHead, ChainReport, verify_chain
+from approvalflow.stores.audit import GENESIS, ChainReport, verify_chain
 from approvalflow.stores.base import CommandRecord
 from approvalflow.stores.serialization import (
     event_from_json,
@@ -238,13 +238,17 @@ class TestAuditChain:
                 state = append(store, state, [("funds_reported", {"amount": amount})])
 
     def test_an_untouched_store_verifies(self, store: SQLiteStore) -> None:
-        """Every event links to the one before it, across projects, in commit order."""
+        """Each project's events link to the project's previous one, from GENESIS; the
+        database numbers them (``seq``) in commit order, outside any hash."""
         assert verify_chain(store) == ChainReport(True, 0, GENESIS)
         self._history(store)
         report = verify_chain(store, store.chain_head())
         assert (report.ok, report.count, report.head) == (True, 8, store.chain_head().hash)
         assert [link.seq for link in store.iter_chain()] == list(range(1, 9))
-        assert [link.event.project for link in store.iter_chain()] == ["P1"] * 4 + ["P2"] * 4
+        for project in ("P1", "P2"):
+            chain = store.project_chain(project)
+            assert chain[0].prev_hash == GENESIS
+            assert [link.prev_hash for link in chain[1:]] == [link.hash for link in chain[:-1]]
 
     def test_an_edited_payload_is_named(self, store: SQLiteStore, db_path: Path) -> None:
         """Changing one event's payload by hand makes ``verify_chain`` name that event."""
@@ -260,7 +264,7 @@ class TestAuditChain:
         assert report.reason is not None and "edited" in report.reason
 
     def test_a_removed_middle_event_is_named(self, store: SQLiteStore, db_path: Path) -> None:
-        """Deleting an event in the middle breaks the link of the event after it."""
+        """Deleting an event in the middle leaves a gap at the event after it."""
         self._history(store)
         with _raw(db_path) as connection:
             connection.execute("DELETE FROM events WHERE project = 'P1' AND version = 2")
@@ -268,30 +272,41 @@ class TestAuditChain:
         assert not report.ok and report.first_bad == ("P1", 3)
 
     def test_reordered_events_are_named(self, store: SQLiteStore, db_path: Path) -> None:
-        """Swapping two events' places in the chain is caught at the first of them."""
+        """Swapping two events' places in a project's chain is caught at the first of them."""
         self._history(store)
         with _raw(db_path) as connection:
-            connection.execute("UPDATE events SET seq = -seq WHERE seq IN (2, 3)")
-            connection.execute("UPDATE events SET seq = 5 + seq WHERE seq IN (-2, -3)")
+            connection.execute(
+                "UPDATE events SET version = -version WHERE project = 'P1' AND version IN (2, 3)"
+            )
+            connection.execute(
+                "UPDATE events SET version = 5 + version WHERE project = 'P1' "
+                "AND version IN (-2, -3)"
+            )
         report = verify_chain(store)
-        assert not report.ok and report.first_bad == ("P1", 3)
+        assert not report.ok and report.first_bad == ("P1", 2)
+        assert report.reason is not None and "reordered" in report.reason
 
     def test_removing_the_newest_event_is_caught(self, store: SQLiteStore, db_path: Path) -> None:
         """Deleting a project's newest event is caught by the version the project's row
-        records; if that is rewritten too, by the head the auditor kept."""
+        records; if that is rewritten too, by a head the auditor kept of the unchanged store."""
         self._history(store)
         kept = store.chain_head()
         with _raw(db_path) as connection:
-            connection.execute("DELETE FROM events WHERE seq = 8")
+            connection.execute("DELETE FROM events WHERE project = 'P2' AND version = 4")
         report = verify_chain(store)
-        assert not report.ok and report.first_bad is None and report.count == 7
-        assert report.reason is not None and "P2 is at version 4" in report.reason
+        assert not report.ok and report.first_bad is None
+        assert report.reason is not None and "at version 4 but has 3 events" in report.reason
         with _raw(db_path) as connection:
             connection.execute("UPDATE projects SET version = 3 WHERE project = 'P2'")
-        assert verify_chain(store).ok  # consistent on its own: only an outside head can tell
+        report = verify_chain(store)  # the report projection still counts the removed funds
+        assert not report.ok and report.reason is not None and "summary" in report.reason
+        with _raw(db_path) as connection:
+            connection.execute("UPDATE project_summaries SET funds = 3 WHERE project = 'P2'")
+        assert verify_chain(store).ok  # consistent on its own: only an anchor can tell
         report = verify_chain(store, kept)
-        assert not report.ok and report.reason is not None and "8 were expected" in report.reason
-        assert verify_chain(store, ChainHead(7, report.head)).ok
+        assert not report.ok and report.count == 7
+        assert report.reason is not None and "changed since" in report.reason
+        assert verify_chain(store, store.chain_head()).ok
 
     def test_a_memory_store_has_no_chain(self) -> None:
         """Asking to verify a store without a chain is an error, not a silent pass."""

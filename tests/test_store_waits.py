@@ -142,22 +142,34 @@ class TestPostgres:
         append(store, state, [("funds_reported", {"amount": 5})])
         assert store.load("P1").funds == 5  # type: ignore[union-attr]
 
-    def test_a_commit_to_another_project_is_not_held_past_lock_timeout(
+    def test_a_paused_writer_holds_up_no_other_project(
         self, pg: tuple[str, PostgresStore], postgres_url: str
     ) -> None:
-        """A paused writer that appended events holds the audit chain's lock, which every
-        appender takes: a commit to another project waits ``lock_timeout``, not the pause."""
+        """A writer paused inside its commit to P1, events inserted, holds P1's row and
+        nothing store-wide: each project has its own chain, so commits to other projects go on
+        at once (no lock_timeout wait), and P1 is still guarded."""
         _url, store = pg
+        state = new_project(store, "P1")
         paused = _other(postgres_url, store)
         paused.execute("BEGIN")
-        paused.execute("SELECT pg_advisory_xact_lock(%s)", (store._chain_lock,))
+        paused.execute("UPDATE projects SET version = 2 WHERE project = 'P1' AND version = 1")
+        paused.execute(
+            "INSERT INTO events (project, version, type, at, payload, hash, prev_hash) "
+            "SELECT project, 2, 'funds_reported', at, '{\"amount\":1}', 'x', hash "
+            "FROM events WHERE project = 'P1'"
+        )
         try:
+            started = time.monotonic()
+            other = new_project(store, "P2")
+            append(store, other, [("funds_reported", {"amount": 3})])
+            assert time.monotonic() - started < 0.25  # lock_timeout is 0.3 s
             with pytest.raises(StoreBusy, match="lock_timeout"):
-                new_project(store, "P2")
+                append(store, state, [("funds_reported", {"amount": 5})])
         finally:
             paused.execute("ROLLBACK")
             paused.close()
-        assert store.project_ids() == []
+        assert store.project_ids() == ["P1", "P2"]
+        assert [e.version for e in store.events("P1")] == [1]
 
     def test_the_server_ends_a_paused_writers_transaction(
         self, pg: tuple[str, PostgresStore], postgres_url: str

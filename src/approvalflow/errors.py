@@ -28,6 +28,7 @@ __all__ = [
     "ApprovalflowError",
     "CalendarOutOfRange",
     "CalendarUnknown",
+    "CheckpointError",
     "ConcurrencyConflict",
     "DiagramError",
     "DuplicateProject",
@@ -252,6 +253,14 @@ class StoreUnavailable(StoreError, ConnectionError):
     """The database cannot be reached, or the connection to it broke."""
 
     code = "StoreUnavailable"
+
+
+class CheckpointError(StoreError):
+    """A sealed checkpoint cannot be made or read: a key file that is missing or not a key
+    (an HMAC secret of at least 32 bytes, or an Ed25519 PEM key), a public key given to seal,
+    a checkpoint document that is not one, or a store whose heads cannot be sealed."""
+
+    code = "CheckpointError"
 
 
 class UnstorableValue(StoreError, ValueError):

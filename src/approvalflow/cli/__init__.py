@@ -81,10 +81,13 @@ def _parser() -> argparse.ArgumentParser:
         scenario_commands.add_parser("run", help="run every scenario file under the paths")
     )
     show.add_arguments(commands.add_parser("show", help="a project's timeline and deadlines"))
-    audit_parser = commands.add_parser("audit", help="check the audit chain")
+    audit_parser = commands.add_parser("audit", help="check and seal the audit chains")
     audit_commands = audit_parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     audit.add_arguments(
-        audit_commands.add_parser("verify", help="recompute every event's hash and report")
+        audit_commands.add_parser("verify", help="replay every project and report each finding")
+    )
+    audit.add_seal_arguments(
+        audit_commands.add_parser("seal", help="sign every project's chain head (a checkpoint)")
     )
     report.add_arguments(commands.add_parser("report", help="the leaderboard and the metrics"))
     diagram.add_arguments(commands.add_parser("diagram", help="draw the workflow (Mermaid or DOT)"))

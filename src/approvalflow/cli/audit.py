@@ -1,11 +1,23 @@
-"""``approvalflow audit verify --store URL``: recompute the audit chain and name the first fault."""
+"""``approvalflow audit verify`` and ``approvalflow audit seal``: replay every project and report
+each finding, and seal every project's chain head with a key kept outside the database."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+from typing import Any
 
-__all__ = ["add_arguments", "run"]
+__all__ = ["add_arguments", "add_seal_arguments", "run", "seal"]
+
+
+def _plugin_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--plugin",
+        action="append",
+        default=[],
+        help="county plugin (default: the plugins recorded in the store)",
+    )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -13,17 +25,63 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     add_store_argument(parser)
     parser.add_argument(
+        "--checkpoint",
+        metavar="FILE",
+        help="a sealed checkpoint to check (default: the newest in the store)",
+    )
+    parser.add_argument(
+        "--key-file",
+        metavar="F",
+        help="the key to check the checkpoint's signature with (the sealing key, or for "
+        "Ed25519 its public key)",
+    )
+    parser.add_argument(
+        "--require-anchor",
+        action="store_true",
+        help="fail (exit 1) unless a checkpoint's signature was checked",
+    )
+    parser.add_argument(
         "--expect",
         metavar="COUNT:HASH",
-        help="a head recorded earlier (as printed by a previous run); catches removed events",
+        help="a head printed by an earlier run: the store must still be at it (or, for a head "
+        "from before per-project chains, the old chain must still reach it)",
     )
+    _plugin_argument(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(run=run)
 
 
+def add_seal_arguments(parser: argparse.ArgumentParser) -> None:
+    from approvalflow.cli.common import add_store_argument
+
+    add_store_argument(parser)
+    parser.add_argument(
+        "--key-file",
+        metavar="F",
+        required=True,
+        help="an HMAC secret (32 bytes or more) or an Ed25519 private key in PEM",
+    )
+    parser.add_argument("--out", metavar="FILE", help="also write the checkpoint here (a new file)")
+    parser.set_defaults(run=seal)
+
+
+def _key(path: str) -> Any:
+    from approvalflow.cli.common import CommandLineError
+    from approvalflow.errors import CheckpointError
+    from approvalflow.stores.checkpoints import load_key
+
+    try:
+        return load_key(path)
+    except CheckpointError as error:
+        raise CommandLineError(f"--key-file: {error.message}") from error
+
+
 def run(options: argparse.Namespace) -> int:
-    from approvalflow.cli.common import CommandLineError, open_existing_store
-    from approvalflow.stores.audit import ChainHead, verify_chain
+    from approvalflow.cli.common import CommandLineError, open_definition, open_existing_store
+    from approvalflow.engine.definition import RuleBook
+    from approvalflow.errors import CheckpointError
+    from approvalflow.stores.audit import ChainHead, verify_store
+    from approvalflow.stores.checkpoints import Checkpoint, newest_checkpoint
 
     expected = None
     if options.expect:
@@ -31,34 +89,125 @@ def run(options: argparse.Namespace) -> int:
         if not count.isdigit() or not digest:
             raise CommandLineError("--expect takes COUNT:HASH, as `audit verify` prints it")
         expected = ChainHead(int(count), digest)
+    key = _key(options.key_file) if options.key_file else None
+    checkpoint = None
+    if options.checkpoint:
+        try:
+            with open(options.checkpoint, encoding="utf-8") as file:
+                checkpoint = Checkpoint.from_json(file.read())
+        except OSError as error:
+            raise CommandLineError(
+                f"--checkpoint: cannot read {options.checkpoint}: {error}"
+            ) from None
+        except CheckpointError as error:
+            raise CommandLineError(f"--checkpoint {options.checkpoint}: {error.message}") from None
     store = open_existing_store(options)
     try:
-        try:
-            report = verify_chain(store, expected)
-        except TypeError as error:
-            raise CommandLineError(str(error)) from error
+        if not hasattr(store, "project_chain"):
+            raise CommandLineError(f"{type(store).__name__} keeps no audit chain")
+        definition = open_definition(store, options.plugin)
+        if checkpoint is None:
+            try:
+                checkpoint = newest_checkpoint(store)
+            except CheckpointError as error:
+                raise CommandLineError(f"the store's newest checkpoint: {error.message}") from None
+        with definition.folds.folding():
+            report = verify_store(
+                store,
+                timers_for=RuleBook(definition, store).timers_for,
+                checkpoint=checkpoint,
+                key=key,
+                expected_head=expected,
+            )
     finally:
         store.close()
+    failed = not report.ok or (options.require_anchor and report.anchor is None)
     if options.json:
         print(
             json.dumps(
                 {
                     "ok": report.ok,
-                    "count": report.count,
-                    "head": report.head,
-                    "first_bad": list(report.first_bad) if report.first_bad else None,
-                    "reason": report.reason,
+                    "projects": report.projects,
+                    "events": report.events,
+                    "head": f"{report.head.count}:{report.head.hash}",
+                    "anchor": report.anchor,
+                    "unanchored": report.unanchored,
+                    "findings": [
+                        {
+                            "project": f.project,
+                            "what": f.what,
+                            "where": f.where,
+                            "detail": f.detail,
+                        }
+                        for f in report.findings
+                    ],
                 },
                 ensure_ascii=False,
             )
         )
-    elif report.ok:
-        print(f"OK: {report.count} events, chain intact")
-        print(f"head: {report.count}:{report.head}")
-    else:
-        where = (
-            f"{report.first_bad[0]} version {report.first_bad[1]}" if report.first_bad else "end"
+        return 1 if failed else 0
+    if report.ok:
+        print(
+            f"OK: {report.projects} projects, {report.events} events: every chain, version, "
+            "snapshot, timer, command record and summary fits the replay"
         )
-        print(f"FAIL: first bad event: {where}: {report.reason}")
-        print(f"checked: {report.count} events up to it")
-    return 0 if report.ok else 1
+    else:
+        print(f"FAIL: {len(report.findings)} findings in {report.projects} projects")
+        for finding in report.findings:
+            print(f"  {finding}")
+    print(f"head: {report.head.count}:{report.head.hash}")
+    if report.anchor is not None:
+        print(f"anchored: {report.anchor}, its signature checked")
+    elif checkpoint is None:
+        print(
+            f"unanchored: {report.unanchored}: the store has no checkpoint (seal one with "
+            "`approvalflow audit seal`)"
+        )
+    else:
+        print(f"unanchored: {report.unanchored}")
+    return 1 if failed else 0
+
+
+def seal(options: argparse.Namespace) -> int:
+    from approvalflow.cli.common import CommandLineError, open_existing_store
+    from approvalflow.errors import CheckpointError
+    from approvalflow.stores.checkpoints import seal as seal_store
+
+    key = _key(options.key_file)
+    if not key.can_sign:
+        raise CommandLineError(
+            "--key-file: an Ed25519 public key cannot seal; give the private key"
+        )
+    out = None
+    if options.out:
+        try:
+            # A new file: a county keeps every checkpoint, so none is written over.
+            out = open(options.out, "x", encoding="utf-8")  # noqa: SIM115
+        except OSError as error:
+            raise CommandLineError(f"--out: cannot create {options.out}: {error}") from None
+    try:
+        store = open_existing_store(options)
+        try:
+            try:
+                checkpoint = seal_store(store, key)
+            except CheckpointError as error:
+                raise CommandLineError(error.message) from None
+        finally:
+            store.close()
+        if out is not None:
+            out.write(checkpoint.to_json())
+            out.flush()
+            os.fsync(out.fileno())
+    except BaseException:
+        if out is not None:
+            out.close()
+            os.unlink(options.out)
+        raise
+    if out is not None:
+        out.close()
+    print(
+        f"sealed: {len(checkpoint.heads)} projects, digest {checkpoint.digest}, "
+        f"{checkpoint.algorithm} key {checkpoint.key_id}"
+        + (f", written to {options.out}" if options.out else "")
+    )
+    return 0

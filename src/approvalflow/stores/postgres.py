@@ -7,18 +7,17 @@ a few fixed statements. The schema is the one in ``approvalflow.stores.schema``.
 What a caller may rely on (the same as the SQLite store, plus):
 
 - ``commit`` is one transaction, sent in two round trips (psycopg's pipeline mode): the
-  project's compare-and-set, the chain lock and the chain head; then, once the events are
-  hashed, everything else and ``COMMIT``. A stale ``expected_version`` or a taken command id
+  project's compare-and-set and the hash of the project's newest event; then, once the events
+  are hashed, everything else and ``COMMIT``. A stale ``expected_version`` or a taken command id
   raises ``ConcurrencyConflict`` and writes nothing. The guards are the database's: the
   project row's compare-and-set (``UPDATE ... WHERE version = expected``; a second writer waits
   for the first and then finds the version moved), the events' unique key ``(project,
   version)`` and the command id's primary key, whose violations are translated. Nothing is read
   and trusted.
 - Any number of processes may use one database at once, each with its own ``PostgresStore``.
-  Commits to one project are serialised by its row; commits that add events also take, until
-  they end, an advisory lock of their schema's own that orders appends to the audit chain (the
-  price of one store-wide chain; it is held from the guard to ``COMMIT``, one round trip and the
-  commit's flush).
+  Commits to one project are serialised by its row, and by nothing else: each project's events
+  form their own audit chain (``approvalflow.stores.audit``), so commits to different projects
+  share the server's group commit instead of queueing.
 - ``claim_due`` and ``claim_notices`` pick timers and outbox notices with ``SELECT ... FOR
   UPDATE SKIP LOCKED`` and set their lease in the same transaction, so two workers never claim
   one timer or notice at once and never wait for each other.
@@ -34,7 +33,7 @@ What a caller may rely on (the same as the SQLite store, plus):
 
 - Every wait is bounded (defaults below, each settable in the URL; seconds): a lock held by
   another connection (``lock_timeout``, 30; a writer paused inside its commit holds the
-  project's row and the chain lock), a statement (``statement_timeout``, 60), a transaction
+  project's row), a statement (``statement_timeout``, 60), a transaction
   left idle by a paused or dead client, which the server then ends, releasing its locks
   (``idle_in_transaction_session_timeout``, 30), connecting (libpq's ``connect_timeout``, 10)
   and a dead peer (TCP ``keepalives_idle`` 30, ``keepalives_interval`` 10, ``keepalives_count``
@@ -53,7 +52,6 @@ closes the store. Several schemas can live in one database side by side.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
@@ -79,7 +77,7 @@ from approvalflow.stores.errors import (
     UnstorableValue,
 )
 from approvalflow.stores.projections import ProjectionWrites, ReadModel
-from approvalflow.stores.schema import rebuilds_projections
+from approvalflow.stores.schema import rebuilds_projections, rechains
 from approvalflow.stores.sql import (
     DEFAULT_LEASE,
     DEFAULT_SNAPSHOT_EVERY,
@@ -97,8 +95,7 @@ _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 # Taken while a schema is created or migrated, so processes starting together do it once.
 _SCHEMA_LOCK = 0x617070726F76616C
 
-# The compare-and-set that guards a commit, and the chain lock taken only if it matched (a
-# stale writer fails without queueing for the lock). A row back means the guard held.
+# The compare-and-set that guards a commit. A row back means the guard held.
 _UPDATE = "UPDATE projects SET version = %s WHERE project = %s AND version = %s RETURNING 1"
 _INSERT = "INSERT INTO projects (project, version) VALUES (%s, %s) RETURNING 1"
 _SQL = SQLStatements("postgresql")
@@ -214,9 +211,6 @@ class PostgresStore(SQLStore):
                         "SELECT set_config('search_path', %s, false)", (schema,)
                     )
             self._ensure_schema(create=create, migrate=migrate)
-            with self._access:
-                row = self._connection.execute("SELECT current_schema()").fetchone()
-            self._chain_lock = _chain_lock_key(row[0] if row is not None else "")
         except BaseException:
             self._connection.close()
             raise
@@ -307,6 +301,9 @@ class PostgresStore(SQLStore):
             )
             for statement in statements:
                 connection.execute(statement)
+            if rechains(found):
+                with connection.cursor() as cursor:
+                    self._rechain(cursor)
             if rebuilds_projections(found):
                 self._rebuild_projections()
 
@@ -352,33 +349,29 @@ class PostgresStore(SQLStore):
                 _UPDATE,
                 [plan.new_version, plan.project, plan.expected_version],
             )
-        if plan.events:
-            # One appender at a time per chain, released at COMMIT. Taken after the project's
-            # guard, and only if it held, so a stale writer fails without waiting for it; and
-            # before the command id, so a writer waiting here holds no key that the lock's
-            # holder could be waiting for (no deadlock).
-            guard_sql = f"WITH guard AS ({guard_sql}) SELECT pg_advisory_xact_lock(%s) FROM guard"
-            guard_params.append(self._chain_lock)
+        # The project's row is the only serialisation: each project's events chain from its
+        # own previous one, so commits to different projects never wait for each other.
+        chains = plan.events and plan.expected_version > 0
         connection = self._connection
         # Pipeline mode: statements are sent without waiting for each result. The first round
-        # trip ends at the guard's row (BEGIN, guard and lock, chain head); the second carries
+        # trip ends at the guard's row (BEGIN, guard, the project's head); the second carries
         # the rest and COMMIT. BEGIN and COMMIT are statements of the pipeline:
         # ``connection.transaction()`` would add a sync after each.
         with connection.pipeline():
             guard = connection.cursor()
             guard.execute("BEGIN")
             guard.execute(guard_sql, guard_params)
-            if plan.events:
-                # A statement of its own, run once the lock is held, so it sees the head as
-                # the lock's previous holder committed it.
+            if chains:
+                # After the guard, which holds the project's row: the event at the expected
+                # version is committed and stays the head until this commit ends.
                 head_cursor = connection.cursor()
-                head_cursor.execute(_SQL.chain_head)
+                head_cursor.execute(_SQL.project_head, (plan.project, plan.expected_version))
             if guard.fetchone() is None:
                 raise _GuardFailed
             head = None
-            if plan.events:
+            if chains:
                 last = head_cursor.fetchone()
-                head = (int(last[0]), str(last[1])) if last is not None else None
+                head = str(last[0]) if last is not None else None
             cursor = connection.cursor()
 
             def run(statement: str, rows: Sequence[Any], key: str | None) -> None:
@@ -477,11 +470,3 @@ def _describe(params: Mapping[str, Any], schema: str | None) -> str:
     database = params.get("dbname") or params.get("user") or ""
     place = f"PostgreSQL at {host}:{port}/{database}"
     return f"{place} (schema {schema})" if schema is not None else place
-
-
-def _chain_lock_key(schema: str) -> int:
-    """The advisory lock that orders appends to one schema's chain. Advisory locks are shared
-    by the whole database, so each schema gets its own key and stores in other schemas never
-    wait for this one."""
-    digest = hashlib.sha256(f"approvalflow.chain:{schema}".encode()).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)

@@ -27,7 +27,16 @@ from typing import Any, ClassVar, NamedTuple, Protocol, Self
 from approvalflow.errors import ApprovalflowError, ConcurrencyConflict
 from approvalflow.model import Event, Notice, Timer, TimerChanges
 from approvalflow.project import ProjectState
-from approvalflow.stores.audit import GENESIS, ChainHead, ChainLink, chain_hash
+from approvalflow.stores.audit import (
+    GENESIS,
+    ChainHead,
+    ChainLink,
+    LegacyHead,
+    ProjectHead,
+    chain_hash,
+    snapshot_digest,
+    store_digest,
+)
 from approvalflow.stores.base import CommandRecord, OutboxEntry, created_code
 from approvalflow.stores.cache import StateCache
 from approvalflow.stores.errors import StoreError, StoreNotFound, UnstorableValue, checked_key
@@ -43,6 +52,7 @@ from approvalflow.stores.projections import (
 )
 from approvalflow.stores.schema import Dialect, SchemaVersionError, upgrade_statements
 from approvalflow.stores.serialization import (
+    canonical_event_json,
     event_from_row,
     event_rows,
     format_datetime,
@@ -92,17 +102,20 @@ class SQLStatements:
         self.dialect = dialect
         p = "?" if dialect == "sqlite" else "%s"
         self.projections = ProjectionSQL(dialect)
+        # ``seq`` is the database's: the rowid in SQLite, an identity in PostgreSQL.
         self.insert_event = (
-            f"INSERT INTO events (seq, {EVENT_COLUMNS}, hash, prev_hash) "
-            f"VALUES ({', '.join([p] * 11)})"
+            f"INSERT INTO events ({EVENT_COLUMNS}, hash, prev_hash) VALUES ({', '.join([p] * 10)})"
         )
-        # ``seq`` is the key (in SQLite the rowid), so this is one step down the right edge of
-        # the events' b-tree.
-        self.chain_head = "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1"
-        # The snapshot's text only when the caller's cached version (the first parameter) is
-        # stale.
+        # The hash a project's next event chains from: its event at the commit's expected
+        # version (read once the commit's guard holds the project's row).
+        self.project_head = f"SELECT hash FROM events WHERE project = {p} AND version = {p}"
+        # The snapshot's text, digest and the hash of the event it was taken at, only when the
+        # caller's cached version (the first two parameters) is stale.
         self.load = (
-            f"SELECT p.version, s.version, CASE WHEN p.version = {p} THEN NULL ELSE s.state END "
+            "SELECT p.version, s.version, "
+            f"CASE WHEN p.version = {p} THEN NULL ELSE s.state END, s.digest, "
+            f"CASE WHEN p.version = {p} THEN NULL ELSE (SELECT e.hash FROM events e "
+            "WHERE e.project = s.project AND e.version = s.version) END "
             f"FROM projects p LEFT JOIN snapshots s ON s.project = p.project WHERE p.project = {p}"
         )
         self.version = f"SELECT version FROM projects WHERE project = {p}"
@@ -137,8 +150,9 @@ class SQLStatements:
             f"UPDATE projects SET version = {p} WHERE project = {p} AND version = {p}"
         )
         self.upsert_snapshot = (
-            f"INSERT INTO snapshots (project, version, state) VALUES ({p}, {p}, {p}) "
-            "ON CONFLICT (project) DO UPDATE SET version = excluded.version, state = excluded.state"
+            f"INSERT INTO snapshots (project, version, state, digest) VALUES ({p}, {p}, {p}, {p}) "
+            "ON CONFLICT (project) DO UPDATE SET version = excluded.version, "
+            "state = excluded.state, digest = excluded.digest"
         )
         self.delete_timer = (
             f"DELETE FROM timers WHERE project = {p} AND kind = {p} AND branch = {p}"
@@ -174,6 +188,50 @@ class SQLStatements:
             f"SELECT seq, hash, prev_hash, {EVENT_COLUMNS} FROM events "
             f"WHERE seq > {p} ORDER BY seq LIMIT {p}"
         )
+        self.project_chain = (
+            f"SELECT seq, hash, prev_hash, {EVENT_COLUMNS} FROM events "
+            f"WHERE project = {p} ORDER BY version"
+        )
+        self.project_heads = (
+            "SELECT p.project, p.version, e.hash FROM projects p LEFT JOIN events e "
+            "ON e.project = p.project AND e.version = p.version ORDER BY p.project"
+        )
+        self.chained_projects = "SELECT DISTINCT project FROM events"
+        self.snapshot_record = f"SELECT version, state, digest FROM snapshots WHERE project = {p}"
+        self.command_records = (
+            "SELECT command_id, project, command, fingerprint, first_version, last_version "
+            "FROM commands ORDER BY command_id"
+        )
+        self.summary_rows = (
+            "SELECT project, team, stage, agreed_investment, funds, signed, started, producing, "
+            "created_us FROM project_summaries"
+        )
+        self.legacy_head = (
+            "SELECT events, last_seq, head, verified, reason, migrated_at FROM audit_legacy"
+        )
+        self.insert_legacy = (
+            "INSERT INTO audit_legacy (id, events, last_seq, head, verified, reason, "
+            f"migrated_at) VALUES (1, {p}, {p}, {p}, {p}, {p}, {p}) ON CONFLICT (id) DO UPDATE "
+            "SET events = excluded.events, last_seq = excluded.last_seq, head = excluded.head, "
+            "verified = excluded.verified, reason = excluded.reason, "
+            "migrated_at = excluded.migrated_at"
+        )
+        # Rechaining pages through the events by (project, version).
+        self.events_by_project = (
+            f"SELECT seq, project, version, type, at, by_actor, on_behalf_of, command_id, payload "
+            f"FROM events WHERE project > {p} OR (project = {p} AND version > {p}) "
+            f"ORDER BY project, version LIMIT {p}"
+        )
+        self.rechain_event = f"UPDATE events SET hash = {p}, prev_hash = {p} WHERE seq = {p}"
+        self.snapshots_to_digest = (
+            "SELECT s.project, s.version, s.state, e.hash FROM snapshots s LEFT JOIN events e "
+            "ON e.project = s.project AND e.version = s.version"
+        )
+        self.set_snapshot_digest = f"UPDATE snapshots SET digest = {p} WHERE project = {p}"
+        self.insert_checkpoint = (
+            f"INSERT INTO checkpoints (sealed_at, digest, document) VALUES ({p}, {p}, {p})"
+        )
+        self.newest_checkpoint = "SELECT seq, document FROM checkpoints ORDER BY seq DESC LIMIT 1"
         # A notice written again (same id) starts over: no attempts, and the new claim if any.
         self.upsert_notice = (
             "INSERT INTO outbox (notice_id, project, kind, payload, attempts, claimed_by, "
@@ -288,6 +346,7 @@ class CommitPlan(NamedTuple):
     code: str | None
     command: tuple[Any, ...] | None
     snapshot: tuple[str, int, str] | None
+    """(project, version, state JSON); its digest is added once the events are hashed."""
     cancel_timers: Sequence[tuple[str, str, str]]
     timers: list[tuple[str, str, str, int, str]]
     notices: list[tuple[Any, ...]]
@@ -491,32 +550,37 @@ class SQLStore(SQLTokens):
     def _commit_statements(
         self,
         run: Callable[[str, Sequence[Any], str | None], None],
-        head: tuple[int, str] | None,
+        head: str | None,
         plan: CommitPlan,
         writes: ProjectionWrites,
     ) -> None:
         """A commit's statements after its guard, in order, each through ``run(statement,
         rows, key)`` (the backend's: one ``execute`` or an ``executemany``; ``key`` names the
         unique key an insert must not find taken, for a backend that checks it itself).
-        ``head`` is the audit chain's newest ``(seq, hash)`` as the guard found it (``None``:
-        the chain is empty)."""
+        ``head`` is the hash of the project's event at the expected version, which the new
+        events chain from (``None`` for a new project: ``GENESIS``)."""
         sql = self._sql
         project = plan.project
         if plan.code is not None:
             run(sql.insert_project_code, [(plan.code, project)], PROJECT_CODES_KEY)
         if plan.command is not None:
             run(sql.insert_command, [plan.command], COMMANDS_KEY)
+        digest = head if head is not None else GENESIS
         if plan.events:
-            seq, digest = head if head is not None else (0, GENESIS)
             chained = []
             for row, text in plan.events:
-                seq += 1
                 new_digest = chain_hash(digest, text)
-                chained.append((seq, *row, new_digest, digest))
+                chained.append((*row, new_digest, digest))
                 digest = new_digest
             run(sql.insert_event, chained, None)
         if plan.snapshot is not None:
-            run(sql.upsert_snapshot, [plan.snapshot], None)
+            _, version, text = plan.snapshot
+            sealed = (
+                snapshot_digest(project, version, digest, text)
+                if version == plan.new_version and (plan.events or head is not None)
+                else None  # not at the head: a row no load trusts
+            )
+            run(sql.upsert_snapshot, [(*plan.snapshot, sealed)], None)
         if plan.cancel_timers:
             run(sql.delete_timer, plan.cancel_timers, None)
         if plan.timers:
@@ -657,13 +721,19 @@ class SQLStore(SQLTokens):
         with self._access:
             cached = self._cache.get(project)
             known = cached.state.version if cached is not None else -1
-            row = self._connection.execute(self._sql.load, (known, project)).fetchone()
+            row = self._connection.execute(self._sql.load, (known, known, project)).fetchone()
             if row is None:
                 self._cache.drop(project)
                 return None
-            version, snapshot_version, state_text = row
+            version, snapshot_version, state_text, digest, head = row
             if cached is not None and version == known:
                 return cached.state.clone()
+            if state_text is not None and digest != snapshot_digest(
+                project, snapshot_version, head or "", state_text
+            ):
+                # An edited row (or one no digest was written for): never trusted.
+                _untrusted_snapshot(project, snapshot_version)
+                state_text = None
             if state_text is None:
                 events = self.events(project)
                 if not events:
@@ -843,13 +913,144 @@ class SQLStore(SQLTokens):
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    # -- the audit chain ----------------------------------------------------------------------
+    # -- the audit chains ---------------------------------------------------------------------
 
     def chain_head(self) -> ChainHead:
-        """The newest event's place in the audit chain and its hash."""
+        """The store's head: its event count (the projects' versions added up) and
+        ``store_digest`` of every project's head, from one statement."""
+        heads = self.project_heads()
+        if not heads:
+            return ChainHead(0, GENESIS)
+        return ChainHead(
+            sum(version for _, version, _ in heads),
+            store_digest(ProjectHead(p, v, h or "") for p, v, h in heads),
+        )
+
+    def project_heads(self) -> list[tuple[str, int, str | None]]:
+        """Each project's recorded version and the hash of its event at that version
+        (``None`` if it has none), by project id."""
         with self._access:
-            last = self._connection.execute(self._sql.chain_head).fetchone()
-        return ChainHead(int(last[0]), str(last[1])) if last is not None else ChainHead(0, GENESIS)
+            rows = self._connection.execute(self._sql.project_heads).fetchall()
+        return [(str(p), int(v), None if h is None else str(h)) for p, v, h in rows]
+
+    def chained_projects(self) -> set[str]:
+        """Every project that has events."""
+        with self._access:
+            rows = self._connection.execute(self._sql.chained_projects).fetchall()
+        return {str(row[0]) for row in rows}
+
+    def project_chain(self, project: str) -> list[ChainLink]:
+        """The project's events with their chain columns, by version."""
+        with self._access:
+            rows = self._connection.execute(self._sql.project_chain, (project,)).fetchall()
+        return [
+            ChainLink(int(seq), event_from_row(event_row), digest, prev_hash)
+            for seq, digest, prev_hash, *event_row in rows
+        ]
+
+    def snapshot_record(self, project: str) -> tuple[int, str, str | None] | None:
+        """The project's snapshot row as stored: version, state JSON, digest."""
+        with self._access:
+            row = self._connection.execute(self._sql.snapshot_record, (project,)).fetchone()
+        return None if row is None else (int(row[0]), str(row[1]), row[2])
+
+    def command_records(self) -> Iterator[CommandRecord]:
+        """Every command record, by command id."""
+        with self._access:
+            rows = self._connection.execute(self._sql.command_records).fetchall()
+        return iter([CommandRecord(*row) for row in rows])
+
+    def summary_rows(self) -> dict[str, tuple[Any, ...]]:
+        """Each project's report summary row as stored."""
+        with self._access:
+            rows = self._connection.execute(self._sql.summary_rows).fetchall()
+        return {str(row[0]): tuple(row) for row in rows}
+
+    def expected_summary(self, project: str, state: ProjectState) -> tuple[Any, ...]:
+        """The summary row this store's read model makes of ``state``."""
+        return summary_row(project, self._read_model.projection(state).summary)
+
+    def legacy_head(self) -> LegacyHead | None:
+        """The pre-migration store-wide chain's head, if this store was migrated from one."""
+        with self._access:
+            row = self._connection.execute(self._sql.legacy_head).fetchone()
+        if row is None:
+            return None
+        events, last_seq, head, verified, reason, migrated_at = row
+        return LegacyHead(int(events), int(last_seq), head, bool(verified), reason, migrated_at)
+
+    def save_checkpoint(self, sealed_at: str, digest: str, document: str) -> None:
+        """Keep a sealed checkpoint (``stores.checkpoints``) in the checkpoints table."""
+        self._write_rows(self._sql.insert_checkpoint, [(sealed_at, digest, document)])
+
+    def newest_checkpoint(self) -> tuple[int, str] | None:
+        """The newest checkpoint kept: its number and its document."""
+        with self._access:
+            row = self._connection.execute(self._sql.newest_checkpoint).fetchone()
+        return None if row is None else (int(row[0]), str(row[1]))
+
+    def _rechain(self, target: Any) -> None:
+        """Move a store from the store-wide chain to per-project chains, inside the caller's
+        transaction (the migration to schema version 7): record the old chain's head and
+        whether it verifies, rehash every event from its project's previous one, and give every
+        snapshot its digest. ``target`` runs the statements (a sqlite3 connection or a psycopg
+        cursor)."""
+        sql = self._sql
+        head, count, last_seq, problem = GENESIS, 0, 0, None
+        stored_head = GENESIS
+        after = -(2**63)
+        while True:
+            rows = target.execute(sql.chain_page, (after, self.chain_page)).fetchall()
+            if not rows:
+                break
+            for seq, digest, prev_hash, *event_row in rows:
+                count += 1
+                if problem is None:
+                    if prev_hash != head:
+                        problem = f"event {seq}'s prev_hash does not follow the event before it"
+                    elif chain_hash(head, canonical_event_json(event_from_row(event_row))) != (
+                        digest
+                    ):
+                        problem = f"event {seq}'s content does not match its hash"
+                head = chain_hash(head, canonical_event_json(event_from_row(event_row)))
+                stored_head, last_seq = digest, int(seq)
+            after = rows[-1][0]
+        if count:
+            target.execute(
+                sql.insert_legacy,
+                (
+                    count,
+                    last_seq,
+                    stored_head,
+                    problem is None,
+                    problem,
+                    format_datetime(datetime.now(UTC)),
+                ),
+            )
+        project, version, previous = "", 0, GENESIS
+        while True:
+            rows = target.execute(
+                sql.events_by_project, (project, project, version, self.chain_page)
+            ).fetchall()
+            if not rows:
+                break
+            updates = []
+            for seq, *event_row in rows:
+                event = event_from_row(event_row)
+                if event.project != project:
+                    previous = GENESIS
+                digest = chain_hash(previous, canonical_event_json(event))
+                updates.append((digest, previous, seq))
+                project, version, previous = event.project, event.version, digest
+            target.executemany(sql.rechain_event, updates)
+        snapshots = target.execute(sql.snapshots_to_digest).fetchall()
+        target.executemany(
+            sql.set_snapshot_digest,
+            [
+                (snapshot_digest(p, int(v), h, text) if h is not None else None, p)
+                for p, v, text, h in snapshots
+            ],
+        )
 
     def project_versions(self) -> dict[str, int]:
         """Each project's version as its last commit recorded it."""
@@ -871,6 +1072,17 @@ class SQLStore(SQLTokens):
             for seq, digest, prev_hash, *event_row in rows:
                 yield ChainLink(int(seq), event_from_row(event_row), digest, prev_hash)
             after = rows[-1][0]
+
+
+def _untrusted_snapshot(project: str, version: int) -> None:
+    from approvalflow.logs import library_logger
+
+    library_logger().warning(
+        "approvalflow.snapshot_untrusted",
+        project=project,
+        version=version,
+        reason="its digest does not match: folded from the events instead",
+    )
 
 
 def schema_steps(

@@ -39,7 +39,7 @@ What a caller may rely on:
 - ``claim_due`` and ``claim_notices`` choose and lease their rows in one ``UPDATE ...
   RETURNING`` inside a ``BEGIN IMMEDIATE`` transaction, so two processes never claim one timer
   or notice at once.
-- Every event joins the store-wide audit chain (``approvalflow.stores.audit``).
+- Every event joins its project's audit chain (``approvalflow.stores.audit``).
 - Each commit also writes the projections the reports query (``milestones``,
   ``project_summaries``, ``intervals``; defined by ``approvalflow.readmodels``, kept by
   ``approvalflow.stores.projections``), only the rows
@@ -62,7 +62,7 @@ from approvalflow.stores.base import OutboxEntry
 from approvalflow.stores.cache import DEFAULT_CACHE_SIZE
 from approvalflow.stores.errors import StoreBusy, StoreError, StoreNotFound, UnstorableValue
 from approvalflow.stores.projections import ProjectionWrites, ReadModel
-from approvalflow.stores.schema import rebuilds_projections
+from approvalflow.stores.schema import rebuilds_projections, rechains
 from approvalflow.stores.serialization import to_epoch_us
 from approvalflow.stores.sql import (
     DEFAULT_LEASE,
@@ -276,6 +276,8 @@ class SQLiteStore(SQLStore):
             statements = schema_steps(found, "sqlite", create=create, migrate=migrate, where=where)
             for statement in statements:
                 connection.execute(statement)
+            if rechains(found):
+                self._rechain(connection)
             if rebuilds_projections(found):
                 self._fill_projections(connection)
 
@@ -304,11 +306,12 @@ class SQLiteStore(SQLStore):
         if guard.rowcount != 1:
             raise _GuardFailed
         head = None
-        if plan.events:
-            # BEGIN IMMEDIATE made this the only writer, so the newest event is the chain's
-            # head until COMMIT.
-            last = connection.execute(_SQL.chain_head).fetchone()
-            head = (int(last[0]), str(last[1])) if last is not None else None
+        if plan.events and plan.expected_version > 0:
+            # The project's newest event, which its new events chain from.
+            last = connection.execute(
+                _SQL.project_head, (plan.project, plan.expected_version)
+            ).fetchone()
+            head = str(last[0]) if last is not None else None
         self._commit_statements(self._run, head, plan, writes)
         connection.execute("COMMIT")
 

@@ -84,16 +84,29 @@ def created_event(
 
 
 def build_events(
-    state: ProjectState, specs: Sequence[tuple[str, Mapping[str, Any]]], at: datetime
+    state: ProjectState,
+    specs: Sequence[tuple[str, Mapping[str, Any]]],
+    at: datetime,
+    *,
+    command_id: str | None = None,
 ) -> tuple[list[Event], ProjectState]:
-    """Events following ``state`` (one per ``(type, payload)``) and the state they lead to.
+    """Events following ``state`` (one per ``(type, payload)``) and the state they lead to,
+    carrying ``command_id`` as the engine's events carry the id of the command that wrote them.
 
     ``state`` itself is not changed.
     """
     after = state.clone()
     events = []
     for offset, (type_, payload) in enumerate(specs, start=1):
-        event = Event(state.id, state.version + offset, type_, at, dict(payload), by="officer1")
+        event = Event(
+            state.id,
+            state.version + offset,
+            type_,
+            at,
+            dict(payload),
+            by="officer1",
+            command_id=command_id,
+        )
         after.apply(event)
         events.append(event)
     return events, after
@@ -1178,6 +1191,7 @@ def _add_events(url: str, project: str, worker: int, count: int, start: _Gate) -
                     state,
                     [("funds_reported", {"amount": 1, "worker": worker, "number": number})],
                     T0,
+                    command_id=command_id,
                 )
                 try:
                     store.commit(
