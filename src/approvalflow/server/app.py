@@ -472,7 +472,7 @@ def create_app(
 
     @get("/audit/head", sync_to_thread=True, responses=_READ, security=_SECURITY, tags=["audit"])
     def audit_head(request: Request[Any, Any, Any]) -> AuditHead:
-        """The audit chain's head (``InvalidCommand`` on a store that keeps no chain)."""
+        """The store's head (``InvalidCommand`` on a store that keeps no chain)."""
         caller_of(request)
         head = getattr(engine.store, "chain_head", None)
         if head is None:
@@ -486,8 +486,9 @@ def create_app(
         expect_count: Annotated[int | None, QueryParameter(ge=0)] = None,
         expect_hash: Annotated[str | None, QueryParameter(pattern=r"^[0-9a-f]{64}$")] = None,
     ) -> AuditReport:
-        """Recompute the whole audit chain and name the first fault; with ``expect_count`` and
-        ``expect_hash`` (a head kept earlier) removals up to it are caught too."""
+        """Replay every project's chain and name the first finding (timers and checkpoints
+        are checked by ``approvalflow audit verify``); with ``expect_count`` and
+        ``expect_hash`` (a head taken earlier) the store must still be at that head."""
         from approvalflow.stores.audit import ChainHead, verify_chain
 
         caller_of(request)

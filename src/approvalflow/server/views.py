@@ -377,8 +377,9 @@ class LeaderboardEntry:
 
 @attrs.frozen
 class AuditHead:
-    """The audit chain's length and newest hash: keep it where the database's administrators
-    cannot write, and pass it back to ``/audit/verify`` later."""
+    """The store's head: its event count and a digest of every project's chain head. It
+    matches only the store as it was (any commit moves it); a live store is anchored by
+    sealed checkpoints (``approvalflow audit seal``)."""
 
     count: int
     hash: str
