@@ -3,8 +3,9 @@
 Prints a table of every figure (with ``--json``: one JSON object on stdout instead, progress on
 stderr), each beside its peer or floor measured in the same run, and the targets met or not.
 ``--quick`` is a smoke run with scaled-down sizes (under a minute); ``--tiny`` (or
-``APPROVALFLOW_BENCH_TINY=1``) shrinks everything further, for the test suite. ``--profile
-WORKLOAD`` runs one workload under cProfile and prints its hot spots instead. See README.md.
+``APPROVALFLOW_BENCH_TINY=1``) shrinks everything further, for the test suite. ``--only NAME``
+runs one benchmark (``SECTIONS``) and lists its figures and targets. ``--profile WORKLOAD``
+runs one workload under cProfile and prints its hot spots instead. See README.md.
 """
 
 from __future__ import annotations
@@ -107,6 +108,9 @@ SIZES: dict[str, dict[str, int]] = {
     },
 }
 
+# The engine process counts on PostgreSQL, each beside the raw commit rate at that count.
+PG_PROCESSES = (1, 4, 8)
+
 # Targets (docs/performance.md): (name, figure, comparison, threshold, what it says)
 TARGETS: tuple[tuple[str, str, str, float, str], ...] = (
     (
@@ -134,6 +138,13 @@ TARGETS: tuple[tuple[str, str, str, float, str], ...] = (
     ("sqlite_normal", "pa5_sqlite_normal_vs_raw", ">=", 0.25, "SQLite NORMAL >= 25% of raw"),
     ("postgres_1", "pa5_postgres_vs_raw.1", ">=", 0.50, "PostgreSQL, 1 process >= 50% of raw"),
     ("postgres_4", "pa5_postgres_vs_raw.4", ">=", 0.50, "PostgreSQL, 4 processes >= 50% of raw"),
+    (
+        "postgres_8",
+        "pa5_postgres_8_vs_4",
+        ">=",
+        1.0,
+        "PostgreSQL, 8 processes not slower than 4",
+    ),
     ("memory_per_project", "kib_per_live_project", "<=", 4.0, "<= 4 KiB per live project"),
     ("history_memory", "history_cost_ratio.memory", "<=", 1.2, "history cost ratio (memory)"),
     ("history_sqlite", "history_cost_ratio.sqlite", "<=", 1.2, "history cost ratio (SQLite)"),
@@ -199,6 +210,7 @@ class Bench:
             "platform": platform.platform(),
             "sqlite": sqlite3.sqlite_version,
             "tmp_dir": self.dir,
+            "load_average_at_start": list(os.getloadavg()),
         }
         for package in ("approvalflow", "transitions", "SpiffWorkflow", "psycopg", "psutil"):
             info[package] = _version(package)
@@ -339,17 +351,19 @@ class Bench:
         )
         if not self.postgres:
             for key in keys:
-                self.set(key, {"1": None, "4": None}, "postgresql (unavailable)")
+                self.set(key, dict.fromkeys(map(str, PG_PROCESSES)), "postgresql (unavailable)")
+            self.set("pa5_postgres_8_vs_4", None, "postgresql (unavailable)")
             return
         size = self.size
         schema = f"bench_{uuid.uuid4().hex[:12]}"
-        log(f"PA-5 on PostgreSQL with 1 and 4 processes beside raw commits (schema {schema})")
+        counts = ", ".join(map(str, PG_PROCESSES))
+        log(f"PA-5 on PostgreSQL with {counts} processes beside raw commits (schema {schema})")
         store = w.pg_setup(self.postgres, schema)
-        pool = w.PgWorkers(self.postgres, 4)
+        pool = w.PgWorkers(self.postgres, max(PG_PROCESSES))
         results: dict[str, dict[str, list[dict[str, Any]]]] = {}
         try:
             for rep in range(size["pg_repeats"]):
-                for processes in (1, 4):
+                for processes in PG_PROCESSES:
                     bucket = results.setdefault(str(processes), {"raw": [], "pa5": []})
                     tag = f"p{processes}r{rep}"
                     raw = pool.run("raw", schema, processes, size["pg_raw"], tag)
@@ -385,6 +399,12 @@ class Bench:
             }
         for key in keys:
             self.set(key, values[key], "postgresql")
+        by_count = values["pa5_postgres_cmd_per_s"]
+        self.set(
+            "pa5_postgres_8_vs_4",
+            ratio(by_count.get("8"), by_count.get("4")),
+            "postgresql (commands/s, 8 processes over 4)",
+        )
         self.details["postgres_runs"] = results
 
     def history(self) -> None:
@@ -463,19 +483,26 @@ class Bench:
             }
         self.report["targets"] = found
 
-    def run(self) -> dict[str, Any]:
+    def sections(self) -> dict[str, Callable[[], None]]:
+        """Every benchmark by the name ``--only`` takes."""
+        return {
+            "memory": self.memory_per_project,
+            "import": self.import_time,
+            "in_memory": self.in_memory,
+            "sqlite": self.sqlite,
+            "postgresql": self.postgresql,
+            "history": self.history,
+            "run_due": self.run_due,
+            "reports": self.reports,
+        }
+
+    def run(self, only: str | None = None) -> dict[str, Any]:
         started = time.perf_counter()
+        chosen = self.sections()
         sections: list[Callable[[], None]] = [
             self.machine,
             self.shape,
-            self.memory_per_project,
-            self.import_time,
-            self.in_memory,
-            self.sqlite,
-            self.postgresql,
-            self.history,
-            self.run_due,
-            self.reports,
+            *([chosen[only]] if only is not None else chosen.values()),
         ]
         for section in sections:
             section()
@@ -484,6 +511,7 @@ class Bench:
         self.report["stores"] = self.stores
         self.report["details"] = self.details
         self.report["elapsed_s"] = time.perf_counter() - started
+        self.report["machine"]["load_average_at_end"] = list(os.getloadavg())
         return self.report
 
 
@@ -611,7 +639,7 @@ def table(report: dict[str, Any]) -> str:
             f"target >= {target}",
         )
     pg_status = "ok" if isinstance(pg, dict) else "unavailable"
-    for processes in ("1", "4"):
+    for processes in map(str, PG_PROCESSES):
         row(
             f"pa5_postgres_cmd_per_s[{processes}]",
             peer(r["pa5_postgres_cmd_per_s"].get(processes), pg_status),
@@ -640,6 +668,12 @@ def table(report: dict[str, Any]) -> str:
                 else pg_status
             )
             row(f"  postgres_cpu_pct[{processes}].{kind}", "", "", f"{text} (% of one core)")
+    row(
+        "pa5_postgres_8_vs_4",
+        peer(r.get("pa5_postgres_8_vs_4"), pg_status),
+        "x",
+        "commands/s at 8 processes over 4; target >= 1.0",
+    )
     row(
         "kib_per_live_project",
         fmt(r["kib_per_live_project"]),
@@ -814,6 +848,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dir", help="where the SQLite files go (default: a temp directory)")
     parser.add_argument("--save", metavar="PATH", help="also write the JSON object to PATH")
     parser.add_argument("--profile", choices=PROFILES, help="profile one workload instead")
+    parser.add_argument(
+        "--only",
+        choices=SECTION_NAMES,
+        help="run one benchmark and list its figures and targets",
+    )
     parser.add_argument("--top", type=int, default=25, help="functions listed by --profile")
     args = parser.parse_args(argv)
     tiny = args.tiny or os.environ.get("APPROVALFLOW_BENCH_TINY") == "1"
@@ -824,7 +863,7 @@ def main(argv: list[str] | None = None) -> int:
             profile(args.profile, directory, args.top)
             return 0
         bench = Bench(mode, directory, None if args.no_postgres else args.postgres)
-        report = bench.run()
+        report = bench.run(args.only)
     finally:
         shutil.rmtree(directory, ignore_errors=True)
     if args.save:
@@ -832,9 +871,43 @@ def main(argv: list[str] | None = None) -> int:
             json.dump(report, handle, indent=1, default=str)
     if args.json:
         print(json.dumps(report, indent=1, default=str))
+    elif args.only:
+        print(figures(report))
     else:
         print(table(report))
     return 0
+
+
+SECTION_NAMES = (
+    "memory",
+    "import",
+    "in_memory",
+    "sqlite",
+    "postgresql",
+    "history",
+    "run_due",
+    "reports",
+)
+
+
+def figures(report: dict[str, Any]) -> str:
+    """One benchmark's figures, one per line, then the targets it measured, and the load."""
+    lines = []
+    skip = {"mode", "sizes", "machine", "targets", "finished", "stores", "details", "elapsed_s"}
+    for key, value in report.items():
+        if key in skip:
+            continue
+        if isinstance(value, dict):
+            for part, inner in value.items():
+                lines.append(f"{key}[{part}]  {fmt(inner)}")
+        else:
+            lines.append(f"{key}  {fmt(value)}")
+    for name, target in report["targets"].items():
+        if target["value"] is not None:
+            met = "met" if target["met"] else "NOT met"
+            lines.append(f"target {name}: {fmt(target['value'])} {target['target']}: {met}")
+    lines.append(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -606,10 +606,10 @@ def history_cost(
 # -- firing due timers among many --------------------------------------------------------------
 
 
-def supply_deadline_template() -> tuple[Any, datetime, dict[tuple[str, str], datetime]]:
+def supply_deadline_template() -> tuple[Any, datetime, dict[tuple[str, str], datetime], Any]:
     """A project in ``approval`` whose sthj branch is ``conditional`` (approved with
     site_photos missing) and already reminded: its one timer is the supply deadline, whose
-    firing revokes the branch. The other four branches are approved."""
+    firing revokes the branch. The other four branches are approved. Also its events."""
     engine, clock = new_engine()
     pid = "TPLPROJECT"
     run_steps(engine, pid, _TO_APPROVAL)
@@ -627,40 +627,152 @@ def supply_deadline_template() -> tuple[Any, datetime, dict[tuple[str, str], dat
     state = engine.project(pid)
     timers = engine.timers_for(state)
     assert list(timers) == [("supply_deadline", "sthj")], timers
-    return state, branch.supply_due, timers
+    return state, branch.supply_due, timers, engine.store.events(pid)
 
 
-def _timer_rows(
-    total: int, due: int
-) -> tuple[Any, str, int, datetime, list[tuple[str, int]], list[tuple[str, str, str, int, str]]]:
-    """The rows of the run_due store: ``due`` copies of the template (one due timer each) and
-    filler projects with five future branch-limit timers each, ``total`` timers in all."""
-    from approvalflow.stores.serialization import format_datetime, state_to_json, to_epoch_us
+def waiting_template(start: datetime) -> tuple[Any, dict[tuple[str, str], datetime], Any]:
+    """A project created at ``start`` that waits in ``approval`` on its five departments:
+    its state, the timers it derives (their time limits) and its events."""
+    engine, _ = new_engine(start=start)
+    pid = "TPLPROJECT"
+    run_steps(engine, pid, _TO_APPROVAL)
+    state = engine.project(pid)
+    return state, engine.timers_for(state), engine.store.events(pid)
 
-    state, supply_due, timers = supply_deadline_template()
-    text = state_to_json(state)
-    assert text.count('"TPLPROJECT"') == 1, text.count('"TPLPROJECT"')
-    timer_rows: list[tuple[str, str, str, int, str]] = []
-    due_ids = [f"D{i:07d}" for i in range(due)]
-    for pid in due_ids:
-        for (kind, branch), at in timers.items():
-            timer_rows.append((pid, kind, branch, to_epoch_us(at), format_datetime(at)))
-    fillers = total - len(timer_rows)
-    moments = [supply_due + timedelta(days=30, minutes=7 * k) for k in range(5000)]
-    future = [(to_epoch_us(m), format_datetime(m)) for m in moments]
-    filler_projects = (fillers + len(APPROVERS) - 1) // len(APPROVERS)
-    filler_ids = [f"F{i:07d}" for i in range(filler_projects)]
-    k = 0
-    for pid in filler_ids:
-        for dept in APPROVERS:
-            if k == fillers:
-                break
-            us, at_text = future[k % len(future)]
-            timer_rows.append((pid, "branch_limit", dept, us, at_text))
-            k += 1
-    projects = [(pid, state.version) for pid in due_ids] + [(pid, 40) for pid in filler_ids]
-    assert len(timer_rows) == total
-    return state, text, state.version, supply_due, projects, timer_rows  # type: ignore[return-value]
+
+def chained_copy(
+    events: Sequence[Any], pid: str, team: str | None = None
+) -> tuple[list[tuple[Any, ...]], str]:
+    """The rows of a template project's events copied under ``pid`` (its team changed to
+    ``team`` if given), each hashed into the copy's chain as a commit would hash it
+    (``approvalflow.stores.audit``): ``(project, version, type, at, by_actor, on_behalf_of,
+    command_id, payload, hash, prev_hash)``; and the chain's head."""
+    import attrs
+
+    from approvalflow.stores.audit import GENESIS, chain_hash
+    from approvalflow.stores.serialization import event_rows
+
+    copies = []
+    for event in events:
+        payload = event.payload
+        if team is not None and payload.get("team") == "light_alloy":
+            payload = {**payload, "team": team}
+        copies.append(attrs.evolve(event, project=pid, payload=payload))
+    head = GENESIS
+    rows = []
+    for row, text in event_rows(pid, 0, copies):
+        digest = chain_hash(head, text)
+        rows.append((*row, digest, head))
+        head = digest
+    return rows, head
+
+
+def copied_snapshot(pid: str, version: int, text: str, head: str) -> tuple[str, int, str, str]:
+    """A snapshot row (project, version, state, digest) of a copy whose chain ends at
+    ``head``."""
+    from approvalflow.stores.audit import snapshot_digest
+
+    return (pid, version, text, snapshot_digest(pid, version, head, text))
+
+
+EVENT_INSERT_COLUMNS = (
+    "events (project, version, type, at, by_actor, on_behalf_of, command_id, payload, hash, "
+    "prev_hash)"
+)
+SNAPSHOT_INSERT_COLUMNS = "snapshots (project, version, state, digest)"
+SUMMARY_INSERT_COLUMNS = (
+    "project_summaries (project, team, stage, agreed_investment, funds, signed, started, "
+    "producing, created_us)"
+)
+
+
+class RunDueStore:
+    """The rows of the run_due store, built copy by copy: ``due`` copies of the supply-deadline
+    template (one due timer each) and copies of a project waiting on its five departments,
+    created a month later (their time limits all in the future), about ``total`` timers in all.
+    Every copy has its events, chained, its snapshot with its digest and its summary row, so the
+    store verifies (``audit verify``) as one the engine wrote."""
+
+    def __init__(self, total: int, due: int) -> None:
+        from approvalflow.readmodels import REPORTS
+        from approvalflow.stores.projections import summary_row
+        from approvalflow.stores.serialization import format_datetime, state_to_json, to_epoch_us
+
+        state, supply_due, timers, events = supply_deadline_template()
+        self.supply_due = supply_due
+        filler, filler_timers, filler_events = waiting_template(supply_due + timedelta(days=30))
+        self.kinds: list[tuple[Any, ...]] = []
+        for template, template_timers, template_events, prefix in (
+            (state, timers, events, "D"),
+            (filler, filler_timers, filler_events, "F"),
+        ):
+            text = state_to_json(template)
+            assert text.count('"TPLPROJECT"') == 1, text.count('"TPLPROJECT"')
+            assert all("TPLPROJECT" not in str(e.payload) for e in template_events)
+            timer_rows = [
+                (kind, branch, to_epoch_us(at), format_datetime(at))
+                for (kind, branch), at in template_timers.items()
+            ]
+            summary = summary_row("TPLPROJECT", REPORTS.projection(template).summary)
+            self.kinds.append(
+                (prefix, template.version, text, template_events, timer_rows, summary)
+            )
+        fillers = max(total - due * len(timers), 0)
+        per_filler = len(filler_timers)
+        self.counts = {"D": due, "F": (fillers + per_filler - 1) // per_filler}
+        self.scheduled = due * len(timers) + self.counts["F"] * per_filler
+        self.version = state.version
+
+    def copies(
+        self,
+    ) -> Iterable[tuple[str, list[Any], tuple[Any, ...], list[Any], tuple[Any, ...]]]:
+        """Each copy's (project, event rows, snapshot row, timer rows, summary row)."""
+        for prefix, version, text, events, timer_rows, summary in self.kinds:
+            for i in range(self.counts[prefix]):
+                pid = f"{prefix}{i:07d}"
+                rows, head = chained_copy(events, pid)
+                snapshot = copied_snapshot(
+                    pid, version, text.replace('"TPLPROJECT"', f'"{pid}"'), head
+                )
+                yield (
+                    pid,
+                    rows,
+                    snapshot,
+                    [(pid, *timer) for timer in timer_rows],
+                    (pid, *summary[1:]),
+                )
+
+
+def load_run_due_sqlite(path: str, total: int, due: int) -> RunDueStore:
+    """Bulk-load the run_due store into the SQLite file ``path`` (its schema made already)."""
+    from approvalflow.stores.projections import ProjectionSQL
+
+    rows = RunDueStore(total, due)
+    summaries = ProjectionSQL("sqlite")
+    connection = sqlite3.connect(path, isolation_level=None)
+    try:
+        connection.execute("PRAGMA synchronous = OFF")
+        connection.execute("BEGIN")
+        for pid, events, snapshot, timers, summary in rows.copies():
+            connection.execute(
+                "INSERT INTO projects (project, version) VALUES (?, ?)", (pid, len(events))
+            )
+            connection.executemany(
+                f"INSERT INTO {EVENT_INSERT_COLUMNS} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", events
+            )
+            connection.execute(
+                f"INSERT INTO {SNAPSHOT_INSERT_COLUMNS} VALUES (?, ?, ?, ?)", snapshot
+            )
+            connection.executemany(
+                "INSERT INTO timers (project, kind, branch, due_us, due_at) VALUES (?, ?, ?, ?, ?)",
+                timers,
+            )
+            connection.execute(summaries.upsert_summary, summaries.summary_params(summary))
+        connection.execute("COMMIT")
+        connection.execute("ANALYZE")
+    finally:
+        connection.close()
+    return rows
 
 
 def _check_fired(results: Sequence[Any], due: int) -> int:
@@ -678,31 +790,9 @@ def run_due_sqlite(directory: str, total: int, due: int) -> dict[str, Any]:
     path = os.path.join(directory, "run_due.db")
     SQLiteStore(path).close()  # the schema
     load_start = time.perf_counter()
-    _state, text, version, supply_due, projects, timer_rows = _timer_rows(total, due)
-    connection = sqlite3.connect(path, isolation_level=None)
-    try:
-        connection.execute("PRAGMA synchronous = OFF")
-        connection.execute("BEGIN")
-        connection.executemany("INSERT INTO projects (project, version) VALUES (?, ?)", projects)
-        connection.executemany(
-            "INSERT INTO snapshots (project, version, state) VALUES (?, ?, ?)",
-            (
-                (pid, version, text.replace('"TPLPROJECT"', f'"{pid}"'))
-                for pid, _ in projects
-                if pid.startswith("D")
-            ),
-        )
-        connection.executemany(
-            "INSERT INTO timers (project, kind, branch, due_us, due_at) VALUES (?, ?, ?, ?, ?)",
-            timer_rows,
-        )
-        connection.execute("COMMIT")
-        connection.execute("ANALYZE")
-    finally:
-        connection.close()
+    loaded = load_run_due_sqlite(path, total, due)
     load = time.perf_counter() - load_start
-    del timer_rows, projects
-    now = supply_due + timedelta(minutes=1)
+    now = loaded.supply_due + timedelta(minutes=1)
     # The disk's commit rate right now, for reading the figure (each firing is two commits:
     # the firing's and the one marking its notice delivered; fsync latency here varies a lot).
     raw = raw_sqlite(directory, "FULL", 300, "due")
@@ -724,7 +814,7 @@ def run_due_sqlite(directory: str, total: int, due: int) -> dict[str, Any]:
         _remove_db(path)
     return {
         "store": "sqlite FULL",
-        "scheduled": total,
+        "scheduled": loaded.scheduled,
         "due": due,
         "fired": len(results),
         "finished": revoked,
@@ -743,27 +833,27 @@ def run_due_postgres(url: str, schema: str, total: int, due: int) -> dict[str, A
     store = PostgresStore.from_url(url, schema=schema)
     try:
         load_start = time.perf_counter()
-        _state, text, version, supply_due, projects, timer_rows = _timer_rows(total, due)
+        loaded = RunDueStore(total, due)
         with psycopg.connect(url) as connection:
             connection.execute("SELECT set_config('search_path', %s, false)", (schema,))
             with connection.cursor() as cursor:
-                _copy(cursor, "projects (project, version)", projects)
-                _copy(
-                    cursor,
-                    "snapshots (project, version, state)",
-                    (
-                        (pid, version, text.replace('"TPLPROJECT"', f'"{pid}"'))
-                        for pid, _ in projects
-                        if pid.startswith("D")
-                    ),
-                )
-                _copy(cursor, "timers (project, kind, branch, due_us, due_at)", timer_rows)
+                for copies in _batches(loaded.copies(), 5000):
+                    _copy(
+                        cursor, "projects (project, version)", [(c[0], len(c[1])) for c in copies]
+                    )
+                    _copy(cursor, EVENT_INSERT_COLUMNS, [row for c in copies for row in c[1]])
+                    _copy(cursor, SNAPSHOT_INSERT_COLUMNS, [c[2] for c in copies])
+                    _copy(
+                        cursor,
+                        "timers (project, kind, branch, due_us, due_at)",
+                        [row for c in copies for row in c[3]],
+                    )
+                    _copy(cursor, SUMMARY_INSERT_COLUMNS, [c[4] for c in copies])
             connection.commit()
             connection.autocommit = True
             connection.execute("ANALYZE")
         load = time.perf_counter() - load_start
-        del timer_rows, projects
-        now = supply_due + timedelta(minutes=1)
+        now = loaded.supply_due + timedelta(minutes=1)
         engine, _ = new_engine(store, start=now)
         gc.collect()
         start = time.perf_counter()
@@ -777,7 +867,7 @@ def run_due_postgres(url: str, schema: str, total: int, due: int) -> dict[str, A
         store.drop()
     return {
         "store": "postgresql",
-        "scheduled": total,
+        "scheduled": loaded.scheduled,
         "due": due,
         "fired": len(results),
         "finished": revoked,
@@ -787,13 +877,36 @@ def run_due_postgres(url: str, schema: str, total: int, due: int) -> dict[str, A
     }
 
 
+def _batches(items: Iterable[Any], size: int) -> Iterable[list[Any]]:
+    batch: list[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _copy_text(value: Any) -> str:
+    """One value in COPY's text format: ``\\N`` for NULL, backslash, tab and newlines escaped."""
+    if value is None:
+        return "\\N"
+    return (
+        str(value)
+        .replace("\\", "\\\\")
+        .replace("\t", "\\t")
+        .replace("\n", "\\n")
+        .replace("\r", "\\r")
+    )
+
+
 def _copy(cursor: Any, target: str, rows: Iterable[Sequence[Any]]) -> None:
-    """COPY text format; the values hold no tab, newline or backslash (checked)."""
+    """COPY in text format, every value escaped (``_copy_text``)."""
     with cursor.copy(f"COPY {target} FROM STDIN") as copy:
         buffer = io.StringIO()
         for count, row in enumerate(rows, start=1):
-            line = "\t".join(str(value) for value in row)
-            assert "\\" not in line and "\n" not in line
+            line = "\t".join(_copy_text(value) for value in row)
             buffer.write(line)
             buffer.write("\n")
             if count % 20000 == 0:
@@ -805,9 +918,10 @@ def _copy(cursor: Any, target: str, rows: Iterable[Sequence[Any]]) -> None:
 # -- reports over many projects ----------------------------------------------------------------
 
 
-def report_templates() -> list[Any]:
+def report_templates() -> list[tuple[Any, Any, dict[tuple[str, str], datetime]]]:
     """Project states at several stages, started in different months, with time passing
-    between phases so stage and department durations are not all zero."""
+    between phases so stage and department durations are not all zero; each with its
+    events and its timers."""
     templates = []
     day = timedelta(days=1)
     for month in range(1, 7):
@@ -832,28 +946,36 @@ def report_templates() -> list[Any]:
                 engine.execute("start_construction", pid, "guo")
                 clock.advance(30 * day)
                 engine.execute("start_production", pid, "guo")
-            templates.append(engine.project(pid))
+            state = engine.project(pid)
+            templates.append((state, engine.store.events(pid), engine.timers_for(state)))
     return templates
 
 
-def report_sqlite(directory: str, projects: int, month: str, repeats: int) -> dict[str, Any]:
+def load_report_sqlite(path: str, projects: int) -> dict[str, Any]:
+    """Bulk-load ``projects`` copies of the report templates into the SQLite file ``path`` (its
+    schema made already): each copy's events chained and its snapshot with its digest
+    (``approvalflow.stores.audit``), and the report tables' rows of each template (what the
+    store's commits would have written), with the project id and team of each copy. The store
+    verifies (``audit verify``) as one the engine wrote."""
     from approvalflow.readmodels import REPORTS
     from approvalflow.stores.projections import ProjectionSQL, interval_rows, summary_row
-    from approvalflow.stores.serialization import state_to_json
-    from approvalflow.stores.sqlite import SQLiteStore
+    from approvalflow.stores.serialization import format_datetime, state_to_json, to_epoch_us
 
-    path = os.path.join(directory, "report.db")
-    SQLiteStore(path).close()
-    load_start = time.perf_counter()
     templates = report_templates()
     texts = []
-    # The report tables' rows of each template (what the store's commits would have written),
-    # copied with the project id and team of each copy like the snapshot's text.
     projected = []
-    for state in templates:
+    timer_rows = []
+    for state, events, timers in templates:
+        timer_rows.append(
+            [
+                (kind, branch, to_epoch_us(at), format_datetime(at))
+                for (kind, branch), at in timers.items()
+            ]
+        )
         text = state_to_json(state)
         assert text.count('"TPLPROJECT"') == 1 and text.count('"team":"light_alloy"') == 1
-        texts.append((state.version, text))
+        assert all("TPLPROJECT" not in str(e.payload) for e in events)
+        texts.append((state.version, text, events))
         projection = REPORTS.projection(state)
         projected.append(
             (
@@ -862,34 +984,34 @@ def report_sqlite(directory: str, projects: int, month: str, repeats: int) -> di
                 REPORTS.state_milestone_rows(state),
             )
         )
-    signed_templates = sum("signed" in s.milestones for s in templates)
+    states = [state for state, _, _ in templates]
     sql = ProjectionSQL("sqlite")
-
-    def rows() -> Iterable[tuple[str, int, str]]:
-        for i in range(projects):
-            version, text = texts[i % len(texts)]
-            pid = f"R{i:07d}"
-            yield (
-                pid,
-                version,
-                text.replace('"TPLPROJECT"', f'"{pid}"').replace(
-                    '"team":"light_alloy"', f'"team":"{TEAMS[i % len(TEAMS)]}"'
-                ),
-            )
-
     connection = sqlite3.connect(path, isolation_level=None)
     try:
         connection.execute("PRAGMA synchronous = OFF")
         connection.execute("BEGIN")
-        for i, (pid, version, text) in enumerate(rows()):
+        for i in range(projects):
+            version, text, events = texts[i % len(texts)]
+            pid = f"R{i:07d}"
+            team = TEAMS[i % len(TEAMS)]
+            text = text.replace('"TPLPROJECT"', f'"{pid}"').replace(
+                '"team":"light_alloy"', f'"team":"{team}"'
+            )
+            rows, head = chained_copy(events, pid, team)
             connection.execute(
                 "INSERT INTO projects (project, version) VALUES (?, ?)", (pid, version)
             )
-            connection.execute(
-                "INSERT INTO snapshots (project, version, state) VALUES (?, ?, ?)",
-                (pid, version, text),
+            connection.executemany(
+                f"INSERT INTO {EVENT_INSERT_COLUMNS} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
             )
-            team = TEAMS[i % len(TEAMS)]
+            connection.execute(
+                f"INSERT INTO {SNAPSHOT_INSERT_COLUMNS} VALUES (?, ?, ?, ?)",
+                copied_snapshot(pid, version, text, head),
+            )
+            connection.executemany(
+                "INSERT INTO timers (project, kind, branch, due_us, due_at) VALUES (?, ?, ?, ?, ?)",
+                [(pid, *timer) for timer in timer_rows[i % len(timer_rows)]],
+            )
             summary, intervals, milestones = projected[i % len(projected)]
             connection.execute(sql.upsert_summary, (pid, team, *summary[2:]))
             connection.executemany(
@@ -905,6 +1027,18 @@ def report_sqlite(directory: str, projects: int, month: str, repeats: int) -> di
         ).fetchone()[0]
     finally:
         connection.close()
+    return {"states": states, "texts": [t for _, t, _ in texts], "db_bytes": db_bytes}
+
+
+def report_sqlite(directory: str, projects: int, month: str, repeats: int) -> dict[str, Any]:
+    from approvalflow.stores.sqlite import SQLiteStore
+
+    path = os.path.join(directory, "report.db")
+    SQLiteStore(path).close()
+    load_start = time.perf_counter()
+    loaded = load_report_sqlite(path, projects)
+    templates, texts, db_bytes = loaded["states"], loaded["texts"], loaded["db_bytes"]
+    signed_templates = sum("signed" in s.milestones for s in templates)
     load = time.perf_counter() - load_start
     store = SQLiteStore(path)
     try:
@@ -930,7 +1064,7 @@ def report_sqlite(directory: str, projects: int, month: str, repeats: int) -> di
         "store": "sqlite",
         "projects": projects,
         "db_mib": db_bytes / 2**20,
-        "snapshot_bytes_avg": sum(len(t) for _, t in texts) / len(texts),
+        "snapshot_bytes_avg": sum(len(t) for t in texts) / len(texts),
         "load_s": load,
         "metrics_s": statistics.median(metrics_s),
         "leaderboard_s": statistics.median(board_s),
