@@ -232,7 +232,7 @@ class TestStoreCommands:
         out, _ = run_cli(["show", "--store", url], capsys, 0)
         assert out == "no projects in this store\n"
         out, _ = run_cli(["audit", "verify", "--store", url], capsys, 0)
-        assert out.startswith("OK: 0 events")
+        assert out.startswith("OK: 0 projects, 0 events")
         out, _ = run_cli(["store", "init", url], capsys, 0)
         assert out == f"store exists already: {url}\n"
         out, _ = run_cli(["store", "migrate", "--store", url], capsys, 0)
