@@ -19,6 +19,7 @@ from approvalflow.cli import main
 from approvalflow.engine.definition import RuleBook
 from approvalflow.errors import CheckpointError, InvalidTransition
 from approvalflow.model import Event
+from approvalflow.stores import schema
 from approvalflow.stores.audit import (
     GENESIS,
     AuditReport,
@@ -379,8 +380,9 @@ class TestAttacks:
 
 class TestMigratedStores:
     def _make_old(self, place: Place) -> ChainHead:
-        """Turn the store into what schema version 6 kept: one store-wide chain in seq order,
-        no snapshot digests, no v7 tables; return the head `audit verify` printed then."""
+        """Turn the store into what the schema before per-project chains kept: one store-wide
+        chain in seq order, no snapshot digests, no v7 tables; return the head `audit verify`
+        printed then."""
         rows = place.sql(
             "SELECT seq, project, version, type, at, by_actor, on_behalf_of, command_id, payload "
             "FROM events ORDER BY seq"
@@ -397,7 +399,8 @@ class TestMigratedStores:
         place.sql("DROP TABLE checkpoints")
         if place.kind == "postgres":
             place.sql("ALTER TABLE events ALTER COLUMN seq DROP IDENTITY")
-        place.sql("UPDATE meta SET schema_version = 6")
+        before = next(step.version for step in schema.MIGRATIONS if step.rechain) - 1
+        place.sql("UPDATE meta SET schema_version = %s", (before,))
         return ChainHead(len(rows), head)
 
     def test_an_old_store_is_migrated_and_verifies_with_its_old_head(
