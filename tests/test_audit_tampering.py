@@ -279,7 +279,7 @@ class TestAttacks:
         assert unanchored.unanchored == "no checkpoint was checked"
 
     def test_editing_the_snapshot_is_refused_by_the_next_command_show_and_verify(
-        self, place: Place, key_file: Path
+        self, place: Place, key_file: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
         """Stage set to decision.approved in the snapshot row: the next engine folds the
         events instead, so ``sign`` is refused and ``show`` shows the stage the events say."""
@@ -290,6 +290,9 @@ class TestAttacks:
         )
         [(state,)] = place.sql("SELECT state FROM snapshots WHERE project = 'P1'")
         assert '"stage":"decision.approved"' in state
+        assert main(["show", "P1", "--store", place.url]) == 0
+        shown = capsys.readouterr().out
+        assert "decision.pending" in shown and "decision.approved" not in shown
         fresh = County(store=place.open())
         assert fresh.stage("P1") == "decision.pending"
         with pytest.raises(InvalidTransition, match=r"decision\.pending"):
