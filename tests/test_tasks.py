@@ -14,8 +14,8 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from builders import MONDAY, County, county_actors
-from hypothesis import given, settings
+from builders import MONDAY, PROJECT_FIELDS, County, county_actors
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from approvalflow import ApprovalflowError, Engine, NotAuthorized, hookimpl
@@ -142,12 +142,17 @@ def walk(county: County, draw: Any, projects: int, steps: int) -> None:
 
 
 class TestAgainstTheReference:
-    @settings(max_examples=25, deadline=None)
+    @pytest.mark.usefixtures("every_store")
+    @settings(
+        max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    )
     @given(data=st.data(), projects=st.integers(1, 2), steps=st.integers(0, 60))
     def test_the_task_list_answers_what_the_engine_would_take(
         self, data: Any, projects: int, steps: int
     ) -> None:
-        """Every actor's list names exactly the task commands the engine accepts from them."""
+        """Every actor's list names exactly the task commands the engine accepts from them, on
+        every store: the list is answered from the store's task rows, which give the same
+        items as ``open_items`` on every project's state."""
         county = County(settings=SMALL)
         walk(county, data.draw, projects, steps)
         for actor in ACTORS:
@@ -155,6 +160,22 @@ class TestAgainstTheReference:
                 actor,
                 [(p.id, p.stage) for p in county.engine.projects()],
             )
+            assert county.engine.tasks(actor) == from_states(county.engine, actor), actor
+
+
+def from_states(engine: Engine, actor_id: str) -> list[TaskItem]:
+    """The slow list: ``open_items`` on every project's state, as loaded."""
+    actor = engine.actors.get(actor_id)
+    assert actor is not None
+    now = engine.clock.now()
+    found = [
+        item
+        for state in engine.projects()
+        for item in open_items(
+            state, engine.rules_for(state), actor, calendar=engine.calendar, now=now
+        )
+    ]
+    return sort_by_urgency(found)
 
 
 @pytest.fixture
@@ -281,3 +302,116 @@ def test_open_items_is_pure(county: County) -> None:
     first = open_items(state, county.engine.settings, actor, **args)
     assert first == open_items(state, county.engine.settings, actor, **args)
     assert state == county.engine.project("P1")
+
+
+def drive(county: County) -> None:
+    """Projects standing where every kind of built-in item waits: a review, a meeting's votes,
+    branches to accept and decide, supplies and pledges, a next step."""
+    at_pre_review(county)
+    for project in ("P2", "P3"):
+        county.create(project)
+        county.do("negotiate", project, "guo")
+        county.do("submit_pre_review", project, "guo", materials=[])
+        for unit in ("gxj", "fgw"):
+            county.do("opinion", project, f"r_{unit}", verdict="pass")
+    county.do("convene", "P2", "chair", present=["chair", "m1", "m2"])
+    county.do("vote", "P2", "m1", vote="approve")
+    county.do("convene", "P3", "chair", present=["chair", "m1", "m2", "m3"])
+    for member in ("chair", "m1", "m2"):
+        county.do("vote", "P3", member, vote="approve")
+    county.do("close_meeting", "P3", "chair")
+    county.do("sign", "P3", "guo")
+    county.do("apply", "P3", "fuyuan")
+    county.do("accept", "P3", "o_zj")
+    county.do("accept", "P3", "o_fgw", deficient=["credit_report"])
+    county.create("P4")
+
+
+def every_list(engine: Engine) -> dict[str, list[TaskItem]]:
+    return {actor: engine.tasks(actor) for actor in ACTORS}
+
+
+class TestTheReadModelIsKept:
+    """The task rows survive the store object, are built for a store migrated from schema
+    version 6, and follow each project's pinned rule set."""
+
+    def test_rows_survive_a_reopen_of_the_store(self, tmp_path: Any) -> None:
+        from approvalflow.stores.sqlite import SQLiteStore
+
+        path = tmp_path / "tasks.db"
+        county = County(settings=SMALL, store=SQLiteStore(path))
+        drive(county)
+        before = every_list(county.engine)
+        assert sum(len(items) for items in before.values()) > 10
+        county.engine.store.close()
+        reopened = Engine(
+            actors=county.engine.actors,
+            store=SQLiteStore(path),
+            settings=SMALL,
+            clock=county.clock,
+        )
+        try:
+            assert every_list(reopened) == before
+            assert {a: from_states(reopened, a) for a in ACTORS} == before
+        finally:
+            reopened.store.close()
+
+    def test_a_version_6_store_gets_its_rows_built_by_the_migration(self, tmp_path: Any) -> None:
+        import sqlite3
+
+        from approvalflow.stores.sqlite import SQLiteStore
+
+        path = tmp_path / "v6.db"
+        county = County(settings=SMALL, store=SQLiteStore(path))
+        drive(county)
+        before = every_list(county.engine)
+        county.engine.store.close()
+        connection = sqlite3.connect(path)
+        with connection:
+            connection.execute("DROP TABLE task_rows")
+            connection.execute("DROP INDEX events_by_actor")
+            connection.execute("DROP INDEX events_by_principal")
+            connection.execute("UPDATE meta SET schema_version = 6")
+        connection.close()
+        migrated = Engine(
+            actors=county.engine.actors, store=SQLiteStore(path), settings=SMALL, clock=county.clock
+        )
+        try:
+            assert every_list(migrated) == before
+            assert {a: from_states(migrated, a) for a in ACTORS} == before
+            assert [d.what for d in migrated.done("o_zj")] == ["branch_changed"]
+        finally:
+            migrated.store.close()
+
+    @pytest.mark.usefixtures("every_store")
+    def test_each_project_s_items_follow_the_rule_set_it_is_pinned_to(self) -> None:
+        county = County(settings=SMALL)
+        at_pre_review(county)
+        assert [i.project for i in county.engine.tasks("r_fgw")] == ["P1"]
+        # The county drops fgw from pre-review: P1 keeps its rules, P2 gets the new ones.
+        narrower = {**SMALL, "pre_review": {"members": ["gxj"]}}
+        engine = Engine(
+            actors=county.engine.actors,
+            store=county.engine.store,
+            settings=narrower,
+            clock=county.clock,
+        )
+        engine.execute("create", "P2", "guo", dict(PROJECT_FIELDS))
+        engine.execute("negotiate", "P2", "guo")
+        engine.execute("submit_pre_review", "P2", "guo", {"materials": []})
+        assert [i.project for i in engine.tasks("r_fgw")] == ["P1"]
+        assert [i.project for i in engine.tasks("r_gxj")] == ["P1", "P2"]
+        for actor in ACTORS:
+            assert engine.tasks(actor) == from_states(engine, actor), actor
+
+    @pytest.mark.usefixtures("every_store")
+    def test_done_is_read_from_the_index_on_every_store(self) -> None:
+        county = County(settings=SMALL)
+        drive(county)
+        done = county.engine.done("o_fgw")
+        assert [(d.project, d.what, d.project_name) for d in done] == [
+            ("P3", "branch_changed", "富远新型铝材产业园")
+        ]
+        assert [d.project for d in county.engine.done("m1")] == ["P3", "P2"]
+        everything = {d.project for d in county.engine.done("guo")}
+        assert everything == {"P1", "P2", "P3", "P4"}

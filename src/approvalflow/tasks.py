@@ -8,13 +8,18 @@ Who may act is decided by the same authorisation the engine runs (``authorize``)
 never offers a command the engine would refuse the actor as ``NotAuthorized``; where it may act
 follows the stage and branch tables. Plugins add their own kinds of item through the
 ``approvalflow_task_items`` hook (``Engine.tasks`` merges them).
+
+``Engine.tasks`` answers from the stores' read model rather than from every project: each
+commit keeps the project's open items once per party that may act (``task_rows``, below), and
+the list selects the rows of the actor's parties and runs the same authorisation on each.
+``Engine.done`` reads the actor's events by an index (``Store.actor_events``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -23,10 +28,12 @@ from approvalflow.errors import NotAuthorized
 from approvalflow.model import Actor, Event
 from approvalflow.project import Branch, ProjectState
 from approvalflow.rules import stages
-from approvalflow.rules.authorization import BranchParties, authorize
+from approvalflow.rules.authorization import BranchParties, Party, authorize
 from approvalflow.rules.commands import BUILTIN_COMMANDS
 from approvalflow.settings import LadderStep, Settings
 from approvalflow.states import TERMINAL, investment_project, stage_allows
+from approvalflow.stores.projections import TaskRow
+from approvalflow.stores.serialization import from_epoch_us, to_epoch_us
 
 if TYPE_CHECKING:
     from approvalflow.engine import Engine
@@ -37,11 +44,15 @@ __all__ = [
     "TASK_KINDS",
     "DoneItem",
     "TaskItem",
+    "actor_parties",
     "done_items",
     "engine_done",
     "engine_tasks",
+    "items_of_rows",
     "open_items",
     "sort_by_urgency",
+    "task_parts",
+    "task_rows",
     "working_days_left",
 ]
 
@@ -405,17 +416,33 @@ def _known(engine: Engine, actor_id: str, what: str) -> Actor:
 
 
 def engine_tasks(engine: Engine, actor_id: str, now: datetime | None = None) -> list[TaskItem]:
-    """``open_items`` over every project of ``engine``'s store, with the plugins' items."""
+    """The task list of ``actor_id``: the store's task rows of its parties, authorised at
+    ``now`` (``items_of_rows``), with the plugins' items; over every project's state
+    (``open_items``) when the store keeps no task rows."""
     actor = _known(engine, actor_id, "a task list")
     now = now or engine.clock.now()
+    rows = engine.store.task_rows(actor_parties(actor))
+    if rows is None:
+        found = [
+            item
+            for state in engine.projects()
+            for item in open_items(
+                state, engine.rules_for(state), actor, calendar=engine.calendar, now=now
+            )
+        ]
+    else:
+
+        def settings_for(row: TaskRow) -> Settings:
+            return engine.rules_for_fingerprint(row.fingerprint, row.project)
+
+        found = items_of_rows(rows, actor, settings_for, calendar=engine.calendar, now=now)
     hook = engine.plugin_manager.hook.approvalflow_task_items
-    with_plugins = bool(hook.get_hookimpls())
-    found: list[TaskItem] = []
-    for state in engine.projects():
-        settings = engine.rules_for(state)
-        found.extend(open_items(state, settings, actor, calendar=engine.calendar, now=now))
-        if with_plugins and state.stage not in TERMINAL:
-            for extra in hook(project=state, settings=settings):
+    if hook.get_hookimpls():
+        # A plugin's items come from its hook on each open project's state (D109).
+        for state in engine.projects():
+            if state.stage in TERMINAL:
+                continue
+            for extra in hook(project=state, settings=engine.rules_for(state)):
                 found.extend(
                     attrs.evolve(
                         item,
@@ -430,9 +457,395 @@ def engine_tasks(engine: Engine, actor_id: str, now: datetime | None = None) -> 
 
 
 def engine_done(engine: Engine, actor: str) -> list[DoneItem]:
-    """``done_items`` over every project of ``engine``'s store, the latest first."""
+    """``done_items`` over the events the store holds of ``actor`` (sent by them or on their
+    behalf, read by an index), the latest first."""
     _known(engine, actor, "what was done")
+    events = engine.store.actor_events(actor)
+    by_project: dict[str, list[Event]] = {}
+    for event in events:
+        by_project.setdefault(event.project, []).append(event)
+    names = {
+        project: str(event.payload.get("name", project))
+        for project, event in engine.store.first_events(list(by_project)).items()
+    }
     found: list[DoneItem] = []
-    for state in engine.projects():
-        found.extend(done_items(engine.store.events(state.id), state.name, actor))
+    for project, history in by_project.items():
+        found.extend(done_items(history, names.get(project, project), actor))
     return sorted(found, key=lambda d: (d.at, d.project, d.version), reverse=True)
+
+
+# -- the task read model ---------------------------------------------------------------------
+#
+# An item depends on the actor directory (roles, departments, teams, recusals) and on the rule
+# set, which a store knows neither of. So a commit keeps each open item of the project as rows
+# keyed by the PARTY that may act: a named actor (``actor:guo``), a role (``role:reviewer``)
+# or a department (``dept:zj``). A task list maps the actor to its parties (``actor_parties``),
+# selects the rows of those parties, and runs the same authorisation ``open_items`` runs on
+# what each row carries (the project's named parties, the branch's handler and deputy, the
+# rule set's fingerprint), so it answers the very items ``open_items`` does without loading a
+# project. Rows are plain columns: deriving them is a few tuples, and a store compares them
+# with the rows the project had to write only the difference.
+
+_SEP = "\x1f"  # between the units of a review row's ``answered`` and ``cards``
+
+
+def actor_parties(actor: Actor) -> list[str]:
+    """Every party ``actor`` belongs to: its id, each of its roles and its department."""
+    found = [f"actor:{actor.id}", *(f"role:{role}" for role in sorted(actor.roles))]
+    if actor.department:
+        found.append(f"dept:{actor.department}")
+    return found
+
+
+def _parties_of(command: str, state: ProjectState) -> tuple[str, ...]:
+    """The parties whose actors may send ``command`` on ``state`` (a superset: the
+    authorisation at query time decides)."""
+    found = _ROLE_PARTIES.get(command)
+    if found is not None:
+        return found
+    named: list[str] = []
+    for party in BUILTIN_COMMANDS[command].parties:
+        if party is Party.APPLICANT:
+            named.append(f"actor:{state.applicant}")
+            if state.agent is not None:
+                named.append(f"actor:{state.agent}")
+        elif party is Party.LEADER:
+            named.append(f"actor:{state.leader}")
+        elif party in (Party.OFFICER, Party.HANDLER, Party.HEAD):
+            named.append("role:officer" if party is not Party.HEAD else "role:head")
+        else:
+            named.append(f"role:{party.value}")
+    return tuple(dict.fromkeys(named))
+
+
+def _role_parties() -> dict[str, tuple[str, ...]]:
+    """The commands whose parties are roles only: their parties do not depend on the state."""
+    found: dict[str, tuple[str, ...]] = {}
+    for command in TASK_COMMANDS:
+        parties = BUILTIN_COMMANDS[command].parties
+        if Party.APPLICANT in parties or Party.LEADER in parties:
+            continue
+        found[command] = tuple(
+            dict.fromkeys(
+                "role:officer"
+                if p in (Party.OFFICER, Party.HANDLER)
+                else "role:head"
+                if p is Party.HEAD
+                else f"role:{p.value}"
+                for p in parties
+            )
+        )
+    return found
+
+
+_ROLE_PARTIES = _role_parties()
+
+
+_new_row = tuple.__new__  # a TaskRow from a built tuple, without NamedTuple's keyword __new__
+
+
+def _memo(compute: Callable[[str], Any]) -> Callable[[str], Any]:
+    """``compute`` once per argument (the built-in machines' answers never change)."""
+    cache: dict[str, Any] = {}
+
+    def get(key: str) -> Any:
+        found = cache.get(key, cache)
+        if found is cache:
+            found = cache[key] = compute(key)
+        return found
+
+    return get
+
+
+@_memo
+def _branch_commands(branch_state: str) -> str:
+    """The officer's commands a branch in ``branch_state`` takes, space-separated, or ``""``."""
+    machine = investment_project().branch
+    return " ".join(c for c in _OFFICER_COMMANDS if machine.allows(branch_state, c))
+
+
+_verifies_in = _memo(lambda stage: stage_allows("verify", stage))
+
+
+_NO_BRANCH: tuple[Any, ...] = (False, False, None, None, None)
+_PLEDGE: tuple[Any, ...] = (False, True, None, None, None)
+_HEAD = ""
+"""The part of a project's task rows that no branch holds (departments are never empty)."""
+
+
+class _RowMaker:
+    """Builds one state's task rows: plain tuples, each distinct deadline converted once."""
+
+    __slots__ = ("common", "moments", "named", "project", "state")
+
+    def __init__(self, state: ProjectState) -> None:
+        self.state = state
+        self.project = state.id
+        self.common = (
+            state.name,
+            state.team,
+            state.applicant,
+            state.agent,
+            state.leader,
+            state.settings_fingerprint,
+        )
+        self.moments: dict[datetime, int] = {}
+        self.named: dict[str, tuple[str, ...]] = {}
+
+    def us(self, moment: datetime) -> int:
+        found = self.moments.get(moment)
+        if found is None:
+            found = self.moments[moment] = to_epoch_us(moment)
+        return found
+
+    def add(
+        self,
+        rows: list[TaskRow],
+        kind: str,
+        commands: str,
+        department: str = "",
+        deadline: datetime | None = None,
+        card: str | None = None,
+        parties: Iterable[str] | None = None,
+        answered: str = "",
+        cards: str = "",
+        tail: tuple[Any, ...] = _NO_BRANCH,
+    ) -> None:
+        command = commands.split(" ", 1)[0] if " " in commands else commands
+        deadline_us = None if deadline is None else self.us(deadline)
+        head = (kind, department, command, commands, deadline_us, card, answered, cards, *tail)
+        if parties is None:
+            parties = self.named.get(command)
+            if parties is None:
+                parties = self.named[command] = _parties_of(command, self.state)
+        project, common = self.project, self.common
+        for party in parties:
+            rows.append(_new_row(TaskRow, (project, party, *head, *common)))
+
+    def on_branch(self, branch: Branch) -> tuple[Any, ...]:
+        until = branch.deputy_until
+        return (
+            True,
+            False,
+            branch.handler,
+            branch.deputy,
+            None if until is None else self.us(until),
+        )
+
+    def head(self, revoked: bool) -> tuple[TaskRow, ...]:
+        """The rows of the project as a whole: its next step, the review, the meeting..."""
+        state = self.state
+        stage = state.stage
+        rows: list[TaskRow] = []
+        add = self.add
+        for command in _NEXT_STEPS.get(stage, ()):
+            add(rows, "next_step", command)
+        if stage == "pre_review.reviewing" and state.round is not None:
+            round_ = state.round
+            units = sorted(set(round_.ladders) | set(round_.cards_issued))
+            cards = _SEP.join(
+                f"{unit}={card}"
+                for unit in units
+                if (
+                    card := _last_card(
+                        round_.ladders.get(unit, ()), round_.cards_issued.get(unit, ())
+                    )
+                )
+            )
+            add(
+                rows,
+                "review",
+                "opinion",
+                deadline=round_.due,
+                answered=_SEP.join(sorted(round_.opinions)),
+                cards=cards,
+            )
+        elif stage == "pre_review.awaiting_materials":
+            add(rows, "supply_materials", "supply")
+        elif stage == "decision.pending":
+            add(rows, "convene", "convene")
+        elif stage == "decision.meeting" and state.meeting is not None:
+            meeting = state.meeting
+            voters = [f"actor:{a}" for a in sorted(meeting.present) if a not in meeting.votes]
+            if voters:
+                add(rows, "vote", "vote", parties=voters)
+            add(rows, "close_meeting", "close_meeting")
+        if revoked:
+            add(rows, "next_step", "apply")
+        return tuple(rows)
+
+    def branch(
+        self, dept: str, branch: Branch, approval: bool, verify: bool
+    ) -> tuple[TaskRow, ...]:
+        """The rows of one branch: to accept or decide, supplies, a pledge, a verification."""
+        rows: list[TaskRow] = []
+        add = self.add
+        if approval:
+            branch_state = branch.state
+            commands = _branch_commands(branch_state)
+            if commands:
+                add(
+                    rows,
+                    "accept" if branch_state == "pending" else "decide",
+                    commands,
+                    dept,
+                    branch.due,
+                    _last_card(branch.ladder, branch.cards_issued),
+                    (f"dept:{dept}",),
+                    tail=self.on_branch(branch),
+                )
+            if branch.outstanding or branch_state == "returned":
+                add(rows, "supply_materials", "supply", dept, branch.supply_due)
+            if branch_state == "pending":
+                add(rows, "accept_commitment", "accept_commitment", dept, branch.due, tail=_PLEDGE)
+        if verify and branch.commitment and branch.state == "approved" and not branch.verified:
+            add(
+                rows,
+                "verify",
+                "verify",
+                dept,
+                branch.verify_due,
+                parties=(f"dept:{dept}",),
+                tail=self.on_branch(branch),
+            )
+        return tuple(rows)
+
+
+def _revoked(state: ProjectState) -> bool:
+    return state.stage == "approval" and any(b.state == "revoked" for b in state.branches.values())
+
+
+def task_parts(
+    state: ProjectState,
+    since: tuple[ProjectState, Mapping[str, tuple[TaskRow, ...]]] | None = None,
+) -> dict[str, tuple[TaskRow, ...]]:
+    """The task read model's rows of ``state`` in parts: ``""`` for the project as a whole,
+    then one part per branch with rows, each a tuple (every item it waits on, once for every
+    party that may act). Pure: the state alone, no actor, no rule set.
+
+    ``since`` is the state the commit started from and its parts: a part whose source the
+    commit did not write to is taken from it as the very same tuple (a state's round, meeting
+    and branches are copy-on-write, ``ProjectState.clone``, so an untouched one is the same
+    object), and a store that sees the same tuple writes nothing for it. On the command path
+    of the SQL stores, so it builds plain tuples and derives only what changed.
+    """
+    stage = state.stage
+    if stage in TERMINAL:
+        return {}
+    maker = _RowMaker(state)
+    parts: dict[str, tuple[TaskRow, ...]] = {}
+    revoked = _revoked(state)
+    old_state, old_parts = since if since is not None else (None, None)
+    reuse = (
+        old_state is not None
+        and old_parts is not None
+        and old_state.stage == stage
+        and old_state.settings_fingerprint == state.settings_fingerprint
+        and old_state.agent == state.agent
+        and old_state.applicant == state.applicant
+        and old_state.leader == state.leader
+        and old_state.team == state.team
+        and old_state.name == state.name
+    )
+    if (
+        reuse
+        and old_state is not None
+        and old_state.round is state.round
+        and old_state.meeting is state.meeting
+        and _revoked(old_state) == revoked
+    ):
+        head = (old_parts or {}).get(_HEAD, ())
+    else:
+        head = maker.head(revoked)
+    if head:
+        parts[_HEAD] = head
+    approval = stage == "approval"
+    verify = _verifies_in(stage)
+    if approval or verify:
+        old_branches = old_state.branches if reuse and old_state is not None else {}
+        for dept, branch in state.branches.items():
+            if old_branches.get(dept) is branch:
+                rows = (old_parts or {}).get(dept, ())
+            else:
+                rows = maker.branch(dept, branch, approval, verify)
+            if rows:
+                parts[dept] = rows
+    return parts
+
+
+def task_rows(state: ProjectState) -> frozenset[TaskRow]:
+    """Every task row of ``state`` (``task_parts``, flattened)."""
+    return frozenset(row for rows in task_parts(state).values() for row in rows)
+
+
+def items_of_rows(
+    rows: Iterable[TaskRow],
+    actor: Actor,
+    settings_for: Callable[[TaskRow], Settings],
+    *,
+    calendar: WorkingCalendar,
+    now: datetime,
+) -> list[TaskItem]:
+    """The items ``rows`` hold for ``actor`` at ``now``, most urgent first: the items
+    ``open_items`` gives on the rows' projects. ``settings_for`` gives the rule set a row's
+    project is pinned to (by its ``fingerprint``); days left and cards are read at ``now``."""
+    found: dict[tuple[object, ...], TaskItem] = {}
+    for row in rows:
+        department: str | None = row.department or None
+        card = row.card
+        if row.kind == "review":
+            department = actor.department
+            if department is None or department in row.answered.split(_SEP):
+                continue
+            card = None
+            for pair in row.cards.split(_SEP) if row.cards else ():
+                unit, _, unit_card = pair.partition("=")
+                if unit == department:
+                    card = unit_card
+        elif row.branch and actor.department != row.department:
+            continue
+        settings = settings_for(row)
+        if row.commitment_only and row.department not in settings.commitment.departments:
+            continue
+        branch = (
+            BranchParties(
+                row.department,
+                row.handler,
+                row.deputy,
+                None if row.deputy_until_us is None else from_epoch_us(row.deputy_until_us),
+            )
+            if row.branch
+            else None
+        )
+        try:
+            authorize(
+                BUILTIN_COMMANDS[row.command].parties,
+                actor,
+                command=row.command,
+                project_id=row.project,
+                team=row.team,
+                applicant=row.applicant,
+                agent=row.agent,
+                leader=row.leader,
+                settings=settings,
+                branch=branch,
+                now=now,
+            )
+        except NotAuthorized:
+            continue
+        commands = tuple(row.commands.split(" "))
+        key = (row.project, row.kind, commands, department)
+        if key not in found:
+            deadline = None if row.deadline_us is None else from_epoch_us(row.deadline_us)
+            found[key] = TaskItem(
+                actor=actor.id,
+                project=row.project,
+                project_name=row.project_name,
+                kind=row.kind,
+                commands=commands,
+                department=department,
+                deadline=deadline,
+                working_days_left=working_days_left(deadline, calendar, now),
+                card=card,
+            )
+    return sort_by_urgency(found.values())
