@@ -26,7 +26,7 @@ import attrs
 from approvalflow.calendar import WorkingCalendar, to_local
 from approvalflow.errors import NotAuthorized
 from approvalflow.model import Actor, Event
-from approvalflow.project import Branch, ProjectState
+from approvalflow.project import Branch, ProjectState, Rating
 from approvalflow.rules import stages
 from approvalflow.rules.authorization import BranchParties, Party, authorize
 from approvalflow.rules.commands import BUILTIN_COMMANDS
@@ -40,9 +40,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CARD_RANK",
+    "ITEM_KINDS",
+    "NOT_WAITED_ON",
     "TASK_COMMANDS",
     "TASK_KINDS",
     "DoneItem",
+    "ItemKind",
     "TaskItem",
     "actor_parties",
     "done_items",
@@ -56,53 +59,117 @@ __all__ = [
     "working_days_left",
 ]
 
-TASK_KINDS: tuple[str, ...] = (
-    "review",  # a pre-review member unit's opinion
-    "supply_materials",  # the one-time notice's list, a deficient branch's, or corrections
-    "convene",  # the chair opens a leading-group meeting
-    "vote",  # a member present at the meeting votes
-    "close_meeting",  # the chair tallies
-    "accept",  # an officer accepts (or returns, or rejects) a pending branch
-    "decide",  # an officer approves (or returns, or rejects) an accepted branch
-    "accept_commitment",  # the applicant pledges for a commitment-eligible branch
-    "verify",  # an officer verifies a commitment
-    "consent_removal",  # the leader consents to a removal (减签) from a priority project
-    "issue_stage_result",  # the lead department issues a decided stage's result (统一出件)
-    "rectify",  # a department rectifies after a bad rating (差评整改)
-    "confirm_rectification",  # the applicant or the efficiency office confirms it
-    "next_step",  # the project's own next step: negotiate, submit, sign, apply, start...
+
+@attrs.frozen
+class ItemKind:
+    """One built-in kind of task item: the commands that answer it and the part of a project's
+    task rows it is derived in (``project``: the project as a whole; ``branch``: one branch;
+    ``stage``: the running approval stage; ``removals``: the removals waiting for consent;
+    ``rating``: one rating's rectification)."""
+
+    name: str
+    commands: tuple[str, ...]
+    part: str
+    summary: str
+
+
+ITEM_KINDS: tuple[ItemKind, ...] = (
+    ItemKind("review", ("opinion",), "project", "a pre-review member unit's opinion"),
+    ItemKind(
+        "supply_materials",
+        ("supply",),
+        "project",
+        "the one-time notice's list, a deficient branch's, or corrections (also per branch)",
+    ),
+    ItemKind("convene", ("convene",), "project", "the chair opens a leading-group meeting"),
+    ItemKind("vote", ("vote",), "project", "a member present at the meeting votes"),
+    ItemKind("close_meeting", ("close_meeting",), "project", "the chair tallies"),
+    ItemKind(
+        "accept",
+        ("accept", "return", "reject"),
+        "branch",
+        "an officer accepts (or returns, or rejects) a pending branch",
+    ),
+    ItemKind(
+        "decide",
+        ("approve", "return", "reject"),
+        "branch",
+        "an officer approves (or returns, or rejects) an accepted branch",
+    ),
+    ItemKind(
+        "accept_commitment",
+        ("accept_commitment",),
+        "branch",
+        "the applicant pledges for a commitment-eligible branch",
+    ),
+    ItemKind("verify", ("verify",), "branch", "an officer verifies a commitment"),
+    ItemKind(
+        "consent_removal",
+        ("consent_remove_department",),
+        "removals",
+        "the leader consents to a removal (减签) from a priority project",
+    ),
+    ItemKind(
+        "issue_stage_result",
+        ("issue_stage_result",),
+        "stage",
+        "the lead department issues a decided stage's result (统一出件)",
+    ),
+    ItemKind("rectify", ("rectify",), "rating", "a department rectifies after a bad rating"),
+    ItemKind(
+        "confirm_rectification",
+        ("confirm_rectification",),
+        "rating",
+        "the applicant or the efficiency office confirms a rectification",
+    ),
+    ItemKind(
+        "next_step",
+        (
+            "negotiate",
+            "submit_pre_review",
+            "sign",
+            "apply",
+            "start_construction",
+            "start_production",
+            "reach_target",
+        ),
+        "project",
+        "the project's own next step: negotiate, submit, sign, apply, start...",
+    ),
 )
+"""Every built-in kind of item, in one table: the task rows are derived kind by kind from it
+(``task_parts``), ``open_items`` reads those rows, and ``TASK_COMMANDS`` (what a reference
+tries) is its commands. A built-in command is either answered by a kind here or listed in
+``NOT_WAITED_ON``; a test holds the two to ``BUILTIN_COMMANDS``."""
+
+TASK_KINDS: tuple[str, ...] = tuple(kind.name for kind in ITEM_KINDS)
 """The built-in kinds of item; a plugin's items may use kinds of their own."""
 
-TASK_COMMANDS: frozenset[str] = frozenset(
+TASK_COMMANDS: frozenset[str] = frozenset(c for kind in ITEM_KINDS for c in kind.commands)
+"""The built-in commands that answer a wait (``ITEM_KINDS``' commands)."""
+
+NOT_WAITED_ON: frozenset[str] = frozenset(
     {
-        "negotiate",
-        "submit_pre_review",
-        "opinion",
-        "supply",
-        "convene",
-        "vote",
-        "close_meeting",
-        "sign",
-        "apply",
-        "accept",
-        "return",
-        "approve",
-        "reject",
-        "accept_commitment",
-        "verify",
-        "consent_remove_department",
-        "issue_stage_result",
-        "rectify",
-        "confirm_rectification",
-        "start_construction",
-        "start_production",
-        "reach_target",
+        "create",
+        "withdraw",
+        "terminate",
+        "delegate",
+        "report_funds",
+        "urge",
+        "copy",
+        "transfer",
+        "entrust",
+        "extend_limit",
+        "pause_clock",
+        "resume_clock",
+        "add_department",
+        "remove_department",
+        "rate",
+        "migrate_rules",
     }
 )
-"""The built-in commands that answer a wait. Commands allowed at any time (``withdraw``,
-``terminate``, ``delegate``, ``report_funds``, ``urge``, ``copy``...) are not items: nothing
-waits on them."""
+"""The built-in commands that are no item: allowed whenever their party chooses, nothing waits
+on them (a withdrawal, a transfer, 加签/减签 themselves, a rating: D156...)."""
 
 CARD_RANK: Mapping[str, int] = {"early_warning": 1, "yellow_card": 2, "red_card": 3}
 """The built-in ladder's cards, mildest first; an unknown card ranks above them all."""
@@ -188,168 +255,13 @@ def open_items(
 ) -> list[TaskItem]:
     """Every item ``state`` waits on from ``actor`` at ``now``, most urgent first.
 
-    ``settings`` is the rule set the project is pinned to (``Engine.rules_for``).
+    ``settings`` is the rule set the project is pinned to (``Engine.rules_for``). The items
+    are the state's task rows (``task_parts``) of the actor's parties, authorised as the
+    stores' task list authorises them (``items_of_rows``): one derivation for both (D170).
     """
-    if state.stage in TERMINAL and not state.ratings:
-        return []
-    found: list[TaskItem] = []
-
-    def may(command: str, branch: Branch | None = None) -> bool:
-        parties = (
-            BranchParties(branch.department, branch.handler, branch.deputy, branch.deputy_until)
-            if branch is not None
-            else None
-        )
-        try:
-            authorize(
-                BUILTIN_COMMANDS[command].parties,
-                actor,
-                command=command,
-                project_id=state.id,
-                team=state.team,
-                applicant=state.applicant,
-                agent=state.agent,
-                leader=state.leader,
-                settings=settings,
-                branch=parties,
-                now=now,
-            )
-        except NotAuthorized:
-            return False
-        return True
-
-    def add(
-        kind: str,
-        commands: Sequence[str],
-        department: str | None = None,
-        deadline: datetime | None = None,
-        card: str | None = None,
-    ) -> None:
-        found.append(
-            TaskItem(
-                actor=actor.id,
-                project=state.id,
-                project_name=state.name,
-                kind=kind,
-                commands=tuple(commands),
-                department=department,
-                deadline=deadline,
-                working_days_left=working_days_left(deadline, calendar, now),
-                card=card,
-            )
-        )
-
-    if state.ratings:
-        _rectification_items(state, actor, may, add)
-    if state.stage in TERMINAL:
-        return sort_by_urgency(found)
-    stage = state.stage
-    steps = [c for c in _NEXT_STEPS.get(stage, ()) if may(c)]
-    if steps:
-        add("next_step", steps)
-    if stage == "pre_review.reviewing" and state.round is not None:
-        unit = actor.department
-        round_ = state.round
-        if unit is not None and unit not in round_.opinions and may("opinion"):
-            card = _last_card(round_.ladders.get(unit, ()), round_.cards_issued.get(unit, ()))
-            add("review", ["opinion"], unit, round_.due, card)
-    elif stage == "pre_review.awaiting_materials":
-        if may("supply"):
-            add("supply_materials", ["supply"])
-    elif stage == "decision.pending":
-        if may("convene"):
-            add("convene", ["convene"])
-    elif stage == "decision.meeting" and state.meeting is not None:
-        meeting = state.meeting
-        if actor.id in meeting.present and actor.id not in meeting.votes and may("vote"):
-            add("vote", ["vote"])
-        if may("close_meeting"):
-            add("close_meeting", ["close_meeting"])
-    if stage == "approval":
-        _approval_items(state, settings, actor, may, add)
-    if stage_allows("verify", stage) and actor.department in state.branches:
-        branch = state.branches[actor.department]
-        awaiting = branch.commitment and branch.state == "approved" and not branch.verified
-        if awaiting and may("verify", branch):
-            add("verify", ["verify"], branch.department, branch.verify_due)
-    return sort_by_urgency(found)
-
-
-def _approval_items(
-    state: ProjectState,
-    settings: Settings,
-    actor: Actor,
-    may: Callable[..., bool],
-    add: Callable[..., None],
-) -> None:
-    """The approval stage's items: the actor's own branch, the applicant's supplies and
-    pledges, the leader's consent to a removal, a re-application for revoked branches, and
-    under stages the lead department's combined result once every branch of the running stage
-    is approved."""
-    branch = state.branches.get(actor.department) if actor.department else None
-    if branch is not None:
-        commands = [
-            c for c in _OFFICER_COMMANDS if investment_project().branch.allows(branch.state, c)
-        ]
-        if commands and may(commands[0], branch):
-            kind = "accept" if branch.state == "pending" else "decide"
-            add(
-                kind,
-                commands,
-                branch.department,
-                branch.due,
-                _last_card(branch.ladder, branch.cards_issued),
-            )
-    if may("supply"):
-        for dept, other in state.branches.items():
-            if other.outstanding or other.state == "returned":
-                add("supply_materials", ["supply"], dept, other.supply_due)
-    if may("accept_commitment"):
-        for dept, other in state.branches.items():
-            if other.state == "pending" and dept in settings.commitment.departments:
-                add("accept_commitment", ["accept_commitment"], dept, other.due)
-    if state.removal_requests and may("consent_remove_department"):
-        for request in state.removal_requests:
-            add("consent_removal", ["consent_remove_department"], request.department)
-    if any(b.state == "revoked" for b in state.branches.values()) and may("apply"):
-        add("next_step", ["apply"])
-    run = stages.current_stage(state)
-    if (
-        run is not None
-        and actor.department == run.lead
-        and stages.stage_ready(state, run)
-        and may("issue_stage_result")
-    ):
-        add(
-            "issue_stage_result",
-            ["issue_stage_result"],
-            run.lead,
-            run.due,
-            _last_card(run.ladder, run.cards_issued),
-        )
-
-
-def _rectification_items(
-    state: ProjectState,
-    actor: Actor,
-    may: Callable[..., bool],
-    add: Callable[..., None],
-) -> None:
-    """好差评: the department's open rectifications, with their deadline and card, and the
-    rectified ones awaiting the applicant's or the efficiency office's confirmation. Rating
-    itself is not an item: it is the enterprise's choice (D156)."""
-    for rating in state.ratings.values():
-        if rating.rectification == "open" and rating.department == actor.department:
-            if may("rectify"):
-                add(
-                    "rectify",
-                    ["rectify"],
-                    rating.department,
-                    rating.due,
-                    _last_card(rating.ladder, rating.cards_issued),
-                )
-        elif rating.rectification == "rectified" and may("confirm_rectification"):
-            add("confirm_rectification", ["confirm_rectification"], rating.department)
+    parties = set(actor_parties(actor))
+    rows = [row for part in task_parts(state).values() for row in part if row.party in parties]
+    return items_of_rows(rows, actor, lambda _row: settings, calendar=calendar, now=now)
 
 
 def _last_card(steps: Sequence[LadderStep], issued: Sequence[int]) -> str | None:
@@ -571,6 +483,11 @@ _NO_BRANCH: tuple[Any, ...] = (False, False, None, None, None)
 _PLEDGE: tuple[Any, ...] = (False, True, None, None, None)
 _HEAD = ""
 """The part of a project's task rows that no branch holds (departments are never empty)."""
+_STAGE = "\x1fstage"
+_REMOVALS = "\x1fremovals"
+_RATING = "\x1frating:"
+"""The parts of the running stage's result, the removals waiting for consent, and each
+rating's rectification (``_RATING`` + its item); no department holds a control character."""
 
 
 class _RowMaker:
@@ -610,10 +527,22 @@ class _RowMaker:
         answered: str = "",
         cards: str = "",
         tail: tuple[Any, ...] = _NO_BRANCH,
+        item: str = "",
     ) -> None:
         command = commands.split(" ", 1)[0] if " " in commands else commands
         deadline_us = None if deadline is None else self.us(deadline)
-        head = (kind, department, command, commands, deadline_us, card, answered, cards, *tail)
+        head = (
+            kind,
+            department,
+            item,
+            command,
+            commands,
+            deadline_us,
+            card,
+            answered,
+            cards,
+            *tail,
+        )
         if parties is None:
             parties = self.named.get(command)
             if parties is None:
@@ -710,43 +639,110 @@ class _RowMaker:
             )
         return tuple(rows)
 
+    def stage_result(self) -> tuple[TaskRow, ...]:
+        """The running stage's combined result, once every branch of it is decided: for the
+        officers of its lead department (whose own check says the rest, D143)."""
+        state = self.state
+        run = stages.current_stage(state)
+        if run is None or not stages.stage_ready(state, run):
+            return ()
+        rows: list[TaskRow] = []
+        self.add(
+            rows,
+            "issue_stage_result",
+            "issue_stage_result",
+            run.lead,
+            run.due,
+            _last_card(run.ladder, run.cards_issued),
+            (f"dept:{run.lead}",),
+        )
+        return tuple(rows)
+
+    def removals(self) -> tuple[TaskRow, ...]:
+        """The leader's consent to each removal (减签) waiting on a priority project."""
+        rows: list[TaskRow] = []
+        for request in self.state.removal_requests:
+            self.add(rows, "consent_removal", "consent_remove_department", request.department)
+        return tuple(rows)
+
+    def rating(self, item: str, rating: Rating) -> tuple[TaskRow, ...]:
+        """好差评: an open rectification for the rated department's officers, with its deadline
+        and card, or a rectified one for the applicant and the efficiency office to confirm.
+        Rating itself is no item: it is the enterprise's choice (D156)."""
+        rows: list[TaskRow] = []
+        dept = rating.department
+        if rating.rectification == "open":
+            self.add(
+                rows,
+                "rectify",
+                "rectify",
+                dept,
+                rating.due,
+                _last_card(rating.ladder, rating.cards_issued),
+                (f"dept:{dept}",),
+                item=item,
+            )
+        elif rating.rectification == "rectified":
+            self.add(rows, "confirm_rectification", "confirm_rectification", dept, item=item)
+        return tuple(rows)
+
 
 def _revoked(state: ProjectState) -> bool:
     return state.stage == "approval" and any(b.state == "revoked" for b in state.branches.values())
+
+
+def _same_parties(old: ProjectState, new: ProjectState) -> bool:
+    """Whether every row of ``old`` and ``new`` carries the same project columns (name, named
+    parties, rule set) and the same stage: only then may a part's rows be reused."""
+    return (
+        old.stage == new.stage
+        and old.settings_fingerprint == new.settings_fingerprint
+        and old.agent == new.agent
+        and old.applicant == new.applicant
+        and old.leader == new.leader
+        and old.team == new.team
+        and old.name == new.name
+    )
 
 
 def task_parts(
     state: ProjectState,
     since: tuple[ProjectState, Mapping[str, tuple[TaskRow, ...]]] | None = None,
 ) -> dict[str, tuple[TaskRow, ...]]:
-    """The task read model's rows of ``state`` in parts: ``""`` for the project as a whole,
-    then one part per branch with rows, each a tuple (every item it waits on, once for every
-    party that may act). Pure: the state alone, no actor, no rule set.
+    """The task read model's rows of ``state`` in parts, each a tuple (every item it waits on,
+    once for every party that may act): ``""`` for the project as a whole, one part per branch
+    with rows, and parts for the running stage's result, the removals waiting for consent and
+    each rating's rectification (``ITEM_KINDS`` names each kind's part). Pure: the state alone,
+    no actor, no rule set.
 
     ``since`` is the state the commit started from and its parts: a part whose source the
-    commit did not write to is taken from it as the very same tuple (a state's round, meeting
-    and branches are copy-on-write, ``ProjectState.clone``, so an untouched one is the same
-    object), and a store that sees the same tuple writes nothing for it. On the command path
-    of the SQL stores, so it builds plain tuples and derives only what changed.
+    commit did not write to is taken from it as the very same tuple (a state's round, meeting,
+    branches and ratings are copy-on-write, ``ProjectState.clone``, so an untouched one is the
+    same object), and a store that sees the same tuple writes nothing for it. On the command
+    path of the SQL stores, so it builds plain tuples and derives only what changed.
     """
     stage = state.stage
-    if stage in TERMINAL:
+    terminal = stage in TERMINAL
+    if terminal and not state.ratings:
         return {}
     maker = _RowMaker(state)
     parts: dict[str, tuple[TaskRow, ...]] = {}
-    revoked = _revoked(state)
     old_state, old_parts = since if since is not None else (None, None)
-    reuse = (
-        old_state is not None
-        and old_parts is not None
-        and old_state.stage == stage
-        and old_state.settings_fingerprint == state.settings_fingerprint
-        and old_state.agent == state.agent
-        and old_state.applicant == state.applicant
-        and old_state.leader == state.leader
-        and old_state.team == state.team
-        and old_state.name == state.name
-    )
+    reuse = old_state is not None and old_parts is not None and _same_parties(old_state, state)
+    old: Mapping[str, tuple[TaskRow, ...]] = old_parts if reuse and old_parts is not None else {}
+    if state.ratings:
+        old_ratings = old_state.ratings if reuse and old_state is not None else {}
+        for item, rating in state.ratings.items():
+            key = _RATING + item
+            if old_ratings.get(item) is rating:
+                rows = old.get(key, ())
+            else:
+                rows = maker.rating(item, rating)
+            if rows:
+                parts[key] = rows
+    if terminal:
+        return parts
+    revoked = _revoked(state)
     if (
         reuse
         and old_state is not None
@@ -754,7 +750,7 @@ def task_parts(
         and old_state.meeting is state.meeting
         and _revoked(old_state) == revoked
     ):
-        head = (old_parts or {}).get(_HEAD, ())
+        head = old.get(_HEAD, ())
     else:
         head = maker.head(revoked)
     if head:
@@ -765,11 +761,28 @@ def task_parts(
         old_branches = old_state.branches if reuse and old_state is not None else {}
         for dept, branch in state.branches.items():
             if old_branches.get(dept) is branch:
-                rows = (old_parts or {}).get(dept, ())
+                rows = old.get(dept, ())
             else:
                 rows = maker.branch(dept, branch, approval, verify)
             if rows:
                 parts[dept] = rows
+    if approval:
+        if state.removal_requests:
+            if (
+                reuse
+                and old_state is not None
+                and old_state.removal_requests is state.removal_requests
+            ):
+                rows = old.get(_REMOVALS, ())
+            else:
+                rows = maker.removals()
+            if rows:
+                parts[_REMOVALS] = rows
+        if state.stage_runs:
+            # Whether the stage is ready reads its branches: derived afresh (one row at most).
+            rows = maker.stage_result()
+            if rows:
+                parts[_STAGE] = rows
     return parts
 
 
@@ -834,7 +847,7 @@ def items_of_rows(
         except NotAuthorized:
             continue
         commands = tuple(row.commands.split(" "))
-        key = (row.project, row.kind, commands, department)
+        key = (row.project, row.kind, commands, department, row.item)
         if key not in found:
             deadline = None if row.deadline_us is None else from_epoch_us(row.deadline_us)
             found[key] = TaskItem(

@@ -72,6 +72,7 @@ class TaskRow(NamedTuple):
 
     What the row holds is the read side's (``approvalflow.tasks.task_rows``): the item (kind,
     the commands that answer it as one space-separated text, the department it concerns or
+    ``""``, what it is about when the kind and department do not say (a rating's item) or
     ``""``, its deadline in epoch microseconds, its card) and what the query-time authorisation
     reads (the project's parties and rule set, the branch's handler and deputy). The store
     compares and selects rows; it reads none of their meaning.
@@ -81,6 +82,7 @@ class TaskRow(NamedTuple):
     party: str
     kind: str
     department: str
+    item: str
     command: str
     commands: str
     deadline_us: int | None
@@ -103,8 +105,9 @@ class TaskRow(NamedTuple):
 TASK_COLUMNS: tuple[str, ...] = TaskRow._fields
 """The ``task_rows`` columns, in ``TaskRow`` order."""
 
-TASK_KEY: tuple[str, ...] = ("project", "party", "kind", "department", "command")
-"""A task row's key: what identifies one item for one party."""
+TASK_KEY: tuple[str, ...] = ("project", "party", "kind", "department", "item", "command")
+"""A task row's key: what identifies one item for one party (``item`` tells apart two items
+of one kind and department, as a rating of a branch and one of the stage: ``""`` otherwise)."""
 
 SpanKey = tuple[str, str]
 """(kind, name): ``("stage", "approval")``, ``("department", "zj")``."""
@@ -228,7 +231,7 @@ class ProjectionWrites:
     summary: SummaryRow | None
     milestones: list[MilestoneRow]
     clear_tasks: bool = False
-    delete_tasks: list[tuple[str, str, str, str, str]] = attrs.field(factory=list)
+    delete_tasks: list[tuple[str, ...]] = attrs.field(factory=list)
     tasks: list[TaskRow] = attrs.field(factory=list)
 
 
@@ -279,7 +282,7 @@ def projection_writes(
             continue
         gone, came = set(before), set(after)
         writes.delete_tasks.extend(
-            (r.project, r.party, r.kind, r.department, r.command) for r in gone - came
+            (r.project, r.party, r.kind, r.department, r.item, r.command) for r in gone - came
         )
         writes.tasks.extend(came - gone)
     return writes

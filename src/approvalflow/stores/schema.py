@@ -41,7 +41,7 @@ In SQLite these three are ``WITHOUT ROWID`` tables (one b-tree each, keyed by th
 
 - ``task_rows`` (schema version 7): the task list's read model, each open item of a project once
   per party that may act (``projections.TaskRow``), keyed by (project, party, kind, department,
-  command); ``task_rows_by_party`` answers a task list. ``events_by_actor`` and
+  item, command); ``task_rows_by_party`` answers a task list. ``events_by_actor`` and
   ``events_by_principal`` find what an actor did (已办).
 
 - ``project_codes`` (schema version 3): the national platform's project code of each project
@@ -209,6 +209,7 @@ TASK_ROWS_TABLE = Table(
         _c("party", "text"),
         _c("kind", "text"),
         _c("department", "text"),
+        _c("item", "text"),
         _c("command", "text"),
         _c("commands", "text"),
         _c("deadline_us", "bigint", nullable=True),
@@ -227,7 +228,7 @@ TASK_ROWS_TABLE = Table(
         _c("leader", "text"),
         _c("fingerprint", "text"),
     ),
-    primary_key=("project", "party", "kind", "department", "command"),
+    primary_key=("project", "party", "kind", "department", "item", "command"),
     without_rowid=True,
 )
 """The task list's read model (schema version 7): each open item of a project once per party
