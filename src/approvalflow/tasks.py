@@ -53,6 +53,7 @@ __all__ = [
     "engine_tasks",
     "items_of_rows",
     "open_items",
+    "part_name",
     "sort_by_urgency",
     "task_parts",
     "task_rows",
@@ -62,64 +63,64 @@ __all__ = [
 
 @attrs.frozen
 class ItemKind:
-    """One built-in kind of task item: the commands that answer it and the part of a project's
-    task rows it is derived in (``project``: the project as a whole; ``branch``: one branch;
-    ``stage``: the running approval stage; ``removals``: the removals waiting for consent;
-    ``rating``: one rating's rectification)."""
+    """One built-in kind of task item: the commands that answer it and the parts of a project's
+    task rows it is derived in (``part_name``: ``project``, the project as a whole; ``branch``,
+    one branch; ``stage``, the running approval stage; ``removals``, the removals waiting for
+    consent; ``rating``, one rating's rectification)."""
 
     name: str
     commands: tuple[str, ...]
-    part: str
+    parts: tuple[str, ...]
     summary: str
 
 
 ITEM_KINDS: tuple[ItemKind, ...] = (
-    ItemKind("review", ("opinion",), "project", "a pre-review member unit's opinion"),
+    ItemKind("review", ("opinion",), ("project",), "a pre-review member unit's opinion"),
     ItemKind(
         "supply_materials",
         ("supply",),
-        "project",
-        "the one-time notice's list, a deficient branch's, or corrections (also per branch)",
+        ("project", "branch"),
+        "the one-time notice's list, a deficient branch's, or corrections",
     ),
-    ItemKind("convene", ("convene",), "project", "the chair opens a leading-group meeting"),
-    ItemKind("vote", ("vote",), "project", "a member present at the meeting votes"),
-    ItemKind("close_meeting", ("close_meeting",), "project", "the chair tallies"),
+    ItemKind("convene", ("convene",), ("project",), "the chair opens a leading-group meeting"),
+    ItemKind("vote", ("vote",), ("project",), "a member present at the meeting votes"),
+    ItemKind("close_meeting", ("close_meeting",), ("project",), "the chair tallies"),
     ItemKind(
         "accept",
         ("accept", "return", "reject"),
-        "branch",
+        ("branch",),
         "an officer accepts (or returns, or rejects) a pending branch",
     ),
     ItemKind(
         "decide",
         ("approve", "return", "reject"),
-        "branch",
+        ("branch",),
         "an officer approves (or returns, or rejects) an accepted branch",
     ),
     ItemKind(
         "accept_commitment",
         ("accept_commitment",),
-        "branch",
+        ("branch",),
         "the applicant pledges for a commitment-eligible branch",
     ),
-    ItemKind("verify", ("verify",), "branch", "an officer verifies a commitment"),
+    ItemKind("verify", ("verify",), ("branch",), "an officer verifies a commitment"),
     ItemKind(
         "consent_removal",
         ("consent_remove_department",),
-        "removals",
+        ("removals",),
         "the leader consents to a removal (减签) from a priority project",
     ),
     ItemKind(
         "issue_stage_result",
         ("issue_stage_result",),
-        "stage",
+        ("stage",),
         "the lead department issues a decided stage's result (统一出件)",
     ),
-    ItemKind("rectify", ("rectify",), "rating", "a department rectifies after a bad rating"),
+    ItemKind("rectify", ("rectify",), ("rating",), "a department rectifies after a bad rating"),
     ItemKind(
         "confirm_rectification",
         ("confirm_rectification",),
-        "rating",
+        ("rating",),
         "the applicant or the efficiency office confirms a rectification",
     ),
     ItemKind(
@@ -133,7 +134,7 @@ ITEM_KINDS: tuple[ItemKind, ...] = (
             "start_production",
             "reach_target",
         ),
-        "project",
+        ("project",),
         "the project's own next step: negotiate, submit, sign, apply, start...",
     ),
 )
@@ -784,6 +785,20 @@ def task_parts(
             if rows:
                 parts[_STAGE] = rows
     return parts
+
+
+def part_name(key: str) -> str:
+    """What a key of ``task_parts`` is the part of (``ItemKind.parts``): ``project``,
+    ``branch``, ``stage``, ``removals`` or ``rating``."""
+    if key == _HEAD:
+        return "project"
+    if key == _STAGE:
+        return "stage"
+    if key == _REMOVALS:
+        return "removals"
+    if key.startswith(_RATING):
+        return "rating"
+    return "branch"
 
 
 def task_rows(state: ProjectState) -> frozenset[TaskRow]:
