@@ -856,7 +856,7 @@ def _stage_decided(state: ProjectState, p: Any, at: datetime) -> None:
 def _stage_issued(state: ProjectState, p: Any, at: datetime) -> None:
     run = state._run_for_write(p["stage"])
     run.issued_at = at
-    run.issued_by = p.get("by")
+    run.issued_by = p.get("issued_by")
 
 
 @_on("approval_stage_overdue")

@@ -273,7 +273,7 @@ def issue_stage_result(ctx: Context) -> None:
     state = ctx.state
     run = current_stage(state)
     assert run is not None
-    ctx.emit("approval_stage_result_issued", stage=run.id, lead=run.lead)
+    ctx.emit("approval_stage_result_issued", stage=run.id, lead=run.lead, issued_by=ctx.by)
     ctx.notify(
         "stage_result_issued",
         (state.applicant, state.agent, state.recruiter, state.leader),
