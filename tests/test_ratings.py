@@ -322,6 +322,18 @@ def test_the_report_lists_ratings_by_department_and_month(
     rows = json.loads(capsys.readouterr().out)
     zj = [r for r in rows if r["department"].startswith("zj ")]
     assert zj == [
+        # The stage scenario: 住建's 施工许可 result rated 5 (approval.permit, its lead).
+        {
+            "department": "zj 住建",
+            "month": "2026-03",
+            "ratings": 1,
+            "average": 5.0,
+            "bad": 0,
+            "rectifications": 0,
+            "on_time": 0,
+            "late": 0,
+            "open": 0,
+        },
         {
             "department": "zj 住建",
             "month": "2026-09",
