@@ -40,8 +40,8 @@ SMALL = {
     "commitment": {"departments": ["zj"]},
 }
 ACTORS = [a.id for a in county_actors()]
-# Approval in two stages, 好差评 with the stage rated against zj (so a branch's rectification
-# and the stage's can both wait on zj), the efficiency office, and 加签/减签 on the way.
+# Approval in two stages (zj leads the second, so the rectification of its branch and of the
+# stage's combined result can both wait on zj), the efficiency office, 加签/减签 on the way.
 STAGED: dict[str, Any] = {
     **SMALL,
     "approval": {
@@ -57,11 +57,15 @@ STAGED: dict[str, Any] = {
         ],
         "total_limit_wd": 20,
     },
-    "ratings": {"stage_department": "zj"},
 }
 STAGED_ACTORS = [*county_actors(), Actor("xiao", ["efficiency_office"], name="效能办")]
 STAGED_IDS = [a.id for a in STAGED_ACTORS]
-RATED = ["approval", "approval.fgw", "approval.zj", "approval.sthj", "approval.yj"]
+# Under stages each stage's branches and each stage's result are rated (D168).
+RATED = [
+    "approval.one",
+    "approval.two",
+    *(f"approval.{stage}.{dept}" for stage in ("one", "two") for dept in ("fgw", "zj", "sthj")),
+]
 # Commands nothing waits on, which the walk sends now and then: they make the items the task
 # list must then show (an added branch, a removal waiting for consent, a rectification).
 ANYTIME_MOVES: Sequence[tuple[str, str, Mapping[str, Any]]] = (
@@ -69,10 +73,12 @@ ANYTIME_MOVES: Sequence[tuple[str, str, Mapping[str, Any]]] = (
     ("add_department", "o_zj", {"department": "yj", "reason": "涉及应急"}),
     ("remove_department", "o_fgw", {"department": "zj", "reason": "已备案"}),
     ("remove_department", "o_zj", {"department": "fgw", "reason": "已备案"}),
-    ("rate", "fuyuan", {"item": "approval.zj", "score": 2}),
-    ("rate", "fuyuan", {"item": "approval.fgw", "score": 1}),
-    ("rate", "fuyuan", {"item": "approval", "score": 2}),
-    ("rate", "fuyuan", {"item": "approval.fgw", "score": 5}),
+    ("rate", "fuyuan", {"item": "approval.one.zj", "score": 2}),
+    ("rate", "fuyuan", {"item": "approval.one.fgw", "score": 1}),
+    ("rate", "fuyuan", {"item": "approval.one", "score": 2}),
+    ("rate", "fuyuan", {"item": "approval.two.zj", "score": 2}),
+    ("rate", "fuyuan", {"item": "approval.two", "score": 1}),
+    ("rate", "fuyuan", {"item": "approval.one.fgw", "score": 5}),
 )
 EVERY_MATERIAL = [
     "business_license",
@@ -344,9 +350,9 @@ class TestEveryKind:
         do("supply", "fuyuan", materials=["credit_report"])
         do("approve", "o_fgw")
         assert [i.kind for i in county.engine.tasks("o_fgw")] == ["issue_stage_result"]
-        do("rate", "fuyuan", item="approval.fgw", score=2)
-        do("rectify", "o_fgw", item="approval.fgw", text="已整改")
-        do("confirm_rectification", "xiao", item="approval.fgw", confirmed=True)
+        do("rate", "fuyuan", item="approval.one.fgw", score=2)
+        do("rectify", "o_fgw", item="approval.one.fgw", text="已整改")
+        do("confirm_rectification", "xiao", item="approval.one.fgw", confirmed=True)
         do("issue_stage_result", "o_fgw")
         do("accept", "o_zj")
         do("return", "o_zj", corrections=["site_photos"])
@@ -357,10 +363,10 @@ class TestEveryKind:
         do("start_production", "guo")
         do("reach_target", "guo")
         # A branch's rectification and the stage's wait on zj at once: two items.
-        do("rate", "fuyuan", item="approval.zj", score=2)
-        do("rate", "fuyuan", item="approval", score=1)
+        do("rate", "fuyuan", item="approval.two.zj", score=2)
+        do("rate", "fuyuan", item="approval.two", score=1)
         assert [i.kind for i in county.engine.tasks("o_zj")] == ["rectify", "rectify"]
-        do("rectify", "o_zj", item="approval", text="已整改")
+        do("rectify", "o_zj", item="approval.two", text="已整改")
         assert [i.kind for i in county.engine.tasks("fuyuan")] == ["confirm_rectification"]
         county.create("P2")
         county.do("negotiate", "P2", "guo")
