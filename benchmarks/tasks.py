@@ -45,8 +45,13 @@ from approvalflow.stores.sqlite import SQLiteStore
 from approvalflow.tasks import task_rows
 
 TEMPLATE = "TPLPROJECT"
+_DONE: tuple[tuple[str, str, dict[str, Any] | None], ...] = (
+    ("start_construction", "guo", None),
+    ("start_production", "guo", None),
+    ("reach_target", "guo", None),
+)
 # (how many PA-5 steps, extra steps, weight in 1000): where a county's projects stand.
-SHAPES: tuple[tuple[int, tuple[tuple[str, str], ...], int], ...] = (
+SHAPES: tuple[tuple[int, tuple[tuple[str, str, dict[str, Any] | None], ...], int], ...] = (
     (1, (), 5),  # lead: the recruiter negotiates
     (2, (), 5),  # negotiating
     (3, (), 5),  # pre-review: units to answer
@@ -56,15 +61,18 @@ SHAPES: tuple[tuple[int, tuple[tuple[str, str], ...], int], ...] = (
     (14, (), 8),  # approval: five branches pending
     (18, (), 7),  # approval: two departments done, three to go
     (24, (), 20),  # approved: construction to start
+    # effective, rated badly (好差评): zj owes a rectification, or the applicant confirms one
+    (24, (*_DONE, ("rate", "fuyuan", {"item": "approval.zj", "score": 2})), 5),
     (
         24,
         (
-            ("start_construction", "guo"),
-            ("start_production", "guo"),
-            ("reach_target", "guo"),
+            *_DONE,
+            ("rate", "fuyuan", {"item": "approval.fgw", "score": 1}),
+            ("rectify", "o_fgw", {"item": "approval.fgw", "text": "已整改"}),
         ),
-        940,
-    ),  # effective: nothing waits
+        5,
+    ),
+    (24, _DONE, 930),  # effective: nothing waits
 )
 ACTORS = ("o_zj", "r_gxj", "chair")
 Template = tuple[int, str, frozenset[TaskRow], int]
@@ -76,9 +84,9 @@ def templates() -> list[Template]:
     for steps, extra, weight in SHAPES:
         engine, clock = new_engine()
         run_steps(engine, TEMPLATE, PA5_STEPS[:steps])
-        for command, by in extra:
+        for command, by, args in extra:
             clock.advance(timedelta(days=10))
-            engine.execute(command, TEMPLATE, by)
+            engine.execute(command, TEMPLATE, by, args)
         state = engine.project(TEMPLATE)
         text = state_to_json(state)
         assert text.count(f'"{TEMPLATE}"') == 1, state.stage

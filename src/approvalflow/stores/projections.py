@@ -365,7 +365,7 @@ class ProjectionSQL:
         return out
 
     def task_rows(self, parties: Collection[str]) -> tuple[str, list[Any]]:
-        """Every ``task_rows`` row kept under one of ``parties`` (``task_rows_by_party``)."""
+        """Every ``task_rows`` row kept under one of ``parties`` (a range of the key each)."""
         p = self._p
         if self.dialect == "sqlite":
             where = f"party IN (SELECT value FROM json_each({p}))"

@@ -40,9 +40,11 @@ and where it comes from is ``approvalflow.stores.projections``):
 In SQLite these three are ``WITHOUT ROWID`` tables (one b-tree each, keyed by the project).
 
 - ``task_rows`` (schema version 7): the task list's read model, each open item of a project once
-  per party that may act (``projections.TaskRow``), keyed by (project, party, kind, department,
-  item, command); ``task_rows_by_party`` answers a task list. ``events_by_actor`` and
-  ``events_by_principal`` find what an actor did (已办).
+  per party that may act (``projections.TaskRow``), keyed by (party, project, kind, department,
+  item, command): the party first, so a task list reads one range of the key per party and a
+  commit writes no index beside it (deleting a project's rows whole, when the store does not
+  know its old rows, reads the table). ``events_by_actor`` and ``events_by_principal`` find
+  what an actor did (已办).
 
 - ``project_codes`` (schema version 3): the national platform's project code of each project
   that has one, keyed by the code, so that a code names one project.
@@ -228,14 +230,15 @@ TASK_ROWS_TABLE = Table(
         _c("leader", "text"),
         _c("fingerprint", "text"),
     ),
-    primary_key=("project", "party", "kind", "department", "item", "command"),
+    # The party first: a task list reads one range of the key per party, and a commit writes one
+    # b-tree, no index beside it (D173).
+    primary_key=("party", "project", "kind", "department", "item", "command"),
     without_rowid=True,
 )
 """The task list's read model (schema version 7): each open item of a project once per party
 that may act on it (``approvalflow.stores.projections.TaskRow``, column for column)."""
 
 TASK_INDEXES: tuple[Index, ...] = (
-    Index("task_rows_by_party", "task_rows", ("party",)),
     # What an actor did (已办): their events, sent by them or on their behalf. Partial: a timer's
     # events have no sender and most have no principal, and an entry not kept costs no write.
     Index("events_by_actor", "events", ("by_actor",), "by_actor IS NOT NULL"),
