@@ -818,6 +818,11 @@ def items_of_rows(
     ``open_items`` gives on the rows' projects. ``settings_for`` gives the rule set a row's
     project is pinned to (by its ``fingerprint``); days left and cards are read at ``now``."""
     found: dict[tuple[object, ...], TaskItem] = {}
+    # What many rows share, read once a list: a rule set, a command text, a deadline (deadlines
+    # fall at the end of a working day, so a list has a few hundred distinct ones at most).
+    rule_sets: dict[str, Settings] = {}
+    command_tuples: dict[str, tuple[str, ...]] = {}
+    deadlines: dict[int, tuple[datetime, int | None]] = {}
     for row in rows:
         department: str | None = row.department or None
         card = row.card
@@ -832,7 +837,15 @@ def items_of_rows(
                     card = unit_card
         elif row.branch and actor.department != row.department:
             continue
-        settings = settings_for(row)
+        commands = command_tuples.get(row.commands)
+        if commands is None:
+            commands = command_tuples[row.commands] = tuple(row.commands.split(" "))
+        key = (row.project, row.kind, commands, department, row.item)
+        if key in found:
+            continue  # the same item under another of the actor's parties
+        settings = rule_sets.get(row.fingerprint)
+        if settings is None:
+            settings = rule_sets[row.fingerprint] = settings_for(row)
         if row.commitment_only and row.department not in settings.commitment.departments:
             continue
         branch = (
@@ -861,19 +874,26 @@ def items_of_rows(
             )
         except NotAuthorized:
             continue
-        commands = tuple(row.commands.split(" "))
-        key = (row.project, row.kind, commands, department, row.item)
-        if key not in found:
-            deadline = None if row.deadline_us is None else from_epoch_us(row.deadline_us)
-            found[key] = TaskItem(
-                actor=actor.id,
-                project=row.project,
-                project_name=row.project_name,
-                kind=row.kind,
-                commands=commands,
-                department=department,
-                deadline=deadline,
-                working_days_left=working_days_left(deadline, calendar, now),
-                card=card,
-            )
+        deadline: datetime | None = None
+        days_left: int | None = None
+        if row.deadline_us is not None:
+            known = deadlines.get(row.deadline_us)
+            if known is None:
+                moment = from_epoch_us(row.deadline_us)
+                known = deadlines[row.deadline_us] = (
+                    moment,
+                    working_days_left(moment, calendar, now),
+                )
+            deadline, days_left = known
+        found[key] = TaskItem(
+            actor=actor.id,
+            project=row.project,
+            project_name=row.project_name,
+            kind=row.kind,
+            commands=commands,
+            department=department,
+            deadline=deadline,
+            working_days_left=days_left,
+            card=card,
+        )
     return sort_by_urgency(found.values())

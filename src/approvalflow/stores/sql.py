@@ -273,9 +273,12 @@ class SQLStatements:
 
 
 def task_row(row: Sequence[Any]) -> TaskRow:
-    """A ``task_rows`` row as read back (SQLite's booleans are integers)."""
-    found = TaskRow(*row)
-    return found._replace(branch=bool(found.branch), commitment_only=bool(found.commitment_only))
+    """A ``task_rows`` row as read back (SQLite's booleans come back as 0 and 1, which equal
+    and hash as ``False`` and ``True``: the row is the one written)."""
+    return _new_task_row(TaskRow, row)
+
+
+_new_task_row = tuple.__new__  # a TaskRow from a fetched tuple, without NamedTuple's __new__
 
 
 def _named(template: str, dialect: Dialect, **parts: str) -> str:
