@@ -247,6 +247,31 @@ def sqlite_round(directory: str, n: int, tag: str, *, tasks: bool) -> tuple[floa
                 os.remove(path + suffix)
 
 
+def wal_frames(directory: str, n: int, *, tasks: bool) -> float:
+    """WAL frames (pages) a PA-5 command writes on SQLite, with or without the read model: a
+    count, not a time, so the machine's load does not move it."""
+    path = os.path.join(directory, f"frames_{int(tasks)}.db")
+    SQLiteStore(path).close()
+    if not tasks:
+        connection = sqlite3.connect(path)
+        with connection:
+            connection.execute("DROP INDEX events_by_actor")
+            connection.execute("DROP INDEX events_by_principal")
+        connection.close()
+    store = SQLiteStore(path, synchronous="OFF", read_model=Reports(tasks=tasks))
+    try:
+        engine, _ = new_engine(store)
+        pa5_batch(engine, "W", 2)
+        store._connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        store._connection.execute("PRAGMA wal_autocheckpoint = 0")
+        result = pa5_batch(engine, "F", n)
+        page = store._connection.execute("PRAGMA page_size").fetchone()[0]
+        frames = os.path.getsize(path + "-wal") / (page + 24)  # each frame: a header and a page
+        return frames / ((n + 1) * PA5_COMMANDS) if result["finished"] == n else float("nan")
+    finally:
+        store.close()
+
+
 def command_path(directory: str, rounds: int, memory_n: int, sqlite_n: int) -> None:
     memory: dict[bool, list[float]] = {True: [], False: []}
     memory_ratios: list[float] = []
@@ -289,6 +314,11 @@ def command_path(directory: str, rounds: int, memory_n: int, sqlite_n: int) -> N
         f"  CPU per command: with {med(sqlite_cpu[True]):.0f} us, without "
         f"{med(sqlite_cpu[False]):.0f} us; with/without per round, median "
         f"{med(cpu_ratios):.3f}"
+    )
+    with_frames, without_frames = (wal_frames(directory, 40, tasks=t) for t in (True, False))
+    print(
+        f"  WAL frames per command: with {with_frames:.2f}, without {without_frames:.2f} "
+        f"({with_frames / without_frames:.3f})"
     )
 
 

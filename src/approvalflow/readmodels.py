@@ -99,7 +99,9 @@ class Reports:
         tasks = None
         if self.tasks:
             old = since[1].tasks if since is not None else None
-            tasks = task_parts(state, (since[0], old) if since is not None and old else None)
+            tasks = task_parts(
+                state, (since[0], old) if since is not None and old is not None else None
+            )
         return Projection(summary, spans, tasks)
 
     def day(self, moment: datetime) -> int:
