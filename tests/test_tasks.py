@@ -571,6 +571,46 @@ class TestTheReadModelIsKept:
         finally:
             reopened.store.close()
 
+    def test_a_store_that_did_not_read_the_project_replaces_its_rows_whole(
+        self, tmp_path: Any
+    ) -> None:
+        """A commit through a store object that never read the project (another process)
+        cannot diff its rows: it deletes the project's rows and writes the new ones, and the
+        other projects' rows stay."""
+        from approvalflow.model import Event, TimerChanges
+        from approvalflow.stores.sqlite import SQLiteStore
+
+        path = tmp_path / "two.db"
+        county = County(settings=SMALL, store=SQLiteStore(path))
+        drive(county)
+        other = SQLiteStore(path)
+        try:
+            state = county.engine.project("P3")
+            assert [i.project for i in county.engine.tasks("o_zj")] == ["P3"]
+            event = Event(
+                "P3", state.version + 1, "stage_changed", county.clock.now(), {"to": "terminated"}
+            )
+            after = state.clone()
+            after.apply(event)
+            other.commit(
+                project="P3",
+                expected_version=state.version,
+                events=[event],
+                timers=TimerChanges(),
+                notices=(),
+                command=None,
+                state=after,
+            )
+            engine = Engine(actors=county.engine.actors, store=other, clock=county.clock)
+            assert engine.tasks("o_zj") == []
+            assert {a: engine.tasks(a) for a in ACTORS} == {
+                a: from_states(engine, a) for a in ACTORS
+            }
+            assert [i.project for i in engine.tasks("r_gxj")] == ["P1"]
+        finally:
+            other.close()
+            county.engine.store.close()
+
     def test_a_version_6_store_gets_its_rows_built_by_the_migration(self, tmp_path: Any) -> None:
         import sqlite3
 
