@@ -344,6 +344,6 @@ def test_the_report_lists_ratings_by_department_and_month(
             "on_time": 1,
             "late": 1,
             "open": 0,
-        }
+        },
     ]
     assert main(["report", "ratings", "--store", url, "--month", "09-2026"]) == 2
