@@ -2,17 +2,20 @@
 
 ``open_items`` is a pure read of one project's state: for one actor, every item the project
 waits on from them (a review to give, a branch to accept or decide, a vote to cast, materials
-to supply, a commitment to verify, the next step of the project's life), each with the
+to supply, a commitment to verify, a stage's result to issue, a removal to consent to, a
+rectification to do or confirm, the next step of the project's life), each with the
 command(s) that answer it, its deadline, the working days left and the warning card it shows.
 Who may act is decided by the same authorisation the engine runs (``authorize``), so the list
 never offers a command the engine would refuse the actor as ``NotAuthorized``; where it may act
 follows the stage and branch tables. Plugins add their own kinds of item through the
 ``approvalflow_task_items`` hook (``Engine.tasks`` merges them).
 
-``Engine.tasks`` answers from the stores' read model rather than from every project: each
-commit keeps the project's open items once per party that may act (``task_rows``, below), and
-the list selects the rows of the actor's parties and runs the same authorisation on each.
-``Engine.done`` reads the actor's events by an index (``Store.actor_events``).
+There is one derivation of the built-in items (D170): ``task_parts`` turns a state into rows,
+each item once per party that may act, kind by kind as ``ITEM_KINDS`` lists them. The stores
+keep those rows with each commit (their read model), ``Engine.tasks`` selects the rows of the
+actor's parties and authorises each (``items_of_rows``), and ``open_items`` does the same over
+one loaded state's rows. ``Engine.done`` reads the actor's events by an index
+(``Store.actor_events``).
 """
 
 from __future__ import annotations
@@ -138,10 +141,12 @@ ITEM_KINDS: tuple[ItemKind, ...] = (
         "the project's own next step: negotiate, submit, sign, apply, start...",
     ),
 )
-"""Every built-in kind of item, in one table: the task rows are derived kind by kind from it
-(``task_parts``), ``open_items`` reads those rows, and ``TASK_COMMANDS`` (what a reference
-tries) is its commands. A built-in command is either answered by a kind here or listed in
-``NOT_WAITED_ON``; a test holds the two to ``BUILTIN_COMMANDS``."""
+"""Every built-in kind of item, in one table: ``task_parts`` derives each kind's rows in the
+parts named here, with these commands (``tests/test_tasks.py`` holds every row to its kind and
+requires every kind and command here to come out of the rows), ``open_items`` reads those rows,
+and ``TASK_COMMANDS`` (what a reference tries) is the table's commands. A built-in command is
+either answered by a kind here or listed in ``NOT_WAITED_ON``; a test holds the two to
+``BUILTIN_COMMANDS``, so a new command cannot be left out of both."""
 
 TASK_KINDS: tuple[str, ...] = tuple(kind.name for kind in ITEM_KINDS)
 """The built-in kinds of item; a plugin's items may use kinds of their own."""
