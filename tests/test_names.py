@@ -228,9 +228,11 @@ class TestReportsByName:
         assert main([*argv, "--format", "json", *people]) == 0
         (row,) = json.loads(capsys.readouterr().out)
         assert (row["department"], row["department_name"]) == ("zj", "住建")
+        assert row["project_name"] == "华晋磁材年产千吨磁材"
         assert main([*argv, *people]) == 0
         table = capsys.readouterr().out
         assert "住建 (zj)" in table and "department_name" not in table
+        assert f"华晋磁材年产千吨磁材 ({row['project']})" in table
         assert main([*argv, "--format", "csv"]) == 0
         header = capsys.readouterr().out.splitlines()[0].split(",")
         assert header[:2] == ["department", "department_name"]

@@ -114,21 +114,25 @@ def late_rows(
 ) -> list[dict[str, Any]]:
     """One row per late item: department, project, what, due, working days overdue, and the
     branch's handler and acting deputy where named, and the warning ladder's last card shown
-    on it. Ids, each with its ``*_name`` beside it."""
+    on it. Ids, each with its ``*_name`` beside it (the project's name too)."""
     from approvalflow.calendar import format_local, parse_local
     from approvalflow.display import CARD_NAMES
 
     names = names or Names.of(engine.settings, engine.actors)
     now = (parse_local(at) if isinstance(at, str) else at) or engine.clock.now()
     rows = []
+    titles: dict[str, str] = {}
     for dept, items in engine.late_items(now).items():
         for item in items:
             left = item.working_days_left(engine.calendar, now)
+            if item.project not in titles:
+                titles[item.project] = engine.project(item.project).name
             rows.append(
                 {
                     "department": dept,
                     "department_name": names.department(dept),
                     "project": item.project,
+                    "project_name": titles[item.project],
                     "what": item.what,
                     "state": item.state,
                     "due": format_local(item.due),
