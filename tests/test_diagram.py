@@ -94,6 +94,30 @@ class TestSvg:
         arrows = {(p.get("data-source"), p.get("data-dest")) for p in paths}
         assert ("lead", "negotiating") in arrows
 
+    @pytest.mark.parametrize(("machine", "initial"), [("stages", "lead"), ("branch", "pending")])
+    def test_the_layout_starts_at_the_top_and_no_boxes_overlap(
+        self, machine: str, initial: str
+    ) -> None:
+        """The initial state is the top box; state boxes never overlap one another."""
+        root = self.parse(diagram_svg(machine))
+        boxes = {}
+        for state, group in self.states(root).items():
+            rect = group.find(f"{SVG}rect")
+            assert rect is not None
+            x, y = float(rect.get("x", "0")), float(rect.get("y", "0"))
+            boxes[state] = (
+                x,
+                y,
+                x + float(rect.get("width", "0")),
+                y + float(rect.get("height", "0")),
+            )
+        assert min(boxes, key=lambda state: boxes[state][1]) == initial
+        ordered = sorted(boxes.items())
+        for index, (one, a) in enumerate(ordered):
+            for other, b in ordered[index + 1 :]:
+                apart = a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1]
+                assert apart, (one, other)
+
     def test_english_labels_are_the_ids(self) -> None:
         root = self.parse(diagram_svg("branch", labels="en"))
         drawn = self.states(root)

@@ -256,6 +256,7 @@ def diagram_svg(
     inside: dict[str, list[str]] = defaultdict(list)
     arrows: dict[tuple[str, str], list[str]] = defaultdict(list)
     groups: dict[frozenset[str], str] = {}
+    leaving: set[str] = set()  # states a transition leaves: the others are end states
     for spec in specs:
         sources = spec["source"] if isinstance(spec["source"], list) else [spec["source"]]
         dest = spec["dest"]
@@ -265,21 +266,24 @@ def diagram_svg(
                 if label not in inside[source]:
                     inside[source].append(label)
             continue
+        leaving.update(source for source in sources if source != dest)
         if len(sources) >= _GROUP_AT:
             key = groups.setdefault(frozenset(sources), f"any:{len(groups)}")
             sources = [key]
         for source in sources:
             if label not in arrows[(source, dest)]:
                 arrows[(source, dest)].append(label)
-    terminal = {state for state in states if not any(s == state for s, _ in arrows)}
-    terminal -= {dest for (source, dest) in arrows if source == dest}
+    terminal = set(states) - leaving
 
     # What every open state allows (抄送, 时限到期...) is said once, under the title.
-    counts: dict[str, int] = defaultdict(int)
-    for found in inside.values():
-        for label in found:
-            counts[label] += 1
-    everywhere = [label for label, count in counts.items() if count >= _GROUP_AT]
+    open_states = [state for state in states if state not in terminal]
+    everywhere: list[str] = []
+    if len(open_states) >= _GROUP_AT:
+        everywhere = [
+            label
+            for label in inside.get(open_states[0], [])
+            if all(label in inside.get(state, ()) for state in open_states)
+        ]
     for state in inside:
         inside[state] = [label for label in inside[state] if label not in everywhere]
     nodes: dict[str, _Node] = {}
@@ -356,11 +360,15 @@ def _layer(nodes: dict[str, _Node], edges: list[_Edge], initial: str, states: li
     out: dict[str, list[str]] = defaultdict(list)
     for edge in edges:
         out[edge.source].append(edge.dest)
+    # An "any of" box hangs below its states: the walk follows them to it first.
+    for key, group in nodes.items():
+        for member in sorted(group.members):
+            out[member].insert(0, key)
     seen: set[str] = set()
     active: set[str] = set()
     back: set[tuple[str, str]] = set()
     # Iterative DFS, the initial state first, then any state it does not reach.
-    starts = [initial, *(s for s in states if s != initial), *(k for k in nodes if k not in states)]
+    starts = [initial, *(k for k in nodes if k not in states), *(s for s in states if s != initial)]
     for start in starts:
         if start in seen:
             continue
@@ -384,39 +392,36 @@ def _layer(nodes: dict[str, _Node], edges: list[_Edge], initial: str, states: li
                 stack.pop()
     for edge in edges:
         edge.back = (edge.source, edge.dest) in back
-    forward = [(e.source, e.dest) for e in edges if not e.back]
+    # Every edge points down once its back edges are turned round.
+    downward = [(e.dest, e.source) if e.back else (e.source, e.dest) for e in edges]
     layer = dict.fromkeys(nodes, 0)
-    for _ in range(len(nodes) + 1):  # relax: a DAG settles in at most |V| passes
+    for _ in range(2 * len(nodes) + 2):  # relax: a DAG settles in at most |V| passes
         changed = False
-        for source, dest in forward:
-            if nodes[source].kind != "group" and layer[dest] < layer[source] + 1:
-                layer[dest] = layer[source] + 1
+        # An "any of" box sits below the deepest of its states, its targets below it.
+        for key, group in nodes.items():
+            if group.kind == "group":
+                above = [m for m in group.members if m in layer and (m, key) not in back]
+                deepest = max((layer[m] for m in above), default=0) + 1
+                if layer[key] != deepest:
+                    layer[key] = deepest
+                    changed = True
+        for upper, lower in downward:
+            if layer[lower] < layer[upper] + 1:
+                layer[lower] = layer[upper] + 1
                 changed = True
         if not changed:
             break
-    # An "any of" box sits below the deepest of its states, its targets below it.
-    for key, group in nodes.items():
-        if group.kind == "group":
-            layer[key] = max((layer[m] for m in group.members if m in layer), default=0) + 1
-    for source, dest in forward:
-        if nodes[source].kind == "group" and layer[dest] <= layer[source]:
-            layer[dest] = layer[source] + 1
     for key, value in layer.items():
         nodes[key].layer = value
 
 
 def _add_dummies(nodes: dict[str, _Node], edges: list[_Edge]) -> None:
-    """A dummy point in each layer a long edge crosses, so it is routed around the boxes."""
+    """A dummy point in each layer a long edge crosses, top to bottom, so it is routed
+    around the boxes (a back edge is routed as if it pointed down, its arrow at the top)."""
     count = 0
     for edge in edges:
-        top, bottom = nodes[edge.source].layer, nodes[edge.dest].layer
-        if edge.back:
-            top, bottom = bottom, top
-        step = 1 if bottom >= top else -1
-        layers = list(range(top + step, bottom, step))
-        if edge.back:
-            layers.reverse()
-        for layer in layers:
+        upper, lower = _ends(nodes, edge)
+        for layer in range(nodes[upper].layer + 1, nodes[lower].layer):
             key = f"dummy:{count}"
             count += 1
             nodes[key] = _Node(key, [], kind="dummy", layer=layer)
@@ -424,8 +429,17 @@ def _add_dummies(nodes: dict[str, _Node], edges: list[_Edge]) -> None:
             edge.points.append(key)
 
 
-def _chain(edge: _Edge) -> list[str]:
-    return [edge.source, *edge.points, edge.dest]
+def _ends(nodes: Mapping[str, _Node], edge: _Edge) -> tuple[str, str]:
+    """The edge's upper and lower end."""
+    if nodes[edge.source].layer <= nodes[edge.dest].layer:
+        return edge.source, edge.dest
+    return edge.dest, edge.source
+
+
+def _chain(edge: _Edge, nodes: Mapping[str, _Node]) -> list[str]:
+    """The edge's ends and dummy points, top to bottom."""
+    upper, lower = _ends(nodes, edge)
+    return [upper, *edge.points, lower]
 
 
 def _order(nodes: dict[str, _Node], edges: list[_Edge]) -> None:
@@ -439,11 +453,7 @@ def _order(nodes: dict[str, _Node], edges: list[_Edge]) -> None:
     above: dict[str, list[str]] = defaultdict(list)
     below: dict[str, list[str]] = defaultdict(list)
     for edge in edges:
-        chain = _chain(edge)
-        for first, second in itertools.pairwise(chain):
-            upper, lower = (first, second)
-            if nodes[upper].layer > nodes[lower].layer:
-                upper, lower = lower, upper
+        for upper, lower in itertools.pairwise(_chain(edge, nodes)):
             below[upper].append(lower)
             above[lower].append(upper)
     depth = max(layers) if layers else 0
@@ -481,24 +491,39 @@ def _place(nodes: dict[str, _Node], edges: list[_Edge]) -> None:
         y += height + _LAYER_GAP
     neighbours: dict[str, list[str]] = defaultdict(list)
     for edge in edges:
-        chain = _chain(edge)
-        for first, second in itertools.pairwise(chain):
+        for first, second in itertools.pairwise(_chain(edge, nodes)):
             neighbours[first].append(second)
             neighbours[second].append(first)
-    for _ in range(6):
-        for index in sorted(layers):
+    for sweep in range(8):
+        sequence = sorted(layers) if sweep % 2 == 0 else sorted(layers, reverse=True)
+        for index in sequence:
             row = sorted(layers[index], key=lambda n: n.order)
+            wanted = []
             for node in row:
                 found = [nodes[n].x for n in neighbours[node.key]]
-                if found:
-                    node.x = (node.x + sum(found) / len(found)) / 2
-            # Keep the order and the gaps: push right, then back left where there is room.
-            for left, right in itertools.pairwise(row):
-                least = left.x + (left.width + right.width) / 2 + _NODE_GAP
-                right.x = max(right.x, least)
+                wanted.append(sum(found) / len(found) if found else node.x)
+            for node, x in zip(row, _spread(row, wanted), strict=True):
+                node.x = x
     lowest = min(node.x - node.width / 2 for node in nodes.values())
     for node in nodes.values():
         node.x += _MARGIN - lowest
+
+
+def _spread(row: Sequence[_Node], wanted: Sequence[float]) -> list[float]:
+    """The centres nearest ``wanted`` (least squares) that keep ``row``'s order and gaps:
+    isotonic regression (pool adjacent violators) on the centres less their least offsets."""
+    offsets = [0.0]
+    for left, right in itertools.pairwise(row):
+        offsets.append(offsets[-1] + (left.width + right.width) / 2 + _NODE_GAP)
+    blocks: list[list[float]] = []  # [mean, count]
+    for want, offset in zip(wanted, offsets, strict=True):
+        blocks.append([want - offset, 1.0])
+        while len(blocks) > 1 and blocks[-2][0] > blocks[-1][0]:
+            mean, count = blocks.pop()
+            blocks[-1][0] = (blocks[-1][0] * blocks[-1][1] + mean * count) / (blocks[-1][1] + count)
+            blocks[-1][1] += count
+    values = [mean for mean, count in blocks for _ in range(int(count))]
+    return [value + offset for value, offset in zip(values, offsets, strict=True)]
 
 
 _ZH_TITLES = {
@@ -545,17 +570,25 @@ def _render(
         '<g class="edges" fill="none">',
     ]
     labels: list[str] = []
+    taken = [
+        (n.x - n.width / 2, n.y, n.x + n.width / 2, n.y + n.height)
+        for n in nodes.values()
+        if n.kind != "dummy"
+    ]
     for edge in edges:
-        path, at = _path(nodes, edge)
+        path, points = _path(nodes, edge)
+        # A back edge is drawn top to bottom like the others, its arrow at the top.
         dash = ' stroke-dasharray="5,3"' if edge.back else ""
+        upward = nodes[edge.source].layer > nodes[edge.dest].layer
+        arrow = "marker-start" if upward else "marker-end"
         parts.append(
             f'<path class="edge" data-source="{escape(edge.source)}" '
             f'data-dest="{escape(edge.dest)}" d="{path}" stroke="{_STROKE}" '
-            f'stroke-width="1.2"{dash} marker-end="url(#arrow)"/>'
+            f'stroke-width="1.2"{dash} {arrow}="url(#arrow)"/>'
         )
         if edge.label:
             w = text_width(edge.label, _SMALL) + 6
-            lx, ly = at
+            lx, ly = _label_at(points, (w, 15.0), taken)
             labels.append(
                 f'<g class="edge-label"><rect x="{lx - w / 2:.1f}" y="{ly - 8:.1f}" '
                 f'width="{w:.1f}" height="15" rx="3" fill="#ffffff" fill-opacity="0.85"/>'
@@ -610,27 +643,60 @@ def _box(node: _Node) -> str:
     return "".join(out)
 
 
-def _path(nodes: Mapping[str, _Node], edge: _Edge) -> tuple[str, tuple[float, float]]:
-    """The edge's SVG path and where its label goes."""
-    source, dest = nodes[edge.source], nodes[edge.dest]
-    if edge.back:
-        # Up the right-hand side: out of the source's right edge, into the dest's.
-        x1, y1 = source.x + source.width / 2, source.y + source.height / 2
-        x2, y2 = dest.x + dest.width / 2, dest.y + dest.height / 2
-        via = [nodes[key] for key in edge.points]
-        reach = max([x1, x2, *(n.x + n.width / 2 for n in via)]) + 40
-        d = f"M{x1:.1f},{y1:.1f} C{reach:.1f},{y1:.1f} {reach:.1f},{y2:.1f} {x2:.1f},{y2:.1f}"
-        return d, (reach - 10, (y1 + y2) / 2)
-    points: list[tuple[float, float]] = [(source.x, source.y + source.height)]
+def _path(nodes: Mapping[str, _Node], edge: _Edge) -> tuple[str, list[tuple[float, float]]]:
+    """The edge's SVG path, top to bottom through its dummy points, and the polyline it
+    follows (for its label)."""
+    upper, lower = _ends(nodes, edge)
+    top, bottom = nodes[upper], nodes[lower]
+    points: list[tuple[float, float]] = [(top.x, top.y + top.height)]
     for key in edge.points:
         dummy = nodes[key]
         points.append((dummy.x, dummy.y))
         points.append((dummy.x, dummy.y + dummy.height))
-    points.append((dest.x, dest.y))
+    points.append((bottom.x, bottom.y))
     d = f"M{points[0][0]:.1f},{points[0][1]:.1f}"
     for (xa, ya), (xb, yb) in itertools.pairwise(points):
         middle = (ya + yb) / 2
         d += f" C{xa:.1f},{middle:.1f} {xb:.1f},{middle:.1f} {xb:.1f},{yb:.1f}"
-    # The label on the first stretch, a little below the source.
-    (xa, ya), (xb, yb) = points[0], points[1]
-    return d, ((xa + xb) / 2, (ya + yb) / 2)
+    return d, points
+
+
+def _label_at(
+    points: Sequence[tuple[float, float]],
+    size: tuple[float, float],
+    taken: list[tuple[float, float, float, float]],
+) -> tuple[float, float]:
+    """A place on the polyline for a label of ``size`` that overlaps no box in ``taken``
+    (the states and the labels placed so far): the middle first, then further out."""
+    lengths = [
+        ((xb - xa) ** 2 + (yb - ya) ** 2) ** 0.5
+        for (xa, ya), (xb, yb) in itertools.pairwise(points)
+    ]
+    total = sum(lengths) or 1.0
+    w, h = size
+    best: tuple[float, float] | None = None
+    for t in (0.5, 0.4, 0.6, 0.3, 0.7, 0.22, 0.78, 0.15, 0.85):
+        at = _point_at(points, lengths, total * t)
+        box = (at[0] - w / 2, at[1] - h / 2, at[0] + w / 2, at[1] + h / 2)
+        if not any(_overlap(box, other) for other in taken):
+            best = at
+            break
+    if best is None:
+        best = _point_at(points, lengths, total * 0.5)
+    taken.append((best[0] - w / 2, best[1] - h / 2, best[0] + w / 2, best[1] + h / 2))
+    return best
+
+
+def _point_at(
+    points: Sequence[tuple[float, float]], lengths: Sequence[float], distance: float
+) -> tuple[float, float]:
+    for ((xa, ya), (xb, yb)), length in zip(itertools.pairwise(points), lengths, strict=True):
+        if distance <= length and length:
+            share = distance / length
+            return xa + (xb - xa) * share, ya + (yb - ya) * share
+        distance -= length
+    return points[-1]
+
+
+def _overlap(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
