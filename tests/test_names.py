@@ -279,3 +279,20 @@ def test_the_tutorial_people_file_shape_is_the_services() -> None:
     found = Names.of(Settings.default(), actors)
     assert found.labelled("actor", "guo") == "郭强 (guo)"
     assert found.labelled("actor", "huang") == "黄副县长 (huang)"
+
+
+def test_huguan_names_its_five_squads_on_the_leaderboard(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The seed's "五支专项招商小分队" by name in `report leaderboard`, ids kept in JSON."""
+    url = f"sqlite:///{tmp_path / 'huguan.db'}"
+    scenarios = Path(__file__).parents[1] / "scenarios" / "huguan"
+    assert main(["scenario", "run", str(scenarios), "--store", url]) == 0
+    capsys.readouterr()
+    argv = ["report", "leaderboard", "--month", "2026-03", "--store", url, "--plugin", "huguan"]
+    assert main([*argv, "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    named = {row["team"]: row["team_name"] for row in rows}
+    assert named.get("new_energy") == "新能源产业招商小分队", named
+    assert main(argv) == 0
+    assert "新能源产业招商小分队 (new_energy)" in capsys.readouterr().out
