@@ -101,6 +101,16 @@ class TestTheSite:
             body = drawn.split("\n---\n", 1)[1] if drawn.startswith("---\n") else drawn
             assert block == body.strip(), machine
 
+    def test_the_svg_diagram_is_inline_in_chinese(self, site: Path) -> None:
+        """concepts.html carries `diagram_svg("stages", highlight="approval")` as it is."""
+        from approvalflow.diagram import diagram_svg
+
+        page = (site / "concepts.html").read_text(encoding="utf-8")
+        svg = diagram_svg("stages", highlight="approval")
+        body = svg.split("?>", 1)[1].strip()
+        assert body in page
+        assert "招商引资项目：项目阶段（当前：并联审批）" in page
+
     def test_the_changelog_is_included(self, site: Path) -> None:
         """docs/changelog.md shows CHANGELOG.md itself: each of its headings is on the page."""
         headings = [
