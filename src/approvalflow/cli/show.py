@@ -196,6 +196,8 @@ def _stage_lines(engine: Engine, state: ProjectState, names: Names) -> list[str]
             where = f"not opened, {spec.limit_wd} wd"
         elif run.issued_at is not None:
             where = f"result issued {format_local(run.issued_at)}"
+            if run.issued_by:
+                where += f" by {names.labelled('actor', run.issued_by)}"
         elif run is running and stages.stage_ready(state, run):
             where = "decided, result to issue"
         else:
