@@ -191,7 +191,7 @@ def _stage_lines(engine: Engine, state: ProjectState, names: Names) -> list[str]
     running = stages.current_stage(state)
     for spec in state.stage_plan:
         run = state.stage_runs.get(spec.id)
-        lead = names.department(spec.lead)
+        lead = names.labelled("department", spec.lead)
         if run is None:
             where = f"not opened, {spec.limit_wd} wd"
         elif run.issued_at is not None:
@@ -201,14 +201,12 @@ def _stage_lines(engine: Engine, state: ProjectState, names: Names) -> list[str]
         elif run is running and stages.stage_ready(state, run):
             where = "decided, result to issue"
         else:
-            waiting = ", ".join(stages.waiting_on(state, run))
+            waiting = names.many("department", stages.waiting_on(state, run))
             where = f"running, waiting on {waiting}" if waiting else "running"
         if run is not None and run.issued_at is None and run.due is not None:
             where += f", due {format_local(run.due)}" + (" (overdue)" if run.overdue_sent else "")
         departments = ",".join(run.departments if run is not None else spec.departments)
-        lines.append(
-            f"  {spec.id:<20}{spec.name:<10}lead {spec.lead} ({lead})  [{departments}]  {where}"
-        )
+        lines.append(f"  {spec.id:<20}{spec.name:<10}lead {lead}  [{departments}]  {where}")
     if state.total_due is not None:
         late = " (overdue)" if state.total_overdue_sent else ""
         lines.append(f"  total due {format_local(state.total_due)}{late}")
