@@ -153,6 +153,22 @@ class TestSvg:
             assert stage.name in self.texts(drawn[stage.id])
         assert "▶ 当前" in self.texts(drawn[stages[1].id])
 
+    def test_names_with_markup_characters_stay_valid_xml(self) -> None:
+        """A county's stage name is text in the document, never markup."""
+        from approvalflow.settings import ApprovalStageSettings
+
+        stage = ApprovalStageSettings(
+            id="s1", name='立项 <A&B> "一"', departments=("fgw",), lead="fgw", limit_wd=5
+        )
+        root = self.parse(diagram_svg("approval_stages", stages=[stage], highlight="s1"))
+        assert '立项 <A&B> "一"' in self.texts(self.states(root)["s1"])
+
+    def test_a_countys_commands_are_drawn_where_they_are_allowed(self) -> None:
+        """A plugin command allowed in every open stage is named once, under the title."""
+        root = self.parse(diagram_svg("stages", extra_commands=["raise_issue"]))
+        notes = [t.text or "" for t in root.iter(f"{SVG}text") if t.get("class") == "note"]
+        assert len(notes) == 1 and "raise_issue" in notes[0] and "抄送" in notes[0]
+
     def test_bad_arguments_are_refused(self) -> None:
         with pytest.raises(DiagramError, match="not a state of the branch machine"):
             diagram_svg("branch", highlight="approval")

@@ -582,8 +582,8 @@ def _render(
         upward = nodes[edge.source].layer > nodes[edge.dest].layer
         arrow = "marker-start" if upward else "marker-end"
         parts.append(
-            f'<path class="edge" data-source="{escape(edge.source)}" '
-            f'data-dest="{escape(edge.dest)}" d="{path}" stroke="{_STROKE}" '
+            f'<path class="edge" data-source="{_attr(edge.source)}" '
+            f'data-dest="{_attr(edge.dest)}" d="{path}" stroke="{_STROKE}" '
             f'stroke-width="1.2"{dash} {arrow}="url(#arrow)"/>'
         )
         if edge.label:
@@ -609,6 +609,11 @@ def _render(
     return "\n".join(parts) + "\n"
 
 
+def _attr(value: str) -> str:
+    """``value`` inside a double-quoted attribute."""
+    return escape(value, {'"': "&quot;"})
+
+
 def _box(node: _Node) -> str:
     left = node.x - node.width / 2
     fill = _HIGHLIGHT_FILL if node.current else (_TERMINAL_FILL if node.terminal else _FILL)
@@ -618,7 +623,7 @@ def _box(node: _Node) -> str:
     classes = "state current" if node.current else ("group" if node.kind == "group" else "state")
     current = ' aria-current="true"' if node.current else ""
     out = [
-        f'<g class="{classes}" data-state="{escape(node.key)}"{current}>',
+        f'<g class="{classes}" data-state="{_attr(node.key)}"{current}>',
         f"<title>{escape(' '.join(text for text, _, _ in node.lines))}</title>",
         f'<rect x="{left:.1f}" y="{node.y:.1f}" width="{node.width:.1f}" '
         f'height="{node.height:.1f}" rx="{12 if node.terminal else 6}" fill="{fill}" '
