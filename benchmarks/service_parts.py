@@ -10,7 +10,8 @@ The same command sequence as ``benchmarks/service.py`` (a project from creation 
 - **app**: the ASGI app of ``create_app`` called directly with hand-made ASGI messages (no
   socket, no HTTP parsing, no client library): authentication, parameters, the handler in
   its worker thread, the response's encoding and the request log line;
-- **http**: ``approvalflow serve`` in its own process (uvicorn), one keep-alive client here.
+- **http**: ``approvalflow serve`` in its own process (uvicorn), one keep-alive client here
+  (``http.client``; its own CPU is printed as ``client``).
 
 For each: CPU µs per command (engine and app: this process's CPU; http: the server process's
 CPU from ``/proc/<pid>/stat``) and wall µs per command. CPU is the steadier figure on a shared
@@ -202,6 +203,9 @@ def _run(main: Callable[[], Any]) -> None:
         uvloop.run(main())
 
 
+_CLIENT_CPU: list[float] = []  # the HTTP client's own CPU µs per command, per http run
+
+
 def http_part(url: str, projects: int) -> tuple[float, float]:
     from approvalflow.server import issue_token
     from approvalflow.stores import open_store
@@ -243,10 +247,11 @@ def http_part(url: str, projects: int) -> tuple[float, float]:
 
         run = uuid.uuid4().hex[:6]
         project(f"W{run}")
-        cpu, wall = _server_cpu(server.pid), time.perf_counter()
+        cpu, wall, client = _server_cpu(server.pid), time.perf_counter(), time.thread_time()
         for n in range(projects):
             project(f"H{run}-{n}")
         cpu, wall = _server_cpu(server.pid) - cpu, time.perf_counter() - wall
+        _CLIENT_CPU.append((time.thread_time() - client) / (projects * COMMANDS_PER_PROJECT) * 1e6)
         connection.close()
     finally:
         server.terminate()
@@ -305,6 +310,9 @@ def main() -> None:
     print(f"{'part':8} {'CPU µs/cmd':>11} {'wall µs/cmd':>12} {'commands/s':>11}")
     for name, (cpu, wall) in medians.items():
         print(f"{name:8} {cpu:11.0f} {wall:12.0f} {1e6 / wall:11.0f}")
+    if _CLIENT_CPU:
+        client = statistics.median(_CLIENT_CPU)
+        print(f"{'client':8} {client:11.0f} {'':>12} {'':>11}   (http.client, in this process)")
     engine_cpu, app_cpu = medians["engine"][0], medians["app"][0]
     line = f"the app adds {app_cpu - engine_cpu:.0f} µs of CPU to the engine's {engine_cpu:.0f}"
     if "http" in medians:
