@@ -146,8 +146,12 @@ def test_serve_runs_uvicorn_with_h11_whatever_is_installed(
     """httptools, if installed, would be uvicorn's choice: ``serve`` names h11 itself."""
     import uvicorn
 
+    from approvalflow.cli import serve
+
     seen: dict[str, Any] = {}
     monkeypatch.setattr(uvicorn, "run", lambda app, **options: seen.update(options))
+    # The request log's structlog setup is global: keep it out of the other tests.
+    monkeypatch.setattr(serve, "_log_requests", lambda: None)
     url = f"sqlite:///{tmp_path / 'county.db'}"
     open_store(url, create=True).close()
     assert main(["serve", "--store", url, "--port", "8123"]) == 0
