@@ -323,6 +323,32 @@ class TestCommands:
         bad = service.do("submit_pre_review", "guo", args={"materials": []}, **{"If-Match": "x"})
         assert_problem(bad, 422, "InvalidCommand")
 
+    def test_a_stale_if_match_answers_412_before_any_other_refusal(self, service: Service) -> None:
+        """The precondition is judged first (RFC 9110): a command the project would refuse
+        anyway still answers 412 on a stale version, 409 only on the current one."""
+        stale = service.create().headers["etag"]
+        current = service.do("negotiate", "guo").headers["etag"]
+        again = service.do("negotiate", "guo", **{"If-Match": stale})
+        assert "not 2" in assert_problem(again, 412, "PreconditionFailed")["detail"]
+        assert_problem(
+            service.do("negotiate", "guo", **{"If-Match": current}), 409, "InvalidTransition"
+        )
+        # The acting person's own refusal too: fuyuan may not negotiate, and the version is gone.
+        assert_problem(
+            service.do("negotiate", "fuyuan", **{"If-Match": stale}), 412, "PreconditionFailed"
+        )
+        assert_problem(
+            service.do("negotiate", "guo", "P9", **{"If-Match": stale}), 404, "UnknownProject"
+        )
+        assert service.store.load("P1").version == 4
+        # A replay of a keyed command is judged on the version it names too.
+        keyed = {"Idempotency-Key": "s-1", "If-Match": current}
+        first = service.do("submit_pre_review", "guo", args={"materials": []}, **keyed)
+        assert first.status_code == 200, first.text
+        replay = service.do("submit_pre_review", "guo", args={"materials": []}, **keyed)
+        assert_problem(replay, 412, "PreconditionFailed")
+        assert service.history().count("pre_review_round_opened") == 1
+
     def test_history_comes_page_by_page(self, service: Service) -> None:
         service.create()
         service.do("negotiate", "guo")

@@ -234,6 +234,7 @@ class TestRunning:
         assert state.stage_runs["one"].issued_by == "o_fgw"
         shown = render(county.engine, state, county.clock.now())
         assert "result issued 2026-03-02 09:00 by o_fgw" in shown, shown
+        assert "lead 发改 (fgw)" in shown and "waiting on 自然资源 (zrzy)" in shown, shown
         assert stages.current_stage(state).id == "two"  # type: ignore[union-attr]
         # zrzy again in stage 2: a new branch; stage 1's approved one is kept with its stage.
         assert state.branches["zrzy"].state == "pending"
