@@ -176,6 +176,11 @@ class Engine:
         migrated) under, whatever the engine's current settings are."""
         return self._rules.rules_for(state)
 
+    def rules_for_fingerprint(self, fingerprint: str, project: str) -> Settings:
+        """The county rule set saved under ``fingerprint``, as ``rules_for`` reads it for a
+        project pinned to it (``project`` names it in a warning or an error)."""
+        return self._rules.rules_for_fingerprint(fingerprint, project)
+
     # -- notices and timers -----------------------------------------------------------------
 
     def deliver_notices(self, now: datetime | None = None, limit: int = 1000) -> int:

@@ -39,6 +39,13 @@ and where it comes from is ``approvalflow.stores.projections``):
 
 In SQLite these three are ``WITHOUT ROWID`` tables (one b-tree each, keyed by the project).
 
+- ``task_rows`` (schema version 7): the task list's read model, each open item of a project once
+  per party that may act (``projections.TaskRow``), keyed by (party, project, kind, department,
+  item, command): the party first, so a task list reads one range of the key per party and a
+  commit writes no index beside it (deleting a project's rows whole, when the store does not
+  know its old rows, reads the table). ``events_by_actor`` and ``events_by_principal`` find
+  what an actor did (已办).
+
 - ``project_codes`` (schema version 3): the national platform's project code of each project
   that has one, keyed by the code, so that a code names one project.
 - ``plugins`` (schema version 5): the plugins the store's projects were written with
@@ -72,6 +79,8 @@ __all__ = [
     "PROJECTION_TABLES",
     "SCHEMA_VERSION",
     "TABLES",
+    "TASK_INDEXES",
+    "TASK_ROWS_TABLE",
     "Column",
     "Dialect",
     "Index",
@@ -85,7 +94,7 @@ __all__ = [
 
 Dialect = Literal["sqlite", "postgresql"]
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 """The schema version this code reads and writes."""
 
 
@@ -141,6 +150,8 @@ class Index:
     name: str
     table: str
     columns: tuple[str, ...]
+    where: str = ""
+    """A partial index's condition (both databases): only the rows it holds are indexed."""
 
 
 def _c(name: str, type_: ColumnType, nullable: bool = False) -> Column:
@@ -192,6 +203,48 @@ PROJECTION_TABLES: tuple[Table, ...] = (
     ),
 )
 """The projections, added in schema version 2."""
+
+TASK_ROWS_TABLE = Table(
+    "task_rows",
+    (
+        _c("project", "text"),
+        _c("party", "text"),
+        _c("kind", "text"),
+        _c("department", "text"),
+        _c("item", "text"),
+        _c("command", "text"),
+        _c("commands", "text"),
+        _c("deadline_us", "bigint", nullable=True),
+        _c("card", "text", nullable=True),
+        _c("answered", "text"),
+        _c("cards", "text"),
+        _c("branch", "bool"),
+        _c("commitment_only", "bool"),
+        _c("handler", "text", nullable=True),
+        _c("deputy", "text", nullable=True),
+        _c("deputy_until_us", "bigint", nullable=True),
+        _c("project_name", "text"),
+        _c("team", "text"),
+        _c("applicant", "text"),
+        _c("agent", "text", nullable=True),
+        _c("leader", "text"),
+        _c("fingerprint", "text"),
+    ),
+    # The party first: a task list reads one range of the key per party, and a commit writes one
+    # b-tree, no index beside it (D173).
+    primary_key=("party", "project", "kind", "department", "item", "command"),
+    without_rowid=True,
+)
+"""The task list's read model (schema version 7): each open item of a project once per party
+that may act on it (``approvalflow.stores.projections.TaskRow``, column for column)."""
+
+TASK_INDEXES: tuple[Index, ...] = (
+    # What an actor did (已办): their events, sent by them or on their behalf. Partial: a timer's
+    # events have no sender and most have no principal, and an entry not kept costs no write.
+    Index("events_by_actor", "events", ("by_actor",), "by_actor IS NOT NULL"),
+    Index("events_by_principal", "events", ("on_behalf_of",), "on_behalf_of IS NOT NULL"),
+)
+"""The task list's indexes (schema version 7)."""
 
 PROJECTION_INDEXES: tuple[Index, ...] = (
     Index("milestones_by_month", "milestones", ("month", "team", "points")),
@@ -327,10 +380,15 @@ TABLES: tuple[Table, ...] = (
     PROJECT_CODES_TABLE,
     PLUGINS_TABLE,
     API_TOKENS_TABLE,
+    TASK_ROWS_TABLE,
 )
 
 
-INDEXES: tuple[Index, ...] = (Index("timers_by_due", "timers", ("due_us",)), *PROJECTION_INDEXES)
+INDEXES: tuple[Index, ...] = (
+    Index("timers_by_due", "timers", ("due_us",)),
+    *PROJECTION_INDEXES,
+    *TASK_INDEXES,
+)
 
 
 def _table_ddl(table: Table, dialect: Dialect) -> str:
@@ -350,7 +408,11 @@ def _table_ddl(table: Table, dialect: Dialect) -> str:
 
 
 def _index_ddl(index: Index) -> str:
-    return f"CREATE INDEX IF NOT EXISTS {index.name} ON {index.table} ({', '.join(index.columns)})"
+    where = f" WHERE {index.where}" if index.where else ""
+    return (
+        f"CREATE INDEX IF NOT EXISTS {index.name} ON {index.table} "
+        f"({', '.join(index.columns)}){where}"
+    )
 
 
 def create_statements(dialect: Dialect) -> list[str]:
@@ -446,6 +508,17 @@ MIGRATIONS: tuple[Migration, ...] = (
         6,
         "api_tokens (the service's bearer tokens)",
         lambda dialect: [_table_ddl(API_TOKENS_TABLE, dialect)],
+    ),
+    # Self-contained too (its own table and indexes); the rebuild fills task_rows from every
+    # project's state, as the other projections are refilled.
+    Migration(
+        7,
+        "task_rows (the task list's read model) and the indexes of what each actor did",
+        lambda dialect: [
+            _table_ddl(TASK_ROWS_TABLE, dialect),
+            *(_index_ddl(index) for index in TASK_INDEXES),
+        ],
+        rebuild_projections=True,
     ),
 )
 """Every step after version 1, in order. Add one with each change to ``TABLES``."""
