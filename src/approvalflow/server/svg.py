@@ -32,6 +32,9 @@ _CARD_WORDS = {
 }
 
 
+_ROUND_OUTCOMES = {"passed": "通过", "failed": "未通过", "supplement": "一次性告知补材料"}
+
+
 @attrs.define
 class Bar:
     """One row of the timeline."""
@@ -57,6 +60,7 @@ def gantt_bars(
     *,
     department_name: Callable[[str], str],
     branch_state_name: Callable[[str], str],
+    state_name: Callable[[str], str],
     statutory_wd: dict[str, int],
     calendar: WorkingCalendar,
 ) -> list[Bar]:
@@ -82,7 +86,8 @@ def gantt_bars(
             bar_or = bars.get(f"pre_review.{p.get('round')}")
             if bar_or is not None:
                 bar_or.end = event.at
-                bar_or.outcome = str(p.get("outcome", ""))
+                outcome = str(p.get("outcome", ""))
+                bar_or.outcome = _ROUND_OUTCOMES.get(outcome, outcome)
         elif event.type == "stage_changed":
             to, came = str(p.get("to", "")), str(p.get("from", ""))
             if to == "decision.pending" and "decision" not in bars:
@@ -105,7 +110,7 @@ def gantt_bars(
                 and "decision" in bars
             ):
                 bars["decision"].end = event.at
-                bars["decision"].outcome = to
+                bars["decision"].outcome = state_name(to)
         elif event.type == "branch_opened":
             dept = str(p.get("department"))
             bar = open_bar(f"approval.{dept}", f"{department_name(dept)} 审批", event.at)

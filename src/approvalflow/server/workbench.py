@@ -447,6 +447,7 @@ def workbench_handlers(
             history,
             department_name=shown.department,
             branch_state_name=shown.branch_state,
+            state_name=shown.state,
             statutory_wd=dict(settings.statutory_limit_wd),
             calendar=engine.calendar,
         )
