@@ -466,3 +466,78 @@ class TestPages:
     def test_the_workbench_is_not_in_the_openapi_document(self, browser: Browser) -> None:
         paths = browser.client.get("/openapi.json").json()["paths"]
         assert not [p for p in paths if p in ("/", "/signin") or p.startswith("/project/")]
+
+
+class TestPointsByMilestone:
+    def test_the_stores_query_answers_as_the_projects_do(self, every_store: str) -> None:
+        from approvalflow.rules.points import points_by_milestone
+
+        county = County()
+        county.to_approval("P1")
+        county.create("P2", by="any_recruiter", team="new_energy")
+        county.do("negotiate", "P2", "any_recruiter")
+        engine = county.engine
+        for month in ("2026-03", "2026-02", None):
+            expected = points_by_milestone(engine.projects(), month=month)
+            assert engine.points_by_milestone(month) == expected, month
+        by_kind = engine.points_by_milestone("2026-03")
+        assert by_kind["new_energy"] == {"lead": 1, "negotiating": 1}
+        assert {row.team: row.points for row in engine.leaderboard("2026-03")} == {
+            team: sum(per.values()) for team, per in by_kind.items()
+        }
+
+    def test_the_leaderboard_page_splits_points_by_milestone(self, browser: Browser) -> None:
+        county = browser.county
+        county.to_approval("P1")
+        browser.sign_in("guo")
+        page = browser.client.get("/leaderboard", params={"month": "2026-03"}).text
+        assert '<th scope="col">线索</th><th scope="col">洽谈</th>' in page
+        row = page[page.index('<tr data-team="light_alloy">') :]
+        row = row[: row.index("</tr>")]
+        from approvalflow.settings import MILESTONES
+
+        per = county.engine.points_by_milestone("2026-03")["light_alloy"]
+        expected = [per[m] for m in MILESTONES if m in per]
+        cells = re.findall(r"<td>(\d+)</td>", row)
+        assert [int(c) for c in cells[-len(expected) :]] == expected
+
+
+class TestServeOptions:
+    def test_a_jwt_header_without_a_key_is_a_usage_error(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        from approvalflow.cli import main
+
+        url = f"sqlite:///{tmp_path / 'county.db'}"
+        open_store(url, create=True).close()
+        status = main(["serve", "--store", url, "--jwt-header", "X-Auth-Token"])
+        err = capsys.readouterr().err
+        assert status == 2
+        assert "--jwt-header needs --jwt-public-key" in err
+        assert "Traceback" not in err
+
+    def test_a_short_session_key_is_refused(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        from approvalflow.cli import main
+
+        url = f"sqlite:///{tmp_path / 'county.db'}"
+        open_store(url, create=True).close()
+        key = tmp_path / "key"
+        key.write_text("short")
+        status = main(["serve", "--store", url, "--session-key-file", str(key)])
+        assert status == 2
+        assert "at least 32 bytes" in capsys.readouterr().err
+
+    def test_the_same_session_key_keeps_sessions_across_restarts(self, county: County) -> None:
+        key = b"k" * 32
+        token, _ = issue_token(county.engine.store, "workbench", actor="guo")
+        with TestClient(_app(county, session_key=key)) as first:
+            Browser(first, county).sign_in_with(token)
+            cookie = first.cookies["afw_session"]
+        with TestClient(_app(county, session_key=key)) as second:
+            second.cookies["afw_session"] = cookie
+            assert second.get("/", follow_redirects=False).status_code == 200
+        with TestClient(_app(county)) as other:
+            other.cookies["afw_session"] = cookie
+            assert other.get("/", follow_redirects=False).status_code == 303

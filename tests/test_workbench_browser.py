@@ -94,7 +94,7 @@ def live(tmp_path: Path) -> Iterator[LiveService]:
 
 def _story(county: County) -> None:
     """February: another team's project (last month's board). March: P1 through pre-review,
-    decision and approval over some days, one branch paused, another returned and supplied, so
+    decision and approval over some days (P0 passes pre-review in March too), one branch paused, another returned and supplied, so
     that only fgw's branch (accepted) is left; P2 just sent to pre-review."""
     county.create("P0", by="any_recruiter", team="new_energy", name="光伏组件扩产")
     county.do("negotiate", "P0", "any_recruiter")
@@ -127,6 +127,16 @@ def _story(county: County) -> None:
         county.do("approve", "P1", f"o_{dept}")
     county.do("accept", "P1", "o_fgw")
     county.to_pre_review("P2")
+    county.do("submit_pre_review", "P0", "any_recruiter", materials=[])
+    county.pass_pre_review("P0")
+
+
+def _arrow(row: dict[str, Any]) -> str:
+    """The report's rank change as the board writes it: 新, ↑n, ↓n or —."""
+    before, now = row["previous_rank"], row["rank"]
+    if before is None:
+        return "新"
+    return f"↑{before - now}" if before > now else f"↓{now - before}" if before < now else "—"
 
 
 class Watch:
@@ -255,9 +265,8 @@ def test_the_leaderboard_chart_shows_the_reports_figures(live: LiveService, brow
     assert [(label.split(". ")[1].split()[0], points) for label, points in drawn] == [
         (row["team"], row["points"]) for row in report
     ]
-    assert [label.split()[-1] for label, _ in drawn] == [
-        "新" if row["previous_rank"] is None else row["change"] for row in report
-    ]
+    assert [label.split()[-1] for label, _ in drawn] == [_arrow(row) for row in report]
+    assert "↓1" in [label.split()[-1] for label, _ in drawn]  # new_energy was first in February
     # The chart is drawn (a canvas with pixels in it), with its own image export.
     assert page.locator("#board-chart canvas").count() >= 1
     _shot(page, "leaderboard")

@@ -78,6 +78,19 @@ KIND_NAMES: Mapping[str, str] = {
     "next_step": "下一步",
 }
 
+MILESTONE_NAMES: Mapping[str, str] = {
+    "lead": "线索",
+    "negotiating": "洽谈",
+    "pre_review_passed": "初审通过",
+    "decision_approved": "决策通过",
+    "signed": "签约",
+    "approval_complete": "审批完成",
+    "construction": "开工",
+    "production": "投产",
+    "effective": "达效",
+}
+_MILESTONE_ORDER = tuple(MILESTONE_NAMES)
+
 WHAT_NAMES: Mapping[str, str] = {
     "pre_review": "初审",
     "approval": "审批",
@@ -715,15 +728,16 @@ def _shift_month(month: str, by: int) -> str:
 
 
 def _points_by_milestone(engine: Engine, month: str, teams: Sequence[str]) -> dict[str, Any]:
-    """Points per milestone for each team of the board, from the store's query where it has
-    one (``milestone_points_by_kind``), else ``{}`` (the chart shows totals only)."""
-    query = getattr(engine.store, "milestone_points_by_kind", None)
-    if query is None:
+    """Points per milestone for each team of the board (``Engine.points_by_milestone``), the
+    milestones in the order a project reaches them."""
+    found = engine.points_by_milestone(month)
+    seen = {kind for per in found.values() for kind in per}
+    kinds = [k for k in _MILESTONE_ORDER if k in seen] + sorted(seen - set(_MILESTONE_ORDER))
+    if not kinds:
         return {}
-    found: dict[str, dict[str, int]] = query(month)
-    kinds = sorted({kind for per in found.values() for kind in per})
     return {
         "kinds": kinds,
+        "labels": [MILESTONE_NAMES.get(kind, kind) for kind in kinds],
         "series": {kind: [found.get(team, {}).get(kind, 0) for team in teams] for kind in kinds},
     }
 

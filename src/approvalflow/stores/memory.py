@@ -185,6 +185,16 @@ class MemoryStore(MemoryTokens):
     ) -> dict[str, int]:
         return self._read_model.points_of_states(self._chosen(prefix, projects), month)
 
+    def milestone_points_by_kind(
+        self,
+        month: str | None = None,
+        prefix: str = "",
+        projects: Collection[str] | None = None,
+    ) -> dict[str, dict[str, int]]:
+        from approvalflow.rules.points import points_by_milestone
+
+        return points_by_milestone(self._chosen(prefix, projects), month=month)
+
     def metric_inputs(self, projects: Collection[str] | None = None) -> Any:
         return self._read_model.metric_inputs_of_states(self._chosen(projects=projects))
 

@@ -301,6 +301,16 @@ class ProjectionSQL:
         where, params = self._where(prefix, projects, month)
         return f"SELECT team, SUM(points) FROM milestones{where} GROUP BY team", params
 
+    def milestone_points_by_kind(
+        self, month: str | None, prefix: str, projects: Collection[str] | None
+    ) -> tuple[str, list[Any]]:
+        """(team, milestone, points) rows: the points per team split by milestone."""
+        where, params = self._where(prefix, projects, month)
+        return (
+            f"SELECT team, milestone, SUM(points) FROM milestones{where} GROUP BY team, milestone",
+            params,
+        )
+
     def summary_totals(
         self, projects: Collection[str] | None, *, by_team: bool, exact: bool = False
     ) -> tuple[str, list[Any]]:

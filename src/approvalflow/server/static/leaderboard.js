@@ -12,9 +12,9 @@
     var series;
     var kinds = board.milestones && board.milestones.kinds ? board.milestones.kinds : [];
     if (kinds.length) {
-      series = kinds.map(function (kind) {
+      series = kinds.map(function (kind, i) {
         return {
-          name: kind, type: "bar", stack: "points",
+          name: board.milestones.labels[i], type: "bar", stack: "points",
           data: board.milestones.series[kind].slice().reverse()
         };
       });
@@ -22,8 +22,7 @@
         name: "合计", type: "bar", stack: "total-label", barGap: "-100%",
         data: rows.map(function (r) { return r.points; }),
         itemStyle: { color: "transparent" },
-        label: { show: true, position: "insideRight", formatter: "{c} 分", color: "#222" },
-        z: -1
+        label: { show: true, position: "insideRight", formatter: "{c} 分", color: "#222" }
       });
     } else {
       series = [{
@@ -37,7 +36,7 @@
       animation: false,
       title: { text: "赛马榜 " + board.month, left: "center" },
       tooltip: { trigger: "axis", axisPointer: { type: "shadow" } },
-      legend: kinds.length ? { top: 28, data: kinds } : undefined,
+      legend: kinds.length ? { top: 28, data: board.milestones.labels } : undefined,
       toolbox: {
         feature: {
           saveAsImage: {
