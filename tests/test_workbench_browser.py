@@ -93,9 +93,10 @@ def live(tmp_path: Path) -> Iterator[LiveService]:
 
 
 def _story(county: County) -> None:
-    """February: another team's project (last month's board). March: P1 through pre-review,
-    decision and approval over some days (P0 passes pre-review in March too), one branch paused, another returned and supplied, so
-    that only fgw's branch (accepted) is left; P2 just sent to pre-review."""
+    """February: another team's project P0 (last month's board). March: P1 through
+    pre-review, decision and approval over some days, one branch paused, another returned and
+    supplied, so that only fgw's branch (accepted) is left; P2 just sent to pre-review; P0
+    passes pre-review."""
     county.create("P0", by="any_recruiter", team="new_energy", name="光伏组件扩产")
     county.do("negotiate", "P0", "any_recruiter")
     county.advance_to(MONDAY)
