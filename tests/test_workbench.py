@@ -45,7 +45,7 @@ class Browser:
     def csrf(self) -> str:
         return csrf_of(self.client.get("/").text)
 
-    def do(self, project: str, command: str, **fields: str) -> Any:
+    def do(self, project: str, command: str, **fields: str | list[str]) -> Any:
         return self.client.post(
             f"/project/{project}/do/{command}", data={"_csrf": self.csrf(), **fields}
         )
@@ -240,6 +240,25 @@ class TestMyTasks:
         page = response.text
         assert forms(page) == []
         assert "opinion_given" in page  # 已办
+
+    def test_materials_are_ticked_from_the_catalogue_by_name(self, browser: Browser) -> None:
+        county = browser.county
+        county.to_approval("P1")
+        browser.sign_in("o_fgw")
+        page = browser.client.get("/").text
+        form = page[page.index('action="/project/P1/do/return"') :]
+        form = form[: form.index("</form>")]
+        assert "<legend>需补正的材料</legend>" in form
+        assert (
+            '<input type="checkbox" name="corrections" value="business_license"> 营业执照' in form
+        )
+        response = browser.do(
+            "P1", "return", corrections=["business_license", "land_certificate"], back="tasks"
+        )
+        assert response.status_code == 200, response.text
+        branch = county.engine.project("P1").branches["fgw"]
+        assert branch.state == "returned"
+        assert sorted(branch.corrections) == ["business_license", "land_certificate"]
 
     def test_a_refused_command_shows_the_engines_reason_in_place(self, browser: Browser) -> None:
         county = browser.county

@@ -74,6 +74,7 @@ class Names:
         return cls(
             departments=dict(settings.departments),
             actors={a.id: a.name for a in actors if a.name},
+            materials={m: info.name for m, info in settings.materials.items() if info.name},
         )
 
     def actor(self, actor_id: str) -> str:

@@ -111,17 +111,19 @@ _CHOICES: Mapping[str, tuple[tuple[str, str], ...]] = {
 _BOOLEANS = frozenset({"passed", "consent"})
 _NUMBERS = frozenset({"days"})
 _LISTS = frozenset({"materials", "missing", "corrections", "present", "departments", "deficient"})
+MATERIAL_ARGUMENTS = frozenset({"materials", "missing", "corrections", "deficient"})
+"""Arguments naming materials: the form offers the catalogue as boxes to tick."""
 ARGUMENT_LABELS: Mapping[str, str] = {
     "verdict": "意见",
-    "missing": "缺少的材料（以逗号分隔）",
+    "missing": "缺少的材料",
     "reason": "理由",
-    "materials": "材料（以逗号分隔）",
-    "present": "出席成员（以逗号分隔）",
+    "materials": "材料",
+    "present": "出席成员",
     "vote": "表决",
     "agreed_investment": "协议投资额（如 15亿）",
     "departments": "审批部门（以逗号分隔，可留空）",
-    "deficient": "容缺材料（以逗号分隔，可留空）",
-    "corrections": "需补正的材料（以逗号分隔）",
+    "deficient": "容缺材料（可不选）",
+    "corrections": "需补正的材料",
     "department": "部门",
     "passed": "核查结果",
     "consent": "是否同意",
@@ -160,6 +162,9 @@ def _form_arguments(arguments: Sequence[str], form: Mapping[str, Any]) -> dict[s
     found: dict[str, Any] = {}
     for name in arguments:
         raw = form.get(name)
+        if name in _LISTS and isinstance(raw, list):  # ticked boxes, one value each
+            found[name] = [p.strip() for v in raw for p in str(v).split(",") if p.strip()]
+            continue
         if isinstance(raw, list):
             raw = raw[-1] if raw else None
         if raw is None or str(raw).strip() == "":
@@ -195,6 +200,7 @@ def _environment() -> Any:
     env.globals["what_names"] = WHAT_NAMES
     env.globals["choices"] = _CHOICES
     env.globals["argument_labels"] = ARGUMENT_LABELS
+    env.globals["material_arguments"] = MATERIAL_ARGUMENTS
     return env
 
 
@@ -286,6 +292,8 @@ def workbench_handlers(
         **context: Any,
     ) -> Response[str]:
         html = env.get_template(template).render(
+            catalogue=sorted(engine.settings.materials),
+            members=sorted(a.id for a in engine.actors if a.has_role("member", "chair")),
             me=session,
             me_name=names().actor(session.actor) if session else None,
             csrf=keys.csrf(session.sid) if session else "",
@@ -742,6 +750,10 @@ def _points_by_milestone(engine: Engine, month: str, teams: Sequence[str]) -> di
     }
 
 
+_CELL_LIMIT = 8
+"""At most this many projects are named in one cell of the late grid; the rest are counted."""
+
+
 def _late_grid(engine: Engine, now: datetime) -> dict[str, Any]:
     """Departments × the weeks (Monday) late items fell due in, each cell its light: 红灯 for a
     red card or more than five working days late, 黄灯 for late, 绿灯 for none (D134)."""
@@ -768,25 +780,33 @@ def _late_grid(engine: Engine, now: datetime) -> dict[str, Any]:
     this_week = to_local(now).date() - timedelta(days=to_local(now).weekday())
     weeks.add(this_week)
     columns = sorted(weeks)[-12:]
-    project_names = {
-        s.id: s.name for s in engine.projects({i["project"] for v in cells.values() for i in v})
+    named = {
+        i["project"]
+        for v in cells.values()
+        for i in sorted(v, key=lambda i: -(i["overdue"] or 0))[:_CELL_LIMIT]
     }
+    project_names = {s.id: s.name for s in engine.projects(named)}
     departments = sorted(set(engine.settings.departments) | set(late))
     rows = []
     for dept in departments:
         row = []
         for week in columns:
-            items = cells.get((dept, week), [])
+            items = sorted(cells.get((dept, week), []), key=lambda i: -(i["overdue"] or 0))
             worst = "green"
             if items:
                 worst = "yellow"
                 if any(i["card"] == "red" or (i["overdue"] or 0) > 5 for i in items):
                     worst = "red"
-            for i in items:
+            for i in items[:_CELL_LIMIT]:
                 i["name"] = project_names.get(i["project"], i["project"])
             row.append({"light": worst, "items": items})
         rows.append({"department": dept, "name": shown.department(dept), "cells": row})
-    return {"columns": columns, "rows": rows, "count": sum(len(v) for v in late.values())}
+    return {
+        "columns": columns,
+        "rows": rows,
+        "count": sum(len(v) for v in late.values()),
+        "cell_limit": _CELL_LIMIT,
+    }
 
 
 def _month_grid(engine: Engine, year: int, month: int) -> list[list[dict[str, Any]]]:
