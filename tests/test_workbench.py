@@ -131,6 +131,13 @@ class TestSignIn:
         assert "NotAuthorized" in response.text
         assert "--actor" in response.text
 
+    def test_a_person_not_in_the_directory_cannot_sign_in(self, browser: Browser) -> None:
+        token, _ = issue_token(browser.county.engine.store, "workbench", actor="nobody")
+        response = browser.sign_in_with(token)
+        assert response.status_code == 403
+        assert "not in the actor directory" in response.text
+        assert browser.client.get("/", follow_redirects=False).status_code == 303
+
     def test_sign_in_without_its_csrf_token_is_refused(self, browser: Browser) -> None:
         token, _ = issue_token(browser.county.engine.store, "workbench", actor="guo")
         browser.client.get("/signin")
