@@ -17,6 +17,7 @@ read without signing in.
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -291,14 +292,15 @@ def workbench_handlers(
         new_session: Session | None = None,
         **context: Any,
     ) -> Response[str]:
+        shown = names()
         html = env.get_template(template).render(
             catalogue=sorted(engine.settings.materials),
             members=sorted(a.id for a in engine.actors if a.has_role("member", "chair")),
             me=session,
-            me_name=names().actor(session.actor) if session else None,
+            me_name=shown.actor(session.actor) if session else None,
             csrf=keys.csrf(session.sid) if session else "",
             csrf_field=CSRF_FIELD,
-            names=names(),
+            names=shown,
             path=request.url.path,
             **context,
         )
@@ -344,7 +346,7 @@ def workbench_handlers(
             if made is not None:
                 response.set_cookie(session_cookie(request, made))
             return response
-        nonce = keys.new("-", "-", "-", None).sid
+        nonce = secrets.token_urlsafe(16)
         response = page(
             request, "signin.html", None, signin_csrf=keys.csrf("signin|" + nonce), error=None
         )

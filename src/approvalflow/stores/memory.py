@@ -191,9 +191,7 @@ class MemoryStore(MemoryTokens):
         prefix: str = "",
         projects: Collection[str] | None = None,
     ) -> dict[str, dict[str, int]]:
-        from approvalflow.rules.points import points_by_milestone
-
-        return points_by_milestone(self._chosen(prefix, projects), month=month)
+        return self._read_model.points_by_milestone_of_states(self._chosen(prefix, projects), month)
 
     def metric_inputs(self, projects: Collection[str] | None = None) -> Any:
         return self._read_model.metric_inputs_of_states(self._chosen(projects=projects))

@@ -114,6 +114,11 @@ class ReadModel(Protocol):
     def points_of_states(self, states: Iterable[ProjectState], month: str | None) -> dict[str, int]:
         """Points per team over loaded states (for a store that keeps states, not rows)."""
 
+    def points_by_milestone_of_states(
+        self, states: Iterable[ProjectState], month: str | None
+    ) -> dict[str, dict[str, int]]:
+        """Points per team and milestone over loaded states (the memory store's answer)."""
+
     def metric_inputs_of_states(self, states: Iterable[ProjectState]) -> Any:
         """``metric_inputs`` over loaded states."""
 
