@@ -246,7 +246,7 @@ class TestMyTasks:
         )
         page = response.text
         assert forms(page) == []
-        assert "opinion_given" in page  # 已办
+        assert '<td>初审意见 <span class="id">opinion_given</span></td>' in page  # 已办
 
     def test_materials_are_ticked_from_the_catalogue_by_name(self, browser: Browser) -> None:
         county = browser.county

@@ -92,6 +92,25 @@ MILESTONE_NAMES: Mapping[str, str] = {
 }
 _MILESTONE_ORDER = tuple(MILESTONE_NAMES)
 
+EVENT_NAMES: Mapping[str, str] = {
+    "created": "登记项目",
+    "materials_submitted": "提交初审材料",
+    "opinion_given": "初审意见",
+    "materials_supplied": "补交材料",
+    "meeting_convened": "召开决策会",
+    "vote_cast": "投票",
+    "meeting_closed": "结束会议",
+    "signed": "签约",
+    "branch_opened": "申请并联审批",
+    "branch_changed": "审批办理",
+    "limit_extended": "延长时限",
+    "commitment_accepted": "告知承诺",
+    "urged": "催办",
+    "funds_reported": "报送到位资金",
+    "stage_changed": "推进阶段",
+}
+"""The 已办 list names what a command did by its first event; other events show their id."""
+
 WHAT_NAMES: Mapping[str, str] = {
     "pre_review": "初审",
     "approval": "审批",
@@ -199,6 +218,7 @@ def _environment() -> Any:
     env.filters["rate"] = _rate
     env.globals["kind_names"] = KIND_NAMES
     env.globals["what_names"] = WHAT_NAMES
+    env.globals["event_names"] = EVENT_NAMES
     env.globals["choices"] = _CHOICES
     env.globals["argument_labels"] = ARGUMENT_LABELS
     env.globals["material_arguments"] = MATERIAL_ARGUMENTS
