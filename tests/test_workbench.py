@@ -437,7 +437,7 @@ class TestPages:
         browser.sign_in("guo")
         page = browser.client.get("/metrics").text
         assert "<td>15亿</td>" in page
-        assert "<td>6000万</td>" in page
+        assert "<td>6,000万</td>" in page
         assert "<td>4.0%</td>" in page  # funds rate 6000万 / 15亿
         assert '<tr data-team="light_alloy">' in page
 

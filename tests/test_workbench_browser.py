@@ -226,7 +226,7 @@ def test_an_officer_signs_in_sees_the_task_and_approves_the_branch(
     page.get_by_role("button", name="批准", exact=True).click()
     page.wait_for_url(live.url + "/project/P1")
     assert page.locator("#stage").inner_text() == "审批完成"
-    assert page.locator('svg.diagram g.current[data-state="approved"]').count() == 1
+    assert page.locator('#diagram g.current[data-state="approved"]').count() == 1
     assert live.county.engine.project("P1").stage == "approved"
     assert live.county.branch("fgw") == "approved"
     watch.check()

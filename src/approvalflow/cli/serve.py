@@ -116,6 +116,11 @@ def run(options: argparse.Namespace) -> int:
             proxy_headers=True,
             forwarded_allow_ips=options.forwarded_allow_ips,
             log_level="warning",
+            # h11 always, even where httptools is installed: httptools drops the body of a
+            # request that asks to upgrade to h2c, as the JDK's java.net.http client does.
+            http="h11",
+            # uvloop where it is installed, else asyncio.
+            loop="auto",
         )
     finally:
         store.close()

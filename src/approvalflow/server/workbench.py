@@ -37,7 +37,7 @@ from litestar.types import ControllerRouterHandler
 from approvalflow.calendar import format_local, to_local
 from approvalflow.engine import Engine
 from approvalflow.errors import ApprovalflowError, InvalidCommand, NotAuthorized
-from approvalflow.money import format_yuan
+from approvalflow.money import format_amount
 from approvalflow.server.auth import Authenticator, Caller
 from approvalflow.server.names import Names
 from approvalflow.server.problems import status_for
@@ -164,7 +164,7 @@ def _rate(value: object) -> str:
 
 
 def _yuan(value: object) -> str:
-    return format_yuan(value) if isinstance(value, int) else "—"
+    return format_amount(value) if isinstance(value, int) else "—"
 
 
 def _change(rank: int, previous: int | None) -> str:
@@ -511,7 +511,7 @@ def workbench_handlers(
             history=list(reversed(history))[:200],
             history_count=len(history),
             gantt=gantt_svg(bars, engine.calendar, now),
-            diagram=diagram_svg(state.stage, shown.state),
+            diagram=_workflow_svg(engine, state, settings, shown),
             arguments={name: spec.arguments for name, spec in engine.commands.items()},
             error=error,
         )
@@ -724,6 +724,33 @@ def _csrf_refused(
         request, "error.html", None, status=403, code="CSRFRefused", message=message
     )
     return refused
+
+
+def _workflow_svg(engine: Engine, state: Any, settings: Any, shown: Names) -> str:
+    """The library's SVG diagram of the stages (``approvalflow.diagram.diagram_svg``, labels in
+    Chinese) with the project's stage marked, inline; the simple one of ``svg.py`` where the
+    library cannot draw this project's stage."""
+    from approvalflow.diagram import DiagramError
+    from approvalflow.diagram import diagram_svg as library_svg
+    from approvalflow.rules import stages as stage_rules
+    from approvalflow.rules.commands import BUILTIN_COMMANDS
+
+    run = stage_rules.current_stage(state)
+    highlight = run.id if run is not None and state.stage == "approval" else state.stage
+    extra = sorted(set(engine.commands) - set(BUILTIN_COMMANDS))
+    for mark in (highlight, state.stage):
+        try:
+            drawn = library_svg(
+                "stages",
+                highlight=mark,
+                extra_commands=extra,
+                stages=settings.approval.stages,
+                names=shown,
+            )
+        except DiagramError:
+            continue
+        return drawn.split("?>", 1)[1].lstrip() if drawn.startswith("<?xml") else drawn
+    return diagram_svg(state.stage, shown.state)
 
 
 def _in_form(items: Sequence[Any], error: Mapping[str, str] | None) -> bool:
