@@ -38,7 +38,7 @@ from typing import Any
 from approvalflow.model import Event
 from approvalflow.project import ProjectState
 from approvalflow.rules.metrics import MetricInputs, metric_day, metric_inputs, milestone_flags
-from approvalflow.rules.points import milestone_month, points_by_team
+from approvalflow.rules.points import milestone_month, points_by_milestone, points_by_team
 from approvalflow.stores.projections import (
     DEPARTMENT,
     STAGE,
@@ -163,6 +163,12 @@ class Reports:
     def points_of_states(self, states: Iterable[ProjectState], month: str | None) -> dict[str, int]:
         """Points per team over loaded states (the memory store's answer)."""
         return points_by_team(states, month=month)
+
+    def points_by_milestone_of_states(
+        self, states: Iterable[ProjectState], month: str | None
+    ) -> dict[str, dict[str, int]]:
+        """Points per team and milestone over loaded states (the memory store's answer)."""
+        return points_by_milestone(states, month=month)
 
     def metric_inputs_of_states(self, states: Iterable[ProjectState]) -> MetricInputs:
         """``MetricInputs`` over loaded states (the memory store's answer)."""

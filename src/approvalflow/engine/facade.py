@@ -249,6 +249,12 @@ class Engine:
         """Points per team over the chosen projects (default: all), in ``month`` or ever."""
         return self._reading.points(ids, month=month)
 
+    def points_by_milestone(
+        self, month: str | None = None, ids: Iterable[str] | None = None
+    ) -> dict[str, dict[str, int]]:
+        """Points per team and milestone (the 赛马榜's bars split by what earned them)."""
+        return self._reading.points_by_milestone(month, ids)
+
     def leaderboard(self, month: str, ids: Iterable[str] | None = None) -> list[LeaderboardRow]:
         """The month's board (rule 11) over the chosen projects, with last month's ranks."""
         return self._reading.leaderboard(month, ids)

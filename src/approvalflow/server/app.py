@@ -51,6 +51,7 @@ from approvalflow.server.views import (
     ProjectView,
     TaskView,
 )
+from approvalflow.server.workbench import WORKBENCH_QUERY
 from approvalflow.settings import Settings
 
 __all__ = ["IF_MATCH_GUARD", "create_app"]
@@ -204,6 +205,7 @@ def _request_log(app: ASGIApp) -> ASGIApp:
 
 
 _QUERY: Mapping[str, frozenset[str]] = {
+    **WORKBENCH_QUERY,
     "history": frozenset({"after", "limit"}),
     "done": frozenset({"limit"}),
     "leaderboard": frozenset({"month"}),
@@ -218,7 +220,8 @@ async def _refuse_unknown_query(request: Request[Any, Any, Any]) -> None:
     would cost every request a trip to the thread pool."""
     if not request.scope["query_string"]:
         return  # nothing to refuse, and most requests (every command) carry no query
-    allowed = _QUERY.get(request.route_handler.handler_name, frozenset())
+    handler = request.route_handler
+    allowed = _QUERY.get(handler.name or handler.handler_name, frozenset())
     unknown = sorted(set(request.query_params) - allowed)
     if unknown:
         raise InvalidCommand(
@@ -253,10 +256,19 @@ def create_app(
     clock: Clock | None = None,
     jwt: JWTSettings | None = None,
     notice_lease: timedelta = timedelta(minutes=5),
+    workbench: bool = True,
+    session_key: bytes | None = None,
+    jwt_header: str | None = None,
+    public_leaderboard: bool = False,
 ) -> Litestar:
     """The service over ``store`` (a ``Store`` or a store URL), for the county's ``actors``,
     ``plugins`` and ``settings``. Notices stay in the outbox (for a worker, or for systems that
-    pull them through ``/outbox``)."""
+    pull them through ``/outbox``).
+
+    With ``workbench`` the people's pages are served at ``/`` (``workbench.py``): sessions are
+    signed with ``session_key`` (default: a key of this process), ``jwt_header`` names the
+    header in which the county's reverse proxy passes a person's JWT, and
+    ``public_leaderboard`` lets anyone read the 赛马榜 page without signing in."""
     engine = Engine(
         actors=actors,
         store=store,
@@ -584,8 +596,21 @@ def create_app(
         engine.store.mark_failed(data.notice_id, data.error, when)
         return {"notice_id": data.notice_id, "next_attempt": when.isoformat()}
 
+    pages: list[Any] = []
+    if workbench:
+        from approvalflow.server.sessions import SessionKeys
+        from approvalflow.server.workbench import workbench_handlers
+
+        pages = workbench_handlers(
+            engine,
+            authenticator,
+            keys=SessionKeys(session_key),
+            jwt_header=jwt_header,
+            public_leaderboard=public_leaderboard,
+        )
     app = Litestar(
         route_handlers=[
+            *pages,
             health,
             create_project,
             read_project,

@@ -204,6 +204,14 @@ class MemoryStore(MemoryTokens):
     ) -> dict[str, int]:
         return self._read_model.points_of_states(self._chosen(prefix, projects), month)
 
+    def milestone_points_by_kind(
+        self,
+        month: str | None = None,
+        prefix: str = "",
+        projects: Collection[str] | None = None,
+    ) -> dict[str, dict[str, int]]:
+        return self._read_model.points_by_milestone_of_states(self._chosen(prefix, projects), month)
+
     def metric_inputs(self, projects: Collection[str] | None = None) -> Any:
         return self._read_model.metric_inputs_of_states(self._chosen(projects=projects))
 

@@ -167,6 +167,11 @@ class ReadModel(Protocol):
     def points_of_states(self, states: Iterable[ProjectState], month: str | None) -> dict[str, int]:
         """Points per team over loaded states (for a store that keeps states, not rows)."""
 
+    def points_by_milestone_of_states(
+        self, states: Iterable[ProjectState], month: str | None
+    ) -> dict[str, dict[str, int]]:
+        """Points per team and milestone over loaded states (the memory store's answer)."""
+
     def metric_inputs_of_states(self, states: Iterable[ProjectState]) -> Any:
         """``metric_inputs`` over loaded states."""
 
@@ -414,6 +419,16 @@ class ProjectionSQL:
         """(team, points) rows: points per team, in ``month`` or over all time."""
         where, params = self._where(prefix, projects, month)
         return f"SELECT team, SUM(points) FROM milestones{where} GROUP BY team", params
+
+    def milestone_points_by_kind(
+        self, month: str | None, prefix: str, projects: Collection[str] | None
+    ) -> tuple[str, list[Any]]:
+        """(team, milestone, points) rows: the points per team split by milestone."""
+        where, params = self._where(prefix, projects, month)
+        return (
+            f"SELECT team, milestone, SUM(points) FROM milestones{where} GROUP BY team, milestone",
+            params,
+        )
 
     def summary_totals(
         self, projects: Collection[str] | None, *, by_team: bool, exact: bool = False

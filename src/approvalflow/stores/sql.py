@@ -802,6 +802,20 @@ class SQLStore(SQLTokens):
             rows = self._connection.execute(statement, params).fetchall()
         return {team: int(points) for team, points in rows}
 
+    def milestone_points_by_kind(
+        self,
+        month: str | None = None,
+        prefix: str = "",
+        projects: Collection[str] | None = None,
+    ) -> dict[str, dict[str, int]]:
+        statement, params = self._sql.projections.milestone_points_by_kind(month, prefix, projects)
+        with self._access:
+            rows = self._connection.execute(statement, params).fetchall()
+        found: dict[str, dict[str, int]] = {}
+        for team, milestone, points in rows:
+            found.setdefault(team, {})[milestone] = int(points)
+        return found
+
     def metric_inputs(self, projects: Collection[str] | None = None) -> Any:
         summaries, intervals = self._metric_rows(projects, by_team=False)
         return self._read_model.metric_inputs(summaries[0] if summaries else None, intervals)
