@@ -1,14 +1,19 @@
 """The HTTP service under N concurrent clients, beside the in-process engine, in one run.
 
-    python benchmarks/service.py [--clients 1 4 16] [--projects-per-client 3] [--postgres URL]
+    python benchmarks/service.py [--clients 1 4 16] [--projects-per-client 3] [--rounds 3]
+                                 [--postgres URL | --no-postgres]
 
 Each client is a thread with its own keep-alive connection to one ``approvalflow serve``
 process; it takes its own projects from creation to signing (15 commands each, a few of them
 with ``If-Match``), so clients never wait on one project's order, only on the store. Printed:
 commands/s, p50 and p99 latency per N and store, and the in-process engine's commands/s on the
-same store kind for the same command sequence (one thread); one project is run untimed first on
-each, so lazy imports and first connections are not counted. SQLite runs with its default
-``synchronous=FULL``. Nothing here is asserted: figures go to docs/performance.md by hand.
+same store kind for the same commands (one thread, the same number of projects as the N clients
+take), run just before each service run on a fresh store of its own; one project is run
+untimed first on each, so lazy imports and first connections are not counted. With
+``--rounds R`` each figure is the median of R rounds and the ratio the median of the per-round
+ratios (the machine is noisy). SQLite runs with its default ``synchronous=FULL``. The load
+average is printed beside the figures. Nothing here is asserted: figures go to
+docs/performance.md by hand. ``benchmarks/service_parts.py`` says where a request's time goes.
 """
 
 from __future__ import annotations
@@ -157,13 +162,17 @@ def in_process(store: str, projects: int) -> float:
 
     engine = Engine(actors=load_actors(ACTORS), store=open_store(store, create=True))
     run = uuid.uuid4().hex[:6]
-    engine.execute("create", f"W{run}", "guo", FIELDS)  # untimed, as for the service
-    started = time.perf_counter()
-    for n in range(projects):
-        project = f"I{run}-{n}"
+
+    def one(project: str) -> None:
         engine.execute("create", project, "guo", FIELDS)
         for command, actor, args in STEPS:
             engine.execute(command, project, actor, args)
+
+    # One whole project untimed, as for the service: the first deadline loads the calendar.
+    one(f"W{run}")
+    started = time.perf_counter()
+    for n in range(projects):
+        one(f"I{run}-{n}")
     elapsed = time.perf_counter() - started
     engine.store.close()
     return projects * COMMANDS_PER_PROJECT / elapsed
@@ -173,25 +182,37 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--projects-per-client", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--postgres", default=os.environ.get("APPROVALFLOW_TEST_POSTGRES"))
+    parser.add_argument("--no-postgres", action="store_true")
     options = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         stores = {"sqlite": lambda: f"sqlite:///{Path(folder) / f'{uuid.uuid4().hex}.db'}"}
-        if options.postgres:
+        if options.postgres and not options.no_postgres:
             base = options.postgres
             sep = "&" if "?" in base else "?"
             stores["postgres"] = lambda: f"{base}{sep}schema=bench_{uuid.uuid4().hex[:12]}"
+        load = os.getloadavg()
+        print(f"load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
         for kind, make in stores.items():
-            engine_rate = in_process(make(), max(options.clients) * options.projects_per_client)
-            print(f"{kind}: in-process engine {engine_rate:.0f} commands/s (one thread)")
             for clients in options.clients:
-                found = service_run(make(), clients, options.projects_per_client)
+                engine_rates: list[float] = []
+                runs: list[dict[str, float]] = []
+                for _ in range(options.rounds):
+                    # Back to back on the same disk: the ratio is taken within the round.
+                    engine_rates.append(in_process(make(), clients * options.projects_per_client))
+                    runs.append(service_run(make(), clients, options.projects_per_client))
+                    runs[-1]["ratio"] = runs[-1]["commands_per_s"] / engine_rates[-1]
+                found = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
                 print(
-                    f"{kind}: service, {clients:2d} client(s): "
+                    f"{kind}: {clients:2d} client(s): in-process "
+                    f"{statistics.median(engine_rates):.0f} commands/s; service "
                     f"{found['commands_per_s']:.0f} commands/s, p50 {found['p50_ms']:.1f} ms, "
-                    f"p99 {found['p99_ms']:.1f} ms "
-                    f"({found['commands_per_s'] / engine_rate:.0%} of in-process)"
+                    f"p99 {found['p99_ms']:.1f} ms ({found['ratio']:.0%} of in-process)",
+                    flush=True,
                 )
+        load = os.getloadavg()
+        print(f"load average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
 
 
 if __name__ == "__main__":

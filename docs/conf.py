@@ -44,6 +44,16 @@ autodoc_preserve_defaults = True
 # Docstrings name other objects in double backticks, not as cross-references.
 default_role = "literal"
 
+# Offline: mermaid is vendored (docs/_static/vendor/mermaid/, from the npm registry, with its
+# licence), so the state diagrams draw on an intranet with no internet access; no page loads a
+# script from a CDN (tests/test_docs_build.py checks the built html).
+html_static_path = ["_static"]
+mermaid_version = "11.12.1"
+mermaid_use_local = "vendor/mermaid/mermaid-module.js"
+mermaid_include_elk = False
+mermaid_include_zenuml = False
+mermaid_d3_zoom = False
+
 html_theme = "furo"
 html_title = "approvalflow"
 html_theme_options = {"navigation_with_keys": True}

@@ -135,6 +135,31 @@ def test_without_spiffworkflow_the_peer_rows_say_not_installed(tmp_path: Path) -
     assert "instances finished: all" in table
 
 
+def test_the_size_benchmark_measures_every_table_of_finished_projects(tmp_path: Path) -> None:
+    """benchmarks/size.py at a tiny size: every project finished, a positive size per table."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "size.py"),
+            "--projects",
+            "3",
+            "--json",
+            "--no-postgres",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    report: dict[str, Any] = json.loads(done.stdout)
+    sqlite = report["sqlite"]
+    assert (sqlite["projects"], sqlite["finished"]) == (3, 3)
+    assert sqlite["kib_per_project"] > 0
+    assert {"events", "snapshots"} <= set(sqlite["kib_per_project_by_table"])
+    assert report["shape"]["commands"] == 24
+
+
 @pytest.mark.parametrize("workload", ["run_due", "report"])
 def test_a_bulk_loaded_store_verifies(workload: str, tmp_path: Path) -> None:
     """The benchmarks' bulk loads write what the engine's commits would: every copy's events

@@ -92,10 +92,10 @@ class TestShow:
         assert main(["show", project, "--store", filled, "--at", "2026-03-04 10:00"]) == 0
         out = capsys.readouterr().out
         assert "approval (并联审批)" in out
-        assert "zj    住建      deficient (容缺受理)  missing: site_photos" in out
+        assert "zj    住建      deficient (容缺受理)  missing: 现场照片 (site_photos)" in out
         assert f"{project}.approval.zj" in out and "2026-03-11 24:00  5 wd left" in out
         assert f"{project}.approval.zj.supply" in out
-        assert "Holding it up: zj (住建), deficient, due 2026-03-11 24:00" in out
+        assert "Holding it up: 住建 (zj), deficient, due 2026-03-11 24:00" in out
         assert "stage_changed             signed -> approval" in out
 
     def test_shows_the_handler_the_acting_deputy_and_the_copies(
@@ -111,18 +111,18 @@ class TestShow:
         out = capsys.readouterr().out
         assert "  copied to lu\n" in out
         assert (
-            "zj    住建      deficient (容缺受理)  missing: site_photos  handler: o_zj2  "
-            "deputy: o_zj3 until 2026-03-04 24:00\n"
+            "zj    住建      deficient (容缺受理)  missing: 现场照片 (site_photos)  "
+            "handler: o_zj2  deputy: o_zj3 until 2026-03-04 24:00\n"
         ) in out
         assert (
-            "Holding it up: zj (住建), deficient, handled by o_zj2 (entrusted to o_zj3), "
+            "Holding it up: 住建 (zj), deficient, handled by o_zj2 (entrusted to o_zj3), "
             "due 2026-03-11 24:00"
         ) in out
         assert "deficient department=zj" in out and "by o_zj3 for o_zj2" in out
         assert main(["show", project, "--store", url, "--at", "2026-03-05 10:00"]) == 0
         out = capsys.readouterr().out
         assert "deputy: o_zj3 until 2026-03-04 24:00, ended" in out
-        assert "Holding it up: zj (住建), deficient, handled by o_zj2, due" in out
+        assert "Holding it up: 住建 (zj), deficient, handled by o_zj2, due" in out
 
     def test_an_unknown_project_is_an_error(
         self, filled: str, capsys: pytest.CaptureFixture[str]
@@ -216,6 +216,7 @@ class TestReports:
             {
                 "rank": 1,
                 "team": "new_materials",
+                "team_name": "new_materials",
                 "points": 12,
                 "previous_rank": None,
                 "previous_points": 0,
@@ -231,9 +232,9 @@ class TestReports:
         capsys.readouterr()
         assert main(["report", "metrics", "--store", filled, "--format", "csv"]) == 0
         lines = capsys.readouterr().out.splitlines()
-        assert lines[0].startswith("scope,name,signed_count,signed_amount,start_rate")
-        assert lines[1].startswith("all,,1,100000000,0.0,0.0,0,0.0")
-        assert lines[2].startswith("team,new_materials,1,100000000")
+        assert lines[0].startswith("scope,name,display_name,signed_count,signed_amount,start_rate")
+        assert lines[1].startswith("all,,,1,100000000,0.0,0.0,0,0.0")
+        assert lines[2].startswith("team,new_materials,new_materials,1,100000000")
 
     def test_late_items_by_department(
         self, filled: str, capsys: pytest.CaptureFixture[str]
@@ -256,9 +257,10 @@ class TestReports:
             == 0
         )
         rows = __import__("json").loads(capsys.readouterr().out)
-        assert [(r["department"], r["what"], r["due"], r["wd_overdue"]) for r in rows] == [
-            ("zj 住建", "approval", "2026-03-11 24:00", 2)
-        ]
+        assert [
+            (r["department"], r["department_name"], r["what"], r["due"], r["wd_overdue"])
+            for r in rows
+        ] == [("zj", "住建", "approval", "2026-03-11 24:00", 2)]
         assert (rows[0]["handler"], rows[0]["deputy"]) == ("", "")
         assert main(["report", "late", "--store", filled, "--at", "2026-03-10 10:00"]) == 0
         assert "(no rows)" in capsys.readouterr().out

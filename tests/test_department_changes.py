@@ -306,7 +306,10 @@ def test_show_names_the_removed_branch_and_the_waiting_consent() -> None:
     county.do("add_department", "P1", "o_zj", department="rf", reason="需人防审查")
     county.do("remove_department", "P1", "o_zj", department="fgw", reason="已备案")
     text = render(county.engine, county.engine.project("P1"), county.clock.now())
-    assert "removal of fgw asked by o_zj (已备案): waits for the leader huang's consent" in text
+    assert (
+        "removal of 发改 (fgw) asked by o_zj (已备案): "
+        "waits for the leader 黄副县长 (huang)'s consent"
+    ) in text
     assert "department_added" in text and "department_removal_requested" in text
     county.do("consent_remove_department", "P1", "huang", department="fgw", consent=True)
     text = render(county.engine, county.engine.project("P1"), county.clock.now())

@@ -101,6 +101,16 @@ class TestTheSite:
             body = drawn.split("\n---\n", 1)[1] if drawn.startswith("---\n") else drawn
             assert block == body.strip(), machine
 
+    def test_the_svg_diagram_is_inline_in_chinese(self, site: Path) -> None:
+        """concepts.html carries `diagram_svg("stages", highlight="approval")` as it is."""
+        from approvalflow.diagram import diagram_svg
+
+        page = (site / "concepts.html").read_text(encoding="utf-8")
+        svg = diagram_svg("stages", highlight="approval")
+        body = svg.split("?>", 1)[1].strip()
+        assert body in page
+        assert "招商引资项目：项目阶段（当前：并联审批）" in page
+
     def test_the_changelog_is_included(self, site: Path) -> None:
         """docs/changelog.md shows CHANGELOG.md itself: each of its headings is on the page."""
         headings = [
@@ -134,3 +144,48 @@ class TestTheSite:
         )
         first_line = (Engine.execute.__doc__ or "").split("\n")[0].replace("``", "").strip()
         assert first_line in _text(site / "api.html")
+
+
+MERMAID_VERSION = "11.12.1"
+VENDOR = DOCS / "_static" / "vendor" / "mermaid"
+# A script's source, an ES module import, or a stylesheet: what a page would fetch.
+_FETCHES = re.compile(
+    r"<script[^>]*\ssrc=[\"']([^\"']+)|\bimport\s+\w+\s+from\s+[\"']([^\"']+)"
+    r"|<link[^>]*\shref=[\"']([^\"']+\.css[^\"']*)",
+)
+
+
+class TestOffline:
+    """The site loads nothing from outside it: mermaid is vendored, not fetched from a CDN."""
+
+    def test_mermaid_is_vendored_with_its_licence(self) -> None:
+        """The npm package's build and MIT licence, and conf.py points at them."""
+        import runpy
+
+        script = (VENDOR / "mermaid.min.js").read_text(encoding="utf-8")
+        assert f'"{MERMAID_VERSION}"' in script and "globalThis" in script
+        assert "MIT License" in (VENDOR / "LICENSE").read_text(encoding="utf-8")
+        conf = runpy.run_path(str(DOCS / "conf.py"))
+        assert conf["mermaid_version"] == MERMAID_VERSION
+        assert (DOCS / "_static" / conf["mermaid_use_local"]).is_file()
+        assert "_static" in conf["html_static_path"]
+        loader = (DOCS / "_static" / conf["mermaid_use_local"]).read_text(encoding="utf-8")
+        assert "./mermaid.min.js" in loader and "https:" not in loader
+
+    def test_no_page_fetches_anything_from_another_host(self, site: Path) -> None:
+        """Every script, module import and stylesheet of every page is a local path."""
+        pages = sorted(site.glob("**/*.html"))
+        assert pages
+        for page in pages:
+            text = page.read_text(encoding="utf-8")
+            for found in _FETCHES.finditer(text):
+                url = next(group for group in found.groups() if group)
+                assert not re.match(r"(?i)(https?:)?//", url), f"{page.name} fetches {url}"
+            assert "cdn.jsdelivr" not in text, page.name
+
+    def test_the_diagram_pages_load_the_vendored_mermaid(self, site: Path) -> None:
+        """concepts.html draws its diagrams with the copy in _static, which the build ships."""
+        text = (site / "concepts.html").read_text(encoding="utf-8")
+        assert 'import mermaid from "./_static/vendor/mermaid/mermaid-module.js"' in text
+        assert (site / "_static" / "vendor" / "mermaid" / "mermaid.min.js").is_file()
+        assert (site / "_static" / "vendor" / "mermaid" / "LICENSE").is_file()

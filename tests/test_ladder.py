@@ -347,9 +347,8 @@ class TestReadingTheLadder:
         county.advance_to(at("2026-03-13"))
         assert [(h.waiting_on, h.card) for h in county.engine.holdups("P1")] == [("zj", "yellow")]
         rows = late_rows(county.engine, "2026-03-13 09:00")
-        assert [(r["department"], r["card"], r["wd_overdue"]) for r in rows] == [
-            ("zj 住建", "yellow 黄牌", 2)
-        ]
+        found = [(r["department"], r["department_name"], r["card"], r["wd_overdue"]) for r in rows]
+        assert found == [("zj", "住建", "yellow 黄牌", 2)]
 
     def test_show_names_the_card_of_whoever_holds_the_project_up(self) -> None:
         """`approvalflow show`: zj holds it up and has had its red card; the timeline lists it."""
@@ -359,7 +358,7 @@ class TestReadingTheLadder:
         county.to_approval()
         county.advance_to(at("2026-03-18"))
         out = render(county.engine, county.engine.project("P1"), county.clock.now())
-        assert "Holding it up: zj (住建), pending, due 2026-03-11 24:00, red card (红牌)" in out
+        assert "Holding it up: 住建 (zj), pending, due 2026-03-11 24:00, red card (红牌)" in out
         assert "card_issued" in out and "card=warning department=zj" in out
 
     def test_the_preview_gives_each_branch_s_card_dates(self) -> None:

@@ -20,6 +20,7 @@ from approvalflow.errors import (
     NotAuthorized,
     SettingsError,
 )
+from approvalflow.plugin import rating_items
 from approvalflow.project import ProjectState
 from approvalflow.settings import Settings
 from approvalflow.stores.serialization import state_from_json, state_to_json
@@ -90,6 +91,82 @@ class TestRating:
         rating = county.engine.project("P1").ratings["approval.zj"]
         assert rating.rectification is None and rating.due is None
         assert not [k for k in county.engine.deadlines("P1") if ".rectification." in k]
+
+
+TWO_STAGES: dict[str, object] = {
+    "approval": {
+        "stages": [
+            {
+                "id": "one",
+                "name": "立项",
+                "departments": ["fgw", "zrzy"],
+                "lead": "fgw",
+                "limit_wd": 8,
+            },
+            {
+                "id": "two",
+                "name": "施工",
+                "departments": ["zrzy", "zj"],
+                "lead": "zj",
+                "limit_wd": 10,
+            },
+        ],
+    }
+}
+
+
+class TestUnderStages:
+    """Each stage is a service of its own: its decided branches and its combined result (D168)."""
+
+    def test_each_stage_and_each_of_its_branches_is_rated_once(self) -> None:
+        county = _county(**TWO_STAGES)
+        county.to_approval()
+        county.approve_all(departments=("fgw", "zrzy"))
+        state = county.engine.project("P1")
+        # The branches are decided, the stage's result not yet issued.
+        assert rating_items(state, state_settings(county)) == {
+            "approval.one.fgw": "fgw",
+            "approval.one.zrzy": "zrzy",
+        }
+        with pytest.raises(InvalidTransition, match=r"approval\.one of P1 has not been decided"):
+            county.do("rate", "P1", "fuyuan", item="approval.one", score=5)
+        county.do("issue_stage_result", "P1", "o_fgw")
+        # zrzy serves again in stage two: its new branch is an item of its own, not yet decided.
+        with pytest.raises(InvalidTransition, match=r"approval\.two\.zrzy of P1 has not been"):
+            county.do("rate", "P1", "fuyuan", item="approval.two.zrzy", score=5)
+        with pytest.raises(InvalidCommand, match="no item of P1"):
+            county.do("rate", "P1", "fuyuan", item="approval.three", score=5)
+        with pytest.raises(InvalidCommand, match="no item of P1"):
+            county.do("rate", "P1", "fuyuan", item="approval.zrzy", score=5)
+        county.do("rate", "P1", "fuyuan", item="approval.one.zrzy", score=4)
+        # The combined result is the lead's service: a bad rating is the lead's rectification.
+        county.do("rate", "P1", "fuyuan", item="approval.one", score=1, text="两次跑腿")
+        rating = county.engine.project("P1").ratings["approval.one"]
+        assert (rating.department, rating.rectification) == ("fgw", "open")
+        assert [i.kind for i in county.engine.tasks("o_fgw") if i.kind == "rectify"] == ["rectify"]
+        with pytest.raises(AlreadyRated, match=r"approval\.one "):
+            county.do("rate", "P1", "fuyuan", item="approval.one", score=5)
+
+        county.approve_all(departments=("zrzy", "zj"))
+        county.do("issue_stage_result", "P1", "o_zj")
+        assert county.stage() == "approved"
+        county.do("rate", "P1", "fuyuan", item="approval.two.zrzy", score=5)
+        county.do("rate", "P1", "fuyuan", item="approval.two", score=5)
+        # No whole-approval item under stages: the last stage's result is the approval's.
+        with pytest.raises(InvalidCommand, match="no item of P1"):
+            county.do("rate", "P1", "fuyuan", item="approval", score=5)
+        live = county.engine.project("P1")
+        assert set(live.ratings) == {
+            "approval.one.zrzy",
+            "approval.one",
+            "approval.two.zrzy",
+            "approval.two",
+        }
+        assert ProjectState.from_events(county.engine.history("P1")) == live
+
+
+def state_settings(county: County) -> Settings:
+    return county.engine.rules_for(county.engine.project("P1"))
 
 
 class TestRectification:
@@ -243,10 +320,24 @@ def test_the_report_lists_ratings_by_department_and_month(
     capsys.readouterr()
     assert main(["report", "ratings", "--store", url, "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    zj = [r for r in rows if r["department"].startswith("zj ")]
+    zj = [r for r in rows if r["department"] == "zj"]
     assert zj == [
+        # The stage scenario: 住建's 施工许可 result rated 5 (approval.permit, its lead).
         {
-            "department": "zj 住建",
+            "department": "zj",
+            "department_name": "住建",
+            "month": "2026-03",
+            "ratings": 1,
+            "average": 5.0,
+            "bad": 0,
+            "rectifications": 0,
+            "on_time": 0,
+            "late": 0,
+            "open": 0,
+        },
+        {
+            "department": "zj",
+            "department_name": "住建",
             "month": "2026-09",
             "ratings": 2,
             "average": 1.5,
@@ -255,6 +346,6 @@ def test_the_report_lists_ratings_by_department_and_month(
             "on_time": 1,
             "late": 1,
             "open": 0,
-        }
+        },
     ]
     assert main(["report", "ratings", "--store", url, "--month", "09-2026"]) == 2

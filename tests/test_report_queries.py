@@ -113,7 +113,7 @@ class TestTheSameFiguresOnEveryStore:
 _V1_DOWNGRADE = [
     *(f"ALTER TABLE outbox DROP COLUMN {column.name}" for column in schema.OUTBOX_CLAIM_COLUMNS),
     *(f"DROP TABLE {table}" for table in _PROJECTION_TABLES),
-    "ALTER TABLE snapshots DROP COLUMN digest",  # schema version 7
+    "ALTER TABLE snapshots DROP COLUMN digest",  # schema version 8
     "UPDATE meta SET schema_version = 1",
 ]
 

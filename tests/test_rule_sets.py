@@ -231,7 +231,7 @@ _V2_DOWNGRADE = [
     "DROP TABLE rule_sets",
     "DROP TABLE project_codes",
     *(f"ALTER TABLE outbox DROP COLUMN {column.name}" for column in schema.OUTBOX_CLAIM_COLUMNS),
-    "ALTER TABLE snapshots DROP COLUMN digest",  # schema version 7
+    "ALTER TABLE snapshots DROP COLUMN digest",  # schema version 8
     "UPDATE meta SET schema_version = 2",
 ]
 

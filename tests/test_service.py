@@ -323,6 +323,32 @@ class TestCommands:
         bad = service.do("submit_pre_review", "guo", args={"materials": []}, **{"If-Match": "x"})
         assert_problem(bad, 422, "InvalidCommand")
 
+    def test_a_stale_if_match_answers_412_before_any_other_refusal(self, service: Service) -> None:
+        """The precondition is judged first (RFC 9110): a command the project would refuse
+        anyway still answers 412 on a stale version, 409 only on the current one."""
+        stale = service.create().headers["etag"]
+        current = service.do("negotiate", "guo").headers["etag"]
+        again = service.do("negotiate", "guo", **{"If-Match": stale})
+        assert "not 2" in assert_problem(again, 412, "PreconditionFailed")["detail"]
+        assert_problem(
+            service.do("negotiate", "guo", **{"If-Match": current}), 409, "InvalidTransition"
+        )
+        # The acting person's own refusal too: fuyuan may not negotiate, and the version is gone.
+        assert_problem(
+            service.do("negotiate", "fuyuan", **{"If-Match": stale}), 412, "PreconditionFailed"
+        )
+        assert_problem(
+            service.do("negotiate", "guo", "P9", **{"If-Match": stale}), 404, "UnknownProject"
+        )
+        assert service.store.load("P1").version == 4
+        # A replay of a keyed command is judged on the version it names too.
+        keyed = {"Idempotency-Key": "s-1", "If-Match": current}
+        first = service.do("submit_pre_review", "guo", args={"materials": []}, **keyed)
+        assert first.status_code == 200, first.text
+        replay = service.do("submit_pre_review", "guo", args={"materials": []}, **keyed)
+        assert_problem(replay, 412, "PreconditionFailed")
+        assert service.history().count("pre_review_round_opened") == 1
+
     def test_history_comes_page_by_page(self, service: Service) -> None:
         service.create()
         service.do("negotiate", "guo")
@@ -538,3 +564,70 @@ def test_the_token_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert store.token_with_hash(token_hash(token)).revoked_at is not None  # type: ignore[attr-defined]
     store.close()
     assert main(["token", "issue", "--store", url, "--system", " "]) == 2
+
+
+# -- approval in stages and 好差评 through the API -------------------------------------------------
+
+TWO_STAGES: dict[str, Any] = {
+    "approval": {
+        "stages": [
+            {
+                "id": "one",
+                "name": "立项",
+                "departments": ["fgw", "zrzy"],
+                "lead": "fgw",
+                "limit_wd": 8,
+            },
+            {
+                "id": "two",
+                "name": "施工",
+                "departments": ["zrzy", "zj"],
+                "lead": "zj",
+                "limit_wd": 10,
+            },
+        ],
+        "total_limit_wd": 15,
+    }
+}
+
+
+def test_a_project_in_stages_shows_its_stages_branches_and_ratings(store: Any) -> None:
+    """The caller sees which stage runs, each stage's lead and deadline, each branch's stage,
+    the total limit, and the ratings given, as `show` does."""
+    from builders import County
+
+    county = County(settings=TWO_STAGES, store=store)
+    county.to_approval()
+    county.approve_all(departments=("fgw", "zrzy"))
+    county.do("issue_stage_result", "P1", "o_fgw")
+    county.do("rate", "P1", "fuyuan", item="approval.one", score=2)
+    token, _ = issue_token(store, "oa", trusted=True)
+    app = create_app(store=store, actors=county_actors(), settings=TWO_STAGES, clock=county.clock)
+    with TestClient(app) as client:
+        body = client.get("/projects/P1", headers={"Authorization": f"Bearer {token}"}).json()
+        preview = client.post(
+            "/preview",
+            json={"fields": PROJECT_FIELDS},
+            headers={"Authorization": f"Bearer {token}", "Approvalflow-Actor": "guo"},
+        ).json()
+    state = county.engine.project("P1")
+    assert body["current_approval_stage"] == "two"
+    assert [(s["id"], s["lead"], s["issued_by"]) for s in body["approval_stages"]] == [
+        ("one", "fgw", "o_fgw"),
+        ("two", "zj", None),
+    ]
+    assert body["total_due"] == state.total_due.isoformat().replace("+00:00", "Z")  # type: ignore[union-attr]
+    assert {b["department"]: b["stage"] for b in body["branches"]} == {
+        "fgw": "one",
+        "zrzy": "two",
+        "zj": "two",
+    }
+    assert [
+        (r["item"], r["department"], r["score"], r["rectification"]) for r in body["ratings"]
+    ] == [("approval.one", "fgw", 2, "open")]
+    assert [(s["id"], s["lead"], s["limit_wd"]) for s in preview["stages"]] == [
+        ("one", "fgw", 8),
+        ("two", "zj", 10),
+    ]
+    assert preview["total_due"]["key"] == "total"
+    assert {b["stage"] for b in preview["branches"]} == {"one", "two"}

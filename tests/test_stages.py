@@ -12,6 +12,7 @@ import pytest
 from builders import MONDAY, County
 
 from approvalflow import InvalidTransition, SettingsError
+from approvalflow.cli.show import render
 from approvalflow.diagram import draw
 from approvalflow.engine import WorkflowDefinition
 from approvalflow.project import ProjectState
@@ -230,6 +231,10 @@ class TestRunning:
         issue(county, "o_fgw")
         state = county.engine.project("P1")
         assert state.stage == "approval"
+        assert state.stage_runs["one"].issued_by == "o_fgw"
+        shown = render(county.engine, state, county.clock.now())
+        assert "result issued 2026-03-02 09:00 by o_fgw" in shown, shown
+        assert "lead 发改 (fgw)" in shown and "waiting on 自然资源 (zrzy)" in shown, shown
         assert stages.current_stage(state).id == "two"  # type: ignore[union-attr]
         # zrzy again in stage 2: a new branch; stage 1's approved one is kept with its stage.
         assert state.branches["zrzy"].state == "pending"

@@ -28,7 +28,7 @@ from approvalflow.testing.store_conformance import append, new_project
 # project_summaries hold 64-bit amounts only, which version 5 keeps as they are).
 _V4_DOWNGRADE = (
     "DROP TABLE plugins",
-    "ALTER TABLE snapshots DROP COLUMN digest",  # schema version 7
+    "ALTER TABLE snapshots DROP COLUMN digest",  # schema version 8
     "UPDATE meta SET schema_version = 4",
 )
 

@@ -118,7 +118,14 @@ class TestTheTutorial:
             "diagram",
         ):
             assert step in text, step
-        assert [b.directive for b in blocks if b.language == "yaml"] == ["file first_project.yaml"]
+        assert [b.directive for b in blocks if b.language == "yaml"] == [
+            "file first_project.yaml",
+            "file people.yaml",
+        ]
+        # The tutorial's people are read by name where the project is shown.
+        shown = next(b for b in commands if "--actors people.yaml" in b.text)
+        assert "郭强 (guo)" in (shown.expected_output or "")
+        assert "黄副县长 (huang)" in (shown.expected_output or "")
         assert all(b.language in ("sh", "yaml") for b in blocks), "a text block follows no command"
         checked = [b for b in commands if b.expected_output is not None]
         assert len(checked) >= len(commands) - 1, "show what each command prints"

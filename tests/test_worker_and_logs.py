@@ -20,7 +20,7 @@ from test_rule_sets import NEW, OLD, refused_without_change, republished
 
 from approvalflow import InvalidTransition
 from approvalflow.cli import main
-from approvalflow.logs import capture_logs, library_logger, mask_text
+from approvalflow.logs import _mask_every_shape, capture_logs, library_logger, mask_text
 from approvalflow.stores import open_store
 
 REPO_SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
@@ -307,6 +307,21 @@ class TestMasking:
     def test_dates_amounts_and_names_are_left_alone(self, text: str) -> None:
         """Masking does not touch what is not a number of a person; names are not masked."""
         assert mask_text(text) == text
+
+    @given(
+        before=_TEXT,
+        number=st.one_of(mobiles(), id_numbers(), landlines()).map(lambda found: found[0]),
+        after=_TEXT,
+        noise=st.text(alphabet=st.sampled_from("0123456789０１X -+()（）a中"), max_size=30),
+    )
+    def test_the_digit_count_shortcut_masks_exactly_what_the_patterns_would(
+        self, before: str, number: str, after: str, noise: str
+    ) -> None:
+        """A text with fewer than 10 digits is passed through without the four searches: no
+        shape of number fits in fewer (the shortest, a landline, has 10), so the shortcut
+        leaves nothing unmasked that the searches catch."""
+        for text in (f"{before}{number}{after}", noise, f"{noise} {number}"):
+            assert mask_text(text) == _mask_every_shape(text)
 
 
 class TestTheCliLeavesLoggingAsItFoundIt:

@@ -10,6 +10,10 @@ Two directives, so that these pages can never drift from what the code does:
 ``{approvalflow-diagram} stages`` (or ``branch``)
     A workflow machine drawn by ``approvalflow.diagram.draw`` as a Mermaid diagram (rendered by
     sphinxcontrib-mermaid). Options are those of the ``mermaid`` directive (``:caption:``...).
+
+``{approvalflow-svg} stages`` (or ``branch``), option ``:highlight: STATE``
+    The same machine as ``approvalflow diagram --format svg`` writes it (``diagram_svg``), inline
+    in the page: drawn when the site is built, no script needed.
 """
 
 from __future__ import annotations
@@ -111,6 +115,26 @@ class WorkflowDiagram(Mermaid):
         return list(super().run(**kwargs))
 
 
+class WorkflowSvg(SphinxDirective):
+    """``diagram_svg``'s document, inline in the page (HTML builders only)."""
+
+    has_content = False
+    required_arguments = 1
+    option_spec = {"highlight": str}  # noqa: RUF012 (docutils reads a class attribute)
+
+    def run(self) -> list[nodes.Node]:
+        from approvalflow.diagram import DiagramError, diagram_svg
+
+        _note_code_dependencies(self.env)
+        try:
+            svg = diagram_svg(self.arguments[0], highlight=self.options.get("highlight"))
+        except DiagramError as error:
+            return [self.state.document.reporter.warning(str(error), line=self.lineno)]
+        body = svg.split("?>", 1)[1].strip() if svg.startswith("<?xml") else svg
+        html = f'<figure class="approvalflow-svg" style="overflow-x:auto">{body}</figure>'
+        return [nodes.raw("", html, format="html")]
+
+
 def _note_code_dependencies(env: Any) -> None:
     # An incremental build re-reads the page when any of approvalflow's modules changes.
     import approvalflow
@@ -133,4 +157,5 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.setup_extension("sphinxcontrib.mermaid")
     app.add_directive("approvalflow-cli", CliReference)
     app.add_directive("approvalflow-diagram", WorkflowDiagram)
+    app.add_directive("approvalflow-svg", WorkflowSvg)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,10 +1,12 @@
 """approvalflow: the workflow and approval engine for county investment projects.
 
 The public surface is what this module exports (for hosts: ``Engine``, actors, clocks, errors),
-and three more modules:
+and these modules:
 
 - ``approvalflow.plugin``: the county plugin API, the only other module a county plugin imports;
 - ``approvalflow.stores``: ``open_store`` and the store classes a host picks by URL;
+- what a face for people uses: ``approvalflow.names.Names`` (display names beside the ids),
+  ``approvalflow.money.format_amount`` and ``approvalflow.diagram`` (``draw``, ``diagram_svg``);
 - the testing helpers ``approvalflow.testing.store_conformance`` (the suite a store backend
   passes) and ``approvalflow.scenario.runner`` (``load``, ``run_file``, ``run_scenario``).
 

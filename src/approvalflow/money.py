@@ -19,11 +19,10 @@ comma), ``12,3``, ``1,50,0万``, ``1_000``, ``1.5e8``, ``-5万``, ``１５亿`` 
 from __future__ import annotations
 
 import re
-from decimal import Decimal
 
 from approvalflow.errors import InvalidCommand
 
-__all__ = ["MAX_YUAN", "format_yuan", "parse_amount"]
+__all__ = ["MAX_YUAN", "format_amount", "format_yuan", "parse_amount"]
 
 MAX_YUAN = 10**15
 """The largest amount (in yuan) any argument may carry."""
@@ -122,12 +121,28 @@ def _too_large(argument: str, value: object) -> InvalidCommand:
     )
 
 
+def format_amount(yuan: int) -> str:
+    """Yuan as people write an amount, exactly: ``3.5亿``, ``2,800万``, ``1,234元``.
+
+    From 1亿 up in 亿, from 1万 up in 万, below that in 元; the whole part in groups of three,
+    the decimals only as many as the amount has (``1.23456789亿``: never rounded). Integer
+    arithmetic only, so what is printed is the amount, and :func:`parse_amount` reads it back
+    to the same yuan.
+    """
+    if isinstance(yuan, bool) or not isinstance(yuan, int):
+        raise TypeError(f"an amount is a whole number of yuan, not {type(yuan).__name__}")
+    sign = "-" if yuan < 0 else ""  # a negative figure (a change) is still written plainly
+    amount = abs(yuan)
+    for unit, digits in (("亿", 8), ("万", 4)):
+        if amount >= 10**digits:
+            whole, rest = divmod(amount, 10**digits)
+            text = f"{whole:,}"
+            if rest:
+                text += "." + f"{rest:0{digits}d}".rstrip("0")
+            return f"{sign}{text}{unit}"
+    return f"{sign}{amount:,}元"
+
+
 def format_yuan(amount: int) -> str:
-    """Render yuan the way a county report does: ``15亿``, ``600万``, ``1234元``."""
-    if amount and amount % 100_000_000 == 0:
-        return f"{amount // 100_000_000}亿"
-    if amount >= 100_000_000:
-        return f"{Decimal(amount) / Decimal(100_000_000):f}".rstrip("0").rstrip(".") + "亿"
-    if amount and amount % 10_000 == 0:
-        return f"{amount // 10_000}万"
-    return f"{amount}元"
+    """The same as :func:`format_amount` (the earlier name)."""
+    return format_amount(amount)

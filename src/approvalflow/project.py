@@ -213,7 +213,8 @@ class StageRun:
 class Rating:
     """The applicant's rating of one decided item (好差评) and the rectification (整改) a bad
     one opens. ``item`` is ``approval.<dept>`` (a decided branch) or ``approval`` (the stage,
-    rated against the county's ``ratings.stage_department``).
+    rated against the county's ``ratings.stage_department``); under stages
+    ``approval.<stage>.<dept>`` or ``approval.<stage>`` (rated against the stage's lead).
 
     ``rectification`` is ``None`` (a good rating), ``open`` (the department owes it, also after
     a reopening), ``rectified`` (awaiting confirmation) or ``confirmed`` (closed).
@@ -855,7 +856,7 @@ def _stage_decided(state: ProjectState, p: Any, at: datetime) -> None:
 def _stage_issued(state: ProjectState, p: Any, at: datetime) -> None:
     run = state._run_for_write(p["stage"])
     run.issued_at = at
-    run.issued_by = p.get("by")
+    run.issued_by = p.get("issued_by")
 
 
 @_on("approval_stage_overdue")

@@ -18,6 +18,11 @@ of every project. This module defines those read models; the stores keep them an
   branch's ``opened_at`` to ``decided_at``, kind ``department``), as the local days
   ``rules.metrics.metric_day`` counts them.
 
+- ``task_rows`` (project, party, kind, department, command): the task list's open items, each
+  under every party that may act on it (``approvalflow.tasks.task_rows``: plain columns, no
+  encoded text); the task list selects the rows of the actor's parties and authorises each at
+  query time, as ``open_items`` does. Only the rows that changed are written.
+
 A change to any of these needs a schema migration that rebuilds the projections
 (``Migration(rebuild_projections=True)`` in ``approvalflow.stores.schema``).
 
@@ -33,7 +38,7 @@ from typing import Any
 from approvalflow.model import Event
 from approvalflow.project import ProjectState
 from approvalflow.rules.metrics import MetricInputs, metric_day, metric_inputs, milestone_flags
-from approvalflow.rules.points import milestone_month, points_by_team
+from approvalflow.rules.points import milestone_month, points_by_milestone, points_by_team
 from approvalflow.stores.projections import (
     DEPARTMENT,
     STAGE,
@@ -43,6 +48,7 @@ from approvalflow.stores.projections import (
     Summary,
 )
 from approvalflow.stores.serialization import to_epoch_us
+from approvalflow.tasks import task_parts
 
 __all__ = ["MILESTONE_EVENT", "REPORTS", "Reports"]
 
@@ -50,11 +56,26 @@ MILESTONE_EVENT = "milestone_reached"
 
 
 class Reports:
-    """The built-in reports' read model: milestone points, signing, funds and intervals."""
+    """The built-in reports' read model: milestone points, signing, funds and intervals, and
+    the task list's rows. ``Reports(tasks=False)`` keeps no task rows (a store opened with it
+    answers ``task_rows`` with ``None``, and the task list reads every project: for measuring
+    what the task rows cost a commit)."""
 
-    def projection(self, state: ProjectState) -> Projection:
-        """The summary and finished intervals of ``state`` (cheap: no day is computed until a
-        row is written, see ``day``)."""
+    def __init__(self, *, tasks: bool = True) -> None:
+        self.tasks = tasks
+
+    @property
+    def keeps_tasks(self) -> bool:
+        """Whether ``projection`` gives the task list's rows."""
+        return self.tasks
+
+    def projection(
+        self, state: ProjectState, since: tuple[ProjectState, Projection] | None = None
+    ) -> Projection:
+        """The summary, finished intervals and task rows of ``state`` (cheap: no day is
+        computed until a row is written, see ``day``). ``since`` is the state the commit
+        started from and its projection: the parts of its task rows the commit did not change
+        are reused (``tasks.task_parts``), the others derived."""
         signed, started, producing = milestone_flags(state.milestones)
         summary = Summary(
             state.team,
@@ -75,7 +96,13 @@ class Reports:
         for dept, branch in state.branches.items():
             if branch.decided_at is not None:
                 spans[(DEPARTMENT, dept)] = (branch.opened_at, branch.decided_at)
-        return Projection(summary, spans)
+        tasks = None
+        if self.tasks:
+            old = since[1].tasks if since is not None else None
+            tasks = task_parts(
+                state, (since[0], old) if since is not None and old is not None else None
+            )
+        return Projection(summary, spans, tasks)
 
     def day(self, moment: datetime) -> int:
         """The local day ``moment`` counts as in the metrics, as ``date.toordinal()``."""
@@ -136,6 +163,12 @@ class Reports:
     def points_of_states(self, states: Iterable[ProjectState], month: str | None) -> dict[str, int]:
         """Points per team over loaded states (the memory store's answer)."""
         return points_by_team(states, month=month)
+
+    def points_by_milestone_of_states(
+        self, states: Iterable[ProjectState], month: str | None
+    ) -> dict[str, dict[str, int]]:
+        """Points per team and milestone over loaded states (the memory store's answer)."""
+        return points_by_milestone(states, month=month)
 
     def metric_inputs_of_states(self, states: Iterable[ProjectState]) -> MetricInputs:
         """``MetricInputs`` over loaded states (the memory store's answer)."""

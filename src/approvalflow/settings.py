@@ -349,6 +349,9 @@ class Settings:
     materials: dict[str, MaterialInfo] = attrs.field(factory=lambda: dict(_MATERIALS))
     requirements: dict[str, tuple[str, ...]] = attrs.field(factory=lambda: dict(_REQUIREMENTS))
     departments: dict[str, str] = attrs.field(factory=lambda: dict(_DEPARTMENTS))
+    # The investment-promotion teams' display names (招商小分队, 产业链专班), by the team id
+    # projects carry; a team not listed shows its id (D121).
+    teams: dict[str, str] = attrs.field(factory=dict)
     calendar: CalendarSettings = attrs.field(factory=CalendarSettings)
     conflicts: ConflictSettings = attrs.field(factory=ConflictSettings)
     ladder: LadderSettings = attrs.field(factory=LadderSettings)
@@ -483,6 +486,13 @@ class Settings:
                     f"settings.conflicts.allow: {role!r} is not a deciding role "
                     f"({', '.join(CONFLICT_ROLES)})"
                 )
+        for team, name in self.teams.items():
+            if not name.strip() or len(name) > 64:
+                found.append(
+                    f"settings.teams.{team}: a display name of 1 to 64 characters, got {name!r}"
+                )
+            elif problem := text_problem(name, single_line=True):
+                found.append(f"settings.teams.{team}: {name!a} {problem}")
         found.extend(ladder_problems(self.ladder.steps, "settings.ladder.steps"))
         found.extend(self._approval_problems())
         return found
@@ -553,6 +563,10 @@ class Settings:
 
     def department_name(self, dept: str) -> str:
         return self.departments.get(dept, dept)
+
+    def team_name(self, team: str) -> str:
+        """The team's display name (``teams``), or its id when the county gave none."""
+        return self.teams.get(team, team)
 
     def is_key_material(self, material: str) -> bool:
         info = self.materials.get(material)

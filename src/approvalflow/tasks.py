@@ -2,96 +2,180 @@
 
 ``open_items`` is a pure read of one project's state: for one actor, every item the project
 waits on from them (a review to give, a branch to accept or decide, a vote to cast, materials
-to supply, a commitment to verify, the next step of the project's life), each with the
+to supply, a commitment to verify, a stage's result to issue, a removal to consent to, a
+rectification to do or confirm, the next step of the project's life), each with the
 command(s) that answer it, its deadline, the working days left and the warning card it shows.
 Who may act is decided by the same authorisation the engine runs (``authorize``), so the list
 never offers a command the engine would refuse the actor as ``NotAuthorized``; where it may act
 follows the stage and branch tables. Plugins add their own kinds of item through the
 ``approvalflow_task_items`` hook (``Engine.tasks`` merges them).
+
+There is one derivation of the built-in items (D170): ``task_parts`` turns a state into rows,
+each item once per party that may act, kind by kind as ``ITEM_KINDS`` lists them. The stores
+keep those rows with each commit (their read model), ``Engine.tasks`` selects the rows of the
+actor's parties and authorises each (``items_of_rows``), and ``open_items`` does the same over
+one loaded state's rows. ``Engine.done`` reads the actor's events by an index
+(``Store.actor_events``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from approvalflow.calendar import WorkingCalendar, to_local
 from approvalflow.errors import NotAuthorized
 from approvalflow.model import Actor, Event
-from approvalflow.project import Branch, ProjectState
+from approvalflow.project import Branch, ProjectState, Rating
 from approvalflow.rules import stages
-from approvalflow.rules.authorization import BranchParties, authorize
+from approvalflow.rules.authorization import BranchParties, Party, authorize
 from approvalflow.rules.commands import BUILTIN_COMMANDS
 from approvalflow.settings import LadderStep, Settings
 from approvalflow.states import TERMINAL, investment_project, stage_allows
+from approvalflow.stores.projections import TaskRow
+from approvalflow.stores.serialization import from_epoch_us, to_epoch_us
 
 if TYPE_CHECKING:
     from approvalflow.engine import Engine
 
 __all__ = [
     "CARD_RANK",
+    "ITEM_KINDS",
+    "NOT_WAITED_ON",
     "TASK_COMMANDS",
     "TASK_KINDS",
     "DoneItem",
+    "ItemKind",
     "TaskItem",
+    "actor_parties",
     "done_items",
     "engine_done",
     "engine_tasks",
+    "items_of_rows",
     "open_items",
+    "part_name",
     "sort_by_urgency",
+    "task_parts",
+    "task_rows",
     "working_days_left",
 ]
 
-TASK_KINDS: tuple[str, ...] = (
-    "review",  # a pre-review member unit's opinion
-    "supply_materials",  # the one-time notice's list, a deficient branch's, or corrections
-    "convene",  # the chair opens a leading-group meeting
-    "vote",  # a member present at the meeting votes
-    "close_meeting",  # the chair tallies
-    "accept",  # an officer accepts (or returns, or rejects) a pending branch
-    "decide",  # an officer approves (or returns, or rejects) an accepted branch
-    "accept_commitment",  # the applicant pledges for a commitment-eligible branch
-    "verify",  # an officer verifies a commitment
-    "consent_removal",  # the leader consents to a removal (减签) from a priority project
-    "issue_stage_result",  # the lead department issues a decided stage's result (统一出件)
-    "rectify",  # a department rectifies after a bad rating (差评整改)
-    "confirm_rectification",  # the applicant or the efficiency office confirms it
-    "next_step",  # the project's own next step: negotiate, submit, sign, apply, start...
+
+@attrs.frozen
+class ItemKind:
+    """One built-in kind of task item: the commands that answer it and the parts of a project's
+    task rows it is derived in (``part_name``: ``project``, the project as a whole; ``branch``,
+    one branch; ``stage``, the running approval stage; ``removals``, the removals waiting for
+    consent; ``rating``, one rating's rectification)."""
+
+    name: str
+    commands: tuple[str, ...]
+    parts: tuple[str, ...]
+    summary: str
+
+
+ITEM_KINDS: tuple[ItemKind, ...] = (
+    ItemKind("review", ("opinion",), ("project",), "a pre-review member unit's opinion"),
+    ItemKind(
+        "supply_materials",
+        ("supply",),
+        ("project", "branch"),
+        "the one-time notice's list, a deficient branch's, or corrections",
+    ),
+    ItemKind("convene", ("convene",), ("project",), "the chair opens a leading-group meeting"),
+    ItemKind("vote", ("vote",), ("project",), "a member present at the meeting votes"),
+    ItemKind("close_meeting", ("close_meeting",), ("project",), "the chair tallies"),
+    ItemKind(
+        "accept",
+        ("accept", "return", "reject"),
+        ("branch",),
+        "an officer accepts (or returns, or rejects) a pending branch",
+    ),
+    ItemKind(
+        "decide",
+        ("approve", "return", "reject"),
+        ("branch",),
+        "an officer approves (or returns, or rejects) an accepted branch",
+    ),
+    ItemKind(
+        "accept_commitment",
+        ("accept_commitment",),
+        ("branch",),
+        "the applicant pledges for a commitment-eligible branch",
+    ),
+    ItemKind("verify", ("verify",), ("branch",), "an officer verifies a commitment"),
+    ItemKind(
+        "consent_removal",
+        ("consent_remove_department",),
+        ("removals",),
+        "the leader consents to a removal (减签) from a priority project",
+    ),
+    ItemKind(
+        "issue_stage_result",
+        ("issue_stage_result",),
+        ("stage",),
+        "the lead department issues a decided stage's result (统一出件)",
+    ),
+    ItemKind("rectify", ("rectify",), ("rating",), "a department rectifies after a bad rating"),
+    ItemKind(
+        "confirm_rectification",
+        ("confirm_rectification",),
+        ("rating",),
+        "the applicant or the efficiency office confirms a rectification",
+    ),
+    ItemKind(
+        "next_step",
+        (
+            "negotiate",
+            "submit_pre_review",
+            "sign",
+            "apply",
+            "start_construction",
+            "start_production",
+            "reach_target",
+        ),
+        ("project",),
+        "the project's own next step: negotiate, submit, sign, apply, start...",
+    ),
 )
+"""Every built-in kind of item, in one table: ``task_parts`` derives each kind's rows in the
+parts named here, with these commands (``tests/test_tasks.py`` holds every row to its kind and
+requires every kind and command here to come out of the rows), ``open_items`` reads those rows,
+and ``TASK_COMMANDS`` (what a reference tries) is the table's commands. A built-in command is
+either answered by a kind here or listed in ``NOT_WAITED_ON``; a test holds the two to
+``BUILTIN_COMMANDS``, so a new command cannot be left out of both."""
+
+TASK_KINDS: tuple[str, ...] = tuple(kind.name for kind in ITEM_KINDS)
 """The built-in kinds of item; a plugin's items may use kinds of their own."""
 
-TASK_COMMANDS: frozenset[str] = frozenset(
+TASK_COMMANDS: frozenset[str] = frozenset(c for kind in ITEM_KINDS for c in kind.commands)
+"""The built-in commands that answer a wait (``ITEM_KINDS``' commands)."""
+
+NOT_WAITED_ON: frozenset[str] = frozenset(
     {
-        "negotiate",
-        "submit_pre_review",
-        "opinion",
-        "supply",
-        "convene",
-        "vote",
-        "close_meeting",
-        "sign",
-        "apply",
-        "accept",
-        "return",
-        "approve",
-        "reject",
-        "accept_commitment",
-        "verify",
-        "consent_remove_department",
-        "issue_stage_result",
-        "rectify",
-        "confirm_rectification",
-        "start_construction",
-        "start_production",
-        "reach_target",
+        "create",
+        "withdraw",
+        "terminate",
+        "delegate",
+        "report_funds",
+        "urge",
+        "copy",
+        "transfer",
+        "entrust",
+        "extend_limit",
+        "pause_clock",
+        "resume_clock",
+        "add_department",
+        "remove_department",
+        "rate",
+        "migrate_rules",
     }
 )
-"""The built-in commands that answer a wait. Commands allowed at any time (``withdraw``,
-``terminate``, ``delegate``, ``report_funds``, ``urge``, ``copy``...) are not items: nothing
-waits on them."""
+"""The built-in commands that are no item: allowed whenever their party chooses, nothing waits
+on them (a withdrawal, a transfer, 加签/减签 themselves, a rating: D156...)."""
 
 CARD_RANK: Mapping[str, int] = {"early_warning": 1, "yellow_card": 2, "red_card": 3}
 """The built-in ladder's cards, mildest first; an unknown card ranks above them all."""
@@ -177,168 +261,13 @@ def open_items(
 ) -> list[TaskItem]:
     """Every item ``state`` waits on from ``actor`` at ``now``, most urgent first.
 
-    ``settings`` is the rule set the project is pinned to (``Engine.rules_for``).
+    ``settings`` is the rule set the project is pinned to (``Engine.rules_for``). The items
+    are the state's task rows (``task_parts``) of the actor's parties, authorised as the
+    stores' task list authorises them (``items_of_rows``): one derivation for both (D170).
     """
-    if state.stage in TERMINAL and not state.ratings:
-        return []
-    found: list[TaskItem] = []
-
-    def may(command: str, branch: Branch | None = None) -> bool:
-        parties = (
-            BranchParties(branch.department, branch.handler, branch.deputy, branch.deputy_until)
-            if branch is not None
-            else None
-        )
-        try:
-            authorize(
-                BUILTIN_COMMANDS[command].parties,
-                actor,
-                command=command,
-                project_id=state.id,
-                team=state.team,
-                applicant=state.applicant,
-                agent=state.agent,
-                leader=state.leader,
-                settings=settings,
-                branch=parties,
-                now=now,
-            )
-        except NotAuthorized:
-            return False
-        return True
-
-    def add(
-        kind: str,
-        commands: Sequence[str],
-        department: str | None = None,
-        deadline: datetime | None = None,
-        card: str | None = None,
-    ) -> None:
-        found.append(
-            TaskItem(
-                actor=actor.id,
-                project=state.id,
-                project_name=state.name,
-                kind=kind,
-                commands=tuple(commands),
-                department=department,
-                deadline=deadline,
-                working_days_left=working_days_left(deadline, calendar, now),
-                card=card,
-            )
-        )
-
-    if state.ratings:
-        _rectification_items(state, actor, may, add)
-    if state.stage in TERMINAL:
-        return sort_by_urgency(found)
-    stage = state.stage
-    steps = [c for c in _NEXT_STEPS.get(stage, ()) if may(c)]
-    if steps:
-        add("next_step", steps)
-    if stage == "pre_review.reviewing" and state.round is not None:
-        unit = actor.department
-        round_ = state.round
-        if unit is not None and unit not in round_.opinions and may("opinion"):
-            card = _last_card(round_.ladders.get(unit, ()), round_.cards_issued.get(unit, ()))
-            add("review", ["opinion"], unit, round_.due, card)
-    elif stage == "pre_review.awaiting_materials":
-        if may("supply"):
-            add("supply_materials", ["supply"])
-    elif stage == "decision.pending":
-        if may("convene"):
-            add("convene", ["convene"])
-    elif stage == "decision.meeting" and state.meeting is not None:
-        meeting = state.meeting
-        if actor.id in meeting.present and actor.id not in meeting.votes and may("vote"):
-            add("vote", ["vote"])
-        if may("close_meeting"):
-            add("close_meeting", ["close_meeting"])
-    if stage == "approval":
-        _approval_items(state, settings, actor, may, add)
-    if stage_allows("verify", stage) and actor.department in state.branches:
-        branch = state.branches[actor.department]
-        awaiting = branch.commitment and branch.state == "approved" and not branch.verified
-        if awaiting and may("verify", branch):
-            add("verify", ["verify"], branch.department, branch.verify_due)
-    return sort_by_urgency(found)
-
-
-def _approval_items(
-    state: ProjectState,
-    settings: Settings,
-    actor: Actor,
-    may: Callable[..., bool],
-    add: Callable[..., None],
-) -> None:
-    """The approval stage's items: the actor's own branch, the applicant's supplies and
-    pledges, the leader's consent to a removal, a re-application for revoked branches, and
-    under stages the lead department's combined result once every branch of the running stage
-    is approved."""
-    branch = state.branches.get(actor.department) if actor.department else None
-    if branch is not None:
-        commands = [
-            c for c in _OFFICER_COMMANDS if investment_project().branch.allows(branch.state, c)
-        ]
-        if commands and may(commands[0], branch):
-            kind = "accept" if branch.state == "pending" else "decide"
-            add(
-                kind,
-                commands,
-                branch.department,
-                branch.due,
-                _last_card(branch.ladder, branch.cards_issued),
-            )
-    if may("supply"):
-        for dept, other in state.branches.items():
-            if other.outstanding or other.state == "returned":
-                add("supply_materials", ["supply"], dept, other.supply_due)
-    if may("accept_commitment"):
-        for dept, other in state.branches.items():
-            if other.state == "pending" and dept in settings.commitment.departments:
-                add("accept_commitment", ["accept_commitment"], dept, other.due)
-    if state.removal_requests and may("consent_remove_department"):
-        for request in state.removal_requests:
-            add("consent_removal", ["consent_remove_department"], request.department)
-    if any(b.state == "revoked" for b in state.branches.values()) and may("apply"):
-        add("next_step", ["apply"])
-    run = stages.current_stage(state)
-    if (
-        run is not None
-        and actor.department == run.lead
-        and stages.stage_ready(state, run)
-        and may("issue_stage_result")
-    ):
-        add(
-            "issue_stage_result",
-            ["issue_stage_result"],
-            run.lead,
-            run.due,
-            _last_card(run.ladder, run.cards_issued),
-        )
-
-
-def _rectification_items(
-    state: ProjectState,
-    actor: Actor,
-    may: Callable[..., bool],
-    add: Callable[..., None],
-) -> None:
-    """好差评: the department's open rectifications, with their deadline and card, and the
-    rectified ones awaiting the applicant's or the efficiency office's confirmation. Rating
-    itself is not an item: it is the enterprise's choice (D156)."""
-    for rating in state.ratings.values():
-        if rating.rectification == "open" and rating.department == actor.department:
-            if may("rectify"):
-                add(
-                    "rectify",
-                    ["rectify"],
-                    rating.department,
-                    rating.due,
-                    _last_card(rating.ladder, rating.cards_issued),
-                )
-        elif rating.rectification == "rectified" and may("confirm_rectification"):
-            add("confirm_rectification", ["confirm_rectification"], rating.department)
+    parties = set(actor_parties(actor))
+    rows = [row for part in task_parts(state).values() for row in part if row.party in parties]
+    return items_of_rows(rows, actor, lambda _row: settings, calendar=calendar, now=now)
 
 
 def _last_card(steps: Sequence[LadderStep], issued: Sequence[int]) -> str | None:
@@ -405,17 +334,33 @@ def _known(engine: Engine, actor_id: str, what: str) -> Actor:
 
 
 def engine_tasks(engine: Engine, actor_id: str, now: datetime | None = None) -> list[TaskItem]:
-    """``open_items`` over every project of ``engine``'s store, with the plugins' items."""
+    """The task list of ``actor_id``: the store's task rows of its parties, authorised at
+    ``now`` (``items_of_rows``), with the plugins' items; over every project's state
+    (``open_items``) when the store keeps no task rows."""
     actor = _known(engine, actor_id, "a task list")
     now = now or engine.clock.now()
+    rows = engine.store.task_rows(actor_parties(actor))
+    if rows is None:
+        found = [
+            item
+            for state in engine.projects()
+            for item in open_items(
+                state, engine.rules_for(state), actor, calendar=engine.calendar, now=now
+            )
+        ]
+    else:
+
+        def settings_for(row: TaskRow) -> Settings:
+            return engine.rules_for_fingerprint(row.fingerprint, row.project)
+
+        found = items_of_rows(rows, actor, settings_for, calendar=engine.calendar, now=now)
     hook = engine.plugin_manager.hook.approvalflow_task_items
-    with_plugins = bool(hook.get_hookimpls())
-    found: list[TaskItem] = []
-    for state in engine.projects():
-        settings = engine.rules_for(state)
-        found.extend(open_items(state, settings, actor, calendar=engine.calendar, now=now))
-        if with_plugins and state.stage not in TERMINAL:
-            for extra in hook(project=state, settings=settings):
+    if hook.get_hookimpls():
+        # A plugin's items come from its hook on each open project's state (D109).
+        for state in engine.projects():
+            if state.stage in TERMINAL:
+                continue
+            for extra in hook(project=state, settings=engine.rules_for(state)):
                 found.extend(
                     attrs.evolve(
                         item,
@@ -430,9 +375,530 @@ def engine_tasks(engine: Engine, actor_id: str, now: datetime | None = None) -> 
 
 
 def engine_done(engine: Engine, actor: str) -> list[DoneItem]:
-    """``done_items`` over every project of ``engine``'s store, the latest first."""
+    """``done_items`` over the events the store holds of ``actor`` (sent by them or on their
+    behalf, read by an index), the latest first."""
     _known(engine, actor, "what was done")
+    events = engine.store.actor_events(actor)
+    by_project: dict[str, list[Event]] = {}
+    for event in events:
+        by_project.setdefault(event.project, []).append(event)
+    names = {
+        project: str(event.payload.get("name", project))
+        for project, event in engine.store.first_events(list(by_project)).items()
+    }
     found: list[DoneItem] = []
-    for state in engine.projects():
-        found.extend(done_items(engine.store.events(state.id), state.name, actor))
+    for project, history in by_project.items():
+        found.extend(done_items(history, names.get(project, project), actor))
     return sorted(found, key=lambda d: (d.at, d.project, d.version), reverse=True)
+
+
+# -- the task read model ---------------------------------------------------------------------
+#
+# An item depends on the actor directory (roles, departments, teams, recusals) and on the rule
+# set, which a store knows neither of. So a commit keeps each open item of the project as rows
+# keyed by the PARTY that may act: a named actor (``actor:guo``), a role (``role:reviewer``)
+# or a department (``dept:zj``). A task list maps the actor to its parties (``actor_parties``),
+# selects the rows of those parties, and runs the same authorisation ``open_items`` runs on
+# what each row carries (the project's named parties, the branch's handler and deputy, the
+# rule set's fingerprint), so it answers the very items ``open_items`` does without loading a
+# project. Rows are plain columns: deriving them is a few tuples, and a store compares them
+# with the rows the project had to write only the difference.
+
+_SEP = "\x1f"  # between the units of a review row's ``answered`` and ``cards``
+
+
+def actor_parties(actor: Actor) -> list[str]:
+    """Every party ``actor`` belongs to: its id, each of its roles and its department."""
+    found = [f"actor:{actor.id}", *(f"role:{role}" for role in sorted(actor.roles))]
+    if actor.department:
+        found.append(f"dept:{actor.department}")
+    return found
+
+
+def _parties_of(command: str, state: ProjectState) -> tuple[str, ...]:
+    """The parties whose actors may send ``command`` on ``state`` (a superset: the
+    authorisation at query time decides)."""
+    found = _ROLE_PARTIES.get(command)
+    if found is not None:
+        return found
+    named: list[str] = []
+    for party in BUILTIN_COMMANDS[command].parties:
+        if party is Party.APPLICANT:
+            named.append(f"actor:{state.applicant}")
+            if state.agent is not None:
+                named.append(f"actor:{state.agent}")
+        elif party is Party.LEADER:
+            named.append(f"actor:{state.leader}")
+        elif party in (Party.OFFICER, Party.HANDLER, Party.HEAD):
+            named.append("role:officer" if party is not Party.HEAD else "role:head")
+        else:
+            named.append(f"role:{party.value}")
+    return tuple(dict.fromkeys(named))
+
+
+def _role_parties() -> dict[str, tuple[str, ...]]:
+    """The commands whose parties are roles only: their parties do not depend on the state."""
+    found: dict[str, tuple[str, ...]] = {}
+    for command in TASK_COMMANDS:
+        parties = BUILTIN_COMMANDS[command].parties
+        if Party.APPLICANT in parties or Party.LEADER in parties:
+            continue
+        found[command] = tuple(
+            dict.fromkeys(
+                "role:officer"
+                if p in (Party.OFFICER, Party.HANDLER)
+                else "role:head"
+                if p is Party.HEAD
+                else f"role:{p.value}"
+                for p in parties
+            )
+        )
+    return found
+
+
+_ROLE_PARTIES = _role_parties()
+
+
+_new_row = tuple.__new__  # a TaskRow from a built tuple, without NamedTuple's keyword __new__
+
+
+def _memo(compute: Callable[[str], Any]) -> Callable[[str], Any]:
+    """``compute`` once per argument (the built-in machines' answers never change)."""
+    cache: dict[str, Any] = {}
+
+    def get(key: str) -> Any:
+        found = cache.get(key, cache)
+        if found is cache:
+            found = cache[key] = compute(key)
+        return found
+
+    return get
+
+
+@_memo
+def _branch_commands(branch_state: str) -> str:
+    """The officer's commands a branch in ``branch_state`` takes, space-separated, or ``""``."""
+    machine = investment_project().branch
+    return " ".join(c for c in _OFFICER_COMMANDS if machine.allows(branch_state, c))
+
+
+_verifies_in = _memo(lambda stage: stage_allows("verify", stage))
+
+
+_NO_BRANCH: tuple[Any, ...] = (False, False, None, None, None)
+_PLEDGE: tuple[Any, ...] = (False, True, None, None, None)
+_HEAD = ""
+"""The part of a project's task rows that no branch holds (departments are never empty)."""
+_STAGE = "\x1fstage"
+_REMOVALS = "\x1fremovals"
+_RATING = "\x1frating:"
+"""The parts of the running stage's result, the removals waiting for consent, and each
+rating's rectification (``_RATING`` + its item); no department holds a control character."""
+
+
+class _RowMaker:
+    """Builds one state's task rows: plain tuples, each distinct deadline converted once."""
+
+    __slots__ = ("common", "moments", "named", "project", "state")
+
+    def __init__(self, state: ProjectState) -> None:
+        self.state = state
+        self.project = state.id
+        self.common = (
+            state.name,
+            state.team,
+            state.applicant,
+            state.agent,
+            state.leader,
+            state.settings_fingerprint,
+        )
+        self.moments: dict[datetime, int] = {}
+        self.named: dict[str, tuple[str, ...]] = {}
+
+    def us(self, moment: datetime) -> int:
+        found = self.moments.get(moment)
+        if found is None:
+            found = self.moments[moment] = to_epoch_us(moment)
+        return found
+
+    def add(
+        self,
+        rows: list[TaskRow],
+        kind: str,
+        commands: str,
+        department: str = "",
+        deadline: datetime | None = None,
+        card: str | None = None,
+        parties: Iterable[str] | None = None,
+        answered: str = "",
+        cards: str = "",
+        tail: tuple[Any, ...] = _NO_BRANCH,
+        item: str = "",
+    ) -> None:
+        command = commands.split(" ", 1)[0] if " " in commands else commands
+        deadline_us = None if deadline is None else self.us(deadline)
+        head = (
+            kind,
+            department,
+            item,
+            command,
+            commands,
+            deadline_us,
+            card,
+            answered,
+            cards,
+            *tail,
+        )
+        if parties is None:
+            parties = self.named.get(command)
+            if parties is None:
+                parties = self.named[command] = _parties_of(command, self.state)
+        project, common = self.project, self.common
+        for party in parties:
+            rows.append(_new_row(TaskRow, (project, party, *head, *common)))
+
+    def on_branch(self, branch: Branch) -> tuple[Any, ...]:
+        until = branch.deputy_until
+        return (
+            True,
+            False,
+            branch.handler,
+            branch.deputy,
+            None if until is None else self.us(until),
+        )
+
+    def head(self, revoked: bool) -> tuple[TaskRow, ...]:
+        """The rows of the project as a whole: its next step, the review, the meeting..."""
+        state = self.state
+        stage = state.stage
+        rows: list[TaskRow] = []
+        add = self.add
+        for command in _NEXT_STEPS.get(stage, ()):
+            add(rows, "next_step", command)
+        if stage == "pre_review.reviewing" and state.round is not None:
+            round_ = state.round
+            units = sorted(set(round_.ladders) | set(round_.cards_issued))
+            cards = _SEP.join(
+                f"{unit}={card}"
+                for unit in units
+                if (
+                    card := _last_card(
+                        round_.ladders.get(unit, ()), round_.cards_issued.get(unit, ())
+                    )
+                )
+            )
+            add(
+                rows,
+                "review",
+                "opinion",
+                deadline=round_.due,
+                answered=_SEP.join(sorted(round_.opinions)),
+                cards=cards,
+            )
+        elif stage == "pre_review.awaiting_materials":
+            add(rows, "supply_materials", "supply")
+        elif stage == "decision.pending":
+            add(rows, "convene", "convene")
+        elif stage == "decision.meeting" and state.meeting is not None:
+            meeting = state.meeting
+            voters = [f"actor:{a}" for a in sorted(meeting.present) if a not in meeting.votes]
+            if voters:
+                add(rows, "vote", "vote", parties=voters)
+            add(rows, "close_meeting", "close_meeting")
+        if revoked:
+            add(rows, "next_step", "apply")
+        return tuple(rows)
+
+    def branch(
+        self, dept: str, branch: Branch, approval: bool, verify: bool
+    ) -> tuple[TaskRow, ...]:
+        """The rows of one branch: to accept or decide, supplies, a pledge, a verification."""
+        rows: list[TaskRow] = []
+        add = self.add
+        if approval:
+            branch_state = branch.state
+            commands = _branch_commands(branch_state)
+            if commands:
+                add(
+                    rows,
+                    "accept" if branch_state == "pending" else "decide",
+                    commands,
+                    dept,
+                    branch.due,
+                    _last_card(branch.ladder, branch.cards_issued),
+                    (f"dept:{dept}",),
+                    tail=self.on_branch(branch),
+                )
+            if branch.outstanding or branch_state == "returned":
+                add(rows, "supply_materials", "supply", dept, branch.supply_due)
+            if branch_state == "pending":
+                add(rows, "accept_commitment", "accept_commitment", dept, branch.due, tail=_PLEDGE)
+        if verify and branch.commitment and branch.state == "approved" and not branch.verified:
+            add(
+                rows,
+                "verify",
+                "verify",
+                dept,
+                branch.verify_due,
+                parties=(f"dept:{dept}",),
+                tail=self.on_branch(branch),
+            )
+        return tuple(rows)
+
+    def stage_result(self) -> tuple[TaskRow, ...]:
+        """The running stage's combined result, once every branch of it is decided: for the
+        officers of its lead department (whose own check says the rest, D143)."""
+        state = self.state
+        run = stages.current_stage(state)
+        if run is None or not stages.stage_ready(state, run):
+            return ()
+        rows: list[TaskRow] = []
+        self.add(
+            rows,
+            "issue_stage_result",
+            "issue_stage_result",
+            run.lead,
+            run.due,
+            _last_card(run.ladder, run.cards_issued),
+            (f"dept:{run.lead}",),
+        )
+        return tuple(rows)
+
+    def removals(self) -> tuple[TaskRow, ...]:
+        """The leader's consent to each removal (减签) waiting on a priority project."""
+        rows: list[TaskRow] = []
+        for request in self.state.removal_requests:
+            self.add(rows, "consent_removal", "consent_remove_department", request.department)
+        return tuple(rows)
+
+    def rating(self, item: str, rating: Rating) -> tuple[TaskRow, ...]:
+        """好差评: an open rectification for the rated department's officers, with its deadline
+        and card, or a rectified one for the applicant and the efficiency office to confirm.
+        Rating itself is no item: it is the enterprise's choice (D156)."""
+        rows: list[TaskRow] = []
+        dept = rating.department
+        if rating.rectification == "open":
+            self.add(
+                rows,
+                "rectify",
+                "rectify",
+                dept,
+                rating.due,
+                _last_card(rating.ladder, rating.cards_issued),
+                (f"dept:{dept}",),
+                item=item,
+            )
+        elif rating.rectification == "rectified":
+            self.add(rows, "confirm_rectification", "confirm_rectification", dept, item=item)
+        return tuple(rows)
+
+
+def _revoked(state: ProjectState) -> bool:
+    return state.stage == "approval" and any(b.state == "revoked" for b in state.branches.values())
+
+
+def _same_parties(old: ProjectState, new: ProjectState) -> bool:
+    """Whether every row of ``old`` and ``new`` carries the same project columns (name, named
+    parties, rule set) and the same stage: only then may a part's rows be reused."""
+    return (
+        old.stage == new.stage
+        and old.settings_fingerprint == new.settings_fingerprint
+        and old.agent == new.agent
+        and old.applicant == new.applicant
+        and old.leader == new.leader
+        and old.team == new.team
+        and old.name == new.name
+    )
+
+
+def task_parts(
+    state: ProjectState,
+    since: tuple[ProjectState, Mapping[str, tuple[TaskRow, ...]]] | None = None,
+) -> dict[str, tuple[TaskRow, ...]]:
+    """The task read model's rows of ``state`` in parts, each a tuple (every item it waits on,
+    once for every party that may act): ``""`` for the project as a whole, one part per branch
+    with rows, and parts for the running stage's result, the removals waiting for consent and
+    each rating's rectification (``ITEM_KINDS`` names each kind's part). Pure: the state alone,
+    no actor, no rule set.
+
+    ``since`` is the state the commit started from and its parts: a part whose source the
+    commit did not write to is taken from it as the very same tuple (a state's round, meeting,
+    branches and ratings are copy-on-write, ``ProjectState.clone``, so an untouched one is the
+    same object), and a store that sees the same tuple writes nothing for it. On the command
+    path of the SQL stores, so it builds plain tuples and derives only what changed.
+    """
+    stage = state.stage
+    terminal = stage in TERMINAL
+    if terminal and not state.ratings:
+        return {}
+    maker = _RowMaker(state)
+    parts: dict[str, tuple[TaskRow, ...]] = {}
+    old_state, old_parts = since if since is not None else (None, None)
+    reuse = old_state is not None and old_parts is not None and _same_parties(old_state, state)
+    old: Mapping[str, tuple[TaskRow, ...]] = old_parts if reuse and old_parts is not None else {}
+    if state.ratings:
+        old_ratings = old_state.ratings if reuse and old_state is not None else {}
+        for item, rating in state.ratings.items():
+            key = _RATING + item
+            if old_ratings.get(item) is rating:
+                rows = old.get(key, ())
+            else:
+                rows = maker.rating(item, rating)
+            if rows:
+                parts[key] = rows
+    if terminal:
+        return parts
+    revoked = _revoked(state)
+    if (
+        reuse
+        and old_state is not None
+        and old_state.round is state.round
+        and old_state.meeting is state.meeting
+        and _revoked(old_state) == revoked
+    ):
+        head = old.get(_HEAD, ())
+    else:
+        head = maker.head(revoked)
+    if head:
+        parts[_HEAD] = head
+    approval = stage == "approval"
+    verify = _verifies_in(stage)
+    if approval or verify:
+        old_branches = old_state.branches if reuse and old_state is not None else {}
+        for dept, branch in state.branches.items():
+            if old_branches.get(dept) is branch:
+                rows = old.get(dept, ())
+            else:
+                rows = maker.branch(dept, branch, approval, verify)
+            if rows:
+                parts[dept] = rows
+    if approval:
+        if state.removal_requests:
+            if (
+                reuse
+                and old_state is not None
+                and old_state.removal_requests is state.removal_requests
+            ):
+                rows = old.get(_REMOVALS, ())
+            else:
+                rows = maker.removals()
+            if rows:
+                parts[_REMOVALS] = rows
+        if state.stage_runs:
+            # Whether the stage is ready reads its branches: derived afresh (one row at most).
+            rows = maker.stage_result()
+            if rows:
+                parts[_STAGE] = rows
+    return parts
+
+
+def part_name(key: str) -> str:
+    """What a key of ``task_parts`` is the part of (``ItemKind.parts``): ``project``,
+    ``branch``, ``stage``, ``removals`` or ``rating``."""
+    if key == _HEAD:
+        return "project"
+    if key == _STAGE:
+        return "stage"
+    if key == _REMOVALS:
+        return "removals"
+    if key.startswith(_RATING):
+        return "rating"
+    return "branch"
+
+
+def task_rows(state: ProjectState) -> frozenset[TaskRow]:
+    """Every task row of ``state`` (``task_parts``, flattened)."""
+    return frozenset(row for rows in task_parts(state).values() for row in rows)
+
+
+def items_of_rows(
+    rows: Iterable[TaskRow],
+    actor: Actor,
+    settings_for: Callable[[TaskRow], Settings],
+    *,
+    calendar: WorkingCalendar,
+    now: datetime,
+) -> list[TaskItem]:
+    """The items ``rows`` hold for ``actor`` at ``now``, most urgent first: the items
+    ``open_items`` gives on the rows' projects. ``settings_for`` gives the rule set a row's
+    project is pinned to (by its ``fingerprint``); days left and cards are read at ``now``."""
+    found: dict[tuple[object, ...], TaskItem] = {}
+    # What many rows share, read once a list: a rule set, a command text, a deadline (deadlines
+    # fall at the end of a working day, so a list has a few hundred distinct ones at most).
+    rule_sets: dict[str, Settings] = {}
+    command_tuples: dict[str, tuple[str, ...]] = {}
+    deadlines: dict[int, tuple[datetime, int | None]] = {}
+    for row in rows:
+        department: str | None = row.department or None
+        card = row.card
+        if row.kind == "review":
+            department = actor.department
+            if department is None or department in row.answered.split(_SEP):
+                continue
+            card = None
+            for pair in row.cards.split(_SEP) if row.cards else ():
+                unit, _, unit_card = pair.partition("=")
+                if unit == department:
+                    card = unit_card
+        elif row.branch and actor.department != row.department:
+            continue
+        commands = command_tuples.get(row.commands)
+        if commands is None:
+            commands = command_tuples[row.commands] = tuple(row.commands.split(" "))
+        key = (row.project, row.kind, commands, department, row.item)
+        if key in found:
+            continue  # the same item under another of the actor's parties
+        settings = rule_sets.get(row.fingerprint)
+        if settings is None:
+            settings = rule_sets[row.fingerprint] = settings_for(row)
+        if row.commitment_only and row.department not in settings.commitment.departments:
+            continue
+        branch = (
+            BranchParties(
+                row.department,
+                row.handler,
+                row.deputy,
+                None if row.deputy_until_us is None else from_epoch_us(row.deputy_until_us),
+            )
+            if row.branch
+            else None
+        )
+        try:
+            authorize(
+                BUILTIN_COMMANDS[row.command].parties,
+                actor,
+                command=row.command,
+                project_id=row.project,
+                team=row.team,
+                applicant=row.applicant,
+                agent=row.agent,
+                leader=row.leader,
+                settings=settings,
+                branch=branch,
+                now=now,
+            )
+        except NotAuthorized:
+            continue
+        deadline: datetime | None = None
+        days_left: int | None = None
+        if row.deadline_us is not None:
+            known = deadlines.get(row.deadline_us)
+            if known is None:
+                moment = from_epoch_us(row.deadline_us)
+                known = deadlines[row.deadline_us] = (
+                    moment,
+                    working_days_left(moment, calendar, now),
+                )
+            deadline, days_left = known
+        found[key] = TaskItem(
+            actor=actor.id,
+            project=row.project,
+            project_name=row.project_name,
+            kind=row.kind,
+            commands=commands,
+            department=department,
+            deadline=deadline,
+            working_days_left=days_left,
+            card=card,
+        )
+    return sort_by_urgency(found.values())

@@ -90,7 +90,9 @@ def _parser() -> argparse.ArgumentParser:
         audit_commands.add_parser("seal", help="sign every project's chain head (a checkpoint)")
     )
     report.add_arguments(commands.add_parser("report", help="the leaderboard and the metrics"))
-    diagram.add_arguments(commands.add_parser("diagram", help="draw the workflow (Mermaid or DOT)"))
+    diagram.add_arguments(
+        commands.add_parser("diagram", help="draw the workflow (Mermaid, DOT or SVG)")
+    )
     worker.add_arguments(
         commands.add_parser("worker", help="fire due timers and deliver notices until stopped")
     )

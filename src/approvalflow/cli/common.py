@@ -16,17 +16,20 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from approvalflow.engine import Engine, WorkflowDefinition
+    from approvalflow.model import Actor
     from approvalflow.stores import Store
 
 __all__ = [
     "STORE_VARIABLE",
     "CommandFailed",
     "CommandLineError",
+    "add_actors_argument",
     "add_store_argument",
     "open_definition",
     "open_engine",
     "open_existing_store",
     "parse_time",
+    "read_actors_option",
     "store_plugins",
 ]
 
@@ -53,6 +56,30 @@ def add_store_argument(parser: argparse.ArgumentParser) -> None:
         default=None,
         help=f"store URL, e.g. sqlite:///approvalflow.db (default: ${STORE_VARIABLE})",
     )
+
+
+def add_actors_argument(parser: argparse.ArgumentParser) -> None:
+    """``--actors FILE``: the actor directory ``serve`` and ``worker`` take, read here for
+    the people's names."""
+    from pathlib import Path
+
+    parser.add_argument(
+        "--actors",
+        type=Path,
+        default=None,
+        help="YAML file: actor id -> {name, roles, department, teams, recuse} "
+        "(people are shown by name)",
+    )
+
+
+def read_actors_option(options: argparse.Namespace) -> list[Actor]:
+    """The actors of ``--actors`` (none without it), read by the worker's and the service's
+    reader: a missing or malformed file is a :class:`CommandLineError` naming the line."""
+    if getattr(options, "actors", None) is None:
+        return []
+    from approvalflow.cli.worker import load_actors
+
+    return load_actors(options.actors)
 
 
 def store_url(options: argparse.Namespace) -> str:

@@ -16,13 +16,25 @@ from typing import Any
 
 from approvalflow.cli.common import (
     CommandLineError,
+    add_actors_argument,
     add_store_argument,
     open_engine,
     open_existing_store,
     parse_time,
+    read_actors_option,
 )
+from approvalflow.money import format_amount
+from approvalflow.names import Names
 
-__all__ = ["add_arguments", "metrics_rows", "rating_rows", "run"]
+__all__ = [
+    "AMOUNT_COLUMNS",
+    "add_arguments",
+    "late_rows",
+    "leaderboard_rows",
+    "metrics_rows",
+    "rating_rows",
+    "run",
+]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,6 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             default=[],
             help="county plugin (default: the plugins recorded in the store)",
         )
+        add_actors_argument(sub)
         sub.set_defaults(run=run)
 
 
@@ -55,30 +68,22 @@ def run(options: argparse.Namespace) -> int:
     if month_given and not _valid_month(options.month):
         raise CommandLineError(f"--month takes YYYY-MM (such as 2026-03), not {options.month!r}")
     at = parse_time("--at", options.at) if options.report == "late" else None
+    actors = read_actors_option(options)
     store = open_existing_store(options)
     try:
         engine = open_engine(store, options.plugin)
+        names = Names.of(engine.settings, actors)
         if options.report == "leaderboard":
-            rows = [
-                {
-                    "rank": row.rank,
-                    "team": row.team,
-                    "points": row.points,
-                    "previous_rank": row.previous_rank,
-                    "previous_points": row.previous_points,
-                    "change": _change(row.rank, row.previous_rank),
-                }
-                for row in engine.leaderboard(options.month)
-            ]
+            rows = leaderboard_rows(engine, options.month, names)
             title = f"赛马榜 {options.month}: teams by points earned in the month"
         elif options.report == "late":
-            rows = late_rows(engine, at)
+            rows = late_rows(engine, at, names)
             title = "Late items by department (逾期事项)"
         elif options.report == "ratings":
-            rows = rating_rows(engine, options.month)
+            rows = rating_rows(engine, options.month, names)
             title = "好差评 by department and month: ratings and rectifications (整改)"
         else:
-            rows = metrics_rows(engine)
+            rows = metrics_rows(engine, names)
             title = "Metrics (rule 12): all projects, then per team, then per department"
     finally:
         store.close()
@@ -86,42 +91,74 @@ def run(options: argparse.Namespace) -> int:
     return 0
 
 
-def late_rows(engine: Any, at: datetime | str | None) -> list[dict[str, Any]]:
+def leaderboard_rows(engine: Any, month: str, names: Names | None = None) -> list[dict[str, Any]]:
+    """The month's 赛马榜: rank, team (and its name), points, last month's rank and points,
+    and the change of rank (``+2``, ``-1``, ``=``, ``new``)."""
+    names = names or Names.of(engine.settings, engine.actors)
+    return [
+        {
+            "rank": row.rank,
+            "team": row.team,
+            "team_name": names.team(row.team),
+            "points": row.points,
+            "previous_rank": row.previous_rank,
+            "previous_points": row.previous_points,
+            "change": _change(row.rank, row.previous_rank),
+        }
+        for row in engine.leaderboard(month)
+    ]
+
+
+def late_rows(
+    engine: Any, at: datetime | str | None, names: Names | None = None
+) -> list[dict[str, Any]]:
     """One row per late item: department, project, what, due, working days overdue, and the
     branch's handler and acting deputy where named, and the warning ladder's last card shown
-    on it."""
+    on it. Ids, each with its ``*_name`` beside it (the project's name too)."""
     from approvalflow.calendar import format_local, parse_local
     from approvalflow.display import CARD_NAMES
 
+    names = names or Names.of(engine.settings, engine.actors)
     now = (parse_local(at) if isinstance(at, str) else at) or engine.clock.now()
     rows = []
+    titles: dict[str, str] = {}
     for dept, items in engine.late_items(now).items():
         for item in items:
             left = item.working_days_left(engine.calendar, now)
+            if item.project not in titles:
+                titles[item.project] = engine.project(item.project).name
             rows.append(
                 {
-                    "department": f"{dept} {engine.settings.department_name(dept)}",
+                    "department": dept,
+                    "department_name": names.department(dept),
                     "project": item.project,
+                    "project_name": titles[item.project],
                     "what": item.what,
                     "state": item.state,
                     "due": format_local(item.due),
                     "wd_overdue": -left if left is not None else None,
                     "handler": item.handler or "",
+                    "handler_name": names.actor(item.handler) if item.handler else "",
                     "deputy": item.deputy or "",
+                    "deputy_name": names.actor(item.deputy) if item.deputy else "",
                     "card": f"{item.card} {CARD_NAMES[item.card]}" if item.card else None,
                 }
             )
     return rows
 
 
-def rating_rows(engine: Any, month: str | None = None) -> list[dict[str, Any]]:
+def rating_rows(
+    engine: Any, month: str | None = None, names: Names | None = None
+) -> list[dict[str, Any]]:
     """One row per department and month with ratings (``Engine.rating_metrics``)."""
+    names = names or Names.of(engine.settings, engine.actors)
     rows: list[dict[str, Any]] = []
     for dept, months in engine.rating_metrics(month=month).items():
         for rated_in, figures in months.items():
             rows.append(
                 {
-                    "department": f"{dept} {engine.settings.department_name(dept)}",
+                    "department": dept,
+                    "department_name": names.department(dept),
                     "month": rated_in,
                     "ratings": figures["count"],
                     "average": _number(figures["average"]),
@@ -135,19 +172,22 @@ def rating_rows(engine: Any, month: str | None = None) -> list[dict[str, Any]]:
     return rows
 
 
-def metrics_rows(engine: Any) -> list[dict[str, Any]]:
+def metrics_rows(engine: Any, names: Names | None = None) -> list[dict[str, Any]]:
     """One row for all projects, one per team, one per department's working days, then one
     per metric a plugin adds (the store answers the built-in ones without loading projects;
-    the plugins' need the projects)."""
+    the plugins' need the projects). ``name`` is the team's or department's id,
+    ``display_name`` its name; amounts are whole yuan."""
+    names = names or Names.of(engine.settings, engine.actors)
     overall = engine.metrics(plugins=False)
-    rows = [_metric_row("all", "", overall)]
+    rows = [_metric_row("all", "", "", overall)]
     for team, found in sorted(engine.team_metrics().items()):
-        rows.append(_metric_row("team", team, found))
+        rows.append(_metric_row("team", team, names.team(team), found))
     for dept, days in overall["department_days"].items():
         rows.append(
             {
                 "scope": "department",
-                "name": f"{dept} {engine.settings.department_name(dept)}",
+                "name": dept,
+                "display_name": names.department(dept),
                 "decided": days["count"],
                 "avg_wd": _number(days["avg"]),
                 "max_wd": days["max"],
@@ -171,10 +211,11 @@ def _plain(value: Any) -> Any:
     return _number(value)
 
 
-def _metric_row(scope: str, name: str, metrics: dict[str, Any]) -> dict[str, Any]:
+def _metric_row(scope: str, name: str, shown: str, metrics: dict[str, Any]) -> dict[str, Any]:
     return {
         "scope": scope,
         "name": name,
+        "display_name": shown,
         "signed_count": metrics["signed_count"],
         "signed_amount": metrics["signed_amount"],
         "start_rate": _number(metrics["start_rate"]),
@@ -224,8 +265,18 @@ def _render(rows: list[dict[str, Any]], fmt: str, title: str) -> str:
         else:
             groups.append([row])
     for group in groups:
-        keys = list(group[0])
-        cells = [[_cell(key, row.get(key)) for key in keys] for row in group]
+        # An id and its name print as one cell, `郭强 (guo)`; the name column is not repeated.
+        named = {_named_column(key): key for key in group[0] if _named_column(key) in group[0]}
+        keys = [key for key in group[0] if key not in named.values()]
+        cells = [
+            [
+                _labelled(row.get(key), row.get(named[key]))
+                if key in named
+                else _cell(key, row.get(key))
+                for key in keys
+            ]
+            for row in group
+        ]
         widths = [
             max(_width(key), *(_width(line[i]) for line in cells)) for i, key in enumerate(keys)
         ]
@@ -234,6 +285,26 @@ def _render(rows: list[dict[str, Any]], fmt: str, title: str) -> str:
             lines.append("  ".join(_pad(c, w) for c, w in zip(line, widths, strict=True)))
         lines.append("")
     return "\n".join(lines).rstrip()
+
+
+def _named_column(key: str) -> str:
+    """The id column a name column belongs to: ``team`` for ``team_name``, ``name`` for
+    ``display_name`` (``""`` for any other column)."""
+    if key == "display_name":
+        return "name"
+    return key.removesuffix("_name") if key.endswith("_name") else ""
+
+
+def _labelled(value: Any, name: Any) -> str:
+    if value is None or value == "":
+        return "-" if value is None else ""
+    if not name or name == value:
+        return str(value)
+    return f"{name} ({value})"
+
+
+#: Columns of whole yuan, printed in a table as people write amounts (``3.5亿``, ``2,800万``).
+AMOUNT_COLUMNS = frozenset({"signed_amount", "funds_in_place"})
 
 
 def _flat(value: Any) -> Any:
@@ -250,6 +321,8 @@ def _cell(column: str, value: Any) -> str:
         return str(_flat(value))
     if column.endswith("_rate") and isinstance(value, float | int):
         return f"{value:.1%}"
+    if column in AMOUNT_COLUMNS and isinstance(value, int) and not isinstance(value, bool):
+        return format_amount(value)
     if isinstance(value, float):
         return f"{value:.1f}"
     return str(value)

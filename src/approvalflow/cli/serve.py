@@ -35,6 +35,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jwt-audience", help="the audience (aud) a JWT must name")
     parser.add_argument("--jwt-issuer", help="the issuer (iss) a JWT must name")
     parser.add_argument(
+        "--public-leaderboard",
+        action="store_true",
+        help="publish the workbench's 赛马榜 page read-only without sign-in",
+    )
+    parser.add_argument(
+        "--jwt-header",
+        help="header in which the reverse proxy passes a person's JWT to the workbench "
+        "(such as X-Forwarded-Access-Token); needs --jwt-public-key",
+    )
+    parser.add_argument(
+        "--session-key-file",
+        type=Path,
+        help="file holding the secret that signs workbench sessions (default: a key of this "
+        "process, so sessions end when it restarts)",
+    )
+    parser.add_argument(
+        "--no-workbench", action="store_true", help="serve the API only, no pages at /"
+    )
+    parser.add_argument(
         "--forwarded-allow-ips",
         default="127.0.0.1",
         help="proxies whose X-Forwarded-For/-Proto headers are believed (uvicorn)",
@@ -54,6 +73,7 @@ def run(options: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    from approvalflow.cli.common import CommandLineError
     from approvalflow.cli.worker import load_actors
     from approvalflow.stores import open_store
 
@@ -65,10 +85,29 @@ def run(options: argparse.Namespace) -> int:
             audience=options.jwt_audience,
             issuer=options.jwt_issuer,
         )
+    if options.jwt_header and jwt is None:
+        raise CommandLineError("--jwt-header needs --jwt-public-key (the key its JWTs verify with)")
+    session_key = None
+    if options.session_key_file:
+        try:
+            session_key = options.session_key_file.read_bytes().strip()
+        except OSError as error:
+            raise CommandLineError(f"--session-key-file: {error.strerror}") from None
+        if len(session_key) < 32:
+            raise CommandLineError("--session-key-file must hold at least 32 bytes of secret")
     actors = load_actors(options.actors) if options.actors else []
     store = open_store(options.store)
     try:
-        app = create_app(store=store, actors=actors, plugins=options.plugin, jwt=jwt)
+        app = create_app(
+            store=store,
+            actors=actors,
+            plugins=options.plugin,
+            jwt=jwt,
+            workbench=not options.no_workbench,
+            session_key=session_key,
+            jwt_header=options.jwt_header,
+            public_leaderboard=options.public_leaderboard,
+        )
         uvicorn.run(
             app,
             host=options.host,
@@ -77,6 +116,11 @@ def run(options: argparse.Namespace) -> int:
             proxy_headers=True,
             forwarded_allow_ips=options.forwarded_allow_ips,
             log_level="warning",
+            # h11 always, even where httptools is installed: httptools drops the body of a
+            # request that asks to upgrade to h2c, as the JDK's java.net.http client does.
+            http="h11",
+            # uvloop where it is installed, else asyncio.
+            loop="auto",
         )
     finally:
         store.close()

@@ -11,13 +11,14 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from approvalflow.calendar import Due
     from approvalflow.engine import Engine
+    from approvalflow.names import Names
     from approvalflow.project import Branch, ProjectState
 
 __all__ = ["add_arguments", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from approvalflow.cli.common import add_store_argument
+    from approvalflow.cli.common import add_actors_argument, add_store_argument
 
     parser.add_argument("project", nargs="?", help="project id (omit to list projects)")
     add_store_argument(parser)
@@ -30,25 +31,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=[],
         help="county plugin (default: the plugins recorded in the store)",
     )
+    add_actors_argument(parser)
     parser.set_defaults(run=run)
 
 
 def run(options: argparse.Namespace) -> int:
-    from approvalflow.cli.common import CommandFailed, open_engine, open_existing_store, parse_time
+    from approvalflow.cli.common import (
+        CommandFailed,
+        open_engine,
+        open_existing_store,
+        parse_time,
+        read_actors_option,
+    )
     from approvalflow.clock import SystemClock
     from approvalflow.errors import UnknownProject
+    from approvalflow.names import Names
 
     now = parse_time("--at", options.at) or SystemClock().now()
+    actors = read_actors_option(options)
     store = open_existing_store(options)
     try:
         engine = open_engine(store, options.plugin)
+        names = Names.of(engine.settings, actors)
         if not options.project:
             return _list(engine)
         try:
             state = engine.project(options.project)
         except UnknownProject as error:
             raise CommandFailed(error.message) from error
-        print(render(engine, state, now))
+        print(render(engine, state, now, names))
         return 0
     finally:
         store.close()
@@ -66,53 +77,61 @@ def _list(engine: Engine) -> int:
     return 0
 
 
-def render(engine: Engine, state: ProjectState, now: datetime) -> str:
-    """The text ``show`` prints for one project."""
+def render(engine: Engine, state: ProjectState, now: datetime, names: Names | None = None) -> str:
+    """The text ``show`` prints for one project: people, teams, departments and materials as
+    ``name (id)`` from ``names`` (by default the county's settings alone)."""
     from approvalflow.calendar import format_local, to_local
     from approvalflow.display import branch_label, state_label
-    from approvalflow.money import format_yuan
+    from approvalflow.money import format_amount
+    from approvalflow.names import Names
     from approvalflow.rules.ratings import LEVELS
 
+    names = names or Names.of(engine.settings, engine.actors)
+    who = names.labelled
     lines = [f"{state.id}  {state.name}  {state_label(state.stage)}"]
     lines.append(
-        f"  applicant {state.applicant} · leader {state.leader} · department "
-        f"{state.department} · team {state.team} · recruiter {state.recruiter}"
-        + (f" · agent {state.agent}" if state.agent else "")
+        f"  applicant {who('actor', state.applicant)} · leader {who('actor', state.leader)}"
+        f" · department {who('department', state.department)}"
+        f" · team {who('team', state.team)} · recruiter {who('actor', state.recruiter)}"
+        + (f" · agent {who('actor', state.agent)}" if state.agent else "")
         + (f" · 项目代码 {state.project_code}" if state.project_code else "")
     )
     if state.copied:
-        lines.append(f"  copied to {', '.join(sorted(state.copied))}")
-    money = f"  investment {format_yuan(state.investment)}"
+        lines.append(f"  copied to {names.many('actor', sorted(state.copied))}")
+    money = f"  investment {format_amount(state.investment)}"
     if state.agreed_investment is not None:
-        money += f" · agreed {format_yuan(state.agreed_investment)}"
-    money += f" · funds in place {format_yuan(state.funds)}"
+        money += f" · agreed {format_amount(state.agreed_investment)}"
+    money += f" · funds in place {format_amount(state.funds)}"
     lines.append(money)
     if state.rules_version:
         lines.append(f"  rules {state.rules_version} ({state.settings_fingerprint[:12]})")
     if state.branches:
         lines.append("Branches")
         for dept, branch in state.branches.items():
-            name = engine.settings.department_name(dept)
+            name = names.department(dept)
             extra = ""
             if branch.outstanding:
-                extra = f"  missing: {', '.join(sorted(branch.outstanding))}"
+                extra = f"  missing: {names.many('material', sorted(branch.outstanding))}"
             if branch.corrections:
-                extra += f"  corrections: {', '.join(sorted(branch.corrections))}"
-            extra += _people(branch, now)
+                extra += f"  corrections: {names.many('material', sorted(branch.corrections))}"
+            extra += _people(branch, now, names)
             if branch.stage is not None:
                 extra += f"  stage: {branch.stage}"
             lines.append(f"  {dept:<6}{name:<8}{branch_label(branch.state)}{extra}")
         for request in state.removal_requests:
+            asker = who("actor", request.by) if request.by else "the engine"
             lines.append(
-                f"  removal of {request.department} asked by {request.by} "
-                f"({request.reason}): waits for the leader {state.leader}'s consent"
+                f"  removal of {who('department', request.department)} asked by "
+                f"{asker} ({request.reason}): waits for the leader "
+                f"{who('actor', state.leader)}'s consent"
             )
     if state.stage_plan:
-        lines.extend(_stage_lines(engine, state))
+        lines.extend(_stage_lines(engine, state, names))
     if state.ratings:
         lines.append("Ratings (好差评)")
         for item, rating in state.ratings.items():
-            text = f"  {item:<16}{rating.department:<6}{rating.score} {LEVELS[rating.score]}"
+            unit = who("department", rating.department)
+            text = f"  {item:<16}{unit}  {rating.score} {LEVELS[rating.score]}"
             text += f"  {format_local(rating.at)}"
             if rating.rectification is not None:
                 text += f"  rectification {rating.rectification}"
@@ -134,17 +153,17 @@ def render(engine: Engine, state: ProjectState, now: datetime) -> str:
                 when = f"overdue by {late} wd (overdue notice sent)"
             mark = " (provisional)" if due.provisional else ""
             lines.append(f"  {key:<{width}}{due.display()}  {when}{mark}")
-    holder = holding_up(engine, state, now)
+    holder = holding_up(engine, state, now, names)
     if holder:
         lines.append(f"Holding it up: {holder}")
     lines.append("Timeline")
     for event in engine.history(state.id):
-        who = f"by {event.by}" if event.by else "by the engine (timer)"
+        by = f"by {who('actor', event.by)}" if event.by else "by the engine (timer)"
         if event.on_behalf_of:
-            who += f" for {event.on_behalf_of}"
+            by += f" for {who('actor', event.on_behalf_of)}"
         lines.append(
             f"  {format_local(event.at)}  v{event.version:<4}{event.type:<26}"
-            f"{_summary(event.payload):<40} {who}"
+            f"{_summary(event.payload):<40} {by}"
         )
     pending = [
         entry
@@ -156,13 +175,14 @@ def render(engine: Engine, state: ProjectState, now: datetime) -> str:
         for entry in pending:
             notice = entry.notice
             lines.append(
-                f"  {notice.kind} to {', '.join(notice.recipients)}"
+                f"  {names.labelled('notice', notice.kind)} to "
+                f"{names.many('actor', notice.recipients)}"
                 f" (attempts {entry.attempts}{'; ' + entry.last_error if entry.last_error else ''})"
             )
     return "\n".join(lines)
 
 
-def _stage_lines(engine: Engine, state: ProjectState) -> list[str]:
+def _stage_lines(engine: Engine, state: ProjectState, names: Names) -> list[str]:
     """Approval in stages: each planned stage, its lead, where it stands; the total limit."""
     from approvalflow.calendar import format_local
     from approvalflow.rules import stages
@@ -171,22 +191,22 @@ def _stage_lines(engine: Engine, state: ProjectState) -> list[str]:
     running = stages.current_stage(state)
     for spec in state.stage_plan:
         run = state.stage_runs.get(spec.id)
-        lead = engine.settings.department_name(spec.lead)
+        lead = names.labelled("department", spec.lead)
         if run is None:
             where = f"not opened, {spec.limit_wd} wd"
         elif run.issued_at is not None:
             where = f"result issued {format_local(run.issued_at)}"
+            if run.issued_by:
+                where += f" by {names.labelled('actor', run.issued_by)}"
         elif run is running and stages.stage_ready(state, run):
             where = "decided, result to issue"
         else:
-            waiting = ", ".join(stages.waiting_on(state, run))
+            waiting = names.many("department", stages.waiting_on(state, run))
             where = f"running, waiting on {waiting}" if waiting else "running"
         if run is not None and run.issued_at is None and run.due is not None:
             where += f", due {format_local(run.due)}" + (" (overdue)" if run.overdue_sent else "")
         departments = ",".join(run.departments if run is not None else spec.departments)
-        lines.append(
-            f"  {spec.id:<20}{spec.name:<10}lead {spec.lead} ({lead})  [{departments}]  {where}"
-        )
+        lines.append(f"  {spec.id:<20}{spec.name:<10}lead {lead}  [{departments}]  {where}")
     if state.total_due is not None:
         late = " (overdue)" if state.total_overdue_sent else ""
         lines.append(f"  total due {format_local(state.total_due)}{late}")
@@ -225,11 +245,17 @@ def _deadlines_with_overdue(engine: Engine, state: ProjectState) -> dict[str, tu
     return found
 
 
-def holding_up(engine: Engine, state: ProjectState, now: datetime | None = None) -> str | None:
+def holding_up(
+    engine: Engine, state: ProjectState, now: datetime | None = None, names: Names | None = None
+) -> str | None:
     """Who the project waits on now, the earliest deadline first (at ``now``: whether an
-    entrustment is still in force)."""
+    entrustment is still in force), people and units as ``name (id)``."""
     from approvalflow.calendar import format_local
+    from approvalflow.names import Names
     from approvalflow.rules.holdups import holdups
+
+    names = names or Names.of(engine.settings, engine.actors)
+    who = names.labelled
 
     items = holdups(state, engine.rules_for(state), now)
     if not items:
@@ -237,48 +263,52 @@ def holding_up(engine: Engine, state: ProjectState, now: datetime | None = None)
     first = items[0]
     if first.what == "pre_review":
         units = [
-            item.waiting_on + (f" ({_card(item.card)})" if item.card else "")
+            who("department", item.waiting_on) + (f" ({_card(item.card)})" if item.card else "")
             for item in items
             if item.what == "pre_review"
         ]
         due = f", due {format_local(first.due)}" if first.due else ""
         return f"pre-review opinions from {', '.join(units)}{due}"
     if first.what == "removal_consent":
-        return f"the leader {state.leader}: consent to remove {first.state}"
+        return (
+            f"the leader {who('actor', state.leader)}: consent to remove "
+            f"{who('department', first.state)}"
+        )
     if first.waiting_on == "applicant":
+        applicant = who("actor", state.applicant)
         if first.what == "corrections":
-            return f"the applicant {state.applicant}: corrections for {first.state}"
+            return f"the applicant {applicant}: corrections for {who('department', first.state)}"
         missing = sorted(state.pre_review_missing - state.pre_review_supplied)
         if state.stage == "approval":
             missing = sorted(state.branches[first.state].outstanding)
-        return f"the applicant {state.applicant}: materials {', '.join(missing)}"
-    name = engine.settings.department_name(first.waiting_on)
+        return f"the applicant {applicant}: materials {names.many('material', missing)}"
+    unit = who("department", first.waiting_on)
     due = f", due {format_local(first.due)}" if first.due else ""
     if first.what == "stage_result":
         card = f", {_card(first.card)}" if first.card else ""
-        return f"{first.waiting_on} ({name}), the combined result of stage {first.state}{due}{card}"
-    who = ""
+        return f"{unit}, the combined result of stage {first.state}{due}{card}"
+    handled = ""
     if first.handler:
-        who = f", handled by {first.handler}"
+        handled = f", handled by {who('actor', first.handler)}"
         if first.deputy:
-            who += f" (entrusted to {first.deputy})"
+            handled += f" (entrusted to {who('actor', first.deputy)})"
     card = f", {_card(first.card)}" if first.card else ""
-    return f"{first.waiting_on} ({name}), {first.state}{who}{due}{card}"
+    return f"{unit}, {first.state}{handled}{due}{card}"
 
 
-def _people(branch: Branch, now: datetime) -> str:
+def _people(branch: Branch, now: datetime, names: Names) -> str:
     """The branch's handler, the deputy acting for them, and who it was copied to."""
     from approvalflow.calendar import format_local
 
     text = ""
     if branch.handler:
-        text += f"  handler: {branch.handler}"
+        text += f"  handler: {names.labelled('actor', branch.handler)}"
     if branch.deputy:
         until = f" until {format_local(branch.deputy_until)}" if branch.deputy_until else ""
         ended = "" if branch.deputy_at(now) else ", ended"
-        text += f"  deputy: {branch.deputy}{until}{ended}"
+        text += f"  deputy: {names.labelled('actor', branch.deputy)}{until}{ended}"
     if branch.copied:
-        text += f"  copied to: {', '.join(sorted(branch.copied))}"
+        text += f"  copied to: {names.many('actor', sorted(branch.copied))}"
     return text
 
 

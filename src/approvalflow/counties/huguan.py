@@ -28,6 +28,7 @@ Rules, and the seed line each comes from:
 Own settings (``HuguanSettings``; the seed gives none of these numbers, so each is our default):
 ``issue_deadline_wd`` 5 (a working week), ``squads`` the five squads of the seed,
 ``town_targets`` {} (yuan per town; the seed says targets are split, not what they are).
+Built-in settings: ``teams`` names the five squads as the seed does (新材料产业招商小分队...).
 """
 
 from __future__ import annotations
@@ -73,6 +74,15 @@ ISSUE_TIMER = "huguan.issue"
 
 # The five special squads of the seed: 新材料、新能源、文旅、数字信创、高端装备制造.
 SQUADS = ("new_materials", "new_energy", "culture_tourism", "digital", "high_end_equipment")
+# Their names, as the seed writes them ("组建新材料产业、新能源产业、文旅产业、数字信创产业、
+# 高端装备制造产业五支专项招商小分队"): the teams' display names on the board and in reports.
+SQUAD_NAMES = {
+    "new_materials": "新材料产业招商小分队",
+    "new_energy": "新能源产业招商小分队",
+    "culture_tourism": "文旅产业招商小分队",
+    "digital": "数字信创产业招商小分队",
+    "high_end_equipment": "高端装备制造产业招商小分队",
+}
 
 
 @attrs.frozen
@@ -86,6 +96,12 @@ class HuguanSettings(CountySettings):
 
 config = CountyConfig(COUNTY, HuguanSettings())
 configure = config.configure
+
+
+@hookimpl
+def approvalflow_settings(settings: Settings) -> Mapping[str, Any] | None:
+    """The five squads' display names (the ``teams`` setting)."""
+    return {"teams": dict(SQUAD_NAMES)}
 
 
 @hookimpl

@@ -125,7 +125,19 @@ class RuleBook:
     def rules_for(self, state: ProjectState) -> Settings:
         """The county rule set ``state`` is pinned to: the one it was created (or last
         migrated) under, whatever the engine's current settings are."""
-        fingerprint = state.settings_fingerprint
+        found = self._rule_sets.get(state.settings_fingerprint)
+        if found is not None:
+            return found
+        return self.rules_for_fingerprint(
+            state.settings_fingerprint, state.id, repr(state.rules_version)
+        )
+
+    def rules_for_fingerprint(
+        self, fingerprint: str, project: str, label: str = "a rule set"
+    ) -> Settings:
+        """The county rule set saved under ``fingerprint`` (``rules_for`` without the state:
+        the task list reads it off a task row of ``project``; ``label`` names the rule set in
+        an error)."""
         found = self._rule_sets.get(fingerprint)
         if found is not None:
             return found
@@ -134,7 +146,7 @@ class RuleBook:
             # A project written before rule sets were kept (schema version 2 or older): it
             # was never pinned, so it follows the current rules, as it always did (D32).
             logger().warning(
-                "approvalflow.rule_set_missing", project=state.id, fingerprint=fingerprint
+                "approvalflow.rule_set_missing", project=project, fingerprint=fingerprint
             )
             found = self.definition.settings
         else:
@@ -142,7 +154,7 @@ class RuleBook:
                 found = Settings.from_canonical_json(text)
             except SettingsError as error:
                 raise SettingsError(
-                    f"{state.id} is pinned to rule set {state.rules_version!r} "
+                    f"{project} is pinned to rule set {label} "
                     f"({fingerprint[:12]}), which this approvalflow cannot read: {error}"
                 ) from None
         self._rule_sets[fingerprint] = found

@@ -176,6 +176,11 @@ class Engine:
         migrated) under, whatever the engine's current settings are."""
         return self._rules.rules_for(state)
 
+    def rules_for_fingerprint(self, fingerprint: str, project: str) -> Settings:
+        """The county rule set saved under ``fingerprint``, as ``rules_for`` reads it for a
+        project pinned to it (``project`` names it in a warning or an error)."""
+        return self._rules.rules_for_fingerprint(fingerprint, project)
+
     # -- notices and timers -----------------------------------------------------------------
 
     def deliver_notices(self, now: datetime | None = None, limit: int = 1000) -> int:
@@ -243,6 +248,12 @@ class Engine:
     ) -> dict[str, int]:
         """Points per team over the chosen projects (default: all), in ``month`` or ever."""
         return self._reading.points(ids, month=month)
+
+    def points_by_milestone(
+        self, month: str | None = None, ids: Iterable[str] | None = None
+    ) -> dict[str, dict[str, int]]:
+        """Points per team and milestone (the 赛马榜's bars split by what earned them)."""
+        return self._reading.points_by_milestone(month, ids)
 
     def leaderboard(self, month: str, ids: Iterable[str] | None = None) -> list[LeaderboardRow]:
         """The month's board (rule 11) over the chosen projects, with last month's ranks."""

@@ -169,6 +169,16 @@ class ReadSide:
             return points_rule.points_by_team(self.projects(ids), month=month)
         return dict(query(month, projects=_chosen(ids)))
 
+    def points_by_milestone(
+        self, month: str | None = None, ids: Iterable[str] | None = None
+    ) -> dict[str, dict[str, int]]:
+        """Points per team and milestone over the chosen projects, in ``month`` or ever."""
+        query = getattr(self.store, "milestone_points_by_kind", None)
+        if query is None:
+            return points_rule.points_by_milestone(self.projects(ids), month=month)
+        found: dict[str, dict[str, int]] = query(month, projects=_chosen(ids))
+        return found
+
     def leaderboard(self, month: str, ids: Iterable[str] | None = None) -> list[LeaderboardRow]:
         """The month's board (rule 11) over the chosen projects, with last month's ranks."""
         query = getattr(self.store, "milestone_points", None)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from datetime import datetime, time, timedelta
+from itertools import takewhile
 
 from approvalflow.calendar import SHANGHAI, WorkingCalendar, format_local, to_local
 from approvalflow.project import Branch, PreReviewRound, Rating
@@ -25,6 +26,9 @@ __all__ = [
     "LadderFunction",
     "branch_card_due",
     "card_recipients",
+    "fallen_due",
+    "issue_card",
+    "next_card_at",
     "on_branch_card",
     "on_rating_card",
     "on_unit_card",
@@ -86,6 +90,31 @@ def pending_steps(
             yield index, step, at
 
 
+def next_card_at(
+    calendar: WorkingCalendar,
+    due: datetime,
+    steps: Sequence[LadderStep],
+    issued: Sequence[int],
+    since: datetime,
+) -> datetime | None:
+    """When the next card still owed falls, or ``None`` (no ladder, or every step issued)."""
+    return next(
+        (at for _index, _step, at in pending_steps(calendar, due, steps, issued, since)), None
+    )
+
+
+def fallen_due(
+    ctx: Context,
+    due: datetime,
+    steps: Sequence[LadderStep],
+    issued: Sequence[int],
+    since: datetime,
+) -> list[tuple[int, LadderStep]]:
+    """The steps owed by now, in order (a timer that fires late issues each it passed)."""
+    owed = pending_steps(ctx.calendar, due, steps, issued, since)
+    return [(index, step) for index, step, _at in takewhile(lambda s: s[2] <= ctx.now, owed)]
+
+
 def branch_card_due(branch: Branch, calendar: WorkingCalendar) -> datetime | None:
     """When ``branch``'s next card falls, or ``None`` (no ladder, clock stopped, all issued).
 
@@ -94,11 +123,7 @@ def branch_card_due(branch: Branch, calendar: WorkingCalendar) -> datetime | Non
     if not branch.ladder or branch.state not in BRANCH_OPEN or branch.due is None:
         return None
     since = branch.due_set_at or branch.opened_at
-    for _index, _step, at in pending_steps(
-        calendar, branch.due, branch.ladder, branch.cards_issued, since
-    ):
-        return at
-    return None
+    return next_card_at(calendar, branch.due, branch.ladder, branch.cards_issued, since)
 
 
 def unit_card_due(round_: PreReviewRound, unit: str, calendar: WorkingCalendar) -> datetime | None:
@@ -107,9 +132,7 @@ def unit_card_due(round_: PreReviewRound, unit: str, calendar: WorkingCalendar) 
     if not steps or round_.closed or unit in round_.opinions:
         return None
     issued = round_.cards_issued.get(unit, ())
-    for _index, _step, at in pending_steps(calendar, round_.due, steps, issued, round_.opened_at):
-        return at
-    return None
+    return next_card_at(calendar, round_.due, steps, issued, round_.opened_at)
 
 
 def rating_card_due(rating: Rating, calendar: WorkingCalendar) -> datetime | None:
@@ -118,11 +141,7 @@ def rating_card_due(rating: Rating, calendar: WorkingCalendar) -> datetime | Non
     if not rating.ladder or rating.rectification != "open" or rating.due is None:
         return None
     since = rating.due_set_at or rating.at
-    for _index, _step, at in pending_steps(
-        calendar, rating.due, rating.ladder, rating.cards_issued, since
-    ):
-        return at
-    return None
+    return next_card_at(calendar, rating.due, rating.ladder, rating.cards_issued, since)
 
 
 def on_rating_card(ctx: Context, item: str) -> None:
@@ -131,13 +150,8 @@ def on_rating_card(ctx: Context, item: str) -> None:
     if rating is None or rating.rectification != "open" or rating.due is None:
         return
     since = rating.due_set_at or rating.at
-    due = rating.due
-    for index, step, at in list(
-        pending_steps(ctx.calendar, due, rating.ladder, rating.cards_issued, since)
-    ):
-        if at > ctx.now:
-            break
-        _issue(ctx, "rectification", rating.department, index, step, due, item=item)
+    for index, step in fallen_due(ctx, rating.due, rating.ladder, rating.cards_issued, since):
+        issue_card(ctx, "rectification", rating.department, index, step, rating.due, item=item)
 
 
 def on_branch_card(ctx: Context, dept: str) -> None:
@@ -149,13 +163,8 @@ def on_branch_card(ctx: Context, dept: str) -> None:
     if branch.due is None:
         return
     since = branch.due_set_at or branch.opened_at
-    due = branch.due
-    for index, step, at in list(
-        pending_steps(ctx.calendar, due, branch.ladder, branch.cards_issued, since)
-    ):
-        if at > ctx.now:
-            break
-        _issue(ctx, "approval", dept, index, step, due)
+    for index, step in fallen_due(ctx, branch.due, branch.ladder, branch.cards_issued, since):
+        issue_card(ctx, "approval", dept, index, step, branch.due)
 
 
 def on_unit_card(ctx: Context, unit: str) -> None:
@@ -168,25 +177,21 @@ def on_unit_card(ctx: Context, unit: str) -> None:
         return
     steps = round_.ladders.get(unit, ())
     issued = round_.cards_issued.get(unit, ())
-    for index, step, at in list(
-        pending_steps(ctx.calendar, round_.due, steps, issued, round_.opened_at)
-    ):
-        if at > ctx.now:
-            break
-        _issue(ctx, "pre_review", unit, index, step, round_.due)
+    for index, step in fallen_due(ctx, round_.due, steps, issued, round_.opened_at):
+        issue_card(ctx, "pre_review", unit, index, step, round_.due)
 
 
-def _issue(
+def issue_card(
     ctx: Context,
     stage: str,
     dept: str,
     index: int,
     step: LadderStep,
     due: datetime,
-    *,
-    item: str | None = None,
+    **extra: str | None,
 ) -> None:
-    extra = {"item": item} if item is not None else {}
+    """Issue step ``index`` of a ladder: the ``card_issued`` event and its notice, both with
+    ``extra`` (the rated ``item``, the ``approval_stage``) beside the stage and department."""
     ctx.emit(
         "card_issued",
         stage=stage,

@@ -41,6 +41,21 @@ def points_by_team(projects: Iterable[ProjectState], *, month: str | None = None
     return totals
 
 
+def points_by_milestone(
+    projects: Iterable[ProjectState], *, month: str | None = None
+) -> dict[str, dict[str, int]]:
+    """Points per team and milestone, over all time or within ``month``: the board's bars
+    split by what earned them."""
+    found: dict[str, dict[str, int]] = {}
+    for state in projects:
+        for milestone, at in state.milestones.items():
+            if month is not None and milestone_month(at) != month:
+                continue
+            per = found.setdefault(state.team, {})
+            per[milestone] = per.get(milestone, 0) + state.milestone_points.get(milestone, 0)
+    return found
+
+
 @attrs.frozen
 class LeaderboardRow:
     rank: int

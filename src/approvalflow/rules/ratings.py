@@ -7,7 +7,10 @@ efficiency office (效能办) confirms the rectification, or sends it back.
 
 Here a "service" is an item that can be rated (``rating_items``): each decided approval branch
 (``approval.<dept>``, approved, conditional or rejected) and the approval stage once the project
-completed it (``approval``, against ``settings.ratings.stage_department``). The rectification is
+completed it (``approval``, against ``settings.ratings.stage_department``). Under stages
+(``rules.stages``) each stage is a service of its own: each decided branch of a stage
+(``approval.<stage>.<dept>``: a department may serve in several stages) and each stage whose lead
+issued the combined result (``approval.<stage>``, against that lead; D168). The rectification is
 watched like a branch limit: a warning, an overdue notice at its deadline (once), and the warning
 ladder's cards when a county has a ladder. Its deadlines are timers derived from state
 (``approvalflow.rules.timers``).
@@ -19,8 +22,8 @@ from collections.abc import Mapping
 
 from approvalflow.calendar import format_local
 from approvalflow.errors import AlreadyRated, InvalidCommand, InvalidTransition, NotAuthorized
-from approvalflow.project import ProjectState, Rating
-from approvalflow.rules import arguments
+from approvalflow.project import Branch, ProjectState, Rating
+from approvalflow.rules import arguments, stages
 from approvalflow.rules.context import Context
 from approvalflow.rules.ladder import step_time
 from approvalflow.settings import Settings
@@ -60,17 +63,31 @@ def rating_items(state: ProjectState, settings: Settings) -> dict[str, str]:
     """The items of ``state`` that can be rated now, each with the department it rates.
 
     Every decided approval branch (``approval.<dept>``), and the approval stage (``approval``)
-    once the project completed it (the ``approval_complete`` milestone). Items rated already are
+    once the project completed it (the ``approval_complete`` milestone); under stages, each
+    stage's decided branches (``approval.<stage>.<dept>``) and each stage whose result was
+    issued (``approval.<stage>``, against its lead). Items rated already are
     included: whether one may be rated again is the rule's question (``AlreadyRated``). A
     workflow with more stages extends this one function.
     """
     found: dict[str, str] = {}
+    if stages.staged(state):
+        for stage_id, run in state.stage_runs.items():
+            for dept, branch in stages.stage_branches(state, run).items():
+                if _decided(branch):
+                    found[f"{STAGE_ITEM}.{stage_id}.{dept}"] = dept
+            if run.issued_at is not None:
+                found[f"{STAGE_ITEM}.{stage_id}"] = run.lead
+        return found
     for dept, branch in state.branches.items():
-        if branch.state in DECIDED_BRANCH_STATES and branch.decided_at is not None:
-            found[f"approval.{dept}"] = dept
+        if _decided(branch):
+            found[f"{STAGE_ITEM}.{dept}"] = dept
     if "approval_complete" in state.milestones:
         found[STAGE_ITEM] = settings.ratings.stage_department
     return found
+
+
+def _decided(branch: Branch) -> bool:
+    return branch.state in DECIDED_BRANCH_STATES and branch.decided_at is not None
 
 
 # -- rate -----------------------------------------------------------------------------------
@@ -93,10 +110,15 @@ def check_rate(ctx: Context) -> None:
 
 
 def _could_be_item(state: ProjectState, item: str) -> bool:
-    if item == STAGE_ITEM:
-        return True
-    prefix, _, dept = item.partition(".")
-    return prefix == "approval" and dept in state.branches
+    """Whether ``item`` names something of ``state`` that may be decided later."""
+    prefix, _, rest = item.partition(".")
+    if prefix != STAGE_ITEM:
+        return False
+    if not stages.staged(state):
+        return rest == "" or rest in state.branches
+    stage_id, _, dept = rest.partition(".")
+    spec = next((s for s in state.stage_plan if s.id == stage_id), None)
+    return spec is not None and (dept == "" or dept in stages.stage_departments(state, spec))
 
 
 def rate(ctx: Context) -> None:

@@ -273,7 +273,7 @@ def issue_stage_result(ctx: Context) -> None:
     state = ctx.state
     run = current_stage(state)
     assert run is not None
-    ctx.emit("approval_stage_result_issued", stage=run.id, lead=run.lead)
+    ctx.emit("approval_stage_result_issued", stage=run.id, lead=run.lead, issued_by=ctx.by)
     ctx.notify(
         "stage_result_issued",
         (state.applicant, state.agent, state.recruiter, state.leader),
@@ -307,7 +307,7 @@ def timers(state: ProjectState, calendar: WorkingCalendar) -> dict[tuple[str, st
     if run is not None and run.due is not None:
         if not run.overdue_sent:
             found[(STAGE_LIMIT, run.id)] = run.due
-        card = _card_due(calendar, run.due, run.ladder, run.cards_issued, run.opened_at)
+        card = ladder.next_card_at(calendar, run.due, run.ladder, run.cards_issued, run.opened_at)
         if card is not None:
             found[(STAGE_LIMIT_CARD, run.id)] = card
     if state.total_due is not None:
@@ -315,24 +315,12 @@ def timers(state: ProjectState, calendar: WorkingCalendar) -> dict[tuple[str, st
             found[(TOTAL_LIMIT, "")] = state.total_due
         started = next(iter(state.stage_runs.values())).opened_at if state.stage_runs else None
         if started is not None:
-            card = _card_due(
+            card = ladder.next_card_at(
                 calendar, state.total_due, state.total_ladder, state.total_cards_issued, started
             )
             if card is not None:
                 found[(TOTAL_LIMIT_CARD, "")] = card
     return found
-
-
-def _card_due(
-    calendar: WorkingCalendar,
-    due: datetime,
-    steps: tuple[LadderStep, ...],
-    issued: tuple[int, ...],
-    since: datetime,
-) -> datetime | None:
-    for _index, _step, at in ladder.pending_steps(calendar, due, steps, issued, since):
-        return at
-    return None
 
 
 def on_stage_limit(ctx: Context, stage_id: str) -> None:
@@ -371,13 +359,8 @@ def on_stage_card(ctx: Context, stage_id: str) -> None:
     run = current_stage(ctx.state)
     if run is None or run.id != stage_id or run.due is None:
         return
-    due = run.due
-    for index, step, at in list(
-        ladder.pending_steps(ctx.calendar, due, run.ladder, run.cards_issued, run.opened_at)
-    ):
-        if at > ctx.now:
-            break
-        _issue(ctx, "approval_stage", run, index, step, due)
+    for index, step in ladder.fallen_due(ctx, run.due, run.ladder, run.cards_issued, run.opened_at):
+        _issue(ctx, "approval_stage", run, index, step, run.due)
 
 
 def on_total_card(ctx: Context, _key: str) -> None:
@@ -386,13 +369,9 @@ def on_total_card(ctx: Context, _key: str) -> None:
         return
     due = state.total_due
     started = next(iter(state.stage_runs.values())).opened_at
-    for index, step, at in list(
-        ladder.pending_steps(
-            ctx.calendar, due, state.total_ladder, state.total_cards_issued, started
-        )
+    for index, step in ladder.fallen_due(
+        ctx, due, state.total_ladder, state.total_cards_issued, started
     ):
-        if at > ctx.now:
-            break
         _issue(ctx, "approval_total", state.running_stage, index, step, due)
 
 
@@ -404,25 +383,7 @@ def _issue(
     step: LadderStep,
     due: datetime,
 ) -> None:
+    # A stage's card goes to its lead department, as its overdue notice does.
     lead = run.lead if run is not None else ""
-    ctx.emit(
-        "card_issued",
-        stage=kind,
-        approval_stage=run.id if run is not None else None,
-        department=lead,
-        step=index,
-        card=step.card,
-        offset_wd=step.offset_wd,
-        due=due.isoformat(),
-    )
-    ctx.notify(
-        ladder.CARD_NOTICES[step.card],
-        ladder.card_recipients(ctx, step, "approval", lead),
-        card=step.card,
-        department=lead,
-        stage=kind,
-        approval_stage=run.id if run is not None else None,
-        due=format_local(due),
-        working_days_left=max(step.offset_wd, 0),
-        working_days_overdue=max(-step.offset_wd, 0),
-    )
+    approval_stage = run.id if run is not None else None
+    ladder.issue_card(ctx, kind, lead, index, step, due, approval_stage=approval_stage)

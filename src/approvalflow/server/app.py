@@ -51,6 +51,7 @@ from approvalflow.server.views import (
     ProjectView,
     TaskView,
 )
+from approvalflow.server.workbench import WORKBENCH_QUERY
 from approvalflow.settings import Settings
 
 __all__ = ["IF_MATCH_GUARD", "create_app"]
@@ -169,6 +170,9 @@ def _on_crash(request: Request[Any, Any, Any], error: Exception) -> Response[Pro
 def _request_log(app: ASGIApp) -> ASGIApp:
     """One log line per request: method, path, status, system, actor, outcome code, time."""
 
+    # Bound once, when the app is built, not per request: a bind is a fifth of the line's cost.
+    log = _logger().bind()
+
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
@@ -186,7 +190,7 @@ def _request_log(app: ASGIApp) -> ASGIApp:
         finally:
             state = scope.get("state", {})
             caller: Caller | None = state.get("approvalflow_caller")
-            _logger().info(
+            log.info(
                 "approvalflow.request",
                 method=scope.get("method"),
                 path=scope.get("path"),
@@ -201,6 +205,7 @@ def _request_log(app: ASGIApp) -> ASGIApp:
 
 
 _QUERY: Mapping[str, frozenset[str]] = {
+    **WORKBENCH_QUERY,
     "history": frozenset({"after", "limit"}),
     "done": frozenset({"limit"}),
     "leaderboard": frozenset({"month"}),
@@ -209,10 +214,14 @@ _QUERY: Mapping[str, frozenset[str]] = {
 }
 
 
-def _refuse_unknown_query(request: Request[Any, Any, Any]) -> None:
+async def _refuse_unknown_query(request: Request[Any, Any, Any]) -> None:
     """A query parameter the operation does not take is refused, not ignored: a misspelt
-    ``limt=5`` would otherwise answer as if it were not there."""
-    allowed = _QUERY.get(request.route_handler.handler_name, frozenset())
+    ``limt=5`` would otherwise answer as if it were not there. An async hook: a sync one
+    would cost every request a trip to the thread pool."""
+    if not request.scope["query_string"]:
+        return  # nothing to refuse, and most requests (every command) carry no query
+    handler = request.route_handler
+    allowed = _QUERY.get(handler.name or handler.handler_name, frozenset())
     unknown = sorted(set(request.query_params) - allowed)
     if unknown:
         raise InvalidCommand(
@@ -247,10 +256,19 @@ def create_app(
     clock: Clock | None = None,
     jwt: JWTSettings | None = None,
     notice_lease: timedelta = timedelta(minutes=5),
+    workbench: bool = True,
+    session_key: bytes | None = None,
+    jwt_header: str | None = None,
+    public_leaderboard: bool = False,
 ) -> Litestar:
     """The service over ``store`` (a ``Store`` or a store URL), for the county's ``actors``,
     ``plugins`` and ``settings``. Notices stay in the outbox (for a worker, or for systems that
-    pull them through ``/outbox``)."""
+    pull them through ``/outbox``).
+
+    With ``workbench`` the people's pages are served at ``/`` (``workbench.py``): sessions are
+    signed with ``session_key`` (default: a key of this process), ``jwt_header`` names the
+    header in which the county's reverse proxy passes a person's JWT, and
+    ``public_leaderboard`` lets anyone read the 赛马榜 page without signing in."""
     engine = Engine(
         actors=actors,
         store=store,
@@ -377,10 +395,10 @@ def create_app(
         ``ETag`` read before), a project that moved on since refuses it with 412."""
         caller = caller_of(request)
         expected = _parse_if_match(if_match)
-        if expected is not None and name != "create" and version_of(project_id) != expected:
-            raise PreconditionFailed(
-                f"{project_id} is at version {version_of(project_id)}, not {expected}"
-            )
+        # The guard checks the version inside the engine's attempt, so a command that goes
+        # through read no other version and costs no read of its own. A stale If-Match still
+        # answers 412 before any other refusal (RFC 9110: the precondition comes first): only
+        # a refused or replayed command reads the version, to tell which answer is due (D115).
         _if_match.expected = expected
         try:
             result = engine.execute(
@@ -390,8 +408,21 @@ def create_app(
                 data or {},
                 command_id=command_id_of(caller, idempotency_key),
             )
+        except ApprovalflowError as error:
+            if expected is None or name == "create" or isinstance(error, PreconditionFailed):
+                raise
+            found = version_of(project_id)
+            if found != expected:
+                raise PreconditionFailed(
+                    f"{project_id} is at version {found}, not {expected}"
+                ) from None
+            raise
         finally:
             _if_match.expected = None
+        if result.replayed and expected is not None and name != "create":
+            found = version_of(project_id)
+            if found != expected:
+                raise PreconditionFailed(f"{project_id} is at version {found}, not {expected}")
         return Response(CommandOutcome.of(result), headers={"ETag": _etag(result.version)})
 
     @get("/tasks", sync_to_thread=True, responses=_READ, security=_SECURITY, tags=["tasks"])
@@ -566,8 +597,21 @@ def create_app(
         engine.store.mark_failed(data.notice_id, data.error, when)
         return {"notice_id": data.notice_id, "next_attempt": when.isoformat()}
 
+    pages: list[Any] = []
+    if workbench:
+        from approvalflow.server.sessions import SessionKeys
+        from approvalflow.server.workbench import workbench_handlers
+
+        pages = workbench_handlers(
+            engine,
+            authenticator,
+            keys=SessionKeys(session_key),
+            jwt_header=jwt_header,
+            public_leaderboard=public_leaderboard,
+        )
     app = Litestar(
         route_handlers=[
+            *pages,
             health,
             create_project,
             read_project,

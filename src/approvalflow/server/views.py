@@ -14,10 +14,11 @@ import attrs
 
 from approvalflow.calendar import Due
 from approvalflow.model import CommandResult, Event, Notice
-from approvalflow.project import Branch, ProjectState
+from approvalflow.project import Branch, ProjectState, Rating, StageRun
 from approvalflow.rules.holdups import Holdup
 from approvalflow.rules.points import LeaderboardRow
-from approvalflow.rules.preview import Preview
+from approvalflow.rules.preview import Preview, StagePreview
+from approvalflow.rules.stages import current_stage
 from approvalflow.tasks import DoneItem, TaskItem
 
 __all__ = [
@@ -38,9 +39,12 @@ __all__ = [
     "OutboxFailure",
     "PreviewBranch",
     "PreviewRequest",
+    "PreviewStage",
     "PreviewView",
     "Problem",
     "ProjectView",
+    "RatingView",
+    "StageView",
     "TaskView",
 ]
 
@@ -149,6 +153,8 @@ class BranchView:
     supply_due: datetime | None
     commitment: bool
     verify_due: datetime | None
+    # The approval stage the branch belongs to; null without stages.
+    stage: str | None
 
     @classmethod
     def of(cls, branch: Branch) -> BranchView:
@@ -165,6 +171,65 @@ class BranchView:
             branch.supply_due,
             branch.commitment,
             branch.verify_due,
+            branch.stage,
+        )
+
+
+@attrs.frozen
+class StageView:
+    """One approval stage as it ran (审批阶段): its lead, departments, deadline and whether the
+    lead issued the combined result (统一出件)."""
+
+    id: str
+    name: str
+    lead: str
+    departments: list[str]
+    limit_wd: int
+    opened_at: datetime
+    due: datetime | None
+    provisional: bool
+    issued_at: datetime | None
+    issued_by: str | None
+
+    @classmethod
+    def of(cls, run: StageRun) -> StageView:
+        return cls(
+            run.id,
+            run.name,
+            run.lead,
+            list(run.departments),
+            run.limit_wd,
+            run.opened_at,
+            run.due,
+            run.provisional,
+            run.issued_at,
+            run.issued_by,
+        )
+
+
+@attrs.frozen
+class RatingView:
+    """The applicant's rating of one item (好差评) and its rectification, if a bad one opened
+    it (``open``, ``rectified``, ``confirmed``)."""
+
+    item: str
+    department: str
+    score: int
+    at: datetime
+    text: str | None
+    rectification: str | None
+    due: datetime | None
+
+    @classmethod
+    def of(cls, rating: Rating) -> RatingView:
+        return cls(
+            rating.item,
+            rating.department,
+            rating.score,
+            rating.at,
+            rating.text,
+            rating.rectification,
+            rating.due,
         )
 
 
@@ -228,6 +293,12 @@ class ProjectView:
     branches: list[BranchView]
     deadlines: list[DeadlineView]
     holdups: list[HoldupView]
+    # Approval in stages: each stage opened so far, in order (empty without stages), the running
+    # one's id, and the total limit over all of them.
+    approval_stages: list[StageView]
+    current_approval_stage: str | None
+    total_due: datetime | None
+    ratings: list[RatingView]
 
     @classmethod
     def of(
@@ -251,6 +322,10 @@ class ProjectView:
             [BranchView.of(b) for b in state.branches.values()],
             [DeadlineView.of(key, due) for key, due in sorted(deadlines.items())],
             [HoldupView.of(h) for h in holdups],
+            [StageView.of(run) for run in state.stage_runs.values()],
+            running.id if (running := current_stage(state)) is not None else None,
+            state.total_due,
+            [RatingView.of(r) for r in state.ratings.values()],
         )
 
 
@@ -331,6 +406,33 @@ class PreviewBranch:
     requires: list[str]
     commitment_eligible: bool
     deemed_approval: bool
+    # Under stages: the stage the branch opens in (a department may be in several).
+    stage: str | None
+
+
+@attrs.frozen
+class PreviewStage:
+    """An approval stage's dates, were it to open when the one before ends at its limit."""
+
+    id: str
+    name: str
+    lead: str
+    departments: list[str]
+    limit_wd: int
+    opens: datetime
+    due: DeadlineView
+
+    @classmethod
+    def of(cls, stage: StagePreview) -> PreviewStage:
+        return cls(
+            stage.id,
+            stage.name,
+            stage.lead,
+            list(stage.departments),
+            stage.limit_wd,
+            stage.opens,
+            DeadlineView.of(f"stage.{stage.id}", stage.due),
+        )
 
 
 @attrs.frozen
@@ -340,6 +442,9 @@ class PreviewView:
     approval_start: datetime
     approval_due: DeadlineView
     branches: list[PreviewBranch]
+    # Approval in stages (empty without), and the total limit over them.
+    stages: list[PreviewStage]
+    total_due: DeadlineView | None
 
     @classmethod
     def of(cls, preview: Preview) -> PreviewView:
@@ -356,9 +461,12 @@ class PreviewView:
                     list(b.requires),
                     b.commitment_eligible,
                     b.deemed_approval,
+                    b.stage,
                 )
                 for b in preview.branches
             ],
+            [PreviewStage.of(stage) for stage in preview.stages],
+            DeadlineView.of("total", preview.total_due) if preview.total_due else None,
         )
 
 

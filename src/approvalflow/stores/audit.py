@@ -4,7 +4,7 @@ Each project's events form a chain of their own: event ``version`` carries ``pre
 hash of the project's event ``version - 1``, or ``GENESIS`` for its first) and ``hash =
 sha256(prev_hash + canonical JSON of the event)``. The JSON names the project and the version,
 so an event cannot be moved to another project or place without its hash changing. No chain
-spans projects, so writers to different projects never wait for one another (schema version 7;
+spans projects, so writers to different projects never wait for one another (schema version 8;
 before it one chain ran through the whole store, whose head the migration records:
 ``LegacyHead``). The events' ``seq`` is only the database's numbering, in no hash.
 

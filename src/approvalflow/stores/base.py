@@ -20,12 +20,15 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
 from approvalflow.model import Event, Notice, Timer, TimerChanges
 from approvalflow.project import ProjectState
+
+if TYPE_CHECKING:
+    from approvalflow.stores.projections import TaskRow
 
 __all__ = ["CommandRecord", "OutboxEntry", "Store"]
 
@@ -140,6 +143,18 @@ class Store(Protocol):
 
     def team_metric_inputs(self, projects: Collection[str] | None = None) -> dict[str, Any]:
         """``metric_inputs`` per team, for every team with a project (among ``projects``)."""
+
+    def task_rows(self, parties: Collection[str]) -> list[TaskRow] | None:
+        """Every task row kept under one of ``parties`` (each project's open items as its
+        read model derived them with its latest commit, ``projections.TaskRow``), in no set
+        order; ``None`` when the store's read model keeps no task rows."""
+
+    def actor_events(self, actor: str) -> list[Event]:
+        """Every event ``actor`` sent, or that was sent on their behalf (``by`` or
+        ``on_behalf_of``), by project and version: what the 已办 list is read from."""
+
+    def first_events(self, projects: Collection[str]) -> dict[str, Event]:
+        """The first event (version 1, ``created``) of each of ``projects`` that exists."""
 
     def pending_notices(self, now: datetime, limit: int = 100) -> list[OutboxEntry]:
         """Notices not yet delivered whose next attempt is due, oldest first, whether or not

@@ -13,7 +13,13 @@ from approvalflow.model import Event, Notice, Timer, TimerChanges
 from approvalflow.project import ProjectState
 from approvalflow.stores.base import CommandRecord, OutboxEntry, created_code
 from approvalflow.stores.errors import checked_key
-from approvalflow.stores.projections import ReadModel, default_read_model
+from approvalflow.stores.projections import (
+    ReadModel,
+    TaskRow,
+    all_task_rows,
+    default_read_model,
+    keeps_tasks,
+)
 from approvalflow.stores.tokens import MemoryTokens
 
 __all__ = ["MemoryStore"]
@@ -26,6 +32,11 @@ class MemoryStore(MemoryTokens):
 
     The reports are computed from the states kept, by the read model (default
     ``approvalflow.readmodels``'), as the SQL stores compute them from its rows.
+
+    The task list's rows and the index of who did what are kept by party and by actor, and
+    brought up to date when they are read: a commit only marks its project, so the command
+    path derives nothing, and a read derives the rows of the projects committed since the
+    last one (``_refresh``).
     """
 
     def __init__(self, *, read_model: ReadModel | None = None) -> None:
@@ -44,6 +55,13 @@ class MemoryStore(MemoryTokens):
         self._codes: dict[str, str] = {}
         # Notice id -> the end of the claim on it (one claimer here: this store's callers).
         self._notice_claims: dict[str, datetime] = {}
+        # The task rows and the 已办 index, as of the last read; projects committed since.
+        self._stale: set[str] = set()
+        self._tasks: dict[str, frozenset[TaskRow]] = {}
+        self._by_party: dict[str, dict[str, list[TaskRow]]] = {}
+        self._keeps_tasks = keeps_tasks(self._read_model)
+        self._indexed: dict[str, int] = {}
+        self._by_actor: dict[str, list[tuple[str, int]]] = {}
 
     def load(self, project: str) -> ProjectState | None:
         return self._states.get(checked_key("project id", project))
@@ -93,6 +111,7 @@ class MemoryStore(MemoryTokens):
                 history = self._events[project] = []
             history.extend(events)
             self._states[project] = state
+            self._stale.add(project)
             if command is not None:
                 self._commands[command.command_id] = command
             for key in timers.cancel:
@@ -185,8 +204,68 @@ class MemoryStore(MemoryTokens):
     ) -> dict[str, int]:
         return self._read_model.points_of_states(self._chosen(prefix, projects), month)
 
+    def milestone_points_by_kind(
+        self,
+        month: str | None = None,
+        prefix: str = "",
+        projects: Collection[str] | None = None,
+    ) -> dict[str, dict[str, int]]:
+        return self._read_model.points_by_milestone_of_states(self._chosen(prefix, projects), month)
+
     def metric_inputs(self, projects: Collection[str] | None = None) -> Any:
         return self._read_model.metric_inputs_of_states(self._chosen(projects=projects))
+
+    def _refresh(self) -> None:
+        """Bring the task rows and the 已办 index up to date (call holding the lock): each
+        project committed since the last read, once, and only its rows that changed."""
+        model = self._read_model
+        by_party = self._by_party
+        by_actor = self._by_actor
+        keeps = self._keeps_tasks
+        for project in self._stale:
+            if keeps:
+                new = frozenset(all_task_rows(model.projection(self._states[project])))
+                old = self._tasks.get(project, frozenset())
+                if new != old:
+                    for party in {row.party for row in old}:
+                        by_party[party].pop(project, None)
+                    for row in new:
+                        by_party.setdefault(row.party, {}).setdefault(project, []).append(row)
+                    self._tasks[project] = new
+            history = self._events[project]
+            start = self._indexed.get(project, 0)
+            for index in range(start, len(history)):
+                event = history[index]
+                if event.by is not None:
+                    by_actor.setdefault(event.by, []).append((project, index))
+                principal = event.on_behalf_of
+                if principal is not None and principal != event.by:
+                    by_actor.setdefault(principal, []).append((project, index))
+            self._indexed[project] = len(history)
+        self._stale.clear()
+
+    def task_rows(self, parties: Collection[str]) -> list[TaskRow] | None:
+        with self._lock:
+            self._refresh()
+            if not self._keeps_tasks:
+                return None
+            by_party = self._by_party
+            return [
+                row
+                for party in dict.fromkeys(parties)
+                for rows in by_party.get(party, {}).values()
+                for row in rows
+            ]
+
+    def actor_events(self, actor: str) -> list[Event]:
+        with self._lock:
+            self._refresh()
+            events = self._events
+            return [events[p][i] for p, i in sorted(self._by_actor.get(actor, ()))]
+
+    def first_events(self, projects: Collection[str]) -> dict[str, Event]:
+        events = self._events
+        return {p: events[p][0] for p in projects if events.get(p)}
 
     def team_metric_inputs(self, projects: Collection[str] | None = None) -> dict[str, Any]:
         by_team: dict[str, list[ProjectState]] = {}

@@ -3,8 +3,9 @@
 The read side defines what rows a commit produces for the reports (``approvalflow.readmodels``:
 which events and state fields, which local day, which month); a store is given that definition
 (a ``ReadModel``) when it is opened and keeps the rows, in the same transaction as the commit
-they follow (tables in ``approvalflow.stores.schema``): ``milestones``, ``project_summaries``
-and ``intervals``. This module knows those tables and no rule.
+they follow (tables in ``approvalflow.stores.schema``): ``milestones``, ``project_summaries``,
+``intervals`` and ``task_rows`` (the task list's open items, each under the party that may act,
+as plain columns: ``TaskRow``). This module knows those tables and no rule.
 
 A store writes the difference between the projection of the state it committed last (or loaded)
 at the version the commit starts from and the new state's (``ProjectionWrites``); when it does
@@ -23,7 +24,7 @@ Python (``ProjectionSQL.totals``). No report overflows.
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal, NamedTuple, Protocol
 
@@ -44,8 +45,11 @@ __all__ = [
     "ReadModel",
     "Summary",
     "SummaryRow",
+    "TaskRow",
+    "all_task_rows",
     "default_read_model",
     "interval_rows",
+    "keeps_tasks",
     "projection_writes",
     "sqlite_amount",
     "summary_row",
@@ -60,6 +64,50 @@ SummaryRow = tuple[str, str, str, int | None, int, bool, bool, bool, int]
 """(project, team, stage, agreed_investment, funds, signed, started, producing, created_us)."""
 IntervalRow = tuple[str, str, str, str, int, int]
 """(project, kind, name, team, start_day, end_day); days are ``date.toordinal()``."""
+
+
+class TaskRow(NamedTuple):
+    """One open item of a project's task list, kept under one ``party`` that may act on it
+    (``actor:guo``, ``role:reviewer``, ``dept:zj``); a ``task_rows`` row, column for column.
+
+    What the row holds is the read side's (``approvalflow.tasks.task_rows``): the item (kind,
+    the commands that answer it as one space-separated text, the department it concerns or
+    ``""``, what it is about when the kind and department do not say (a rating's item) or
+    ``""``, its deadline in epoch microseconds, its card) and what the query-time authorisation
+    reads (the project's parties and rule set, the branch's handler and deputy). The store
+    compares and selects rows; it reads none of their meaning.
+    """
+
+    project: str
+    party: str
+    kind: str
+    department: str
+    item: str
+    command: str
+    commands: str
+    deadline_us: int | None
+    card: str | None
+    answered: str
+    cards: str
+    branch: bool
+    commitment_only: bool
+    handler: str | None
+    deputy: str | None
+    deputy_until_us: int | None
+    project_name: str
+    team: str
+    applicant: str
+    agent: str | None
+    leader: str
+    fingerprint: str
+
+
+TASK_COLUMNS: tuple[str, ...] = TaskRow._fields
+"""The ``task_rows`` columns, in ``TaskRow`` order."""
+
+TASK_KEY: tuple[str, ...] = ("project", "party", "kind", "department", "item", "command")
+"""A task row's key: what identifies one item for one party (``item`` tells apart two items
+of one kind and department, as a rating of a branch and one of the stage: ``""`` otherwise)."""
 
 SpanKey = tuple[str, str]
 """(kind, name): ``("stage", "approval")``, ``("department", "zj")``."""
@@ -81,10 +129,13 @@ class Summary(NamedTuple):
 
 
 class Projection(NamedTuple):
-    """A state's summary and its finished intervals (first and last moment, not yet days)."""
+    """A state's summary, its finished intervals (first and last moment, not yet days) and,
+    when the read model keeps the task list, its task rows in parts (``None`` when it does
+    not): a part the commit did not change is the very tuple the old projection had."""
 
     summary: Summary
     spans: dict[SpanKey, tuple[datetime, datetime]]
+    tasks: Mapping[str, tuple[TaskRow, ...]] | None = None
 
 
 class ReadModel(Protocol):
@@ -92,7 +143,9 @@ class ReadModel(Protocol):
     defines the built-in one, ``REPORTS``)."""
 
     def projection(self, state: ProjectState) -> Projection:
-        """The summary and finished intervals of ``state``."""
+        """The summary, finished intervals and task rows of ``state``. A read model that
+        ``keeps_tasks`` also takes ``since``, (the state the commit started from, its
+        projection), to reuse the task rows that did not change."""
 
     def day(self, moment: datetime) -> int:
         """The day (``date.toordinal()``) an interval's end ``moment`` counts as."""
@@ -114,8 +167,20 @@ class ReadModel(Protocol):
     def points_of_states(self, states: Iterable[ProjectState], month: str | None) -> dict[str, int]:
         """Points per team over loaded states (for a store that keeps states, not rows)."""
 
+    def points_by_milestone_of_states(
+        self, states: Iterable[ProjectState], month: str | None
+    ) -> dict[str, dict[str, int]]:
+        """Points per team and milestone over loaded states (the memory store's answer)."""
+
     def metric_inputs_of_states(self, states: Iterable[ProjectState]) -> Any:
         """``metric_inputs`` over loaded states."""
+
+
+def keeps_tasks(read_model: ReadModel) -> bool:
+    """Whether ``read_model`` gives task rows (its ``keeps_tasks``; one that does not say keeps
+    none: a store then answers ``task_rows`` with ``None`` and the task list reads every
+    project)."""
+    return bool(getattr(read_model, "keeps_tasks", False))
 
 
 def default_read_model() -> ReadModel:
@@ -161,13 +226,18 @@ class ProjectionWrites:
     """What one commit writes to the projections, in this order: ``clear_intervals`` (delete
     all of the project's intervals first), ``delete_intervals``, ``intervals`` (upserts),
     ``summary`` (an upsert, or ``None`` when unchanged), ``milestones`` (inserts that keep an
-    existing row)."""
+    existing row), then the task rows: ``clear_tasks`` (delete all of the project's first),
+    ``delete_tasks`` (keys, ``TASK_KEY``), ``tasks`` (inserts). Only the task rows that differ
+    from the old projection's are written."""
 
     clear_intervals: bool
     delete_intervals: list[tuple[str, str, str]]
     intervals: list[IntervalRow]
     summary: SummaryRow | None
     milestones: list[MilestoneRow]
+    clear_tasks: bool = False
+    delete_tasks: list[tuple[str, ...]] = attrs.field(factory=list)
+    tasks: list[TaskRow] = attrs.field(factory=list)
 
 
 def projection_writes(
@@ -194,6 +264,8 @@ def projection_writes(
             interval_rows(read_model, project, new),
             summary_row(project, new.summary),
             milestones,
+            clear_tasks=not created and new.tasks is not None,
+            tasks=all_task_rows(new),
         )
     deleted = [(project, kind, name) for (kind, name) in old.spans if (kind, name) not in new.spans]
     changed = [
@@ -202,7 +274,28 @@ def projection_writes(
         if old.spans.get(key) != span
     ]
     summary = summary_row(project, new.summary) if new.summary != old.summary else None
-    return ProjectionWrites(False, deleted, changed, summary, milestones)
+    writes = ProjectionWrites(False, deleted, changed, summary, milestones)
+    new_parts, old_parts = new.tasks, old.tasks
+    if new_parts is None or new_parts is old_parts:
+        return writes
+    if old_parts is None:
+        writes.tasks.extend(all_task_rows(new))
+        return attrs.evolve(writes, clear_tasks=True)
+    for key in new_parts.keys() | old_parts.keys():
+        before, after = old_parts.get(key, ()), new_parts.get(key, ())
+        if before is after or before == after:
+            continue
+        gone, came = set(before), set(after)
+        writes.delete_tasks.extend(
+            (r.project, r.party, r.kind, r.department, r.item, r.command) for r in gone - came
+        )
+        writes.tasks.extend(came - gone)
+    return writes
+
+
+def all_task_rows(projection: Projection) -> list[TaskRow]:
+    """Every task row of ``projection`` (none when its read model keeps no task rows)."""
+    return [row for rows in (projection.tasks or {}).values() for row in rows]
 
 
 def sqlite_amount(value: int | None) -> int | str | None:
@@ -240,10 +333,19 @@ class ProjectionSQL:
             f"VALUES ({p}, {p}, {p}, {p}, {p}, {p}) ON CONFLICT (project, kind, name) DO UPDATE "
             "SET team = excluded.team, start_day = excluded.start_day, end_day = excluded.end_day"
         )
+        self.clear_tasks = f"DELETE FROM task_rows WHERE project = {p}"
+        self.delete_task = "DELETE FROM task_rows WHERE " + " AND ".join(
+            f"{column} = {p}" for column in TASK_KEY
+        )
+        self.insert_task = (
+            f"INSERT INTO task_rows ({', '.join(TASK_COLUMNS)}) "
+            f"VALUES ({', '.join([p] * len(TASK_COLUMNS))})"
+        )
         self.clear_all = [
             "DELETE FROM milestones",
             "DELETE FROM project_summaries",
             "DELETE FROM intervals",
+            "DELETE FROM task_rows",
         ]
 
     def statements(self, writes: ProjectionWrites, project: str) -> list[tuple[str, list[Any]]]:
@@ -259,7 +361,24 @@ class ProjectionSQL:
             out.append((self.upsert_summary, [self.summary_params(writes.summary)]))
         if writes.milestones:
             out.append((self.insert_milestone, writes.milestones))
+        if writes.clear_tasks:
+            out.append((self.clear_tasks, [(project,)]))
+        if writes.delete_tasks:
+            out.append((self.delete_task, writes.delete_tasks))
+        if writes.tasks:
+            out.append((self.insert_task, writes.tasks))
         return out
+
+    def task_rows(self, parties: Collection[str]) -> tuple[str, list[Any]]:
+        """Every ``task_rows`` row kept under one of ``parties`` (a range of the key each)."""
+        p = self._p
+        if self.dialect == "sqlite":
+            where = f"party IN (SELECT value FROM json_each({p}))"
+            params: list[Any] = [_json_list(parties)]
+        else:
+            where = f"party = ANY({p})"
+            params = [list(parties)]
+        return f"SELECT {', '.join(TASK_COLUMNS)} FROM task_rows WHERE {where}", params
 
     def summary_params(self, row: SummaryRow) -> Sequence[Any]:
         """``upsert_summary``'s parameters for ``row`` (SQLite binds no integer past 64 bits:
@@ -300,6 +419,16 @@ class ProjectionSQL:
         """(team, points) rows: points per team, in ``month`` or over all time."""
         where, params = self._where(prefix, projects, month)
         return f"SELECT team, SUM(points) FROM milestones{where} GROUP BY team", params
+
+    def milestone_points_by_kind(
+        self, month: str | None, prefix: str, projects: Collection[str] | None
+    ) -> tuple[str, list[Any]]:
+        """(team, milestone, points) rows: the points per team split by milestone."""
+        where, params = self._where(prefix, projects, month)
+        return (
+            f"SELECT team, milestone, SUM(points) FROM milestones{where} GROUP BY team, milestone",
+            params,
+        )
 
     def summary_totals(
         self, projects: Collection[str] | None, *, by_team: bool, exact: bool = False

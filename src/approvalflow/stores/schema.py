@@ -7,9 +7,9 @@ so a datetime reads back with the tzinfo it was stored with):
 - ``meta``: one row, ``schema_version``.
 - ``events``: one row per event. ``UNIQUE (project, version)`` is the key that turns a stale
   write into a conflict. The primary key is ``seq``, a number the database gives each event as
-  it is inserted (an identity column in PostgreSQL, the rowid in SQLite; schema version 7), in
+  it is inserted (an identity column in PostgreSQL, the rowid in SQLite; schema version 8), in
   no hash; ``hash`` and ``prev_hash`` link the event to the project's previous one (one audit
-  chain per project since schema version 7, see ``audit``): in SQLite an
+  chain per project since schema version 8, see ``audit``): in SQLite an
   ``INTEGER PRIMARY KEY`` is the rowid, so every insert appends at the end of the table's
   b-tree, which measured ~20% faster per commit than a ``(project, version)`` primary key
   (eventsourcing's SQLite application recorder is laid out the same way). ``by`` is spelt
@@ -17,7 +17,7 @@ so a datetime reads back with the tzinfo it was stored with):
   ``JSONB``, in PostgreSQL too: JSONB would rewrite numbers and key order, and the audit hash is
   over the exact data; cast ``payload::jsonb`` in a report query).
 - ``snapshots``: a project's state as JSON, the version it was taken at and its ``digest``
-  (schema version 7, ``audit.snapshot_digest``).
+  (schema version 8, ``audit.snapshot_digest``).
 - ``projects``: one row per project, its current ``version`` (the compare-and-set that guards
   every commit, and the audit's check that no project's newest events were removed) and
   ``created_seq`` (creation order; the serial key).
@@ -42,11 +42,18 @@ and where it comes from is ``approvalflow.stores.projections``):
 
 In SQLite these three are ``WITHOUT ROWID`` tables (one b-tree each, keyed by the project).
 
+- ``task_rows`` (schema version 8): the task list's read model, each open item of a project once
+  per party that may act (``projections.TaskRow``), keyed by (party, project, kind, department,
+  item, command): the party first, so a task list reads one range of the key per party and a
+  commit writes no index beside it (deleting a project's rows whole, when the store does not
+  know its old rows, reads the table). ``events_by_actor`` and ``events_by_principal`` find
+  what an actor did (已办).
+
 - ``project_codes`` (schema version 3): the national platform's project code of each project
   that has one, keyed by the code, so that a code names one project.
 - ``plugins`` (schema version 5): the plugins the store's projects were written with
   (``Store.recorded_plugins``), in the order first recorded.
-- ``audit_legacy`` and ``checkpoints`` (schema version 7): the head of the store-wide chain
+- ``audit_legacy`` and ``checkpoints`` (schema version 8): the head of the store-wide chain
   a store kept before per-project chains, as the migration found it, and the sealed
   checkpoints of every project's head (``stores.checkpoints``).
 - ``rule_sets`` (schema version 3): each county rule set a project was created or migrated
@@ -81,6 +88,8 @@ __all__ = [
     "SCHEMA_VERSION",
     "SNAPSHOT_DIGEST_COLUMN",
     "TABLES",
+    "TASK_INDEXES",
+    "TASK_ROWS_TABLE",
     "Column",
     "Dialect",
     "Index",
@@ -95,7 +104,7 @@ __all__ = [
 
 Dialect = Literal["sqlite", "postgresql"]
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 """The schema version this code reads and writes."""
 
 
@@ -155,6 +164,8 @@ class Index:
     name: str
     table: str
     columns: tuple[str, ...]
+    where: str = ""
+    """A partial index's condition (both databases): only the rows it holds are indexed."""
 
 
 def _c(name: str, type_: ColumnType, nullable: bool = False) -> Column:
@@ -207,6 +218,48 @@ PROJECTION_TABLES: tuple[Table, ...] = (
 )
 """The projections, added in schema version 2."""
 
+TASK_ROWS_TABLE = Table(
+    "task_rows",
+    (
+        _c("project", "text"),
+        _c("party", "text"),
+        _c("kind", "text"),
+        _c("department", "text"),
+        _c("item", "text"),
+        _c("command", "text"),
+        _c("commands", "text"),
+        _c("deadline_us", "bigint", nullable=True),
+        _c("card", "text", nullable=True),
+        _c("answered", "text"),
+        _c("cards", "text"),
+        _c("branch", "bool"),
+        _c("commitment_only", "bool"),
+        _c("handler", "text", nullable=True),
+        _c("deputy", "text", nullable=True),
+        _c("deputy_until_us", "bigint", nullable=True),
+        _c("project_name", "text"),
+        _c("team", "text"),
+        _c("applicant", "text"),
+        _c("agent", "text", nullable=True),
+        _c("leader", "text"),
+        _c("fingerprint", "text"),
+    ),
+    # The party first: a task list reads one range of the key per party, and a commit writes one
+    # b-tree, no index beside it (D173).
+    primary_key=("party", "project", "kind", "department", "item", "command"),
+    without_rowid=True,
+)
+"""The task list's read model (schema version 8): each open item of a project once per party
+that may act on it (``approvalflow.stores.projections.TaskRow``, column for column)."""
+
+TASK_INDEXES: tuple[Index, ...] = (
+    # What an actor did (已办): their events, sent by them or on their behalf. Partial: a timer's
+    # events have no sender and most have no principal, and an entry not kept costs no write.
+    Index("events_by_actor", "events", ("by_actor",), "by_actor IS NOT NULL"),
+    Index("events_by_principal", "events", ("on_behalf_of",), "on_behalf_of IS NOT NULL"),
+)
+"""The task list's indexes (schema version 8)."""
+
 PROJECTION_INDEXES: tuple[Index, ...] = (
     Index("milestones_by_month", "milestones", ("month", "team", "points")),
     Index("intervals_by_span", "intervals", ("kind", "name", "start_day", "end_day")),
@@ -256,7 +309,7 @@ PLUGINS_TABLE = Table(
 version 5): what a process opening the store without naming plugins uses."""
 
 SNAPSHOT_DIGEST_COLUMN = Column("digest", "text", nullable=True)
-"""The snapshot's digest (``audit.snapshot_digest``), schema version 7: a row without one, or
+"""The snapshot's digest (``audit.snapshot_digest``), schema version 8: a row without one, or
 with one that does not match, is not trusted (``load`` folds the events instead)."""
 
 AUDIT_LEGACY_TABLE = Table(
@@ -273,7 +326,7 @@ AUDIT_LEGACY_TABLE = Table(
     primary_key=("id",),
     checks=("id = 1",),
 )
-"""The store-wide chain a store kept before schema version 7, as the migration found it: how
+"""The store-wide chain a store kept before schema version 8, as the migration found it: how
 many events, the newest one's ``seq`` and hash, and whether it verified then."""
 
 CHECKPOINTS_TABLE = Table(
@@ -381,10 +434,15 @@ TABLES: tuple[Table, ...] = (
     API_TOKENS_TABLE,
     AUDIT_LEGACY_TABLE,
     CHECKPOINTS_TABLE,
+    TASK_ROWS_TABLE,
 )
 
 
-INDEXES: tuple[Index, ...] = (Index("timers_by_due", "timers", ("due_us",)), *PROJECTION_INDEXES)
+INDEXES: tuple[Index, ...] = (
+    Index("timers_by_due", "timers", ("due_us",)),
+    *PROJECTION_INDEXES,
+    *TASK_INDEXES,
+)
 
 
 def _table_ddl(table: Table, dialect: Dialect) -> str:
@@ -404,7 +462,11 @@ def _table_ddl(table: Table, dialect: Dialect) -> str:
 
 
 def _index_ddl(index: Index) -> str:
-    return f"CREATE INDEX IF NOT EXISTS {index.name} ON {index.table} ({', '.join(index.columns)})"
+    where = f" WHERE {index.where}" if index.where else ""
+    return (
+        f"CREATE INDEX IF NOT EXISTS {index.name} ON {index.table} "
+        f"({', '.join(index.columns)}){where}"
+    )
 
 
 def create_statements(dialect: Dialect) -> list[str]:
@@ -525,10 +587,21 @@ MIGRATIONS: tuple[Migration, ...] = (
         "api_tokens (the service's bearer tokens)",
         lambda dialect: [_table_ddl(API_TOKENS_TABLE, dialect)],
     ),
+    # Self-contained too (its own table and indexes); the rebuild fills task_rows from every
+    # project's state, as the other projections are refilled.
+    Migration(
+        7,
+        "task_rows (the task list's read model) and the indexes of what each actor did",
+        lambda dialect: [
+            _table_ddl(TASK_ROWS_TABLE, dialect),
+            *(_index_ddl(index) for index in TASK_INDEXES),
+        ],
+        rebuild_projections=True,
+    ),
     # Self-contained too (its tables, one column, and the store's rechaining): it may be
     # renumbered.
     Migration(
-        7,
+        8,
         "per-project audit chains, snapshot digests, audit_legacy and checkpoints",
         _per_project_chains_ddl,
         rechain=True,

@@ -14,6 +14,7 @@ names (``_conflict``) or by the backend's reading of it (``_driver_error``), int
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import socket
@@ -45,7 +46,10 @@ from approvalflow.stores.projections import (
     ProjectionSQL,
     ProjectionWrites,
     ReadModel,
+    TaskRow,
+    all_task_rows,
     interval_rows,
+    keeps_tasks,
     projection_writes,
     summary_row,
     team_rows,
@@ -123,6 +127,12 @@ class SQLStatements:
         self.events = (
             f"SELECT {EVENT_COLUMNS} FROM events "
             f"WHERE project = {p} AND version > {p} ORDER BY version"
+        )
+        # What an actor did: two index lookups (``events_by_actor``, ``events_by_principal``).
+        self.actor_events = (
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE by_actor = {p} UNION "
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE on_behalf_of = {p} "
+            "ORDER BY project, version"
         )
         self.command = (
             "SELECT command_id, project, command, fingerprint, first_version, last_version "
@@ -309,6 +319,25 @@ class SQLStatements:
                 dialect,
             )
 
+    def first_events(self, projects: Collection[str]) -> tuple[str, list[Any]]:
+        """The first event of each of ``projects`` (the ``(project, version)`` key)."""
+        if self.dialect == "sqlite":
+            where = "project IN (SELECT value FROM json_each(?))"
+            params: list[Any] = [json.dumps(list(projects))]
+        else:
+            where = "project = ANY(%s)"
+            params = [list(projects)]
+        return f"SELECT {EVENT_COLUMNS} FROM events WHERE {where} AND version = 1", params
+
+
+def task_row(row: Sequence[Any]) -> TaskRow:
+    """A ``task_rows`` row as read back (SQLite's booleans come back as 0 and 1, which equal
+    and hash as ``False`` and ``True``: the row is the one written)."""
+    return _new_task_row(TaskRow, row)
+
+
+_new_task_row = tuple.__new__  # a TaskRow from a fetched tuple, without NamedTuple's __new__
+
 
 def _named(template: str, dialect: Dialect, **parts: str) -> str:
     """``template`` with ``{name}`` replaced by the dialect's named parameter (``:name`` for
@@ -475,9 +504,8 @@ class SQLStore(SQLTokens):
         plan = self._commit_plan(
             project, expected_version, events, timers, notices, command, state, claim_notices_at
         )
-        projection = self._read_model.projection(state)
         with self._lock:
-            writes = self._projection_writes(project, expected_version, projection, events)
+            projection, writes = self._projection_writes(project, expected_version, state, events)
             try:
                 self._commit_transaction(plan, writes)
             except BaseException as error:
@@ -653,22 +681,31 @@ class SQLStore(SQLTokens):
         self,
         project: str,
         expected_version: int,
-        projection: Projection,
+        state: ProjectState,
         events: Sequence[Event],
-    ) -> ProjectionWrites:
-        """The report rows a commit writes (call under the lock): only those that differ from
-        the state it starts from, when this store's cache holds that state."""
+    ) -> tuple[Projection, ProjectionWrites]:
+        """The new state's projection and the report rows a commit writes (call under the
+        lock): only those that differ from the state it starts from, when this store's cache
+        holds that state (whose task rows are then reused if they did not change)."""
+        model = self._read_model
         cached = self._cache.get(project)
         old = None
         if cached is not None and cached.state.version == expected_version:
             old = (
                 cached.projection
                 if cached.projection is not None
-                else self._read_model.projection(cached.state)
+                else model.projection(cached.state)
             )
-        return projection_writes(
-            self._read_model, project, old, projection, events, created=expected_version == 0
+        if old is not None and old.tasks is not None and keeps_tasks(model):
+            since: Any = model.projection
+            assert cached is not None
+            projection = since(state, since=(cached.state, old))
+        else:
+            projection = model.projection(state)
+        writes = projection_writes(
+            model, project, old, projection, events, created=expected_version == 0
         )
+        return projection, writes
 
     def _fill_projections(self, target: Any) -> None:
         """Fill the report tables from every project's state, inside the caller's transaction.
@@ -691,6 +728,8 @@ class SQLStore(SQLTokens):
             )
             target.executemany(reports.upsert_interval, interval_rows(model, project, projection))
             target.executemany(reports.insert_milestone, model.state_milestone_rows(state))
+            if projection.tasks:
+                target.executemany(reports.insert_task, all_task_rows(projection))
 
     # -- the store's record of its plugins ------------------------------------------------------
 
@@ -799,6 +838,29 @@ class SQLStore(SQLTokens):
             rows = self._connection.execute(self._sql.project_ids).fetchall()
         return [row[0] for row in rows]
 
+    def task_rows(self, parties: Collection[str]) -> list[TaskRow] | None:
+        if not keeps_tasks(self._read_model):
+            return None
+        if not parties:
+            return []
+        statement, params = self._sql.projections.task_rows(parties)
+        with self._access:
+            rows = self._connection.execute(statement, params).fetchall()
+        return [task_row(row) for row in rows]
+
+    def actor_events(self, actor: str) -> list[Event]:
+        with self._access:
+            rows = self._connection.execute(self._sql.actor_events, (actor, actor)).fetchall()
+        return [event_from_row(row) for row in rows]
+
+    def first_events(self, projects: Collection[str]) -> dict[str, Event]:
+        if not projects:
+            return {}
+        statement, params = self._sql.first_events(projects)
+        with self._access:
+            rows = self._connection.execute(statement, params).fetchall()
+        return {str(row[0]): event_from_row(row) for row in rows}
+
     def milestone_points(
         self,
         month: str | None = None,
@@ -809,6 +871,20 @@ class SQLStore(SQLTokens):
         with self._access:
             rows = self._connection.execute(statement, params).fetchall()
         return {team: int(points) for team, points in rows}
+
+    def milestone_points_by_kind(
+        self,
+        month: str | None = None,
+        prefix: str = "",
+        projects: Collection[str] | None = None,
+    ) -> dict[str, dict[str, int]]:
+        statement, params = self._sql.projections.milestone_points_by_kind(month, prefix, projects)
+        with self._access:
+            rows = self._connection.execute(statement, params).fetchall()
+        found: dict[str, dict[str, int]] = {}
+        for team, milestone, points in rows:
+            found.setdefault(team, {})[milestone] = int(points)
+        return found
 
     def metric_inputs(self, projects: Collection[str] | None = None) -> Any:
         summaries, intervals = self._metric_rows(projects, by_team=False)

@@ -38,6 +38,7 @@ from approvalflow.rules.points import points_by_team
 from approvalflow.stores import UnstorableValue, open_store
 from approvalflow.stores.base import CommandRecord, Store
 from approvalflow.stores.errors import MAX_KEY_LENGTH
+from approvalflow.tasks import task_rows
 
 __all__ = [
     "NO_TIMERS",
@@ -1069,6 +1070,74 @@ class StoreConformance(PluginDataConformance):
         assert teams["east"].funds == 2 * (2**63 - 1)
         assert teams["west"] == metric_inputs([p3])
         assert store.metric_inputs(["P3"]) == metric_inputs([p3])
+
+    # -- the task list's read model ----------------------------------------------------------
+
+    def test_task_rows_are_each_project_s_open_items_under_their_parties(
+        self, store: Store
+    ) -> None:
+        """Each project's task rows (``approvalflow.tasks.task_rows``) are kept with its
+        commit, selected by party, and replaced by the project's next commit."""
+        p1 = new_project(store, "P1")
+        q2 = new_project(store, "Q2", at=T0 + timedelta(hours=1))
+        rows = task_rows(p1) | task_rows(q2)
+        parties = {row.party for row in rows}
+        assert rows
+        assert set(store.task_rows(parties) or ()) == rows
+        some = sorted(parties)[0]
+        assert set(store.task_rows([some, "actor:nobody"]) or ()) == {
+            row for row in rows if row.party == some
+        }
+        assert store.task_rows([]) == []
+        assert store.task_rows(["actor:nobody"]) == []
+        moved = append(store, p1, [("stage_changed", {"to": "negotiating"})])
+        assert task_rows(moved) != task_rows(p1)
+        after = task_rows(moved) | task_rows(q2)
+        wanted = parties | {row.party for row in after}
+        assert set(store.task_rows(wanted) or ()) == after
+        done = append(store, moved, [("stage_changed", {"to": "terminated"})])
+        assert task_rows(done) == frozenset()
+        assert set(store.task_rows(wanted) or ()) == task_rows(q2)
+
+    def test_actor_events_are_what_each_actor_sent_by_project_and_version(
+        self, store: Store
+    ) -> None:
+        """The 已办 index: every event sent by an actor or on their behalf, and each project's
+        first event (its name)."""
+        p1 = new_project(store, "P1")
+        new_project(store, "Q2")
+        moved = append(store, p1, [("stage_changed", {"to": "negotiating"})] * 2)
+        assert [(e.project, e.version) for e in store.actor_events("rec1")] == [
+            ("P1", 1),
+            ("Q2", 1),
+        ]
+        assert [(e.project, e.version) for e in store.actor_events("officer1")] == [
+            ("P1", 2),
+            ("P1", 3),
+        ]
+        assert store.actor_events("nobody") == []
+        behalf = Event(
+            "P1", 4, "stage_changed", T0, {"to": "lead"}, by="agent1", on_behalf_of="acme"
+        )
+        after = moved.clone()
+        after.apply(behalf)
+        store.commit(
+            project="P1",
+            expected_version=3,
+            events=[behalf],
+            timers=NO_TIMERS,
+            notices=(),
+            command=None,
+            state=after,
+        )
+        assert store.actor_events("acme") == [behalf]
+        assert store.actor_events("agent1") == [behalf]
+        firsts = store.first_events(["P1", "Q2", "NOPE"])
+        assert {p: (e.version, e.payload["name"]) for p, e in firsts.items()} == {
+            "P1": (1, "Project P1"),
+            "Q2": (1, "Project Q2"),
+        }
+        assert store.first_events([]) == {}
 
     # -- values no store keeps ---------------------------------------------------------------
 
