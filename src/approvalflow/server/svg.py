@@ -19,7 +19,7 @@ import attrs
 from approvalflow.calendar import WorkingCalendar, to_local
 from approvalflow.model import Event
 
-__all__ = ["Bar", "diagram_svg", "gantt_bars", "gantt_svg"]
+__all__ = ["Bar", "gantt_bars", "gantt_svg", "month_days"]
 
 _DECIDED = {"approved", "conditional", "rejected", "not_needed", "revoked"}
 _CARD_WORDS = {
@@ -293,63 +293,6 @@ def _day(moment: datetime) -> str:
 
 def _card_class(word: str) -> str:
     return {"预警": "warning", "黄牌": "yellow", "红牌": "red", "逾期": "late"}.get(word, "other")
-
-
-_MAIN_LINE: tuple[str, ...] = (
-    "lead",
-    "negotiating",
-    "pre_review.reviewing",
-    "pre_review.awaiting_materials",
-    "decision.pending",
-    "decision.meeting",
-    "decision.approved",
-    "signed",
-    "approval",
-    "approved",
-    "construction",
-    "production",
-    "effective",
-)
-_ENDS: tuple[str, ...] = ("rejected", "withdrawn", "terminated")
-
-
-def diagram_svg(current: str, state_name: Callable[[str], str]) -> str:
-    """The project's workflow as boxes along its main line (and its three ends), the current
-    stage filled and marked 当前."""
-    per_row = 7
-    box_w, box_h, gap = 104, 40, 22
-    rows = [_MAIN_LINE[i : i + per_row] for i in range(0, len(_MAIN_LINE), per_row)]
-    rows.append(_ENDS)
-    width = per_row * (box_w + gap) + 10
-    height = len(rows) * (box_h + 34) + 20
-    out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" class="diagram" width="{width}" '
-        f'height="{height}" viewBox="0 0 {width} {height}" aria-labelledby="diagram-title">',
-        f'<title id="diagram-title">流程图，当前阶段：{escape(state_name(current))}</title>',
-        '<defs><marker id="arrow" markerWidth="8" markerHeight="8" refX="7" refY="4" '
-        'orient="auto"><path d="M0,0 L8,4 L0,8 z"/></marker></defs>',
-    ]
-    for r, row in enumerate(rows):
-        y = 10 + r * (box_h + 34)
-        for i, state in enumerate(row):
-            bx = 10 + i * (box_w + gap)
-            here = state == current
-            out.append(
-                f'<g class="state{" current" if here else ""}" data-state="{escape(state)}">'
-                f'<rect x="{bx}" y="{y}" width="{box_w}" height="{box_h}" rx="6"/>'
-                f'<text x="{bx + box_w / 2}" y="{y + 17}" text-anchor="middle">'
-                f"{escape(state_name(state))}</text>"
-                f'<text class="id" x="{bx + box_w / 2}" y="{y + 32}" text-anchor="middle">'
-                f"{'▶ 当前' if here else escape(state)}</text></g>"
-            )
-            if i + 1 < len(row) and row is not _ENDS:
-                ax = bx + box_w
-                out.append(
-                    f'<line class="edge" x1="{ax}" y1="{y + box_h / 2}" x2="{ax + gap - 2}" '
-                    f'y2="{y + box_h / 2}" marker-end="url(#arrow)"/>'
-                )
-    out.append("</svg>")
-    return "".join(out)
 
 
 def month_days(year: int, month: int) -> list[date]:

@@ -48,7 +48,7 @@ from approvalflow.server.sessions import (
     Session,
     SessionKeys,
 )
-from approvalflow.server.svg import diagram_svg, gantt_bars, gantt_svg, month_days
+from approvalflow.server.svg import gantt_bars, gantt_svg, month_days
 from approvalflow.tasks import open_items
 
 __all__ = ["WORKBENCH_QUERY", "workbench_handlers"]
@@ -728,8 +728,8 @@ def _csrf_refused(
 
 def _workflow_svg(engine: Engine, state: Any, settings: Any, shown: Names) -> str:
     """The library's SVG diagram of the stages (``approvalflow.diagram.diagram_svg``, labels in
-    Chinese) with the project's stage marked, inline; the simple one of ``svg.py`` where the
-    library cannot draw this project's stage."""
+    Chinese) with the project's stage marked, inline; unmarked where the stage is not one of
+    the diagram's (a county plugin's own)."""
     from approvalflow.diagram import DiagramError
     from approvalflow.diagram import diagram_svg as library_svg
     from approvalflow.rules import stages as stage_rules
@@ -738,7 +738,7 @@ def _workflow_svg(engine: Engine, state: Any, settings: Any, shown: Names) -> st
     run = stage_rules.current_stage(state)
     highlight = run.id if run is not None and state.stage == "approval" else state.stage
     extra = sorted(set(engine.commands) - set(BUILTIN_COMMANDS))
-    for mark in (highlight, state.stage):
+    for mark in (highlight, state.stage, None):
         try:
             drawn = library_svg(
                 "stages",
@@ -750,7 +750,7 @@ def _workflow_svg(engine: Engine, state: Any, settings: Any, shown: Names) -> st
         except DiagramError:
             continue
         return drawn.split("?>", 1)[1].lstrip() if drawn.startswith("<?xml") else drawn
-    return diagram_svg(state.stage, shown.state)
+    raise AssertionError("the stages diagram draws without a highlight")
 
 
 def _in_form(items: Sequence[Any], error: Mapping[str, str] | None) -> bool:
