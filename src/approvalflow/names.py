@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, get_args
 
 import attrs
 
@@ -52,19 +52,7 @@ Kind = Literal[
 ]
 
 #: The kinds of id :meth:`Names.name` and :meth:`Names.labelled` know.
-KINDS: tuple[str, ...] = (
-    "actor",
-    "team",
-    "department",
-    "material",
-    "state",
-    "branch_state",
-    "command",
-    "transition",
-    "card",
-    "notice",
-    "role",
-)
+KINDS: tuple[str, ...] = get_args(Kind)
 
 
 def _frozen_map(value: Mapping[str, str]) -> Mapping[str, str]:
