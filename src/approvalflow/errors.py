@@ -30,6 +30,7 @@ __all__ = [
     "CalendarUnknown",
     "CheckpointError",
     "ConcurrencyConflict",
+    "CountiesFileError",
     "DiagramError",
     "DuplicateProject",
     "InvalidCommand",
@@ -38,6 +39,7 @@ __all__ = [
     "NotAuthorized",
     "PluginError",
     "PreconditionFailed",
+    "ProvinceError",
     "ScenarioFileError",
     "SchemaVersionError",
     "ServiceError",
@@ -48,6 +50,7 @@ __all__ = [
     "StoreNotFound",
     "StoreUnavailable",
     "Unauthenticated",
+    "UnknownCounty",
     "UnknownEventType",
     "UnknownMaterial",
     "UnknownProject",
@@ -189,6 +192,26 @@ class ScenarioFileError(SetupError, ValueError):
     def __str__(self) -> str:
         where = self.path if self.line is None else f"{self.path}:{self.line}"
         return f"{where}: {self.key}: {self.message}"
+
+
+class CountiesFileError(ScenarioFileError):
+    """A province's counties file is not valid: the file, the line and the key, as a scenario
+    file's error gives them (``province.load_counties``)."""
+
+    code = "CountiesFileError"
+
+
+class ProvinceError(SetupError, ValueError):
+    """A province cannot be set up as given: a bad county id, two counties on one store that
+    keeps no county views, a county without a store."""
+
+    code = "ProvinceError"
+
+
+class UnknownCounty(SetupError, LookupError):
+    """A province was asked for a county it does not serve; the message lists those it does."""
+
+    code = "UnknownCounty"
 
 
 class SchemaVersionError(SetupError, ValueError):

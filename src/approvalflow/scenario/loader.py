@@ -47,6 +47,7 @@ __all__ = [
     "find_scenario_files",
     "is_scenario_file",
     "load_actors",
+    "load_document",
     "load_scenario",
     "loads_scenario",
     "top_level_keys",
@@ -135,6 +136,16 @@ def load_actors(path: str | os.PathLike[str]) -> dict[str, ActorSpec]:
     file = os.fspath(path)
     document, lines = _compose(_read_text(file), file)
     return _Reader(file, lines, (), ()).actors((), document)
+
+
+def load_document(path: str | os.PathLike[str]) -> tuple[object, dict[tuple[str | int, ...], int]]:
+    """Any YAML file read as a scenario is (safe, no ``no`` read as ``False``), as plain values
+    with the 1-based line of every path (``("counties", "huguan", "name")``): for the other
+    files a host writes (the counties file) to name the line of a problem too. A file that
+    cannot be read or parsed is a :class:`ScenarioFileError` with its line."""
+    file = os.fspath(path)
+    document, lines = _compose(_read_text(file), file)
+    return document, dict(lines)
 
 
 def top_level_keys(path: str | os.PathLike[str]) -> list[str]:

@@ -1,0 +1,349 @@
+"""A province: the counties one host serves, each county's ``Engine`` under its county id.
+
+A ``Province`` is a mapping of county id to engine, built from engines
+(``Province({"huguan": engine, ...})``) or from a counties file (``Province.open(path)``)::
+
+    store: sqlite:///province.db     # the province's store: its tokens, and every county's
+                                      # projects when the store keeps county views
+    counties:
+      huguan:    {name: 壶关县, plugins: [huguan], actors: huguan-actors.yaml, settings: {...}}
+      jiaocheng: {name: 交城县, plugins: [jiaocheng], store: sqlite:///jiaocheng.db}
+
+A county's ``store`` overrides the file's for that county. Two counties on one store URL need
+a store with county views (``Store.for_county``); without them the file is refused
+(``ProvinceError``): one county's rows must never be read as another's. ``actors`` files are
+read as ``approvalflow serve --actors`` reads them, relative to the counties file.
+
+The province reports (``ranking``, ``department_ranking``) and cross-county intake (``intake``,
+``intakes``) are read off each county's own engine, so a figure here is the one the county's
+own report gives.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from approvalflow.clock import Clock
+from approvalflow.engine import Engine
+from approvalflow.errors import CountiesFileError, ProvinceError, ScenarioFileError, UnknownCounty
+from approvalflow.model import Actor
+
+__all__ = [
+    "COUNTY_ID",
+    "CountiesFile",
+    "CountySpec",
+    "Province",
+    "check_county_id",
+    "load_counties",
+]
+
+COUNTY_ID = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+"""What a county id looks like (as the stores' county views take it)."""
+
+_COUNTY_KEYS = ("name", "plugins", "actors", "settings", "store")
+
+
+def check_county_id(county: str) -> str:
+    """``county`` if it is a county id, else ``ProvinceError`` saying what one looks like."""
+    if not isinstance(county, str) or not COUNTY_ID.match(county):
+        raise ProvinceError(
+            f"{county!r} is not a county id: a lower-case letter, then up to 31 lower-case "
+            "letters, digits or _ (such as huguan)"
+        )
+    return county
+
+
+@attrs.frozen
+class CountySpec:
+    """One county of a counties file: its display ``name``, ``plugins``, the ``actors`` file
+    (resolved against the counties file), ``settings`` overrides and its own ``store`` URL."""
+
+    id: str
+    name: str
+    plugins: tuple[str, ...] = ()
+    actors: Path | None = None
+    settings: Mapping[str, Any] = attrs.field(factory=dict)
+    store: str | None = None
+    line: int | None = None
+
+
+@attrs.frozen
+class CountiesFile:
+    """A counties file read: the province's ``store`` URL (if given) and its counties, in the
+    file's order."""
+
+    path: str
+    store: str | None
+    counties: Mapping[str, CountySpec]
+
+
+def load_counties(path: str | os.PathLike[str]) -> CountiesFile:
+    """Read a counties file; every problem is a ``CountiesFileError`` naming its line."""
+    from approvalflow.scenario.loader import load_document
+
+    file = os.fspath(path)
+    try:
+        document, lines = load_document(file)
+    except ScenarioFileError as error:
+        raise CountiesFileError(error.path, error.line, error.key, error.message) from error
+
+    def fail(where: tuple[str | int, ...], message: str) -> CountiesFileError:
+        line = None
+        for end in range(len(where), -1, -1):
+            line = lines.get(where[:end])
+            if line is not None:
+                break
+        key = "$" + "".join(f"[{p + 1}]" if isinstance(p, int) else f".{p}" for p in where)
+        return CountiesFileError(file, line, key, message)
+
+    def text(where: tuple[str | int, ...], value: object, what: str) -> str:
+        if not isinstance(value, str) or not value.strip():
+            raise fail(where, f"must be {what}, not {value!r}")
+        return value
+
+    if not isinstance(document, dict):
+        raise fail((), "must be a mapping with counties: (and store:)")
+    for key in document:
+        if key not in ("store", "counties"):
+            raise fail((key,), "unknown key; expected one of store, counties")
+    store = None
+    if document.get("store") is not None:
+        store = text(("store",), document["store"], "a store URL such as sqlite:///province.db")
+    entries = document.get("counties")
+    if not isinstance(entries, dict) or not entries:
+        raise fail(("counties",), "must map each county id to {name: ..., plugins: [...]}")
+    base = Path(file).parent
+    counties: dict[str, CountySpec] = {}
+    for county, spec in entries.items():
+        where: tuple[str | int, ...] = ("counties", county)
+        if not COUNTY_ID.match(str(county)):
+            raise fail(
+                where,
+                "a county id is a lower-case letter, then up to 31 lower-case letters, "
+                "digits or _ (such as huguan)",
+            )
+        if not isinstance(spec, dict):
+            raise fail(where, "must be a mapping such as {name: 壶关县, plugins: [huguan]}")
+        for key in spec:
+            if key not in _COUNTY_KEYS:
+                raise fail((*where, key), f"unknown key; expected one of {', '.join(_COUNTY_KEYS)}")
+        name = text((*where, "name"), spec.get("name", county), "the county's name")
+        plugins = spec.get("plugins", [])
+        if not isinstance(plugins, list):
+            raise fail((*where, "plugins"), "must be a list of plugin names such as [huguan]")
+        names = tuple(
+            text((*where, "plugins", i), plugin, "a plugin name")
+            for i, plugin in enumerate(plugins)
+        )
+        actors = None
+        if spec.get("actors") is not None:
+            actors = base / text((*where, "actors"), spec["actors"], "an actors file")
+        settings = spec.get("settings", {})
+        if not isinstance(settings, dict):
+            raise fail((*where, "settings"), "must be a mapping of settings overrides")
+        own_store = None
+        if spec.get("store") is not None:
+            own_store = text((*where, "store"), spec["store"], "a store URL")
+        counties[county] = CountySpec(
+            county, name, names, actors, settings, own_store, lines.get(where)
+        )
+    return CountiesFile(file, store, counties)
+
+
+def _county_of(store: Any) -> str | None:
+    county = getattr(store, "county", None)
+    return county if isinstance(county, str) else None
+
+
+class Province(Mapping[str, Engine]):
+    """The counties one host serves: county id -> that county's ``Engine``.
+
+    :param engines: each county's engine. Two counties may share a store only through the
+        store's county views (each engine's ``store.county`` is its own county).
+    :param names: display names (default: the county id).
+    :param store: the province's own store, where the service's tokens are kept (default:
+        the first county's store, or the store the county views are of).
+    """
+
+    def __init__(
+        self,
+        engines: Mapping[str, Engine],
+        *,
+        names: Mapping[str, str] | None = None,
+        store: Any = None,
+    ) -> None:
+        if not engines:
+            raise ProvinceError("a province serves at least one county")
+        seen: dict[int, str] = {}
+        for county, engine in engines.items():
+            check_county_id(county)
+            viewed = _county_of(engine.store)
+            if viewed is not None and viewed != county:
+                raise ProvinceError(
+                    f"the engine given for {county} runs on the store's view of {viewed}"
+                )
+            other = seen.get(id(engine.store))
+            if other is not None and viewed is None:
+                raise ProvinceError(
+                    f"{other} and {county} are given one store that keeps no county views: "
+                    "one county's projects would be read as the other's; give each its own "
+                    "store"
+                )
+            seen[id(engine.store)] = county
+        self._engines = dict(engines)
+        self._names = {county: (names or {}).get(county, county) for county in self._engines}
+        first = next(iter(self._engines.values())).store
+        self.store: Any = store if store is not None else getattr(first, "base", first)
+        self._opened: list[Any] = []
+
+    @classmethod
+    def open(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        store_url: str | None = None,
+        create: bool = False,
+        clock: Clock | None = None,
+        plugins: Sequence[object] = (),
+        deliver: str = "inline",
+    ) -> Province:
+        """The province of a counties file, each county's engine on its store.
+
+        :param store_url: the province's store, in place of the file's ``store:``.
+        :param create: create missing stores (as ``open_store(create=True)``).
+        :param plugins: plugin objects every county's engine loads too (the service's guard).
+        :param deliver: each engine's delivery (``"outbox"`` for the service and workers).
+        :raises CountiesFileError: the file is malformed (with the line).
+        :raises ProvinceError: a county has no store, or two share a store without views.
+        """
+        found = load_counties(path)
+        top = store_url or found.store
+        urls: dict[str, str] = {}
+        for county, spec in found.counties.items():
+            url = spec.store or top
+            if url is None:
+                raise ProvinceError(
+                    f"{found.path}: county {county} has no store: give the file a store: "
+                    "(or the county its own), or pass the store URL"
+                )
+            urls[county] = url
+        opened: dict[str, Any] = {}
+        province: Province | None = None
+        try:
+            stores: dict[str, Any] = {}
+            for county, url in urls.items():
+                sharing = [other for other, u in urls.items() if u == url]
+                if url not in opened:
+                    opened[url] = _open(url, create)
+                base = opened[url]
+                if len(sharing) > 1:
+                    views = getattr(base, "for_county", None)
+                    if not callable(views):
+                        raise ProvinceError(
+                            f"{found.path}: counties {', '.join(sharing)} share the store "
+                            f"{_safe(url)}, which keeps no county views: give each county its "
+                            "own store: (one county's projects must never be read as another's)"
+                        )
+                    stores[county] = views(county)
+                else:
+                    stores[county] = base
+            if top is not None and top not in opened:
+                opened[top] = _open(top, create)
+            engines: dict[str, Engine] = {}
+            for county, spec in found.counties.items():
+                actors = [] if spec.actors is None else _actors(spec.actors)
+                engines[county] = Engine(
+                    actors=actors,
+                    store=stores[county],
+                    settings=dict(spec.settings) or None,
+                    plugins=[*spec.plugins, *plugins],
+                    clock=clock,
+                    deliver=deliver,
+                )
+            province = cls(
+                engines,
+                names={county: spec.name for county, spec in found.counties.items()},
+                store=opened[top] if top is not None else None,
+            )
+            province._opened = list(opened.values())
+            return province
+        finally:
+            if province is None:
+                for store in opened.values():
+                    store.close()
+
+    # -- the mapping ----------------------------------------------------------------------
+
+    def __getitem__(self, county: str) -> Engine:
+        return self.engine(county)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._engines)
+
+    def __len__(self) -> int:
+        return len(self._engines)
+
+    @property
+    def counties(self) -> list[str]:
+        """The county ids, in the order given."""
+        return list(self._engines)
+
+    def engine(self, county: str) -> Engine:
+        """The county's engine; ``UnknownCounty`` for a county this province does not serve."""
+        engine = self._engines.get(county)
+        if engine is None:
+            raise UnknownCounty(
+                f"this province serves no county {county!r} (it serves {', '.join(self._engines)})"
+            )
+        return engine
+
+    def name(self, county: str) -> str:
+        """The county's display name (壶关县)."""
+        self.engine(county)
+        return self._names[county]
+
+    @property
+    def names(self) -> dict[str, str]:
+        """Every county's display name, by county id."""
+        return dict(self._names)
+
+    def close(self) -> None:
+        """Close the stores ``open`` opened (a province built from engines closes nothing)."""
+        for store in self._opened:
+            store.close()
+        self._opened = []
+
+
+def _actors(path: Path) -> list[Actor]:
+    """A county's actors file, read as ``serve --actors`` reads one (the scenario reader): its
+    problems are ``ScenarioFileError`` naming that file's line."""
+    from approvalflow.scenario.loader import load_actors
+
+    return [
+        Actor(
+            spec.id,
+            list(spec.roles),
+            name=spec.name,
+            department=spec.department,
+            teams=None if spec.teams is None else list(spec.teams),
+            recuse=list(spec.recuse),
+        )
+        for spec in load_actors(path).values()
+    ]
+
+
+def _open(url: str, create: bool) -> Any:
+    from approvalflow.stores import open_store
+
+    return open_store(url, create=create)
+
+
+def _safe(url: str) -> str:
+    """A store URL without its password, for messages."""
+    return re.sub(r"(//[^:/@]+):[^@/]*@", r"\1:***@", url)
