@@ -398,6 +398,7 @@ class TestMigratedStores:
             )
             head = digest
         place.sql("ALTER TABLE snapshots DROP COLUMN digest")
+        place.sql("ALTER TABLE api_tokens DROP COLUMN county")  # schema version 9
         place.sql("DROP TABLE audit_legacy")
         place.sql("DROP TABLE checkpoints")
         if place.kind == "postgres":

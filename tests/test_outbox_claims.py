@@ -210,6 +210,7 @@ class TestClaimsAcrossStoreObjects:
 _V3_DOWNGRADE = [
     *(f"ALTER TABLE outbox DROP COLUMN {column.name}" for column in schema.OUTBOX_CLAIM_COLUMNS),
     "ALTER TABLE snapshots DROP COLUMN digest",  # schema version 8
+    "ALTER TABLE api_tokens DROP COLUMN county",  # schema version 9
     "UPDATE meta SET schema_version = 3",
 ]
 

@@ -114,6 +114,7 @@ _V1_DOWNGRADE = [
     *(f"ALTER TABLE outbox DROP COLUMN {column.name}" for column in schema.OUTBOX_CLAIM_COLUMNS),
     *(f"DROP TABLE {table}" for table in _PROJECTION_TABLES),
     "ALTER TABLE snapshots DROP COLUMN digest",  # schema version 8
+    "ALTER TABLE api_tokens DROP COLUMN county",  # schema version 9
     "UPDATE meta SET schema_version = 1",
 ]
 

@@ -232,6 +232,7 @@ _V2_DOWNGRADE = [
     "DROP TABLE project_codes",
     *(f"ALTER TABLE outbox DROP COLUMN {column.name}" for column in schema.OUTBOX_CLAIM_COLUMNS),
     "ALTER TABLE snapshots DROP COLUMN digest",  # schema version 8
+    "ALTER TABLE api_tokens DROP COLUMN county",  # schema version 9
     "UPDATE meta SET schema_version = 2",
 ]
 

@@ -29,6 +29,7 @@ from approvalflow.testing.store_conformance import append, new_project
 _V4_DOWNGRADE = (
     "DROP TABLE plugins",
     "ALTER TABLE snapshots DROP COLUMN digest",  # schema version 8
+    "ALTER TABLE api_tokens DROP COLUMN county",  # schema version 9
     "UPDATE meta SET schema_version = 4",
 )
 

@@ -627,6 +627,7 @@ class TestTheReadModelIsKept:
             connection.execute("DROP INDEX events_by_actor")
             connection.execute("DROP INDEX events_by_principal")
             connection.execute("ALTER TABLE snapshots DROP COLUMN digest")  # schema version 8
+            connection.execute("ALTER TABLE api_tokens DROP COLUMN county")  # schema version 9
             connection.execute("UPDATE meta SET schema_version = 6")
         connection.close()
         migrated = Engine(

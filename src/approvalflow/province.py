@@ -283,6 +283,9 @@ class Province(Mapping[str, Engine]):
     def __getitem__(self, county: str) -> Engine:
         return self.engine(county)
 
+    def __contains__(self, county: object) -> bool:
+        return county in self._engines
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._engines)
 

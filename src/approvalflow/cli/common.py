@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from approvalflow.engine import Engine, WorkflowDefinition
     from approvalflow.model import Actor
+    from approvalflow.province import Province
     from approvalflow.stores import Store
 
 __all__ = [
@@ -24,10 +25,13 @@ __all__ = [
     "CommandFailed",
     "CommandLineError",
     "add_actors_argument",
+    "add_county_arguments",
     "add_store_argument",
+    "county_engine",
     "open_definition",
     "open_engine",
     "open_existing_store",
+    "open_province",
     "parse_time",
     "read_actors_option",
     "store_plugins",
@@ -70,6 +74,98 @@ def add_actors_argument(parser: argparse.ArgumentParser) -> None:
         help="YAML file: actor id -> {name, roles, department, teams, recuse} "
         "(people are shown by name)",
     )
+
+
+def add_county_arguments(parser: argparse.ArgumentParser, *, county: bool = True) -> None:
+    """``--counties FILE`` (a province's counties file) and, with ``county``, ``--county ID``
+    (which of its counties)."""
+    from pathlib import Path
+
+    parser.add_argument(
+        "--counties",
+        type=Path,
+        default=None,
+        help="a province's counties file (docs/province.md): each county's plugins, actors, "
+        "settings and store; --store, if given, is the province's store",
+    )
+    if county:
+        parser.add_argument(
+            "--county", default=None, help="the county of --counties to work on (its id)"
+        )
+
+
+def open_province(
+    options: argparse.Namespace,
+    *,
+    create: bool = False,
+    plugins: Sequence[object] = (),
+    deliver: str = "inline",
+) -> Province:
+    """The province of ``--counties`` (with ``--store`` as its store, if given); a malformed
+    file, a county without a store or a store that is not there is a :class:`CommandLineError`
+    with the reason."""
+    from approvalflow.errors import ProvinceError, ScenarioFileError, SchemaVersionError
+    from approvalflow.province import Province
+    from approvalflow.stores import StoreNotFound
+
+    given = getattr(options, "store", None) or os.environ.get(STORE_VARIABLE) or None
+    try:
+        return Province.open(
+            options.counties, store_url=given, create=create, plugins=plugins, deliver=deliver
+        )
+    except (ScenarioFileError, ProvinceError) as error:
+        raise CommandLineError(f"--counties: {error}") from error
+    except StoreNotFound as error:
+        raise CommandLineError(error.message) from error
+    except SchemaVersionError as error:
+        raise CommandLineError(
+            f"{error.message} (`approvalflow store migrate` upgrades a store)"
+        ) from error
+    except ValueError as error:
+        raise CommandLineError(f"store URL: {error}") from error
+
+
+def chosen_county(options: argparse.Namespace, province: Province) -> str:
+    """The county ``--county`` names (or the file's only one); a usage error otherwise."""
+    county: str | None = getattr(options, "county", None)
+    if county is None:
+        if len(province) == 1:
+            return province.counties[0]
+        raise CommandLineError(f"--county: which county? ({', '.join(province.counties)})")
+    if county not in province:
+        raise CommandLineError(
+            f"--county: the counties file has no county {county!r} "
+            f"(it has {', '.join(province.counties)})"
+        )
+    return county
+
+
+@contextlib.contextmanager
+def county_engine(options: argparse.Namespace) -> Iterator[tuple[Engine, list[Actor]]]:
+    """The engine a reading command works on and the actors it names people from: the
+    ``--county`` of ``--counties`` (its actors file), or the store of ``--store`` with
+    ``--plugin`` and ``--actors``. The stores are closed on leaving."""
+    if getattr(options, "counties", None) is None:
+        if getattr(options, "county", None) is not None:
+            raise CommandLineError("--county needs --counties FILE (the province's counties)")
+        actors = read_actors_option(options)
+        store = open_existing_store(options)
+        try:
+            yield open_engine(store, options.plugin), actors
+        finally:
+            store.close()
+        return
+    for option, given in (("--plugin", options.plugin), ("--actors", options.actors)):
+        if given:
+            raise CommandLineError(
+                f"{option} does not go with --counties: each county's comes from the file"
+            )
+    province = open_province(options)
+    try:
+        engine = province.engine(chosen_county(options, province))
+        yield engine, list(engine.actors)
+    finally:
+        province.close()
 
 
 def read_actors_option(options: argparse.Namespace) -> list[Actor]:

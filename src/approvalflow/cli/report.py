@@ -17,11 +17,10 @@ from typing import Any
 from approvalflow.cli.common import (
     CommandLineError,
     add_actors_argument,
+    add_county_arguments,
     add_store_argument,
-    open_engine,
-    open_existing_store,
+    county_engine,
     parse_time,
-    read_actors_option,
 )
 from approvalflow.money import format_amount
 from approvalflow.names import Names
@@ -58,6 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             help="county plugin (default: the plugins recorded in the store)",
         )
         add_actors_argument(sub)
+        add_county_arguments(sub)
         sub.set_defaults(run=run)
 
 
@@ -68,10 +68,7 @@ def run(options: argparse.Namespace) -> int:
     if month_given and not _valid_month(options.month):
         raise CommandLineError(f"--month takes YYYY-MM (such as 2026-03), not {options.month!r}")
     at = parse_time("--at", options.at) if options.report == "late" else None
-    actors = read_actors_option(options)
-    store = open_existing_store(options)
-    try:
-        engine = open_engine(store, options.plugin)
+    with county_engine(options) as (engine, actors):
         names = Names.of(engine.settings, actors)
         if options.report == "leaderboard":
             rows = leaderboard_rows(engine, options.month, names)
@@ -85,8 +82,6 @@ def run(options: argparse.Namespace) -> int:
         else:
             rows = metrics_rows(engine, names)
             title = "Metrics (rule 12): all projects, then per team, then per department"
-    finally:
-        store.close()
     print(_render(rows, options.format, title))
     return 0
 

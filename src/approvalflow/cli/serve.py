@@ -1,5 +1,8 @@
 """``approvalflow serve --store URL``: the engine as an HTTP service (uvicorn).
 
+``serve --counties FILE [--store URL]`` serves every county of a province's counties file:
+each request goes to the engine of its credential's county (docs/province.md).
+
 Needs the ``server`` extra (``pip install 'approvalflow[server]'``). Run a worker beside it
 (``approvalflow worker``) to fire deadlines and deliver notices; the service leaves every
 notice in the outbox, where a worker or a pulling system (``/outbox``) takes it.
@@ -11,12 +14,24 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 __all__ = ["add_arguments", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--store", required=True, help="store URL")
+    parser.add_argument(
+        "--store", help="store URL (with --counties: the province's store, for its tokens)"
+    )
+    parser.add_argument(
+        "--counties",
+        type=Path,
+        help="a province's counties file: serve each of its counties (docs/province.md)",
+    )
+    parser.add_argument(
+        "--county",
+        help="the county this one-county service serves: a credential of another is refused",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=8000, help="port to listen on")
     parser.add_argument(
@@ -63,7 +78,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(options: argparse.Namespace) -> int:
     try:
-        import uvicorn
+        import uvicorn  # noqa: F401  (asked for here, to say which extra is missing)
 
         from approvalflow.server import JWTSettings, create_app
     except ImportError as error:
@@ -95,19 +110,59 @@ def run(options: argparse.Namespace) -> int:
             raise CommandLineError(f"--session-key-file: {error.strerror}") from None
         if len(session_key) < 32:
             raise CommandLineError("--session-key-file must hold at least 32 bytes of secret")
+    if options.counties is not None:
+        from approvalflow.cli.common import open_province
+        from approvalflow.server.app import IF_MATCH_GUARD
+
+        for option, given in (
+            ("--actors", options.actors),
+            ("--plugin", options.plugin),
+            ("--county", options.county),
+        ):
+            if given:
+                raise CommandLineError(
+                    f"{option} does not go with --counties: each county's comes from the file"
+                )
+        for option, given in (
+            ("--public-leaderboard", options.public_leaderboard),
+            ("--session-key-file", options.session_key_file),
+            ("--jwt-header", options.jwt_header),
+        ):
+            if given:
+                raise CommandLineError(
+                    f"{option} is the workbench's, which a province service does not serve yet"
+                )
+        province = open_province(options, plugins=[IF_MATCH_GUARD], deliver="outbox")
+        try:
+            app = create_app(province=province, jwt=jwt)
+        except BaseException:
+            province.close()
+            raise
+        _serve(app, options, province)
+        return 0
+    if not options.store:
+        raise CommandLineError("serve needs --store URL (or --counties FILE)")
     actors = load_actors(options.actors) if options.actors else []
     store = open_store(options.store)
+    app = create_app(
+        store=store,
+        actors=actors,
+        plugins=options.plugin,
+        jwt=jwt,
+        workbench=not options.no_workbench,
+        session_key=session_key,
+        jwt_header=options.jwt_header,
+        public_leaderboard=options.public_leaderboard,
+        county=options.county,
+    )
+    _serve(app, options, store)
+    return 0
+
+
+def _serve(app: Any, options: argparse.Namespace, store: Any) -> None:
+    import uvicorn
+
     try:
-        app = create_app(
-            store=store,
-            actors=actors,
-            plugins=options.plugin,
-            jwt=jwt,
-            workbench=not options.no_workbench,
-            session_key=session_key,
-            jwt_header=options.jwt_header,
-            public_leaderboard=options.public_leaderboard,
-        )
         uvicorn.run(
             app,
             host=options.host,
@@ -124,7 +179,6 @@ def run(options: argparse.Namespace) -> int:
         )
     finally:
         store.close()
-    return 0
 
 
 def _log_requests() -> None:

@@ -18,7 +18,11 @@ __all__ = ["add_arguments", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from approvalflow.cli.common import add_actors_argument, add_store_argument
+    from approvalflow.cli.common import (
+        add_actors_argument,
+        add_county_arguments,
+        add_store_argument,
+    )
 
     parser.add_argument("project", nargs="?", help="project id (omit to list projects)")
     add_store_argument(parser)
@@ -32,26 +36,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="county plugin (default: the plugins recorded in the store)",
     )
     add_actors_argument(parser)
+    add_county_arguments(parser)
     parser.set_defaults(run=run)
 
 
 def run(options: argparse.Namespace) -> int:
-    from approvalflow.cli.common import (
-        CommandFailed,
-        open_engine,
-        open_existing_store,
-        parse_time,
-        read_actors_option,
-    )
+    from approvalflow.cli.common import CommandFailed, county_engine, parse_time
     from approvalflow.clock import SystemClock
     from approvalflow.errors import UnknownProject
     from approvalflow.names import Names
 
     now = parse_time("--at", options.at) or SystemClock().now()
-    actors = read_actors_option(options)
-    store = open_existing_store(options)
-    try:
-        engine = open_engine(store, options.plugin)
+    with county_engine(options) as (engine, actors):
         names = Names.of(engine.settings, actors)
         if not options.project:
             return _list(engine)
@@ -61,8 +57,6 @@ def run(options: argparse.Namespace) -> int:
             raise CommandFailed(error.message) from error
         print(render(engine, state, now, names))
         return 0
-    finally:
-        store.close()
 
 
 def _list(engine: Engine) -> int:

@@ -21,13 +21,16 @@ from typing import TYPE_CHECKING, Any
 
 from approvalflow.cli.common import (
     CommandLineError,
+    add_county_arguments,
     add_store_argument,
+    chosen_county,
     open_definition,
     open_existing_store,
+    open_province,
 )
 
 if TYPE_CHECKING:
-    from approvalflow.engine import RuleBook
+    from approvalflow.engine import NoticeDispatcher, RuleBook, TimerExecutor
     from approvalflow.model import Actor, Timer
     from approvalflow.stores import Store
 
@@ -51,6 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--poll", type=float, default=1.0, help="seconds between polls")
     parser.add_argument("--once", action="store_true", help="do what is due now, then exit")
+    add_county_arguments(parser)
     parser.set_defaults(run=run)
 
 
@@ -79,32 +83,82 @@ def load_actors(path: Path) -> list[Actor]:
     ]
 
 
-def run(options: argparse.Namespace) -> int:
-    from approvalflow.clock import SystemClock
+class _Duty:
+    """What a worker does for one store (one county): its timers and its outbox."""
+
+    def __init__(
+        self, county: str | None, store: Store, timers: TimerExecutor, dispatcher: NoticeDispatcher
+    ) -> None:
+        self.county = county
+        self.store = store
+        self.timers = timers
+        self.dispatcher = dispatcher
+        self.warned: set[tuple[str, str, str, datetime]] = set()
+        self.scanned: datetime | None = None  # the earliest due time when last checked
+
+
+def _duties(options: argparse.Namespace, clock: Any) -> tuple[list[_Duty], Any]:
+    """The worker's duties (one per county) and what to close when it stops."""
     from approvalflow.engine import NoticeDispatcher, TimerExecutor
     from approvalflow.model import InMemoryActorDirectory
 
+    if options.counties is None:
+        if options.county is not None:
+            raise CommandLineError("--county needs --counties FILE (the province's counties)")
+        actors = load_actors(options.actors) if options.actors else []
+        store = open_existing_store(options)
+        try:
+            definition = open_definition(store, options.plugin)
+        except BaseException:
+            store.close()
+            raise
+        # Only the services a worker uses: the timer executor and the notice dispatcher. It is
+        # the outbox's deliverer: the notices of the timers it fires go through the outbox too,
+        # so each is counted once, whoever sends it.
+        dispatcher = NoticeDispatcher(definition, store, clock, deliver="outbox")
+        timers = TimerExecutor.standalone(
+            definition, store, clock, InMemoryActorDirectory(actors), dispatcher
+        )
+        return [_Duty(None, store, timers, dispatcher)], store
+    for option, given in (("--plugin", options.plugin), ("--actors", options.actors)):
+        if given:
+            raise CommandLineError(
+                f"{option} does not go with --counties: each county's comes from the file"
+            )
+    province = open_province(options)
+    try:
+        chosen = (
+            [chosen_county(options, province)] if options.county is not None else province.counties
+        )
+        duties = []
+        for county in chosen:
+            engine = province.engine(county)
+            dispatcher = NoticeDispatcher(engine.definition, engine.store, clock, deliver="outbox")
+            timers = TimerExecutor.standalone(
+                engine.definition, engine.store, clock, engine.actors, dispatcher
+            )
+            duties.append(_Duty(county, engine.store, timers, dispatcher))
+    except BaseException:
+        province.close()
+        raise
+    return duties, province
+
+
+def run(options: argparse.Namespace) -> int:
+    from approvalflow.clock import SystemClock
+
     if options.poll <= 0:
         raise CommandLineError(f"--poll takes a positive number of seconds, not {options.poll}")
-    actors = load_actors(options.actors) if options.actors else []
-    store = open_existing_store(options)
-    try:
-        definition = open_definition(store, options.plugin)
-    except BaseException:
-        store.close()
-        raise
-    # Only the services a worker uses: the timer executor and the notice dispatcher. It is the
-    # outbox's deliverer: the notices of the timers it fires go through the outbox too, so each
-    # is counted once, whoever sends it.
     clock = SystemClock()
-    dispatcher = NoticeDispatcher(definition, store, clock, deliver="outbox")
-    timers = TimerExecutor.standalone(
-        definition, store, clock, InMemoryActorDirectory(actors), dispatcher
-    )
-    if not dispatcher.has_channels:
-        _log.warning(
-            "no channel plugin is loaded: notices stay in the outbox until a worker with one runs"
-        )
+    duties, opened = _duties(options, clock)
+    for duty in duties:
+        if not duty.dispatcher.has_channels:
+            where = f" of {duty.county}" if duty.county else ""
+            _log.warning(
+                "no channel plugin is loaded%s: notices stay in the outbox until a worker with "
+                "one runs",
+                where,
+            )
     stopping = False
 
     def stop(signum: int, frame: Any) -> None:
@@ -114,29 +168,31 @@ def run(options: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     fired = delivered = 0
-    warned: set[tuple[str, str, str, datetime]] = set()
-    scanned: datetime | None = None  # the earliest due time when the timers were last checked
     try:
         while not stopping:
             now = clock.now()
-            fired += len(timers.run_due(now))
-            if dispatcher.has_channels:
-                delivered += dispatcher.deliver_notices(now)
-            next_due = store.next_due()
-            if next_due is not None and next_due <= now and next_due != scanned:
-                scanned = next_due
-                fresh = [
-                    (timer, reason)
-                    for timer, reason in unfirable_timers(store, timers.rules, now)
-                    if (*timer.key, timer.due) not in warned
-                ]
-                warned.update((*timer.key, timer.due) for timer, _ in fresh)
-                _warn_unfirable(fresh)
+            earliest: datetime | None = None
+            for duty in duties:
+                fired += len(duty.timers.run_due(now))
+                if duty.dispatcher.has_channels:
+                    delivered += duty.dispatcher.deliver_notices(now)
+                next_due = duty.store.next_due()
+                if next_due is not None and next_due <= now and next_due != duty.scanned:
+                    duty.scanned = next_due
+                    fresh = [
+                        (timer, reason)
+                        for timer, reason in unfirable_timers(duty.store, duty.timers.rules, now)
+                        if (*timer.key, timer.due) not in duty.warned
+                    ]
+                    duty.warned.update((*timer.key, timer.due) for timer, _ in fresh)
+                    _warn_unfirable(fresh)
+                if next_due is not None and (earliest is None or next_due < earliest):
+                    earliest = next_due
             if options.once:
                 break
-            time.sleep(_pause(next_due, now, options.poll))
+            time.sleep(_pause(earliest, now, options.poll))
     finally:
-        store.close()
+        opened.close()
     print(f"worker stopped: {fired} timers fired, {delivered} notices delivered", file=sys.stderr)
     return 0
 

@@ -26,9 +26,10 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from approvalflow import __version__
 from approvalflow.clock import Clock
 from approvalflow.engine import Engine
-from approvalflow.errors import ApprovalflowError, InvalidCommand
+from approvalflow.errors import ApprovalflowError, InvalidCommand, NotAuthorized, ProvinceError
 from approvalflow.model import Actor, ActorDirectory
 from approvalflow.plugins import hookimpl
+from approvalflow.province import Province
 from approvalflow.rules.context import Context
 from approvalflow.server.auth import ACTOR_HEADER, SYSTEM_HEADER, Authenticator, Caller, JWTSettings
 from approvalflow.server.problems import PROBLEM_TYPE, PreconditionFailed, status_for
@@ -53,6 +54,7 @@ from approvalflow.server.views import (
 )
 from approvalflow.server.workbench import WORKBENCH_QUERY
 from approvalflow.settings import Settings
+from approvalflow.stores.tokens import PROVINCE
 
 __all__ = ["IF_MATCH_GUARD", "create_app"]
 
@@ -249,7 +251,7 @@ def _parse_if_match(value: str | None) -> int | None:
 
 def create_app(
     *,
-    store: Any,
+    store: Any = None,
     actors: ActorDirectory | Iterable[Actor] = (),
     plugins: Sequence[str | object] = (),
     settings: Settings | Mapping[str, Any] | None = None,
@@ -260,6 +262,8 @@ def create_app(
     session_key: bytes | None = None,
     jwt_header: str | None = None,
     public_leaderboard: bool = False,
+    province: Province | None = None,
+    county: str | None = None,
 ) -> Litestar:
     """The service over ``store`` (a ``Store`` or a store URL), for the county's ``actors``,
     ``plugins`` and ``settings``. Notices stay in the outbox (for a worker, or for systems that
@@ -268,16 +272,42 @@ def create_app(
     With ``workbench`` the people's pages are served at ``/`` (``workbench.py``): sessions are
     signed with ``session_key`` (default: a key of this process), ``jwt_header`` names the
     header in which the county's reverse proxy passes a person's JWT, and
-    ``public_leaderboard`` lets anyone read the 赛马榜 page without signing in."""
-    engine = Engine(
-        actors=actors,
-        store=store,
-        settings=settings,
-        plugins=[*plugins, IF_MATCH_GUARD],
-        clock=clock,
-        deliver="outbox",
-    )
-    authenticator = Authenticator(engine.store, jwt)
+    ``public_leaderboard`` lets anyone read the 赛马榜 page without signing in.
+
+    With ``province`` (in place of ``store``, ``actors``, ``plugins`` and ``settings``) the
+    service serves several counties: each request goes to the engine of its credential's
+    county, tokens are the province store's, and ``/province/...`` answers a province
+    credential; the workbench is not served (docs/province.md). ``county`` names the county a
+    one-county service serves, so a credential of another county is refused there."""
+    if province is not None:
+        if store is not None or plugins or settings is not None or actors:
+            raise ProvinceError(
+                "a province service takes its counties' stores, actors, plugins and settings "
+                "from the province: give province= alone"
+            )
+        for name, served in province.items():
+            if IF_MATCH_GUARD not in served.plugin_manager.get_plugins():
+                raise ProvinceError(
+                    f"the engine of {name} lacks the service's If-Match guard: build the "
+                    "province with Province.open(..., plugins=[IF_MATCH_GUARD]) or give each "
+                    "engine plugins=[..., IF_MATCH_GUARD]"
+                )
+        workbench = False
+        engines: dict[str, Engine] = dict(province)
+        token_store = province.store
+    else:
+        engine = Engine(
+            actors=actors,
+            store=store,
+            settings=settings,
+            plugins=[*plugins, IF_MATCH_GUARD],
+            clock=clock,
+            deliver="outbox",
+        )
+        served_county = county or getattr(engine.store, "county", None)
+        engines = {served_county or "": engine}
+        token_store = engine.store
+    authenticator = Authenticator(token_store, jwt)
 
     def caller_of(request: Request[Any, Any, Any]) -> Caller:
         caller = authenticator.authenticate(
@@ -288,7 +318,40 @@ def create_app(
         request.scope.setdefault("state", {})["approvalflow_caller"] = caller
         return caller
 
-    def version_of(project_id: FromPath[str]) -> int:
+    def engine_of(caller: Caller) -> Engine:
+        """The engine of the caller's county: nothing of another county is reachable."""
+        if caller.county == PROVINCE:
+            raise NotAuthorized(
+                f"system {caller.system!r} holds a province credential: it reads the province "
+                "reports (/province/...) only"
+            )
+        if province is None:
+            if caller.county is not None and caller.county != served_county:
+                raise NotAuthorized(
+                    f"the credential is {caller.county}'s; this service serves "
+                    f"{served_county or 'one county and was not told which (--county)'}"
+                )
+            return engine
+        if caller.county is None:
+            raise NotAuthorized(
+                f"the credential of system {caller.system!r} names no county; this service "
+                f"serves {', '.join(engines)} and routes each request by its county"
+            )
+        found = engines.get(caller.county)
+        if found is None:
+            raise NotAuthorized(
+                f"the credential is {caller.county}'s; this service serves {', '.join(engines)}"
+            )
+        return found
+
+    def province_of(caller: Caller) -> Province:
+        if province is None or caller.county != PROVINCE:
+            raise NotAuthorized(
+                "the province reports answer a province credential of a province service only"
+            )
+        return province
+
+    def version_of(engine: Engine, project_id: str) -> int:
         return engine.project(project_id).version
 
     def command_id_of(caller: Caller, key: str | None) -> str | None:
@@ -298,7 +361,8 @@ def create_app(
     @get("/health", sync_to_thread=False, tags=["service"])
     def health() -> dict[str, str]:
         """Unauthenticated: the service answers and can read its store."""
-        engine.store.next_due()
+        for served in engines.values():
+            served.store.next_due()
         return {"status": "ok", "version": __version__}
 
     @post(
@@ -317,7 +381,7 @@ def create_app(
     ) -> Response[CommandOutcome]:
         """Create a project (the ``create`` command) as the acting person."""
         caller = caller_of(request)
-        result = engine.execute(
+        result = engine_of(caller).execute(
             "create",
             data.id,
             caller.acting(),
@@ -343,7 +407,7 @@ def create_app(
     ) -> Response[ProjectView]:
         """The project now: stage, branches, open deadlines, who holds it up; its version is
         the ``ETag`` to send back as ``If-Match``."""
-        caller_of(request)
+        engine = engine_of(caller_of(request))
         state = engine.project(project_id)
         view = ProjectView.of(state, engine.deadlines(project_id), engine.holdups(project_id))
         return Response(view, headers={"ETag": _etag(state.version)})
@@ -364,7 +428,7 @@ def create_app(
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
     ) -> HistoryPage:
         """The project's events after version ``after``, oldest first, a page at a time."""
-        caller_of(request)
+        engine = engine_of(caller_of(request))
         engine.project(project_id)
         events = engine.store.events(project_id, after)
         page = events[:limit]
@@ -394,6 +458,7 @@ def create_app(
         the same errors, and ``Idempotency-Key`` as its command id. With ``If-Match`` (the
         ``ETag`` read before), a project that moved on since refuses it with 412."""
         caller = caller_of(request)
+        engine = engine_of(caller)
         expected = _parse_if_match(if_match)
         # The guard checks the version inside the engine's attempt, so a command that goes
         # through read no other version and costs no read of its own. A stale If-Match still
@@ -411,7 +476,7 @@ def create_app(
         except ApprovalflowError as error:
             if expected is None or name == "create" or isinstance(error, PreconditionFailed):
                 raise
-            found = version_of(project_id)
+            found = version_of(engine, project_id)
             if found != expected:
                 raise PreconditionFailed(
                     f"{project_id} is at version {found}, not {expected}"
@@ -420,7 +485,7 @@ def create_app(
         finally:
             _if_match.expected = None
         if result.replayed and expected is not None and name != "create":
-            found = version_of(project_id)
+            found = version_of(engine, project_id)
             if found != expected:
                 raise PreconditionFailed(f"{project_id} is at version {found}, not {expected}")
         return Response(CommandOutcome.of(result), headers={"ETag": _etag(result.version)})
@@ -429,7 +494,7 @@ def create_app(
     def tasks(request: Request[Any, Any, Any]) -> list[TaskView]:
         """What waits on the acting person (待办), most urgent first."""
         caller = caller_of(request)
-        return [TaskView.of(item) for item in engine.tasks(caller.acting())]
+        return [TaskView.of(item) for item in engine_of(caller).tasks(caller.acting())]
 
     @get("/done", sync_to_thread=True, responses=_READ, security=_SECURITY, tags=["tasks"])
     def done(
@@ -438,7 +503,7 @@ def create_app(
     ) -> list[DoneView]:
         """What the acting person did (已办), the latest first."""
         caller = caller_of(request)
-        return [DoneView.of(item) for item in engine.done(caller.acting())[:limit]]
+        return [DoneView.of(item) for item in engine_of(caller).done(caller.acting())[:limit]]
 
     @post(
         "/preview",
@@ -452,7 +517,7 @@ def create_app(
         """What-if: the departments and every deadline a project with these fields would get.
         Writes nothing."""
         caller = caller_of(request)
-        found = engine.preview(
+        found = engine_of(caller).preview(
             data.fields, caller.acting(), start=data.start, approval_start=data.approval_start
         )
         return PreviewView.of(found)
@@ -469,7 +534,7 @@ def create_app(
         month: Annotated[str, QueryParameter(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")],
     ) -> list[LeaderboardEntry]:
         """The month's board (``YYYY-MM``) with last month's ranks."""
-        caller_of(request)
+        engine = engine_of(caller_of(request))
         return [LeaderboardEntry.of(row) for row in engine.leaderboard(month)]
 
     @get(
@@ -482,7 +547,7 @@ def create_app(
     def metrics(request: Request[Any, Any, Any]) -> dict[str, Any]:
         """WORKFLOW.md's metrics (rule 12) and the plugins' over every project; rates as
         decimal strings of exact fractions."""
-        caller_of(request)
+        engine = engine_of(caller_of(request))
         found: dict[str, Any] = _plain(engine.metrics())
         return found
 
@@ -495,7 +560,7 @@ def create_app(
     )
     def late_items(request: Request[Any, Any, Any]) -> dict[str, list[dict[str, Any]]]:
         """Every open review or branch past its deadline, by department."""
-        caller_of(request)
+        engine = engine_of(caller_of(request))
         return {
             dept: [{"project": h.project, **_plain(_holdup(h))} for h in items]
             for dept, items in engine.late_items().items()
@@ -504,7 +569,7 @@ def create_app(
     @get("/audit/head", sync_to_thread=True, responses=_READ, security=_SECURITY, tags=["audit"])
     def audit_head(request: Request[Any, Any, Any]) -> AuditHead:
         """The store's head (``InvalidCommand`` on a store that keeps no chain)."""
-        caller_of(request)
+        engine = engine_of(caller_of(request))
         head = getattr(engine.store, "chain_head", None)
         if head is None:
             raise InvalidCommand(f"{type(engine.store).__name__} keeps no audit chain")
@@ -522,7 +587,7 @@ def create_app(
         ``expect_hash`` (a head taken earlier) the store must still be at that head."""
         from approvalflow.stores.audit import ChainHead, verify_chain
 
-        caller_of(request)
+        engine = engine_of(caller_of(request))
         expected = None
         if (expect_count is None) != (expect_hash is None):
             raise InvalidCommand("expect_count and expect_hash go together")
@@ -556,7 +621,7 @@ def create_app(
     ) -> list[OutboxClaim]:
         """Claim up to ``limit`` notices due for delivery; acknowledge each (``/outbox/ack``)
         or report its failure (``/outbox/fail``) within the lease, else it is claimed again."""
-        caller_of(request)
+        engine = engine_of(caller_of(request))
         now = engine.clock.now()
         until = now + notice_lease
         return [
@@ -574,7 +639,7 @@ def create_app(
     )
     def outbox_ack(request: Request[Any, Any, Any], data: JSONBody[OutboxAck]) -> dict[str, int]:
         """The notices were delivered: they leave the outbox."""
-        caller_of(request)
+        engine = engine_of(caller_of(request))
         engine.store.mark_delivered(list(data.notice_ids))
         return {"acknowledged": len(data.notice_ids)}
 
@@ -590,7 +655,7 @@ def create_app(
         request: Request[Any, Any, Any], data: JSONBody[OutboxFailure]
     ) -> dict[str, str]:
         """The notice could not be delivered: it is offered again after the delay."""
-        caller_of(request)
+        engine = engine_of(caller_of(request))
         if not 0 <= data.retry_after_seconds <= 7 * 24 * 3600:
             raise InvalidCommand("retry_after_seconds must be between 0 and 604800 (a week)")
         when = engine.clock.now() + timedelta(seconds=data.retry_after_seconds)
@@ -670,7 +735,11 @@ def create_app(
         return published_document(app)
 
     app.register(openapi_document)
-    app.state["engine"] = engine
+    app.state["engines"] = engines
+    if province is None:
+        app.state["engine"] = engine
+    else:
+        app.state["province"] = province
     return app
 
 

@@ -17,7 +17,7 @@ import attrs
 
 from approvalflow.errors import NotAuthorized
 from approvalflow.server.problems import Unauthenticated
-from approvalflow.stores.tokens import TokenRecord, token_hash
+from approvalflow.stores.tokens import PROVINCE, TokenRecord, token_hash
 
 __all__ = [
     "ACTOR_HEADER",
@@ -37,11 +37,14 @@ TOKEN_PREFIX = "afw_"
 
 @attrs.frozen
 class Caller:
-    """An authenticated request: the ``system`` and, if known, the acting ``actor``."""
+    """An authenticated request: the ``system``, if known the acting ``actor``, and the
+    ``county`` whose data the credential reaches (``PROVINCE`` for the province reports,
+    ``None`` for a credential of a one-county service)."""
 
     system: str
     actor: str | None
     credential: str  # "token" or "jwt"
+    county: str | None = None
 
     def acting(self) -> str:
         """The acting person, or ``NotAuthorized`` for a credential that names nobody."""
@@ -58,7 +61,9 @@ class JWTSettings:
     """How the host's identity service signs its JWTs.
 
     ``public_key`` is PEM text; ``system_claim`` names the calling system (``azp`` is the
-    OAuth client a token was issued to), ``actor_claim`` the person (``sub``).
+    OAuth client a token was issued to), ``actor_claim`` the person (``sub``), ``county_claim``
+    the county whose data the person works on (``*`` for the province's own readers; a JWT
+    without it names no county).
     """
 
     public_key: str
@@ -67,16 +72,32 @@ class JWTSettings:
     issuer: str | None = None
     system_claim: str = "azp"
     actor_claim: str = "sub"
+    county_claim: str = "county"
 
 
 def issue_token(
-    store: Any, system: str, *, actor: str | None = None, trusted: bool = False
+    store: Any,
+    system: str,
+    *,
+    actor: str | None = None,
+    trusted: bool = False,
+    county: str | None = None,
 ) -> tuple[str, TokenRecord]:
-    """A new token for ``system``: the token itself (shown once) and its stored record."""
+    """A new token for ``system``: the token itself (shown once) and its stored record.
+
+    ``county`` is the county whose data the token reaches (``PROVINCE``: the province reports
+    only, so it names no actor and is not trusted)."""
     if not system or not system.strip():
         raise ValueError("a token needs the name of the system it is issued to")
     if actor is not None and trusted:
         raise ValueError("a token either names its actor or is trusted to assert one, not both")
+    if county == PROVINCE:
+        if actor is not None or trusted:
+            raise ValueError("a province token reads the province reports only: it acts as nobody")
+    elif county is not None:
+        from approvalflow.province import check_county_id
+
+        check_county_id(county)
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     record = TokenRecord(
         token_id=secrets.token_hex(6),
@@ -85,6 +106,7 @@ def issue_token(
         created_at=datetime.now(UTC),
         actor=actor,
         trusted=trusted,
+        county=county,
     )
     store.save_token(record)
     return token, record
@@ -134,7 +156,7 @@ class Authenticator:
                     f"system {record.system!r} may not assert the acting person "
                     f"({ACTOR_HEADER}: {asserted_actor}): its token is not trusted to"
                 )
-        return Caller(record.system, actor, "token")
+        return Caller(record.system, actor, "token", record.county)
 
     def _from_jwt(self, token: str, asserted_actor: str | None) -> Caller:
         import jwt
@@ -162,4 +184,7 @@ class Authenticator:
             raise NotAuthorized(
                 f"the JWT speaks for {actor!r}; {ACTOR_HEADER} may not name {asserted_actor!r}"
             )
-        return Caller(system, actor, "jwt")
+        county = claims.get(settings.county_claim)
+        if county is not None and not isinstance(county, str):
+            raise Unauthenticated(f"the JWT's {settings.county_claim} must be a string")
+        return Caller(system, actor, "jwt", county)

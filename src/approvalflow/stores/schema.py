@@ -104,7 +104,7 @@ __all__ = [
 
 Dialect = Literal["sqlite", "postgresql"]
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 """The schema version this code reads and writes."""
 
 
@@ -277,7 +277,7 @@ RULE_SETS_TABLE = Table(
 )
 """Pinned rule sets, added in schema version 3."""
 
-API_TOKENS_TABLE = Table(
+API_TOKENS_TABLE_V6 = Table(
     "api_tokens",
     (
         _c("token_id", "text"),
@@ -291,7 +291,17 @@ API_TOKENS_TABLE = Table(
     primary_key=("token_id",),
     unique=(("hash",),),
 )
-"""The service's bearer tokens (only their hashes; ``stores.tokens``), schema version 6."""
+"""The service's bearer tokens (only their hashes; ``stores.tokens``) as schema version 6
+made them."""
+
+TOKEN_COUNTY_COLUMN = Column("county", "text", nullable=True)
+"""The county a token belongs to (``*`` for a province token; none for a token of a one-county
+service), schema version 9."""
+
+API_TOKENS_TABLE = attrs.evolve(
+    API_TOKENS_TABLE_V6, columns=(*API_TOKENS_TABLE_V6.columns, TOKEN_COUNTY_COLUMN)
+)
+"""The service's bearer tokens now."""
 
 PROJECT_CODES_TABLE = Table(
     "project_codes",
@@ -559,6 +569,13 @@ def _per_project_chains_ddl(dialect: Dialect) -> list[str]:
     return statements
 
 
+def _token_county_ddl(dialect: Dialect) -> list[str]:
+    # A nullable column with no default: both databases add it without rewriting the table,
+    # and every token issued before is a one-county service's token, as it was.
+    column = TOKEN_COUNTY_COLUMN
+    return [f"ALTER TABLE api_tokens ADD COLUMN {column.name} {_TYPES[dialect][column.type]}"]
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         2,
@@ -585,7 +602,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         6,
         "api_tokens (the service's bearer tokens)",
-        lambda dialect: [_table_ddl(API_TOKENS_TABLE, dialect)],
+        lambda dialect: [_table_ddl(API_TOKENS_TABLE_V6, dialect)],
     ),
     # Self-contained too (its own table and indexes); the rebuild fills task_rows from every
     # project's state, as the other projections are refilled.
@@ -606,6 +623,9 @@ MIGRATIONS: tuple[Migration, ...] = (
         _per_project_chains_ddl,
         rechain=True,
     ),
+    # Self-contained (one nullable column of the token table, nothing else): it may be
+    # renumbered.
+    Migration(9, "api_tokens.county (the county a token belongs to)", _token_county_ddl),
 )
 """Every step after version 1, in order. Add one with each change to ``TABLES``."""
 

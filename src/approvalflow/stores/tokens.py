@@ -12,7 +12,11 @@ from datetime import datetime
 
 import attrs
 
-__all__ = ["TokenRecord", "token_hash"]
+__all__ = ["PROVINCE", "TokenRecord", "token_hash"]
+
+PROVINCE = "*"
+"""The ``county`` of a province token: it reads the province reports and nothing of a county's
+(no county id can be ``*``)."""
 
 
 def token_hash(token: str) -> str:
@@ -26,7 +30,9 @@ class TokenRecord:
 
     ``actor`` binds the token to one person (every request acts as them); ``trusted`` lets the
     system assert the acting person per request instead (a header). A token with neither may
-    only read. ``revoked_at`` is set once, when the token is revoked.
+    only read. ``revoked_at`` is set once, when the token is revoked. ``county`` is the county
+    whose data the token reaches (``PROVINCE``: the province reports only; ``None``: a token of
+    a one-county service, as tokens were before counties).
     """
 
     token_id: str
@@ -36,15 +42,16 @@ class TokenRecord:
     actor: str | None = None
     trusted: bool = False
     revoked_at: datetime | None = None
+    county: str | None = None
 
 
-_COLUMNS = "token_id, system, hash, created_at, actor, trusted, revoked_at"
+_COLUMNS = "token_id, system, hash, created_at, actor, trusted, revoked_at, county"
 
 
 def _record(row: tuple[object, ...]) -> TokenRecord:
     from approvalflow.stores.serialization import parse_datetime
 
-    token_id, system, hashed, created_at, actor, trusted, revoked_at = row
+    token_id, system, hashed, created_at, actor, trusted, revoked_at, county = row
     return TokenRecord(
         token_id=str(token_id),
         system=str(system),
@@ -53,6 +60,7 @@ def _record(row: tuple[object, ...]) -> TokenRecord:
         actor=None if actor is None else str(actor),
         trusted=bool(trusted),
         revoked_at=None if revoked_at is None else parse_datetime(str(revoked_at)),
+        county=None if county is None else str(county),
     )
 
 
@@ -101,7 +109,7 @@ class SQLTokens:
 
         p = self._token_sql()
         self._write_one(  # type: ignore[attr-defined]
-            f"INSERT INTO api_tokens ({_COLUMNS}) VALUES ({', '.join([p] * 7)})",
+            f"INSERT INTO api_tokens ({_COLUMNS}) VALUES ({', '.join([p] * 8)})",
             (
                 record.token_id,
                 record.system,
@@ -110,6 +118,7 @@ class SQLTokens:
                 record.actor,
                 record.trusted,
                 None if record.revoked_at is None else format_datetime(record.revoked_at),
+                record.county,
             ),
         )
 

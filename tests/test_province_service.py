@@ -1,0 +1,327 @@
+"""A province service: each request goes to its credential's county, and no county's token or
+person reaches another county's projects, task lists, reports, outbox or audit.
+
+The isolation test is table-driven over the routes of the OpenAPI document: a route added
+without a row here fails ``test_every_route_has_a_row``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("litestar", reason="the server extra is not installed")
+
+from builders import MONDAY, PROJECT_FIELDS, County, county_actors
+from litestar.testing import TestClient
+
+from approvalflow import ManualClock
+from approvalflow.errors import ProvinceError
+from approvalflow.province import Province
+from approvalflow.server import JWTSettings, create_app, issue_token
+from approvalflow.server.app import IF_MATCH_GUARD, published_document
+from approvalflow.stores import open_store
+from approvalflow.stores.tokens import PROVINCE
+
+JIAOCHENG_NAME = "交城精细化工园"
+
+
+@pytest.fixture
+def urls(tmp_path: Path) -> dict[str, str]:
+    # SQLite: the memory store keeps no audit chain, and the audit routes are among those read.
+    return {name: f"sqlite:///{tmp_path / name}.db" for name in ("huguan", "jiaocheng", "province")}
+
+
+class ProvinceService:
+    """Two counties with the same actor ids (the worst case for a mix-up): Jiaocheng has JC1
+    in approval (tasks, history, notices, points), Huguan has HG1 in pre-review."""
+
+    def __init__(self, urls: dict[str, str]) -> None:
+        self.huguan = County(
+            store=open_store(urls["huguan"], create=True), plugins=[IF_MATCH_GUARD]
+        )
+        self.jiaocheng = County(
+            store=open_store(urls["jiaocheng"], create=True), plugins=[IF_MATCH_GUARD]
+        )
+        self.jiaocheng.to_approval("JC1")
+        self.jiaocheng.engine.execute(
+            "create", "JC2", "guo", {**PROJECT_FIELDS, "name": JIAOCHENG_NAME}
+        )
+        self.huguan.to_pre_review("HG1")
+        self.store = open_store(urls["province"], create=True)
+        self.province = Province(
+            {"huguan": self.huguan.engine, "jiaocheng": self.jiaocheng.engine},
+            names={"huguan": "壶关县", "jiaocheng": "交城县"},
+            store=self.store,
+        )
+        self.tokens = {
+            county: issue_token(self.store, "oa", trusted=True, county=county)[0]
+            for county in ("huguan", "jiaocheng")
+        }
+        self.tokens["province"] = issue_token(self.store, "sheng", county=PROVINCE)[0]
+        self.tokens["none"] = issue_token(self.store, "old")[0]
+
+    def headers(self, who: str, actor: str | None = "guo") -> dict[str, str]:
+        found = {"Authorization": f"Bearer {self.tokens[who]}"}
+        if actor is not None and who in ("huguan", "jiaocheng"):
+            found["Approvalflow-Actor"] = actor
+        return found
+
+    def jiaocheng_now(self) -> tuple[Any, ...]:
+        """What a leak would change of Jiaocheng: its projects' versions, its outbox, its head."""
+        store = self.jiaocheng.engine.store
+        later = self.huguan.clock.now() + timedelta(days=30)
+        return (
+            [(p, store.load(p).version) for p in store.project_ids()],
+            [(e.notice.id, e.attempts, e.last_error) for e in store.pending_notices(later, 1000)],
+            store.chain_head() if hasattr(store, "chain_head") else None,
+        )
+
+    def close(self) -> None:
+        for store in (self.huguan.engine.store, self.jiaocheng.engine.store, self.store):
+            store.close()
+
+
+@pytest.fixture
+def setup(urls: dict[str, str]) -> Iterator[ProvinceService]:
+    found = ProvinceService(urls)
+    yield found
+    found.close()
+
+
+@pytest.fixture
+def client(setup: ProvinceService) -> Iterator[TestClient[Any]]:
+    with TestClient(create_app(province=setup.province)) as found:
+        yield found
+
+
+Request = Callable[[ProvinceService], dict[str, Any]]
+
+
+def _notice(setup: ProvinceService) -> str:
+    later = setup.huguan.clock.now() + timedelta(days=30)
+    return setup.jiaocheng.engine.store.pending_notices(later, 1)[0].notice.id
+
+
+# Each route, called by Huguan's token about Jiaocheng's things (its project JC1, its
+# notices). ``project`` marks the routes that must answer 404 as if JC1 did not exist.
+ROUTES: dict[tuple[str, str], tuple[Request, bool]] = {
+    ("post", "/projects"): (
+        lambda s: {"json": {"id": "JC1", "fields": PROJECT_FIELDS}, "expect": 201},
+        False,
+    ),
+    ("get", "/projects/{project_id}"): (lambda s: {"url": "/projects/JC1"}, True),
+    ("get", "/projects/{project_id}/history"): (lambda s: {"url": "/projects/JC1/history"}, True),
+    ("post", "/projects/{project_id}/commands/{name}"): (
+        lambda s: {"url": "/projects/JC1/commands/accept", "actor": "o_fgw"},
+        True,
+    ),
+    ("get", "/tasks"): (lambda s: {"actor": "o_fgw"}, False),
+    ("get", "/done"): (lambda s: {"actor": "guo"}, False),
+    ("post", "/preview"): (lambda s: {"json": {"fields": PROJECT_FIELDS}}, False),
+    ("get", "/reports/leaderboard"): (lambda s: {"params": {"month": "2026-03"}}, False),
+    ("get", "/reports/metrics"): (lambda s: {}, False),
+    ("get", "/reports/late-items"): (lambda s: {}, False),
+    ("get", "/audit/head"): (lambda s: {}, False),
+    ("get", "/audit/verify"): (lambda s: {}, False),
+    ("post", "/outbox/claim"): (lambda s: {}, False),
+    ("post", "/outbox/ack"): (lambda s: {"json": {"notice_ids": [_notice(s)]}}, False),
+    ("post", "/outbox/fail"): (
+        lambda s: {"json": {"notice_id": _notice(s), "error": "x", "retry_after_seconds": 60}},
+        False,
+    ),
+}
+PROVINCE_ROUTES: dict[tuple[str, str], Request] = {}
+UNGUARDED = {("get", "/health")}
+
+
+def call(client: TestClient[Any], setup: ProvinceService, who: str, method: str, path: str) -> Any:
+    spec = (ROUTES.get((method, path)) or (PROVINCE_ROUTES[(method, path)], False))[0](setup)
+    url = spec.get("url", path)
+    return client.request(
+        method.upper(),
+        url,
+        json=spec.get("json"),
+        params=spec.get("params"),
+        headers=setup.headers(who, spec.get("actor", "guo")),
+    )
+
+
+def test_every_route_has_a_row(client: TestClient[Any]) -> None:
+    """A new route must say how it keeps counties apart before it can ship."""
+    document = published_document(client.app)
+    routes = {(m, p) for p, item in document["paths"].items() for m in item}
+    assert routes == set(ROUTES) | set(PROVINCE_ROUTES) | UNGUARDED
+
+
+@pytest.mark.parametrize(("method", "path"), sorted(ROUTES))
+def test_a_county_token_never_reaches_another_countys_data(
+    client: TestClient[Any], setup: ProvinceService, method: str, path: str
+) -> None:
+    """Huguan's token asking about Jiaocheng's project, notices or lists: a project is not
+    found (404), a list holds nothing of Jiaocheng's, and Jiaocheng's data is unchanged."""
+    before = setup.jiaocheng_now()
+    response = call(client, setup, "huguan", method, path)
+    assert response.status_code < 500, response.text
+    if ROUTES[(method, path)][1]:
+        assert response.status_code == 404, response.text
+        assert response.json()["code"] == "UnknownProject"
+    else:
+        assert response.status_code in (200, 201), response.text
+        # Creating answers Huguan's own new JC1; a failure report echoes the id it was given.
+        if (method, path) not in (("post", "/projects"), ("post", "/outbox/fail")):
+            assert "JC1" not in response.text
+    assert JIAOCHENG_NAME not in response.text
+    assert setup.jiaocheng_now() == before
+    if method == "get" or path == "/preview":
+        # A read answers exactly as Huguan's own one-county service does.
+        assert response.json() == own_answer(setup, method, path)
+
+
+def own_answer(setup: ProvinceService, method: str, path: str) -> Any:
+    store = setup.huguan.engine.store
+    token, _ = issue_token(store, "own", trusted=True)
+    app = create_app(store=store, actors=county_actors(), clock=ManualClock(MONDAY))
+    spec = ROUTES[(method, path)][0](setup)
+    with TestClient(app) as client:
+        response = client.request(
+            method.upper(),
+            spec.get("url", path),
+            json=spec.get("json"),
+            params=spec.get("params"),
+            headers={
+                "Authorization": f"Bearer {token}",
+                "Approvalflow-Actor": spec.get("actor", "guo"),
+            },
+        )
+    return response.json()
+
+
+@pytest.mark.parametrize(("method", "path"), sorted(ROUTES))
+def test_a_province_token_reads_no_county_route(
+    client: TestClient[Any], setup: ProvinceService, method: str, path: str
+) -> None:
+    before = setup.jiaocheng_now()
+    response = call(client, setup, "province", method, path)
+    assert response.status_code == 403, response.text
+    assert "province" in response.json()["detail"]
+    assert setup.jiaocheng_now() == before
+
+
+@pytest.mark.parametrize(("method", "path"), sorted(ROUTES))
+def test_a_token_of_no_county_is_refused(
+    client: TestClient[Any], setup: ProvinceService, method: str, path: str
+) -> None:
+    """A token issued before counties (or for a one-county service) names no county: a
+    province service cannot tell whose data it may read, so it reads none."""
+    response = call(client, setup, "none", method, path)
+    assert response.status_code == 403, response.text
+    assert "names no county" in response.json()["detail"]
+
+
+def test_each_county_reads_its_own(client: TestClient[Any], setup: ProvinceService) -> None:
+    """The routing is by county, not a wall that blocks everyone: Jiaocheng reads JC1 and its
+    tasks, Huguan reads HG1, and the same actor id means each county's own person."""
+    own = client.get("/projects/JC1", headers=setup.headers("jiaocheng"))
+    assert own.status_code == 200 and own.json()["stage"] == "approval"
+    assert client.get("/projects/HG1", headers=setup.headers("huguan")).status_code == 200
+    assert client.get("/projects/HG1", headers=setup.headers("jiaocheng")).status_code == 404
+    tasks = client.get("/tasks", headers=setup.headers("jiaocheng", "o_fgw")).json()
+    assert {t["project"] for t in tasks} == {"JC1"}
+    assert client.get("/tasks", headers=setup.headers("huguan", "o_fgw")).json() == []
+    claimed = client.post("/outbox/claim", headers=setup.headers("jiaocheng")).json()
+    assert claimed and all(c["notice"]["project"].startswith("JC") for c in claimed)
+
+
+def test_a_write_goes_to_the_credentials_county(
+    client: TestClient[Any], setup: ProvinceService
+) -> None:
+    """A command through Jiaocheng's token changes Jiaocheng's project only."""
+    hg1 = setup.huguan.engine.project("HG1").version
+    response = client.post(
+        "/projects/JC1/commands/accept", headers=setup.headers("jiaocheng", "o_fgw")
+    )
+    assert response.status_code == 200, response.text
+    assert setup.jiaocheng.engine.project("JC1").branches["fgw"].state == "accepted"
+    assert setup.huguan.engine.project("HG1").version == hg1
+
+
+def test_a_token_of_a_county_not_served_is_refused(setup: ProvinceService) -> None:
+    token, _ = issue_token(setup.store, "oa", trusted=True, county="gaoqing")
+    with TestClient(create_app(province=setup.province)) as client:
+        response = client.get("/tasks", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 403
+    assert "gaoqing's" in response.json()["detail"]
+
+
+def test_a_jwt_is_routed_by_its_county_claim(setup: ProvinceService) -> None:
+    import jwt
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public = private.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    app = create_app(province=setup.province, jwt=JWTSettings(public_key=public.decode()))
+
+    def bearer(**extra: Any) -> dict[str, str]:
+        claims = {"sub": "o_fgw", "azp": "oa", "exp": datetime.now(UTC) + timedelta(minutes=5)}
+        token = jwt.encode({**claims, **extra}, private, algorithm="RS256")
+        return {"Authorization": f"Bearer {token}"}
+
+    with TestClient(app) as client:
+        assert client.get("/projects/JC1", headers=bearer(county="jiaocheng")).status_code == 200
+        assert client.get("/projects/JC1", headers=bearer(county="huguan")).status_code == 404
+        assert client.get("/projects/JC1", headers=bearer()).status_code == 403
+        assert client.get("/projects/JC1", headers=bearer(county=PROVINCE)).status_code == 403
+
+
+class TestSetup:
+    def test_a_province_service_takes_the_province_alone(self, setup: ProvinceService) -> None:
+        with pytest.raises(ProvinceError, match="province= alone"):
+            create_app(province=setup.province, store=setup.store)
+
+    def test_every_engine_needs_the_if_match_guard(self) -> None:
+        province = Province({"huguan": County().engine})
+        with pytest.raises(ProvinceError, match="If-Match guard"):
+            create_app(province=province)
+
+    def test_a_one_county_service_refuses_another_countys_token(self) -> None:
+        """Told its county, a one-county service refuses a credential of another county and
+        a province credential, and takes its own county's and the tokens of before."""
+        store = open_store(None)
+        app = create_app(store=store, actors=[], county="huguan")
+        tokens = {
+            name: issue_token(store, "oa", county=county)[0]
+            for name, county in (
+                ("own", "huguan"),
+                ("other", "jiaocheng"),
+                ("province", PROVINCE),
+                ("old", None),
+            )
+        }
+        with TestClient(app) as client:
+            status = {
+                name: client.get(
+                    "/reports/metrics", headers={"Authorization": f"Bearer {token}"}
+                ).status_code
+                for name, token in tokens.items()
+            }
+        assert status == {"own": 200, "other": 403, "province": 403, "old": 200}
+
+    def test_a_province_token_acts_as_nobody(self) -> None:
+        store = open_store(None)
+        with pytest.raises(ValueError, match="acts as nobody"):
+            issue_token(store, "sheng", actor="guo", county=PROVINCE)
+        with pytest.raises(ValueError, match="not a county id"):
+            issue_token(store, "oa", county="Huguan")
+        assert store.tokens() == []
+
+
+def test_health_reads_every_countys_store(client: TestClient[Any]) -> None:
+    assert client.get("/health").json()["status"] == "ok"
