@@ -150,3 +150,42 @@ def test_serve_refuses_one_county_flags_with_counties(
     assert "workbench" in capsys.readouterr().err
     assert main(["serve"]) == 2
     assert "--store URL (or --counties FILE)" in capsys.readouterr().err
+
+
+def test_report_province_ranks_counties_and_departments(
+    counties: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Both counties have one project in pre-review: tied on signed projects; the table
+    names each county; the red and black lists mark their rows; departments rank too."""
+    base = ["report", "province", "--counties", str(counties)]
+    assert main([*base, "--on", "signed_count", "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows == [
+        {"rank": 1, "county": "huguan", "county_name": "壶关县", "signed_count": 0},
+        {"rank": 1, "county": "jiaocheng", "county_name": "交城县", "signed_count": 0},
+    ]
+    assert main([*base, "--on", "points", "--month", "2026-03", "--top", "1"]) == 0
+    table = capsys.readouterr().out
+    assert "壶关县 (huguan)" in table and "red" in table and "black" in table
+    assert main([*base, "--departments", "--at", "2026-03-10 10:00", "--format", "json"]) == 0
+    departments = json.loads(capsys.readouterr().out)
+    assert {(r["county"], r["department"]) for r in departments} >= {
+        ("huguan", "gxj"),
+        ("jiaocheng", "gxj"),
+    }
+    assert all(r["late"] == 1 for r in departments)  # each silent pre-review unit
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--on", "points"], "give --month"),
+        (["--month", "March"], "--month takes YYYY-MM"),
+        (["--top", "0"], "--top takes a positive number"),
+    ],
+)
+def test_report_province_refuses_bad_options(
+    counties: Path, capsys: pytest.CaptureFixture[str], arguments: list[str], message: str
+) -> None:
+    assert main(["report", "province", "--counties", str(counties), *arguments]) == 2
+    assert message in capsys.readouterr().err

@@ -135,7 +135,11 @@ ROUTES: dict[tuple[str, str], tuple[Request, bool]] = {
         False,
     ),
 }
-PROVINCE_ROUTES: dict[tuple[str, str], Request] = {}
+PROVINCE_ROUTES: dict[tuple[str, str], Request] = {
+    ("get", "/province/counties"): lambda s: {"params": {"on": "signed_count"}},
+    ("get", "/province/red-black"): lambda s: {"params": {"on": "signed_count", "n": 1}},
+    ("get", "/province/departments"): lambda s: {},
+}
 UNGUARDED = {("get", "/health")}
 
 
@@ -221,6 +225,57 @@ def test_a_token_of_no_county_is_refused(
     response = call(client, setup, "none", method, path)
     assert response.status_code == 403, response.text
     assert "names no county" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(("method", "path"), sorted(PROVINCE_ROUTES))
+def test_a_county_token_reads_no_province_report(
+    client: TestClient[Any], setup: ProvinceService, method: str, path: str
+) -> None:
+    """The province reports rank every county: a county's token may not read them."""
+    for who in ("huguan", "jiaocheng", "none"):
+        response = call(client, setup, who, method, path)
+        assert response.status_code == 403, response.text
+        assert "province credential" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(("method", "path"), sorted(PROVINCE_ROUTES))
+def test_a_province_token_reads_the_province_reports(
+    client: TestClient[Any], setup: ProvinceService, method: str, path: str
+) -> None:
+    before = setup.jiaocheng_now()
+    response = call(client, setup, "province", method, path)
+    assert response.status_code == 200, response.text
+    assert setup.jiaocheng_now() == before
+
+
+def test_the_province_ranking_over_http(client: TestClient[Any], setup: ProvinceService) -> None:
+    """Jiaocheng signed one project (JC1), Huguan none: each figure is the county's own."""
+    ranked = client.get(
+        "/province/counties", params={"on": "signed_count"}, headers=setup.headers("province")
+    ).json()
+    assert ranked == [
+        {"rank": 1, "county": "jiaocheng", "name": "交城县", "value": 1},
+        {"rank": 2, "county": "huguan", "name": "壶关县", "value": 0},
+    ]
+    rates = client.get(
+        "/province/counties", params={"on": "start_rate"}, headers=setup.headers("province")
+    ).json()
+    assert [(r["county"], r["rank"], r["value"]) for r in rates] == [
+        ("jiaocheng", 1, "0.000000"),
+        ("huguan", None, None),
+    ]
+    lists = client.get(
+        "/province/red-black",
+        params={"on": "points", "month": "2026-03", "n": 1},
+        headers=setup.headers("province"),
+    ).json()
+    own = sum(row.points for row in setup.jiaocheng.engine.leaderboard("2026-03"))
+    assert lists["red"] == [{"rank": 1, "county": "jiaocheng", "name": "交城县", "value": own}]
+    assert lists["black"][0]["county"] == "huguan"
+    refused = client.get(
+        "/province/counties", params={"on": "points"}, headers=setup.headers("province")
+    )
+    assert refused.status_code == 422 and "month" in refused.json()["detail"]
 
 
 def test_each_county_reads_its_own(client: TestClient[Any], setup: ProvinceService) -> None:

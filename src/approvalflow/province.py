@@ -24,6 +24,8 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -36,9 +38,13 @@ from approvalflow.model import Actor
 
 __all__ = [
     "COUNTY_ID",
+    "COUNTY_MEASURES",
     "CountiesFile",
+    "CountyRank",
     "CountySpec",
+    "DepartmentRank",
     "Province",
+    "RedBlackList",
     "check_county_id",
     "load_counties",
 ]
@@ -47,6 +53,56 @@ COUNTY_ID = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 """What a county id looks like (as the stores' county views take it)."""
 
 _COUNTY_KEYS = ("name", "plugins", "actors", "settings", "store")
+
+COUNTY_MEASURES = (
+    "signed_count",
+    "signed_amount",
+    "start_rate",
+    "production_rate",
+    "funds_in_place",
+    "funds_rate",
+    "points",
+)
+"""What counties are ranked on: the built-in metrics of rule 12 (the seeds' signing, start,
+production and funds figures) and the month's 赛马榜 points; higher is better for each."""
+
+
+@attrs.frozen
+class CountyRank:
+    """A county's place on one measure: ``rank`` (1 is best; ties share a rank, the next rank
+    skips, as on the 赛马榜), ``None`` for a county with no value (a rate with nothing signed),
+    listed last and left off the red and black lists."""
+
+    rank: int | None
+    county: str
+    name: str
+    value: Any
+
+
+@attrs.frozen
+class RedBlackList:
+    """红黑榜: the ``red`` list (the best ``n``, best first) and the ``black`` list (the worst
+    ``n``, worst first) of one measure."""
+
+    measure: str
+    red: tuple[CountyRank, ...]
+    black: tuple[CountyRank, ...]
+
+
+@attrs.frozen
+class DepartmentRank:
+    """A department of a county across the province: its ``late`` open items at the time
+    asked (fewer is better), then the average working days it took to decide a branch
+    (``avg_days``, fewer is better; ``None`` when it decided none) over ``decided`` branches."""
+
+    rank: int
+    county: str
+    county_name: str
+    department: str
+    department_name: str
+    late: int
+    avg_days: Fraction | None
+    decided: int
 
 
 def check_county_id(county: str) -> str:
@@ -315,6 +371,90 @@ class Province(Mapping[str, Engine]):
     def names(self) -> dict[str, str]:
         """Every county's display name, by county id."""
         return dict(self._names)
+
+    # -- province reports -------------------------------------------------------------------
+
+    def county_figures(self, month: str | None = None) -> dict[str, dict[str, Any]]:
+        """Each county's ``COUNTY_MEASURES``: its own ``Engine.metrics`` (the built-in ones,
+        the figures of its own ``report metrics``) and, with ``month``, the 赛马榜 points its
+        teams earned in that month (the sum of its own board); ``points`` is ``None`` without
+        a month."""
+        found: dict[str, dict[str, Any]] = {}
+        for county, engine in self._engines.items():
+            metrics = engine.metrics(plugins=False)
+            figures = {name: metrics[name] for name in COUNTY_MEASURES if name in metrics}
+            figures["points"] = (
+                None if month is None else sum(row.points for row in engine.leaderboard(month))
+            )
+            found[county] = figures
+        return found
+
+    def ranking(self, measure: str, *, month: str | None = None) -> list[CountyRank]:
+        """The counties ranked on ``measure`` (one of ``COUNTY_MEASURES``; ``points`` needs
+        ``month``), best first; a county without a value last, unranked."""
+        if measure not in COUNTY_MEASURES:
+            raise ValueError(
+                f"no county measure {measure!r}: rank on one of {', '.join(COUNTY_MEASURES)}"
+            )
+        if measure == "points" and month is None:
+            raise ValueError("points are a month's: give the month (YYYY-MM)")
+        figures = self.county_figures(month if measure == "points" else None)
+        valued = [(county, f[measure]) for county, f in figures.items() if f[measure] is not None]
+        valued.sort(key=lambda item: -item[1])
+        rows: list[CountyRank] = []
+        for position, (county, value) in enumerate(valued, start=1):
+            rank = rows[-1].rank if rows and rows[-1].value == value else position
+            rows.append(CountyRank(rank, county, self._names[county], value))
+        rows += [
+            CountyRank(None, county, self._names[county], None)
+            for county, f in figures.items()
+            if f[measure] is None
+        ]
+        return rows
+
+    def red_black(self, measure: str, n: int = 3, *, month: str | None = None) -> RedBlackList:
+        """红黑榜 on ``measure``: the best ``n`` counties and the worst ``n`` (a county is on
+        both only when fewer than ``2 n`` counties have a value)."""
+        if n < 1:
+            raise ValueError(f"a red or black list names at least one county, not {n}")
+        ranked = [row for row in self.ranking(measure, month=month) if row.rank is not None]
+        return RedBlackList(measure, tuple(ranked[:n]), tuple(reversed(ranked[-n:])))
+
+    def department_ranking(self, now: datetime | None = None) -> list[DepartmentRank]:
+        """Every county's departments ranked across the province: fewest late items at
+        ``now`` first (each county's own ``late_items``), then the fewest average working days
+        to decide a branch (its own ``metrics``' ``department_days``); D219."""
+        from approvalflow.names import Names
+
+        rows: list[tuple[tuple[Any, ...], DepartmentRank]] = []
+        for county, engine in self._engines.items():
+            late = engine.late_items(now)
+            days = engine.metrics(plugins=False)["department_days"]
+            names = Names.of(engine.settings)
+            departments = sorted(set(late) | set(days))  # those with something to rank
+            for department in departments:
+                taken = days.get(department)
+                avg = None if taken is None else taken["avg"]
+                row = DepartmentRank(
+                    0,
+                    county,
+                    self._names[county],
+                    department,
+                    names.department(department),
+                    len(late.get(department, ())),
+                    avg,
+                    0 if taken is None else taken["count"],
+                )
+                key = (row.late, avg is None, avg or 0)
+                rows.append((key, row))
+        rows.sort(key=lambda item: (item[0], item[1].county, item[1].department))
+        ranked: list[DepartmentRank] = []
+        previous: tuple[Any, ...] | None = None
+        for position, (key, row) in enumerate(rows, start=1):
+            rank = ranked[-1].rank if ranked and key == previous else position
+            ranked.append(attrs.evolve(row, rank=rank))
+            previous = key
+        return ranked
 
     def close(self) -> None:
         """Close the stores ``open`` opened (a province built from engines closes nothing)."""

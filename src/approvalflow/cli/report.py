@@ -1,6 +1,10 @@
 """``approvalflow report leaderboard|metrics|late|ratings --store URL``: the monthly 赛马榜, the
 metrics of rule 12 per team and per department, the late items by department, and the 好差评
-figures per department and month, as a terminal table, JSON or CSV."""
+figures per department and month, as a terminal table, JSON or CSV.
+
+``report province --counties FILE``: the counties of a province ranked on one measure (with
+``--top N`` its red and black lists), or its departments across counties (``--departments``).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ import re
 from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
 from approvalflow.cli.common import (
@@ -28,6 +33,8 @@ from approvalflow.names import Names
 __all__ = [
     "AMOUNT_COLUMNS",
     "add_arguments",
+    "county_rank_rows",
+    "department_rank_rows",
     "late_rows",
     "leaderboard_rows",
     "metrics_rows",
@@ -59,6 +66,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         add_actors_argument(sub)
         add_county_arguments(sub)
         sub.set_defaults(run=run)
+    from approvalflow.province import COUNTY_MEASURES
+
+    province = reports.add_parser(
+        "province", help="a province's counties ranked (红黑榜), or its departments across them"
+    )
+    province.add_argument(
+        "--counties", type=Path, required=True, help="the province's counties file"
+    )
+    province.add_argument("--store", default=None, help="the province's store URL")
+    province.add_argument(
+        "--on",
+        choices=COUNTY_MEASURES,
+        default="start_rate",
+        help="the measure counties are ranked on (default: start_rate; points need --month)",
+    )
+    province.add_argument("--month", default=None, help="YYYY-MM: the month of --on points")
+    province.add_argument(
+        "--top", type=int, default=None, help="N: the red list (best N) and black list (worst N)"
+    )
+    province.add_argument(
+        "--departments",
+        action="store_true",
+        help="rank every county's departments instead: fewest late items, then fewest days",
+    )
+    province.add_argument(
+        "--at", default=None, help="with --departments: judge lateness at this local time"
+    )
+    province.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    province.set_defaults(run=run_province)
 
 
 def run(options: argparse.Namespace) -> int:
@@ -84,6 +120,68 @@ def run(options: argparse.Namespace) -> int:
             title = "Metrics (rule 12): all projects, then per team, then per department"
     print(_render(rows, options.format, title))
     return 0
+
+
+def run_province(options: argparse.Namespace) -> int:
+    from approvalflow.cli.common import open_province
+
+    if options.month is not None and not _valid_month(options.month):
+        raise CommandLineError(f"--month takes YYYY-MM (such as 2026-03), not {options.month!r}")
+    if options.on == "points" and options.month is None and not options.departments:
+        raise CommandLineError("--on points counts a month's points: give --month YYYY-MM")
+    if options.top is not None and options.top < 1:
+        raise CommandLineError(f"--top takes a positive number of counties, not {options.top}")
+    at = parse_time("--at", options.at)
+    province = open_province(options)
+    try:
+        if options.departments:
+            rows = department_rank_rows(province, at)
+            title = "Departments across the province: fewest late items, then fewest days taken"
+        else:
+            rows = county_rank_rows(province, options.on, options.month, options.top)
+            title = f"Counties ranked on {options.on}" + (
+                f" (红榜 best {options.top}, 黑榜 worst {options.top})" if options.top else ""
+            )
+    finally:
+        province.close()
+    print(_render(rows, options.format, title))
+    return 0
+
+
+def county_rank_rows(
+    province: Any, measure: str, month: str | None = None, top: int | None = None
+) -> list[dict[str, Any]]:
+    """One row per county: rank, county and its name, and the measure's value (a column named
+    after it). With ``top``, the red list's rows then the black list's, each marked."""
+
+    def row(rank: Any, listed: str | None = None) -> dict[str, Any]:
+        found = {"rank": rank.rank, "county": rank.county, "county_name": rank.name}
+        if listed is not None:
+            found = {"list": listed, **found}
+        found[measure] = _number(rank.value)
+        return found
+
+    if top is None:
+        return [row(rank) for rank in province.ranking(measure, month=month)]
+    lists = province.red_black(measure, top, month=month)
+    return [row(rank, "red") for rank in lists.red] + [row(rank, "black") for rank in lists.black]
+
+
+def department_rank_rows(province: Any, at: datetime | None = None) -> list[dict[str, Any]]:
+    """One row per department of each county, ranked across the province (D219)."""
+    return [
+        {
+            "rank": row.rank,
+            "county": row.county,
+            "county_name": row.county_name,
+            "department": row.department,
+            "department_name": row.department_name,
+            "late": row.late,
+            "avg_days": _number(row.avg_days),
+            "decided": row.decided,
+        }
+        for row in province.department_ranking(at)
+    ]
 
 
 def leaderboard_rows(engine: Any, month: str, names: Names | None = None) -> list[dict[str, Any]]:

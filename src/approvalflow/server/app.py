@@ -29,7 +29,7 @@ from approvalflow.engine import Engine
 from approvalflow.errors import ApprovalflowError, InvalidCommand, NotAuthorized, ProvinceError
 from approvalflow.model import Actor, ActorDirectory
 from approvalflow.plugins import hookimpl
-from approvalflow.province import Province
+from approvalflow.province import COUNTY_MEASURES, Province
 from approvalflow.rules.context import Context
 from approvalflow.server.auth import ACTOR_HEADER, SYSTEM_HEADER, Authenticator, Caller, JWTSettings
 from approvalflow.server.problems import PROBLEM_TYPE, PreconditionFailed, status_for
@@ -37,6 +37,8 @@ from approvalflow.server.views import (
     AuditHead,
     AuditReport,
     CommandOutcome,
+    CountyRankView,
+    DepartmentRankView,
     DoneView,
     EventView,
     HistoryPage,
@@ -50,6 +52,7 @@ from approvalflow.server.views import (
     PreviewView,
     Problem,
     ProjectView,
+    RedBlackView,
     TaskView,
 )
 from approvalflow.server.workbench import WORKBENCH_QUERY
@@ -213,6 +216,8 @@ _QUERY: Mapping[str, frozenset[str]] = {
     "leaderboard": frozenset({"month"}),
     "audit_verify": frozenset({"expect_count", "expect_hash"}),
     "outbox_claim": frozenset({"limit"}),
+    "province_counties": frozenset({"on", "month"}),
+    "province_red_black": frozenset({"on", "month", "n"}),
 }
 
 
@@ -662,6 +667,67 @@ def create_app(
         engine.store.mark_failed(data.notice_id, data.error, when)
         return {"notice_id": data.notice_id, "next_attempt": when.isoformat()}
 
+    @get(
+        "/province/counties",
+        sync_to_thread=True,
+        responses=_READ,
+        security=_SECURITY,
+        tags=["province"],
+    )
+    def province_counties(
+        request: Request[Any, Any, Any],
+        on: Annotated[
+            str, QueryParameter(description="the measure: " + ", ".join(COUNTY_MEASURES))
+        ] = "start_rate",
+        month: Annotated[str | None, QueryParameter(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")] = None,
+    ) -> list[CountyRankView]:
+        """For a province credential: the counties ranked on one measure (the built-in
+        metrics, or ``points`` of a ``month``), best first; each county's figure is its own
+        report's."""
+        found = province_of(caller_of(request))
+        try:
+            return [CountyRankView.of(row) for row in found.ranking(on, month=month)]
+        except ValueError as error:
+            raise InvalidCommand(str(error)) from None
+
+    @get(
+        "/province/red-black",
+        sync_to_thread=True,
+        responses=_READ,
+        security=_SECURITY,
+        tags=["province"],
+    )
+    def province_red_black(
+        request: Request[Any, Any, Any],
+        on: Annotated[str, QueryParameter()] = "start_rate",
+        n: Annotated[int, QueryParameter(ge=1, le=100)] = 3,
+        month: Annotated[str | None, QueryParameter(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")] = None,
+    ) -> RedBlackView:
+        """For a province credential: 红黑榜, the best ``n`` counties and the worst ``n``."""
+        found = province_of(caller_of(request))
+        try:
+            lists = found.red_black(on, n, month=month)
+        except ValueError as error:
+            raise InvalidCommand(str(error)) from None
+        return RedBlackView(
+            lists.measure,
+            [CountyRankView.of(row) for row in lists.red],
+            [CountyRankView.of(row) for row in lists.black],
+        )
+
+    @get(
+        "/province/departments",
+        sync_to_thread=True,
+        responses=_READ,
+        security=_SECURITY,
+        tags=["province"],
+    )
+    def province_departments(request: Request[Any, Any, Any]) -> list[DepartmentRankView]:
+        """For a province credential: every county's departments ranked across the province,
+        fewest late items now first, then fewest working days taken per branch."""
+        found = province_of(caller_of(request))
+        return [DepartmentRankView.of(row) for row in found.department_ranking()]
+
     pages: list[Any] = []
     if workbench:
         from approvalflow.server.sessions import SessionKeys
@@ -693,6 +759,9 @@ def create_app(
             outbox_claim,
             outbox_ack,
             outbox_fail,
+            province_counties,
+            province_red_black,
+            province_departments,
         ],
         exception_handlers={
             ApprovalflowError: _on_library_error,

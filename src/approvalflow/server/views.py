@@ -8,6 +8,7 @@ never because an internal class gained a field.
 from __future__ import annotations
 
 from datetime import datetime
+from fractions import Fraction
 from typing import Any
 
 import attrs
@@ -26,7 +27,9 @@ __all__ = [
     "AuditReport",
     "BranchView",
     "CommandOutcome",
+    "CountyRankView",
     "DeadlineView",
+    "DepartmentRankView",
     "DoneView",
     "EventView",
     "HistoryPage",
@@ -44,6 +47,7 @@ __all__ = [
     "Problem",
     "ProjectView",
     "RatingView",
+    "RedBlackView",
     "StageView",
     "TaskView",
 ]
@@ -529,3 +533,65 @@ class OutboxFailure:
     notice_id: str
     error: str
     retry_after_seconds: int = 300
+
+
+def _rate(value: Any) -> str | int | None:
+    """A measure as JSON: an exact fraction as a decimal string (6 places), a count as is."""
+    from decimal import Decimal
+
+    if isinstance(value, Fraction):
+        return str(round(Decimal(value.numerator) / Decimal(value.denominator), 6))
+    return None if value is None else int(value)
+
+
+@attrs.frozen
+class CountyRankView:
+    """A county's place on one measure: ``rank`` (``null`` without a value), the county's id
+    and name, and the ``value`` (a rate as a decimal string, an amount in yuan, a count)."""
+
+    rank: int | None
+    county: str
+    name: str
+    value: str | int | None
+
+    @classmethod
+    def of(cls, row: Any) -> CountyRankView:
+        return cls(row.rank, row.county, row.name, _rate(row.value))
+
+
+@attrs.frozen
+class RedBlackView:
+    """红黑榜 of one measure: the best counties first, and the worst first."""
+
+    measure: str
+    red: list[CountyRankView]
+    black: list[CountyRankView]
+
+
+@attrs.frozen
+class DepartmentRankView:
+    """A county's department ranked across the province: late items now, then the average
+    working days it took per decided branch (a decimal string; ``null`` when none)."""
+
+    rank: int
+    county: str
+    county_name: str
+    department: str
+    department_name: str
+    late: int
+    avg_days: str | None
+    decided: int
+
+    @classmethod
+    def of(cls, row: Any) -> DepartmentRankView:
+        avg = _rate(row.avg_days)
+        return cls(
+            row.rank,
+            row.county,
+            row.county_name,
+            row.department,
+            row.department_name,
+            row.late,
+            None if avg is None else str(avg),
+            row.decided,
+        )
