@@ -21,7 +21,7 @@ from litestar.testing import TestClient
 
 from approvalflow import ManualClock
 from approvalflow.errors import ProvinceError
-from approvalflow.province import Province
+from approvalflow.province import INTAKE, Province
 from approvalflow.server import JWTSettings, create_app, issue_token
 from approvalflow.server.app import IF_MATCH_GUARD, published_document
 from approvalflow.stores import open_store
@@ -42,10 +42,10 @@ class ProvinceService:
 
     def __init__(self, urls: dict[str, str]) -> None:
         self.huguan = County(
-            store=open_store(urls["huguan"], create=True), plugins=[IF_MATCH_GUARD]
+            store=open_store(urls["huguan"], create=True), plugins=[IF_MATCH_GUARD, INTAKE]
         )
         self.jiaocheng = County(
-            store=open_store(urls["jiaocheng"], create=True), plugins=[IF_MATCH_GUARD]
+            store=open_store(urls["jiaocheng"], create=True), plugins=[IF_MATCH_GUARD, INTAKE]
         )
         self.jiaocheng.to_approval("JC1")
         self.jiaocheng.engine.execute(
@@ -57,7 +57,10 @@ class ProvinceService:
             {"huguan": self.huguan.engine, "jiaocheng": self.jiaocheng.engine},
             names={"huguan": "壶关县", "jiaocheng": "交城县"},
             store=self.store,
+            receivers={"huguan": "guo", "jiaocheng": "guo"},
         )
+        # Jiaocheng's hall took in a project of Huguan's: Huguan's token must not see it.
+        self.province.intake("jiaocheng", "huguan", "HG-IN", PROJECT_FIELDS, by="guo")
         self.tokens = {
             county: issue_token(self.store, "oa", trusted=True, county=county)[0]
             for county in ("huguan", "jiaocheng")
@@ -109,6 +112,8 @@ def _notice(setup: ProvinceService) -> str:
 
 # Each route, called by Huguan's token about Jiaocheng's things (its project JC1, its
 # notices). ``project`` marks the routes that must answer 404 as if JC1 did not exist.
+# ``POST /intakes`` is the one route that writes into another county, by design: it has its
+# own test (``test_an_intake_writes_one_project_into_the_handling_county``).
 ROUTES: dict[tuple[str, str], tuple[Request, bool]] = {
     ("post", "/projects"): (
         lambda s: {"json": {"id": "JC1", "fields": PROJECT_FIELDS}, "expect": 201},
@@ -134,7 +139,14 @@ ROUTES: dict[tuple[str, str], tuple[Request, bool]] = {
         lambda s: {"json": {"notice_id": _notice(s), "error": "x", "retry_after_seconds": 60}},
         False,
     ),
+    ("get", "/intakes/status"): (lambda s: {}, False),
 }
+INTAKE_ROUTES: dict[tuple[str, str], Request] = {
+    ("post", "/intakes"): lambda s: {
+        "json": {"county": "jiaocheng", "id": "JC-IN", "fields": PROJECT_FIELDS, "hall": "大厅"}
+    },
+}
+ONLY_IN_A_PROVINCE = {("get", "/intakes/status")}
 PROVINCE_ROUTES: dict[tuple[str, str], Request] = {
     ("get", "/province/counties"): lambda s: {"params": {"on": "signed_count"}},
     ("get", "/province/red-black"): lambda s: {"params": {"on": "signed_count", "n": 1}},
@@ -144,7 +156,9 @@ UNGUARDED = {("get", "/health")}
 
 
 def call(client: TestClient[Any], setup: ProvinceService, who: str, method: str, path: str) -> Any:
-    spec = (ROUTES.get((method, path)) or (PROVINCE_ROUTES[(method, path)], False))[0](setup)
+    key = (method, path)
+    found = ROUTES.get(key) or (PROVINCE_ROUTES.get(key) or INTAKE_ROUTES[key], False)
+    spec = found[0](setup)
     url = spec.get("url", path)
     return client.request(
         method.upper(),
@@ -159,7 +173,7 @@ def test_every_route_has_a_row(client: TestClient[Any]) -> None:
     """A new route must say how it keeps counties apart before it can ship."""
     document = published_document(client.app)
     routes = {(m, p) for p, item in document["paths"].items() for m in item}
-    assert routes == set(ROUTES) | set(PROVINCE_ROUTES) | UNGUARDED
+    assert routes == set(ROUTES) | set(PROVINCE_ROUTES) | set(INTAKE_ROUTES) | UNGUARDED
 
 
 @pytest.mark.parametrize(("method", "path"), sorted(ROUTES))
@@ -181,7 +195,7 @@ def test_a_county_token_never_reaches_another_countys_data(
             assert "JC1" not in response.text
     assert JIAOCHENG_NAME not in response.text
     assert setup.jiaocheng_now() == before
-    if method == "get" or path == "/preview":
+    if (method == "get" or path == "/preview") and (method, path) not in ONLY_IN_A_PROVINCE:
         # A read answers exactly as Huguan's own one-county service does.
         assert response.json() == own_answer(setup, method, path)
 
@@ -205,7 +219,7 @@ def own_answer(setup: ProvinceService, method: str, path: str) -> Any:
     return response.json()
 
 
-@pytest.mark.parametrize(("method", "path"), sorted(ROUTES))
+@pytest.mark.parametrize(("method", "path"), sorted(ROUTES | INTAKE_ROUTES))
 def test_a_province_token_reads_no_county_route(
     client: TestClient[Any], setup: ProvinceService, method: str, path: str
 ) -> None:
@@ -216,7 +230,7 @@ def test_a_province_token_reads_no_county_route(
     assert setup.jiaocheng_now() == before
 
 
-@pytest.mark.parametrize(("method", "path"), sorted(ROUTES))
+@pytest.mark.parametrize(("method", "path"), sorted(ROUTES | INTAKE_ROUTES))
 def test_a_token_of_no_county_is_refused(
     client: TestClient[Any], setup: ProvinceService, method: str, path: str
 ) -> None:
@@ -276,6 +290,61 @@ def test_the_province_ranking_over_http(client: TestClient[Any], setup: Province
         "/province/counties", params={"on": "points"}, headers=setup.headers("province")
     )
     assert refused.status_code == 422 and "month" in refused.json()["detail"]
+
+
+def test_an_intake_writes_one_project_into_the_handling_county(
+    client: TestClient[Any], setup: ProvinceService
+) -> None:
+    """Huguan's hall takes in JC-IN for Jiaocheng: Jiaocheng gains that one project, created by
+    its own receiver with Huguan as the intake point, and nothing else of Jiaocheng's changes;
+    Huguan then sees its status and nothing more, and Jiaocheng does not see it as an intake."""
+    projects, outbox, _ = setup.jiaocheng_now()
+    response = call(client, setup, "huguan", "post", "/intakes")
+    assert response.status_code == 201, response.text
+    after, outbox_after, _ = setup.jiaocheng_now()
+    assert [p for p in after if p not in projects] == [("JC-IN", after[-1][1])]
+    assert [p for p in after if p[0] != "JC-IN"] == projects
+    assert [n for n in outbox_after if not n[0].startswith("JC-IN:")] == outbox
+    point = setup.jiaocheng.engine.project("JC-IN").extra["intake"]
+    assert (point["county"], point["by"], point["hall"]) == ("huguan", "guo", "大厅")
+    seen = client.get("/intakes/status", headers=setup.headers("huguan")).json()
+    assert [(i["project"], i["county"], i["stage"]) for i in seen] == [
+        ("JC-IN", "jiaocheng", "lead")
+    ]
+    assert set(seen[0]) == {
+        "project",
+        "name",
+        "county",
+        "county_name",
+        "stage",
+        "stage_name",
+        "held_by",
+        "due",
+        "accepted_at",
+        "accepted_by",
+    }
+    theirs = client.get("/intakes/status", headers=setup.headers("jiaocheng")).json()
+    assert [i["project"] for i in theirs] == ["HG-IN"]
+    again = client.post(
+        "/intakes",
+        json={"county": "jiaocheng", "id": "JC-IN", "fields": PROJECT_FIELDS},
+        headers=setup.headers("huguan"),
+    )
+    assert again.status_code == 409  # one project id, once
+    unknown = client.post(
+        "/intakes",
+        json={"county": "gaoqing", "id": "X", "fields": PROJECT_FIELDS},
+        headers=setup.headers("huguan"),
+    )
+    assert unknown.status_code == 422 and "no county 'gaoqing'" in unknown.json()["detail"]
+
+
+def test_intakes_need_a_province_service() -> None:
+    store = open_store(None)
+    token, _ = issue_token(store, "oa", trusted=True)
+    with TestClient(create_app(store=store, actors=county_actors())) as client:
+        response = client.get("/intakes/status", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 403 and "province service" in response.json()["detail"]
 
 
 def test_each_county_reads_its_own(client: TestClient[Any], setup: ProvinceService) -> None:

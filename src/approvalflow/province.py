@@ -34,15 +34,18 @@ import attrs
 from approvalflow.clock import Clock
 from approvalflow.engine import Engine
 from approvalflow.errors import CountiesFileError, ProvinceError, ScenarioFileError, UnknownCounty
-from approvalflow.model import Actor
+from approvalflow.model import Actor, CommandResult
+from approvalflow.plugins import hookimpl
 
 __all__ = [
     "COUNTY_ID",
     "COUNTY_MEASURES",
+    "INTAKE",
     "CountiesFile",
     "CountyRank",
     "CountySpec",
     "DepartmentRank",
+    "IntakeStatus",
     "Province",
     "RedBlackList",
     "check_county_id",
@@ -52,7 +55,44 @@ __all__ = [
 COUNTY_ID = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 """What a county id looks like (as the stores' county views take it)."""
 
-_COUNTY_KEYS = ("name", "plugins", "actors", "settings", "store")
+_COUNTY_KEYS = ("name", "plugins", "actors", "settings", "store", "intake_receiver")
+
+INTAKE_ROLES = ("recruiter", "agent")
+"""The roles, in the accepting county's directory, of an officer who may accept an application
+for another county (the recruiting window, or the 帮办代办 agent at the hall)."""
+
+
+class _IntakeField:
+    """The ``intake`` project field: where, by whom and when an application accepted in
+    another county's hall was taken in (异地受理), kept in the created event."""
+
+    @hookimpl
+    def approvalflow_project_fields(self) -> list[str]:
+        return ["intake"]
+
+
+INTAKE = _IntakeField()
+"""The plugin every county engine of a province loads so that a project it is handed from
+another county's hall records its intake point (``Province.open`` adds it)."""
+
+
+@attrs.frozen
+class IntakeStatus:
+    """What the accepting county sees of a project it took in for another: the project and its
+    name, the county handling it, its stage (and the stage's Chinese name), who holds it up
+    (ids and names) and the earliest of their deadlines, and when it was taken in."""
+
+    project: str
+    name: str
+    county: str
+    county_name: str
+    stage: str
+    stage_name: str
+    held_by: tuple[tuple[str, str], ...]
+    due: datetime | None
+    accepted_at: datetime
+    accepted_by: str
+
 
 COUNTY_MEASURES = (
     "signed_count",
@@ -127,6 +167,7 @@ class CountySpec:
     settings: Mapping[str, Any] = attrs.field(factory=dict)
     store: str | None = None
     line: int | None = None
+    intake_receiver: str | None = None
 
 
 @attrs.frozen
@@ -206,8 +247,13 @@ def load_counties(path: str | os.PathLike[str]) -> CountiesFile:
         own_store = None
         if spec.get("store") is not None:
             own_store = text((*where, "store"), spec["store"], "a store URL")
+        receiver = None
+        if spec.get("intake_receiver") is not None:
+            receiver = text(
+                (*where, "intake_receiver"), spec["intake_receiver"], "an actor id of the county"
+            )
         counties[county] = CountySpec(
-            county, name, names, actors, settings, own_store, lines.get(where)
+            county, name, names, actors, settings, own_store, lines.get(where), receiver
         )
     return CountiesFile(file, store, counties)
 
@@ -225,6 +271,8 @@ class Province(Mapping[str, Engine]):
     :param names: display names (default: the county id).
     :param store: the province's own store, where the service's tokens are kept (default:
         the first county's store, or the store the county views are of).
+    :param receivers: each county's intake receiver: the actor of its own directory that
+        registers a project accepted for it in another county's hall (D221).
     """
 
     def __init__(
@@ -233,6 +281,7 @@ class Province(Mapping[str, Engine]):
         *,
         names: Mapping[str, str] | None = None,
         store: Any = None,
+        receivers: Mapping[str, str] | None = None,
     ) -> None:
         if not engines:
             raise ProvinceError("a province serves at least one county")
@@ -254,6 +303,7 @@ class Province(Mapping[str, Engine]):
             seen[id(engine.store)] = county
         self._engines = dict(engines)
         self._names = {county: (names or {}).get(county, county) for county in self._engines}
+        self._receivers = dict(receivers or {})
         first = next(iter(self._engines.values())).store
         self.store: Any = store if store is not None else getattr(first, "base", first)
         self._opened: list[Any] = []
@@ -318,7 +368,7 @@ class Province(Mapping[str, Engine]):
                     actors=actors,
                     store=stores[county],
                     settings=dict(spec.settings) or None,
-                    plugins=[*spec.plugins, *plugins],
+                    plugins=[*spec.plugins, *plugins, INTAKE],
                     clock=clock,
                     deliver=deliver,
                 )
@@ -326,6 +376,11 @@ class Province(Mapping[str, Engine]):
                 engines,
                 names={county: spec.name for county, spec in found.counties.items()},
                 store=opened[top] if top is not None else None,
+                receivers={
+                    county: spec.intake_receiver
+                    for county, spec in found.counties.items()
+                    if spec.intake_receiver is not None
+                },
             )
             province._opened = list(opened.values())
             return province
@@ -456,11 +511,121 @@ class Province(Mapping[str, Engine]):
             previous = key
         return ranked
 
+    # -- cross-county intake (异地受理, 省内通办) ------------------------------------------------
+
+    def intake(
+        self,
+        at: str,
+        county: str,
+        project: str,
+        fields: Mapping[str, Any],
+        *,
+        by: str,
+        hall: str | None = None,
+        command_id: str | None = None,
+    ) -> CommandResult:
+        """An application accepted at county ``at``'s hall by its officer ``by`` for a project
+        of ``county``: the project is created in ``county``'s engine by that county's intake
+        receiver (its own role checks decide), with the intake point (county, hall, officer,
+        time) in the created event's ``intake`` field.
+
+        :raises UnknownCounty: either county is not served.
+        :raises NotAuthorized: ``by`` is not an officer of ``at`` who may accept applications
+            (``INTAKE_ROLES``), or the receiver may not create the project in ``county``.
+        :raises ProvinceError: ``county`` names no intake receiver, or its engine lacks
+            ``INTAKE``; and every error ``create`` raises, changing nothing.
+        """
+        from approvalflow.errors import InvalidCommand, NotAuthorized
+
+        taking = self.engine(at)
+        handling = self.engine(county)
+        if at == county:
+            raise InvalidCommand(
+                f"{project} is {county}'s own: create it in {county}, not as an intake"
+            )
+        officer = taking.actors.get(by)
+        if officer is None or not any(role in officer.roles for role in INTAKE_ROLES):
+            raise NotAuthorized(
+                f"{by} may not accept applications at {self._names[at]}: not in its directory "
+                f"as {' or '.join(INTAKE_ROLES)}"
+            )
+        receiver = self._receivers.get(county)
+        if receiver is None:
+            raise ProvinceError(
+                f"{county} names no intake receiver: no project can be handed to it from "
+                "another county's hall (intake_receiver: in the counties file)"
+            )
+        if INTAKE not in handling.plugin_manager.get_plugins():
+            raise ProvinceError(
+                f"the engine of {county} lacks the intake field: build it with "
+                "plugins=[..., INTAKE] (Province.open adds it)"
+            )
+        if "intake" in fields:
+            raise InvalidCommand("the intake point is the province's to record, not a field")
+        point = {
+            "county": at,
+            "county_name": self._names[at],
+            "hall": hall,
+            "by": by,
+            "by_name": officer.name,
+            "at": taking.clock.now().isoformat(),
+        }
+        return handling.execute(
+            "create", project, receiver, {**fields, "intake": point}, command_id=command_id
+        )
+
+    def intakes(self, at: str) -> list[IntakeStatus]:
+        """What county ``at`` took in for other counties, and where each stands now: nothing
+        else of theirs is read out (no history, no fields beyond the project's name)."""
+        from approvalflow.names import Names
+
+        self.engine(at)
+        found: list[IntakeStatus] = []
+        for county, engine in self._engines.items():
+            if county == at:
+                continue
+            names = Names.of(engine.settings)
+            # Read county by county over each engine's projects; a store query for the intake
+            # field would spare loading the rest (D221).
+            for state in engine.projects():
+                point = state.extra.get("intake")
+                if not isinstance(point, dict) or point.get("county") != at:
+                    continue
+                holdups = engine.holdups(state.id)
+                held = tuple(
+                    dict.fromkeys((h.waiting_on, _party_name(names, h.waiting_on)) for h in holdups)
+                )
+                dues = [h.due for h in holdups if h.due is not None]
+                found.append(
+                    IntakeStatus(
+                        state.id,
+                        state.name,
+                        county,
+                        self._names[county],
+                        state.stage,
+                        names.state(state.stage),
+                        held,
+                        min(dues) if dues else None,
+                        datetime.fromisoformat(point["at"]),
+                        str(point["by"]),
+                    )
+                )
+        found.sort(key=lambda s: (s.accepted_at, s.county, s.project))
+        return found
+
     def close(self) -> None:
         """Close the stores ``open`` opened (a province built from engines closes nothing)."""
         for store in self._opened:
             store.close()
         self._opened = []
+
+
+def _party_name(names: Any, party: str) -> str:
+    if party == "applicant":
+        return "企业"
+    if party == "leader":
+        return "包联领导"
+    return str(names.department(party))
 
 
 def _actors(path: Path) -> list[Actor]:

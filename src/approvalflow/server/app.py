@@ -26,7 +26,12 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from approvalflow import __version__
 from approvalflow.clock import Clock
 from approvalflow.engine import Engine
-from approvalflow.errors import ApprovalflowError, InvalidCommand, NotAuthorized, ProvinceError
+from approvalflow.errors import (
+    ApprovalflowError,
+    InvalidCommand,
+    NotAuthorized,
+    ProvinceError,
+)
 from approvalflow.model import Actor, ActorDirectory
 from approvalflow.plugins import hookimpl
 from approvalflow.province import COUNTY_MEASURES, Province
@@ -42,6 +47,8 @@ from approvalflow.server.views import (
     DoneView,
     EventView,
     HistoryPage,
+    IntakeRequest,
+    IntakeView,
     LeaderboardEntry,
     NewProject,
     NoticeView,
@@ -728,6 +735,68 @@ def create_app(
         found = province_of(caller_of(request))
         return [DepartmentRankView.of(row) for row in found.department_ranking()]
 
+    def intake_province(caller: Caller) -> Province:
+        engine_of(caller)  # the caller's own county, as for every county route
+        if province is None:
+            raise NotAuthorized("intake for another county needs a province service")
+        return province
+
+    @post(
+        "/intakes",
+        sync_to_thread=True,
+        status_code=201,
+        responses=_WRITE,
+        security=_SECURITY,
+        tags=["province"],
+    )
+    def take_in(
+        request: Request[Any, Any, Any],
+        data: JSONBody[IntakeRequest],
+        idempotency_key: Annotated[str | None, HeaderParameter(name="Idempotency-Key")] = None,
+    ) -> Response[CommandOutcome]:
+        """异地受理: the acting person, an officer of the caller's county, accepts an
+        application for a project of ``county``; it is created there by that county's intake
+        receiver, whose own role checks decide, with this intake point recorded."""
+        caller = caller_of(request)
+        found = intake_province(caller)
+        assert caller.county is not None
+        if data.county not in found:
+            raise InvalidCommand(
+                f"this province serves no county {data.county!r} ({', '.join(found)})"
+            )
+        try:
+            result = found.intake(
+                caller.county,
+                data.county,
+                data.id,
+                data.fields,
+                by=caller.acting(),
+                hall=data.hall,
+                command_id=None
+                if idempotency_key is None
+                else f"{caller.system}:{idempotency_key}",
+            )
+        except ProvinceError as error:
+            # The handling county takes no applications from other halls: a refusal, not a
+            # failure of the service.
+            raise NotAuthorized(error.message) from None
+        return Response(CommandOutcome.of(result), status_code=200 if result.replayed else 201)
+
+    @get(
+        "/intakes/status",
+        sync_to_thread=True,
+        responses=_READ,
+        security=_SECURITY,
+        tags=["province"],
+    )
+    def intake_list(request: Request[Any, Any, Any]) -> list[IntakeView]:
+        """What the caller's county took in for other counties, and where each stands: its
+        stage, who holds it up and until when; nothing else of the handling county's."""
+        caller = caller_of(request)
+        found = intake_province(caller)
+        assert caller.county is not None
+        return [IntakeView.of(status) for status in found.intakes(caller.county)]
+
     pages: list[Any] = []
     if workbench:
         from approvalflow.server.sessions import SessionKeys
@@ -762,6 +831,8 @@ def create_app(
             province_counties,
             province_red_black,
             province_departments,
+            take_in,
+            intake_list,
         ],
         exception_handlers={
             ApprovalflowError: _on_library_error,

@@ -34,6 +34,8 @@ __all__ = [
     "EventView",
     "HistoryPage",
     "HoldupView",
+    "IntakeRequest",
+    "IntakeView",
     "LeaderboardEntry",
     "NewProject",
     "NoticeView",
@@ -594,4 +596,54 @@ class DepartmentRankView:
             row.late,
             None if avg is None else str(avg),
             row.decided,
+        )
+
+
+@attrs.frozen
+class IntakeRequest:
+    """``POST /intakes``: an application accepted at the caller's county's hall for a project
+    of ``county``: its ``id``, its ``fields`` (as ``create`` takes them), and the ``hall``."""
+
+    county: str
+    id: str
+    fields: dict[str, Any]
+    hall: str | None = None
+
+
+@attrs.frozen
+class HeldByView:
+    """Who holds a project up: a department's id (or ``applicant``, ``leader``) and name."""
+
+    party: str
+    name: str
+
+
+@attrs.frozen
+class IntakeView:
+    """A project the caller's county took in for another county, where it stands now."""
+
+    project: str
+    name: str
+    county: str
+    county_name: str
+    stage: str
+    stage_name: str
+    held_by: list[HeldByView]
+    due: datetime | None
+    accepted_at: datetime
+    accepted_by: str
+
+    @classmethod
+    def of(cls, status: Any) -> IntakeView:
+        return cls(
+            status.project,
+            status.name,
+            status.county,
+            status.county_name,
+            status.stage,
+            status.stage_name,
+            [HeldByView(party, name) for party, name in status.held_by],
+            status.due,
+            status.accepted_at,
+            status.accepted_by,
         )
