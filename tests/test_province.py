@@ -130,7 +130,8 @@ class TestCountiesFile:
         finally:
             province.close()
 
-    def test_two_counties_on_one_store_url_are_refused(self, tmp_path: Path) -> None:
+    def test_two_counties_on_a_store_without_views_are_refused(self, tmp_path: Path) -> None:
+        """Until the SQL stores keep county views, two counties on one SQL URL are refused."""
         path = write_counties(
             tmp_path,
             f"store: sqlite:///{tmp_path}/one.db\n"
@@ -138,6 +139,28 @@ class TestCountiesFile:
         )
         with pytest.raises(ProvinceError, match="huguan, jiaocheng share the store"):
             Province.open(path, create=True)
+
+    def test_counties_on_one_store_with_views_are_its_tenants(self, tmp_path: Path) -> None:
+        """One store for every county: each county's engine runs on its own view of it, so
+        the same project id in two counties is two projects, each seen by its county only."""
+        path = write_counties(
+            tmp_path,
+            "store: memory://\n"
+            "counties:\n"
+            "  huguan: {name: 壶关县, actors: huguan-actors.yaml}\n"
+            "  jiaocheng: {name: 交城县, actors: huguan-actors.yaml}\n",
+        )
+        province = Province.open(path)
+        try:
+            huguan, jiaocheng = province.engine("huguan"), province.engine("jiaocheng")
+            assert (huguan.store.county, jiaocheng.store.county) == ("huguan", "jiaocheng")
+            County(store=huguan.store).create("P1")
+            County(store=jiaocheng.store).create("P1", name="交城项目")
+            assert huguan.project("P1").name != jiaocheng.project("P1").name
+            assert huguan.project_ids() == jiaocheng.project_ids() == ["P1"]
+            assert province.store.counties() == ["huguan", "jiaocheng"]
+        finally:
+            province.close()
 
     def test_a_county_without_a_store_is_refused(self, tmp_path: Path) -> None:
         path = write_counties(tmp_path, "counties:\n  huguan: {name: 壶关县}\n")

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 import pytest
 
 from approvalflow.stores import MemoryStore, Store
-from approvalflow.testing.store_conformance import StoreConformance
+from approvalflow.testing.store_conformance import CountyConformance, StoreConformance
 
 
-class TestMemoryStore(StoreConformance):
+class TestMemoryStore(StoreConformance, CountyConformance):
     """Every conformance test, against ``MemoryStore``."""
 
     @pytest.fixture

@@ -34,6 +34,7 @@ __all__ = [
     "DiagramError",
     "DuplicateProject",
     "InvalidCommand",
+    "InvalidCounty",
     "InvalidTransition",
     "KeyMaterialMissing",
     "NotAuthorized",
@@ -250,6 +251,13 @@ class UnknownEventType(SetupError):
     writing it would lose that plugin's data, so the engine refuses."""
 
     code = "UnknownEventType"
+
+
+class InvalidCounty(SetupError, ValueError):
+    """A county id that is not one: a county is named by a short key (``^[a-z][a-z0-9_]{0,31}$``,
+    the seed counties by their plugin names, ``huguan``), the key its rows are kept under."""
+
+    code = "InvalidCounty"
 
 
 class StoreError(ApprovalflowError):

@@ -356,7 +356,14 @@ class Province(Mapping[str, Engine]):
                             f"{_safe(url)}, which keeps no county views: give each county its "
                             "own store: (one county's projects must never be read as another's)"
                         )
-                    stores[county] = views(county)
+                    try:
+                        stores[county] = views(county)
+                    except NotImplementedError as error:
+                        raise ProvinceError(
+                            f"{found.path}: counties {', '.join(sharing)} share the store "
+                            f"{_safe(url)}, whose county views are not built yet ({error}): "
+                            "give each county its own store:"
+                        ) from error
                 else:
                     stores[county] = base
             if top is not None and top not in opened:

@@ -48,6 +48,10 @@ class Engine:
     :param catch_up: before a command, fire the project's deadlines that have passed but no
         worker has fired yet, so the command meets their consequences (``False`` leaves
         deadlines to ``run_due`` alone).
+    :param county: the county this engine runs (``InvalidCounty`` for a bad id): it works on
+        ``store.for_county(county)``, so it reads and writes that county's rows alone; ``None``
+        runs on ``store`` as given (the unscoped store is ``DEFAULT_COUNTY``'s, a county view
+        its county's). Several counties are several engines over views of one store.
 
     ``settings`` and ``plugins`` make the engine's ``definition`` (a ``WorkflowDefinition``);
     assigning another one is how a county's engine takes up newly published rules.
@@ -65,6 +69,7 @@ class Engine:
         deliver: str = "inline",
         notify_timeout: float | None = None,
         catch_up: bool = True,
+        county: str | None = None,
     ) -> None:
         self.actors: ActorDirectory = (
             actors if isinstance(actors, ActorDirectory) else InMemoryActorDirectory(actors)
@@ -72,6 +77,8 @@ class Engine:
         opened: Store = (
             store if store is not None and not isinstance(store, str) else (open_store(store))
         )
+        if county is not None:
+            opened = opened.for_county(county)
         self.clock: Clock = clock or SystemClock()
         self._max_retries = max_retries
         self._deliver = deliver
@@ -134,6 +141,12 @@ class Engine:
     @store.setter
     def store(self, store: Store) -> None:
         self._assemble(self._definition, store)
+
+    @property
+    def county(self) -> str | None:
+        """The county this engine runs: its store's (``None``: the unscoped store, which is
+        ``DEFAULT_COUNTY``'s)."""
+        return self._store.county
 
     @property
     def settings(self) -> Settings:

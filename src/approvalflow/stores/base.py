@@ -12,25 +12,60 @@ the read side defines (``approvalflow.readmodels``; the store is given it as its
 ``approvalflow.stores.projections``), the memory store from its states through the same read
 model. Stores import no rule.
 
+Counties are tenants of one store (issue 17): ``for_county(county)`` is a view of the same store
+(the same connection, lock and tables) whose every read and write is limited to that county's
+rows, and whose new rows are written under it; two counties may hold the same project id, and
+nothing one county's view returns or refuses tells anything of another's. The unscoped store (the
+object ``open_store`` returns, ``county`` ``None``) is the view of ``DEFAULT_COUNTY``, where the
+rows of a store made before counties were moved (D200); ``counties()`` lists every county with
+data.
+
 Every failure is an ``ApprovalflowError``: a conflict, or one of ``approvalflow.stores.errors``
 (``StoreBusy``, ``StoreUnavailable``, ``UnstorableValue``...), never a driver's exception.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
+from approvalflow.errors import InvalidCounty
 from approvalflow.model import Event, Notice, Timer, TimerChanges
 from approvalflow.project import ProjectState
 
 if TYPE_CHECKING:
     from approvalflow.stores.projections import TaskRow
 
-__all__ = ["CommandRecord", "OutboxEntry", "Store"]
+__all__ = [
+    "COUNTY_PATTERN",
+    "DEFAULT_COUNTY",
+    "CommandRecord",
+    "OutboxEntry",
+    "Store",
+    "checked_county",
+]
+
+DEFAULT_COUNTY = "default"
+"""The county of the unscoped store, and of every row a store made before counties kept (D200)."""
+
+COUNTY_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,31}")
+"""A county id, matched whole: a short lower-case key (the seed counties' plugin names)."""
+
+
+def checked_county(county: object) -> str:
+    """``county`` if it is a county id, else ``InvalidCounty`` saying why."""
+    if not isinstance(county, str):
+        raise InvalidCounty(f"a county id is a string, not {type(county).__name__}")
+    if COUNTY_PATTERN.fullmatch(county) is None:
+        raise InvalidCounty(
+            f"county id {county!r} is not one: a lower-case letter, then up to 31 lower-case "
+            "letters, digits or underscores (huguan, jiaocheng)"
+        )
+    return county
 
 
 @attrs.frozen
@@ -205,6 +240,18 @@ class Store(Protocol):
     def record_plugins(self, names: Sequence[str]) -> None:
         """Add ``names`` (entry-point names) to ``recorded_plugins``, keeping those recorded
         already and their order; a name recorded already is not added again."""
+
+    @property
+    def county(self) -> str | None:
+        """The county this view is limited to, or ``None`` for the unscoped store (which reads
+        and writes ``DEFAULT_COUNTY``'s rows)."""
+
+    def for_county(self, county: str) -> Store:
+        """A view of this store (the same connection) limited to ``county``'s rows: every read
+        sees only them and every write goes under it. ``InvalidCounty`` for a bad id."""
+
+    def counties(self) -> list[str]:
+        """Every county the store holds a project of, sorted."""
 
     def close(self) -> None: ...
 

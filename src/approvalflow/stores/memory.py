@@ -11,7 +11,13 @@ from typing import Any
 from approvalflow.errors import ConcurrencyConflict
 from approvalflow.model import Event, Notice, Timer, TimerChanges
 from approvalflow.project import ProjectState
-from approvalflow.stores.base import CommandRecord, OutboxEntry, created_code
+from approvalflow.stores.base import (
+    DEFAULT_COUNTY,
+    CommandRecord,
+    OutboxEntry,
+    checked_county,
+    created_code,
+)
 from approvalflow.stores.errors import checked_key
 from approvalflow.stores.projections import (
     ReadModel,
@@ -37,9 +43,54 @@ class MemoryStore(MemoryTokens):
     brought up to date when they are read: a commit only marks its project, so the command
     path derives nothing, and a read derives the rows of the projects committed since the
     last one (``_refresh``).
+
+    Counties: each county's data is a store object of its own (its own dictionaries and lock),
+    made on first use by ``for_county`` and shared by every view of the store, so a view cannot
+    reach another county's data by any key. The unscoped store holds ``DEFAULT_COUNTY``'s, and
+    ``for_county(DEFAULT_COUNTY)`` is a view sharing those very dictionaries. The tokens are the
+    store's (shared by every county), as in the SQL stores' ``api_tokens``.
     """
 
     def __init__(self, *, read_model: ReadModel | None = None) -> None:
+        self._init_data(read_model)
+        self._county: str | None = None
+        self._token_rows = {}
+        # County -> the object holding that county's data; one dictionary for every view.
+        self._counties: dict[str, MemoryStore] = {}
+        self._counties_lock = threading.Lock()
+        self._counties[DEFAULT_COUNTY] = self._view(DEFAULT_COUNTY)
+
+    def _view(self, county: str) -> MemoryStore:
+        """A store object sharing this one's data (every container is shared, none is ever
+        replaced), under ``county``."""
+        view = object.__new__(MemoryStore)
+        view.__dict__.update(self.__dict__)
+        view._county = county
+        return view
+
+    @property
+    def county(self) -> str | None:
+        return self._county
+
+    def for_county(self, county: str) -> MemoryStore:
+        checked_county(county)
+        with self._counties_lock:
+            found = self._counties.get(county)
+            if found is None:
+                found = object.__new__(MemoryStore)
+                found._init_data(self._read_model)
+                found._county = county
+                found._token_rows = self._token_rows
+                found._counties = self._counties
+                found._counties_lock = self._counties_lock
+                self._counties[county] = found
+            return found
+
+    def counties(self) -> list[str]:
+        with self._counties_lock:
+            return sorted(county for county, data in self._counties.items() if data._events)
+
+    def _init_data(self, read_model: ReadModel | None) -> None:
         self._read_model = default_read_model() if read_model is None else read_model
         self._plugins: list[str] = []
         self._lock = threading.Lock()
