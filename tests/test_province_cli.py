@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from builders import County
@@ -189,3 +190,27 @@ def test_report_province_refuses_bad_options(
 ) -> None:
     assert main(["report", "province", "--counties", str(counties), *arguments]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_serve_counties_serves_each_county_by_its_token(
+    counties: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``serve --counties`` builds the province service (uvicorn's loop stood in for): a
+    token issued with ``token issue --counties --county`` reads its own county only."""
+    uvicorn = pytest.importorskip("uvicorn")
+    from litestar.testing import TestClient
+
+    answers: list[int] = []
+    file = ["--counties", str(counties)]
+    assert main(["token", "issue", *file, "--county", "jiaocheng", "--system", "oa"]) == 0
+    headers = {"Authorization": f"Bearer {capsys.readouterr().out.strip()}"}
+
+    def run(app: Any, **options: Any) -> None:
+        # Called while the stores are open, as uvicorn's loop would be.
+        with TestClient(app) as client:
+            for path in ("/projects/JC1", "/projects/HG1", "/"):
+                answers.append(client.get(path, headers=headers).status_code)
+
+    monkeypatch.setattr(uvicorn, "run", run)
+    assert main(["serve", *file]) == 0
+    assert answers == [200, 404, 404]  # its own project; not Huguan's; no workbench (D218)
