@@ -438,6 +438,32 @@ class TestSetup:
             }
         assert status == {"own": 200, "other": 403, "province": 403, "old": 200}
 
+    def test_a_one_county_workbench_signs_in_its_own_county_only(self) -> None:
+        """The workbench's sign-in goes through the same check: another county's personal
+        token is refused there, the county's own is taken."""
+        import re
+
+        county = County()
+        store = county.engine.store
+        app = create_app(store=store, actors=county_actors(), county="huguan")
+        other, _ = issue_token(store, "workbench", actor="guo", county="jiaocheng")
+        own, _ = issue_token(store, "workbench", actor="guo", county="huguan")
+        with TestClient(app) as client:
+
+            def sign_in(token: str) -> Any:
+                form = client.get("/signin").text
+                csrf = re.search(r'name="_csrf" value="([0-9a-f]+)"', form)
+                assert csrf
+                return client.post(
+                    "/signin/token",
+                    data={"_csrf": csrf.group(1), "token": token},
+                    follow_redirects=False,
+                )
+
+            refused = sign_in(other)
+            assert refused.status_code == 403 and "jiaocheng" in refused.text
+            assert sign_in(own).status_code == 303
+
     def test_a_province_token_acts_as_nobody(self) -> None:
         store = open_store(None)
         with pytest.raises(ValueError, match="acts as nobody"):

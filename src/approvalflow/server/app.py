@@ -261,6 +261,28 @@ def _parse_if_match(value: str | None) -> int | None:
     return int(text)
 
 
+class _OneCounty(Authenticator):
+    """An authenticator that refuses credentials of any county but ``county`` (and province
+    credentials): what a one-county service told its county accepts, on its API and its
+    workbench alike."""
+
+    def __init__(self, store: Any, jwt: JWTSettings | None, county: str) -> None:
+        super().__init__(store, jwt)
+        self._county = county
+
+    def authenticate(
+        self,
+        authorization: str | None,
+        asserted_actor: str | None = None,
+        asserted_system: str | None = None,
+    ) -> Caller:
+        caller = super().authenticate(authorization, asserted_actor, asserted_system)
+        if caller.county is not None and caller.county != self._county:
+            whose = "the province" if caller.county == PROVINCE else caller.county
+            raise NotAuthorized(f"the credential is {whose}'s; this service serves {self._county}")
+        return caller
+
+
 def create_app(
     *,
     store: Any = None,
@@ -307,7 +329,8 @@ def create_app(
         workbench = False
         engines: dict[str, Engine] = dict(province)
         token_store = province.store
-    else:
+    served_county: str | None = None
+    if province is None:
         engine = Engine(
             actors=actors,
             store=store,
@@ -319,7 +342,11 @@ def create_app(
         served_county = county or getattr(engine.store, "county", None)
         engines = {served_county or "": engine}
         token_store = engine.store
-    authenticator = Authenticator(token_store, jwt)
+    authenticator = (
+        Authenticator(token_store, jwt)
+        if served_county is None
+        else _OneCounty(token_store, jwt, served_county)
+    )
 
     def caller_of(request: Request[Any, Any, Any]) -> Caller:
         caller = authenticator.authenticate(
