@@ -475,3 +475,108 @@ class TestSetup:
 
 def test_health_reads_every_countys_store(client: TestClient[Any]) -> None:
     assert client.get("/health").json()["status"] == "ok"
+
+
+# -- the workbench of a province: each person's pages are their own county's -------------------
+
+WORKBENCH_PAGES: dict[str, str] = {
+    "wb_tasks": "/",
+    "wb_project": "/project/JC1",
+    "wb_leaderboard": "/leaderboard?month=2026-03",
+    "wb_late": "/late",
+    "wb_metrics": "/metrics",
+    "wb_calendar": "/calendar",
+}
+WORKBENCH_OTHER = {
+    "wb_signin_form",
+    "wb_signin",
+    "wb_signout",
+    "wb_command",
+    "wb_static",
+    "wb_static/head",
+}
+
+
+def sign_in(client: TestClient[Any], token: str) -> Any:
+    import re
+
+    form = client.get("/signin").text
+    csrf = re.search(r'name="_csrf" value="([0-9a-f]+)"', form)
+    assert csrf, form
+    return client.post(
+        "/signin/token", data={"_csrf": csrf.group(1), "token": token}, follow_redirects=False
+    )
+
+
+def personal(setup: ProvinceService, county: str | None, actor: str = "o_fgw") -> str:
+    return issue_token(setup.store, "workbench", actor=actor, county=county)[0]
+
+
+def test_every_workbench_page_has_a_row(client: TestClient[Any]) -> None:
+    names = {
+        handler.name
+        for route in client.app.routes
+        for handler in getattr(route, "route_handlers", ())
+        if (handler.name or "").startswith("wb_")
+    }
+    assert names == set(WORKBENCH_PAGES) | WORKBENCH_OTHER
+
+
+@pytest.mark.parametrize("page", sorted(WORKBENCH_PAGES))
+def test_a_countys_person_sees_only_their_countys_pages(
+    client: TestClient[Any], setup: ProvinceService, page: str
+) -> None:
+    """Signed in with Huguan's personal token, no page shows Jiaocheng's projects: its
+    project page is 404, as if it did not exist."""
+    assert sign_in(client, personal(setup, "huguan")).status_code == 303
+    response = client.get(WORKBENCH_PAGES[page])
+    if page == "wb_project":
+        assert response.status_code == 404, response.text
+        assert "UnknownProject" in response.text  # the asked id is named, nothing of it shown
+        assert PROJECT_FIELDS["name"] not in response.text
+    else:
+        assert response.status_code == 200, response.text
+        assert "JC1" not in response.text
+    assert JIAOCHENG_NAME not in response.text
+
+
+def test_the_other_countys_person_sees_their_own(
+    client: TestClient[Any], setup: ProvinceService
+) -> None:
+    assert sign_in(client, personal(setup, "jiaocheng")).status_code == 303
+    tasks = client.get("/")
+    assert tasks.status_code == 200 and "JC1" in tasks.text
+    assert client.get("/project/JC1").status_code == 200
+    assert client.get("/project/HG1").status_code == 404
+
+
+def test_a_workbench_command_goes_to_the_persons_county(
+    client: TestClient[Any], setup: ProvinceService
+) -> None:
+    """Huguan's officer posting a command on JC1 changes nothing of Jiaocheng's."""
+    import re
+
+    before = setup.jiaocheng_now()
+    assert sign_in(client, personal(setup, "huguan")).status_code == 303
+    csrf = re.search(r'name="_csrf" value="([0-9a-f]+)"', client.get("/").text)
+    assert csrf
+    response = client.post(
+        "/project/JC1/do/accept", data={"_csrf": csrf.group(1), "back": "project"}
+    )
+    assert response.status_code == 404
+    assert setup.jiaocheng_now() == before
+
+
+@pytest.mark.parametrize("county", [PROVINCE, None, "gaoqing"])
+def test_no_county_no_sign_in(
+    client: TestClient[Any], setup: ProvinceService, county: str | None
+) -> None:
+    """A province token, a token of no county and one of a county not served sign nobody in."""
+    refused = sign_in(
+        client,
+        personal(setup, county, actor="guo")
+        if county != PROVINCE
+        else issue_token(setup.store, "sheng", county=PROVINCE)[0],
+    )
+    assert refused.status_code == 403
+    assert client.get("/", follow_redirects=False).status_code == 303  # back to sign-in

@@ -123,18 +123,19 @@ def run(options: argparse.Namespace) -> int:
                 raise CommandLineError(
                     f"{option} does not go with --counties: each county's comes from the file"
                 )
-        for option, given in (
-            ("--public-leaderboard", options.public_leaderboard),
-            ("--session-key-file", options.session_key_file),
-            ("--jwt-header", options.jwt_header),
-        ):
-            if given:
-                raise CommandLineError(
-                    f"{option} is the workbench's, which a province service does not serve yet"
-                )
+        if options.public_leaderboard:
+            raise CommandLineError(
+                "--public-leaderboard does not go with --counties: each 赛马榜 is a county's"
+            )
         province = open_province(options, plugins=[IF_MATCH_GUARD], deliver="outbox")
         try:
-            app = create_app(province=province, jwt=jwt)
+            app = create_app(
+                province=province,
+                jwt=jwt,
+                workbench=not options.no_workbench,
+                session_key=session_key,
+                jwt_header=options.jwt_header,
+            )
         except BaseException:
             province.close()
             raise

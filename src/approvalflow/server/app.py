@@ -311,7 +311,8 @@ def create_app(
     With ``province`` (in place of ``store``, ``actors``, ``plugins`` and ``settings``) the
     service serves several counties: each request goes to the engine of its credential's
     county, tokens are the province store's, and ``/province/...`` answers a province
-    credential; the workbench is not served (docs/province.md). ``county`` names the county a
+    credential; the workbench's pages are those of the signed-in person's county
+    (docs/province.md). ``county`` names the county a
     one-county service serves, so a credential of another county is refused there."""
     if province is not None:
         if store is not None or plugins or settings is not None or actors:
@@ -326,7 +327,10 @@ def create_app(
                     "province with Province.open(..., plugins=[IF_MATCH_GUARD]) or give each "
                     "engine plugins=[..., IF_MATCH_GUARD]"
                 )
-        workbench = False
+        if public_leaderboard:
+            raise ProvinceError(
+                "a province service has no public 赛马榜 page: each board is a county's"
+            )
         engines: dict[str, Engine] = dict(province)
         token_store = province.store
     served_county: str | None = None
@@ -830,11 +834,12 @@ def create_app(
         from approvalflow.server.workbench import workbench_handlers
 
         pages = workbench_handlers(
-            engine,
+            next(iter(engines.values())) if province is not None else engine,
             authenticator,
             keys=SessionKeys(session_key),
             jwt_header=jwt_header,
             public_leaderboard=public_leaderboard,
+            engines=engines if province is not None else None,
         )
     app = Litestar(
         route_handlers=[

@@ -119,6 +119,11 @@ class Authenticator:
         self._store = store
         self._jwt = jwt
 
+    @property
+    def store(self) -> Any:
+        """The store the tokens are kept in."""
+        return self._store
+
     def authenticate(
         self,
         authorization: str | None,

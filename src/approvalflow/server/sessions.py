@@ -30,7 +30,8 @@ SESSION_SECONDS = 8 * 3600
 class Session:
     """A signed-in person: ``actor``, the ``system`` their credential belongs to, how they
     signed in (``token`` or ``jwt``), the token's hash (for token sessions), the session's
-    random id and its end (epoch seconds)."""
+    random id and its end (epoch seconds), and the county of their credential (``None`` on a
+    one-county service's credential of before counties)."""
 
     actor: str
     system: str
@@ -38,6 +39,7 @@ class Session:
     token_hash: str | None
     sid: str
     expires: int
+    county: str | None = None
 
 
 class SessionKeys:
@@ -57,6 +59,7 @@ class SessionKeys:
         credential: str,
         token_hash: str | None,
         until: int | None = None,
+        county: str | None = None,
     ) -> Session:
         end = int(time.time()) + SESSION_SECONDS
         return Session(
@@ -66,6 +69,7 @@ class SessionKeys:
             token_hash,
             secrets.token_urlsafe(16),
             min(end, until) if until else end,
+            county,
         )
 
     def dump(self, session: Session) -> str:

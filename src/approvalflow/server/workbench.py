@@ -16,6 +16,7 @@ read without signing in.
 
 from __future__ import annotations
 
+import contextvars
 import json
 import secrets
 from collections.abc import Mapping, Sequence
@@ -23,7 +24,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from litestar import MediaType, Request, Response, get, post
 from litestar.datastructures import Cookie
@@ -49,6 +50,7 @@ from approvalflow.server.sessions import (
     SessionKeys,
 )
 from approvalflow.server.svg import gantt_bars, gantt_svg, month_days
+from approvalflow.settings import Settings
 from approvalflow.tasks import open_items
 
 __all__ = ["WORKBENCH_QUERY", "workbench_handlers"]
@@ -239,6 +241,30 @@ _SECURITY_HEADERS = {
 }
 
 
+class _SessionEngine:
+    """A province's workbench: the engine of the signed-in person's county, chosen for each
+    request when its session is read (``select``), so every page reads that county alone.
+    Before a session is read, or without one, there is no engine to read (``NotAuthorized``)."""
+
+    def __init__(self, engines: Mapping[str, Engine]) -> None:
+        self.engines = dict(engines)
+        self._chosen: contextvars.ContextVar[Engine | None] = contextvars.ContextVar(
+            "approvalflow_workbench_engine", default=None
+        )
+
+    def select(self, county: str | None) -> None:
+        self._chosen.set(None if county is None else self.engines.get(county))
+
+    def chosen(self) -> Engine | None:
+        return self._chosen.get()
+
+    def __getattr__(self, name: str) -> Any:
+        engine = self._chosen.get()
+        if engine is None:
+            raise NotAuthorized("sign in first: the pages are those of your own county")
+        return getattr(engine, name)
+
+
 def workbench_handlers(
     engine: Engine,
     authenticator: Authenticator,
@@ -246,11 +272,23 @@ def workbench_handlers(
     keys: SessionKeys,
     jwt_header: str | None = None,
     public_leaderboard: bool = False,
+    engines: Mapping[str, Engine] | None = None,
 ) -> list[ControllerRouterHandler]:
-    """The workbench's route handlers over ``engine`` (none appears in the OpenAPI document)."""
+    """The workbench's route handlers over ``engine`` (none appears in the OpenAPI document).
+
+    With ``engines`` (a province's counties) each page reads the engine of the signed-in
+    person's county: the session carries the credential's county, and a person of no county
+    served, or none at all, is not signed in."""
     env = _environment()
+    province = None if engines is None else _SessionEngine(engines)
+    token_store = authenticator.store
+    if province is not None:
+        engine = cast(Engine, province)
+        public_leaderboard = False
 
     def names() -> Names:
+        if province is not None and province.chosen() is None:
+            return Names.of(Settings.default())
         return Names.of(engine.settings, engine.actors)
 
     def secure(request: Request[Any, Any, Any]) -> bool:
@@ -273,9 +311,20 @@ def workbench_handlers(
                 f"the credential of system {caller.system!r} names no person: ask for a "
                 "personal token (approvalflow token issue --system workbench --actor ID)"
             )
-        if engine.actors.get(caller.actor) is None:
+        if province is None:
+            directory = engine.actors
+        else:
+            county_engine = province.engines.get(caller.county or "")
+            if county_engine is None:
+                raise NotAuthorized(
+                    f"the credential names no county served here ({caller.county or 'none'})"
+                )
+            directory = county_engine.actors
+        if directory.get(caller.actor) is None:
             raise NotAuthorized(f"{caller.actor!r} is not in the actor directory")
-        return keys.new(caller.actor, caller.system, caller.credential, token_hash, until)
+        return keys.new(
+            caller.actor, caller.system, caller.credential, token_hash, until, caller.county
+        )
 
     def from_proxy(request: Request[Any, Any, Any]) -> Session | None:
         if jwt_header is None:
@@ -290,18 +339,31 @@ def workbench_handlers(
 
     def current(request: Request[Any, Any, Any]) -> tuple[Session | None, Session | None]:
         """The request's session, and a new one to set as the cookie (from the proxy's JWT)."""
+        if province is not None:
+            province.select(None)  # nothing of the thread's previous request stays chosen
         session = keys.load(request.cookies.get(SESSION_COOKIE))
         if session is not None and session.token_hash is not None:
-            record = engine.store.token_with_hash(session.token_hash)  # type: ignore[attr-defined]
-            if record is None or record.revoked_at is not None or record.actor != session.actor:
+            record = token_store.token_with_hash(session.token_hash)
+            if (
+                record is None
+                or record.revoked_at is not None
+                or record.actor != session.actor
+                or record.county != session.county
+            ):
                 session = None
-        if session is not None:
-            return session, None
-        try:
-            made = from_proxy(request)
-        except ApprovalflowError:
-            return None, None
-        return made, made
+        if session is not None and province is not None and session.county not in province.engines:
+            session = None
+        if session is None:
+            try:
+                session = from_proxy(request)
+            except ApprovalflowError:
+                return None, None
+            made = session
+        else:
+            made = None
+        if province is not None and session is not None:
+            province.select(session.county)
+        return session, made
 
     def page(
         request: Request[Any, Any, Any],
@@ -313,9 +375,12 @@ def workbench_handlers(
         **context: Any,
     ) -> Response[str]:
         shown = names()
+        unchosen = province is not None and province.chosen() is None
         html = env.get_template(template).render(
-            catalogue=sorted(engine.settings.materials),
-            members=sorted(a.id for a in engine.actors if a.has_role("member", "chair")),
+            catalogue=[] if unchosen else sorted(engine.settings.materials),
+            members=[]
+            if unchosen
+            else sorted(a.id for a in engine.actors if a.has_role("member", "chair")),
             me=session,
             me_name=shown.actor(session.actor) if session else None,
             csrf=keys.csrf(session.sid) if session else "",
