@@ -202,6 +202,22 @@ class TestCountiesFile:
         assert caught.value.path.endswith("bad.yaml")
         assert caught.value.line == 2
 
+    def test_the_intake_receiver_is_one_of_the_countys_actors(self, tmp_path: Path) -> None:
+        ok = write_counties(
+            tmp_path,
+            f"store: sqlite:///{tmp_path}/p.db\n"
+            "counties:\n  huguan: {actors: huguan-actors.yaml, intake_receiver: guo}\n",
+        )
+        province = Province.open(ok, create=True)
+        province.close()
+        bad = write_counties(
+            tmp_path,
+            f"store: sqlite:///{tmp_path}/p.db\n"
+            "counties:\n  huguan: {actors: huguan-actors.yaml, intake_receiver: zhao}\n",
+        )
+        with pytest.raises(CountiesFileError, match="'zhao' is not in huguan's actors"):
+            Province.open(bad, create=True)
+
     def test_an_engine_built_by_hand_joins_a_province(self) -> None:
         """``Province`` takes any engines, each on its own store."""
         engines = {name: Engine(actors=[]) for name in ("huguan", "gaoqing")}

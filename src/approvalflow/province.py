@@ -371,6 +371,15 @@ class Province(Mapping[str, Engine]):
             engines: dict[str, Engine] = {}
             for county, spec in found.counties.items():
                 actors = [] if spec.actors is None else _actors(spec.actors)
+                if spec.intake_receiver is not None and not any(
+                    a.id == spec.intake_receiver for a in actors
+                ):
+                    raise CountiesFileError(
+                        found.path,
+                        spec.line,
+                        f"$.counties.{county}.intake_receiver",
+                        f"{spec.intake_receiver!r} is not in {county}'s actors",
+                    )
                 engines[county] = Engine(
                     actors=actors,
                     store=stores[county],
