@@ -329,3 +329,16 @@ class TestCountiesInTheAuditAndRebuilds:
         assert [
             (v.metric_inputs(), v.milestone_points(), v.team_metric_inputs()) for v in (a, b)
         ] == figures
+
+
+def test_an_engine_for_a_bad_county_is_refused_and_one_for_a_county_says_which() -> None:
+    from approvalflow import Engine
+    from approvalflow.errors import InvalidCounty
+    from approvalflow.stores import MemoryStore
+
+    store = MemoryStore()
+    with pytest.raises(InvalidCounty, match="'Huguan' is not one"):
+        Engine(actors=[], store=store, county="Huguan")
+    assert Engine(actors=[], store=store, county=COUNTY_A).county == COUNTY_A
+    assert Engine(actors=[], store=store).county is None
+    assert store.counties() == []
