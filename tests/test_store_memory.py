@@ -7,10 +7,10 @@ from collections.abc import Iterator
 import pytest
 
 from approvalflow.stores import MemoryStore, Store
-from approvalflow.testing.store_conformance import CountyConformance, StoreConformance
+from approvalflow.testing.store_conformance import StoreConformance
 
 
-class TestMemoryStore(StoreConformance, CountyConformance):
+class TestMemoryStore(StoreConformance):
     """Every conformance test, against ``MemoryStore``."""
 
     @pytest.fixture

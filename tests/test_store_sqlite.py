@@ -226,8 +226,8 @@ class TestSchemaVersions:
         for table in schema.TABLES:
             assert f"CREATE TABLE IF NOT EXISTS {table.name} " in sqlite_ddl
             assert f"CREATE TABLE IF NOT EXISTS {table.name} " in postgres_ddl
-        assert "UNIQUE (project, version)" in sqlite_ddl
-        assert "UNIQUE (project, version)" in postgres_ddl
+        assert "UNIQUE (county, project, version)" in sqlite_ddl
+        assert "UNIQUE (county, project, version)" in postgres_ddl
 
 
 class TestAuditChain:

@@ -191,9 +191,14 @@ class Finding:
     what: str
     where: str
     detail: str
+    county: str | None = None
+    """The county whose project it is, when the unscoped store's audit went through every
+    county's (``None``: the store's own county, the default one or the view's)."""
 
     def __str__(self) -> str:
         place = self.project if self.project is not None else "the store"
+        if self.county is not None:
+            place = f"{place} of county {self.county}"
         return f"{place}, {self.where}: {self.detail}"
 
 
@@ -237,7 +242,45 @@ def verify_store(
 
     Plugin events fold as the caller's fold table says (``definition.folds.folding()``).
     Commits made while this runs may be reported as a version or head that moved.
+
+    Counties (D205): a county's view is verified as that county alone. The unscoped store is the
+    default county's, whose report this is (its head, its checkpoint), and every other county
+    of the store is verified after it, each finding naming its ``county``: chains, versions,
+    snapshots, command records and summaries; not their timers, which need the county's own
+    rules (verify the county's view with its ``timers_for``).
     """
+    report = _verify_county(
+        store,
+        timers_for=timers_for,
+        checkpoint=checkpoint,
+        key=key,
+        expected_head=expected_head,
+    )
+    counties = getattr(store, "counties", None)
+    if getattr(store, "county", "") is not None or counties is None:
+        return report
+    from approvalflow.stores.base import DEFAULT_COUNTY
+
+    findings, projects, events = list(report.findings), report.projects, report.events
+    for county in counties():
+        if county == DEFAULT_COUNTY:
+            continue
+        other = _verify_county(getattr(store, "for_county")(county))  # noqa: B009
+        findings += [attrs.evolve(finding, county=county) for finding in other.findings]
+        projects += other.projects
+        events += other.events
+    return attrs.evolve(report, findings=tuple(findings), projects=projects, events=events)
+
+
+def _verify_county(
+    store: object,
+    *,
+    timers_for: Callable[[ProjectState], dict[tuple[str, str], datetime]] | None = None,
+    checkpoint: Checkpoint | None = None,
+    key: SealKey | None = None,
+    expected_head: ChainHead | None = None,
+) -> AuditReport:
+    """``verify_store`` of one county (the store's, or its view's)."""
     if not isinstance(store, ChainSource):
         raise TypeError(f"{type(store).__name__} keeps no audit chain")
     findings: list[Finding] = []

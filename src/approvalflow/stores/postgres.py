@@ -77,7 +77,13 @@ from approvalflow.stores.errors import (
     UnstorableValue,
 )
 from approvalflow.stores.projections import ProjectionWrites, ReadModel
-from approvalflow.stores.schema import rebuilds_projections, rechains
+from approvalflow.stores.schema import (
+    COUNTY_ROLE,
+    COUNTY_SETTING,
+    county_role_statements,
+    rebuilds_projections,
+    rechains,
+)
 from approvalflow.stores.sql import (
     DEFAULT_LEASE,
     DEFAULT_SNAPSHOT_EVERY,
@@ -95,10 +101,12 @@ _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 # Taken while a schema is created or migrated, so processes starting together do it once.
 _SCHEMA_LOCK = 0x617070726F76616C
 
-# The compare-and-set that guards a commit. A row back means the guard held.
-_UPDATE = "UPDATE projects SET version = %s WHERE project = %s AND version = %s RETURNING 1"
-_INSERT = "INSERT INTO projects (project, version) VALUES (%s, %s) RETURNING 1"
 _SQL = SQLStatements("postgresql")
+# Whether this user may work as the county role (which owns nothing, so row-level security
+# holds it): a county's view does, whoever connected.
+_MAY_TAKE_ROLE = (
+    "SELECT rolname FROM pg_roles WHERE rolname = %s AND pg_has_role(current_user, oid, 'MEMBER')"
+)
 
 Connection = psycopg.Connection[tuple[Any, ...]]
 
@@ -145,6 +153,8 @@ class PostgresStore(SQLStore):
     _sql = _SQL
     chain_page = 1000
     _connection: Connection
+    _county_role: str | None = None
+    """``COUNTY_ROLE`` if this user may work as it (a county's view then does), else ``None``."""
 
     def __init__(
         self,
@@ -211,6 +221,9 @@ class PostgresStore(SQLStore):
                         "SELECT set_config('search_path', %s, false)", (schema,)
                     )
             self._ensure_schema(create=create, migrate=migrate)
+            with self._access:
+                row = self._connection.execute(_MAY_TAKE_ROLE, (COUNTY_ROLE,)).fetchone()
+            self._county_role = None if row is None else str(row[0])
         except BaseException:
             self._connection.close()
             raise
@@ -280,14 +293,15 @@ class PostgresStore(SQLStore):
         row = connection.execute("SELECT schema_version FROM meta WHERE id = 1").fetchone()
         return int(row[0]) if row is not None else None
 
-    def _ensure_schema(self, *, create: bool, migrate: bool) -> None:
+    def _ensure_schema(self, *, create: bool, migrate: bool) -> bool:
+        """Create or migrate the schema if it must be; whether anything was done."""
         where = self._where
         # Look first without a lock or a write: an up-to-date store opens as a plain read,
         # and a missing one is refused without creating anything (not even the schema).
         with self._access:
             found = self._found_version()
         if not schema_steps(found, "postgresql", create=create, migrate=migrate, where=where):
-            return
+            return False
         with self._access, self._connection.transaction():
             connection = self._connection
             connection.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
@@ -301,11 +315,32 @@ class PostgresStore(SQLStore):
             )
             for statement in statements:
                 connection.execute(statement)
+            # Before the rebuild, which writes each county's rows through its view (as the
+            # county role).
+            for statement in county_role_statements():
+                connection.execute(statement)
             if rechains(found):
                 with connection.cursor() as cursor:
                     self._rechain(cursor)
             if rebuilds_projections(found):
                 self._rebuild_projections()
+        return True
+
+    def _use_county(self) -> None:
+        # Session settings, changed only when another view uses the connection: a view that
+        # keeps it costs no round trip. A county's view works as the county role, under its
+        # county; the unscoped store (the default county's, and the one that migrates and
+        # seals) as the user that connected, under the default county.
+        county = self._sql.county
+        role = self._county_role if self._county is not None else None
+        wanted = (county, role)
+        session = self._session
+        if session[0] != wanted and not self._connection.closed:
+            self._connection.execute(
+                "SELECT set_config(%s, %s, false), set_config('role', %s, false)",
+                (COUNTY_SETTING, county, role or "none"),
+            )
+            session[0] = wanted
 
     def _rebuild_projections(self) -> None:
         """Fill the projections from every project's state (inside the caller's transaction)."""
@@ -336,19 +371,21 @@ class PostgresStore(SQLStore):
                 with psycopg.connect(self._conninfo, autocommit=True) as connection:
                     connection.execute(statement)
             else:
+                self._connection.execute("RESET ROLE")  # the county role owns nothing
                 self._connection.execute(statement)
                 self._connection.close()
 
     # -- the commit's transaction ---------------------------------------------------------------
 
     def _commit_transaction(self, plan: CommitPlan, writes: ProjectionWrites) -> None:
+        # The compare-and-set that guards a commit. A row back means the guard held.
         if plan.expected_version == 0:
-            guard_sql, guard_params = _INSERT, [plan.project, plan.new_version]
+            guard_sql = self._sql.insert_project + " RETURNING 1"
+            guard_params = [plan.project, plan.new_version]
         else:
-            guard_sql, guard_params = (
-                _UPDATE,
-                [plan.new_version, plan.project, plan.expected_version],
-            )
+            guard_sql = self._sql.update_project + " RETURNING 1"
+            guard_params = [plan.new_version, plan.project, plan.expected_version]
+        self._use_county()
         # The project's row is the only serialisation: each project's events chain from its
         # own previous one, so commits to different projects never wait for each other.
         chains = plan.events and plan.expected_version > 0
@@ -365,7 +402,7 @@ class PostgresStore(SQLStore):
                 # After the guard, which holds the project's row: the event at the expected
                 # version is committed and stays the head until this commit ends.
                 head_cursor = connection.cursor()
-                head_cursor.execute(_SQL.project_head, (plan.project, plan.expected_version))
+                head_cursor.execute(self._sql.project_head, (plan.project, plan.expected_version))
             if guard.fetchone() is None:
                 raise _GuardFailed
             head = None
@@ -446,14 +483,7 @@ class PostgresStore(SQLStore):
         if not notice_ids:
             return
         with self._access:
-            # The rows are locked in one order, oldest first, whatever plan the server picks:
-            # two workers marking the same notices (one whose lease ran out, and the one that
-            # took them over) would otherwise each hold a row the other waits for.
-            self._connection.execute(
-                "DELETE FROM outbox WHERE created_seq IN (SELECT created_seq FROM outbox "
-                "WHERE notice_id = ANY(%s) ORDER BY created_seq FOR UPDATE)",
-                (list(notice_ids),),
-            )
+            self._connection.execute(self._sql.mark_delivered, (list(notice_ids),))
 
 
 def _seconds(name: str, text: str) -> float:

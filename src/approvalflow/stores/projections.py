@@ -308,44 +308,51 @@ def sqlite_amount(value: int | None) -> int | str | None:
 class ProjectionSQL:
     """The projections' statements in one dialect (``?`` for SQLite, ``%s`` for psycopg)."""
 
-    def __init__(self, dialect: Literal["sqlite", "postgresql"]) -> None:
+    def __init__(self, dialect: Literal["sqlite", "postgresql"], county: str = "default") -> None:
+        # ``county`` is a checked key (``SQLStatements``): written into the text as a literal.
         self.dialect = dialect
         p = "?" if dialect == "sqlite" else "%s"
         self._p = p
+        c = f"'{county}'"
+        self._county = c
+        mine = f"county = {c}"
         self.insert_milestone = (
-            "INSERT INTO milestones (project, milestone, team, points, at_us, month) "
-            f"VALUES ({p}, {p}, {p}, {p}, {p}, {p}) ON CONFLICT (project, milestone) DO NOTHING"
+            "INSERT INTO milestones (county, project, milestone, team, points, at_us, month) "
+            f"VALUES ({c}, {p}, {p}, {p}, {p}, {p}, {p}) "
+            "ON CONFLICT (county, project, milestone) DO NOTHING"
         )
         self.upsert_summary = (
-            "INSERT INTO project_summaries (project, team, stage, agreed_investment, funds, "
-            f"signed, started, producing, created_us) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, "
-            f"{p}, {p}) ON CONFLICT (project) DO UPDATE SET team = excluded.team, "
+            "INSERT INTO project_summaries (county, project, team, stage, agreed_investment, "
+            f"funds, signed, started, producing, created_us) VALUES ({c}, {p}, {p}, {p}, {p}, "
+            f"{p}, {p}, {p}, {p}, {p}) ON CONFLICT (county, project) DO UPDATE "
+            "SET team = excluded.team, "
             "stage = excluded.stage, agreed_investment = excluded.agreed_investment, "
             "funds = excluded.funds, signed = excluded.signed, started = excluded.started, "
             "producing = excluded.producing, created_us = excluded.created_us"
         )
-        self.clear_intervals = f"DELETE FROM intervals WHERE project = {p}"
+        self.clear_intervals = f"DELETE FROM intervals WHERE {mine} AND project = {p}"
         self.delete_interval = (
-            f"DELETE FROM intervals WHERE project = {p} AND kind = {p} AND name = {p}"
+            f"DELETE FROM intervals WHERE {mine} AND project = {p} AND kind = {p} AND name = {p}"
         )
         self.upsert_interval = (
-            "INSERT INTO intervals (project, kind, name, team, start_day, end_day) "
-            f"VALUES ({p}, {p}, {p}, {p}, {p}, {p}) ON CONFLICT (project, kind, name) DO UPDATE "
+            "INSERT INTO intervals (county, project, kind, name, team, start_day, end_day) "
+            f"VALUES ({c}, {p}, {p}, {p}, {p}, {p}, {p}) "
+            "ON CONFLICT (county, project, kind, name) DO UPDATE "
             "SET team = excluded.team, start_day = excluded.start_day, end_day = excluded.end_day"
         )
-        self.clear_tasks = f"DELETE FROM task_rows WHERE project = {p}"
-        self.delete_task = "DELETE FROM task_rows WHERE " + " AND ".join(
+        self.clear_tasks = f"DELETE FROM task_rows WHERE {mine} AND project = {p}"
+        self.delete_task = f"DELETE FROM task_rows WHERE {mine} AND " + " AND ".join(
             f"{column} = {p}" for column in TASK_KEY
         )
         self.insert_task = (
-            f"INSERT INTO task_rows ({', '.join(TASK_COLUMNS)}) "
-            f"VALUES ({', '.join([p] * len(TASK_COLUMNS))})"
+            f"INSERT INTO task_rows (county, {', '.join(TASK_COLUMNS)}) "
+            f"VALUES ({c}, {', '.join([p] * len(TASK_COLUMNS))})"
         )
         self.clear_all = [
-            "DELETE FROM milestones",
-            "DELETE FROM project_summaries",
-            "DELETE FROM intervals",
-            "DELETE FROM task_rows",
+            f"DELETE FROM milestones WHERE {mine}",
+            f"DELETE FROM project_summaries WHERE {mine}",
+            f"DELETE FROM intervals WHERE {mine}",
+            f"DELETE FROM task_rows WHERE {mine}",
         ]
 
     def statements(self, writes: ProjectionWrites, project: str) -> list[tuple[str, list[Any]]]:
@@ -378,7 +385,11 @@ class ProjectionSQL:
         else:
             where = f"party = ANY({p})"
             params = [list(parties)]
-        return f"SELECT {', '.join(TASK_COLUMNS)} FROM task_rows WHERE {where}", params
+        return (
+            f"SELECT {', '.join(TASK_COLUMNS)} FROM task_rows "
+            f"WHERE county = {self._county} AND {where}",
+            params,
+        )
 
     def summary_params(self, row: SummaryRow) -> Sequence[Any]:
         """``upsert_summary``'s parameters for ``row`` (SQLite binds no integer past 64 bits:
@@ -392,7 +403,7 @@ class ProjectionSQL:
         self, prefix: str, projects: Collection[str] | None, month: str | None = None
     ) -> tuple[str, list[Any]]:
         p = self._p
-        clauses: list[str] = []
+        clauses: list[str] = [f"county = {self._county}"]
         params: list[Any] = []
         if month is not None:
             clauses.append(f"month = {p}")
@@ -411,7 +422,7 @@ class ProjectionSQL:
             else:
                 clauses.append(f"project = ANY({p})")
                 params.append(list(projects))
-        return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+        return " WHERE " + " AND ".join(clauses), params
 
     def milestone_points(
         self, month: str | None, prefix: str, projects: Collection[str] | None

@@ -61,6 +61,14 @@ In SQLite these three are ``WITHOUT ROWID`` tables (one b-tree each, keyed by th
   ``Settings.fingerprint``), so a row cannot be changed without the audit noticing; rows are
   only ever added.
 
+Counties (schema version 9): every table of county data (``COUNTY_TABLES``) has a ``county``
+column first and every natural key and index led by it, so two counties may hold the same ids
+and a county's lookup is one range; ``counties`` lists the counties with a project. On
+PostgreSQL each county table is behind a forced row-level policy, ``county_wall``, comparing the
+column with the connection's ``approvalflow.county`` setting (``county_wall_statements``,
+``county_role_statements``). ``V8_TABLES``/``V8_INDEXES`` are the shapes before it, which the
+earlier migrations create.
+
 The schema has a version (``SCHEMA_VERSION``) and a list of ``MIGRATIONS``. Opening an empty
 database creates the current schema; an older one is migrated step by step in one
 transaction; a newer one raises ``SchemaVersionError`` naming both versions, so old code never
@@ -79,6 +87,11 @@ from approvalflow.errors import SchemaVersionError
 __all__ = [
     "AUDIT_LEGACY_TABLE",
     "CHECKPOINTS_TABLE",
+    "COUNTIES_TABLE",
+    "COUNTY_COLUMN",
+    "COUNTY_ROLE",
+    "COUNTY_SETTING",
+    "COUNTY_TABLES",
     "INDEXES",
     "MIGRATIONS",
     "OUTBOX_CLAIM_COLUMNS",
@@ -90,12 +103,16 @@ __all__ = [
     "TABLES",
     "TASK_INDEXES",
     "TASK_ROWS_TABLE",
+    "V8_INDEXES",
+    "V8_TABLES",
     "Column",
     "Dialect",
     "Index",
     "Migration",
     "SchemaVersionError",
     "Table",
+    "county_role_statements",
+    "county_wall_statements",
     "create_statements",
     "rebuilds_projections",
     "rechains",
@@ -104,7 +121,7 @@ __all__ = [
 
 Dialect = Literal["sqlite", "postgresql"]
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 """The schema version this code reads and writes."""
 
 
@@ -144,6 +161,8 @@ class Column:
     name: str
     type: ColumnType
     nullable: bool = False
+    default: str | None = None
+    """An SQL literal the column takes when an insert names none."""
 
 
 @attrs.frozen
@@ -296,7 +315,7 @@ made them."""
 
 TOKEN_COUNTY_COLUMN = Column("county", "text", nullable=True)
 """The county a token belongs to (``*`` for a province token; none for a token of a one-county
-service), schema version 9."""
+service), schema version 10."""
 
 API_TOKENS_TABLE = attrs.evolve(
     API_TOKENS_TABLE_V6, columns=(*API_TOKENS_TABLE_V6.columns, TOKEN_COUNTY_COLUMN)
@@ -357,7 +376,7 @@ OUTBOX_CLAIM_COLUMNS: tuple[Column, ...] = (
 )
 """Who holds a claim on an outbox notice and until when, added in schema version 4."""
 
-TABLES: tuple[Table, ...] = (
+V8_TABLES: tuple[Table, ...] = (
     Table(
         "meta",
         (_c("id", "int"), _c("schema_version", "int")),
@@ -448,11 +467,88 @@ TABLES: tuple[Table, ...] = (
 )
 
 
-INDEXES: tuple[Index, ...] = (
+V8_INDEXES: tuple[Index, ...] = (
     Index("timers_by_due", "timers", ("due_us",)),
     *PROJECTION_INDEXES,
     *TASK_INDEXES,
 )
+"""The tables and indexes as schema version 8 left them: what the migrations before version 9
+create (a store being migrated has no ``county`` column until version 9 adds it)."""
+
+COUNTY_COLUMN = Column("county", "text", default="'default'")
+"""The county a row belongs to (schema version 9): a short key (``base.COUNTY_PATTERN``), first
+in every table of county data and first in its keys. The store names it in every statement; the
+default (``base.DEFAULT_COUNTY``) is for rows written by hand or by a bulk load, and under
+PostgreSQL's row-level security a row of the default county is refused to any other county's
+connection all the same."""
+
+COUNTY_TABLES: tuple[str, ...] = (
+    "events",
+    "snapshots",
+    "projects",
+    "commands",
+    "timers",
+    "outbox",
+    "milestones",
+    "project_summaries",
+    "intervals",
+    "task_rows",
+    "rule_sets",
+    "project_codes",
+    "plugins",
+    "checkpoints",
+)
+"""The tables of county data (schema version 9): each row under its county, read and written
+through a county's view only, and behind PostgreSQL's row-level security (``county_wall``)."""
+
+COUNTIES_TABLE = Table(
+    "counties",
+    (_c("county", "text"), _c("created_at", "text")),
+    primary_key=("county",),
+)
+"""Every county the store holds a project of (schema version 9), added with its first project:
+the province's list (``Store.counties``), the one table naming counties that no county's
+row-level security hides."""
+
+
+def _with_county(table: Table) -> Table:
+    """``table`` with the county column first and the county leading every natural key (a
+    ``serial`` column stays the row's number)."""
+    if table.name not in COUNTY_TABLES:
+        return table
+    return attrs.evolve(
+        table,
+        columns=(COUNTY_COLUMN, *table.columns),
+        primary_key=(
+            ("county", *table.primary_key)
+            if table.primary_key and table.primary_key != ("seq",)
+            else table.primary_key
+        ),
+        unique=tuple(("county", *columns) for columns in table.unique),
+    )
+
+
+def _county_index(index: Index) -> Index:
+    return attrs.evolve(index, columns=("county", *index.columns))
+
+
+TABLES: tuple[Table, ...] = (*(_with_county(table) for table in V8_TABLES), COUNTIES_TABLE)
+"""The current tables."""
+
+INDEXES: tuple[Index, ...] = (
+    *(_county_index(index) for index in V8_INDEXES),
+    # The outbox claims read one county's notices, oldest first.
+    Index("outbox_by_county", "outbox", ("county", "created_seq")),
+)
+"""The current indexes: each led by the county, so a county's lookup is one range."""
+
+COUNTY_SETTING = "approvalflow.county"
+"""The PostgreSQL setting a connection's county is kept in, which row-level security compares
+each row's ``county`` with."""
+
+COUNTY_ROLE = "approvalflow_county"
+"""The PostgreSQL role a county's view works as (``SET ROLE``, when the connecting user may): it
+owns no table, so row-level security holds it (D203)."""
 
 
 def _table_ddl(table: Table, dialect: Dialect) -> str:
@@ -460,6 +556,7 @@ def _table_ddl(table: Table, dialect: Dialect) -> str:
     parts = [
         f"{column.name} {types[column.type]}"
         + ("" if column.nullable or column.type == "serial" else " NOT NULL")
+        + ("" if column.default is None else f" DEFAULT {column.default}")
         for column in table.columns
     ]
     if table.primary_key:
@@ -483,7 +580,48 @@ def create_statements(dialect: Dialect) -> list[str]:
     """DDL creating the current schema in an empty database (no ``meta`` row)."""
     statements = [_table_ddl(table, dialect) for table in TABLES]
     statements.extend(_index_ddl(index) for index in INDEXES)
+    if dialect == "postgresql":
+        statements.extend(county_wall_statements())
     return statements
+
+
+def county_wall_statements() -> list[str]:
+    """PostgreSQL's row-level security on every county table: a row is seen, and may be
+    written, only under a connection whose ``approvalflow.county`` setting is its county (an
+    unset setting matches no row). ``FORCE``: the tables' owner is held too, so only a
+    superuser or a role with ``BYPASSRLS`` passes."""
+    check = f"county = current_setting('{COUNTY_SETTING}', true)"
+    statements: list[str] = []
+    for table in COUNTY_TABLES:
+        statements += [
+            f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY",
+            f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY",
+            f"DROP POLICY IF EXISTS county_wall ON {table}",
+            f"CREATE POLICY county_wall ON {table} USING ({check}) WITH CHECK ({check})",
+        ]
+    return statements
+
+
+def county_role_statements() -> list[str]:
+    """Make ``COUNTY_ROLE`` if it is missing (roles are the cluster's: another store's schema
+    may have made it), let the current user take it up, and give it this schema's tables. Run
+    after every creation or migration (a no-op when nothing changed)."""
+    role = COUNTY_ROLE
+    return [
+        "DO $$ BEGIN "
+        f"IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{role}') THEN "
+        f"CREATE ROLE {role} NOLOGIN; END IF; "
+        "EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$",
+        "DO $$ BEGIN "
+        f"IF NOT pg_has_role(current_user, '{role}', 'MEMBER') THEN "
+        f"EXECUTE format('GRANT {role} TO %I', current_user); END IF; "
+        "EXCEPTION WHEN insufficient_privilege THEN NULL; END $$",
+        f"DO $$ BEGIN EXECUTE format('GRANT USAGE ON SCHEMA %I TO {role}', current_schema()); "
+        "EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA %I "
+        f"TO {role}', current_schema()); "
+        "EXECUTE format('GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA %I "
+        f"TO {role}', current_schema()); END $$",
+    ]
 
 
 @attrs.frozen
@@ -518,7 +656,9 @@ def _backfill_project_codes(dialect: Dialect) -> str:
     return (
         f"INSERT INTO project_codes (code, project) SELECT {code}, project FROM events "
         f"WHERE type = 'created' AND {code} IS NOT NULL ORDER BY seq "
-        "ON CONFLICT (code) DO NOTHING"
+        # No target: whichever key the table has (a store taken back from a later version by
+        # hand keeps its later key).
+        "ON CONFLICT DO NOTHING"
     )
 
 
@@ -576,6 +716,61 @@ def _token_county_ddl(dialect: Dialect) -> list[str]:
     return [f"ALTER TABLE api_tokens ADD COLUMN {column.name} {_TYPES[dialect][column.type]}"]
 
 
+def _counties_ddl(dialect: Dialect) -> list[str]:
+    """Schema version 9: every county table gets the county column, its rows the default
+    county's, its keys and indexes led by the county; the counties table; on PostgreSQL the
+    row-level security. Written to hold on a table that has the column already (a test's
+    store taken back to an older version keeps it)."""
+    from approvalflow.stores.base import DEFAULT_COUNTY
+
+    default = f"'{DEFAULT_COUNTY}'"
+    current = {table.name: table for table in TABLES}
+    statements: list[str] = [_table_ddl(COUNTIES_TABLE, dialect)]
+    if dialect == "sqlite":
+        # SQLite changes no key in place: each table is copied into its new shape.
+        for name in COUNTY_TABLES:
+            table = current[name]
+            columns = ", ".join(c.name for c in table.columns if c.name != "county")
+            statements += [
+                _table_ddl(attrs.evolve(table, name=f"{name}_v9"), dialect),
+                f"INSERT INTO {name}_v9 (county, {columns}) SELECT {default}, {columns} "
+                f"FROM {name}",
+                f"DROP TABLE {name}",
+                f"ALTER TABLE {name}_v9 RENAME TO {name}",
+            ]
+    else:
+        old = {table.name: table for table in V8_TABLES}
+        for name in COUNTY_TABLES:
+            table = current[name]
+            # A constant default: PostgreSQL adds the column without rewriting the table.
+            statements.append(
+                f"ALTER TABLE {name} ADD COLUMN IF NOT EXISTS county TEXT NOT NULL "
+                f"DEFAULT {default}"
+            )
+            if table.primary_key and table.primary_key[0] == "county":
+                statements += [
+                    f"ALTER TABLE {name} DROP CONSTRAINT IF EXISTS {name}_pkey",
+                    f"ALTER TABLE {name} ADD PRIMARY KEY ({', '.join(table.primary_key)})",
+                ]
+            for before, after in zip(old[name].unique, table.unique, strict=True):
+                old_key = f"{name}_{'_'.join(before)}_key"
+                new_key = f"{name}_{'_'.join(after)}_key"
+                statements += [
+                    f"ALTER TABLE {name} DROP CONSTRAINT IF EXISTS {old_key}",
+                    f"ALTER TABLE {name} DROP CONSTRAINT IF EXISTS {new_key}",
+                    f"ALTER TABLE {name} ADD CONSTRAINT {new_key} UNIQUE ({', '.join(after)})",
+                ]
+        statements += [f"DROP INDEX IF EXISTS {index.name}" for index in INDEXES]
+    statements += [_index_ddl(index) for index in INDEXES]
+    statements.append(
+        f"INSERT INTO counties (county, created_at) SELECT DISTINCT {default}, "
+        "'migrated' FROM projects WHERE true ON CONFLICT (county) DO NOTHING"
+    )
+    if dialect == "postgresql":
+        statements += county_wall_statements()
+    return statements
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         2,
@@ -623,9 +818,16 @@ MIGRATIONS: tuple[Migration, ...] = (
         _per_project_chains_ddl,
         rechain=True,
     ),
+    # Self-contained too (the county column on every county table, its keys, the counties
+    # table, row-level security): it may be renumbered.
+    Migration(
+        9,
+        "counties: a county column leading every key, the counties table, row-level security",
+        _counties_ddl,
+    ),
     # Self-contained (one nullable column of the token table, nothing else): it may be
     # renumbered.
-    Migration(9, "api_tokens.county (the county a token belongs to)", _token_county_ddl),
+    Migration(10, "api_tokens.county (the county a token belongs to)", _token_county_ddl),
 )
 """Every step after version 1, in order. Add one with each change to ``TABLES``."""
 

@@ -14,6 +14,7 @@ names (``_conflict``) or by the backend's reading of it (``_driver_error``), int
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -23,7 +24,7 @@ import uuid
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Any, ClassVar, NamedTuple, Protocol, Self
+from typing import Any, ClassVar, NamedTuple, Protocol, Self, cast
 
 from approvalflow.errors import ApprovalflowError, ConcurrencyConflict
 from approvalflow.model import Event, Notice, Timer, TimerChanges
@@ -38,7 +39,14 @@ from approvalflow.stores.audit import (
     snapshot_digest,
     store_digest,
 )
-from approvalflow.stores.base import CommandRecord, OutboxEntry, Store, created_code
+from approvalflow.stores.base import (
+    DEFAULT_COUNTY,
+    CommandRecord,
+    OutboxEntry,
+    Store,
+    checked_county,
+    created_code,
+)
 from approvalflow.stores.cache import StateCache
 from approvalflow.stores.errors import StoreError, StoreNotFound, UnstorableValue, checked_key
 from approvalflow.stores.projections import (
@@ -93,131 +101,160 @@ DEFAULT_SNAPSHOT_EVERY = 16
 # ``<table>_<columns>_key``), which the SQLite store reports too: ``_conflict`` reads them.
 COMMANDS_KEY = "commands_pkey"
 PROJECT_CODES_KEY = "project_codes_pkey"
-PROJECTS_KEY = "projects_project_key"
-EVENTS_KEY = "events_project_version_key"
+PROJECTS_KEY = "projects_county_project_key"
+EVENTS_KEY = "events_county_project_version_key"
 
 EVENT_COLUMNS = "project, version, type, at, by_actor, on_behalf_of, command_id, payload"
 
 
 class SQLStatements:
-    """The statements both SQL stores run, in one dialect's placeholders."""
+    """The statements both SQL stores run, in one dialect's placeholders, for one county.
 
-    def __init__(self, dialect: Dialect) -> None:
+    The county is part of each statement's text (``county = 'huguan'``), as a literal: it is a
+    checked key (``base.checked_county``: lower-case letters, digits and ``_``, nothing that
+    quotes), the only value ever written into a statement, and so a view's statements are made
+    once (``statements_for``) and its rows keep the columns they had.
+    """
+
+    def __init__(self, dialect: Dialect, county: str = DEFAULT_COUNTY) -> None:
         self.dialect = dialect
+        self.county = checked_county(county)
         p = "?" if dialect == "sqlite" else "%s"
-        self.projections = ProjectionSQL(dialect)
+        c = f"'{county}'"
+        mine = f"county = {c}"
+        self.projections = ProjectionSQL(dialect, county)
         # ``seq`` is the database's: the rowid in SQLite, an identity in PostgreSQL.
         self.insert_event = (
-            f"INSERT INTO events ({EVENT_COLUMNS}, hash, prev_hash) VALUES ({', '.join([p] * 10)})"
+            f"INSERT INTO events (county, {EVENT_COLUMNS}, hash, prev_hash) "
+            f"VALUES ({c}, {', '.join([p] * 10)})"
         )
         # The hash a project's next event chains from: its event at the commit's expected
         # version (read once the commit's guard holds the project's row).
-        self.project_head = f"SELECT hash FROM events WHERE project = {p} AND version = {p}"
+        self.project_head = (
+            f"SELECT hash FROM events WHERE {mine} AND project = {p} AND version = {p}"
+        )
         # The snapshot's text, digest and the hash of the event it was taken at, only when the
         # caller's cached version (the first two parameters) is stale.
         self.load = (
             "SELECT p.version, s.version, "
             f"CASE WHEN p.version = {p} THEN NULL ELSE s.state END, s.digest, "
             f"CASE WHEN p.version = {p} THEN NULL ELSE (SELECT e.hash FROM events e "
-            "WHERE e.project = s.project AND e.version = s.version) END "
-            f"FROM projects p LEFT JOIN snapshots s ON s.project = p.project WHERE p.project = {p}"
+            "WHERE e.county = s.county AND e.project = s.project AND e.version = s.version) END "
+            "FROM projects p LEFT JOIN snapshots s ON s.county = p.county "
+            f"AND s.project = p.project WHERE p.county = {c} AND p.project = {p}"
         )
-        self.version = f"SELECT version FROM projects WHERE project = {p}"
-        self.snapshot_version = f"SELECT version FROM snapshots WHERE project = {p}"
+        self.version = f"SELECT version FROM projects WHERE {mine} AND project = {p}"
+        self.snapshot_version = f"SELECT version FROM snapshots WHERE {mine} AND project = {p}"
         self.events = (
             f"SELECT {EVENT_COLUMNS} FROM events "
-            f"WHERE project = {p} AND version > {p} ORDER BY version"
+            f"WHERE {mine} AND project = {p} AND version > {p} ORDER BY version"
         )
         # What an actor did: two index lookups (``events_by_actor``, ``events_by_principal``).
         self.actor_events = (
-            f"SELECT {EVENT_COLUMNS} FROM events WHERE by_actor = {p} UNION "
-            f"SELECT {EVENT_COLUMNS} FROM events WHERE on_behalf_of = {p} "
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE {mine} AND by_actor = {p} UNION "
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE {mine} AND on_behalf_of = {p} "
             "ORDER BY project, version"
         )
         self.command = (
             "SELECT command_id, project, command, fingerprint, first_version, last_version "
-            f"FROM commands WHERE command_id = {p}"
+            f"FROM commands WHERE {mine} AND command_id = {p}"
         )
-        self.next_due = "SELECT due_at FROM timers ORDER BY due_us LIMIT 1"
+        self.next_due = f"SELECT due_at FROM timers WHERE {mine} ORDER BY due_us LIMIT 1"
         self.timers = (
-            f"SELECT kind, branch, due_at FROM timers WHERE project = {p} "
+            f"SELECT kind, branch, due_at FROM timers WHERE {mine} AND project = {p} "
             "ORDER BY due_us, kind, branch"
         )
-        self.project_ids = "SELECT project FROM projects ORDER BY created_seq"
-        self.project_with_code = f"SELECT project FROM project_codes WHERE code = {p}"
+        self.project_ids = f"SELECT project FROM projects WHERE {mine} ORDER BY created_seq"
+        self.project_with_code = f"SELECT project FROM project_codes WHERE {mine} AND code = {p}"
         # SQLite reports a key taken by the row count of ``ON CONFLICT DO NOTHING`` (its errors
         # name columns, not constraints); PostgreSQL by the violation's constraint name.
         taken = " ON CONFLICT DO NOTHING" if dialect == "sqlite" else ""
         self.insert_project_code = (
-            f"INSERT INTO project_codes (code, project) VALUES ({p}, {p}){taken}"
+            f"INSERT INTO project_codes (county, code, project) VALUES ({c}, {p}, {p}){taken}"
         )
         self.insert_command = (
-            "INSERT INTO commands (command_id, project, command, fingerprint, first_version, "
-            f"last_version) VALUES ({p}, {p}, {p}, {p}, {p}, {p}){taken}"
+            "INSERT INTO commands (county, command_id, project, command, fingerprint, "
+            f"first_version, last_version) VALUES ({c}, {p}, {p}, {p}, {p}, {p}, {p}){taken}"
         )
-        self.insert_project = f"INSERT INTO projects (project, version) VALUES ({p}, {p}){taken}"
+        self.insert_project = (
+            f"INSERT INTO projects (county, project, version) VALUES ({c}, {p}, {p}){taken}"
+        )
         self.update_project = (
-            f"UPDATE projects SET version = {p} WHERE project = {p} AND version = {p}"
+            f"UPDATE projects SET version = {p} WHERE {mine} AND project = {p} AND version = {p}"
         )
+        # The county's first project lists it (a county listed already is left as it is).
+        self.insert_county = (
+            f"INSERT INTO counties (county, created_at) VALUES ({c}, {p}) "
+            "ON CONFLICT (county) DO NOTHING"
+        )
+        self.counties = "SELECT county FROM counties ORDER BY county"
         self.upsert_snapshot = (
-            f"INSERT INTO snapshots (project, version, state, digest) VALUES ({p}, {p}, {p}, {p}) "
-            "ON CONFLICT (project) DO UPDATE SET version = excluded.version, "
+            "INSERT INTO snapshots (county, project, version, state, digest) "
+            f"VALUES ({c}, {p}, {p}, {p}, {p}) "
+            "ON CONFLICT (county, project) DO UPDATE SET version = excluded.version, "
             "state = excluded.state, digest = excluded.digest"
         )
         self.delete_timer = (
-            f"DELETE FROM timers WHERE project = {p} AND kind = {p} AND branch = {p}"
+            f"DELETE FROM timers WHERE {mine} AND project = {p} AND kind = {p} AND branch = {p}"
         )
         self.release_timer = (
-            "UPDATE timers SET lease_until_us = NULL "
-            f"WHERE project = {p} AND kind = {p} AND branch = {p} AND due_us = {p}"
+            f"UPDATE timers SET lease_until_us = NULL WHERE {mine} "
+            f"AND project = {p} AND kind = {p} AND branch = {p} AND due_us = {p}"
         )
         # Setting a timer replaces one with the same key and ends any lease on it.
         self.upsert_timer = (
-            "INSERT INTO timers (project, kind, branch, due_us, due_at) "
-            f"VALUES ({p}, {p}, {p}, {p}, {p}) ON CONFLICT (project, kind, branch) DO UPDATE "
+            "INSERT INTO timers (county, project, kind, branch, due_us, due_at) "
+            f"VALUES ({c}, {p}, {p}, {p}, {p}, {p}) "
+            "ON CONFLICT (county, project, kind, branch) DO UPDATE "
             "SET due_us = excluded.due_us, due_at = excluded.due_at, lease_until_us = NULL"
         )
-        self.recorded_plugins = "SELECT name FROM plugins ORDER BY position, name"
+        self.recorded_plugins = f"SELECT name FROM plugins WHERE {mine} ORDER BY position, name"
         self.record_plugin = (
-            "INSERT INTO plugins (position, name, recorded_at) "
-            f"SELECT COALESCE(MAX(position), 0) + 1, {p}, {p} FROM plugins WHERE true "
-            "ON CONFLICT (name) DO NOTHING"
+            "INSERT INTO plugins (county, position, name, recorded_at) "
+            f"SELECT {c}, COALESCE(MAX(position), 0) + 1, {p}, {p} FROM plugins WHERE {mine} "
+            "ON CONFLICT (county, name) DO NOTHING"
         )
-        self.rule_set = f"SELECT data FROM rule_sets WHERE fingerprint = {p}"
+        self.rule_set = f"SELECT data FROM rule_sets WHERE {mine} AND fingerprint = {p}"
         self.save_rule_set = (
-            "INSERT INTO rule_sets (fingerprint, rules_version, data, saved_at) "
-            f"VALUES ({p}, {p}, {p}, {p}) ON CONFLICT (fingerprint) DO NOTHING"
+            "INSERT INTO rule_sets (county, fingerprint, rules_version, data, saved_at) "
+            f"VALUES ({c}, {p}, {p}, {p}, {p}) ON CONFLICT (county, fingerprint) DO NOTHING"
         )
-        self.project_versions = "SELECT project, version FROM projects"
+        self.project_versions = f"SELECT project, version FROM projects WHERE {mine}"
         self.pending_notices = (
             "SELECT payload, attempts, last_error, next_attempt_at FROM outbox "
-            f"WHERE next_attempt_us IS NULL OR next_attempt_us <= {p} "
+            f"WHERE {mine} AND (next_attempt_us IS NULL OR next_attempt_us <= {p}) "
             f"ORDER BY created_seq LIMIT {p}"
         )
         self.chain_page = (
             f"SELECT seq, hash, prev_hash, {EVENT_COLUMNS} FROM events "
-            f"WHERE seq > {p} ORDER BY seq LIMIT {p}"
+            f"WHERE {mine} AND seq > {p} ORDER BY seq LIMIT {p}"
         )
         self.project_chain = (
             f"SELECT seq, hash, prev_hash, {EVENT_COLUMNS} FROM events "
-            f"WHERE project = {p} ORDER BY version"
+            f"WHERE {mine} AND project = {p} ORDER BY version"
         )
         self.project_heads = (
             "SELECT p.project, p.version, e.hash FROM projects p LEFT JOIN events e "
-            "ON e.project = p.project AND e.version = p.version ORDER BY p.project"
+            "ON e.county = p.county AND e.project = p.project AND e.version = p.version "
+            f"WHERE p.county = {c} ORDER BY p.project"
         )
-        self.chained_projects = "SELECT DISTINCT project FROM events"
-        self.snapshot_record = f"SELECT version, state, digest FROM snapshots WHERE project = {p}"
+        self.chained_projects = f"SELECT DISTINCT project FROM events WHERE {mine}"
+        self.snapshot_record = (
+            f"SELECT version, state, digest FROM snapshots WHERE {mine} AND project = {p}"
+        )
         self.command_records = (
             "SELECT command_id, project, command, fingerprint, first_version, last_version "
-            "FROM commands ORDER BY command_id"
+            f"FROM commands WHERE {mine} ORDER BY command_id"
         )
         self.summary_rows = (
             "SELECT project, team, stage, agreed_investment, funds, signed, started, producing, "
-            "created_us FROM project_summaries"
+            f"created_us FROM project_summaries WHERE {mine}"
         )
+        # The store-wide chain of before schema version 8 is the whole old store's, which
+        # schema version 9 made the default county's.
         self.legacy_head = (
             "SELECT events, last_seq, head, verified, reason, migrated_at FROM audit_legacy"
+            + ("" if county == DEFAULT_COUNTY else " WHERE false")
         )
         self.insert_legacy = (
             "INSERT INTO audit_legacy (id, events, last_seq, head, verified, reason, "
@@ -229,24 +266,32 @@ class SQLStatements:
         # Rechaining pages through the events by (project, version).
         self.events_by_project = (
             f"SELECT seq, project, version, type, at, by_actor, on_behalf_of, command_id, payload "
-            f"FROM events WHERE project > {p} OR (project = {p} AND version > {p}) "
+            f"FROM events WHERE {mine} AND (project > {p} OR (project = {p} AND version > {p})) "
             f"ORDER BY project, version LIMIT {p}"
         )
-        self.rechain_event = f"UPDATE events SET hash = {p}, prev_hash = {p} WHERE seq = {p}"
+        self.rechain_event = (
+            f"UPDATE events SET hash = {p}, prev_hash = {p} WHERE {mine} AND seq = {p}"
+        )
         self.snapshots_to_digest = (
             "SELECT s.project, s.version, s.state, e.hash FROM snapshots s LEFT JOIN events e "
-            "ON e.project = s.project AND e.version = s.version"
+            "ON e.county = s.county AND e.project = s.project AND e.version = s.version "
+            f"WHERE s.county = {c}"
         )
-        self.set_snapshot_digest = f"UPDATE snapshots SET digest = {p} WHERE project = {p}"
+        self.set_snapshot_digest = (
+            f"UPDATE snapshots SET digest = {p} WHERE {mine} AND project = {p}"
+        )
         self.insert_checkpoint = (
-            f"INSERT INTO checkpoints (sealed_at, digest, document) VALUES ({p}, {p}, {p})"
+            "INSERT INTO checkpoints (county, sealed_at, digest, document) "
+            f"VALUES ({c}, {p}, {p}, {p})"
         )
-        self.newest_checkpoint = "SELECT seq, document FROM checkpoints ORDER BY seq DESC LIMIT 1"
+        self.newest_checkpoint = (
+            f"SELECT seq, document FROM checkpoints WHERE {mine} ORDER BY seq DESC LIMIT 1"
+        )
         # A notice written again (same id) starts over: no attempts, and the new claim if any.
         self.upsert_notice = (
-            "INSERT INTO outbox (notice_id, project, kind, payload, attempts, claimed_by, "
-            f"claimed_until_us) VALUES ({p}, {p}, {p}, {p}, 0, {p}, {p}) "
-            "ON CONFLICT (notice_id) DO UPDATE "
+            "INSERT INTO outbox (county, notice_id, project, kind, payload, attempts, claimed_by, "
+            f"claimed_until_us) VALUES ({c}, {p}, {p}, {p}, {p}, 0, {p}, {p}) "
+            "ON CONFLICT (county, notice_id) DO UPDATE "
             "SET project = excluded.project, kind = excluded.kind, payload = excluded.payload, "
             "attempts = 0, last_error = NULL, next_attempt_us = NULL, next_attempt_at = NULL, "
             "claimed_by = excluded.claimed_by, claimed_until_us = excluded.claimed_until_us"
@@ -256,19 +301,29 @@ class SQLStatements:
         self.fail_notice = (
             f"UPDATE outbox SET attempts = attempts + 1, last_error = {p}, "
             f"next_attempt_us = {p}, next_attempt_at = {p}, claimed_by = NULL, "
-            f"claimed_until_us = NULL WHERE notice_id = {p} "
+            f"claimed_until_us = NULL WHERE {mine} AND notice_id = {p} "
             f"AND (claimed_by IS NULL OR claimed_by = {p})"
         )
+        if dialect == "sqlite":
+            self.mark_delivered = f"DELETE FROM outbox WHERE {mine} AND notice_id = ?"
+        else:
+            # The rows are locked in one order, oldest first, whatever plan the server picks:
+            # two workers marking the same notices (one whose lease ran out, and the one that
+            # took them over) would otherwise each hold a row the other waits for.
+            self.mark_delivered = (
+                "DELETE FROM outbox WHERE created_seq IN (SELECT created_seq FROM outbox "
+                f"WHERE {mine} AND notice_id = ANY(%s) ORDER BY created_seq FOR UPDATE)"
+            )
         # Whether any notice is claimable now, for a store that would rather not take a write
         # lock to find out that none is (SQLite).
         self.notice_claimable = (
-            "SELECT 1 FROM outbox "
-            f"WHERE (next_attempt_us IS NULL OR next_attempt_us <= {p}) "
+            f"SELECT 1 FROM outbox WHERE {mine} "
+            f"AND (next_attempt_us IS NULL OR next_attempt_us <= {p}) "
             f"AND (claimed_until_us IS NULL OR claimed_until_us <= {p}) LIMIT 1"
         )
         # The same question for due timers (within a namespace prefix).
         self.timer_claimable = (
-            f"SELECT 1 FROM timers WHERE due_us <= {p} "
+            f"SELECT 1 FROM timers WHERE {mine} AND due_us <= {p} "
             f"AND (lease_until_us IS NULL OR lease_until_us <= {p}) "
             f"AND substr(project, 1, {p}) = {p} LIMIT 1"
         )
@@ -277,11 +332,12 @@ class SQLStatements:
         # are locked as they are chosen and other claimers skip them, never wait. Their
         # parameters are named (``_named``): each dialect wants them in another order.
         due_timers = (
-            "due_us <= {now} AND (lease_until_us IS NULL OR lease_until_us <= {now}) "
+            f"{mine} AND due_us <= {{now}} "
+            "AND (lease_until_us IS NULL OR lease_until_us <= {now}) "
             "AND {prefix_match} ORDER BY due_us, project, kind, branch LIMIT {limit}"
         )
         due_notices = (
-            "(next_attempt_us IS NULL OR next_attempt_us <= {now}) "
+            f"{mine} AND (next_attempt_us IS NULL OR next_attempt_us <= {{now}}) "
             "AND (claimed_until_us IS NULL OR claimed_until_us <= {now}) "
             "ORDER BY created_seq LIMIT {limit}"
         )
@@ -304,8 +360,8 @@ class SQLStatements:
                 "WITH due AS ("
                 f"SELECT project, kind, branch FROM timers WHERE {due_timers} "
                 "FOR UPDATE SKIP LOCKED) "
-                "UPDATE timers t SET lease_until_us = {until} FROM due "
-                "WHERE t.project = due.project AND t.kind = due.kind AND t.branch = due.branch "
+                f"UPDATE timers t SET lease_until_us = {{until}} FROM due WHERE t.county = {c} "
+                "AND t.project = due.project AND t.kind = due.kind AND t.branch = due.branch "
                 "RETURNING t.project, t.kind, t.branch, t.due_us, t.due_at",
                 dialect,
                 prefix_match="left(project, {prefix_len}) = {prefix}",
@@ -327,7 +383,23 @@ class SQLStatements:
         else:
             where = "project = ANY(%s)"
             params = [list(projects)]
-        return f"SELECT {EVENT_COLUMNS} FROM events WHERE {where} AND version = 1", params
+        return (
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE county = '{self.county}' AND {where} "
+            "AND version = 1",
+            params,
+        )
+
+
+_STATEMENTS: dict[tuple[Dialect, str], SQLStatements] = {}
+
+
+def statements_for(dialect: Dialect, county: str) -> SQLStatements:
+    """The statements of ``county`` in ``dialect``, made once per process."""
+    key = (dialect, county)
+    found = _STATEMENTS.get(key)
+    if found is None:
+        found = _STATEMENTS[key] = SQLStatements(dialect, county)
+    return found
 
 
 def task_row(row: Sequence[Any]) -> TaskRow:
@@ -405,7 +477,16 @@ class _Access:
         self._store = store
 
     def __enter__(self) -> None:
-        self._store._lock.acquire()
+        store = self._store
+        store._lock.acquire()
+        try:
+            store._use_county()
+        except BaseException as error:
+            store._lock.release()
+            translated = store._translated(error)
+            if translated is not None:
+                raise translated from error
+            raise
 
     def __exit__(
         self,
@@ -427,7 +508,8 @@ class SQLStore(SQLTokens):
     ``_write_one`` and ``_driver_error``; every call holds ``_lock``, so threads may share the
     store."""
 
-    _sql: ClassVar[SQLStatements]
+    _sql: SQLStatements
+    """This view's statements (its county's, ``statements_for``)."""
     chain_page: ClassVar[int]
     """How many events ``iter_chain`` reads at a time."""
 
@@ -461,6 +543,13 @@ class SQLStore(SQLTokens):
         self._cache = StateCache(cache_size)
         self._claimer = claimer_id()
         self._read_model = default_read_model() if read_model is None else read_model
+        self._county: str | None = None
+        self._sql = statements_for(self._sql.dialect, DEFAULT_COUNTY)
+        # County -> its view; one dictionary for every view of this store (and connection).
+        self._views: dict[str, SQLStore] = {}
+        self._county_listed = False
+        # What the connection is set to now (one list, shared by every view of it).
+        self._session: list[object] = [None]
 
     # -- what a backend provides ----------------------------------------------------------------
 
@@ -486,6 +575,10 @@ class SQLStore(SQLTokens):
     def _violated_constraint(self, error: BaseException) -> str | None:
         """The unique key a driver's error says was taken, if it is such an error."""
         return error.constraint if isinstance(error, UniqueKeyTaken) else None
+
+    def _use_county(self) -> None:
+        """Make the connection this view's county's before a statement (called holding the
+        lock): PostgreSQL's row-level security reads it. Nothing to do elsewhere."""
 
     # -- the commit -----------------------------------------------------------------------------
 
@@ -516,6 +609,8 @@ class SQLStore(SQLTokens):
                     raise
                 raise translated from error
             self._cache.put(project, state, projection)
+            if expected_version == 0:
+                self._county_listed = True
 
     def _commit_plan(
         self,
@@ -589,6 +684,8 @@ class SQLStore(SQLTokens):
         events chain from (``None`` for a new project: ``GENESIS``)."""
         sql = self._sql
         project = plan.project
+        if plan.expected_version == 0 and not self._county_listed:
+            run(sql.insert_county, [(format_datetime(datetime.now(UTC)),)], None)
         if plan.code is not None:
             run(sql.insert_project_code, [(plan.code, project)], PROJECT_CODES_KEY)
         if plan.command is not None:
@@ -708,15 +805,24 @@ class SQLStore(SQLTokens):
         return projection, writes
 
     def _fill_projections(self, target: Any) -> None:
-        """Fill the report tables from every project's state, inside the caller's transaction.
+        """Fill the report tables from every project's state, every county's, inside the
+        caller's transaction.
 
         ``target`` runs the statements: a sqlite3 connection, or a psycopg cursor (both have
         ``execute`` and ``executemany``).
         """
+        for county in dict.fromkeys([DEFAULT_COUNTY, *self.counties()]):
+            view = self.for_county(county)
+            assert isinstance(view, SQLStore)
+            view._fill_county_projections(target)
+
+    def _fill_county_projections(self, target: Any) -> None:
+        """``_fill_projections`` for this view's county."""
         reports = self._sql.projections
         model = self._read_model
-        for statement in reports.clear_all:
-            target.execute(statement)
+        with self._access:  # the connection is the county's from here on
+            for statement in reports.clear_all:
+                target.execute(statement)
         for project in self.project_ids():
             state = self.load(project)
             if state is None:
@@ -735,19 +841,30 @@ class SQLStore(SQLTokens):
 
     @property
     def county(self) -> str | None:
-        return None
+        return self._county
 
     def for_county(self, county: str) -> Store:
-        from approvalflow.stores.base import checked_county
-
+        """A view of this store limited to ``county`` (``Store.for_county``): the same
+        connection and lock, this county's statements, and a state cache of its own, so no
+        cached state of one county is ever handed to another's view. Closing a view closes the
+        store."""
         checked_county(county)
-        # The SQL stores' county views come with schema version 9 (the county column).
-        raise NotImplementedError("county views of the SQL stores are not built yet")
+        with self._lock:
+            view = self._views.get(county)
+            if view is None:
+                view = copy.copy(self)
+                view._county = county
+                view._sql = statements_for(self._sql.dialect, county)
+                view._cache = StateCache(self._cache.size)
+                view._access = _Access(view)
+                view._county_listed = False
+                self._views[county] = view
+            return cast(Store, view)
 
     def counties(self) -> list[str]:
-        from approvalflow.stores.base import DEFAULT_COUNTY
-
-        return [DEFAULT_COUNTY] if self.project_ids() else []
+        with self._access:
+            rows = self._connection.execute(self._sql.counties).fetchall()
+        return [str(row[0]) for row in rows]
 
     # -- the store's record of its plugins ------------------------------------------------------
 

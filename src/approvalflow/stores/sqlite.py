@@ -298,10 +298,10 @@ class SQLiteStore(SQLStore):
         # costs as much as one of the statements.
         connection.execute("BEGIN IMMEDIATE")
         if plan.expected_version == 0:
-            guard = connection.execute(_SQL.insert_project, (plan.project, plan.new_version))
+            guard = connection.execute(self._sql.insert_project, (plan.project, plan.new_version))
         else:
             guard = connection.execute(
-                _SQL.update_project, (plan.new_version, plan.project, plan.expected_version)
+                self._sql.update_project, (plan.new_version, plan.project, plan.expected_version)
             )
         if guard.rowcount != 1:
             raise _GuardFailed
@@ -309,7 +309,7 @@ class SQLiteStore(SQLStore):
         if plan.events and plan.expected_version > 0:
             # The project's newest event, which its new events chain from.
             last = connection.execute(
-                _SQL.project_head, (plan.project, plan.expected_version)
+                self._sql.project_head, (plan.project, plan.expected_version)
             ).fetchone()
             head = str(last[0]) if last is not None else None
         self._commit_statements(self._run, head, plan, writes)
@@ -365,7 +365,7 @@ class SQLiteStore(SQLStore):
         now_us = to_epoch_us(now)
         with self._access:
             found = self._connection.execute(
-                _SQL.timer_claimable, (now_us, now_us, len(prefix), prefix)
+                self._sql.timer_claimable, (now_us, now_us, len(prefix), prefix)
             ).fetchone()
         return super().claim_due(now, limit, prefix) if found is not None else []
 
@@ -374,7 +374,9 @@ class SQLiteStore(SQLStore):
         # not queue for the write lock with the commits.
         now_us = to_epoch_us(now)
         with self._access:
-            found = self._connection.execute(_SQL.notice_claimable, (now_us, now_us)).fetchone()
+            found = self._connection.execute(
+                self._sql.notice_claimable, (now_us, now_us)
+            ).fetchone()
         return super().claim_notices(now, limit) if found is not None else []
 
     def mark_delivered(self, notice_ids: Sequence[str]) -> None:
@@ -382,7 +384,7 @@ class SQLiteStore(SQLStore):
             return
         with self._write(durable=False) as connection:
             connection.executemany(
-                "DELETE FROM outbox WHERE notice_id = ?", [(notice_id,) for notice_id in notice_ids]
+                self._sql.mark_delivered, [(notice_id,) for notice_id in notice_ids]
             )
 
 

@@ -403,7 +403,331 @@ class PluginDataConformance:
         assert (issue["status"], issue["department"]) == ("assigned", "zj")
 
 
-class StoreConformance(PluginDataConformance):
+# -- counties as tenants of one store ---------------------------------------------------------
+
+COUNTY_A = "huguan"
+COUNTY_B = "jiaocheng"
+_FAR = T0 + timedelta(days=400)
+
+
+def _county_history(project: str, county: str) -> list[Event]:
+    """A rich history (milestones, intervals, task rows, an actor's events) whose ``created``
+    event says which county wrote it, so two counties' projects of one id differ."""
+    events = _rich_history(project)
+    first = events[0]
+    payload = {
+        **first.payload,
+        "name": f"{county} {project}",
+        "team": f"team_{county}",
+        "project_code": f"CODE-{county}-{project}",
+    }
+    # One command wrote them all (``_fill_county``'s record of it), as the audit checks.
+    return [
+        attrs.evolve(event, command_id=f"cmd-{project}")
+        for event in (attrs.evolve(first, payload=payload), *events[1:])
+    ]
+
+
+def _fill_county(view: Store, county: str, projects: Sequence[str], due: datetime) -> None:
+    """Commit ``projects`` to ``view``, each with a timer, a notice (ids the same in every
+    county) and a command record (fingerprint of the county), and save a rule set and record a
+    plugin of the county."""
+    for project in projects:
+        events = _county_history(project, county)
+        state = ProjectState.from_events(events)
+        view.commit(
+            project=project,
+            expected_version=0,
+            events=events,
+            timers=TimerChanges(set=(Timer(project, "deadline", due),)),
+            notices=[notice(project, 0, county=county)],
+            command=CommandRecord(
+                f"cmd-{project}", project, "create", f"fp-{county}", 1, len(events)
+            ),
+            state=state,
+        )
+    view.save_rule_set(county[0] * 64, "1", f'{{"county": "{county}"}}')
+    view.record_plugins([county])
+
+
+_READS: dict[str, Callable[[Store], Any]] = {
+    "load": lambda s: [state_summary(s.load(p)) for p in ("P1", "PB")],
+    "snapshot_version": lambda s: [s.snapshot_version(p) for p in ("P1", "PB")],
+    "events": lambda s: [s.events("P1"), s.events("PB"), s.events("P1", 3)],
+    "command": lambda s: [s.command("cmd-P1"), s.command("cmd-PB")],
+    "next_due": lambda s: s.next_due(),
+    "timers": lambda s: [s.timers("P1"), s.timers("PB")],
+    "project_ids": lambda s: s.project_ids(),
+    "milestone_points": lambda s: [
+        s.milestone_points(),
+        s.milestone_points("2026-07"),
+        s.milestone_points(prefix="P"),
+        s.milestone_points(projects=["P1", "PB"]),
+    ],
+    "metric_inputs": lambda s: [s.metric_inputs(), s.metric_inputs(["P1", "PB"])],
+    "team_metric_inputs": lambda s: [s.team_metric_inputs(), s.team_metric_inputs(["PB"])],
+    "task_rows": lambda s: sorted(
+        s.task_rows(
+            ["role:officer", "dept:zj", "actor:acme", "actor:agent1", "actor:leader1"]
+            + [f"actor:{name}" for name in ("rec1", "officer1", "acme")]
+        )
+        or ()
+    ),
+    "actor_events": lambda s: [s.actor_events("officer1"), s.actor_events("acme")],
+    "first_events": lambda s: s.first_events(["P1", "PB"]),
+    "pending_notices": lambda s: s.pending_notices(_FAR),
+    "rule_set": lambda s: [s.rule_set(c[0] * 64) for c in (COUNTY_A, COUNTY_B)],
+    "project_with_code": lambda s: [
+        s.project_with_code(f"CODE-{c}-{p}") for c in (COUNTY_A, COUNTY_B) for p in ("P1", "PB")
+    ],
+    "recorded_plugins": lambda s: s.recorded_plugins(),
+}
+"""Each read of the ``Store`` protocol, as a county view answers it: the same for county A
+before and after county B writes the same ids (and more), and not the same for B."""
+
+
+def state_summary(state: ProjectState | None) -> tuple[Any, ...] | None:
+    """What identifies a loaded state: its id, version, name and team."""
+    if state is None:
+        return None
+    return (state.id, state.version, state.name, state.team)
+
+
+def _probe_commit(a: Store, b: Store) -> None:
+    # An id, a command id and a project code that B holds are free in A: nothing of B shows.
+    before = b.events("PB")
+    events = _county_history("PB", "other")
+    events[0] = attrs.evolve(
+        events[0], payload={**events[0].payload, "project_code": f"CODE-{COUNTY_B}-PB"}
+    )
+    a.commit(
+        project="PB",
+        expected_version=0,
+        events=events,
+        timers=NO_TIMERS,
+        notices=[],
+        command=CommandRecord("cmd-PB", "PB", "create", "fp-a", 1, len(events)),
+        state=ProjectState.from_events(events),
+    )
+    assert a.events("PB") == events
+    assert a.command("cmd-PB") == CommandRecord("cmd-PB", "PB", "create", "fp-a", 1, len(events))
+    assert a.project_with_code(f"CODE-{COUNTY_B}-PB") == "PB"
+    assert b.events("PB") == before
+    assert state_summary(b.load("PB")) == ("PB", len(before), f"{COUNTY_B} PB", f"team_{COUNTY_B}")
+
+
+def _probe_claim_due(a: Store, b: Store) -> None:
+    claimed = a.claim_due(_FAR)
+    assert [(t.project, t.due) for t in claimed] == [("P1", T0 + timedelta(days=2))]
+    # A's lease on its P1 timer does not hide B's timer of the same key.
+    assert sorted((t.project, t.due) for t in b.claim_due(_FAR)) == [
+        ("P1", T0 + timedelta(days=1)),
+        ("PB", T0 + timedelta(days=1)),
+    ]
+    assert a.claim_due(_FAR) == []
+
+
+def _probe_release_timer(a: Store, b: Store) -> None:
+    held = b.claim_due(_FAR)
+    assert held
+    for timer in held:
+        a.release_timer(timer)  # B's timers: A cannot end B's lease
+    assert b.claim_due(_FAR) == []
+
+
+def _probe_claim_notices(a: Store, b: Store) -> None:
+    claimed = a.claim_notices(_FAR)
+    assert [(e.notice.id, e.notice.fields["county"]) for e in claimed] == [("P1:1:0", COUNTY_A)]
+    assert sorted((e.notice.id, e.notice.fields["county"]) for e in b.claim_notices(_FAR)) == [
+        ("P1:1:0", COUNTY_B),
+        ("PB:1:0", COUNTY_B),
+    ]
+
+
+def _probe_mark_delivered(a: Store, b: Store) -> None:
+    a.mark_delivered(["P1:1:0", "PB:1:0"])
+    assert a.pending_notices(_FAR) == []
+    assert sorted(e.notice.id for e in b.pending_notices(_FAR)) == ["P1:1:0", "PB:1:0"]
+
+
+def _probe_mark_failed(a: Store, b: Store) -> None:
+    assert b.claim_notices(_FAR)
+    a.mark_failed("PB:1:0", "refused", T0)  # not A's notice: nothing happens
+    a.mark_failed("P1:1:0", "refused", T0)
+    assert [(e.notice.fields["county"], e.attempts) for e in a.pending_notices(_FAR)] == [
+        (COUNTY_A, 1)
+    ]
+    assert [e.attempts for e in b.pending_notices(_FAR)] == [0, 0]
+    assert b.claim_notices(_FAR) == []  # B's claims still hold
+
+
+def _probe_save_rule_set(a: Store, b: Store) -> None:
+    b_key = COUNTY_B[0] * 64
+    a.save_rule_set(b_key, "1", '{"county": "a"}')
+    assert a.rule_set(b_key) == '{"county": "a"}'
+    assert b.rule_set(b_key) == f'{{"county": "{COUNTY_B}"}}'
+
+
+def _probe_record_plugins(a: Store, b: Store) -> None:
+    a.record_plugins([COUNTY_B, "console"])
+    assert a.recorded_plugins() == (COUNTY_A, COUNTY_B, "console")
+    assert b.recorded_plugins() == (COUNTY_B,)
+
+
+_WRITES: dict[str, Callable[[Store, Store], None]] = {
+    "commit": _probe_commit,
+    "claim_due": _probe_claim_due,
+    "release_timer": _probe_release_timer,
+    "claim_notices": _probe_claim_notices,
+    "mark_delivered": _probe_mark_delivered,
+    "mark_failed": _probe_mark_failed,
+    "save_rule_set": _probe_save_rule_set,
+    "record_plugins": _probe_record_plugins,
+}
+"""Each write (and claim) of the ``Store`` protocol, done on county A's view with B's keys:
+what it does stays in A."""
+
+_NOT_PER_COUNTY = frozenset({"close", "county", "for_county", "counties"})
+
+
+def store_methods() -> set[str]:
+    """Every public member of the ``Store`` protocol."""
+    return {name for name in vars(Store) if not name.startswith("_")}
+
+
+class CountyConformance:
+    """Counties as tenants of one store (issue 17): two counties hold the same project ids,
+    command ids, notice ids and project codes, and each county's view sees and changes its
+    own rows alone, method by method (``_READS``, ``_WRITES``: a method of the ``Store``
+    protocol without a probe fails ``test_every_store_method_is_probed``)."""
+
+    def _two_counties(self, store: Store) -> tuple[Store, Store]:
+        a, b = store.for_county(COUNTY_A), store.for_county(COUNTY_B)
+        _fill_county(a, COUNTY_A, ["P1"], T0 + timedelta(days=2))
+        return a, b
+
+    def test_every_store_method_is_probed(self) -> None:
+        assert store_methods() - _NOT_PER_COUNTY == set(_READS) | set(_WRITES)
+
+    @pytest.mark.parametrize("method", sorted(_READS))
+    def test_a_county_reads_nothing_of_another(self, store: Store, method: str) -> None:
+        read = _READS[method]
+        a, b = self._two_counties(store)
+        alone = read(a)
+        _fill_county(b, COUNTY_B, ["P1", "PB"], T0 + timedelta(days=1))
+        assert read(a) == alone
+        assert read(store.for_county(COUNTY_A)) == alone  # a new view of the same county
+        assert read(b) != alone
+
+    @pytest.mark.parametrize("method", sorted(_WRITES))
+    def test_a_county_writes_and_claims_its_own_rows_alone(self, store: Store, method: str) -> None:
+        a, b = self._two_counties(store)
+        _fill_county(b, COUNTY_B, ["P1", "PB"], T0 + timedelta(days=1))
+        _WRITES[method](a, b)
+
+    def test_views_say_their_county_and_the_store_lists_its_counties(self, store: Store) -> None:
+        assert store.county is None
+        assert store.counties() == []
+        a, b = self._two_counties(store)
+        assert (a.county, b.county) == (COUNTY_A, COUNTY_B)
+        assert store.counties() == [COUNTY_A]
+        _fill_county(b, COUNTY_B, ["PB"], T0)
+        assert store.counties() == sorted([COUNTY_A, COUNTY_B])
+        assert a.for_county(COUNTY_B).project_ids() == ["PB"]
+        # The unscoped store is the default county's, which has nothing yet.
+        assert store.project_ids() == []
+
+    def test_the_unscoped_store_is_the_default_county(self, store: Store) -> None:
+        from approvalflow.stores.base import DEFAULT_COUNTY
+
+        state = new_project(store, "P1", command=CommandRecord("c1", "P1", "create", "f", 1, 1))
+        default = store.for_county(DEFAULT_COUNTY)
+        assert default.county == DEFAULT_COUNTY
+        assert state_summary(default.load("P1")) == state_summary(state)
+        append(default, state, [("stage_changed", {"to": "negotiating"})])
+        assert [e.version for e in store.events("P1")] == [1, 2]
+        assert store.command("c1") == default.command("c1")
+        assert store.counties() == [DEFAULT_COUNTY]
+        assert store.for_county(COUNTY_A).load("P1") is None
+
+    @pytest.mark.parametrize(
+        "county", ["", "Huguan", "1county", "hu-guan", "hu guan", "a" * 33, "县", None, 7]
+    )
+    def test_a_bad_county_id_is_refused(self, store: Store, county: Any) -> None:
+        from approvalflow.errors import InvalidCounty
+
+        with pytest.raises(InvalidCounty, match="county id"):
+            store.for_county(county)
+        assert store.counties() == []
+
+    def test_the_same_timers_fall_due_in_each_county_for_its_own_worker(self, store: Store) -> None:
+        a, b = self._two_counties(store)
+        _fill_county(b, COUNTY_B, ["P1"], T0 + timedelta(days=1))
+        assert b.next_due() == T0 + timedelta(days=1)
+        assert a.next_due() == T0 + timedelta(days=2)
+        assert a.claim_due(T0 + timedelta(days=1)) == []
+        assert [t.due for t in b.claim_due(T0 + timedelta(days=1))] == [T0 + timedelta(days=1)]
+
+    def _county_engine(
+        self, store: Store, county: str, settings: Mapping[str, Any] | None = None
+    ) -> Any:
+        from approvalflow import Actor, Engine, ManualClock
+
+        actors = [
+            Actor("guo", ["recruiter"]),
+            Actor("firm", ["applicant"]),
+            Actor("li", ["leader"]),
+            Actor("r_gxj", ["reviewer"], department="gxj"),
+        ]
+        clock = ManualClock(datetime(2026, 3, 2, 9, 0, tzinfo=SHANGHAI))
+        return Engine(
+            actors=actors,
+            store=store,
+            plugins=[county],
+            clock=clock,
+            settings={"pre_review": {"members": ["gxj"]}, **(settings or {})},
+            county=county,
+        )
+
+    def test_a_county_s_plugins_and_settings_never_reach_another_s_project(
+        self, store: Store
+    ) -> None:
+        """Two engines (Huguan's and Jiaocheng's plugins and settings) over one store, each
+        with a project P1: each project runs its own county's rules, timers and worker."""
+        huguan = self._county_engine(store, COUNTY_A, {"pre_review": {"deadline_wd": 10}})
+        jiaocheng = self._county_engine(store, COUNTY_B)
+        assert (huguan.county, jiaocheng.county) == (COUNTY_A, COUNTY_B)
+        for engine, name in ((huguan, "湖冠项目"), (jiaocheng, "交城项目")):
+            fields = {
+                "name": name,
+                "investment": "3亿",
+                "applicant": "firm",
+                "leader": "li",
+                "department": "gxj",
+                "team": "new_energy",
+            }
+            engine.execute("create", "P1", "guo", fields, command_id="create-P1")
+            engine.execute("negotiate", "P1", "guo")
+            engine.execute("submit_pre_review", "P1", "guo", {"materials": []})
+        ours, theirs = huguan.project("P1"), jiaocheng.project("P1")
+        assert (ours.name, theirs.name) == ("湖冠项目", "交城项目")
+        # Huguan's ten working days reach Huguan's project alone; Jiaocheng's keeps three.
+        a_due = [t.due for t in store.for_county(COUNTY_A).timers("P1")]
+        b_due = [t.due for t in store.for_county(COUNTY_B).timers("P1")]
+        assert a_due and b_due and min(b_due) < min(a_due)
+        assert ours.settings_fingerprint != theirs.settings_fingerprint
+        assert store.for_county(COUNTY_A).recorded_plugins() == (COUNTY_A,)
+        assert store.for_county(COUNTY_B).recorded_plugins() == (COUNTY_B,)
+        # Jiaocheng's worker fires Jiaocheng's deadline; Huguan's project is not touched.
+        history = store.for_county(COUNTY_A).events("P1")
+        fired = jiaocheng.run_due(min(b_due) + timedelta(minutes=1))
+        assert fired and {result.project for result in fired} == {"P1"}
+        assert store.for_county(COUNTY_A).events("P1") == history
+        assert len(store.for_county(COUNTY_B).events("P1")) > 3
+        assert store.project_ids() == []
+
+
+class StoreConformance(PluginDataConformance, CountyConformance):
     """What every store backend must do. Subclasses provide the ``store`` fixture."""
 
     max_events_folded_by_load: ClassVar[int] = 100
@@ -1399,323 +1723,3 @@ def run_concurrent_notice_claimers(
     finally:
         store.close()
     return _at_once(processes, _deliver_until_none_left, url, T0 + timedelta(minutes=1), limit)
-
-
-# -- counties as tenants of one store ---------------------------------------------------------
-
-COUNTY_A = "huguan"
-COUNTY_B = "jiaocheng"
-_FAR = T0 + timedelta(days=400)
-
-
-def _county_history(project: str, county: str) -> list[Event]:
-    """A rich history (milestones, intervals, task rows, an actor's events) whose ``created``
-    event says which county wrote it, so two counties' projects of one id differ."""
-    events = _rich_history(project)
-    first = events[0]
-    payload = {
-        **first.payload,
-        "name": f"{county} {project}",
-        "team": f"team_{county}",
-        "project_code": f"CODE-{county}-{project}",
-    }
-    return [attrs.evolve(first, payload=payload), *events[1:]]
-
-
-def _fill_county(view: Store, county: str, projects: Sequence[str], due: datetime) -> None:
-    """Commit ``projects`` to ``view``, each with a timer, a notice (ids the same in every
-    county) and a command record (fingerprint of the county), and save a rule set and record a
-    plugin of the county."""
-    for project in projects:
-        events = _county_history(project, county)
-        state = ProjectState.from_events(events)
-        view.commit(
-            project=project,
-            expected_version=0,
-            events=events,
-            timers=TimerChanges(set=(Timer(project, "deadline", due),)),
-            notices=[notice(project, 0, county=county)],
-            command=CommandRecord(
-                f"cmd-{project}", project, "create", f"fp-{county}", 1, len(events)
-            ),
-            state=state,
-        )
-    view.save_rule_set(county[0] * 64, "1", f'{{"county": "{county}"}}')
-    view.record_plugins([county])
-
-
-_READS: dict[str, Callable[[Store], Any]] = {
-    "load": lambda s: [state_summary(s.load(p)) for p in ("P1", "PB")],
-    "snapshot_version": lambda s: [s.snapshot_version(p) for p in ("P1", "PB")],
-    "events": lambda s: [s.events("P1"), s.events("PB"), s.events("P1", 3)],
-    "command": lambda s: [s.command("cmd-P1"), s.command("cmd-PB")],
-    "next_due": lambda s: s.next_due(),
-    "timers": lambda s: [s.timers("P1"), s.timers("PB")],
-    "project_ids": lambda s: s.project_ids(),
-    "milestone_points": lambda s: [
-        s.milestone_points(),
-        s.milestone_points("2026-07"),
-        s.milestone_points(prefix="P"),
-        s.milestone_points(projects=["P1", "PB"]),
-    ],
-    "metric_inputs": lambda s: [s.metric_inputs(), s.metric_inputs(["P1", "PB"])],
-    "team_metric_inputs": lambda s: [s.team_metric_inputs(), s.team_metric_inputs(["PB"])],
-    "task_rows": lambda s: sorted(
-        s.task_rows(
-            ["role:officer", "dept:zj", "actor:acme", "actor:agent1", "actor:leader1"]
-            + [f"actor:{name}" for name in ("rec1", "officer1", "acme")]
-        )
-        or ()
-    ),
-    "actor_events": lambda s: [s.actor_events("officer1"), s.actor_events("acme")],
-    "first_events": lambda s: s.first_events(["P1", "PB"]),
-    "pending_notices": lambda s: s.pending_notices(_FAR),
-    "rule_set": lambda s: [s.rule_set(c[0] * 64) for c in (COUNTY_A, COUNTY_B)],
-    "project_with_code": lambda s: [
-        s.project_with_code(f"CODE-{c}-{p}") for c in (COUNTY_A, COUNTY_B) for p in ("P1", "PB")
-    ],
-    "recorded_plugins": lambda s: s.recorded_plugins(),
-}
-"""Each read of the ``Store`` protocol, as a county view answers it: the same for county A
-before and after county B writes the same ids (and more), and not the same for B."""
-
-
-def state_summary(state: ProjectState | None) -> tuple[Any, ...] | None:
-    """What identifies a loaded state: its id, version, name and team."""
-    if state is None:
-        return None
-    return (state.id, state.version, state.name, state.team)
-
-
-def _probe_commit(a: Store, b: Store) -> None:
-    # An id, a command id and a project code that B holds are free in A: nothing of B shows.
-    before = b.events("PB")
-    events = _county_history("PB", "other")
-    events[0] = attrs.evolve(
-        events[0], payload={**events[0].payload, "project_code": f"CODE-{COUNTY_B}-PB"}
-    )
-    a.commit(
-        project="PB",
-        expected_version=0,
-        events=events,
-        timers=NO_TIMERS,
-        notices=[],
-        command=CommandRecord("cmd-PB", "PB", "create", "fp-a", 1, len(events)),
-        state=ProjectState.from_events(events),
-    )
-    assert a.events("PB") == events
-    assert a.command("cmd-PB") == CommandRecord("cmd-PB", "PB", "create", "fp-a", 1, len(events))
-    assert a.project_with_code(f"CODE-{COUNTY_B}-PB") == "PB"
-    assert b.events("PB") == before
-    assert state_summary(b.load("PB")) == ("PB", len(before), f"{COUNTY_B} PB", f"team_{COUNTY_B}")
-
-
-def _probe_claim_due(a: Store, b: Store) -> None:
-    claimed = a.claim_due(_FAR)
-    assert [(t.project, t.due) for t in claimed] == [("P1", T0 + timedelta(days=2))]
-    # A's lease on its P1 timer does not hide B's timer of the same key.
-    assert sorted((t.project, t.due) for t in b.claim_due(_FAR)) == [
-        ("P1", T0 + timedelta(days=1)),
-        ("PB", T0 + timedelta(days=1)),
-    ]
-    assert a.claim_due(_FAR) == []
-
-
-def _probe_release_timer(a: Store, b: Store) -> None:
-    held = b.claim_due(_FAR)
-    assert held
-    for timer in held:
-        a.release_timer(timer)  # B's timers: A cannot end B's lease
-    assert b.claim_due(_FAR) == []
-
-
-def _probe_claim_notices(a: Store, b: Store) -> None:
-    claimed = a.claim_notices(_FAR)
-    assert [(e.notice.id, e.notice.fields["county"]) for e in claimed] == [("P1:1:0", COUNTY_A)]
-    assert sorted((e.notice.id, e.notice.fields["county"]) for e in b.claim_notices(_FAR)) == [
-        ("P1:1:0", COUNTY_B),
-        ("PB:1:0", COUNTY_B),
-    ]
-
-
-def _probe_mark_delivered(a: Store, b: Store) -> None:
-    a.mark_delivered(["P1:1:0", "PB:1:0"])
-    assert a.pending_notices(_FAR) == []
-    assert sorted(e.notice.id for e in b.pending_notices(_FAR)) == ["P1:1:0", "PB:1:0"]
-
-
-def _probe_mark_failed(a: Store, b: Store) -> None:
-    assert b.claim_notices(_FAR)
-    a.mark_failed("PB:1:0", "refused", T0)  # not A's notice: nothing happens
-    a.mark_failed("P1:1:0", "refused", T0)
-    assert [(e.notice.fields["county"], e.attempts) for e in a.pending_notices(_FAR)] == [
-        (COUNTY_A, 1)
-    ]
-    assert [e.attempts for e in b.pending_notices(_FAR)] == [0, 0]
-    assert b.claim_notices(_FAR) == []  # B's claims still hold
-
-
-def _probe_save_rule_set(a: Store, b: Store) -> None:
-    b_key = COUNTY_B[0] * 64
-    a.save_rule_set(b_key, "1", '{"county": "a"}')
-    assert a.rule_set(b_key) == '{"county": "a"}'
-    assert b.rule_set(b_key) == f'{{"county": "{COUNTY_B}"}}'
-
-
-def _probe_record_plugins(a: Store, b: Store) -> None:
-    a.record_plugins([COUNTY_B, "console"])
-    assert a.recorded_plugins() == (COUNTY_A, COUNTY_B, "console")
-    assert b.recorded_plugins() == (COUNTY_B,)
-
-
-_WRITES: dict[str, Callable[[Store, Store], None]] = {
-    "commit": _probe_commit,
-    "claim_due": _probe_claim_due,
-    "release_timer": _probe_release_timer,
-    "claim_notices": _probe_claim_notices,
-    "mark_delivered": _probe_mark_delivered,
-    "mark_failed": _probe_mark_failed,
-    "save_rule_set": _probe_save_rule_set,
-    "record_plugins": _probe_record_plugins,
-}
-"""Each write (and claim) of the ``Store`` protocol, done on county A's view with B's keys:
-what it does stays in A."""
-
-_NOT_PER_COUNTY = frozenset({"close", "county", "for_county", "counties"})
-
-
-def store_methods() -> set[str]:
-    """Every public member of the ``Store`` protocol."""
-    return {name for name in vars(Store) if not name.startswith("_")}
-
-
-class CountyConformance:
-    """Counties as tenants of one store (issue 17): two counties hold the same project ids,
-    command ids, notice ids and project codes, and each county's view sees and changes its
-    own rows alone, method by method (``_READS``, ``_WRITES``: a method of the ``Store``
-    protocol without a probe fails ``test_every_store_method_is_probed``)."""
-
-    def _two_counties(self, store: Store) -> tuple[Store, Store]:
-        a, b = store.for_county(COUNTY_A), store.for_county(COUNTY_B)
-        _fill_county(a, COUNTY_A, ["P1"], T0 + timedelta(days=2))
-        return a, b
-
-    def test_every_store_method_is_probed(self) -> None:
-        assert store_methods() - _NOT_PER_COUNTY == set(_READS) | set(_WRITES)
-
-    @pytest.mark.parametrize("method", sorted(_READS))
-    def test_a_county_reads_nothing_of_another(self, store: Store, method: str) -> None:
-        read = _READS[method]
-        a, b = self._two_counties(store)
-        alone = read(a)
-        _fill_county(b, COUNTY_B, ["P1", "PB"], T0 + timedelta(days=1))
-        assert read(a) == alone
-        assert read(store.for_county(COUNTY_A)) == alone  # a new view of the same county
-        assert read(b) != alone
-
-    @pytest.mark.parametrize("method", sorted(_WRITES))
-    def test_a_county_writes_and_claims_its_own_rows_alone(self, store: Store, method: str) -> None:
-        a, b = self._two_counties(store)
-        _fill_county(b, COUNTY_B, ["P1", "PB"], T0 + timedelta(days=1))
-        _WRITES[method](a, b)
-
-    def test_views_say_their_county_and_the_store_lists_its_counties(self, store: Store) -> None:
-        assert store.county is None
-        assert store.counties() == []
-        a, b = self._two_counties(store)
-        assert (a.county, b.county) == (COUNTY_A, COUNTY_B)
-        assert store.counties() == [COUNTY_A]
-        _fill_county(b, COUNTY_B, ["PB"], T0)
-        assert store.counties() == sorted([COUNTY_A, COUNTY_B])
-        assert a.for_county(COUNTY_B).project_ids() == ["PB"]
-        # The unscoped store is the default county's, which has nothing yet.
-        assert store.project_ids() == []
-
-    def test_the_unscoped_store_is_the_default_county(self, store: Store) -> None:
-        from approvalflow.stores.base import DEFAULT_COUNTY
-
-        state = new_project(store, "P1", command=CommandRecord("c1", "P1", "create", "f", 1, 1))
-        default = store.for_county(DEFAULT_COUNTY)
-        assert default.county == DEFAULT_COUNTY
-        assert state_summary(default.load("P1")) == state_summary(state)
-        append(default, state, [("stage_changed", {"to": "negotiating"})])
-        assert [e.version for e in store.events("P1")] == [1, 2]
-        assert store.command("c1") == default.command("c1")
-        assert store.counties() == [DEFAULT_COUNTY]
-        assert store.for_county(COUNTY_A).load("P1") is None
-
-    @pytest.mark.parametrize(
-        "county", ["", "Huguan", "1county", "hu-guan", "hu guan", "a" * 33, "县", None, 7]
-    )
-    def test_a_bad_county_id_is_refused(self, store: Store, county: Any) -> None:
-        from approvalflow.errors import InvalidCounty
-
-        with pytest.raises(InvalidCounty, match="county id"):
-            store.for_county(county)
-        assert store.counties() == []
-
-    def test_the_same_timers_fall_due_in_each_county_for_its_own_worker(self, store: Store) -> None:
-        a, b = self._two_counties(store)
-        _fill_county(b, COUNTY_B, ["P1"], T0 + timedelta(days=1))
-        assert b.next_due() == T0 + timedelta(days=1)
-        assert a.next_due() == T0 + timedelta(days=2)
-        assert a.claim_due(T0 + timedelta(days=1)) == []
-        assert [t.due for t in b.claim_due(T0 + timedelta(days=1))] == [T0 + timedelta(days=1)]
-
-    def _county_engine(
-        self, store: Store, county: str, settings: Mapping[str, Any] | None = None
-    ) -> Any:
-        from approvalflow import Actor, Engine, ManualClock
-
-        actors = [
-            Actor("guo", ["recruiter"]),
-            Actor("firm", ["applicant"]),
-            Actor("li", ["leader"]),
-            Actor("r_gxj", ["reviewer"], department="gxj"),
-        ]
-        clock = ManualClock(datetime(2026, 3, 2, 9, 0, tzinfo=SHANGHAI))
-        return Engine(
-            actors=actors,
-            store=store,
-            plugins=[county],
-            clock=clock,
-            settings={"pre_review": {"members": ["gxj"]}, **(settings or {})},
-            county=county,
-        )
-
-    def test_a_county_s_plugins_and_settings_never_reach_another_s_project(
-        self, store: Store
-    ) -> None:
-        """Two engines (Huguan's and Jiaocheng's plugins and settings) over one store, each
-        with a project P1: each project runs its own county's rules, timers and worker."""
-        huguan = self._county_engine(store, COUNTY_A, {"pre_review": {"deadline_wd": 10}})
-        jiaocheng = self._county_engine(store, COUNTY_B)
-        assert (huguan.county, jiaocheng.county) == (COUNTY_A, COUNTY_B)
-        for engine, name in ((huguan, "湖冠项目"), (jiaocheng, "交城项目")):
-            fields = {
-                "name": name,
-                "investment": "3亿",
-                "applicant": "firm",
-                "leader": "li",
-                "department": "gxj",
-                "team": "new_energy",
-            }
-            engine.execute("create", "P1", "guo", fields, command_id="create-P1")
-            engine.execute("negotiate", "P1", "guo")
-            engine.execute("submit_pre_review", "P1", "guo", {"materials": []})
-        ours, theirs = huguan.project("P1"), jiaocheng.project("P1")
-        assert (ours.name, theirs.name) == ("湖冠项目", "交城项目")
-        # Huguan's ten working days reach Huguan's project alone; Jiaocheng's keeps three.
-        a_due = [t.due for t in store.for_county(COUNTY_A).timers("P1")]
-        b_due = [t.due for t in store.for_county(COUNTY_B).timers("P1")]
-        assert a_due and b_due and min(b_due) < min(a_due)
-        assert ours.settings_fingerprint != theirs.settings_fingerprint
-        assert store.for_county(COUNTY_A).recorded_plugins() == (COUNTY_A,)
-        assert store.for_county(COUNTY_B).recorded_plugins() == (COUNTY_B,)
-        # Jiaocheng's worker fires Jiaocheng's deadline; Huguan's project is not touched.
-        history = store.for_county(COUNTY_A).events("P1")
-        fired = jiaocheng.run_due(min(b_due) + timedelta(minutes=1))
-        assert fired and {result.project for result in fired} == {"P1"}
-        assert store.for_county(COUNTY_A).events("P1") == history
-        assert len(store.for_county(COUNTY_B).events("P1")) > 3
-        assert store.project_ids() == []
