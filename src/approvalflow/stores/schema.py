@@ -460,7 +460,7 @@ V8_TABLES: tuple[Table, ...] = (
     RULE_SETS_TABLE,
     PROJECT_CODES_TABLE,
     PLUGINS_TABLE,
-    API_TOKENS_TABLE,
+    API_TOKENS_TABLE_V6,
     AUDIT_LEGACY_TABLE,
     CHECKPOINTS_TABLE,
     TASK_ROWS_TABLE,
@@ -532,7 +532,15 @@ def _county_index(index: Index) -> Index:
     return attrs.evolve(index, columns=("county", *index.columns))
 
 
-TABLES: tuple[Table, ...] = (*(_with_county(table) for table in V8_TABLES), COUNTIES_TABLE)
+TABLES: tuple[Table, ...] = (
+    *(
+        # The token table is not a county table: schema 10 gives it a nullable county of its
+        # own (``TOKEN_COUNTY_COLUMN``).
+        API_TOKENS_TABLE if table is API_TOKENS_TABLE_V6 else _with_county(table)
+        for table in V8_TABLES
+    ),
+    COUNTIES_TABLE,
+)
 """The current tables."""
 
 INDEXES: tuple[Index, ...] = (
