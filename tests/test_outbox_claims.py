@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from builders import County
 from conftest import two_store_objects
+from layouts import to_version_8
 
 from approvalflow import Notice, hookimpl
 from approvalflow.stores import MemoryStore, schema
@@ -249,6 +250,7 @@ class TestMigrationToVersion4:
             ids, retry = _outbox_before(store)
         connection = sqlite3.connect(path, isolation_level=None)
         try:
+            to_version_8(connection, "sqlite")
             for statement in _V3_DOWNGRADE:
                 connection.execute(statement)
         finally:
@@ -268,6 +270,7 @@ class TestMigrationToVersion4:
         store = PostgresStore.from_url(postgres_url, schema=name)
         try:
             ids, retry = _outbox_before(store)
+            to_version_8(store._connection, "postgresql")
             for statement in _V3_DOWNGRADE:
                 store._connection.execute(statement)
             store.close()

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from builders import County
+from layouts import to_version_8
 
 from approvalflow.rules import metrics as metrics_rule
 from approvalflow.rules import points as points_rule
@@ -122,6 +123,7 @@ def _downgrade_sqlite(path: Path) -> None:
     """Make a current file what version 1 was: no report tables, no outbox claims."""
     connection = sqlite3.connect(path, isolation_level=None)
     try:
+        to_version_8(connection, "sqlite")
         for statement in _V1_DOWNGRADE:
             connection.execute(statement)
     finally:
@@ -167,6 +169,7 @@ class TestMigrationToVersion2:
             county = County(store=store)
             _fill(county)
             before = _figures(county)
+            to_version_8(store._connection, "postgresql")
             for statement in _V1_DOWNGRADE:
                 store._connection.execute(statement)
             store.close()

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from builders import County
+from layouts import to_version_8
 
 from approvalflow.errors import ApprovalflowError
 from approvalflow.stores import (
@@ -70,6 +71,7 @@ class TestSQLite:
             state = new_project(store, "P1")
             append(store, state, [("funds_reported", {"amount": 7})])
         connection = sqlite3.connect(path, isolation_level=None)
+        to_version_8(connection, "sqlite")
         for statement in _V4_DOWNGRADE:
             connection.execute(statement)
         connection.close()
@@ -162,6 +164,7 @@ class TestPostgres:
                 "ALTER TABLE project_summaries ALTER COLUMN funds TYPE BIGINT, "
                 "ALTER COLUMN agreed_investment TYPE BIGINT"
             )
+            to_version_8(connection, "postgresql")
             for statement in _V4_DOWNGRADE:
                 connection.execute(statement)
         with pytest.raises(SchemaVersionError, match=r"version 4.*approvalflow store migrate"):

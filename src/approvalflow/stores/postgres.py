@@ -77,7 +77,7 @@ from approvalflow.stores.errors import (
     UnstorableValue,
 )
 from approvalflow.stores.projections import ProjectionWrites, ReadModel
-from approvalflow.stores.schema import rebuilds_projections, rechains
+from approvalflow.stores.schema import compacts, rebuilds_projections, rechains
 from approvalflow.stores.sql import (
     DEFAULT_LEASE,
     DEFAULT_SNAPSHOT_EVERY,
@@ -85,6 +85,7 @@ from approvalflow.stores.sql import (
     SQLStatements,
     SQLStore,
     _GuardFailed,
+    hash_text,
     lease_option,
     schema_steps,
 )
@@ -304,6 +305,9 @@ class PostgresStore(SQLStore):
             if rechains(found):
                 with connection.cursor() as cursor:
                     self._rechain(cursor)
+            if compacts(found):
+                with connection.cursor() as cursor:
+                    self._compact(cursor)
             if rebuilds_projections(found):
                 self._rebuild_projections()
 
@@ -371,7 +375,7 @@ class PostgresStore(SQLStore):
             head = None
             if chains:
                 last = head_cursor.fetchone()
-                head = str(last[0]) if last is not None else None
+                head = hash_text(last[0]) if last is not None else None
             cursor = connection.cursor()
 
             def run(statement: str, rows: Sequence[Any], key: str | None) -> None:
