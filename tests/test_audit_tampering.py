@@ -338,6 +338,18 @@ class TestAttacks:
             ("P1", "snapshot", "the state it holds is not the replay's")
         ]
 
+    def test_a_snapshot_that_does_not_unpack_is_folded_over_and_reported(
+        self, place: Place
+    ) -> None:
+        """Bytes that are not compressed JSON in the snapshot row: loads fold the events
+        (the stage is the events'), and verify names the row."""
+        county(place)
+        place.sql("UPDATE snapshots SET state = %s WHERE project = 'P1'", (b"not zlib",))
+        assert County(store=place.open()).stage("P1") == "decision.pending"
+        report = verify(place)
+        assert {(f.project, f.what) for f in report.findings} == {("P1", "snapshot")}
+        assert any("digest does not match" in f.detail for f in report.findings)
+
     def test_deleting_timer_rows(self, place: Place) -> None:
         """Every deadline P2's branches wait on is named."""
         county(place)
@@ -481,6 +493,18 @@ class TestMigratedStores:
         again.do("accept", "P2", "o_fgw", command_id="accept-fgw")
         assert again.stage("P2") == "approval"
         assert [(f.project, f.what) for f in verify(place, key_file).findings] == [("P1", "chain")]
+
+    def test_a_version_8_hash_that_is_not_hex_stays_a_finding(self, place: Place) -> None:
+        """A hash edited into text that is no digest keeps its bytes through the migration: the
+        chain check still names the event."""
+        county(place).engine.store.close()
+        place.to_version_8()
+        place.sql("UPDATE events SET hash = 'not a hash' WHERE project = 'P2' AND version = 2")
+        place.open()  # migrates
+        report = verify(place, anchored=False)
+        assert [(f.project, f.what, f.where) for f in report.findings] == [
+            ("P2", "chain", "version 2")
+        ]
 
     def test_an_old_store_that_did_not_verify_says_so_after_the_migration(
         self, place: Place
