@@ -40,7 +40,7 @@ from workloads import PA5_COMMANDS, PA5_STEPS, new_engine, pa5_batch, quiet_logs
 from approvalflow.readmodels import Reports
 from approvalflow.stores.memory import MemoryStore
 from approvalflow.stores.projections import TASK_COLUMNS, TaskRow
-from approvalflow.stores.serialization import state_to_json
+from approvalflow.stores.serialization import pack_state, state_to_json
 from approvalflow.stores.sqlite import SQLiteStore
 from approvalflow.tasks import task_rows
 
@@ -138,7 +138,7 @@ def load_sqlite(path: str, projects: int) -> float:
             )
             connection.execute(
                 "INSERT INTO snapshots (project, version, state) VALUES (?, ?, ?)",
-                (pid, version, text),
+                (pid, version, pack_state(text)),
             )
             connection.executemany(insert_task, rows)
         connection.execute("COMMIT")
@@ -168,7 +168,7 @@ def load_postgres(url: str, schema: str, projects: int) -> float:
                     copy.write_row((pid, version))
             with cursor.copy("COPY snapshots (project, version, state) FROM STDIN") as copy:
                 for pid, version, text, _ in all_copies:
-                    copy.write_row((pid, version, text))
+                    copy.write_row((pid, version, pack_state(text)))
             with cursor.copy(f"COPY task_rows ({', '.join(TASK_COLUMNS)}) FROM STDIN") as copy:
                 for _, _, _, rows in all_copies:
                     for row in rows:

@@ -46,7 +46,7 @@ def load(path: str, projects: int) -> float:
     """Bulk-load ``projects`` copies into a new SQLite store at ``path``; seconds taken."""
     from approvalflow.readmodels import REPORTS
     from approvalflow.stores.projections import ProjectionSQL, interval_rows, summary_row
-    from approvalflow.stores.serialization import state_to_json
+    from approvalflow.stores.serialization import pack_state, state_to_json
     from approvalflow.stores.sqlite import SQLiteStore
 
     SQLiteStore(path).close()
@@ -81,7 +81,7 @@ def load(path: str, projects: int) -> float:
             )
             connection.execute(
                 "INSERT INTO snapshots (project, version, state) VALUES (?, ?, ?)",
-                (pid, version, text),
+                (pid, version, pack_state(text)),
             )
             summary, intervals, milestones = projected[i % len(projected)]
             connection.execute(sql.upsert_summary, (pid, team, *summary[2:]))

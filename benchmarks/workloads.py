@@ -646,7 +646,7 @@ def chained_copy(
     """The rows of a template project's events copied under ``pid`` (its team changed to
     ``team`` if given), each hashed into the copy's chain as a commit would hash it
     (``approvalflow.stores.audit``): ``(project, version, type, at, by_actor, on_behalf_of,
-    command_id, payload, hash, prev_hash)``; and the chain's head."""
+    command_id, payload, hash)``, the hash as the 32 bytes stored; and the chain's head."""
     import attrs
 
     from approvalflow.stores.audit import GENESIS, chain_hash
@@ -661,23 +661,22 @@ def chained_copy(
     head = GENESIS
     rows = []
     for row, text in event_rows(pid, 0, copies):
-        digest = chain_hash(head, text)
-        rows.append((*row, digest, head))
-        head = digest
+        head = chain_hash(head, text)
+        rows.append((*row, bytes.fromhex(head)))
     return rows, head
 
 
-def copied_snapshot(pid: str, version: int, text: str, head: str) -> tuple[str, int, str, str]:
-    """A snapshot row (project, version, state, digest) of a copy whose chain ends at
-    ``head``."""
+def copied_snapshot(pid: str, version: int, text: str, head: str) -> tuple[str, int, bytes, str]:
+    """A snapshot row (project, version, state packed as stored, digest) of a copy whose chain
+    ends at ``head``."""
     from approvalflow.stores.audit import snapshot_digest
+    from approvalflow.stores.serialization import pack_state
 
-    return (pid, version, text, snapshot_digest(pid, version, head, text))
+    return (pid, version, pack_state(text), snapshot_digest(pid, version, head, text))
 
 
 EVENT_INSERT_COLUMNS = (
-    "events (project, version, type, at, by_actor, on_behalf_of, command_id, payload, hash, "
-    "prev_hash)"
+    "events (project, version, type, at, by_actor, on_behalf_of, command_id, payload, hash)"
 )
 SNAPSHOT_INSERT_COLUMNS = "snapshots (project, version, state, digest)"
 SUMMARY_INSERT_COLUMNS = (
@@ -758,7 +757,7 @@ def load_run_due_sqlite(path: str, total: int, due: int) -> RunDueStore:
                 "INSERT INTO projects (project, version) VALUES (?, ?)", (pid, len(events))
             )
             connection.executemany(
-                f"INSERT INTO {EVENT_INSERT_COLUMNS} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", events
+                f"INSERT INTO {EVENT_INSERT_COLUMNS} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", events
             )
             connection.execute(
                 f"INSERT INTO {SNAPSHOT_INSERT_COLUMNS} VALUES (?, ?, ?, ?)", snapshot
@@ -892,6 +891,8 @@ def _copy_text(value: Any) -> str:
     """One value in COPY's text format: ``\\N`` for NULL, backslash, tab and newlines escaped."""
     if value is None:
         return "\\N"
+    if isinstance(value, bytes):
+        return "\\\\x" + value.hex()  # bytea's hex form, its backslash escaped
     return (
         str(value)
         .replace("\\", "\\\\")
@@ -1002,7 +1003,7 @@ def load_report_sqlite(path: str, projects: int) -> dict[str, Any]:
                 "INSERT INTO projects (project, version) VALUES (?, ?)", (pid, version)
             )
             connection.executemany(
-                f"INSERT INTO {EVENT_INSERT_COLUMNS} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
+                f"INSERT INTO {EVENT_INSERT_COLUMNS} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
             )
             connection.execute(
                 f"INSERT INTO {SNAPSHOT_INSERT_COLUMNS} VALUES (?, ?, ?, ?)",

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from builders import County
+from layouts import to_version_8
 
 from approvalflow.cli import main
 from approvalflow.engine.definition import RuleBook
@@ -30,7 +31,12 @@ from approvalflow.stores.audit import (
     verify_store,
 )
 from approvalflow.stores.checkpoints import Checkpoint, load_key, newest_checkpoint, seal
-from approvalflow.stores.serialization import canonical_event_json, event_from_row
+from approvalflow.stores.serialization import (
+    canonical_event_json,
+    event_from_row,
+    pack_state,
+    unpack_state,
+)
 
 Raw = Callable[..., list[Any]]
 
@@ -62,6 +68,21 @@ class Place:
             store = PostgresStore.from_url(self.base, schema=self.schema, snapshot_every=1)
         self.opened.append(store)
         return store
+
+    def to_version_8(self) -> None:
+        """Rewrite the store as schema version 8 wrote it (``layouts.to_version_8``)."""
+        if self.kind == "sqlite":
+            connection = sqlite3.connect(self.path, isolation_level=None)
+            try:
+                to_version_8(connection, "sqlite")
+            finally:
+                connection.close()
+            return
+        import psycopg
+
+        with psycopg.connect(self.base, autocommit=True) as pg:
+            pg.execute("SELECT set_config('search_path', %s, false)", (self.schema,))
+            to_version_8(pg, "postgresql")
 
     def sql(self, statement: str, params: Any = ()) -> list[Any]:
         """Run one statement as the attacker, outside any store object."""
@@ -147,17 +168,24 @@ def rechain(place: Place, project: str) -> None:
     previous = GENESIS
     for seq, *event_row in rows:
         digest = event_hash(previous, event_from_row(event_row))
-        place.sql(
-            "UPDATE events SET hash = %s, prev_hash = %s WHERE seq = %s", (digest, previous, seq)
-        )
+        place.sql("UPDATE events SET hash = %s WHERE seq = %s", (bytes.fromhex(digest), seq))
         previous = digest
     [(version, state)] = place.sql(
         "SELECT version, state FROM snapshots WHERE project = %s", (project,)
     )
     place.sql(
         "UPDATE snapshots SET digest = %s WHERE project = %s",
-        (snapshot_digest(project, version, previous, state), project),
+        (snapshot_digest(project, version, previous, unpack_state(state)), project),
     )
+
+
+def edit_snapshot(place: Place, project: str, old: str, new: str) -> str:
+    """Replace ``old`` by ``new`` in the project's snapshot as the store packs it (zlib, a
+    public format), leaving its digest as it was; return the new state text."""
+    [(state,)] = place.sql("SELECT state FROM snapshots WHERE project = %s", (project,))
+    text = unpack_state(state).replace(old, new)
+    place.sql("UPDATE snapshots SET state = %s WHERE project = %s", (pack_state(text), project))
+    return text
 
 
 class TestAClean:
@@ -207,7 +235,7 @@ class TestAttacks:
         )
         place.sql(
             "INSERT INTO events (project, version, type, at, by_actor, on_behalf_of, "
-            "command_id, payload, hash, prev_hash) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            "command_id, payload, hash) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
             (
                 "P2",
                 forged.version,
@@ -217,8 +245,7 @@ class TestAttacks:
                 None,
                 "forged-1",
                 json.dumps(forged.payload),
-                event_hash(head, forged),
-                head,
+                bytes.fromhex(event_hash(bytes(head).hex(), forged)),
             ),
         )
         place.sql("UPDATE projects SET version = version + 1 WHERE project = 'P2'")
@@ -234,15 +261,14 @@ class TestAttacks:
             "SELECT hash FROM events WHERE project = 'P2' AND version = %s", (version - 1,)
         )
         place.sql(
-            "INSERT INTO events (project, version, type, at, by_actor, payload, hash, prev_hash) "
-            "VALUES ('P2', %s, %s, %s, 'fuyuan', %s, %s, %s)",
+            "INSERT INTO events (project, version, type, at, by_actor, payload, hash) "
+            "VALUES ('P2', %s, %s, %s, 'fuyuan', %s, %s)",
             (
                 version,
                 forged.type,
                 at,
                 json.dumps(forged.payload),
-                event_hash(previous, replaced),
-                previous,
+                bytes.fromhex(event_hash(bytes(previous).hex(), replaced)),
             ),
         )
         place.sql("UPDATE projects SET version = %s WHERE project = 'P2'", (version,))
@@ -284,11 +310,9 @@ class TestAttacks:
         """Stage set to decision.approved in the snapshot row: the next engine folds the
         events instead, so ``sign`` is refused and ``show`` shows the stage the events say."""
         county(place)
-        place.sql(
-            'UPDATE snapshots SET state = replace(state, \'"stage":"decision.pending"\', '
-            "'\"stage\":\"decision.approved\"') WHERE project = 'P1'"
+        state = edit_snapshot(
+            place, "P1", '"stage":"decision.pending"', '"stage":"decision.approved"'
         )
-        [(state,)] = place.sql("SELECT state FROM snapshots WHERE project = 'P1'")
         assert '"stage":"decision.approved"' in state
         assert main(["show", "P1", "--store", place.url]) == 0
         shown = capsys.readouterr().out
@@ -307,15 +331,24 @@ class TestAttacks:
         self, place: Place
     ) -> None:
         county(place)
-        place.sql(
-            'UPDATE snapshots SET state = replace(state, \'"stage":"decision.pending"\', '
-            "'\"stage\":\"decision.approved\"') WHERE project = 'P1'"
-        )
+        edit_snapshot(place, "P1", '"stage":"decision.pending"', '"stage":"decision.approved"')
         rechain(place, "P1")
         report = verify(place)
         assert [(f.project, f.what, f.detail) for f in report.findings] == [
             ("P1", "snapshot", "the state it holds is not the replay's")
         ]
+
+    def test_a_snapshot_that_does_not_unpack_is_folded_over_and_reported(
+        self, place: Place
+    ) -> None:
+        """Bytes that are not compressed JSON in the snapshot row: loads fold the events
+        (the stage is the events'), and verify names the row."""
+        county(place)
+        place.sql("UPDATE snapshots SET state = %s WHERE project = 'P1'", (b"not zlib",))
+        assert County(store=place.open()).stage("P1") == "decision.pending"
+        report = verify(place)
+        assert {(f.project, f.what) for f in report.findings} == {("P1", "snapshot")}
+        assert any("digest does not match" in f.detail for f in report.findings)
 
     def test_deleting_timer_rows(self, place: Place) -> None:
         """Every deadline P2's branches wait on is named."""
@@ -386,6 +419,7 @@ class TestMigratedStores:
         """Turn the store into what the schema before per-project chains kept: one store-wide
         chain in seq order, no snapshot digests, no v7 tables; return the head `audit verify`
         printed then."""
+        place.to_version_8()
         rows = place.sql(
             "SELECT seq, project, version, type, at, by_actor, on_behalf_of, command_id, payload "
             "FROM events ORDER BY seq"
@@ -398,7 +432,6 @@ class TestMigratedStores:
             )
             head = digest
         place.sql("ALTER TABLE snapshots DROP COLUMN digest")
-        place.sql("ALTER TABLE api_tokens DROP COLUMN county")  # schema version 9
         place.sql("DROP TABLE audit_legacy")
         place.sql("DROP TABLE checkpoints")
         if place.kind == "postgres":
@@ -430,6 +463,48 @@ class TestMigratedStores:
         # An edit to a pre-migration event is caught by its chain and by the old one.
         place.sql("UPDATE events SET by_actor = 'mallory' WHERE project = 'P1' AND version = 3")
         assert {"chain", "legacy"} <= {f.what for f in verify(place).findings}
+
+    def test_a_version_8_store_is_compacted_and_keeps_verifying(
+        self, place: Place, key_file: Path
+    ) -> None:
+        """Schema version 9 keeps hashes as 32 bytes without prev_hash and compresses the
+        snapshots: the store's head, a checkpoint sealed before the migration and every
+        snapshot's digest still hold, and an event edited before it is still caught."""
+        first = county(place)
+        first.engine.store.close()
+        sealer = place.open()
+        kept = seal(sealer, load_key(key_file))
+        head = sealer.chain_head()
+        sealer.close()
+        place.to_version_8()
+        place.sql("UPDATE events SET by_actor = 'mallory' WHERE project = 'P1' AND version = 3")
+        store = place.open()  # migrates
+        assert store.chain_head() == head
+        [(stored,)] = place.sql("SELECT hash FROM events WHERE project = 'P2' AND version = 1")
+        assert isinstance(stored, bytes) and len(stored) == 32
+        report = verify(place, key_file, checkpoint=kept)
+        assert report.anchor is not None
+        assert [(f.project, f.what, f.where) for f in report.findings] == [
+            ("P1", "chain", "version 3")
+        ]
+        assert "edited" in report.findings[0].detail
+        # The snapshots' digests hold: loads trust them, and commands go on.
+        again = County(store=place.open())
+        again.do("accept", "P2", "o_fgw", command_id="accept-fgw")
+        assert again.stage("P2") == "approval"
+        assert [(f.project, f.what) for f in verify(place, key_file).findings] == [("P1", "chain")]
+
+    def test_a_version_8_hash_that_is_not_hex_stays_a_finding(self, place: Place) -> None:
+        """A hash edited into text that is no digest keeps its bytes through the migration: the
+        chain check still names the event."""
+        county(place).engine.store.close()
+        place.to_version_8()
+        place.sql("UPDATE events SET hash = 'not a hash' WHERE project = 'P2' AND version = 2")
+        place.open()  # migrates
+        report = verify(place, anchored=False)
+        assert [(f.project, f.what, f.where) for f in report.findings] == [
+            ("P2", "chain", "version 2")
+        ]
 
     def test_an_old_store_that_did_not_verify_says_so_after_the_migration(
         self, place: Place

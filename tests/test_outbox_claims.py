@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from builders import County
 from conftest import two_store_objects
+from layouts import to_version_8
 
 from approvalflow import Notice, hookimpl
 from approvalflow.stores import MemoryStore, schema
@@ -210,7 +211,6 @@ class TestClaimsAcrossStoreObjects:
 _V3_DOWNGRADE = [
     *(f"ALTER TABLE outbox DROP COLUMN {column.name}" for column in schema.OUTBOX_CLAIM_COLUMNS),
     "ALTER TABLE snapshots DROP COLUMN digest",  # schema version 8
-    "ALTER TABLE api_tokens DROP COLUMN county",  # schema version 9
     "UPDATE meta SET schema_version = 3",
 ]
 
@@ -250,6 +250,7 @@ class TestMigrationToVersion4:
             ids, retry = _outbox_before(store)
         connection = sqlite3.connect(path, isolation_level=None)
         try:
+            to_version_8(connection, "sqlite")
             for statement in _V3_DOWNGRADE:
                 connection.execute(statement)
         finally:
@@ -269,6 +270,7 @@ class TestMigrationToVersion4:
         store = PostgresStore.from_url(postgres_url, schema=name)
         try:
             ids, retry = _outbox_before(store)
+            to_version_8(store._connection, "postgresql")
             for statement in _V3_DOWNGRADE:
                 store._connection.execute(statement)
             store.close()

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from builders import County
+from layouts import to_version_8
 
 from approvalflow.rules import metrics as metrics_rule
 from approvalflow.rules import points as points_rule
@@ -114,7 +115,6 @@ _V1_DOWNGRADE = [
     *(f"ALTER TABLE outbox DROP COLUMN {column.name}" for column in schema.OUTBOX_CLAIM_COLUMNS),
     *(f"DROP TABLE {table}" for table in _PROJECTION_TABLES),
     "ALTER TABLE snapshots DROP COLUMN digest",  # schema version 8
-    "ALTER TABLE api_tokens DROP COLUMN county",  # schema version 9
     "UPDATE meta SET schema_version = 1",
 ]
 
@@ -123,6 +123,7 @@ def _downgrade_sqlite(path: Path) -> None:
     """Make a current file what version 1 was: no report tables, no outbox claims."""
     connection = sqlite3.connect(path, isolation_level=None)
     try:
+        to_version_8(connection, "sqlite")
         for statement in _V1_DOWNGRADE:
             connection.execute(statement)
     finally:
@@ -168,6 +169,7 @@ class TestMigrationToVersion2:
             county = County(store=store)
             _fill(county)
             before = _figures(county)
+            to_version_8(store._connection, "postgresql")
             for statement in _V1_DOWNGRADE:
                 store._connection.execute(statement)
             store.close()

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from builders import County
+from layouts import to_version_8
 
 from approvalflow import InvalidCommand, InvalidTransition, NotAuthorized, hookimpl
 from approvalflow.errors import ApprovalflowError
@@ -232,7 +233,6 @@ _V2_DOWNGRADE = [
     "DROP TABLE project_codes",
     *(f"ALTER TABLE outbox DROP COLUMN {column.name}" for column in schema.OUTBOX_CLAIM_COLUMNS),
     "ALTER TABLE snapshots DROP COLUMN digest",  # schema version 8
-    "ALTER TABLE api_tokens DROP COLUMN county",  # schema version 9
     "UPDATE meta SET schema_version = 2",
 ]
 
@@ -246,6 +246,7 @@ def test_a_version_2_sqlite_file_gains_the_rule_sets_table(tmp_path: Path) -> No
     county.create("P3", project_code=CODE)
     county.engine.store.close()
     connection = sqlite3.connect(path, isolation_level=None)
+    to_version_8(connection, "sqlite")
     for statement in _V2_DOWNGRADE:
         connection.execute(statement)
     connection.close()
@@ -271,6 +272,7 @@ def test_a_version_2_postgres_schema_gains_project_codes(postgres_url: str) -> N
     store = PostgresStore.from_url(postgres_url, schema=name)
     try:
         County(settings=OLD, store=store).create("P3", project_code=CODE)
+        to_version_8(store._connection, "postgresql")
         for statement in _V2_DOWNGRADE:
             store._connection.execute(statement)
         store.close()

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from builders import County
 from conftest import POSTGRES_URL
+from layouts import to_version_8
 
 from approvalflow.stores import schema
 from approvalflow.stores.audit import verify_store
@@ -99,8 +100,8 @@ class TestRowLevelSecurity:
         a.project_ids()
         connection = a._connection
         attempts = [
-            "INSERT INTO events (county, project, version, type, at, payload, hash, prev_hash) "
-            f"VALUES ('{COUNTY_B}', 'PB', 99, 'x', 'now', '{{}}', 'h', 'p')",
+            "INSERT INTO events (county, project, version, type, at, payload, hash) "
+            f"VALUES ('{COUNTY_B}', 'PB', 99, 'x', 'now', '{{}}', '\\x00')",
             f"INSERT INTO projects (county, project, version) VALUES ('{COUNTY_B}', 'PX', 1)",
             "INSERT INTO timers (project, kind, branch, due_us, due_at) "
             "VALUES ('PX', 'k', '', 0, 'now')",  # the column's default: still not A's
@@ -201,6 +202,12 @@ class TestMigrationFromVersion8:
         county = _county(SQLiteStore(source))
         before = _figures(county)
         county.engine.store.close()
+        # The current store's rows in schema 8's format first (hex hashes, JSON snapshots).
+        source_connection = sqlite3.connect(source, isolation_level=None)
+        try:
+            to_version_8(source_connection, "sqlite")
+        finally:
+            source_connection.close()
         path = tmp_path / "v8.db"
         connection = sqlite3.connect(path, isolation_level=None)
         try:
@@ -242,6 +249,8 @@ class TestMigrationFromVersion8:
         before = _figures(county)
         county.engine.store.close()
         try:
+            with _raw_postgres(now) as raw:
+                to_version_8(raw, "postgresql")
             with _raw_postgres(old) as raw:
                 raw.execute(f"CREATE SCHEMA {old}")
                 raw.execute("SELECT set_config('search_path', %s, false)", (old,))

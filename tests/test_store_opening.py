@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from builders import County
+from layouts import to_version_8
 
 from approvalflow.errors import ApprovalflowError
 from approvalflow.stores import (
@@ -29,7 +30,6 @@ from approvalflow.testing.store_conformance import append, new_project
 _V4_DOWNGRADE = (
     "DROP TABLE plugins",
     "ALTER TABLE snapshots DROP COLUMN digest",  # schema version 8
-    "ALTER TABLE api_tokens DROP COLUMN county",  # schema version 9
     "UPDATE meta SET schema_version = 4",
 )
 
@@ -71,6 +71,7 @@ class TestSQLite:
             state = new_project(store, "P1")
             append(store, state, [("funds_reported", {"amount": 7})])
         connection = sqlite3.connect(path, isolation_level=None)
+        to_version_8(connection, "sqlite")
         for statement in _V4_DOWNGRADE:
             connection.execute(statement)
         connection.close()
@@ -163,6 +164,7 @@ class TestPostgres:
                 "ALTER TABLE project_summaries ALTER COLUMN funds TYPE BIGINT, "
                 "ALTER COLUMN agreed_investment TYPE BIGINT"
             )
+            to_version_8(connection, "postgresql")
             for statement in _V4_DOWNGRADE:
                 connection.execute(statement)
         with pytest.raises(SchemaVersionError, match=r"version 4.*approvalflow store migrate"):

@@ -17,7 +17,7 @@ from approvalflow.model import Notice, Timer, TimerChanges
 from approvalflow.project import Branch, Meeting, PreReviewRound, ProjectState
 from approvalflow.settings import LadderStep
 from approvalflow.stores import UnstorableValue, open_store, schema
-from approvalflow.stores.audit import GENESIS, ChainReport, verify_chain
+from approvalflow.stores.audit import GENESIS, ChainReport, event_hash, verify_chain
 from approvalflow.stores.base import CommandRecord
 from approvalflow.stores.serialization import (
     event_from_json,
@@ -247,8 +247,12 @@ class TestAuditChain:
         assert [link.seq for link in store.iter_chain()] == list(range(1, 9))
         for project in ("P1", "P2"):
             chain = store.project_chain(project)
-            assert chain[0].prev_hash == GENESIS
-            assert [link.prev_hash for link in chain[1:]] == [link.hash for link in chain[:-1]]
+            # No stored prev_hash (schema version 9): each hash chains from the one before.
+            previous = GENESIS
+            for link in chain:
+                assert link.prev_hash is None
+                assert link.hash == event_hash(previous, link.event)
+                previous = link.hash
 
     def test_an_edited_payload_is_named(self, store: SQLiteStore, db_path: Path) -> None:
         """Changing one event's payload by hand makes ``verify_chain`` name that event."""

@@ -154,8 +154,8 @@ class TestPostgres:
         paused.execute("BEGIN")
         paused.execute("UPDATE projects SET version = 2 WHERE project = 'P1' AND version = 1")
         paused.execute(
-            "INSERT INTO events (project, version, type, at, payload, hash, prev_hash) "
-            "SELECT project, 2, 'funds_reported', at, '{\"amount\":1}', 'x', hash "
+            "INSERT INTO events (project, version, type, at, payload, hash) "
+            "SELECT project, 2, 'funds_reported', at, '{\"amount\":1}', hash "
             "FROM events WHERE project = 'P1'"
         )
         try:

@@ -118,7 +118,10 @@ class ChainLink:
     seq: int
     event: Event
     hash: str
-    prev_hash: str
+    prev_hash: str | None = None
+    """The stored link to the previous event, for a source that keeps one; the SQL stores keep
+    none since schema version 9 (it is the previous version's ``hash``, which the chain check
+    has at hand: a removed, inserted or reordered event still breaks the next hash)."""
 
 
 @attrs.frozen
@@ -400,7 +403,7 @@ def _check_project(
             )
             intact = False
             break
-        if link.prev_hash != previous:
+        if link.prev_hash is not None and link.prev_hash != previous:
             found(
                 "chain",
                 where,
@@ -411,7 +414,12 @@ def _check_project(
             break
         recomputed = event_hash(previous, event)
         if recomputed != link.hash:
-            found("chain", where, "its content does not match its hash: the event was edited")
+            found(
+                "chain",
+                where,
+                "its content does not match its hash: the event was edited, or another was put "
+                "in its place (inserted or reordered)",
+            )
             intact = False
             break
         previous = recomputed

@@ -80,6 +80,7 @@ from approvalflow.stores.projections import ProjectionWrites, ReadModel
 from approvalflow.stores.schema import (
     COUNTY_ROLE,
     COUNTY_SETTING,
+    compacts,
     county_role_statements,
     rebuilds_projections,
     rechains,
@@ -91,6 +92,7 @@ from approvalflow.stores.sql import (
     SQLStatements,
     SQLStore,
     _GuardFailed,
+    hash_text,
     lease_option,
     schema_steps,
 )
@@ -322,6 +324,9 @@ class PostgresStore(SQLStore):
             if rechains(found):
                 with connection.cursor() as cursor:
                     self._rechain(cursor)
+            if compacts(found):
+                with connection.cursor() as cursor:
+                    self._compact(cursor)
             if rebuilds_projections(found):
                 self._rebuild_projections()
         return True
@@ -408,7 +413,7 @@ class PostgresStore(SQLStore):
             head = None
             if chains:
                 last = head_cursor.fetchone()
-                head = str(last[0]) if last is not None else None
+                head = hash_text(last[0]) if last is not None else None
             cursor = connection.cursor()
 
             def run(statement: str, rows: Sequence[Any], key: str | None) -> None:

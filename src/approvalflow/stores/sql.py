@@ -18,6 +18,7 @@ import copy
 import json
 import math
 import os
+import re
 import socket
 import threading
 import uuid
@@ -26,9 +27,12 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, ClassVar, NamedTuple, Protocol, Self, cast
 
+import attrs
+
 from approvalflow.errors import ApprovalflowError, ConcurrencyConflict
 from approvalflow.model import Event, Notice, Timer, TimerChanges
 from approvalflow.project import ProjectState
+from approvalflow.stores import schema
 from approvalflow.stores.audit import (
     GENESIS,
     ChainHead,
@@ -70,10 +74,12 @@ from approvalflow.stores.serialization import (
     format_datetime,
     notice_to_json,
     outbox_entry,
+    pack_state,
     parse_datetime,
     state_from_json,
     state_to_json,
     to_epoch_us,
+    unpack_state,
 )
 from approvalflow.stores.tokens import SQLTokens
 
@@ -123,10 +129,11 @@ class SQLStatements:
         c = f"'{county}'"
         mine = f"county = {c}"
         self.projections = ProjectionSQL(dialect, county)
-        # ``seq`` is the database's: the rowid in SQLite, an identity in PostgreSQL.
+        # ``seq`` is the database's: the rowid in SQLite, an identity in PostgreSQL. ``hash`` is
+        # the 32 bytes of the hex digest the chain computes (``_hash_bytes``); no ``prev_hash``:
+        # it is the previous version's hash, which the chain's readers have at hand.
         self.insert_event = (
-            f"INSERT INTO events (county, {EVENT_COLUMNS}, hash, prev_hash) "
-            f"VALUES ({c}, {', '.join([p] * 10)})"
+            f"INSERT INTO events (county, {EVENT_COLUMNS}, hash) VALUES ({c}, {', '.join([p] * 9)})"
         )
         # The hash a project's next event chains from: its event at the commit's expected
         # version (read once the commit's guard holds the project's row).
@@ -226,11 +233,11 @@ class SQLStatements:
             f"ORDER BY created_seq LIMIT {p}"
         )
         self.chain_page = (
-            f"SELECT seq, hash, prev_hash, {EVENT_COLUMNS} FROM events "
+            f"SELECT seq, hash, {EVENT_COLUMNS} FROM events "
             f"WHERE {mine} AND seq > {p} ORDER BY seq LIMIT {p}"
         )
         self.project_chain = (
-            f"SELECT seq, hash, prev_hash, {EVENT_COLUMNS} FROM events "
+            f"SELECT seq, hash, {EVENT_COLUMNS} FROM events "
             f"WHERE {mine} AND project = {p} ORDER BY version"
         )
         self.project_heads = (
@@ -263,13 +270,19 @@ class SQLStatements:
             "verified = excluded.verified, reason = excluded.reason, "
             "migrated_at = excluded.migrated_at"
         )
+        # Rechaining (schema version 8) runs on the layout before version 9: hashes as hex
+        # text, ``prev_hash`` kept, snapshots as text.
+        self.v8_chain_page = (
+            f"SELECT seq, hash, prev_hash, {EVENT_COLUMNS} FROM events "
+            f"WHERE seq > {p} ORDER BY seq LIMIT {p}"
+        )
         # Rechaining pages through the events by (project, version).
         self.events_by_project = (
             f"SELECT seq, project, version, type, at, by_actor, on_behalf_of, command_id, payload "
             f"FROM events WHERE {mine} AND (project > {p} OR (project = {p} AND version > {p})) "
             f"ORDER BY project, version LIMIT {p}"
         )
-        self.rechain_event = (
+        self.v8_rechain_event = (
             f"UPDATE events SET hash = {p}, prev_hash = {p} WHERE {mine} AND seq = {p}"
         )
         self.snapshots_to_digest = (
@@ -446,8 +459,9 @@ class CommitPlan(NamedTuple):
     """Each event's row (without ``seq`` and the hashes) and its canonical JSON."""
     code: str | None
     command: tuple[Any, ...] | None
-    snapshot: tuple[str, int, str] | None
-    """(project, version, state JSON); its digest is added once the events are hashed."""
+    snapshot: tuple[str, int, str, bytes] | None
+    """(project, version, state JSON, the JSON packed as stored); its digest is added once the
+    events are hashed."""
     cancel_timers: Sequence[tuple[str, str, str]]
     timers: list[tuple[str, str, str, int, str]]
     notices: list[tuple[Any, ...]]
@@ -650,7 +664,8 @@ class SQLStore(SQLTokens):
         every = self._snapshot_every
         if expected_version == 0 or new_version // every > expected_version // every:
             try:
-                snapshot = (project, state.version, state_to_json(state))
+                text = state_to_json(state)
+                snapshot = (project, state.version, text, pack_state(text))
             except (TypeError, ValueError) as error:
                 raise UnstorableValue(str(error)) from error
         timer_rows = [
@@ -694,18 +709,17 @@ class SQLStore(SQLTokens):
         if plan.events:
             chained = []
             for row, text in plan.events:
-                new_digest = chain_hash(digest, text)
-                chained.append((*row, new_digest, digest))
-                digest = new_digest
+                digest = chain_hash(digest, text)
+                chained.append((*row, hash_bytes(digest)))
             run(sql.insert_event, chained, None)
         if plan.snapshot is not None:
-            _, version, text = plan.snapshot
+            _, version, text, packed = plan.snapshot
             sealed = (
                 snapshot_digest(project, version, digest, text)
                 if version == plan.new_version and (plan.events or head is not None)
                 else None  # not at the head: a row no load trusts
             )
-            run(sql.upsert_snapshot, [(*plan.snapshot, sealed)], None)
+            run(sql.upsert_snapshot, [(project, version, packed, sealed)], None)
         if plan.cancel_timers:
             run(sql.delete_timer, plan.cancel_timers, None)
         if plan.timers:
@@ -899,11 +913,12 @@ class SQLStore(SQLTokens):
             if row is None:
                 self._cache.drop(project)
                 return None
-            version, snapshot_version, state_text, digest, head = row
+            version, snapshot_version, packed, digest, head = row
             if cached is not None and version == known:
                 return cached.state.clone()
-            if state_text is not None and digest != snapshot_digest(
-                project, snapshot_version, head or "", state_text
+            state_text = stored_state(packed)
+            if packed is not None and digest != snapshot_digest(
+                project, snapshot_version, hash_text(head), state_text or ""
             ):
                 # An edited row (or one no digest was written for): never trusted.
                 _untrusted_snapshot(project, snapshot_version)
@@ -1142,7 +1157,7 @@ class SQLStore(SQLTokens):
         (``None`` if it has none), by project id."""
         with self._access:
             rows = self._connection.execute(self._sql.project_heads).fetchall()
-        return [(str(p), int(v), None if h is None else str(h)) for p, v, h in rows]
+        return [(str(p), int(v), None if h is None else hash_text(h)) for p, v, h in rows]
 
     def chained_projects(self) -> set[str]:
         """Every project that has events."""
@@ -1155,15 +1170,16 @@ class SQLStore(SQLTokens):
         with self._access:
             rows = self._connection.execute(self._sql.project_chain, (project,)).fetchall()
         return [
-            ChainLink(int(seq), event_from_row(event_row), digest, prev_hash)
-            for seq, digest, prev_hash, *event_row in rows
+            ChainLink(int(seq), event_from_row(event_row), hash_text(digest))
+            for seq, digest, *event_row in rows
         ]
 
     def snapshot_record(self, project: str) -> tuple[int, str, str | None] | None:
         """The project's snapshot row as stored: version, state JSON, digest."""
         with self._access:
             row = self._connection.execute(self._sql.snapshot_record, (project,)).fetchone()
-        return None if row is None else (int(row[0]), str(row[1]), row[2])
+        # A row that does not unpack holds no state: its digest cannot match.
+        return None if row is None else (int(row[0]), stored_state(row[1]) or "", row[2])
 
     def command_records(self) -> Iterator[CommandRecord]:
         """Every command record, by command id."""
@@ -1211,7 +1227,7 @@ class SQLStore(SQLTokens):
         stored_head = GENESIS
         after = -(2**63)
         while True:
-            rows = target.execute(sql.chain_page, (after, self.chain_page)).fetchall()
+            rows = target.execute(sql.v8_chain_page, (after, self.chain_page)).fetchall()
             if not rows:
                 break
             for seq, digest, prev_hash, *event_row in rows:
@@ -1253,7 +1269,7 @@ class SQLStore(SQLTokens):
                 digest = chain_hash(previous, canonical_event_json(event))
                 updates.append((digest, previous, seq))
                 project, version, previous = event.project, event.version, digest
-            target.executemany(sql.rechain_event, updates)
+            target.executemany(sql.v8_rechain_event, updates)
         snapshots = target.execute(sql.snapshots_to_digest).fetchall()
         target.executemany(
             sql.set_snapshot_digest,
@@ -1261,6 +1277,51 @@ class SQLStore(SQLTokens):
                 (snapshot_digest(p, int(v), h, text) if h is not None else None, p)
                 for p, v, text, h in snapshots
             ],
+        )
+
+    def _compact(self, target: Any) -> None:
+        """Schema version 9, inside the caller's transaction: every event's hash from 64 hex
+        digits to its 32 bytes and its ``prev_hash`` dropped (the chain check takes it from the
+        previous version), every snapshot's JSON compressed (``pack_state``); digests are over
+        the JSON text and stay as they are. ``target`` runs the statements (a sqlite3
+        connection or a psycopg cursor)."""
+        if self._sql.dialect == "sqlite":
+            # SQLite changes no column's type: the two tables are copied into new ones, their
+            # values converted by Python functions (SQLite 3.40 has no unhex()).
+            target.create_function("approvalflow_hash", 1, _migrated_hash, deterministic=True)
+            target.create_function("approvalflow_pack", 1, _migrated_state, deterministic=True)
+            conversions = {
+                "events": {"hash": "approvalflow_hash(hash)"},
+                "snapshots": {"state": "approvalflow_pack(state)"},
+            }
+            for name, converted in conversions.items():
+                definition = schema.table(name)
+                columns = [column.name for column in definition.columns]
+                values = ", ".join(converted.get(column, column) for column in columns)
+                target.execute(
+                    schema.table_ddl(attrs.evolve(definition, name=f"{name}_v9"), "sqlite")
+                )
+                target.execute(
+                    f"INSERT INTO {name}_v9 ({', '.join(columns)}) SELECT {values} FROM {name}"
+                )
+                target.execute(f"DROP TABLE {name}")
+                target.execute(f"ALTER TABLE {name}_v9 RENAME TO {name}")
+            for index in schema.INDEXES:
+                if index.table in conversions:
+                    target.execute(schema.index_ddl(index))
+            return
+        target.execute(
+            "ALTER TABLE events DROP COLUMN prev_hash, ALTER COLUMN hash TYPE BYTEA USING "
+            "CASE WHEN hash ~ '^[0-9a-f]{64}$' THEN decode(hash, 'hex') "
+            "ELSE convert_to(hash, 'UTF8') END"
+        )
+        snapshots = target.execute("SELECT project, state FROM snapshots").fetchall()
+        target.execute(
+            "ALTER TABLE snapshots ALTER COLUMN state TYPE BYTEA USING convert_to(state, 'UTF8')"
+        )
+        target.executemany(
+            "UPDATE snapshots SET state = %s WHERE project = %s",
+            [(pack_state(text), project) for project, text in snapshots],
         )
 
     def project_versions(self) -> dict[str, int]:
@@ -1280,9 +1341,46 @@ class SQLStore(SQLTokens):
                 ).fetchall()
             if not rows:
                 return
-            for seq, digest, prev_hash, *event_row in rows:
-                yield ChainLink(int(seq), event_from_row(event_row), digest, prev_hash)
+            for seq, digest, *event_row in rows:
+                yield ChainLink(int(seq), event_from_row(event_row), hash_text(digest))
             after = rows[-1][0]
+
+
+def hash_bytes(digest: str) -> bytes:
+    """A chain hash (64 hex digits, what the chain computes) as the 32 bytes stored."""
+    return bytes.fromhex(digest)
+
+
+def hash_text(stored: Any) -> str:
+    """A stored hash (``bytes``; ``None`` for none) as the hex digits the chain computes."""
+    return bytes(stored).hex() if stored is not None else ""
+
+
+def stored_state(packed: Any) -> str | None:
+    """A snapshot row's state as JSON text, ``None`` if there is none or it does not unpack
+    (an edited row: it is then untrusted)."""
+    if packed is None:
+        return None
+    try:
+        return unpack_state(bytes(packed))
+    except ValueError:
+        return None
+
+
+def _migrated_hash(text: Any) -> bytes:
+    """A hash as schema version 8 kept it (hex text) as version 9 keeps it; text that is not a
+    hash the chain computes (a row edited by hand) keeps its bytes, which no hash matches."""
+    value = str(text)
+    if _HEX_HASH.fullmatch(value):
+        return bytes.fromhex(value)
+    return value.encode("utf-8")
+
+
+def _migrated_state(text: Any) -> bytes:
+    return pack_state(str(text))
+
+
+_HEX_HASH = re.compile("[0-9a-f]{64}")
 
 
 def _untrusted_snapshot(project: str, version: int) -> None:

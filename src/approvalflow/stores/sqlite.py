@@ -62,7 +62,7 @@ from approvalflow.stores.base import OutboxEntry
 from approvalflow.stores.cache import DEFAULT_CACHE_SIZE
 from approvalflow.stores.errors import StoreBusy, StoreError, StoreNotFound, UnstorableValue
 from approvalflow.stores.projections import ProjectionWrites, ReadModel
-from approvalflow.stores.schema import rebuilds_projections, rechains
+from approvalflow.stores.schema import compacts, rebuilds_projections, rechains
 from approvalflow.stores.serialization import to_epoch_us
 from approvalflow.stores.sql import (
     DEFAULT_LEASE,
@@ -72,6 +72,7 @@ from approvalflow.stores.sql import (
     SQLStore,
     UniqueKeyTaken,
     _GuardFailed,
+    hash_text,
     lease_option,
     schema_steps,
 )
@@ -278,6 +279,8 @@ class SQLiteStore(SQLStore):
                 connection.execute(statement)
             if rechains(found):
                 self._rechain(connection)
+            if compacts(found):
+                self._compact(connection)
             if rebuilds_projections(found):
                 self._fill_projections(connection)
 
@@ -311,7 +314,7 @@ class SQLiteStore(SQLStore):
             last = connection.execute(
                 self._sql.project_head, (plan.project, plan.expected_version)
             ).fetchone()
-            head = str(last[0]) if last is not None else None
+            head = hash_text(last[0]) if last is not None else None
         self._commit_statements(self._run, head, plan, writes)
         connection.execute("COMMIT")
 
