@@ -664,6 +664,40 @@ TWO_STAGES: dict[str, Any] = {
 }
 
 
+def test_the_task_list_says_which_rated_item_each_rectification_is_about(
+    store: Any,
+) -> None:
+    """Two rectifications of one project waiting on zj are two items, told apart by ``item``
+    (the argument ``rectify`` takes), and a rectify sent with one leaves the other (D187)."""
+    from builders import TWO_STAGES, County
+
+    county = County(settings=TWO_STAGES, store=store)
+    county.to_two_rectifications("P1")
+    token, _ = issue_token(store, "oa", trusted=True)
+    app = create_app(store=store, actors=county_actors(), settings=TWO_STAGES, clock=county.clock)
+    headers = {"Authorization": f"Bearer {token}", "Approvalflow-Actor": "o_zj"}
+    with TestClient(app) as client:
+        items = client.get("/tasks", headers=headers).json()
+        assert sorted((i["kind"], i["item"], i["department"]) for i in items) == [
+            ("rectify", "approval.two", "zj"),
+            ("rectify", "approval.two.zj", "zj"),
+        ]
+        answer = client.post(
+            "/projects/P1/commands/rectify",
+            json={"item": items[0]["item"], "text": "已整改"},
+            headers=headers,
+        )
+        assert answer.status_code == 200, answer.text
+        [left] = client.get("/tasks", headers=headers).json()
+        assert left["item"] == items[1]["item"]
+        # The enterprise confirms that one; its other kinds of item name no rated item.
+        mine = client.get("/tasks", headers={**headers, "Approvalflow-Actor": "fuyuan"}).json()
+        assert {(i["kind"], i["item"]) for i in mine} == {
+            ("confirm_rectification", items[0]["item"]),
+            ("next_step", None),
+        }
+
+
 def test_a_project_in_stages_shows_its_stages_branches_and_ratings(store: Any) -> None:
     """The caller sees which stage runs, each stage's lead and deadline, each branch's stage,
     the total limit, and the ratings given, as `show` does."""

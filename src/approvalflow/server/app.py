@@ -38,13 +38,15 @@ from litestar.types import (
 from approvalflow import __version__
 from approvalflow.clock import Clock
 from approvalflow.engine import Engine
-from approvalflow.errors import ApprovalflowError, InvalidCommand
+from approvalflow.engine.definition import RuleBook
+from approvalflow.errors import ApprovalflowError, CheckpointError, InvalidCommand
 from approvalflow.model import Actor, ActorDirectory
 from approvalflow.plugins import hookimpl
 from approvalflow.rules.context import Context
 from approvalflow.server.auth import ACTOR_HEADER, SYSTEM_HEADER, Authenticator, Caller, JWTSettings
 from approvalflow.server.problems import PROBLEM_TYPE, PreconditionFailed, status_for
 from approvalflow.server.views import (
+    AuditFinding,
     AuditHead,
     AuditReport,
     CommandOutcome,
@@ -65,6 +67,8 @@ from approvalflow.server.views import (
 )
 from approvalflow.server.workbench import WORKBENCH_QUERY
 from approvalflow.settings import Settings
+from approvalflow.stores.audit import ChainHead
+from approvalflow.stores.checkpoints import SealKey
 
 __all__ = ["IF_MATCH_GUARD", "create_app"]
 
@@ -404,6 +408,7 @@ def create_app(
     session_key: bytes | None = None,
     jwt_header: str | None = None,
     public_leaderboard: bool = False,
+    audit_key: SealKey | None = None,
 ) -> Litestar:
     """The service over ``store`` (a ``Store`` or a store URL), for the county's ``actors``,
     ``plugins`` and ``settings``. Notices stay in the outbox (for a worker, or for systems that
@@ -412,7 +417,15 @@ def create_app(
     With ``workbench`` the people's pages are served at ``/`` (``workbench.py``): sessions are
     signed with ``session_key`` (default: a key of this process), ``jwt_header`` names the
     header in which the county's reverse proxy passes a person's JWT, and
-    ``public_leaderboard`` lets anyone read the 赛马榜 page without signing in."""
+    ``public_leaderboard`` lets anyone read the 赛马榜 page without signing in.
+
+    ``audit_key`` is the Ed25519 public key that checks the store's checkpoints in
+    ``/audit/verify``; the service holds no key that can seal one (``CheckpointError``)."""
+    if audit_key is not None and audit_key.can_sign:
+        raise CheckpointError(
+            "the service checks checkpoints with an Ed25519 public key and holds no key that "
+            "can seal one: give it the public key (openssl pkey -pubout)"
+        )
     engine = Engine(
         actors=actors,
         store=store,
@@ -697,30 +710,18 @@ def create_app(
         expect_count: Annotated[int | None, QueryParameter(ge=0)] = None,
         expect_hash: Annotated[str | None, QueryParameter(pattern=r"^[0-9a-f]{64}$")] = None,
     ) -> AuditReport:
-        """Replay every project's chain and name the first finding (timers and checkpoints
-        are checked by ``approvalflow audit verify``); with ``expect_count`` and
-        ``expect_hash`` (a head taken earlier) the store must still be at that head."""
-        from approvalflow.stores.audit import ChainHead, verify_chain
-
+        """Replay every project's chain as ``approvalflow audit verify`` does: versions,
+        snapshots, the timers each state derives, command records, summaries, and the newest
+        checkpoint's heads; its signature is checked when the service was given the public key
+        (``--audit-public-key``), else the report says ``unanchored``. With ``expect_count``
+        and ``expect_hash`` (a head taken earlier) the store must still be at that head."""
         caller_of(request)
         expected = None
         if (expect_count is None) != (expect_hash is None):
             raise InvalidCommand("expect_count and expect_hash go together")
         if expect_count is not None and expect_hash is not None:
             expected = ChainHead(expect_count, expect_hash)
-        try:
-            report = verify_chain(engine.store, expected)
-        except TypeError as error:
-            raise InvalidCommand(str(error)) from None
-        bad = report.first_bad
-        return AuditReport(
-            report.ok,
-            report.count,
-            report.head,
-            bad[0] if bad else None,
-            bad[1] if bad else None,
-            report.reason,
-        )
+        return _audit_report(engine, audit_key, expected)
 
     @post(
         "/outbox/claim",
@@ -871,6 +872,62 @@ def published_document(app: Litestar) -> dict[str, Any]:
     command = document["paths"]["/projects/{project_id}/commands/{name}"]["post"]
     command["requestBody"]["required"] = False
     return document
+
+
+def _audit_report(engine: Engine, key: SealKey | None, expected: ChainHead | None) -> AuditReport:
+    """The service's verification: ``verify_store`` with the engine's own timer derivation and
+    folds, and the store's newest checkpoint (D188)."""
+    from approvalflow.stores.audit import ChainSource, Finding, verify_store
+    from approvalflow.stores.checkpoints import newest_checkpoint
+
+    store = engine.store
+    if not isinstance(store, ChainSource):
+        raise InvalidCommand(f"{type(store).__name__} keeps no audit chain")
+    unreadable: list[Finding] = []
+    try:
+        checkpoint = newest_checkpoint(store)
+    except CheckpointError as error:
+        checkpoint = None
+        unreadable.append(Finding(None, "checkpoint", "newest checkpoint", error.message))
+    with engine.definition.folds.folding():
+        report = verify_store(
+            store,
+            timers_for=RuleBook(engine.definition, store).timers_for,
+            checkpoint=checkpoint,
+            key=key,
+            expected_head=expected,
+        )
+    findings = [*unreadable, *report.findings]
+    first = findings[0] if findings else None
+    version = None
+    # The first bad version, as before: a finding placed at a version of one project's chain.
+    if (
+        first is not None
+        and first.project is not None
+        and first.where.startswith("version ")
+        and first.what in ("chain", "command", "replay")
+    ):
+        version = int(first.where.split()[1])
+    unanchored = report.unanchored
+    if report.anchor is None and checkpoint is None and not unreadable:
+        unanchored = "the store has no checkpoint (seal one with `approvalflow audit seal`)"
+    elif report.anchor is None and key is None and checkpoint is not None:
+        unanchored = (
+            f"{report.unanchored}: the service was given no public key to check the "
+            "checkpoint's signature with (serve --audit-public-key)"
+        )
+    return AuditReport(
+        not findings,
+        report.head.count,
+        report.head.hash,
+        first.project if version is not None and first is not None else None,
+        version,
+        str(first) if first is not None else None,
+        report.projects,
+        [AuditFinding(f.project, f.what, f.where, f.detail) for f in findings],
+        report.anchor,
+        None if report.anchor is not None else unanchored,
+    )
 
 
 def _holdup(holdup: Any) -> dict[str, Any]:
