@@ -287,18 +287,21 @@ class TestCommands:
             ("negotiate", "guo", {}),
             ("approve", "guo", None),
             ("negotiate", "guo", {"speed": "fast"}),
+            ("negotiate", None, None),
         ],
     )
     def test_the_lean_command_route_answers_as_the_frameworks_route(
-        self, service: Service, command: str, by: str, args: Any
+        self, service: Service, command: str, by: str | None, args: Any
     ) -> None:
         """A command sent as JSON takes the lean route; sent as text, Litestar answers it (and
         reads the body as JSON all the same). Both answers (status, headers, body) are the
-        same, bar the project's id."""
+        same, bar the project's id; ``by`` None sends no credential (401)."""
         answers = []
         for project, media in (("P1", "application/json"), ("P2", "text/plain")):
             service.create(project)
             headers = service.headers(by, **{"Content-Type": media})
+            if by is None:
+                headers = {"Content-Type": media}
             response = service.client.post(
                 f"/projects/{project}/commands/{command}",
                 content=b"" if args is None else json.dumps(args).encode(),
