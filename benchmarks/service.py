@@ -1,7 +1,7 @@
 """The HTTP service under N concurrent clients, beside the in-process engine, in one run.
 
     python benchmarks/service.py [--clients 1 4 16] [--projects-per-client 3] [--rounds 3]
-                                 [--postgres URL | --no-postgres]
+                                 [--postgres URL | --no-postgres] [--dir FOLDER]
 
 Each client is a thread with its own keep-alive connection to one ``approvalflow serve``
 process; it takes its own projects from creation to signing (15 commands each, a few of them
@@ -12,8 +12,11 @@ take), run just before each service run on a fresh store of its own; one project
 untimed first on each, so lazy imports and first connections are not counted. With
 ``--rounds R`` each figure is the median of R rounds and the ratio the median of the per-round
 ratios (the machine is noisy). SQLite runs with its default ``synchronous=FULL``. The load
-average is printed beside the figures. Nothing here is asserted: figures go to
-docs/performance.md by hand. ``benchmarks/service_parts.py`` says where a request's time goes.
+average is printed beside the figures. ``--dir`` puts the SQLite files (the engine's and the
+service's) in another folder: ``--dir /dev/shm`` shows the service's fixed cost without the
+disk's wait; the target is read on a disk, the default (the system's temporary folder).
+Nothing here is asserted: figures go to docs/performance.md by hand.
+``benchmarks/service_parts.py`` says where a request's time goes.
 """
 
 from __future__ import annotations
@@ -185,8 +188,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--postgres", default=os.environ.get("APPROVALFLOW_TEST_POSTGRES"))
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--dir", help="where the SQLite files go (default: a temporary folder)")
     options = parser.parse_args()
-    with tempfile.TemporaryDirectory() as folder:
+    with tempfile.TemporaryDirectory(dir=options.dir) as folder:
         stores = {"sqlite": lambda: f"sqlite:///{Path(folder) / f'{uuid.uuid4().hex}.db'}"}
         if options.postgres and not options.no_postgres:
             base = options.postgres
@@ -194,6 +198,7 @@ def main() -> None:
             stores["postgres"] = lambda: f"{base}{sep}schema=bench_{uuid.uuid4().hex[:12]}"
         load = os.getloadavg()
         print(f"load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+        print(f"SQLite files in {folder}")
         for kind, make in stores.items():
             for clients in options.clients:
                 engine_rates: list[float] = []

@@ -40,6 +40,26 @@ def county_actors() -> list[Actor]:
     return actors
 
 
+# Approval in two stages, zj leading the second: its branch and the stage's result can both be
+# rated badly, so zj owes two rectifications of one project at once (``to_two_rectifications``).
+TWO_STAGES: dict[str, Any] = {
+    "pre_review": {"members": ["gxj", "fgw"]},
+    "routing": {"departments": ["fgw", "zj"]},
+    "approval": {
+        "stages": [
+            {
+                "id": "one",
+                "name": "立项",
+                "departments": ["fgw", "zj"],
+                "lead": "fgw",
+                "limit_wd": 8,
+            },
+            {"id": "two", "name": "施工", "departments": ["zj"], "lead": "zj", "limit_wd": 10},
+        ],
+        "total_limit_wd": 20,
+    },
+}
+
 PROJECT_FIELDS: dict[str, Any] = {
     "name": "富远新型铝材产业园",
     "investment": "15亿",
@@ -138,6 +158,25 @@ class County:
     def to_approval(self, project: str = "P1", **apply_args: Any) -> None:
         self.to_signed(project)
         self.do("apply", project, "fuyuan", **apply_args)
+
+    def to_two_rectifications(self, project: str = "P1") -> None:
+        """Under ``TWO_STAGES``: both stages approved, then the enterprise rates the second
+        stage's zj branch (``approval.two.zj``) and the stage's result (``approval.two``)
+        badly: zj owes two rectifications of ``project``."""
+        self.create(project)
+        self.do("negotiate", project, "guo")
+        self.do("submit_pre_review", project, "guo", materials=[])
+        for unit in ("gxj", "fgw"):
+            self.do("opinion", project, f"r_{unit}", verdict="pass")
+        self.approve_in_meeting(project)
+        self.do("sign", project, "guo")
+        self.do("apply", project, "fuyuan")
+        self.approve_all(project, ("fgw", "zj"))
+        self.do("issue_stage_result", project, "o_fgw")
+        self.approve_all(project, ("zj",))
+        self.do("issue_stage_result", project, "o_zj")
+        self.do("rate", project, "fuyuan", item="approval.two.zj", score=2)
+        self.do("rate", project, "fuyuan", item="approval.two", score=1)
 
     def approve_all(self, project: str = "P1", departments: Iterable[str] = APPROVERS) -> None:
         for dept in departments:

@@ -592,3 +592,104 @@ def test_ed25519_keys_seal_and_their_public_key_checks(place: Place, tmp_path: P
     seal(place.open(), load_key(tmp_path / "seal.pem"))
     report = verify(place, tmp_path / "seal.pub")
     assert report.ok and report.anchor is not None and "ed25519" in report.anchor
+
+
+class TestOverHTTP:
+    """``GET /audit/verify`` checks what ``audit verify`` checks, the timers and the newest
+    checkpoint's heads included (D188); the service holds only a public key, if any."""
+
+    @staticmethod
+    def ed25519_files(tmp_path: Path) -> tuple[Path, Path]:
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import ed25519
+
+        private = ed25519.Ed25519PrivateKey.generate()
+        sealing, public = tmp_path / "seal.pem", tmp_path / "seal.pub"
+        sealing.write_bytes(
+            private.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        public.write_bytes(
+            private.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+        )
+        return sealing, public
+
+    @staticmethod
+    def verify_over_http(place: Place, audit_key: Any = None) -> dict[str, Any]:
+        pytest.importorskip("litestar", reason="the server extra is not installed")
+        from builders import county_actors
+        from litestar.testing import TestClient
+
+        from approvalflow.server import create_app, issue_token
+
+        store = place.open()
+        token, _ = issue_token(store, "audit", trusted=True)
+        app = create_app(store=store, actors=county_actors(), audit_key=audit_key)
+        with TestClient(app) as client:
+            answer = client.get("/audit/verify", headers={"Authorization": f"Bearer {token}"})
+        assert answer.status_code == 200, answer.text
+        report: dict[str, Any] = answer.json()
+        return report
+
+    def test_a_deleted_timer_row_is_caught(self, place: Place) -> None:
+        county(place)
+        assert self.verify_over_http(place)["ok"] is True
+        place.sql("DELETE FROM timers WHERE project = 'P2'")
+        report = self.verify_over_http(place)
+        assert report["ok"] is False
+        timers = [f for f in report["findings"] if f["what"] == "timer"]
+        assert {f["project"] for f in timers} == {"P2"}
+        assert {f["where"] for f in timers} >= {"timer branch_limit/zj", "timer branch_limit/fgw"}
+        assert report["reason"].startswith("P2, timer ")
+        assert report["first_bad_version"] is None
+
+    def test_unanchored_without_a_checkpoint_or_without_the_public_key(
+        self, place: Place, tmp_path: Path
+    ) -> None:
+        county(place)
+        report = self.verify_over_http(place)
+        assert (report["ok"], report["anchor"]) == (True, None)
+        assert "no checkpoint" in report["unanchored"]
+        sealing, _ = self.ed25519_files(tmp_path)
+        seal(place.open(), load_key(sealing))
+        report = self.verify_over_http(place)
+        assert (report["ok"], report["anchor"]) == (True, None)
+        assert "no public key" in report["unanchored"]
+
+    def test_the_public_key_anchors_and_a_rewritten_chain_is_caught(
+        self, place: Place, tmp_path: Path
+    ) -> None:
+        county(place)
+        sealing, public = self.ed25519_files(tmp_path)
+        seal(place.open(), load_key(sealing))
+        key = load_key(public)
+        report = self.verify_over_http(place, key)
+        assert report["ok"] is True and "ed25519" in report["anchor"]
+        assert report["unanchored"] is None
+        # The newest events gone and every record made to agree: only the sealed heads tell.
+        [(version,)] = place.sql("SELECT version FROM projects WHERE project = 'P2'")
+        place.sql("DELETE FROM events WHERE project = 'P2' AND version > %s", (version - 2,))
+        place.sql("UPDATE projects SET version = %s WHERE project = 'P2'", (version - 2,))
+        place.sql("DELETE FROM snapshots WHERE project = 'P2'")
+        place.sql("DELETE FROM commands WHERE project = 'P2' AND last_version > %s", (version - 2,))
+        place.sql("DELETE FROM project_summaries WHERE project = 'P2'")
+        place.open().rebuild_projections()
+        report = self.verify_over_http(place, key)
+        assert report["ok"] is False
+        assert [(f["project"], f["what"]) for f in report["findings"]] == [("P2", "checkpoint")]
+        assert report["reason"].startswith("P2, ")
+
+    def test_the_service_refuses_a_key_that_can_seal(self, place: Place, tmp_path: Path) -> None:
+        pytest.importorskip("litestar", reason="the server extra is not installed")
+        from approvalflow.server import create_app
+
+        sealing, _ = self.ed25519_files(tmp_path)
+        with pytest.raises(CheckpointError, match="public key"):
+            create_app(store=place.open(), audit_key=load_key(sealing))
+        url = place.url
+        assert main(["serve", "--store", url, "--audit-public-key", str(sealing)]) == 2

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -279,6 +280,42 @@ class TestCommands:
         service.create()
         assert_problem(service.create(), 409, "DuplicateProject")
 
+    @pytest.mark.parametrize(
+        ("command", "by", "args"),
+        [
+            ("negotiate", "guo", None),
+            ("negotiate", "guo", {}),
+            ("approve", "guo", None),
+            ("negotiate", "guo", {"speed": "fast"}),
+            ("negotiate", None, None),
+        ],
+    )
+    def test_the_lean_command_route_answers_as_the_frameworks_route(
+        self, service: Service, command: str, by: str | None, args: Any
+    ) -> None:
+        """A command sent as JSON takes the lean route; sent as text, Litestar answers it (and
+        reads the body as JSON all the same). Both answers (status, headers, body) are the
+        same, bar the project's id; ``by`` None sends no credential (401)."""
+        answers = []
+        for project, media in (("P1", "application/json"), ("P2", "text/plain")):
+            service.create(project)
+            headers = service.headers(by, **{"Content-Type": media})
+            if by is None:
+                headers = {"Content-Type": media}
+            response = service.client.post(
+                f"/projects/{project}/commands/{command}",
+                content=b"" if args is None else json.dumps(args).encode(),
+                headers=headers,
+            )
+            answers.append(
+                (
+                    response.status_code,
+                    sorted(response.headers.items()),
+                    response.text.replace(project, "P"),
+                )
+            )
+        assert answers[0] == answers[1]
+
     def test_a_body_that_is_not_an_object_is_422(self, service: Service) -> None:
         service.create()
         response = service.client.post(
@@ -548,6 +585,45 @@ def test_tokens_are_kept_and_revoked_in_every_store(every_store: str, tmp_path: 
         store.close()
 
 
+@pytest.mark.parametrize("kind", ["memory", "sqlite", "postgres"])
+def test_a_token_revoked_elsewhere_is_refused_on_the_next_request(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """The service keeps the token records it verified (D186); a revocation through another
+    handle on the store (``approvalflow token revoke`` in another process) ends the token at
+    once, for reads and for commands."""
+    if kind == "memory":
+        served = other = open_store("memory://")
+    elif kind == "sqlite":
+        url = f"sqlite:///{tmp_path / 'county.db'}"
+        served, other = open_store(url, create=True), open_store(url)
+    else:
+        base = request.getfixturevalue("postgres_url")
+        url = f"{base}{'&' if '?' in base else '?'}schema=t_{uuid.uuid4().hex[:16]}"
+        served, other = open_store(url, create=True), open_store(url)
+    token, record = issue_token(other, "portal", actor="guo")
+    app = create_app(store=served, actors=county_actors(), clock=ManualClock(MONDAY))
+    headers = {"Authorization": f"Bearer {token}"}
+    try:
+        with TestClient(app) as client:
+            assert client.post(
+                "/projects", json={"id": "P1", "fields": PROJECT_FIELDS}, headers=headers
+            ).is_success
+            for _ in range(2):  # the second answer comes from the kept record
+                assert client.get("/tasks", headers=headers).is_success
+            assert other.revoke_token(record.token_id, datetime.now(UTC))
+            for response in (
+                client.get("/tasks", headers=headers),
+                client.post("/projects/P1/commands/negotiate", headers=headers),
+            ):
+                assert "revoked" in assert_problem(response, 401, "Unauthenticated")["detail"]
+        assert served.load("P1").version == 2
+    finally:
+        served.close()
+        if other is not served:
+            other.close()
+
+
 def test_the_token_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     url = f"sqlite:///{tmp_path / 'county.db'}"
     assert main(["token", "issue", "--store", url, "--system", "oa", "--trusted"]) == 0
@@ -589,6 +665,40 @@ TWO_STAGES: dict[str, Any] = {
         "total_limit_wd": 15,
     }
 }
+
+
+def test_the_task_list_says_which_rated_item_each_rectification_is_about(
+    store: Any,
+) -> None:
+    """Two rectifications of one project waiting on zj are two items, told apart by ``item``
+    (the argument ``rectify`` takes), and a rectify sent with one leaves the other (D187)."""
+    from builders import TWO_STAGES, County
+
+    county = County(settings=TWO_STAGES, store=store)
+    county.to_two_rectifications("P1")
+    token, _ = issue_token(store, "oa", trusted=True)
+    app = create_app(store=store, actors=county_actors(), settings=TWO_STAGES, clock=county.clock)
+    headers = {"Authorization": f"Bearer {token}", "Approvalflow-Actor": "o_zj"}
+    with TestClient(app) as client:
+        items = client.get("/tasks", headers=headers).json()
+        assert sorted((i["kind"], i["item"], i["department"]) for i in items) == [
+            ("rectify", "approval.two", "zj"),
+            ("rectify", "approval.two.zj", "zj"),
+        ]
+        answer = client.post(
+            "/projects/P1/commands/rectify",
+            json={"item": items[0]["item"], "text": "已整改"},
+            headers=headers,
+        )
+        assert answer.status_code == 200, answer.text
+        [left] = client.get("/tasks", headers=headers).json()
+        assert left["item"] == items[1]["item"]
+        # The enterprise confirms that one; its other kinds of item name no rated item.
+        mine = client.get("/tasks", headers={**headers, "Approvalflow-Actor": "fuyuan"}).json()
+        assert {(i["kind"], i["item"]) for i in mine} == {
+            ("confirm_rectification", items[0]["item"]),
+            ("next_step", None),
+        }
 
 
 def test_a_project_in_stages_shows_its_stages_branches_and_ratings(store: Any) -> None:

@@ -366,9 +366,18 @@ class TestEveryKind:
         # A branch's rectification and the stage's wait on zj at once: two items.
         do("rate", "fuyuan", item="approval.two.zj", score=2)
         do("rate", "fuyuan", item="approval.two", score=1)
-        assert [i.kind for i in county.engine.tasks("o_zj")] == ["rectify", "rectify"]
+        # Each says which rated item it is about: the answer a rectify's ``item`` names.
+        assert sorted((i.kind, i.item) for i in county.engine.tasks("o_zj")) == [
+            ("rectify", "approval.two"),
+            ("rectify", "approval.two.zj"),
+        ]
         do("rectify", "o_zj", item="approval.two", text="已整改")
-        assert [i.kind for i in county.engine.tasks("fuyuan")] == ["confirm_rectification"]
+        assert [(i.kind, i.item) for i in county.engine.tasks("o_zj")] == [
+            ("rectify", "approval.two.zj")
+        ]
+        assert [(i.kind, i.item) for i in county.engine.tasks("fuyuan")] == [
+            ("confirm_rectification", "approval.two")
+        ]
         county.create("P2")
         county.do("negotiate", "P2", "guo")
         county.do("submit_pre_review", "P2", "guo", materials=[])

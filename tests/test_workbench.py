@@ -219,6 +219,32 @@ class TestMyTasks:
         ]
         assert 'href="/project/P1"' in page
 
+    def test_two_rectifications_of_one_project_are_two_lines_each_with_its_item(
+        self, tmp_path: Path
+    ) -> None:
+        """zj owes the rectification of its branch and of the stage's result (D187): two
+        lines naming their rated item, each form carrying it, so each rectifies its own."""
+        from builders import TWO_STAGES
+
+        store = open_store(f"sqlite:///{tmp_path / 'county.db'}", create=True)
+        county = County(settings=TWO_STAGES, store=store)
+        county.to_two_rectifications("P1")
+        with TestClient(_app(county, settings=TWO_STAGES)) as client:
+            browser = Browser(client, county)
+            browser.sign_in("o_zj")
+            page = client.get("/").text
+            for item in ("approval.two", "approval.two.zj"):
+                assert f'data-kind="rectify" data-item="{item}"' in page
+                assert f'<span class="item">评价事项 {item}</span>' in page
+                assert f'<input type="hidden" name="item" value="{item}">' in page
+            assert forms(page) == ["/project/P1/do/rectify"] * 2
+            assert len(set(re.findall(r'id="(f-P1-rectify[^"]*)-b"', page))) == 2
+            done = browser.do("P1", "rectify", item="approval.two.zj", text="已整改", back="tasks")
+            assert done.status_code == 200
+            assert 'data-item="approval.two.zj"' not in done.text
+            assert 'data-kind="rectify" data-item="approval.two"' in done.text
+        store.close()
+
     def test_a_person_sees_only_their_own_tasks(self, browser: Browser) -> None:
         county = browser.county
         county.to_pre_review("P1")

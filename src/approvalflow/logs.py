@@ -72,7 +72,14 @@ def _mask_every_shape(text: str) -> str:
     return _LANDLINE.sub(lambda m: f"{m.group(1)}****{m.group(2)}", text)
 
 
+_PLAIN = frozenset({int, float, bool, type(None)})
+
+
 def _mask(value: Any, depth: int = 0) -> Any:
+    # Most values of a request's line are numbers or None: answered before the Mapping check,
+    # an abstract-class check that costs more than the rest of the function.
+    if type(value) in _PLAIN:
+        return value
     if isinstance(value, str):
         return mask_text(value)
     if depth > 8:

@@ -205,7 +205,10 @@ class TaskItem:
     or ``reject`` it); ``department`` names the unit or branch it concerns, if any.
     ``deadline`` is the moment it is due (24:00 local of the last working day), ``None`` when
     no deadline runs; ``working_days_left`` counts from today to that day (0: due tonight,
-    negative: late); ``card`` is the warning card the item shows, if any.
+    negative: late); ``card`` is the warning card the item shows, if any. ``item`` is the
+    rated item a rectification (or its confirmation) is about, as the ``item`` argument of
+    ``rectify`` and ``confirm_rectification`` names it (``approval.two.zj``: a stage's branch;
+    ``approval.two``: the stage's result); ``None`` for every other kind (D187).
     """
 
     actor: str
@@ -217,6 +220,7 @@ class TaskItem:
     deadline: datetime | None = None
     working_days_left: int | None = None
     card: str | None = None
+    item: str | None = None
 
 
 @attrs.frozen
@@ -287,6 +291,7 @@ def sort_by_urgency(items: Iterable[TaskItem]) -> list[TaskItem]:
             i.project,
             i.kind,
             i.department or "",
+            i.item or "",
         ),
     )
 
@@ -900,5 +905,6 @@ def items_of_rows(
             deadline=deadline,
             working_days_left=days_left,
             card=card,
+            item=row.item or None,
         )
     return sort_by_urgency(found.values())

@@ -69,6 +69,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-workbench", action="store_true", help="serve the API only, no pages at /"
     )
     parser.add_argument(
+        "--audit-public-key",
+        type=Path,
+        help="Ed25519 public key (PEM) that checks the store's checkpoints in /audit/verify "
+        "(the service never holds the sealing key)",
+    )
+    parser.add_argument(
         "--forwarded-allow-ips",
         default="127.0.0.1",
         help="proxies whose X-Forwarded-For/-Proto headers are believed (uvicorn)",
@@ -110,6 +116,20 @@ def run(options: argparse.Namespace) -> int:
             raise CommandLineError(f"--session-key-file: {error.strerror}") from None
         if len(session_key) < 32:
             raise CommandLineError("--session-key-file must hold at least 32 bytes of secret")
+    audit_key = None
+    if options.audit_public_key:
+        from approvalflow.errors import CheckpointError
+        from approvalflow.stores.checkpoints import load_key
+
+        try:
+            audit_key = load_key(options.audit_public_key)
+        except CheckpointError as error:
+            raise CommandLineError(f"--audit-public-key: {error.message}") from None
+        if audit_key.can_sign:
+            raise CommandLineError(
+                "--audit-public-key: the file holds a key that can seal checkpoints; give the "
+                "service the Ed25519 public key only (openssl pkey -in KEY -pubout)"
+            )
     if options.counties is not None:
         from approvalflow.cli.common import open_province
         from approvalflow.server.app import IF_MATCH_GUARD
@@ -135,6 +155,7 @@ def run(options: argparse.Namespace) -> int:
                 workbench=not options.no_workbench,
                 session_key=session_key,
                 jwt_header=options.jwt_header,
+                audit_key=audit_key,
             )
         except BaseException:
             province.close()
@@ -155,6 +176,7 @@ def run(options: argparse.Namespace) -> int:
         jwt_header=options.jwt_header,
         public_leaderboard=options.public_leaderboard,
         county=options.county,
+        audit_key=audit_key,
     )
     _serve(app, options, store)
     return 0

@@ -10,24 +10,38 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
+import msgspec
 from litestar import Litestar, MediaType, Request, Response, get, post
+from litestar.concurrency import sync_to_thread
 from litestar.datastructures import ResponseHeader
 from litestar.enums import ScopeType
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
 from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.serialization import default_serializer, encode_json
+from litestar.types import (
+    ASGIApp,
+    HTTPResponseBodyEvent,
+    HTTPResponseStartEvent,
+    Message,
+    Receive,
+    ReceiveMessage,
+    Scope,
+    Send,
+)
 
 from approvalflow import __version__
 from approvalflow.clock import Clock
 from approvalflow.engine import Engine
+from approvalflow.engine.definition import RuleBook
 from approvalflow.errors import (
     ApprovalflowError,
+    CheckpointError,
     InvalidCommand,
     NotAuthorized,
     ProvinceError,
@@ -39,6 +53,7 @@ from approvalflow.rules.context import Context
 from approvalflow.server.auth import ACTOR_HEADER, SYSTEM_HEADER, Authenticator, Caller, JWTSettings
 from approvalflow.server.problems import PROBLEM_TYPE, PreconditionFailed, status_for
 from approvalflow.server.views import (
+    AuditFinding,
     AuditHead,
     AuditReport,
     CommandOutcome,
@@ -64,6 +79,8 @@ from approvalflow.server.views import (
 )
 from approvalflow.server.workbench import WORKBENCH_QUERY
 from approvalflow.settings import Settings
+from approvalflow.stores.audit import ChainHead
+from approvalflow.stores.checkpoints import SealKey
 from approvalflow.stores.tokens import PROVINCE
 
 __all__ = ["IF_MATCH_GUARD", "create_app"]
@@ -171,8 +188,12 @@ def _on_http(request: Request[Any, Any, Any], error: Exception) -> Response[Prob
 
 
 def _on_crash(request: Request[Any, Any, Any], error: Exception) -> Response[Problem]:
-    _logger().error("approvalflow.request_failed", path=request.url.path, error=repr(error))
-    _set_outcome(request, "InternalError")
+    return _crash(request.url.path, request.scope.setdefault("state", {}), error)
+
+
+def _crash(path: str, state: dict[str, Any], error: Exception) -> Response[Problem]:
+    _logger().error("approvalflow.request_failed", path=path, error=repr(error))
+    state["approvalflow_code"] = "InternalError"
     problem = Problem(
         PROBLEM_TYPE + "InternalError", "InternalError", 500, "the service failed", "InternalError"
     )
@@ -214,6 +235,134 @@ def _request_log(app: ASGIApp) -> ASGIApp:
             )
 
     return middleware
+
+
+# The headers the lean command route reads, as ASGI gives them (lowercase) and as it names them.
+_LEAN_HEADERS = {
+    name.encode("latin-1"): name
+    for name in (
+        "authorization",
+        ACTOR_HEADER.lower(),
+        SYSTEM_HEADER.lower(),
+        "idempotency-key",
+        "if-match",
+    )
+}
+
+LeanWork = Callable[[dict[str, Any], Mapping[str, str], str, str, dict[str, Any]], Any]
+
+
+def _lean_commands(work: LeanWork) -> Callable[[ASGIApp], ASGIApp]:
+    """The command route's own middleware: the common request (no query string, each header
+    once, a body that is a JSON object or nothing, sent as JSON or untyped) runs ``work`` in
+    the thread pool and writes its answer directly, without Litestar's parameter extraction,
+    signature model and response building, which cost about as much CPU as the command itself
+    (D185). Any other request, and
+    every refusal, goes the framework's way, so its answers and errors are those of the
+    documented route: the lean path only leaves out work, never changes an answer."""
+
+    def middleware(app: ASGIApp) -> ASGIApp:
+        async def lean(scope: Scope, receive: Receive, send: Send) -> None:
+            messages: list[ReceiveMessage] = []
+            while True:
+                message = await receive()
+                messages.append(message)
+                if message["type"] != "http.request" or not message.get("more_body", False):
+                    break
+            args = _lean_arguments(scope, messages)
+            headers = None if args is None else _lean_headers(scope)
+            if args is None or headers is None:
+                await app(scope, _replay(messages, receive), send)
+                return
+            params = scope["path_params"]
+            try:
+                outcome = await sync_to_thread(
+                    work, scope["state"], headers, params["project_id"], params["name"], args
+                )
+            except ApprovalflowError as error:
+                # Answered here, as the route's own handler would: the framework's handler sits
+                # inside this middleware, and the request log outside it must see the answer.
+                scope["state"]["approvalflow_code"] = error.code
+                await _send(send, _problem(error))
+                return
+            except Exception as error:
+                await _send(send, _crash(scope["path"], scope["state"], error))
+                return
+            await _send(
+                send,
+                Response(outcome, headers={"ETag": _etag(outcome.version)}),
+                media_type="application/json",
+            )
+
+        return lean
+
+    return middleware
+
+
+async def _send(send: Send, response: Response[Any], media_type: str | None = None) -> None:
+    """Write ``response`` as Litestar would (its encoder, its header order), without it."""
+    body = encode_json(response.content, default_serializer)
+    headers = [
+        (name.lower().encode("latin-1"), value.encode("latin-1"))
+        for name, value in response.headers.items()
+    ]
+    start: HTTPResponseStartEvent = {
+        "type": "http.response.start",
+        "status": response.status_code or 200,
+        "headers": [
+            *headers,
+            (b"content-type", (media_type or str(response.media_type)).encode("latin-1")),
+            (b"content-length", str(len(body)).encode()),
+        ],
+    }
+    await send(start)
+    end: HTTPResponseBodyEvent = {"type": "http.response.body", "body": body, "more_body": False}
+    await send(end)
+
+
+def _lean_arguments(scope: Scope, messages: list[ReceiveMessage]) -> dict[str, Any] | None:
+    """A command's arguments from a plain request, or ``None`` to leave it to Litestar."""
+    if scope["query_string"] or messages[-1]["type"] != "http.request":
+        return None
+    chunks: list[bytes] = []
+    for message in messages:
+        if message["type"] == "http.request":
+            chunks.append(message.get("body", b""))
+    body = b"".join(chunks)
+    if not body:
+        return {}
+    try:
+        found = msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        return None  # Litestar says what is wrong with it
+    if found is None:
+        return {}
+    return found if isinstance(found, dict) else None
+
+
+def _lean_headers(scope: Scope) -> dict[str, str] | None:
+    """The headers the command reads, or ``None`` if one comes twice or the body says it is
+    not JSON (Litestar decides those)."""
+    found: dict[str, str] = {}
+    for raw, value in scope["headers"]:
+        if raw == b"content-type" and not value.lower().startswith(b"application/json"):
+            return None
+        name = _LEAN_HEADERS.get(raw)
+        if name is not None:
+            if name in found:
+                return None
+            found[name] = value.decode("latin-1")
+    return found
+
+
+def _replay(messages: list[ReceiveMessage], receive: Receive) -> Receive:
+    """``receive`` again from the start: the lean route read the body already."""
+    pending = list(messages)
+
+    async def replay() -> ReceiveMessage:
+        return pending.pop(0) if pending else await receive()
+
+    return replay
 
 
 _QUERY: Mapping[str, frozenset[str]] = {
@@ -298,6 +447,7 @@ def create_app(
     public_leaderboard: bool = False,
     province: Province | None = None,
     county: str | None = None,
+    audit_key: SealKey | None = None,
 ) -> Litestar:
     """The service over ``store`` (a ``Store`` or a store URL), for the county's ``actors``,
     ``plugins`` and ``settings``. Notices stay in the outbox (for a worker, or for systems that
@@ -313,7 +463,15 @@ def create_app(
     county, tokens are the province store's, and ``/province/...`` answers a province
     credential; the workbench's pages are those of the signed-in person's county
     (docs/province.md). ``county`` names the county a
-    one-county service serves, so a credential of another county is refused there."""
+    one-county service serves, so a credential of another county is refused there.
+
+    ``audit_key`` is the Ed25519 public key that checks the store's checkpoints in
+    ``/audit/verify``; the service holds no key that can seal one (``CheckpointError``)."""
+    if audit_key is not None and audit_key.can_sign:
+        raise CheckpointError(
+            "the service checks checkpoints with an Ed25519 public key and holds no key that "
+            "can seal one: give it the public key (openssl pkey -pubout)"
+        )
     if province is not None:
         if store is not None or plugins or settings is not None or actors:
             raise ProvinceError(
@@ -480,9 +638,74 @@ def create_app(
             project_id, [EventView.of(e) for e in page], page[-1].version if more else None
         )
 
+    def run_command(
+        caller: Caller,
+        project_id: str,
+        name: str,
+        args: dict[str, Any],
+        idempotency_key: str | None,
+        if_match: str | None,
+    ) -> CommandOutcome:
+        """A command as both routes run it (the lean one and Litestar's, see ``_lean_commands``)."""
+        engine = engine_of(caller)
+        expected = _parse_if_match(if_match)
+        # The guard checks the version inside the engine's attempt, so a command that goes
+        # through read no other version and costs no read of its own. A stale If-Match still
+        # answers 412 before any other refusal (RFC 9110: the precondition comes first): only
+        # a refused or replayed command reads the version, to tell which answer is due (D115).
+        _if_match.expected = expected
+        try:
+            result = engine.execute(
+                name,
+                project_id,
+                caller.acting(),
+                args,
+                command_id=command_id_of(caller, idempotency_key),
+            )
+        except ApprovalflowError as error:
+            if expected is None or name == "create" or isinstance(error, PreconditionFailed):
+                raise
+            found = version_of(engine, project_id)
+            if found != expected:
+                raise PreconditionFailed(
+                    f"{project_id} is at version {found}, not {expected}"
+                ) from None
+            raise
+        finally:
+            _if_match.expected = None
+        if result.replayed and expected is not None and name != "create":
+            found = version_of(engine, project_id)
+            if found != expected:
+                raise PreconditionFailed(f"{project_id} is at version {found}, not {expected}")
+        return CommandOutcome.of(result)
+
+    def lean_work(
+        state: dict[str, Any],
+        headers: Mapping[str, str],
+        project_id: str,
+        name: str,
+        args: dict[str, Any],
+    ) -> CommandOutcome:
+        caller = authenticator.authenticate(
+            headers.get("authorization"),
+            headers.get("approvalflow-actor"),
+            headers.get("approvalflow-system"),
+        )
+        # Set before the command runs: the log line names the caller of a refused one too.
+        state["approvalflow_caller"] = caller
+        return run_command(
+            caller,
+            project_id,
+            name,
+            args,
+            headers.get("idempotency-key"),
+            headers.get("if-match"),
+        )
+
     @post(
         "/projects/{project_id:str}/commands/{name:str}",
         sync_to_thread=True,
+        middleware=[_lean_commands(lean_work)],
         response_headers=_ETAG,
         status_code=200,
         responses=_WRITE,
@@ -501,37 +724,8 @@ def create_app(
         the same errors, and ``Idempotency-Key`` as its command id. With ``If-Match`` (the
         ``ETag`` read before), a project that moved on since refuses it with 412."""
         caller = caller_of(request)
-        engine = engine_of(caller)
-        expected = _parse_if_match(if_match)
-        # The guard checks the version inside the engine's attempt, so a command that goes
-        # through read no other version and costs no read of its own. A stale If-Match still
-        # answers 412 before any other refusal (RFC 9110: the precondition comes first): only
-        # a refused or replayed command reads the version, to tell which answer is due (D115).
-        _if_match.expected = expected
-        try:
-            result = engine.execute(
-                name,
-                project_id,
-                caller.acting(),
-                data or {},
-                command_id=command_id_of(caller, idempotency_key),
-            )
-        except ApprovalflowError as error:
-            if expected is None or name == "create" or isinstance(error, PreconditionFailed):
-                raise
-            found = version_of(engine, project_id)
-            if found != expected:
-                raise PreconditionFailed(
-                    f"{project_id} is at version {found}, not {expected}"
-                ) from None
-            raise
-        finally:
-            _if_match.expected = None
-        if result.replayed and expected is not None and name != "create":
-            found = version_of(engine, project_id)
-            if found != expected:
-                raise PreconditionFailed(f"{project_id} is at version {found}, not {expected}")
-        return Response(CommandOutcome.of(result), headers={"ETag": _etag(result.version)})
+        outcome = run_command(caller, project_id, name, data or {}, idempotency_key, if_match)
+        return Response(outcome, headers={"ETag": _etag(outcome.version)})
 
     @get("/tasks", sync_to_thread=True, responses=_READ, security=_SECURITY, tags=["tasks"])
     def tasks(request: Request[Any, Any, Any]) -> list[TaskView]:
@@ -625,30 +819,18 @@ def create_app(
         expect_count: Annotated[int | None, QueryParameter(ge=0)] = None,
         expect_hash: Annotated[str | None, QueryParameter(pattern=r"^[0-9a-f]{64}$")] = None,
     ) -> AuditReport:
-        """Replay every project's chain and name the first finding (timers and checkpoints
-        are checked by ``approvalflow audit verify``); with ``expect_count`` and
-        ``expect_hash`` (a head taken earlier) the store must still be at that head."""
-        from approvalflow.stores.audit import ChainHead, verify_chain
-
+        """Replay every project's chain as ``approvalflow audit verify`` does: versions,
+        snapshots, the timers each state derives, command records, summaries, and the newest
+        checkpoint's heads; its signature is checked when the service was given the public key
+        (``--audit-public-key``), else the report says ``unanchored``. With ``expect_count``
+        and ``expect_hash`` (a head taken earlier) the store must still be at that head."""
         engine = engine_of(caller_of(request))
         expected = None
         if (expect_count is None) != (expect_hash is None):
             raise InvalidCommand("expect_count and expect_hash go together")
         if expect_count is not None and expect_hash is not None:
             expected = ChainHead(expect_count, expect_hash)
-        try:
-            report = verify_chain(engine.store, expected)
-        except TypeError as error:
-            raise InvalidCommand(str(error)) from None
-        bad = report.first_bad
-        return AuditReport(
-            report.ok,
-            report.count,
-            report.head,
-            bad[0] if bad else None,
-            bad[1] if bad else None,
-            report.reason,
-        )
+        return _audit_report(engine, audit_key, expected)
 
     @post(
         "/outbox/claim",
@@ -932,6 +1114,62 @@ def published_document(app: Litestar) -> dict[str, Any]:
     command = document["paths"]["/projects/{project_id}/commands/{name}"]["post"]
     command["requestBody"]["required"] = False
     return document
+
+
+def _audit_report(engine: Engine, key: SealKey | None, expected: ChainHead | None) -> AuditReport:
+    """The service's verification: ``verify_store`` with the engine's own timer derivation and
+    folds, and the store's newest checkpoint (D188)."""
+    from approvalflow.stores.audit import ChainSource, Finding, verify_store
+    from approvalflow.stores.checkpoints import newest_checkpoint
+
+    store = engine.store
+    if not isinstance(store, ChainSource):
+        raise InvalidCommand(f"{type(store).__name__} keeps no audit chain")
+    unreadable: list[Finding] = []
+    try:
+        checkpoint = newest_checkpoint(store)
+    except CheckpointError as error:
+        checkpoint = None
+        unreadable.append(Finding(None, "checkpoint", "newest checkpoint", error.message))
+    with engine.definition.folds.folding():
+        report = verify_store(
+            store,
+            timers_for=RuleBook(engine.definition, store).timers_for,
+            checkpoint=checkpoint,
+            key=key,
+            expected_head=expected,
+        )
+    findings = [*unreadable, *report.findings]
+    first = findings[0] if findings else None
+    version = None
+    # The first bad version, as before: a finding placed at a version of one project's chain.
+    if (
+        first is not None
+        and first.project is not None
+        and first.where.startswith("version ")
+        and first.what in ("chain", "command", "replay")
+    ):
+        version = int(first.where.split()[1])
+    unanchored = report.unanchored
+    if report.anchor is None and checkpoint is None and not unreadable:
+        unanchored = "the store has no checkpoint (seal one with `approvalflow audit seal`)"
+    elif report.anchor is None and key is None and checkpoint is not None:
+        unanchored = (
+            f"{report.unanchored}: the service was given no public key to check the "
+            "checkpoint's signature with (serve --audit-public-key)"
+        )
+    return AuditReport(
+        not findings,
+        report.head.count,
+        report.head.hash,
+        first.project if version is not None and first is not None else None,
+        version,
+        str(first) if first is not None else None,
+        report.projects,
+        [AuditFinding(f.project, f.what, f.where, f.detail) for f in findings],
+        report.anchor,
+        None if report.anchor is not None else unanchored,
+    )
 
 
 def _holdup(holdup: Any) -> dict[str, Any]:

@@ -112,12 +112,24 @@ def issue_token(
     return token, record
 
 
+_CACHED_TOKENS = 512
+"""Verified token records kept at most; past that the cache starts again (a county issues a
+few dozen tokens)."""
+
+
 class Authenticator:
-    """Checks a request's credential against the store's tokens (and the JWT key, if any)."""
+    """Checks a request's credential against the store's tokens (and the JWT key, if any).
+
+    A verified token's record is kept with the store's ``token_generation`` at the time it was
+    read, and used again only while the store answers the same generation: a token saved or
+    revoked anywhere changes it, so a revocation takes effect on the next request (D186).
+    A store that cannot tell (``None``: PostgreSQL) has every token looked up each time."""
 
     def __init__(self, store: Any, jwt: JWTSettings | None = None) -> None:
         self._store = store
         self._jwt = jwt
+        self._generation = getattr(store, "token_generation", None)
+        self._verified: dict[str, tuple[object, TokenRecord]] = {}
 
     @property
     def store(self) -> Any:
@@ -146,8 +158,24 @@ class Authenticator:
             )
         return caller
 
+    def _record(self, token: str) -> TokenRecord | None:
+        hashed = token_hash(token)
+        # Read before the lookup: a change that lands in between makes the next request's
+        # generation differ, so the record kept here is never trusted past it.
+        generation = None if self._generation is None else self._generation()
+        if generation is not None:
+            kept = self._verified.get(hashed)
+            if kept is not None and kept[0] == generation:
+                return kept[1]
+        record: TokenRecord | None = self._store.token_with_hash(hashed)
+        if generation is not None and record is not None and record.revoked_at is None:
+            if len(self._verified) >= _CACHED_TOKENS:
+                self._verified.clear()
+            self._verified[hashed] = (generation, record)
+        return record
+
     def _from_token(self, token: str, asserted_actor: str | None) -> Caller:
-        record: TokenRecord | None = self._store.token_with_hash(token_hash(token))
+        record = self._record(token)
         if record is None:
             raise Unauthenticated("the bearer token is not one this service issued")
         if record.revoked_at is not None:

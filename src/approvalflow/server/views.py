@@ -23,6 +23,7 @@ from approvalflow.rules.stages import current_stage
 from approvalflow.tasks import DoneItem, TaskItem
 
 __all__ = [
+    "AuditFinding",
     "AuditHead",
     "AuditReport",
     "BranchView",
@@ -354,6 +355,8 @@ class TaskView:
     deadline: datetime | None
     working_days_left: int | None
     card: str | None
+    # The rated item a rectification is about (the commands' ``item`` argument); else null.
+    item: str | None = None
 
     @classmethod
     def of(cls, item: TaskItem) -> TaskView:
@@ -366,6 +369,7 @@ class TaskView:
             item.deadline,
             item.working_days_left,
             item.card,
+            item.item,
         )
 
 
@@ -500,13 +504,34 @@ class AuditHead:
 
 
 @attrs.frozen
+class AuditFinding:
+    """One thing the verification found wrong: in which project (null: the store as a whole),
+    what (``chain``, ``version``, ``snapshot``, ``timer``, ``command``, ``projection``,
+    ``replay``, ``legacy``, ``checkpoint``, ``expected``), where, and what is wrong there."""
+
+    project: str | None
+    what: str
+    where: str
+    detail: str
+
+
+@attrs.frozen
 class AuditReport:
+    """``ok`` when nothing was found; ``reason`` and ``first_bad_*`` name the first finding,
+    ``findings`` all of them (timers and the newest checkpoint's heads included). ``anchor``
+    describes the checkpoint whose signature was checked with the service's public key;
+    otherwise ``unanchored`` says why nothing vouches for the store."""
+
     ok: bool
     count: int
     head: str
     first_bad_project: str | None
     first_bad_version: int | None
     reason: str | None
+    projects: int
+    findings: list[AuditFinding]
+    anchor: str | None
+    unanchored: str | None
 
 
 @attrs.frozen

@@ -2,7 +2,9 @@
 
 Only a token's SHA-256 is stored, never the token: whoever reads the database cannot call
 the service with what they read. Every store keeps the same ``TokenRecord`` rows
-(``save_token``, ``token_with_hash``, ``tokens``, ``revoke_token``).
+(``save_token``, ``token_with_hash``, ``tokens``, ``revoke_token``), and says through
+``token_generation`` whether the table may have changed since it last answered, so the service
+can keep the records it verified without missing a revocation (D186).
 """
 
 from __future__ import annotations
@@ -81,6 +83,16 @@ class MemoryTokens:
         if record.token_id in table or any(r.hash == record.hash for r in table.values()):
             raise ValueError(f"token {record.token_id} exists already")
         table[record.token_id] = record
+        self._bump_tokens()
+
+    def _bump_tokens(self) -> None:
+        self.__dict__["_token_changes"] = self.__dict__.get("_token_changes", 0) + 1
+
+    def token_generation(self) -> object | None:
+        """A value that changes whenever a token is saved or revoked: a memory store's tokens
+        change only through this object."""
+        changes: int = self.__dict__.get("_token_changes", 0)
+        return changes
 
     def token_with_hash(self, hashed: str) -> TokenRecord | None:
         return next((r for r in self._token_table().values() if r.hash == hashed), None)
@@ -95,14 +107,31 @@ class MemoryTokens:
         if record is None or record.revoked_at is not None:
             return False
         table[token_id] = attrs.evolve(record, revoked_at=at)
+        self._bump_tokens()
         return True
 
 
 class SQLTokens:
     """The token methods of the SQL stores (the ``api_tokens`` table)."""
 
+    _token_changes: int = 0
+
     def _token_sql(self) -> str:
         return "?" if self._sql.dialect == "sqlite" else "%s"  # type: ignore[attr-defined]
+
+    def token_generation(self) -> object | None:
+        """A value that changes whenever the token table may have changed, or ``None`` where
+        that cannot be told cheaply (every token is then looked up each time).
+
+        On SQLite: this object's own saves and revocations, and ``PRAGMA data_version``, which
+        changes once another connection (``approvalflow token revoke``, a worker) commits
+        anything, and is read without touching the disk. PostgreSQL has no such counter: to
+        ask the server is the round trip the lookup itself costs."""
+        if self._sql.dialect != "sqlite":  # type: ignore[attr-defined]
+            return None
+        with self._lock:  # type: ignore[attr-defined]
+            row = self._connection.execute("PRAGMA data_version").fetchone()  # type: ignore[attr-defined]
+        return (self._token_changes, row[0])
 
     def save_token(self, record: TokenRecord) -> None:
         from approvalflow.stores.serialization import format_datetime
@@ -121,6 +150,7 @@ class SQLTokens:
                 record.county,
             ),
         )
+        self._token_changes += 1
 
     def token_with_hash(self, hashed: str) -> TokenRecord | None:
         p = self._token_sql()
@@ -146,4 +176,5 @@ class SQLTokens:
             "AND revoked_at IS NULL RETURNING token_id",
             (format_datetime(at), token_id),
         )
+        self._token_changes += 1
         return bool(rows)
