@@ -438,7 +438,7 @@ def create_app(
     ) -> list[DoneView]:
         """What the acting person did (已办), the latest first."""
         caller = caller_of(request)
-        return [DoneView.of(item) for item in engine.done(caller.acting())[:limit]]
+        return [DoneView.of(item) for item in engine.done(caller.acting(), limit)]
 
     @post(
         "/preview",

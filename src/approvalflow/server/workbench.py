@@ -38,6 +38,7 @@ from approvalflow.calendar import format_local, to_local
 from approvalflow.engine import Engine
 from approvalflow.errors import ApprovalflowError, InvalidCommand, NotAuthorized
 from approvalflow.money import format_amount
+from approvalflow.rules.metrics import MetricInputs, metrics_from_inputs
 from approvalflow.server.auth import Authenticator, Caller
 from approvalflow.server.names import Names
 from approvalflow.server.problems import status_for
@@ -59,6 +60,7 @@ WORKBENCH_QUERY: Mapping[str, frozenset[str]] = {
     "wb_leaderboard": frozenset({"month", "view", "renderer"}),
     "wb_calendar": frozenset({"month"}),
     "wb_late": frozenset({"at"}),
+    "wb_metrics": frozenset({"month"}),
 }
 """The query parameters each page takes (the service refuses any other)."""
 
@@ -251,7 +253,7 @@ def workbench_handlers(
     env = _environment()
 
     def names() -> Names:
-        return Names.of(engine.settings, engine.actors)
+        return Names.of(engine.settings, engine.actors, engine.commands)
 
     def secure(request: Request[Any, Any, Any]) -> bool:
         return request.url.scheme == "https"
@@ -441,7 +443,7 @@ def workbench_handlers(
         status: int = 200,
     ) -> Response[Any]:
         items = engine.tasks(session.actor)
-        done = engine.done(session.actor)[:50]
+        done = engine.done(session.actor, 50)
         return page(
             request,
             "tasks.html",
@@ -645,16 +647,22 @@ def workbench_handlers(
     # -- 指标 ------------------------------------------------------------------------------------
 
     @get("/metrics", sync_to_thread=True, include_in_schema=False, name="wb_metrics")
-    def metrics(request: Request[Any, Any, Any]) -> Response[Any]:
+    def metrics(request: Request[Any, Any, Any], month: _Query = None) -> Response[Any]:
         found = require(request)
         if isinstance(found, Response):
             return found
         session, made = found
-        overall = engine.metrics(plugins=False)
-        teams = sorted(engine.team_metrics().items())
+        if month is not None and not _valid_month(month):
+            return refused(request, session, InvalidCommand(f"month takes YYYY-MM, not {month!r}"))
+        # One grouped query: the county's inputs are the sum of its teams' (every project has
+        # a team), so the page reads the intervals once.
+        inputs = engine.team_metric_inputs(month=month)
+        calendar = engine.calendar
+        overall = metrics_from_inputs(sum(inputs.values(), MetricInputs()), calendar)
+        teams = [(team, metrics_from_inputs(found, calendar)) for team, found in inputs.items()]
         extra = {}
         if engine.plugin_manager.hook.approvalflow_metrics.get_hookimpls():
-            extra = {k: v for k, v in engine.metrics().items() if k not in overall}
+            extra = {k: v for k, v in engine.metrics(month=month).items() if k not in overall}
         fulfilment = next((v for k, v in extra.items() if k.endswith("fulfilment_rate")), None)
         return page(
             request,
@@ -664,6 +672,10 @@ def workbench_handlers(
             overall=overall,
             teams=teams,
             fulfilment=fulfilment,
+            month=month,
+            this_month=to_local(engine.clock.now()).strftime("%Y-%m"),
+            previous=_shift_month(month, -1) if month else None,
+            following=_shift_month(month, 1) if month else None,
         )
 
     # -- 日历 ------------------------------------------------------------------------------------
@@ -806,7 +818,7 @@ _CELL_LIMIT = 8
 def _late_grid(engine: Engine, now: datetime) -> dict[str, Any]:
     """Departments × the weeks (Monday) late items fell due in, each cell its light: 红灯 for a
     red card or more than five working days late, 黄灯 for late, 绿灯 for none (D134)."""
-    shown = Names.of(engine.settings, engine.actors)
+    shown = Names.of(engine.settings, engine.actors, engine.commands)
     late = engine.late_items(now)
     weeks: set[date] = set()
     cells: dict[tuple[str, date], list[dict[str, Any]]] = {}
@@ -834,7 +846,7 @@ def _late_grid(engine: Engine, now: datetime) -> dict[str, Any]:
         for v in cells.values()
         for i in sorted(v, key=lambda i: -(i["overdue"] or 0))[:_CELL_LIMIT]
     }
-    project_names = {s.id: s.name for s in engine.projects(named)}
+    project_names = engine.project_names(sorted(named))
     departments = sorted(set(engine.settings.departments) | set(late))
     rows = []
     for dept in departments:

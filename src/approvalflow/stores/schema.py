@@ -38,7 +38,8 @@ and where it comes from is ``approvalflow.stores.projections``):
   ``signed``/``started``/``producing`` flags and ``created_us``.
 - ``intervals``: one row per stage left (``kind`` ``stage``) and per department decided
   (``kind`` ``department``): ``start_day`` and ``end_day`` as ``date.toordinal()`` of the local
-  days; ``intervals_by_span`` lets the metrics count projects per distinct pair of days.
+  days; ``intervals_by_span`` lets the metrics count projects per distinct pair of days, and
+  ``intervals_by_team`` (schema version 9) the same per team.
 
 In SQLite these three are ``WITHOUT ROWID`` tables (one b-tree each, keyed by the project).
 
@@ -46,8 +47,9 @@ In SQLite these three are ``WITHOUT ROWID`` tables (one b-tree each, keyed by th
   per party that may act (``projections.TaskRow``), keyed by (party, project, kind, department,
   item, command): the party first, so a task list reads one range of the key per party and a
   commit writes no index beside it (deleting a project's rows whole, when the store does not
-  know its old rows, reads the table). ``events_by_actor`` and ``events_by_principal`` find
-  what an actor did (已办).
+  know its old rows, reads the table); ``state`` (schema version 9) is what the late items
+  read. ``events_by_actor`` and ``events_by_principal`` find what an actor did (已办), in commit
+  order since version 9, so the latest are read first.
 
 - ``project_codes`` (schema version 3): the national platform's project code of each project
   that has one, keyed by the code, so that a code names one project.
@@ -104,7 +106,7 @@ __all__ = [
 
 Dialect = Literal["sqlite", "postgresql"]
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 """The schema version this code reads and writes."""
 
 
@@ -237,6 +239,7 @@ TASK_ROWS_TABLE = Table(
         _c("handler", "text", nullable=True),
         _c("deputy", "text", nullable=True),
         _c("deputy_until_us", "bigint", nullable=True),
+        _c("state", "text"),
         _c("project_name", "text"),
         _c("team", "text"),
         _c("applicant", "text"),
@@ -255,14 +258,17 @@ that may act on it (``approvalflow.stores.projections.TaskRow``, column for colu
 TASK_INDEXES: tuple[Index, ...] = (
     # What an actor did (已办): their events, sent by them or on their behalf. Partial: a timer's
     # events have no sender and most have no principal, and an entry not kept costs no write.
-    Index("events_by_actor", "events", ("by_actor",), "by_actor IS NOT NULL"),
-    Index("events_by_principal", "events", ("on_behalf_of",), "on_behalf_of IS NOT NULL"),
+    # In commit order (``seq``, schema version 9), so the latest are read first and no further.
+    Index("events_by_actor", "events", ("by_actor", "seq"), "by_actor IS NOT NULL"),
+    Index("events_by_principal", "events", ("on_behalf_of", "seq"), "on_behalf_of IS NOT NULL"),
 )
-"""The task list's indexes (schema version 8)."""
+"""The task list's indexes (schema version 7; in commit order since version 9)."""
 
 PROJECTION_INDEXES: tuple[Index, ...] = (
     Index("milestones_by_month", "milestones", ("month", "team", "points")),
     Index("intervals_by_span", "intervals", ("kind", "name", "start_day", "end_day")),
+    # The per-team metrics read it alone, grouped in its order (schema version 9).
+    Index("intervals_by_team", "intervals", ("team", "kind", "name", "start_day", "end_day")),
 )
 
 RULE_SETS_TABLE = Table(
@@ -559,6 +565,19 @@ def _per_project_chains_ddl(dialect: Dialect) -> list[str]:
     return statements
 
 
+def _late_items_ddl(dialect: Dialect) -> list[str]:
+    # The task rows gain ``state``: the table is made anew and the rebuild refills it from every
+    # project's state. The actor indexes gain ``seq`` (in SQLite the rowid every index already
+    # ends with, so only PostgreSQL's change in effect).
+    return [
+        "DROP TABLE IF EXISTS task_rows",
+        _table_ddl(TASK_ROWS_TABLE, dialect),
+        *(f"DROP INDEX IF EXISTS {index.name}" for index in TASK_INDEXES),
+        *(_index_ddl(index) for index in TASK_INDEXES),
+        *(_index_ddl(index) for index in PROJECTION_INDEXES if index.name == "intervals_by_team"),
+    ]
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         2,
@@ -605,6 +624,14 @@ MIGRATIONS: tuple[Migration, ...] = (
         "per-project audit chains, snapshot digests, audit_legacy and checkpoints",
         _per_project_chains_ddl,
         rechain=True,
+    ),
+    # Self-contained (its own function): it may be renumbered.
+    Migration(
+        9,
+        "task_rows keep the branch's state (late items); what each actor did, in commit "
+        "order; intervals by team",
+        _late_items_ddl,
+        rebuild_projections=True,
     ),
 )
 """Every step after version 1, in order. Add one with each change to ``TABLES``."""
