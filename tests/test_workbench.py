@@ -433,6 +433,21 @@ class TestPages:
         gxj = page[page.index('data-department="gxj"') :]
         assert "绿灯" in gxj[: gxj.index("</tr>")]
 
+    def test_a_late_cell_names_eight_projects_and_counts_the_rest(self, browser: Browser) -> None:
+        from datetime import timedelta
+
+        county = browser.county
+        for n in range(1, 11):
+            county.to_approval(f"P{n}")
+        county.advance(timedelta(days=9))
+        browser.sign_in("guo")
+        page = browser.client.get("/late").text
+        row = page[page.index('data-department="fgw"') :]
+        row = row[: row.index("</tr>")]
+        assert row.count('<a href="/project/P') == 8
+        assert "另 2 项" in row
+        assert '<a href="/project/P1">' in row and '<a href="/project/P9">' not in row
+
     def test_the_metrics_page_writes_amounts_in_yi_and_wan(self, browser: Browser) -> None:
         county = browser.county
         county.to_approval("P1")

@@ -820,47 +820,65 @@ def _late_grid(engine: Engine, now: datetime) -> dict[str, Any]:
     red card or more than five working days late, 黄灯 for late, 绿灯 for none (D134)."""
     shown = Names.of(engine.settings, engine.actors, engine.commands)
     late = engine.late_items(now)
+    # Each department's items come the earliest deadline first, so within a cell the most
+    # overdue lead: a cell keeps its first items, counts the rest, and reads each deadline's
+    # week and working days once (a county's late items share a few hundred deadlines).
     weeks: set[date] = set()
-    cells: dict[tuple[str, date], list[dict[str, Any]]] = {}
+    cells: dict[tuple[str, date], dict[str, Any]] = {}
+    of_due: dict[datetime, tuple[date, int | None]] = {}
+    calendar = engine.calendar
     for dept, holdups in late.items():
         for item in holdups:
             if item.due is None:
                 continue
-            day = (to_local(item.due) - timedelta(days=1)).date()
-            week = day - timedelta(days=day.weekday())
+            known = of_due.get(item.due)
+            if known is None:
+                day = (to_local(item.due) - timedelta(days=1)).date()
+                left = item.working_days_left(calendar, now)
+                known = of_due[item.due] = (
+                    day - timedelta(days=day.weekday()),
+                    -left if left is not None else None,
+                )
+            week, overdue = known
             weeks.add(week)
-            left = item.working_days_left(engine.calendar, now)
-            cells.setdefault((dept, week), []).append(
-                {
-                    "project": item.project,
-                    "what": item.what,
-                    "overdue": -left if left is not None else None,
-                    "card": item.card,
-                }
-            )
+            cell = cells.get((dept, week))
+            if cell is None:
+                cell = cells[(dept, week)] = {"items": [], "count": 0, "red": False}
+            cell["count"] += 1
+            if item.card == "red" or (overdue or 0) > 5:
+                cell["red"] = True
+            if len(cell["items"]) < _CELL_LIMIT:
+                cell["items"].append(
+                    {
+                        "project": item.project,
+                        "what": item.what,
+                        "overdue": overdue,
+                        "card": item.card,
+                    }
+                )
     this_week = to_local(now).date() - timedelta(days=to_local(now).weekday())
     weeks.add(this_week)
     columns = sorted(weeks)[-12:]
-    named = {
-        i["project"]
-        for v in cells.values()
-        for i in sorted(v, key=lambda i: -(i["overdue"] or 0))[:_CELL_LIMIT]
-    }
+    named = {i["project"] for cell in cells.values() for i in cell["items"]}
     project_names = engine.project_names(sorted(named))
     departments = sorted(set(engine.settings.departments) | set(late))
     rows = []
     for dept in departments:
         row = []
         for week in columns:
-            items = sorted(cells.get((dept, week), []), key=lambda i: -(i["overdue"] or 0))
-            worst = "green"
-            if items:
-                worst = "yellow"
-                if any(i["card"] == "red" or (i["overdue"] or 0) > 5 for i in items):
-                    worst = "red"
-            for i in items[:_CELL_LIMIT]:
+            cell = cells.get((dept, week))
+            if cell is None:
+                row.append({"light": "green", "items": [], "more": 0})
+                continue
+            for i in cell["items"]:
                 i["name"] = project_names.get(i["project"], i["project"])
-            row.append({"light": worst, "items": items})
+            row.append(
+                {
+                    "light": "red" if cell["red"] else "yellow",
+                    "items": cell["items"],
+                    "more": cell["count"] - len(cell["items"]),
+                }
+            )
         rows.append({"department": dept, "name": shown.department(dept), "cells": row})
     return {
         "columns": columns,
