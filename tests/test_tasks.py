@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from approvalflow import Actor, ApprovalflowError, Engine, NotAuthorized, hookimpl
 from approvalflow.project import ProjectState
 from approvalflow.rules.commands import BUILTIN_COMMANDS
-from approvalflow.rules.holdups import late_items
+from approvalflow.rules.holdups import late_items, late_summary
 from approvalflow.stores.memory import MemoryStore
 from approvalflow.tasks import (
     ITEM_KINDS,
@@ -299,7 +299,10 @@ def late_and_done_as_from_states(county: County, actors: Sequence[str]) -> None:
     engine = county.engine
     now = county.clock.now()
     for at in (now, now + timedelta(days=9), now + timedelta(days=60)):
-        assert engine.late_items(at) == late_items(engine.projects(), engine.rules_for, at), at
+        expected = late_items(engine.projects(), engine.rules_for, at)
+        assert engine.late_items(at) == expected, at
+        for limit in (0, 1, 3):
+            assert engine.late_summary(at, limit) == late_summary(expected, limit), (at, limit)
     for actor in actors:
         everything = engine.done(actor)
         for n in (0, 1, 2, 5):
@@ -738,6 +741,12 @@ class TestLateItemsAndDoneAtScale:
         monkeypatch.setattr(engine._reading, "projects", _no_loading)
         found = engine.late_items(later)
         assert found == expected
+        summary = engine.late_summary(later, 1)
+        assert summary == late_summary(expected, 1)
+        assert [(g.department, g.count, len(g.first)) for g in summary["fgw"]] == [
+            ("fgw", 1, 1),
+            ("fgw", 1, 1),
+        ]
         assert {
             dept: [(h.project, h.what, h.state) for h in items] for dept, items in found.items()
         } == {

@@ -20,6 +20,7 @@ one loaded state's rows. ``Engine.done`` reads the actor's events by an index
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -33,7 +34,7 @@ from approvalflow.project import Branch, ProjectState, Rating
 from approvalflow.rules import stages
 from approvalflow.rules.authorization import BranchParties, Party, authorize
 from approvalflow.rules.commands import BUILTIN_COMMANDS
-from approvalflow.rules.holdups import Holdup
+from approvalflow.rules.holdups import Holdup, LateDue
 from approvalflow.settings import LadderStep, Settings
 from approvalflow.states import BRANCH_OPEN, TERMINAL, investment_project, stage_allows
 from approvalflow.stores.projections import TaskRow
@@ -58,6 +59,7 @@ __all__ = [
     "engine_tasks",
     "items_of_rows",
     "late_of_rows",
+    "late_summary_of_rows",
     "open_items",
     "part_name",
     "sort_by_urgency",
@@ -1003,3 +1005,72 @@ def late_of_rows(
     for items in late.values():
         items.sort(key=lambda h: (h.due, h.project))
     return dict(sorted(late.items()))
+
+
+def late_summary_of_rows(
+    rows: Iterable[TaskRow],
+    settings_for: Callable[[TaskRow], Settings],
+    now: datetime,
+    limit: int,
+) -> dict[str, list[LateDue]]:
+    """``rules.holdups.late_summary`` of ``late_of_rows``, built without a ``Holdup`` for
+    every late item: the rows are grouped by what their items share (a review's rule set,
+    answered units, cards and deadline; a branch's department and deadline), counted, and only
+    each group's first ``limit`` items (by project) are made: a board of tens of thousands of
+    late items shows a few hundred."""
+    until = to_epoch_us(now)
+    reviews: dict[tuple[str, str, str, int], list[TaskRow]] = {}
+    groups: dict[tuple[str, int], list[tuple[list[TaskRow], str | None]]] = {}
+    singles: dict[tuple[str, int], list[TaskRow]] = {}
+    for row in rows:
+        due_us = row.deadline_us
+        if due_us is None or due_us > until:
+            continue
+        kind = row.kind
+        if kind == "review":
+            key = (row.fingerprint, row.answered, row.cards, due_us)
+            found = reviews.get(key)
+            if found is None:
+                found = reviews[key] = []
+            found.append(row)
+        elif kind == "issue_stage_result" or (
+            kind in ("accept", "decide") and row.state in BRANCH_OPEN
+        ):
+            at = (row.department, due_us)
+            found = singles.get(at)
+            if found is None:
+                found = singles[at] = []
+            found.append(row)
+    for (_, answered, _cards, due_us), found in reviews.items():
+        settings = settings_for(found[0])
+        done = answered.split(_SEP) if answered else ()
+        for unit in settings.pre_review.members:
+            if unit not in done:
+                groups.setdefault((unit, due_us), []).append((found, _card_of(found[0], unit)))
+    for (dept, due_us), found in singles.items():
+        for row in found:
+            groups.setdefault((dept, due_us), []).append(([row], row.card))
+    summary: dict[str, list[LateDue]] = {}
+    for (dept, due_us), parts in sorted(groups.items()):
+        count = sum(len(part) for part, _ in parts)
+        cards = frozenset(card for _, card in parts if card)
+        candidates = heapq.nsmallest(
+            limit, (row for part, _ in parts for row in part), key=lambda row: row.project
+        )
+        late = late_of_rows(candidates, settings_for, now).get(dept, [])
+        first = tuple(item for item in late if to_epoch_us(item.due or now) == due_us)[:limit]
+        summary.setdefault(dept, []).append(
+            LateDue(dept, from_epoch_us(due_us), count, cards, first)
+        )
+    return summary
+
+
+def _card_of(row: TaskRow, unit: str) -> str | None:
+    """The card a late row shows for ``unit`` (a review's per unit, else the row's)."""
+    if row.kind != "review":
+        return row.card
+    for pair in row.cards.split(_SEP) if row.cards else ():
+        name, _, card = pair.partition("=")
+        if name == unit:
+            return card
+    return None

@@ -21,7 +21,7 @@ from approvalflow.model import Actor, ActorDirectory, CommandResult, Event, InMe
 from approvalflow.plugins import combine
 from approvalflow.project import ProjectState
 from approvalflow.rules.commands import CommandSpec
-from approvalflow.rules.holdups import Holdup
+from approvalflow.rules.holdups import Holdup, LateDue
 from approvalflow.rules.metrics import MetricInputs
 from approvalflow.rules.points import LeaderboardRow
 from approvalflow.rules.preview import Preview
@@ -239,6 +239,12 @@ class Engine:
 
     def project_ids(self) -> list[str]:
         return self._reading.project_ids()
+
+    def late_summary(self, now: datetime | None = None, limit: int = 8) -> dict[str, list[LateDue]]:
+        """The late items by department and deadline: how many fell due at each deadline, the
+        cards they show and the first ``limit`` (what the 逾期 board shows), without making
+        every item."""
+        return self._reading.late_summary(now, limit)
 
     def project_names(self, ids: Iterable[str]) -> dict[str, str]:
         """The name of each of ``ids`` that exists (read from its first event)."""

@@ -20,7 +20,7 @@ from approvalflow.rules import holdups as holdups_rule
 from approvalflow.rules import lifecycle, metrics, stages, timers
 from approvalflow.rules import points as points_rule
 from approvalflow.rules import preview as preview_rule
-from approvalflow.rules.holdups import Holdup
+from approvalflow.rules.holdups import Holdup, LateDue
 from approvalflow.rules.metrics import MetricInputs
 from approvalflow.rules.points import LeaderboardRow
 from approvalflow.rules.preview import Preview
@@ -28,7 +28,7 @@ from approvalflow.settings import Settings
 from approvalflow.states import TERMINAL
 from approvalflow.stores import Store
 from approvalflow.stores.projections import TaskRow
-from approvalflow.tasks import LATE_KINDS, late_of_rows
+from approvalflow.tasks import LATE_KINDS, late_of_rows, late_summary_of_rows
 
 __all__ = ["ReadSide"]
 
@@ -168,6 +168,23 @@ class ReadSide:
             return rules.rules_for_fingerprint(row.fingerprint, row.project)
 
         return late_of_rows(rows, settings_for, now)
+
+    def late_summary(self, now: datetime | None = None, limit: int = 8) -> dict[str, list[LateDue]]:
+        """``late_items`` by department and deadline, each deadline's count, cards and first
+        ``limit`` items (``rules.holdups.late_summary``), read from the task rows where the
+        store keeps them without a ``Holdup`` per item (``tasks.late_summary_of_rows``)."""
+        if limit < 0:
+            raise ValueError(f"limit must be 0 or more, not {limit}")
+        now = now or self.clock.now()
+        rows = self.store.due_task_rows(LATE_KINDS, now)
+        if rows is None:
+            return holdups_rule.late_summary(self.late_items(now), limit)
+        rules = self.rules
+
+        def settings_for(row: TaskRow) -> Settings:
+            return rules.rules_for_fingerprint(row.fingerprint, row.project)
+
+        return late_summary_of_rows(rows, settings_for, now, limit)
 
     def project_ids(self) -> list[str]:
         return self.store.project_ids()

@@ -50,7 +50,7 @@ from approvalflow.server.sessions import (
     SessionKeys,
 )
 from approvalflow.server.svg import gantt_bars, gantt_svg, month_days
-from approvalflow.tasks import open_items
+from approvalflow.tasks import open_items, working_days_left
 
 __all__ = ["WORKBENCH_QUERY", "workbench_handlers"]
 
@@ -819,35 +819,28 @@ def _late_grid(engine: Engine, now: datetime) -> dict[str, Any]:
     """Departments × the weeks (Monday) late items fell due in, each cell its light: 红灯 for a
     red card or more than five working days late, 黄灯 for late, 绿灯 for none (D134)."""
     shown = Names.of(engine.settings, engine.actors, engine.commands)
-    late = engine.late_items(now)
-    # Each department's items come the earliest deadline first, so within a cell the most
-    # overdue lead: a cell keeps its first items, counts the rest, and reads each deadline's
-    # week and working days once (a county's late items share a few hundred deadlines).
+    # By department and deadline, the earliest first, each with its count and first items
+    # (Engine.late_summary): a cell adds up its deadlines and names the first eight items.
+    late = engine.late_summary(now, _CELL_LIMIT)
     weeks: set[date] = set()
     cells: dict[tuple[str, date], dict[str, Any]] = {}
-    of_due: dict[datetime, tuple[date, int | None]] = {}
     calendar = engine.calendar
-    for dept, holdups in late.items():
-        for item in holdups:
-            if item.due is None:
-                continue
-            known = of_due.get(item.due)
-            if known is None:
-                day = (to_local(item.due) - timedelta(days=1)).date()
-                left = item.working_days_left(calendar, now)
-                known = of_due[item.due] = (
-                    day - timedelta(days=day.weekday()),
-                    -left if left is not None else None,
-                )
-            week, overdue = known
+    total = 0
+    for dept, groups in late.items():
+        for group in groups:
+            day = (to_local(group.due) - timedelta(days=1)).date()
+            week = day - timedelta(days=day.weekday())
+            left = working_days_left(group.due, calendar, now)
+            overdue = -left if left is not None else None
             weeks.add(week)
+            total += group.count
             cell = cells.get((dept, week))
             if cell is None:
                 cell = cells[(dept, week)] = {"items": [], "count": 0, "red": False}
-            cell["count"] += 1
-            if item.card == "red" or (overdue or 0) > 5:
+            cell["count"] += group.count
+            if "red" in group.cards or (overdue or 0) > 5:
                 cell["red"] = True
-            if len(cell["items"]) < _CELL_LIMIT:
+            for item in group.first[: _CELL_LIMIT - len(cell["items"])]:
                 cell["items"].append(
                     {
                         "project": item.project,
@@ -880,12 +873,7 @@ def _late_grid(engine: Engine, now: datetime) -> dict[str, Any]:
                 }
             )
         rows.append({"department": dept, "name": shown.department(dept), "cells": row})
-    return {
-        "columns": columns,
-        "rows": rows,
-        "count": sum(len(v) for v in late.values()),
-        "cell_limit": _CELL_LIMIT,
-    }
+    return {"columns": columns, "rows": rows, "count": total, "cell_limit": _CELL_LIMIT}
 
 
 def _month_grid(engine: Engine, year: int, month: int) -> list[list[dict[str, Any]]]:
