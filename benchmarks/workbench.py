@@ -1,14 +1,16 @@
 """Every workbench page's time on a SQLite store of many projects (default 100,000).
 
-    python benchmarks/workbench.py [--projects 100000] [--repeats 5] [--dir DIR]
+    python benchmarks/workbench.py [--projects 100000] [--repeats 5] [--dir DIR] [--keep FILE]
 
-The store is bulk-loaded as ``report_100k`` loads it (``workloads.report_templates``: copies
-of 24 engine-made projects at four stages, six start months, 20 teams, with the report tables'
-rows their commits would have written), then one page is asked ``--repeats`` times through the
-app in process (Litestar's test client: the page's own time, no network), signed in as an
-officer (``o_fgw``) with tasks on the copies. A page whose first answer takes more than five
-seconds is asked once. Printed: the median and every sample per page, in ms, and the target
-(200 ms); nothing is asserted (the figures go to docs/workbench.md by hand).
+The store is bulk-loaded as ``report_100k`` loads it (``workloads.load_report_sqlite``: copies
+of 24 engine-made projects at four stages, six start months, 20 teams, with their chained
+events and the report tables' and task list's rows their commits would have written), then
+one page is asked ``--repeats`` times through the app in process (Litestar's test client: the
+page's own time, no network), signed in as an officer (``o_fgw``) with tasks on the copies.
+A page whose first answer takes more than five seconds is asked once. Printed: the median and
+every sample per page, in ms, and the target (200 ms); nothing is asserted (the figures go to
+docs/workbench.md by hand). ``--keep FILE`` loads the store into FILE and keeps it, or
+measures FILE as it is when it exists already.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from workloads import TEAMS, county_actors, report_templates  # noqa: E402
+from workloads import TEAMS, county_actors, load_report_sqlite  # noqa: E402
 
 PAGES = (
     ("my_tasks", "/"),
@@ -43,53 +45,30 @@ TARGET_MS = 200.0
 
 
 def load(path: str, projects: int) -> float:
-    """Bulk-load ``projects`` copies into a new SQLite store at ``path``; seconds taken."""
-    from approvalflow.readmodels import REPORTS
-    from approvalflow.stores.projections import ProjectionSQL, interval_rows, summary_row
-    from approvalflow.stores.serialization import pack_state, state_to_json
+    """Bulk-load ``projects`` copies into a new SQLite store at ``path``; seconds taken: the
+    copies' chained events, snapshots, timers and report rows (``workloads.load_report_sqlite``)
+    and the task rows their commits would have written (``approvalflow.tasks.task_rows``)."""
+    from approvalflow.stores.projections import TASK_COLUMNS
     from approvalflow.stores.sqlite import SQLiteStore
+    from approvalflow.tasks import task_rows
 
     SQLiteStore(path).close()
     started = time.perf_counter()
-    templates = report_templates()
-    texts, projected = [], []
-    for state in templates:
-        text = state_to_json(state)
-        assert text.count('"TPLPROJECT"') == 1 and text.count('"team":"light_alloy"') == 1
-        texts.append((state.version, text))
-        projection = REPORTS.projection(state)
-        projected.append(
-            (
-                summary_row(state.id, projection.summary),
-                interval_rows(REPORTS, state.id, projection),
-                REPORTS.state_milestone_rows(state),
-            )
-        )
-    sql = ProjectionSQL("sqlite")
+    loaded = load_report_sqlite(path, projects)
+    rows_of = [sorted(task_rows(state)) for state in loaded["states"]]
+    insert_task = (
+        f"INSERT INTO task_rows ({', '.join(TASK_COLUMNS)}) "
+        f"VALUES ({', '.join('?' * len(TASK_COLUMNS))})"
+    )
     connection = sqlite3.connect(path, isolation_level=None)
     try:
         connection.execute("PRAGMA synchronous = OFF")
         connection.execute("BEGIN")
         for i in range(projects):
-            version, text = texts[i % len(texts)]
             pid, team = f"R{i:07d}", TEAMS[i % len(TEAMS)]
-            text = text.replace('"TPLPROJECT"', f'"{pid}"').replace(
-                '"team":"light_alloy"', f'"team":"{team}"'
-            )
-            connection.execute(
-                "INSERT INTO projects (project, version) VALUES (?, ?)", (pid, version)
-            )
-            connection.execute(
-                "INSERT INTO snapshots (project, version, state) VALUES (?, ?, ?)",
-                (pid, version, pack_state(text)),
-            )
-            summary, intervals, milestones = projected[i % len(projected)]
-            connection.execute(sql.upsert_summary, (pid, team, *summary[2:]))
             connection.executemany(
-                sql.upsert_interval, [(pid, k, n, team, a, b) for _, k, n, _, a, b in intervals]
-            )
-            connection.executemany(
-                sql.insert_milestone, [(pid, m, team, *rest) for _, m, _, *rest in milestones]
+                insert_task,
+                [row._replace(project=pid, team=team) for row in rows_of[i % len(rows_of)]],
             )
         connection.execute("COMMIT")
         connection.execute("ANALYZE")
@@ -146,16 +125,19 @@ def main() -> int:
     parser.add_argument("--projects", type=int, default=100_000)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--dir", default=None, help="parent of the temporary SQLite file")
+    parser.add_argument("--keep", default=None, help="the SQLite file to load once and keep")
     options = parser.parse_args()
     logging.getLogger("approvalflow").setLevel(logging.WARNING)
     import structlog
 
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     with tempfile.TemporaryDirectory(dir=options.dir) as directory:
-        path = os.path.join(directory, "workbench.db")
-        print(f"loading {options.projects} projects...", file=sys.stderr)
-        load_s = load(path, options.projects)
-        print(f"  loaded in {load_s:.1f} s", file=sys.stderr)
+        path = options.keep or os.path.join(directory, "workbench.db")
+        load_s = 0.0
+        if not os.path.exists(path):
+            print(f"loading {options.projects} projects...", file=sys.stderr)
+            load_s = load(path, options.projects)
+            print(f"  loaded in {load_s:.1f} s", file=sys.stderr)
         pages = measure(path, options.repeats)
     load_avg = os.getloadavg()
     print(

@@ -236,6 +236,23 @@ class TestReports:
         assert lines[1].startswith("all,,,1,100000000,0.0,0.0,0,0.0")
         assert lines[2].startswith("team,new_materials,new_materials,1,100000000")
 
+    def test_metrics_of_the_projects_signed_in_a_month(
+        self, filled: str, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """The project was signed in March: March's rows are the report's, April has none."""
+        capsys.readouterr()
+        base = ["report", "metrics", "--store", filled, "--format", "csv"]
+        assert main([*base, "--month", "2026-03"]) == 0
+        march = capsys.readouterr().out.splitlines()
+        assert march[1].startswith("all,,,1,100000000,0.0,0.0,0,0.0")
+        assert march[2].startswith("team,new_materials,new_materials,1,100000000")
+        assert main([*base, "--month", "2026-04"]) == 0
+        april = capsys.readouterr().out.splitlines()
+        assert april[1].startswith("all,,,0,0,")
+        assert not any(line.startswith("team,") for line in april)
+        assert main([*base, "--month", "2026-4"]) == 2
+        assert "--month takes YYYY-MM" in capsys.readouterr().err
+
     def test_late_items_by_department(
         self, filled: str, capsys: pytest.CaptureFixture[str]
     ) -> None:

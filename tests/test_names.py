@@ -296,3 +296,19 @@ def test_huguan_names_its_five_squads_on_the_leaderboard(
     assert named.get("new_energy") == "新能源产业招商小分队", named
     assert main(argv) == 0
     assert "新能源产业招商小分队 (new_energy)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("county", ["huguan", "jiangle", "gaoqing", "shangnan", "county_template"])
+def test_every_county_command_has_a_title_the_names_answer(county: str) -> None:
+    """A county's own commands carry a Chinese title (``CommandSpec.title``, D178), which
+    ``Names.command`` answers in place of the id."""
+    from approvalflow import Engine
+    from approvalflow.rules.commands import BUILTIN_COMMANDS
+
+    engine = Engine(actors=[], plugins=[county])
+    own = {name: spec for name, spec in engine.commands.items() if name not in BUILTIN_COMMANDS}
+    assert own  # (Jiaocheng adds no command of its own)
+    names = Names.of(engine.settings, engine.actors, engine.commands)
+    for name, spec in own.items():
+        assert spec.title, name
+        assert names.command(name) == spec.title != name

@@ -40,6 +40,7 @@ def _fill(county: County) -> None:
     county.to_approval("P4")
     county.advance(timedelta(days=40))  # April: P4's departments run out of time
     county.create("P5", by="any_recruiter", team="chips")
+    county.to_signed("P6")  # the one signed in May
 
 
 def _figures(county: County, ids: list[str] | None = None) -> dict[str, Any]:
@@ -51,6 +52,29 @@ def _figures(county: County, ids: list[str] | None = None) -> dict[str, Any]:
         "board": engine.leaderboard("2026-04", ids),
         "metrics": engine.metrics(ids),
         "teams": engine.team_metrics(ids),
+        "march_metrics": engine.metrics(ids, month="2026-03"),
+        "april_teams": engine.team_metrics(ids, month="2026-04"),
+        "march_teams": engine.team_metrics(ids, month="2026-03"),
+        "may_teams": engine.team_metrics(ids, month="2026-05"),
+        "may_signed": engine.signed_in("2026-05", ids),
+    }
+
+
+def _signed_in(states: list[Any], month: str) -> list[Any]:
+    return [
+        s
+        for s in states
+        if "signed" in s.milestones and points_rule.milestone_month(s.milestones["signed"]) == month
+    ]
+
+
+def _by_team(states: list[Any], calendar: Any) -> dict[str, Any]:
+    by_team: dict[str, list[Any]] = {}
+    for state in states:
+        by_team.setdefault(state.team, []).append(state)
+    return {
+        team: metrics_rule.compute_metrics(chosen, calendar)
+        for team, chosen in sorted(by_team.items())
     }
 
 
@@ -72,6 +96,13 @@ def _reference(county: County, ids: list[str] | None = None) -> dict[str, Any]:
             team: metrics_rule.compute_metrics(chosen, engine.calendar)
             for team, chosen in sorted(by_team.items())
         },
+        "march_metrics": metrics_rule.compute_metrics(
+            _signed_in(states, "2026-03"), engine.calendar
+        ),
+        "april_teams": _by_team(_signed_in(states, "2026-04"), engine.calendar),
+        "march_teams": _by_team(_signed_in(states, "2026-03"), engine.calendar),
+        "may_teams": _by_team(_signed_in(states, "2026-05"), engine.calendar),
+        "may_signed": sorted(s.id for s in _signed_in(states, "2026-05")),
     }
 
 
@@ -83,11 +114,25 @@ class TestTheSameFiguresOnEveryStore:
         _fill(county)
         found = _figures(county)
         assert found == _reference(county)
-        assert found["metrics"]["signed_count"] == 3
+        assert found["metrics"]["signed_count"] == 4
         assert set(found["teams"]) == {"light_alloy", "energy", "chips"}
         assert found["metrics"]["department_days"]["zj"]["count"] == 1
-        assert found["metrics"]["stage_days"]["pre_review"]["count"] == 3
-        for ids in (["P1"], ["P2", "P3", "nope"], ["P4", "P4"], []):
+        assert found["metrics"]["stage_days"]["pre_review"]["count"] == 4
+        assert found["march_metrics"]["signed_count"] == 3
+        assert found["may_signed"] == ["P6"]
+        assert found["april_teams"] == {}
+        assert set(found["may_teams"]) == {"light_alloy"}
+        assert found["may_teams"]["light_alloy"]["signed_count"] == 1
+        # The page's one query: the teams' inputs add up to the county's.
+        inputs = county.engine.team_metric_inputs(month="2026-03")
+        total = sum(inputs.values(), metrics_rule.MetricInputs())
+        assert (
+            metrics_rule.metrics_from_inputs(total, county.engine.calendar)
+            == (found["march_metrics"])
+        )
+        with pytest.raises(ValueError, match="YYYY-MM"):
+            county.engine.team_metrics(month="2026-3")
+        for ids in (["P1"], ["P2", "P3", "nope"], ["P4", "P4"], ["P6", "P1"], []):
             assert _figures(county, ids) == _reference(county, list(dict.fromkeys(ids)))
 
     def test_plugin_metrics_still_get_the_project_states(self, every_store: str) -> None:

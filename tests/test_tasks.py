@@ -22,6 +22,7 @@ from layouts import to_version_8
 from approvalflow import Actor, ApprovalflowError, Engine, NotAuthorized, hookimpl
 from approvalflow.project import ProjectState
 from approvalflow.rules.commands import BUILTIN_COMMANDS
+from approvalflow.rules.holdups import late_items, late_summary
 from approvalflow.stores.memory import MemoryStore
 from approvalflow.tasks import (
     ITEM_KINDS,
@@ -289,6 +290,24 @@ def same_as_the_reference(county: County, actors: Sequence[str]) -> None:
             [(p.id, p.stage) for p in county.engine.projects()],
         )
         assert county.engine.tasks(actor) == from_states(county.engine, actor), actor
+    late_and_done_as_from_states(county, actors)
+
+
+def late_and_done_as_from_states(county: County, actors: Sequence[str]) -> None:
+    """The late items read from the task rows are the ones every project's state gives, now
+    and later on (when more are late, and entrustments have ended); the latest ``n`` of an
+    actor's 已办, read from their newest events only, are the first ``n`` of the whole list."""
+    engine = county.engine
+    now = county.clock.now()
+    for at in (now, now + timedelta(days=9), now + timedelta(days=60)):
+        expected = late_items(engine.projects(), engine.rules_for, at)
+        assert engine.late_items(at) == expected, at
+        for limit in (0, 1, 3):
+            assert engine.late_summary(at, limit) == late_summary(expected, limit), (at, limit)
+    for actor in actors:
+        everything = engine.done(actor)
+        for n in (0, 1, 2, 5):
+            assert engine.done(actor, n) == everything[:n], (actor, n)
 
 
 class TestEveryKind:
@@ -650,6 +669,37 @@ class TestTheReadModelIsKept:
         finally:
             migrated.store.close()
 
+    def test_a_version_8_store_gets_the_rows_state_by_the_migration(self, tmp_path: Any) -> None:
+        """Schema 9 makes ``task_rows`` anew with ``state`` and rebuilds it; the late items and
+        the lists then read as before the downgrade."""
+        import sqlite3
+
+        from approvalflow.stores.sqlite import SQLiteStore
+
+        path = tmp_path / "v8.db"
+        county = County(settings=SMALL, store=SQLiteStore(path))
+        drive(county)
+        later = county.clock.now() + timedelta(days=60)
+        lists, late = every_list(county.engine), county.engine.late_items(later)
+        assert late
+        county.engine.store.close()
+        connection = sqlite3.connect(path)
+        with connection:
+            connection.execute("ALTER TABLE task_rows DROP COLUMN state")
+            connection.execute("DROP INDEX events_by_actor")
+            connection.execute("CREATE INDEX events_by_actor ON events (by_actor)")
+            connection.execute("UPDATE meta SET schema_version = 8")
+        connection.close()
+        migrated = Engine(
+            actors=county.engine.actors, store=SQLiteStore(path), settings=SMALL, clock=county.clock
+        )
+        try:
+            assert every_list(migrated) == lists
+            assert migrated.late_items(later) == late
+            assert migrated.done("guo", 2) == migrated.done("guo")[:2]
+        finally:
+            migrated.store.close()
+
     @pytest.mark.usefixtures("every_store")
     def test_each_project_s_items_follow_the_rule_set_it_is_pinned_to(self) -> None:
         county = County(settings=SMALL)
@@ -682,3 +732,74 @@ class TestTheReadModelIsKept:
         assert [d.project for d in county.engine.done("m1")] == ["P3", "P2"]
         everything = {d.project for d in county.engine.done("guo")}
         assert everything == {"P1", "P2", "P3", "P4"}
+
+
+class TestLateItemsAndDoneAtScale:
+    """The late items and the latest 已办 are read from the store's rows and indexes: no
+    project is loaded, and the answers are the ones the states give."""
+
+    @pytest.mark.usefixtures("every_store")
+    def test_late_items_come_from_the_task_rows_without_loading_a_project(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        county = County(settings=SMALL)
+        drive(county)  # P1 in pre-review; P3 in approval: zj accepted, fgw deficient
+        county.do("transfer", "P3", "o_zj", to="o_zj", reason="专人负责")
+        county.do("entrust", "P3", "o_zj", to="o_zj2", until="2026-04-01")
+        engine = county.engine
+        later = county.clock.now() + timedelta(days=60)
+        expected = late_items(engine.projects(), engine.rules_for, later)
+        monkeypatch.setattr(engine._reading, "projects", _no_loading)
+        found = engine.late_items(later)
+        assert found == expected
+        summary = engine.late_summary(later, 1)
+        assert summary == late_summary(expected, 1)
+        assert [(g.department, g.count, len(g.first)) for g in summary["fgw"]] == [
+            ("fgw", 1, 1),
+            ("fgw", 1, 1),
+        ]
+        assert {
+            dept: [(h.project, h.what, h.state) for h in items] for dept, items in found.items()
+        } == {
+            "fgw": [("P1", "pre_review", "silent"), ("P3", "approval", "deficient")],
+            "gxj": [("P1", "pre_review", "silent")],
+            "zj": [("P3", "approval", "accepted")],
+        }
+        # The entrustment has ended by then: no deputy is named, as the state says.
+        assert found["zj"][0].handler == "o_zj" and found["zj"][0].deputy is None
+        assert engine.late_items(county.clock.now()) == {}
+
+    @pytest.mark.usefixtures("every_store")
+    def test_the_latest_done_are_read_from_the_newest_events_only(self) -> None:
+        county = County(settings=SMALL)
+        for n in range(1, 8):
+            county.create(f"P{n}")
+            county.advance(timedelta(minutes=1))
+            county.do("negotiate", f"P{n}", "guo")
+            county.advance(timedelta(minutes=1))
+        everything = county.engine.done("guo")
+        assert len(everything) == 14
+        reads: list[int | None] = []
+        store = county.engine.store
+        original = store.actor_events
+
+        def counted(actor: str, newest: int | None = None) -> Any:
+            reads.append(newest)
+            return original(actor, newest)
+
+        store.actor_events = counted  # type: ignore[method-assign]
+        latest = county.engine.done("guo", 3)
+        assert latest == everything[:3]
+        assert [(d.project, d.what) for d in latest] == [
+            ("P7", "stage_changed"),
+            ("P7", "created"),
+            ("P6", "stage_changed"),
+        ]
+        assert reads == [64]  # one read of the newest events, not the whole history
+        assert county.engine.done("guo", 0) == []
+        with pytest.raises(ValueError, match="limit"):
+            county.engine.done("guo", -1)
+
+
+def _no_loading(*_args: Any, **_kwargs: Any) -> Any:
+    raise AssertionError("a project was loaded")

@@ -20,8 +20,11 @@ pytest.importorskip("litestar", reason="the server extra is not installed")
 from builders import County
 from litestar.testing import TestClient
 
+from approvalflow import hookimpl
+from approvalflow.names import Names
 from approvalflow.server import create_app, issue_token
 from approvalflow.stores import open_store
+from approvalflow.tasks import TaskItem
 
 CSRF = re.compile(r'name="_csrf" value="([0-9a-f]+)"')
 
@@ -456,6 +459,21 @@ class TestPages:
         gxj = page[page.index('data-department="gxj"') :]
         assert "绿灯" in gxj[: gxj.index("</tr>")]
 
+    def test_a_late_cell_names_eight_projects_and_counts_the_rest(self, browser: Browser) -> None:
+        from datetime import timedelta
+
+        county = browser.county
+        for n in range(1, 11):
+            county.to_approval(f"P{n}")
+        county.advance(timedelta(days=9))
+        browser.sign_in("guo")
+        page = browser.client.get("/late").text
+        row = page[page.index('data-department="fgw"') :]
+        row = row[: row.index("</tr>")]
+        assert row.count('<a href="/project/P') == 8
+        assert "另 2 项" in row
+        assert '<a href="/project/P1">' in row and '<a href="/project/P9">' not in row
+
     def test_the_metrics_page_writes_amounts_in_yi_and_wan(self, browser: Browser) -> None:
         county = browser.county
         county.to_approval("P1")
@@ -466,6 +484,64 @@ class TestPages:
         assert "<td>6,000万</td>" in page
         assert "<td>4.0%</td>" in page  # funds rate 6000万 / 15亿
         assert '<tr data-team="light_alloy">' in page
+
+    def test_the_metrics_page_by_signing_month(self, browser: Browser) -> None:
+        """``?month=`` shows the projects signed in that month, the county's row the sum of
+        the teams'; a month with none signs nothing; a bad month is refused."""
+        county = browser.county
+        county.to_approval("P1")  # signed in 2026-03
+        browser.sign_in("guo")
+        march = browser.client.get("/metrics", params={"month": "2026-03"}).text
+        assert '<span id="month">2026-03</span>' in march
+        assert '<tr data-team="light_alloy">' in march and "<td>15亿</td>" in march
+        assert 'href="/metrics?month=2026-02" rel="prev"' in march
+        april = browser.client.get("/metrics", params={"month": "2026-04"}).text
+        assert "data-team=" not in april
+        overall = april[april.index('<tr class="overall">') :]
+        assert overall.startswith('<tr class="overall"><th scope="row">全县</th><td>0</td>')
+        assert county.engine.team_metrics(month="2026-04") == {}
+        bad = browser.client.get("/metrics", params={"month": "2026-3"})
+        assert bad.status_code == 422 and "InvalidCommand" in bad.text
+
+    def test_a_county_command_shows_its_title_on_its_form(self, tmp_path: Path) -> None:
+        """A plugin command's ``CommandSpec.title`` is what its button says."""
+        from approvalflow.plugin import CommandSpec, Party
+
+        class Visits:
+            @hookimpl
+            def approvalflow_commands(self) -> list[CommandSpec]:
+                return [
+                    CommandSpec(
+                        "note_visit",
+                        (Party.LEADER,),
+                        lambda ctx: None,
+                        stage_trigger=None,
+                        title="登记走访",
+                    )
+                ]
+
+            @hookimpl
+            def approvalflow_task_items(self, project: Any, settings: Any) -> list[TaskItem]:
+                item = ("visit", ("note_visit",))
+                return [TaskItem(project.leader, project.id, project.name, *item)]
+
+        county = County(plugins=[Visits()])
+        county.create("P1")
+        app = create_app(
+            store=county.engine.store,
+            actors=list(county.engine.actors),
+            clock=county.clock,
+            plugins=[Visits()],
+        )
+        with TestClient(app) as client:
+            browser = Browser(client, county)
+            browser.sign_in(county.engine.project("P1").leader)
+            page = client.get("/").text
+        assert "/project/P1/do/note_visit" in forms(page)
+        assert ">登记走访</button>" in page
+        names = Names.of(county.engine.settings, county.engine.actors, county.engine.commands)
+        assert names.command("note_visit") == "登记走访"
+        assert names.command("accept") == "受理" and names.command("unknown") == "unknown"
 
     def test_the_calendar_shows_days_off_and_make_up_working_days(self, browser: Browser) -> None:
         browser.sign_in("guo")

@@ -33,6 +33,7 @@ from approvalflow.display import (
 
 if TYPE_CHECKING:
     from approvalflow.model import Actor
+    from approvalflow.rules.commands import CommandSpec
     from approvalflow.settings import Settings
 
 __all__ = ["KINDS", "Kind", "Names"]
@@ -74,12 +75,20 @@ class Names:
     states: Mapping[str, str] = attrs.field(
         factory=lambda: dict(STATE_NAMES), converter=_frozen_map
     )
+    commands: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_map)
+    """County commands' titles (``CommandSpec.title``), beside the built-ins' names."""
 
     @classmethod
-    def of(cls, settings: Settings, actors: Iterable[Actor] | None = None) -> Names:
-        """The names of ``settings`` (departments, teams, materials, approval stages) and of
+    def of(
+        cls,
+        settings: Settings,
+        actors: Iterable[Actor] | None = None,
+        commands: Mapping[str, CommandSpec] | None = None,
+    ) -> Names:
+        """The names of ``settings`` (departments, teams, materials, approval stages), of
         ``actors`` (a list of :class:`~approvalflow.model.Actor` or an actor directory; an
-        actor without a ``name`` keeps its id)."""
+        actor without a ``name`` keeps its id) and of ``commands`` (``Engine.commands``: a
+        county command's ``title``)."""
         states = dict(STATE_NAMES)
         for stage in settings.approval.stages:
             states.setdefault(stage.id, stage.name)
@@ -89,6 +98,7 @@ class Names:
             departments=settings.departments,
             materials={key: info.name for key, info in settings.materials.items()},
             states=states,
+            commands={name: spec.title for name, spec in (commands or {}).items() if spec.title},
         )
 
     def actor(self, actor_id: str) -> str:
@@ -116,8 +126,9 @@ class Names:
         return BRANCH_STATE_NAMES.get(state_id, state_id)
 
     def command(self, name: str) -> str:
-        """``受理`` for ``accept``: a built-in command (a county's shows its name)."""
-        return COMMAND_NAMES.get(name, name)
+        """``受理`` for ``accept``; a county command's ``title`` (its id when it has none)."""
+        found = self.commands.get(name)
+        return found if found is not None else COMMAND_NAMES.get(name, name)
 
     def transition(self, trigger: str) -> str:
         """A diagram edge's label: a command's name or the engine's own move (``时限到期``)."""

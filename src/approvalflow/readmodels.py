@@ -21,7 +21,9 @@ of every project. This module defines those read models; the stores keep them an
 - ``task_rows`` (project, party, kind, department, command): the task list's open items, each
   under every party that may act on it (``approvalflow.tasks.task_rows``: plain columns, no
   encoded text); the task list selects the rows of the actor's parties and authorises each at
-  query time, as ``open_items`` does. Only the rows that changed are written.
+  query time, as ``open_items`` does. Only the rows that changed are written. The late items
+  read the same rows (``approvalflow.tasks.late_of_rows``: reviews, branches and stage
+  results due by a moment), with the branch's state or the stage's id in ``state``.
 
 A change to any of these needs a schema migration that rebuilds the projections
 (``Migration(rebuild_projections=True)`` in ``approvalflow.stores.schema``).

@@ -20,6 +20,7 @@ one loaded state's rows. ``Engine.done`` reads the actor's events by an index
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -33,8 +34,9 @@ from approvalflow.project import Branch, ProjectState, Rating
 from approvalflow.rules import stages
 from approvalflow.rules.authorization import BranchParties, Party, authorize
 from approvalflow.rules.commands import BUILTIN_COMMANDS
+from approvalflow.rules.holdups import Holdup, LateDue
 from approvalflow.settings import LadderStep, Settings
-from approvalflow.states import TERMINAL, investment_project, stage_allows
+from approvalflow.states import BRANCH_OPEN, TERMINAL, investment_project, stage_allows
 from approvalflow.stores.projections import TaskRow
 from approvalflow.stores.serialization import from_epoch_us, to_epoch_us
 
@@ -44,6 +46,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CARD_RANK",
     "ITEM_KINDS",
+    "LATE_KINDS",
     "NOT_WAITED_ON",
     "TASK_COMMANDS",
     "TASK_KINDS",
@@ -55,6 +58,8 @@ __all__ = [
     "engine_done",
     "engine_tasks",
     "items_of_rows",
+    "late_of_rows",
+    "late_summary_of_rows",
     "open_items",
     "part_name",
     "sort_by_urgency",
@@ -379,22 +384,50 @@ def engine_tasks(engine: Engine, actor_id: str, now: datetime | None = None) -> 
     return sort_by_urgency(found)
 
 
-def engine_done(engine: Engine, actor: str) -> list[DoneItem]:
+def engine_done(engine: Engine, actor: str, limit: int | None = None) -> list[DoneItem]:
     """``done_items`` over the events the store holds of ``actor`` (sent by them or on their
-    behalf, read by an index), the latest first."""
+    behalf, read by an index), the latest first; with ``limit``, the first ``limit`` of that
+    list, read from the actor's latest events only (D175)."""
     _known(engine, actor, "what was done")
-    events = engine.store.actor_events(actor)
+    if limit is not None and limit < 0:
+        raise ValueError(f"limit must be 0 or more, not {limit}")
+    window = None if limit is None else max(4 * limit, 64)
+    while True:
+        events = engine.store.actor_events(actor, window)
+        complete = window is None or len(events) < window
+        items = _done_of_events(events, actor)
+        if not complete and events:
+            # The oldest moment read may hold part of a command (or of a run of commands that
+            # read as one, D175): its items are left out, and every item kept is whole and
+            # later than anything not read.
+            oldest = min(event.at for event in events)
+            items = [item for item in items if item.at > oldest]
+        if complete or (limit is not None and len(items) >= limit):
+            break
+        window = None if window is None else window * 4
+    found = sorted(items, key=lambda d: (d.at, d.project, d.version), reverse=True)
+    found = found if limit is None else found[:limit]
+    names = {
+        project: str(event.payload.get("name", project))
+        for project, event in engine.store.first_events(
+            list(dict.fromkeys(item.project for item in found))
+        ).items()
+    }
+    return [
+        attrs.evolve(item, project_name=names.get(item.project, item.project)) for item in found
+    ]
+
+
+def _done_of_events(events: Iterable[Event], actor: str) -> list[DoneItem]:
+    """``done_items`` of each project's events among ``events`` (by project and version),
+    each named by its project's id until the names are read."""
     by_project: dict[str, list[Event]] = {}
     for event in events:
         by_project.setdefault(event.project, []).append(event)
-    names = {
-        project: str(event.payload.get("name", project))
-        for project, event in engine.store.first_events(list(by_project)).items()
-    }
     found: list[DoneItem] = []
     for project, history in by_project.items():
-        found.extend(done_items(history, names.get(project, project), actor))
-    return sorted(found, key=lambda d: (d.at, d.project, d.version), reverse=True)
+        found.extend(done_items(history, project, actor))
+    return found
 
 
 # -- the task read model ---------------------------------------------------------------------
@@ -490,8 +523,8 @@ def _branch_commands(branch_state: str) -> str:
 _verifies_in = _memo(lambda stage: stage_allows("verify", stage))
 
 
-_NO_BRANCH: tuple[Any, ...] = (False, False, None, None, None)
-_PLEDGE: tuple[Any, ...] = (False, True, None, None, None)
+_NO_BRANCH: tuple[Any, ...] = (False, False, None, None, None, "")
+_PLEDGE: tuple[Any, ...] = (False, True, None, None, None, "")
 _HEAD = ""
 """The part of a project's task rows that no branch holds (departments are never empty)."""
 _STAGE = "\x1fstage"
@@ -570,6 +603,7 @@ class _RowMaker:
             branch.handler,
             branch.deputy,
             None if until is None else self.us(until),
+            branch.state,
         )
 
     def head(self, revoked: bool) -> tuple[TaskRow, ...]:
@@ -666,6 +700,7 @@ class _RowMaker:
             run.due,
             _last_card(run.ladder, run.cards_issued),
             (f"dept:{run.lead}",),
+            tail=(False, False, None, None, None, run.id),
         )
         return tuple(rows)
 
@@ -908,3 +943,140 @@ def items_of_rows(
             item=row.item or None,
         )
     return sort_by_urgency(found.values())
+
+
+# -- the late items, from the same rows --------------------------------------------------------
+
+LATE_KINDS: tuple[str, ...] = ("review", "accept", "decide", "issue_stage_result")
+"""The kinds of task row a late item can be read from: a pre-review round's review, a branch to
+accept or decide, and a stage's result (what ``rules.holdups.holdups`` waits on with a
+deadline, the applicant and the leader aside)."""
+
+
+def late_of_rows(
+    rows: Iterable[TaskRow],
+    settings_for: Callable[[TaskRow], Settings],
+    now: datetime,
+) -> dict[str, list[Holdup]]:
+    """``rules.holdups.late_items`` read from the task rows of ``LATE_KINDS`` due at or before
+    ``now`` (``Store.due_task_rows``): the same holdups, by department, without loading a
+    project. A review row stands for every member unit of the project's rule set that has not
+    answered (``settings_for`` gives the rule set, by the row's fingerprint)."""
+    late: dict[str, list[Holdup]] = {}
+    rule_sets: dict[str, Settings] = {}
+    moments: dict[int, datetime] = {}
+    for row in rows:
+        if row.deadline_us is None:
+            continue
+        due = moments.get(row.deadline_us)
+        if due is None:
+            due = moments[row.deadline_us] = from_epoch_us(row.deadline_us)
+        if due > now:
+            continue
+        if row.kind == "review":
+            settings = rule_sets.get(row.fingerprint)
+            if settings is None:
+                settings = rule_sets[row.fingerprint] = settings_for(row)
+            answered = set(row.answered.split(_SEP)) if row.answered else set()
+            cards = dict(
+                pair.partition("=")[::2] for pair in (row.cards.split(_SEP) if row.cards else ())
+            )
+            for unit in settings.pre_review.members:
+                if unit not in answered:
+                    late.setdefault(unit, []).append(
+                        Holdup(row.project, unit, "pre_review", due, "silent", card=cards.get(unit))
+                    )
+        elif row.kind in ("accept", "decide"):
+            if row.state not in BRANCH_OPEN:
+                continue  # a returned branch waits on the applicant's corrections
+            deputy = row.deputy
+            if row.deputy_until_us is not None and to_epoch_us(now) >= row.deputy_until_us:
+                deputy = None
+            late.setdefault(row.department, []).append(
+                Holdup(
+                    row.project,
+                    row.department,
+                    "approval",
+                    due,
+                    row.state,
+                    handler=row.handler,
+                    deputy=deputy,
+                    card=row.card,
+                )
+            )
+        elif row.kind == "issue_stage_result":
+            late.setdefault(row.department, []).append(
+                Holdup(row.project, row.department, "stage_result", due, row.state, card=row.card)
+            )
+    for items in late.values():
+        items.sort(key=lambda h: (h.due, h.project))
+    return dict(sorted(late.items()))
+
+
+def late_summary_of_rows(
+    rows: Iterable[TaskRow],
+    settings_for: Callable[[TaskRow], Settings],
+    now: datetime,
+    limit: int,
+) -> dict[str, list[LateDue]]:
+    """``rules.holdups.late_summary`` of ``late_of_rows``, built without a ``Holdup`` for
+    every late item: the rows are grouped by what their items share (a review's rule set,
+    answered units, cards and deadline; a branch's department and deadline), counted, and only
+    each group's first ``limit`` items (by project) are made: a board of tens of thousands of
+    late items shows a few hundred."""
+    until = to_epoch_us(now)
+    reviews: dict[tuple[str, str, str, int], list[TaskRow]] = {}
+    groups: dict[tuple[str, int], list[tuple[list[TaskRow], str | None]]] = {}
+    singles: dict[tuple[str, int], list[TaskRow]] = {}
+    for row in rows:
+        due_us = row.deadline_us
+        if due_us is None or due_us > until:
+            continue
+        kind = row.kind
+        if kind == "review":
+            key = (row.fingerprint, row.answered, row.cards, due_us)
+            found = reviews.get(key)
+            if found is None:
+                found = reviews[key] = []
+            found.append(row)
+        elif kind == "issue_stage_result" or (
+            kind in ("accept", "decide") and row.state in BRANCH_OPEN
+        ):
+            at = (row.department, due_us)
+            found = singles.get(at)
+            if found is None:
+                found = singles[at] = []
+            found.append(row)
+    for (_, answered, _cards, due_us), found in reviews.items():
+        settings = settings_for(found[0])
+        done = answered.split(_SEP) if answered else ()
+        for unit in settings.pre_review.members:
+            if unit not in done:
+                groups.setdefault((unit, due_us), []).append((found, _card_of(found[0], unit)))
+    for (dept, due_us), found in singles.items():
+        for row in found:
+            groups.setdefault((dept, due_us), []).append(([row], row.card))
+    summary: dict[str, list[LateDue]] = {}
+    for (dept, due_us), parts in sorted(groups.items()):
+        count = sum(len(part) for part, _ in parts)
+        cards = frozenset(card for _, card in parts if card)
+        candidates = heapq.nsmallest(
+            limit, (row for part, _ in parts for row in part), key=lambda row: row.project
+        )
+        late = late_of_rows(candidates, settings_for, now).get(dept, [])
+        first = tuple(item for item in late if to_epoch_us(item.due or now) == due_us)[:limit]
+        summary.setdefault(dept, []).append(
+            LateDue(dept, from_epoch_us(due_us), count, cards, first)
+        )
+    return summary
+
+
+def _card_of(row: TaskRow, unit: str) -> str | None:
+    """The card a late row shows for ``unit`` (a review's per unit, else the row's)."""
+    if row.kind != "review":
+        return row.card
+    for pair in row.cards.split(_SEP) if row.cards else ():
+        name, _, card = pair.partition("=")
+        if name == unit:
+            return card
+    return None

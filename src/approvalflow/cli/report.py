@@ -48,6 +48,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     board = reports.add_parser("leaderboard", help="teams ranked by points earned in a month")
     board.add_argument("--month", required=True, help="YYYY-MM, e.g. 2026-03 (Asia/Shanghai)")
     metrics = reports.add_parser("metrics", help="signing, start, production and funds rates")
+    metrics.add_argument(
+        "--month",
+        default=None,
+        help="YYYY-MM: the projects signed in that month only (default: all projects)",
+    )
     late = reports.add_parser("late", help="open reviews and branches past their deadline")
     late.add_argument("--at", default=None, help="local time to judge lateness at (default: now)")
     ratings = reports.add_parser(
@@ -99,7 +104,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(options: argparse.Namespace) -> int:
     month_given = options.report == "leaderboard" or (
-        options.report == "ratings" and options.month is not None
+        options.report in ("ratings", "metrics") and options.month is not None
     )
     if month_given and not _valid_month(options.month):
         raise CommandLineError(f"--month takes YYYY-MM (such as 2026-03), not {options.month!r}")
@@ -116,8 +121,12 @@ def run(options: argparse.Namespace) -> int:
             rows = rating_rows(engine, options.month, names)
             title = "好差评 by department and month: ratings and rectifications (整改)"
         else:
-            rows = metrics_rows(engine, names)
+            rows = metrics_rows(engine, names, options.month)
             title = "Metrics (rule 12): all projects, then per team, then per department"
+            if options.month:
+                title = f"Metrics (rule 12) of the projects signed in {options.month}: " + (
+                    "all, then per team, then per department"
+                )
     print(_render(rows, options.format, title))
     return 0
 
@@ -214,18 +223,17 @@ def late_rows(
     names = names or Names.of(engine.settings, engine.actors)
     now = (parse_local(at) if isinstance(at, str) else at) or engine.clock.now()
     rows = []
-    titles: dict[str, str] = {}
-    for dept, items in engine.late_items(now).items():
+    late = engine.late_items(now)
+    titles = engine.project_names(item.project for items in late.values() for item in items)
+    for dept, items in late.items():
         for item in items:
             left = item.working_days_left(engine.calendar, now)
-            if item.project not in titles:
-                titles[item.project] = engine.project(item.project).name
             rows.append(
                 {
                     "department": dept,
                     "department_name": names.department(dept),
                     "project": item.project,
-                    "project_name": titles[item.project],
+                    "project_name": titles.get(item.project, item.project),
                     "what": item.what,
                     "state": item.state,
                     "due": format_local(item.due),
@@ -265,15 +273,18 @@ def rating_rows(
     return rows
 
 
-def metrics_rows(engine: Any, names: Names | None = None) -> list[dict[str, Any]]:
+def metrics_rows(
+    engine: Any, names: Names | None = None, month: str | None = None
+) -> list[dict[str, Any]]:
     """One row for all projects, one per team, one per department's working days, then one
     per metric a plugin adds (the store answers the built-in ones without loading projects;
     the plugins' need the projects). ``name`` is the team's or department's id,
-    ``display_name`` its name; amounts are whole yuan."""
+    ``display_name`` its name; amounts are whole yuan. ``month``: of the projects signed in
+    that month only (D177)."""
     names = names or Names.of(engine.settings, engine.actors)
-    overall = engine.metrics(plugins=False)
+    overall = engine.metrics(plugins=False, month=month)
     rows = [_metric_row("all", "", "", overall)]
-    for team, found in sorted(engine.team_metrics().items()):
+    for team, found in sorted(engine.team_metrics(month=month).items()):
         rows.append(_metric_row("team", team, names.team(team), found))
     for dept, days in overall["department_days"].items():
         rows.append(
@@ -287,7 +298,7 @@ def metrics_rows(engine: Any, names: Names | None = None) -> list[dict[str, Any]
             }
         )
     if engine.plugin_manager.hook.approvalflow_metrics.get_hookimpls():
-        for name, value in engine.metrics().items():
+        for name, value in engine.metrics(month=month).items():
             if name not in overall:
                 rows.append({"scope": "plugin", "metric": name, "value": _plain(value)})
     return rows

@@ -257,6 +257,7 @@ COMMANDS = (
         ("findings", "assist"),
         stage_trigger=None,
         summary="Gaoqing: the chain headquarters' weekly visit, and the filings it helps with.",
+        title="链长办走访",
     ),
 )
 

@@ -253,6 +253,7 @@ COMMANDS = (
         ("issue", "text"),
         stage_trigger=None,
         summary="Huguan: raise an issue the landing meets (landing owner, enterprise, leader).",
+        title="提出问题",
     ),
     CommandSpec(
         "assign_issue",
@@ -261,6 +262,7 @@ COMMANDS = (
         ("issue", "department"),
         stage_trigger=None,
         summary="Huguan: the leader assigns an issue to a department, with a deadline.",
+        title="交办问题",
     ),
     CommandSpec(
         "resolve_issue",
@@ -269,6 +271,7 @@ COMMANDS = (
         ("issue", "resolution"),
         stage_trigger=None,
         summary="Huguan: the assigned department reports the issue solved.",
+        title="问题办结",
     ),
 )
 

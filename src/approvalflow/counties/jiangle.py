@@ -274,6 +274,7 @@ COMMANDS = (
         ("step",),
         stage_trigger=None,
         summary="Jiangle: record a completed lifecycle step (23-step points).",
+        title="登记完成环节",
     ),
     CommandSpec(
         "form_task_force",
@@ -282,6 +283,7 @@ COMMANDS = (
         ("members", "policy"),
         stage_trigger=None,
         summary="Jiangle: the project's task force and policy package.",
+        title="组建工作专班",
     ),
     CommandSpec(
         "record_conduct",
@@ -290,6 +292,7 @@ COMMANDS = (
         ("item", "department", "note"),
         stage_trigger=None,
         summary="Jiangle: a positive or negative list item for a unit (moves points).",
+        title="记入正负面清单",
     ),
 )
 

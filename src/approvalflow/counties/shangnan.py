@@ -248,6 +248,7 @@ COMMANDS = (
         ("measures",),
         stage_trigger=None,
         summary="Shangnan: the leader sets the project's measure set (five ones).",
+        title="确定推进措施",
     ),
     CommandSpec(
         "record_trip",
@@ -256,6 +257,7 @@ COMMANDS = (
         ("destination", "note"),
         stage_trigger=None,
         summary="Shangnan: a squad's (or leader's) trip to meet the investor.",
+        title="登记外出招商",
     ),
     CommandSpec(
         "assign_task",
@@ -264,6 +266,7 @@ COMMANDS = (
         ("task", "text", "department"),
         stage_trigger=None,
         summary="Shangnan: assign a task at an assign-and-rate meeting.",
+        title="交办任务",
     ),
     CommandSpec(
         "rate_task",
@@ -272,6 +275,7 @@ COMMANDS = (
         ("task", "rating", "note"),
         stage_trigger=None,
         summary="Shangnan: rate an assigned task (good, fair, poor).",
+        title="评价任务",
     ),
 )
 

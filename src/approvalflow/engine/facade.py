@@ -21,7 +21,7 @@ from approvalflow.model import Actor, ActorDirectory, CommandResult, Event, InMe
 from approvalflow.plugins import combine
 from approvalflow.project import ProjectState
 from approvalflow.rules.commands import CommandSpec
-from approvalflow.rules.holdups import Holdup
+from approvalflow.rules.holdups import Holdup, LateDue
 from approvalflow.rules.metrics import MetricInputs
 from approvalflow.rules.points import LeaderboardRow
 from approvalflow.rules.preview import Preview
@@ -253,6 +253,16 @@ class Engine:
     def project_ids(self) -> list[str]:
         return self._reading.project_ids()
 
+    def late_summary(self, now: datetime | None = None, limit: int = 8) -> dict[str, list[LateDue]]:
+        """The late items by department and deadline: how many fell due at each deadline, the
+        cards they show and the first ``limit`` (what the 逾期 board shows), without making
+        every item."""
+        return self._reading.late_summary(now, limit)
+
+    def project_names(self, ids: Iterable[str]) -> dict[str, str]:
+        """The name of each of ``ids`` that exists (read from its first event)."""
+        return self._reading.project_names(ids)
+
     def projects(self, ids: Iterable[str] | None = None) -> list[ProjectState]:
         return self._reading.projects(ids)
 
@@ -272,17 +282,27 @@ class Engine:
         """The month's board (rule 11) over the chosen projects, with last month's ranks."""
         return self._reading.leaderboard(month, ids)
 
-    def metric_inputs(self, ids: Iterable[str] | None = None) -> MetricInputs:
+    def metric_inputs(
+        self, ids: Iterable[str] | None = None, *, month: str | None = None
+    ) -> MetricInputs:
         """What the built-in metrics of the chosen projects are computed from."""
-        return self._reading.metric_inputs(ids)
+        return self._reading.metric_inputs(ids, month=month)
 
-    def metrics(self, ids: Iterable[str] | None = None, *, plugins: bool = True) -> dict[str, Any]:
-        """WORKFLOW.md's metrics (rule 12) plus every plugin's, over the chosen projects.
+    def metrics(
+        self, ids: Iterable[str] | None = None, *, plugins: bool = True, month: str | None = None
+    ) -> dict[str, Any]:
+        """WORKFLOW.md's metrics (rule 12) plus every plugin's, over the chosen projects;
+        ``month`` (``YYYY-MM``): over those signed in that month only (D177).
 
         Plugins' metrics get the project states, so only they load the projects (and only when
         a plugin has an ``approvalflow_metrics`` hook); ``plugins=False`` leaves them out.
         """
-        return self._reading.metrics(ids, plugins=plugins)
+        return self._reading.metrics(ids, plugins=plugins, month=month)
+
+    def signed_in(self, month: str, ids: Iterable[str] | None = None) -> list[str]:
+        """The chosen projects signed in ``month`` (the month of their ``signed`` milestone, as
+        the leaderboard counts it), in id order: the cohort ``month=`` reports are over."""
+        return self._reading.signed_in(month, ids)
 
     def rating_metrics(
         self, ids: Iterable[str] | None = None, *, month: str | None = None
@@ -291,18 +311,29 @@ class Engine:
         average score, bad ones, rectifications on time, late and open (docs/ratings.md)."""
         return self._reading.rating_metrics(ids, month=month)
 
-    def team_metrics(self, ids: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
-        """The built-in metrics of each team with a project (among the chosen), by team id."""
-        return self._reading.team_metrics(ids)
+    def team_metrics(
+        self, ids: Iterable[str] | None = None, *, month: str | None = None
+    ) -> dict[str, dict[str, Any]]:
+        """The built-in metrics of each team with a project (among the chosen), by team id;
+        ``month``: of the projects signed in that month only (D177)."""
+        return self._reading.team_metrics(ids, month=month)
+
+    def team_metric_inputs(
+        self, ids: Iterable[str] | None = None, *, month: str | None = None
+    ) -> dict[str, MetricInputs]:
+        """What each team's built-in metrics are computed from, by team id: their sum is the
+        county's ``metric_inputs`` (every project has a team), read in one query."""
+        return self._reading.team_metric_inputs(ids, month=month)
 
     def tasks(self, actor: str, now: datetime | None = None) -> list[TaskItem]:
         """What waits on ``actor`` across every project (待办), most urgent first."""
         return engine_tasks(self, actor, now)
 
-    def done(self, actor: str) -> list[DoneItem]:
+    def done(self, actor: str, limit: int | None = None) -> list[DoneItem]:
         """What ``actor`` did (or an agent or deputy did for them) on every project (已办),
-        the latest first."""
-        return engine_done(self, actor)
+        the latest first; ``limit``: the latest that many only (``done(a)[:limit]``, read
+        without the rest)."""
+        return engine_done(self, actor, limit)
 
     def command_names(self) -> list[str]:
         return self._reading.command_names()

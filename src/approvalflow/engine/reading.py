@@ -3,6 +3,7 @@ project up, and the reports (points, leaderboard, metrics). Writes nothing."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime, time
 from typing import Any
@@ -19,14 +20,20 @@ from approvalflow.rules import holdups as holdups_rule
 from approvalflow.rules import lifecycle, metrics, stages, timers
 from approvalflow.rules import points as points_rule
 from approvalflow.rules import preview as preview_rule
-from approvalflow.rules.holdups import Holdup
+from approvalflow.rules.holdups import Holdup, LateDue
 from approvalflow.rules.metrics import MetricInputs
 from approvalflow.rules.points import LeaderboardRow
 from approvalflow.rules.preview import Preview
+from approvalflow.settings import Settings
 from approvalflow.states import TERMINAL
 from approvalflow.stores import Store
+from approvalflow.stores.projections import TaskRow
+from approvalflow.tasks import LATE_KINDS, late_of_rows, late_summary_of_rows
 
 __all__ = ["ReadSide"]
+
+SIGNED = "signed"
+"""The milestone a month's cohort of projects is chosen by (D177)."""
 
 
 class ReadSide:
@@ -145,13 +152,53 @@ class ReadSide:
     def late_items(
         self, now: datetime | None = None, ids: Iterable[str] | None = None
     ) -> dict[str, list[Holdup]]:
-        """Every open review or branch past its deadline, by department (a county's list)."""
-        return holdups_rule.late_items(
-            self.projects(ids), self.rules.rules_for, now or self.clock.now()
-        )
+        """Every open review or branch past its deadline, by department (a county's list):
+        read from the store's task rows where it keeps them (``tasks.late_of_rows``), else
+        from every chosen project's state."""
+        now = now or self.clock.now()
+        rows = self.store.due_task_rows(LATE_KINDS, now)
+        if rows is None:
+            return holdups_rule.late_items(self.projects(ids), self.rules.rules_for, now)
+        if ids is not None:
+            chosen = set(ids)
+            rows = [row for row in rows if row.project in chosen]
+        rules = self.rules
+
+        def settings_for(row: TaskRow) -> Settings:
+            return rules.rules_for_fingerprint(row.fingerprint, row.project)
+
+        return late_of_rows(rows, settings_for, now)
+
+    def late_summary(self, now: datetime | None = None, limit: int = 8) -> dict[str, list[LateDue]]:
+        """``late_items`` by department and deadline, each deadline's count, cards and first
+        ``limit`` items (``rules.holdups.late_summary``), read from the task rows where the
+        store keeps them without a ``Holdup`` per item (``tasks.late_summary_of_rows``)."""
+        if limit < 0:
+            raise ValueError(f"limit must be 0 or more, not {limit}")
+        now = now or self.clock.now()
+        rows = self.store.due_task_rows(LATE_KINDS, now)
+        if rows is None:
+            return holdups_rule.late_summary(self.late_items(now), limit)
+        rules = self.rules
+
+        def settings_for(row: TaskRow) -> Settings:
+            return rules.rules_for_fingerprint(row.fingerprint, row.project)
+
+        return late_summary_of_rows(rows, settings_for, now, limit)
 
     def project_ids(self) -> list[str]:
         return self.store.project_ids()
+
+    def project_names(self, ids: Iterable[str]) -> dict[str, str]:
+        """The name of each of ``ids`` that exists, from its ``created`` event (a project is
+        named when it is created only): no project is loaded."""
+        wanted = list(dict.fromkeys(ids))
+        if not wanted:
+            return {}
+        return {
+            project: str(event.payload.get("name", project))
+            for project, event in self.store.first_events(wanted).items()
+        }
 
     def projects(self, ids: Iterable[str] | None = None) -> list[ProjectState]:
         chosen = self.store.project_ids() if ids is None else list(ids)
@@ -190,21 +237,49 @@ class ReadSide:
             query(points_rule.previous_month(month), projects=chosen),
         )
 
-    def metric_inputs(self, ids: Iterable[str] | None = None) -> MetricInputs:
+    def signed_in(self, month: str, ids: Iterable[str] | None = None) -> list[str]:
+        """The chosen projects whose ``signed`` milestone falls in ``month`` (the leaderboard's
+        month, ``rules.points.milestone_month``), in id order."""
+        _check_month(month)
+        query = getattr(self.store, "milestone_projects", None)
+        if query is None:
+            found = [
+                state.id
+                for state in self.projects(ids)
+                if SIGNED in state.milestones
+                and points_rule.milestone_month(state.milestones[SIGNED]) == month
+            ]
+        else:
+            found = list(query(SIGNED, month))
+            if ids is not None:
+                chosen = set(ids)
+                found = [project for project in found if project in chosen]
+        return sorted(found)
+
+    def _cohort(self, ids: Iterable[str] | None, month: str | None) -> Iterable[str] | None:
+        return ids if month is None else self.signed_in(month, ids)
+
+    def metric_inputs(
+        self, ids: Iterable[str] | None = None, *, month: str | None = None
+    ) -> MetricInputs:
         """What the built-in metrics of the chosen projects are computed from."""
+        ids = self._cohort(ids, month)
         query = getattr(self.store, "metric_inputs", None)
         if query is None:
             return metrics.metric_inputs(self.projects(ids))
         result: MetricInputs = query(_chosen(ids))
         return result
 
-    def metrics(self, ids: Iterable[str] | None = None, *, plugins: bool = True) -> dict[str, Any]:
+    def metrics(
+        self, ids: Iterable[str] | None = None, *, plugins: bool = True, month: str | None = None
+    ) -> dict[str, Any]:
         """WORKFLOW.md's metrics (rule 12) plus every plugin's, over the chosen projects.
 
         Plugins' metrics get the project states, so only they load the projects (and only when
         a plugin has an ``approvalflow_metrics`` hook); ``plugins=False`` leaves them out.
         """
         definition = self.definition
+        ids = self._cohort(ids, month)
         found = metrics.metrics_from_inputs(self.metric_inputs(ids), definition.calendar)
         hook = definition.plugin_manager.hook.approvalflow_metrics
         if plugins and hook.get_hookimpls():
@@ -220,8 +295,20 @@ class ReadSide:
         Read from the project states (no report table holds ratings yet, D158)."""
         return metrics.rating_metrics(self.projects(ids), month)
 
-    def team_metrics(self, ids: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
+    def team_metrics(
+        self, ids: Iterable[str] | None = None, *, month: str | None = None
+    ) -> dict[str, dict[str, Any]]:
         """The built-in metrics of each team with a project (among the chosen), by team id."""
+        return {
+            team: metrics.metrics_from_inputs(found, self.definition.calendar)
+            for team, found in self.team_metric_inputs(ids, month=month).items()
+        }
+
+    def team_metric_inputs(
+        self, ids: Iterable[str] | None = None, *, month: str | None = None
+    ) -> dict[str, MetricInputs]:
+        """What each team's built-in metrics are computed from (their sum is the county's)."""
+        ids = self._cohort(ids, month)
         query = getattr(self.store, "team_metric_inputs", None)
         if query is None:
             by_team: dict[str, list[ProjectState]] = {}
@@ -230,10 +317,7 @@ class ReadSide:
             inputs = {team: metrics.metric_inputs(by_team[team]) for team in sorted(by_team)}
         else:
             inputs = query(_chosen(ids))
-        return {
-            team: metrics.metrics_from_inputs(found, self.definition.calendar)
-            for team, found in inputs.items()
-        }
+        return inputs
 
     def command_names(self) -> list[str]:
         return sorted(self.definition.commands)
@@ -251,6 +335,11 @@ class ReadSide:
                 or spec.stage_trigger in triggers
             )
         )
+
+
+def _check_month(month: object) -> None:
+    if not isinstance(month, str) or re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month) is None:
+        raise ValueError(f"a month is YYYY-MM (such as 2026-03), not {month!r}")
 
 
 def _chosen(ids: Iterable[str] | None) -> list[str] | None:

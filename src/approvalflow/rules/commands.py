@@ -63,6 +63,9 @@ class CommandSpec:
     under_current_rules: bool = False
     """Run under the engine's current rule set, not the one the project is pinned to."""
     on_branch: bool = False
+    title: str = ""
+    """The command's name as people read it (``登记走访``): the workbench's forms and buttons
+    show it, as they show the built-ins' names (``display.COMMAND_NAMES``); empty: the id."""
 
 
 def _spec(

@@ -6,7 +6,7 @@ deadline; and, over many projects, every open item already past its deadline.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 import attrs
@@ -17,7 +17,7 @@ from approvalflow.rules import stages
 from approvalflow.settings import LadderStep, Settings
 from approvalflow.states import BRANCH_OPEN
 
-__all__ = ["Holdup", "holdups", "late_items"]
+__all__ = ["Holdup", "LateDue", "holdups", "late_items", "late_summary"]
 
 _ONE_DAY = timedelta(days=1)
 
@@ -126,3 +126,37 @@ def late_items(
     for items in late.values():
         items.sort(key=lambda h: (h.due, h.project))
     return dict(sorted(late.items()))
+
+
+@attrs.frozen
+class LateDue:
+    """A department's late items that fell due at one moment: how many, the cards they show,
+    and the first ``limit`` of them as ``late_items`` lists them (by project)."""
+
+    department: str
+    due: datetime
+    count: int
+    cards: frozenset[str]
+    first: tuple[Holdup, ...]
+
+
+def late_summary(late: Mapping[str, Sequence[Holdup]], limit: int) -> dict[str, list[LateDue]]:
+    """``late_items``' answer by department and deadline, the earliest first, each with its
+    first ``limit`` items (what a board shows without every item)."""
+    found: dict[str, list[LateDue]] = {}
+    for dept, items in late.items():
+        groups: dict[datetime, list[Holdup]] = {}
+        for item in items:
+            assert item.due is not None  # a late item has a deadline
+            groups.setdefault(item.due, []).append(item)
+        found[dept] = [
+            LateDue(
+                dept,
+                due,
+                len(group),
+                frozenset(item.card for item in group if item.card),
+                tuple(group[:limit]),
+            )
+            for due, group in sorted(groups.items())
+        ]
+    return found

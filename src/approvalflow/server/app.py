@@ -740,7 +740,7 @@ def create_app(
     ) -> list[DoneView]:
         """What the acting person did (已办), the latest first."""
         caller = caller_of(request)
-        return [DoneView.of(item) for item in engine_of(caller).done(caller.acting())[:limit]]
+        return [DoneView.of(item) for item in engine_of(caller).done(caller.acting(), limit)]
 
     @post(
         "/preview",

@@ -39,6 +39,7 @@ from approvalflow.calendar import format_local, to_local
 from approvalflow.engine import Engine
 from approvalflow.errors import ApprovalflowError, InvalidCommand, NotAuthorized
 from approvalflow.money import format_amount
+from approvalflow.rules.metrics import MetricInputs, metrics_from_inputs
 from approvalflow.server.auth import Authenticator, Caller
 from approvalflow.server.names import Names
 from approvalflow.server.problems import status_for
@@ -51,7 +52,7 @@ from approvalflow.server.sessions import (
 )
 from approvalflow.server.svg import gantt_bars, gantt_svg, month_days
 from approvalflow.settings import Settings
-from approvalflow.tasks import open_items
+from approvalflow.tasks import open_items, working_days_left
 
 __all__ = ["WORKBENCH_QUERY", "workbench_handlers"]
 
@@ -61,6 +62,7 @@ WORKBENCH_QUERY: Mapping[str, frozenset[str]] = {
     "wb_leaderboard": frozenset({"month", "view", "renderer"}),
     "wb_calendar": frozenset({"month"}),
     "wb_late": frozenset({"at"}),
+    "wb_metrics": frozenset({"month"}),
 }
 """The query parameters each page takes (the service refuses any other)."""
 
@@ -289,7 +291,7 @@ def workbench_handlers(
     def names() -> Names:
         if province is not None and province.chosen() is None:
             return Names.of(Settings.default())
-        return Names.of(engine.settings, engine.actors)
+        return Names.of(engine.settings, engine.actors, engine.commands)
 
     def secure(request: Request[Any, Any, Any]) -> bool:
         return request.url.scheme == "https"
@@ -506,7 +508,7 @@ def workbench_handlers(
         status: int = 200,
     ) -> Response[Any]:
         items = engine.tasks(session.actor)
-        done = engine.done(session.actor)[:50]
+        done = engine.done(session.actor, 50)
         return page(
             request,
             "tasks.html",
@@ -710,16 +712,22 @@ def workbench_handlers(
     # -- 指标 ------------------------------------------------------------------------------------
 
     @get("/metrics", sync_to_thread=True, include_in_schema=False, name="wb_metrics")
-    def metrics(request: Request[Any, Any, Any]) -> Response[Any]:
+    def metrics(request: Request[Any, Any, Any], month: _Query = None) -> Response[Any]:
         found = require(request)
         if isinstance(found, Response):
             return found
         session, made = found
-        overall = engine.metrics(plugins=False)
-        teams = sorted(engine.team_metrics().items())
+        if month is not None and not _valid_month(month):
+            return refused(request, session, InvalidCommand(f"month takes YYYY-MM, not {month!r}"))
+        # One grouped query: the county's inputs are the sum of its teams' (every project has
+        # a team), so the page reads the intervals once.
+        inputs = engine.team_metric_inputs(month=month)
+        calendar = engine.calendar
+        overall = metrics_from_inputs(sum(inputs.values(), MetricInputs()), calendar)
+        teams = [(team, metrics_from_inputs(found, calendar)) for team, found in inputs.items()]
         extra = {}
         if engine.plugin_manager.hook.approvalflow_metrics.get_hookimpls():
-            extra = {k: v for k, v in engine.metrics().items() if k not in overall}
+            extra = {k: v for k, v in engine.metrics(month=month).items() if k not in overall}
         fulfilment = next((v for k, v in extra.items() if k.endswith("fulfilment_rate")), None)
         return page(
             request,
@@ -729,6 +737,10 @@ def workbench_handlers(
             overall=overall,
             teams=teams,
             fulfilment=fulfilment,
+            month=month,
+            this_month=to_local(engine.clock.now()).strftime("%Y-%m"),
+            previous=_shift_month(month, -1) if month else None,
+            following=_shift_month(month, 1) if month else None,
         )
 
     # -- 日历 ------------------------------------------------------------------------------------
@@ -871,56 +883,62 @@ _CELL_LIMIT = 8
 def _late_grid(engine: Engine, now: datetime) -> dict[str, Any]:
     """Departments × the weeks (Monday) late items fell due in, each cell its light: 红灯 for a
     red card or more than five working days late, 黄灯 for late, 绿灯 for none (D134)."""
-    shown = Names.of(engine.settings, engine.actors)
-    late = engine.late_items(now)
+    shown = Names.of(engine.settings, engine.actors, engine.commands)
+    # By department and deadline, the earliest first, each with its count and first items
+    # (Engine.late_summary): a cell adds up its deadlines and names the first eight items.
+    late = engine.late_summary(now, _CELL_LIMIT)
     weeks: set[date] = set()
-    cells: dict[tuple[str, date], list[dict[str, Any]]] = {}
-    for dept, holdups in late.items():
-        for item in holdups:
-            if item.due is None:
-                continue
-            day = (to_local(item.due) - timedelta(days=1)).date()
+    cells: dict[tuple[str, date], dict[str, Any]] = {}
+    calendar = engine.calendar
+    total = 0
+    for dept, groups in late.items():
+        for group in groups:
+            day = (to_local(group.due) - timedelta(days=1)).date()
             week = day - timedelta(days=day.weekday())
+            left = working_days_left(group.due, calendar, now)
+            overdue = -left if left is not None else None
             weeks.add(week)
-            left = item.working_days_left(engine.calendar, now)
-            cells.setdefault((dept, week), []).append(
-                {
-                    "project": item.project,
-                    "what": item.what,
-                    "overdue": -left if left is not None else None,
-                    "card": item.card,
-                }
-            )
+            total += group.count
+            cell = cells.get((dept, week))
+            if cell is None:
+                cell = cells[(dept, week)] = {"items": [], "count": 0, "red": False}
+            cell["count"] += group.count
+            if "red" in group.cards or (overdue or 0) > 5:
+                cell["red"] = True
+            for item in group.first[: _CELL_LIMIT - len(cell["items"])]:
+                cell["items"].append(
+                    {
+                        "project": item.project,
+                        "what": item.what,
+                        "overdue": overdue,
+                        "card": item.card,
+                    }
+                )
     this_week = to_local(now).date() - timedelta(days=to_local(now).weekday())
     weeks.add(this_week)
     columns = sorted(weeks)[-12:]
-    named = {
-        i["project"]
-        for v in cells.values()
-        for i in sorted(v, key=lambda i: -(i["overdue"] or 0))[:_CELL_LIMIT]
-    }
-    project_names = {s.id: s.name for s in engine.projects(named)}
+    named = {i["project"] for cell in cells.values() for i in cell["items"]}
+    project_names = engine.project_names(sorted(named))
     departments = sorted(set(engine.settings.departments) | set(late))
     rows = []
     for dept in departments:
         row = []
         for week in columns:
-            items = sorted(cells.get((dept, week), []), key=lambda i: -(i["overdue"] or 0))
-            worst = "green"
-            if items:
-                worst = "yellow"
-                if any(i["card"] == "red" or (i["overdue"] or 0) > 5 for i in items):
-                    worst = "red"
-            for i in items[:_CELL_LIMIT]:
+            cell = cells.get((dept, week))
+            if cell is None:
+                row.append({"light": "green", "items": [], "more": 0})
+                continue
+            for i in cell["items"]:
                 i["name"] = project_names.get(i["project"], i["project"])
-            row.append({"light": worst, "items": items})
+            row.append(
+                {
+                    "light": "red" if cell["red"] else "yellow",
+                    "items": cell["items"],
+                    "more": cell["count"] - len(cell["items"]),
+                }
+            )
         rows.append({"department": dept, "name": shown.department(dept), "cells": row})
-    return {
-        "columns": columns,
-        "rows": rows,
-        "count": sum(len(v) for v in late.values()),
-        "cell_limit": _CELL_LIMIT,
-    }
+    return {"columns": columns, "rows": rows, "count": total, "cell_limit": _CELL_LIMIT}
 
 
 def _month_grid(engine: Engine, year: int, month: int) -> list[list[dict[str, Any]]]:

@@ -176,6 +176,10 @@ class Store(Protocol):
         """What the metrics of every project, or of ``projects``, are computed from, as the
         store's read model makes it (the built-in one: ``rules.metrics.MetricInputs``)."""
 
+    def milestone_projects(self, milestone: str, month: str) -> list[str]:
+        """The projects whose ``milestone`` row is in ``month`` (the leaderboard's month), in
+        id order."""
+
     def team_metric_inputs(self, projects: Collection[str] | None = None) -> dict[str, Any]:
         """``metric_inputs`` per team, for every team with a project (among ``projects``)."""
 
@@ -184,9 +188,18 @@ class Store(Protocol):
         read model derived them with its latest commit, ``projections.TaskRow``), in no set
         order; ``None`` when the store's read model keeps no task rows."""
 
-    def actor_events(self, actor: str) -> list[Event]:
+    def due_task_rows(self, kinds: Collection[str], until: datetime) -> list[TaskRow] | None:
+        """Every task row of one of ``kinds`` whose deadline is at or before ``until``, every
+        party's, in no set order (what the late items are read from); ``None`` when the
+        store's read model keeps no task rows."""
+
+    def actor_events(self, actor: str, newest: int | None = None) -> list[Event]:
         """Every event ``actor`` sent, or that was sent on their behalf (``by`` or
-        ``on_behalf_of``), by project and version: what the 已办 list is read from."""
+        ``on_behalf_of``), by project and version: what the 已办 list is read from.
+
+        ``newest``: only the latest that many, in commit order (SQL stores: the database's
+        event number; memory: time, then project and version), still returned by project and
+        version. No event left out was committed after one returned (D175)."""
 
     def first_events(self, projects: Collection[str]) -> dict[str, Event]:
         """The first event (version 1, ``created``) of each of ``projects`` that exists."""

@@ -26,6 +26,7 @@ from approvalflow.stores.projections import (
     default_read_model,
     keeps_tasks,
 )
+from approvalflow.stores.serialization import to_epoch_us
 from approvalflow.stores.tokens import MemoryTokens
 
 __all__ = ["MemoryStore"]
@@ -308,15 +309,44 @@ class MemoryStore(MemoryTokens):
                 for row in rows
             ]
 
-    def actor_events(self, actor: str) -> list[Event]:
+    def actor_events(self, actor: str, newest: int | None = None) -> list[Event]:
         with self._lock:
             self._refresh()
             events = self._events
-            return [events[p][i] for p, i in sorted(self._by_actor.get(actor, ()))]
+            found = [events[p][i] for p, i in sorted(self._by_actor.get(actor, ()))]
+        if newest is None:
+            return found
+        # Time is commit order here (a clock never goes backwards); ties by project, version.
+        latest = sorted(found, key=lambda e: (e.at, e.project, e.version))[::-1][: max(newest, 0)]
+        return sorted(latest, key=lambda e: (e.project, e.version))
+
+    def due_task_rows(self, kinds: Collection[str], until: datetime) -> list[TaskRow] | None:
+        with self._lock:
+            self._refresh()
+            if not self._keeps_tasks:
+                return None
+            wanted, until_us = set(kinds), to_epoch_us(until)
+            return [
+                row
+                for rows in self._tasks.values()
+                for row in rows
+                if row.kind in wanted
+                and row.deadline_us is not None
+                and row.deadline_us <= until_us
+            ]
 
     def first_events(self, projects: Collection[str]) -> dict[str, Event]:
         events = self._events
         return {p: events[p][0] for p in projects if events.get(p)}
+
+    def milestone_projects(self, milestone: str, month: str) -> list[str]:
+        rows = self._read_model.state_milestone_rows
+        return sorted(
+            state.id
+            for state in self._chosen()
+            if milestone in state.milestones
+            and any(row[1] == milestone and row[5] == month for row in rows(state))
+        )
 
     def team_metric_inputs(self, projects: Collection[str] | None = None) -> dict[str, Any]:
         by_team: dict[str, list[ProjectState]] = {}

@@ -74,8 +74,10 @@ class TaskRow(NamedTuple):
     the commands that answer it as one space-separated text, the department it concerns or
     ``""``, what it is about when the kind and department do not say (a rating's item) or
     ``""``, its deadline in epoch microseconds, its card) and what the query-time authorisation
-    reads (the project's parties and rule set, the branch's handler and deputy). The store
-    compares and selects rows; it reads none of their meaning.
+    reads (the project's parties and rule set, the branch's handler and deputy), and ``state``:
+    the branch's state on a branch's item, the stage's id on a stage's result, ``""`` otherwise
+    (what the late items read, schema version 9). The store compares and selects rows; it
+    reads none of their meaning.
     """
 
     project: str
@@ -94,6 +96,7 @@ class TaskRow(NamedTuple):
     handler: str | None
     deputy: str | None
     deputy_until_us: int | None
+    state: str
     project_name: str
     team: str
     applicant: str
@@ -340,6 +343,11 @@ class ProjectionSQL:
             "ON CONFLICT (county, project, kind, name) DO UPDATE "
             "SET team = excluded.team, start_day = excluded.start_day, end_day = excluded.end_day"
         )
+        # The projects that reached a milestone in a month (``milestones_by_month``).
+        self.milestone_projects = (
+            f"SELECT project FROM milestones WHERE {mine} AND month = {p} AND milestone = {p} "
+            "ORDER BY project"
+        )
         self.clear_tasks = f"DELETE FROM task_rows WHERE {mine} AND project = {p}"
         self.delete_task = f"DELETE FROM task_rows WHERE {mine} AND " + " AND ".join(
             f"{column} = {p}" for column in TASK_KEY
@@ -375,6 +383,22 @@ class ProjectionSQL:
         if writes.tasks:
             out.append((self.insert_task, writes.tasks))
         return out
+
+    def due_task_rows(self, kinds: Collection[str], until_us: int) -> tuple[str, list[Any]]:
+        """Every ``task_rows`` row of one of ``kinds`` whose deadline is at or before
+        ``until_us``: a scan of the table, which holds open items only."""
+        p = self._p
+        if self.dialect == "sqlite":
+            where = f"kind IN (SELECT value FROM json_each({p}))"
+            params: list[Any] = [_json_list(kinds)]
+        else:
+            where = f"kind = ANY({p})"
+            params = [list(kinds)]
+        return (
+            f"SELECT {', '.join(TASK_COLUMNS)} FROM task_rows "
+            f"WHERE county = {self._county} AND {where} AND deadline_us <= {p}",
+            [*params, until_us],
+        )
 
     def task_rows(self, parties: Collection[str]) -> tuple[str, list[Any]]:
         """Every ``task_rows`` row kept under one of ``parties`` (a range of the key each)."""

@@ -40,7 +40,8 @@ and where it comes from is ``approvalflow.stores.projections``):
   ``signed``/``started``/``producing`` flags and ``created_us``.
 - ``intervals``: one row per stage left (``kind`` ``stage``) and per department decided
   (``kind`` ``department``): ``start_day`` and ``end_day`` as ``date.toordinal()`` of the local
-  days; ``intervals_by_span`` lets the metrics count projects per distinct pair of days.
+  days; ``intervals_by_span`` lets the metrics count projects per distinct pair of days, and
+  ``intervals_by_team`` (schema version 9) the same per team.
 
 In SQLite these three are ``WITHOUT ROWID`` tables (one b-tree each, keyed by the project).
 
@@ -48,8 +49,9 @@ In SQLite these three are ``WITHOUT ROWID`` tables (one b-tree each, keyed by th
   per party that may act (``projections.TaskRow``), keyed by (party, project, kind, department,
   item, command): the party first, so a task list reads one range of the key per party and a
   commit writes no index beside it (deleting a project's rows whole, when the store does not
-  know its old rows, reads the table). ``events_by_actor`` and ``events_by_principal`` find
-  what an actor did (已办).
+  know its old rows, reads the table); ``state`` (schema version 9) is what the late items
+  read. ``events_by_actor`` and ``events_by_principal`` find what an actor did (已办), in commit
+  order since version 9, so the latest are read first.
 
 - ``project_codes`` (schema version 3): the national platform's project code of each project
   that has one, keyed by the code, so that a code names one project.
@@ -127,7 +129,7 @@ __all__ = [
 
 Dialect = Literal["sqlite", "postgresql"]
 
-SCHEMA_VERSION = 11
+SCHEMA_VERSION = 12
 """The schema version this code reads and writes."""
 
 
@@ -266,6 +268,7 @@ TASK_ROWS_TABLE = Table(
         _c("handler", "text", nullable=True),
         _c("deputy", "text", nullable=True),
         _c("deputy_until_us", "bigint", nullable=True),
+        _c("state", "text"),
         _c("project_name", "text"),
         _c("team", "text"),
         _c("applicant", "text"),
@@ -281,17 +284,26 @@ TASK_ROWS_TABLE = Table(
 """The task list's read model (schema version 8): each open item of a project once per party
 that may act on it (``approvalflow.stores.projections.TaskRow``, column for column)."""
 
+TASK_ROWS_TABLE_V7 = attrs.evolve(
+    TASK_ROWS_TABLE,
+    columns=tuple(column for column in TASK_ROWS_TABLE.columns if column.name != "state"),
+)
+"""The task rows as schema version 7 made them, before version 12 gave them ``state``."""
+
 TASK_INDEXES: tuple[Index, ...] = (
     # What an actor did (已办): their events, sent by them or on their behalf. Partial: a timer's
     # events have no sender and most have no principal, and an entry not kept costs no write.
-    Index("events_by_actor", "events", ("by_actor",), "by_actor IS NOT NULL"),
-    Index("events_by_principal", "events", ("on_behalf_of",), "on_behalf_of IS NOT NULL"),
+    # In commit order (``seq``, schema version 9), so the latest are read first and no further.
+    Index("events_by_actor", "events", ("by_actor", "seq"), "by_actor IS NOT NULL"),
+    Index("events_by_principal", "events", ("on_behalf_of", "seq"), "on_behalf_of IS NOT NULL"),
 )
-"""The task list's indexes (schema version 8)."""
+"""The task list's indexes (schema version 7; in commit order since version 9)."""
 
 PROJECTION_INDEXES: tuple[Index, ...] = (
     Index("milestones_by_month", "milestones", ("month", "team", "points")),
     Index("intervals_by_span", "intervals", ("kind", "name", "start_day", "end_day")),
+    # The per-team metrics read it alone, grouped in its order (schema version 9).
+    Index("intervals_by_team", "intervals", ("team", "kind", "name", "start_day", "end_day")),
 )
 
 RULE_SETS_TABLE = Table(
@@ -473,7 +485,7 @@ V8_TABLES: tuple[Table, ...] = (
     API_TOKENS_TABLE_V6,
     AUDIT_LEGACY_TABLE,
     CHECKPOINTS_TABLE,
-    TASK_ROWS_TABLE,
+    TASK_ROWS_TABLE_V7,
 )
 
 
@@ -576,7 +588,12 @@ def _compact(table: Table) -> Table:
 TABLES: tuple[Table, ...] = tuple(
     # The token table is not a county table: schema 10 gives it a nullable county of its own
     # (``TOKEN_COUNTY_COLUMN``).
-    API_TOKENS_TABLE if table is API_TOKENS_TABLE_V6 else _compact(table)
+    API_TOKENS_TABLE
+    if table is API_TOKENS_TABLE_V6
+    # Schema 12's task rows keep the branch's state.
+    else _with_county(TASK_ROWS_TABLE)
+    if table.name == "task_rows"
+    else _compact(table)
     for table in V9_TABLES
 )
 """The current tables."""
@@ -821,6 +838,24 @@ def _counties_ddl(dialect: Dialect) -> list[str]:
     return statements
 
 
+def _late_items_ddl(dialect: Dialect) -> list[str]:
+    # The task rows gain ``state``: the table is made anew (in its current shape, the county's
+    # column leading) and the rebuild refills it from every project's state. The actor indexes
+    # gain ``seq`` (in SQLite the rowid every index already ends with, so only PostgreSQL's
+    # change in effect). PostgreSQL's wall is put back on the new table.
+    names = {index.name for index in TASK_INDEXES} | {"intervals_by_team"}
+    current = [index for index in INDEXES if index.name in names]
+    statements = [
+        "DROP TABLE IF EXISTS task_rows",
+        _table_ddl(table("task_rows"), dialect),
+        *(f"DROP INDEX IF EXISTS {index.name}" for index in current),
+        *(_index_ddl(index) for index in current),
+    ]
+    if dialect == "postgresql":
+        statements += county_wall_statements()
+    return statements
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         2,
@@ -855,7 +890,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         7,
         "task_rows (the task list's read model) and the indexes of what each actor did",
         lambda dialect: [
-            _table_ddl(TASK_ROWS_TABLE, dialect),
+            _table_ddl(TASK_ROWS_TABLE_V7, dialect),
             *(_index_ddl(index) for index in TASK_INDEXES),
         ],
         rebuild_projections=True,
@@ -885,6 +920,14 @@ MIGRATIONS: tuple[Migration, ...] = (
         "compact events and snapshots: 32-byte hashes, no prev_hash, zlib snapshots",
         lambda dialect: [],
         compact=True,
+    ),
+    # Self-contained (its own function): it may be renumbered.
+    Migration(
+        12,
+        "task_rows keep the branch's state (late items); what each actor did, in commit "
+        "order; intervals by team",
+        _late_items_ddl,
+        rebuild_projections=True,
     ),
 )
 """Every step after version 1, in order. Add one with each change to ``TABLES``."""

@@ -162,6 +162,15 @@ class SQLStatements:
             f"SELECT {EVENT_COLUMNS} FROM events WHERE {mine} AND on_behalf_of = {p} "
             "ORDER BY project, version"
         )
+        # The latest of them: each index read backwards from the newest commit, no further.
+        self.newest_by_actor = (
+            f"SELECT seq, {EVENT_COLUMNS} FROM events WHERE {mine} AND by_actor = {p} "
+            f"ORDER BY seq DESC LIMIT {p}"
+        )
+        self.newest_on_behalf = (
+            f"SELECT seq, {EVENT_COLUMNS} FROM events WHERE {mine} AND on_behalf_of = {p} "
+            f"ORDER BY seq DESC LIMIT {p}"
+        )
         self.command = (
             "SELECT command_id, project, command, fingerprint, first_version, last_version "
             f"FROM commands WHERE {mine} AND command_id = {p}"
@@ -998,10 +1007,29 @@ class SQLStore(SQLTokens):
             rows = self._connection.execute(statement, params).fetchall()
         return [task_row(row) for row in rows]
 
-    def actor_events(self, actor: str) -> list[Event]:
+    def actor_events(self, actor: str, newest: int | None = None) -> list[Event]:
+        if newest is None:
+            with self._access:
+                rows = self._connection.execute(self._sql.actor_events, (actor, actor)).fetchall()
+            return [event_from_row(row) for row in rows]
+        limit = max(newest, 0)
         with self._access:
-            rows = self._connection.execute(self._sql.actor_events, (actor, actor)).fetchall()
+            found = self._connection.execute(self._sql.newest_by_actor, (actor, limit)).fetchall()
+            found += self._connection.execute(self._sql.newest_on_behalf, (actor, limit)).fetchall()
+        # The two lists merged by commit order, an event in both once, the newest ``limit``.
+        newest_rows = sorted({int(row[0]): row for row in found}.items(), reverse=True)[:limit]
+        rows = sorted((row[1:] for _, row in newest_rows), key=lambda r: (r[0], int(r[1])))
         return [event_from_row(row) for row in rows]
+
+    def due_task_rows(self, kinds: Collection[str], until: datetime) -> list[TaskRow] | None:
+        if not keeps_tasks(self._read_model):
+            return None
+        if not kinds:
+            return []
+        statement, params = self._sql.projections.due_task_rows(kinds, to_epoch_us(until))
+        with self._access:
+            rows = self._connection.execute(statement, params).fetchall()
+        return [task_row(row) for row in rows]
 
     def first_events(self, projects: Collection[str]) -> dict[str, Event]:
         if not projects:
@@ -1035,6 +1063,12 @@ class SQLStore(SQLTokens):
         for team, milestone, points in rows:
             found.setdefault(team, {})[milestone] = int(points)
         return found
+
+    def milestone_projects(self, milestone: str, month: str) -> list[str]:
+        statement = self._sql.projections.milestone_projects
+        with self._access:
+            rows = self._connection.execute(statement, (month, milestone)).fetchall()
+        return [str(project) for (project,) in rows]
 
     def metric_inputs(self, projects: Collection[str] | None = None) -> Any:
         summaries, intervals = self._metric_rows(projects, by_team=False)

@@ -100,5 +100,6 @@ def approvalflow_commands() -> Sequence[CommandSpec]:
             ("visitor",),
             stage_trigger=None,
             summary="Record an investor's site visit (template county).",
+            title="登记客商考察",
         )
     ]
