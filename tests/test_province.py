@@ -125,20 +125,33 @@ class TestCountiesFile:
         )
         province = Province.open(path, store_url=f"sqlite:///{tmp_path}/given.db", create=True)
         try:
-            assert province.store is province.engine("huguan").store
+            # The county works on its own view of the province's store.
+            assert province.engine("huguan").store.county == "huguan"
+            assert province.store.county is None
             assert (tmp_path / "given.db").exists()
         finally:
             province.close()
 
-    def test_two_counties_on_a_store_without_views_are_refused(self, tmp_path: Path) -> None:
-        """Until the SQL stores keep county views, two counties on one SQL URL are refused."""
+    def test_two_counties_on_one_sql_store_each_work_on_their_own_view(
+        self, tmp_path: Path
+    ) -> None:
+        """Two counties on one SQLite URL: each engine reads and writes its county's rows only,
+        the same project id in both."""
         path = write_counties(
             tmp_path,
             f"store: sqlite:///{tmp_path}/one.db\n"
             "counties:\n  huguan: {name: 壶关县}\n  jiaocheng: {name: 交城县}\n",
         )
-        with pytest.raises(ProvinceError, match="huguan, jiaocheng share the store"):
-            Province.open(path, create=True)
+        province = Province.open(path, create=True)
+        try:
+            huguan, jiaocheng = province.engine("huguan"), province.engine("jiaocheng")
+            assert (huguan.store.county, jiaocheng.store.county) == ("huguan", "jiaocheng")
+            County(store=huguan.store).create("P1")
+            assert huguan.project_ids() == ["P1"]
+            assert jiaocheng.project_ids() == []
+            assert province.store.counties() == ["huguan"]
+        finally:
+            province.close()
 
     def test_counties_on_one_store_with_views_are_its_tenants(self, tmp_path: Path) -> None:
         """One store for every county: each county's engine runs on its own view of it, so
