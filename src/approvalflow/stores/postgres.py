@@ -399,9 +399,9 @@ class PostgresStore(SQLStore):
         # Autocommit: the one statement is its own transaction, sent and answered in one round
         # trip; any error (a taken key, a value refused) leaves nothing of it written. Each
         # shape (which parts a commit has) is prepared at its first use, not psycopg's fifth:
-        # planning it costs the server more than running it. One statement of every part, the
-        # absent ones empty, would be planned once but cost more to start each time (measured:
-        # ~25% more server CPU per command).
+        # planning it once costs the server more than running it once. One statement of every
+        # part, the absent ones empty, would be planned once but cost more to start each time
+        # (measured: ~25% more server CPU per command).
         row = connection.execute(text, params, prepare=True).fetchone()
         if row is None or row[0] != 1:
             raise _GuardFailed
@@ -620,7 +620,7 @@ def _one_statement(guard: str, statements: Sequence[str]) -> str:
         template, _, _ = _SET_BASED.form(statement)
         gate = f"(SELECT count(*) FROM {previous}) >= 0 AND EXISTS (SELECT FROM guard)"
         name = f"s{number}"
-        ctes.append(f"{name} AS ({template.format(gate=gate)})")
+        ctes.append(f"{name} AS ({template.replace('{gate}', gate)})")
         previous = name
     return (
         f"WITH {', '.join(ctes)} SELECT (SELECT count(*) FROM guard), "
