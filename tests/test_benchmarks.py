@@ -160,6 +160,41 @@ def test_the_size_benchmark_measures_every_table_of_finished_projects(tmp_path: 
     assert report["shape"]["commands"] == 24
 
 
+def test_the_commit_benchmark_reports_client_and_server_cpu(postgres_url: str) -> None:
+    """benchmarks/pg_commit.py at a tiny size: every figure per command, positive; the
+    commit's and the load's CPU within the command's."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "pg_commit.py"),
+            "--url",
+            postgres_url,
+            "--projects",
+            "1",
+            "--repeats",
+            "1",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    medians: dict[str, Any] = json.loads(done.stdout)["medians"]
+    assert set(medians) == {
+        "wall_us",
+        "client_cpu_us",
+        "commit_cpu_us",
+        "commit_wall_us",
+        "load_cpu_us",
+        "load_wall_us",
+        "server_cpu_us",
+    }
+    assert all(value is None or value >= 0 for value in medians.values())
+    assert medians["wall_us"] > 0
+    assert medians["commit_cpu_us"] + medians["load_cpu_us"] <= medians["client_cpu_us"]
+
+
 @pytest.mark.parametrize("workload", ["run_due", "report"])
 def test_a_bulk_loaded_store_verifies(workload: str, tmp_path: Path) -> None:
     """The benchmarks' bulk loads write what the engine's commits would: every copy's events

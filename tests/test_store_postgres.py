@@ -214,3 +214,149 @@ def test_url_parameters_with_spaces_survive_a_schema(postgres_url: str) -> None:
     finally:
         store.drop()
         store.close()
+
+
+def _table_rows(store: PostgresStore, tables: list[str]) -> dict[str, list[Any]]:
+    with _raw(store) as connection:
+        return {
+            table: sorted(map(repr, connection.execute(f"SELECT * FROM {table}").fetchall()))
+            for table in tables
+        }
+
+
+class _Sent:
+    """Counts what a store's connection is asked to send (statements, pipelines, cursors)."""
+
+    def __init__(self, store: PostgresStore, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.statements: list[str] = []
+        self.cursors = 0
+        connection = store._connection
+        execute, cursor = connection.execute, connection.cursor
+
+        def counted(query: Any, params: Any = None, **kwargs: Any) -> Any:
+            self.statements.append(str(query))
+            return execute(query, params, **kwargs)
+
+        def counted_cursor(*args: Any, **kwargs: Any) -> Any:
+            self.cursors += 1  # each execute opens one; an executemany would open another
+            return cursor(*args, **kwargs)
+
+        def refused(*args: Any, **kwargs: Any) -> Any:
+            raise AssertionError("the commit opened a pipeline or a transaction")
+
+        monkeypatch.setattr(connection, "execute", counted)
+        monkeypatch.setattr(connection, "cursor", counted_cursor)
+        monkeypatch.setattr(connection, "pipeline", refused)
+        monkeypatch.setattr(connection, "transaction", refused)
+
+
+class TestOneStatementCommit:
+    """A commit is one statement, its own transaction, in one round trip (issue 17)."""
+
+    def test_a_commit_after_a_load_sends_one_statement(
+        self, pg_store: PostgresStore, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """With the project's head known from the load (or the last commit), the guard, the
+        events, timers, notices and report rows go as one statement."""
+        from approvalflow.model import Timer, TimerChanges
+        from approvalflow.testing.store_conformance import notice
+
+        state = new_project(pg_store, "P1")
+        assert pg_store.load("P1") == state
+        sent = _Sent(pg_store, monkeypatch)
+        timer = Timer("P1", "supply", T0 + timedelta(days=3), "zj")
+        after = append(
+            pg_store,
+            state,
+            [("funds_reported", {"amount": 5}), ("funds_reported", {"amount": 6})],
+            timers=TimerChanges(set=(timer,)),
+            notices=[notice("P1", 0)],
+        )
+        assert (len(sent.statements), sent.cursors) == (1, 1)
+        monkeypatch.undo()
+        assert pg_store.load("P1") == after and after.funds == 11
+        assert pg_store.timers("P1") == [timer]
+        assert [e.notice for e in pg_store.pending_notices(T0)] == [notice("P1", 0)]
+        assert verify_chain(pg_store).ok
+
+    def test_without_the_head_cached_it_is_read_first(
+        self, schema_url: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A store keeping no states reads the head in a round trip of its own, then commits
+        in one statement; the chain is the same."""
+        from approvalflow.stores.postgres import PostgresStore
+
+        store = PostgresStore.from_url(schema_url + "&cache_size=0")
+        try:
+            state = new_project(store, "P1")
+            sent = _Sent(store, monkeypatch)
+            append(store, state, [("funds_reported", {"amount": 5})])
+            assert [s.split()[0] for s in sent.statements] == ["SELECT", "WITH"]
+            assert sent.cursors == 2
+            monkeypatch.undo()
+            assert verify_chain(store).ok
+        finally:
+            store.close()
+
+    def test_a_head_changed_behind_the_store_is_refused_writing_nothing(
+        self, pg_store: PostgresStore
+    ) -> None:
+        """The cached head is checked in the commit's own transaction: when the newest
+        event's hash was changed by hand, the commit is a conflict saying so, writes nothing,
+        and the next try (from a fresh read) commits as it did before this cache."""
+        state = append(pg_store, new_project(pg_store, "P1"), [("funds_reported", {"amount": 1})])
+        with _raw(pg_store) as connection:
+            connection.execute("UPDATE events SET hash = 'edited' WHERE version = 2")
+        before = _table_rows(pg_store, ["events", "projects", "project_summaries"])
+        with pytest.raises(ConcurrencyConflict, match=r"event at version 2 .*hash differs"):
+            append(pg_store, state, [("funds_reported", {"amount": 2})])
+        assert _table_rows(pg_store, ["events", "projects", "project_summaries"]) == before
+        again = pg_store.load("P1")
+        assert again == state
+        append(pg_store, again, [("funds_reported", {"amount": 2})])
+        assert pg_store.load("P1").version == 3
+        report = verify_chain(pg_store)
+        assert not report.ok and report.first_bad == ("P1", 2)
+
+    def test_a_timer_set_twice_in_one_commit_keeps_the_last(self, pg_store: PostgresStore) -> None:
+        """Upserts of one key in one commit end as they did one statement at a time."""
+        from approvalflow.model import Timer, TimerChanges
+
+        first = Timer("P1", "supply", T0 + timedelta(days=3), "zj")
+        last = Timer("P1", "supply", T0 + timedelta(days=5), "zj")
+        state = new_project(pg_store, "P1", timers=TimerChanges(set=(first,)))
+        append(
+            pg_store,
+            state,
+            [("funds_reported", {"amount": 1})],
+            timers=TimerChanges(set=(first, last), cancel=(("P1", "supply", "zj"),)),
+        )
+        assert pg_store.timers("P1") == [last]
+
+    @pytest.mark.parametrize("cache_size", [0, 256])
+    def test_report_rows_equal_a_rebuild(self, postgres_url: str, cache_size: int) -> None:
+        """Commits that replace a project's report rows whole (nothing cached: the rows are
+        deleted and written again in the one statement) or in part leave exactly the rows a
+        rebuild from every project's state makes."""
+        from builders import County
+
+        from approvalflow.stores.postgres import PostgresStore
+
+        store = PostgresStore.from_url(postgres_url, schema=_schema(), cache_size=cache_size)
+        try:
+            county = County(store=store)
+            county.to_approval("P1")
+            county.advance(timedelta(days=2))
+            county.approve_all("P1")
+            county.do("start_construction", "P1", "fuyuan")
+            county.to_signed("P2")
+            county.to_approval("P3")
+            county.advance(timedelta(days=40))
+            county.engine.run_due()
+            tables = ["milestones", "project_summaries", "intervals", "task_rows"]
+            written = _table_rows(store, tables)
+            assert written["task_rows"] and written["intervals"]
+            store.rebuild_projections()
+            assert _table_rows(store, tables) == written
+        finally:
+            store.drop()

@@ -36,6 +36,9 @@ run: RSS +17-34% over its second half at 10,000, +1-2.5% at 200)."""
 class CachedState(NamedTuple):
     state: ProjectState
     projection: Projection | None
+    head: str | None = None
+    """The hash of the project's event at ``state.version``, when the store knows it (the
+    next commit's events chain from it; PostgreSQL checks it in the commit's guard)."""
 
 
 class StateCache:
@@ -64,11 +67,17 @@ class StateCache:
         entry = self._entries.get(project)
         return entry.state.version if entry is not None else -1
 
-    def put(self, project: str, state: ProjectState, projection: Projection | None) -> None:
+    def put(
+        self,
+        project: str,
+        state: ProjectState,
+        projection: Projection | None,
+        head: str | None = None,
+    ) -> None:
         if not self.size:
             return
         entries = self._entries
-        entries[project] = CachedState(state, projection)
+        entries[project] = CachedState(state, projection, head)
         entries.move_to_end(project)
         if len(entries) > self.size:
             entries.popitem(last=False)

@@ -6,14 +6,16 @@ a few fixed statements. The schema is the one in ``approvalflow.stores.schema``.
 
 What a caller may rely on (the same as the SQLite store, plus):
 
-- ``commit`` is one transaction, sent in two round trips (psycopg's pipeline mode): the
-  project's compare-and-set and the hash of the project's newest event; then, once the events
-  are hashed, everything else and ``COMMIT``. A stale ``expected_version`` or a taken command id
-  raises ``ConcurrencyConflict`` and writes nothing. The guards are the database's: the
-  project row's compare-and-set (``UPDATE ... WHERE version = expected``; a second writer waits
-  for the first and then finds the version moved), the events' unique key ``(project,
-  version)`` and the command id's primary key, whose violations are translated. Nothing is read
-  and trusted.
+- ``commit`` is one statement, its own transaction, in one round trip: data-modifying CTEs
+  (``_one_statement``), the project's compare-and-set first (``UPDATE ... WHERE version =
+  expected`` and, when events are added, the project's newest event's hash is the one they
+  chain from; a second writer waits for the first's row and then finds the version moved),
+  then every other table's rows, each part's rows as one JSON array. The events' hashes are
+  computed in the client from the head kept beside the cached state (read first, in a round
+  trip of its own, when it is not cached). A stale ``expected_version``, a changed head or a
+  taken command id raises ``ConcurrencyConflict`` and writes nothing; the guards are the
+  database's: the compare-and-set, the events' unique key ``(project, version)`` and the
+  command id's primary key, whose violations are translated. Nothing is read and trusted.
 - Any number of processes may use one database at once, each with its own ``PostgresStore``.
   Commits to one project are serialised by its row, and by nothing else: each project's events
   form their own audit chain (``approvalflow.stores.audit``), so commits to different projects
@@ -52,6 +54,7 @@ closes the store. Several schemas can live in one database side by side.
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
@@ -68,7 +71,7 @@ except ImportError as missing:  # pragma: no cover - depends on the environment
         "pip install 'approvalflow[postgres]'"
     ) from missing
 
-from approvalflow.errors import ApprovalflowError
+from approvalflow.errors import ApprovalflowError, ConcurrencyConflict
 from approvalflow.stores.cache import DEFAULT_CACHE_SIZE
 from approvalflow.stores.errors import (
     StoreBusy,
@@ -92,9 +95,11 @@ from approvalflow.stores.sql import (
     SQLStatements,
     SQLStore,
     _GuardFailed,
+    hash_bytes,
     hash_text,
     lease_option,
     schema_steps,
+    stale,
 )
 
 __all__ = ["DEFAULT_CONNECTION", "DEFAULT_TIMEOUTS", "PostgresStore"]
@@ -382,46 +387,89 @@ class PostgresStore(SQLStore):
 
     # -- the commit's transaction ---------------------------------------------------------------
 
-    def _commit_transaction(self, plan: CommitPlan, writes: ProjectionWrites) -> None:
-        # The compare-and-set that guards a commit. A row back means the guard held.
-        if plan.expected_version == 0:
-            guard_sql = self._sql.insert_project + " RETURNING 1"
-            guard_params = [plan.project, plan.new_version]
-        else:
-            guard_sql = self._sql.update_project + " RETURNING 1"
-            guard_params = [plan.new_version, plan.project, plan.expected_version]
+    def _commit_transaction(self, plan: CommitPlan, writes: ProjectionWrites) -> str | None:
+        project = plan.project
+        # The view's county and role are session settings, set before the statement when
+        # another view used the connection last (D203): the statement runs under them.
         self._use_county()
-        # The project's row is the only serialisation: each project's events chain from its
-        # own previous one, so commits to different projects never wait for each other.
-        chains = plan.events and plan.expected_version > 0
         connection = self._connection
-        # Pipeline mode: statements are sent without waiting for each result. The first round
-        # trip ends at the guard's row (BEGIN, guard, the project's head); the second carries
-        # the rest and COMMIT. BEGIN and COMMIT are statements of the pipeline:
-        # ``connection.transaction()`` would add a sync after each.
-        with connection.pipeline():
-            guard = connection.cursor()
-            guard.execute("BEGIN")
-            guard.execute(guard_sql, guard_params)
-            if chains:
-                # After the guard, which holds the project's row: the event at the expected
-                # version is committed and stays the head until this commit ends.
-                head_cursor = connection.cursor()
-                head_cursor.execute(self._sql.project_head, (plan.project, plan.expected_version))
-            if guard.fetchone() is None:
-                raise _GuardFailed
-            head = None
-            if chains:
-                last = head_cursor.fetchone()
-                head = hash_text(last[0]) if last is not None else None
-            cursor = connection.cursor()
+        chains = bool(plan.events) and plan.expected_version > 0
+        head = None
+        if chains:
+            cached = self._cache.get(project)
+            if (
+                cached is not None
+                and cached.head is not None
+                and cached.state.version == plan.expected_version
+            ):
+                head = cached.head
+            else:
+                # Not cached (evicted, or loaded while another writer committed): read it, in
+                # a round trip of its own. The guard below checks it in the commit's own
+                # transaction, so a head that moved in between is refused, not chained from.
+                row = connection.execute(
+                    self._sql.project_head, (project, plan.expected_version)
+                ).fetchone()
+                head = hash_text(row[0]) if row is not None else None
+        parts: list[tuple[str, Sequence[Any]]] = []
 
-            def run(statement: str, rows: Sequence[Any], key: str | None) -> None:
-                # A taken key raises the server's UniqueViolation, naming its constraint.
-                cursor.executemany(statement, rows)
+        def collect(statement: str, rows: Sequence[Any], key: str | None) -> None:
+            # A taken key raises the server's UniqueViolation, naming its constraint.
+            parts.append((statement, rows))
 
-            self._commit_statements(run, head, plan, writes)
-            cursor.execute("COMMIT")
+        new_head = self._commit_statements(collect, head, plan, writes)
+        sql = self._sql
+        if plan.expected_version == 0:
+            guard: tuple[str, ...] = (sql.insert_project + " RETURNING 1",)
+            params: list[Any] = [project, plan.new_version]
+        elif chains:
+            # The same compare-and-set, also refusing unless the project's newest event is the
+            # one the new events chain from (the client's head: cached, or read just before).
+            guard = (
+                sql.update_project + " AND (SELECT hash FROM events WHERE "
+                f"county = '{sql.county}' AND project = %s AND version = %s) "
+                "IS NOT DISTINCT FROM %s RETURNING 1",
+            )
+            params = [plan.new_version, project, plan.expected_version]
+            params += [project, plan.expected_version, None if head is None else hash_bytes(head)]
+        else:
+            guard = (sql.update_project + " RETURNING 1",)
+            params = [plan.new_version, project, plan.expected_version]
+        statements = tuple(statement for statement, _ in parts)
+        params += [_SET_BASED.rows_json(statement, rows) for statement, rows in parts]
+        shape = guard + statements
+        text = _SHAPES.get(shape)
+        if text is None:
+            text = _SHAPES[shape] = _one_statement(guard[0], statements)
+        # Autocommit: the one statement is its own transaction, sent and answered in one round
+        # trip; any error (a taken key, a value refused) leaves nothing of it written. Each
+        # shape (which parts a commit has) is prepared at its first use, not psycopg's fifth:
+        # planning it once costs the server more than running it once. One statement of every
+        # part, the absent ones empty, would be planned once but cost more to start each time
+        # (measured: ~25% more server CPU per command).
+        row = connection.execute(text, params, prepare=True).fetchone()
+        if row is None or row[0] != 1:
+            raise _GuardFailed
+        return new_head if plan.events else self._head_kept(project, plan)
+
+    def _head_kept(self, project: str, plan: CommitPlan) -> str | None:
+        """The head a commit without events leaves: the one cached at its version."""
+        cached = self._cache.get(project)
+        if cached is not None and cached.state.version == plan.expected_version:
+            return cached.head
+        return None
+
+    def _stale(self, project: str, expected_version: int) -> ConcurrencyConflict:
+        with self._access:
+            current = self._version(project)
+        if current is not None and current == expected_version > 0:
+            # The version held, so the head did not: the project's newest event is not the
+            # one this store object read (rows written behind the store's back).
+            return ConcurrencyConflict(
+                f"{project}'s event at version {current} is not the one this store read "
+                "(its hash differs): load the project again"
+            )
+        return stale(project, current, expected_version)
 
     def _end_failed_commit(self) -> None:
         """End a transaction a failed commit left open (or aborted), if it did."""
@@ -505,3 +553,130 @@ def _describe(params: Mapping[str, Any], schema: str | None) -> str:
     database = params.get("dbname") or params.get("user") or ""
     place = f"PostgreSQL at {host}:{port}/{database}"
     return f"{place} (schema {schema})" if schema is not None else place
+
+
+# A quoted literal without a quote inside (a checked county id, ``base.checked_county``).
+_LITERAL = re.compile(r"'[a-z0-9_]*'")
+
+
+class _SetBased:
+    """Each of the commit's row-at-a-time statements (``SQLStatements``, ``ProjectionSQL``)
+    rewritten once to take all its rows as one JSON array of objects, read back into the
+    table's row type by ``json_populate_recordset``: the columns are the statement's own, so a
+    column added to a statement (and its rows) needs no edit here."""
+
+    _insert = re.compile(r"INSERT INTO (\w+) \(([^)]*)\) VALUES \(([^)]*)\)(.*)", re.DOTALL)
+    _delete = re.compile(r"DELETE FROM (\w+) WHERE (.*)", re.DOTALL)
+    _conflict = re.compile(r"ON CONFLICT \(([^)]*)\) DO UPDATE")
+
+    def __init__(self) -> None:
+        # statement -> (set-based template with {gate}, the parameters' column names, the
+        # positions of an upsert's conflict key among them: its rows are made unique by it)
+        self._forms: dict[str, tuple[str, tuple[str, ...], tuple[int, ...] | None]] = {}
+
+    def form(self, statement: str) -> tuple[str, tuple[str, ...], tuple[int, ...] | None]:
+        found = self._forms.get(statement)
+        if found is None:
+            found = self._forms[statement] = self._rewrite(statement)
+        return found
+
+    def _rewrite(self, statement: str) -> tuple[str, tuple[str, ...], tuple[int, ...] | None]:
+        source = "json_populate_recordset(NULL::{table}, %s::json) AS r"
+        insert = self._insert.fullmatch(statement)
+        if insert is not None:
+            table, columns_text, values_text, rest = insert.groups()
+            columns = [c.strip() for c in columns_text.split(",")]
+            values = [v.strip() for v in values_text.split(",")]
+            if len(columns) != len(values):
+                raise AssertionError(f"cannot rewrite {statement!r}")
+            names = tuple(c for c, v in zip(columns, values, strict=True) if v == "%s")
+            selected = ", ".join(
+                f"r.{c}" if v == "%s" else v for c, v in zip(columns, values, strict=True)
+            )
+            key = None
+            conflict = self._conflict.search(rest)
+            if conflict is not None:
+                # A key column that is a literal (the view's county) is the same in every row.
+                key = tuple(
+                    names.index(c.strip())
+                    for c in conflict.group(1).split(",")
+                    if c.strip() in names
+                )
+            template = (
+                f"INSERT INTO {table} ({columns_text}) SELECT {selected} "
+                f"FROM {source.format(table=table)} WHERE {{gate}}{rest} RETURNING 1"
+            )
+            return template, names, key
+        delete = self._delete.fullmatch(statement)
+        if delete is not None:
+            table, where = delete.groups()
+            keys: list[str] = []
+            fixed: list[str] = []
+            for condition in where.split(" AND "):
+                column, equals, value = condition.strip().partition(" = ")
+                if not equals:
+                    raise AssertionError(f"cannot rewrite {statement!r}")
+                if value == "%s":
+                    keys.append(column)
+                elif _LITERAL.fullmatch(value):
+                    # A county view's own county, written into its statements as a literal.
+                    fixed.append(f"d.{column} = {value}")
+                else:
+                    raise AssertionError(f"cannot rewrite {statement!r}")
+            matched = " AND ".join([*fixed, *(f"d.{c} = r.{c}" for c in keys)])
+            template = (
+                f"DELETE FROM {table} AS d USING {source.format(table=table)} "
+                f"WHERE {matched} AND {{gate}} RETURNING 1"
+            )
+            return template, tuple(keys), None
+        raise AssertionError(f"cannot rewrite {statement!r}")
+
+    def rows_json(self, statement: str, rows: Sequence[Sequence[Any]]) -> str:
+        """``rows`` of ``statement`` as the JSON its set-based form takes."""
+        _, names, key = self.form(statement)
+        objects: Any = [dict(zip(names, row, strict=True)) for row in rows]
+        if key is not None and len(rows) > 1:
+            # One statement cannot upsert a row twice: the last of a key wins, as it did
+            # when the rows were upserted one after another.
+            last = {
+                tuple(row[i] for i in key): value for row, value in zip(rows, objects, strict=True)
+            }
+            objects = list(last.values())
+        try:
+            return _json_text(objects)
+        except (TypeError, ValueError) as error:
+            raise UnstorableValue(f"a value the commit cannot send: {error}") from error
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, bytes | bytearray | memoryview):
+        # bytea's text form, which json_populate_recordset reads into a bytea column.
+        return "\\x" + bytes(value).hex()
+    raise TypeError(f"{type(value).__name__} is not JSON data")
+
+
+_json_text = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), default=_json_default
+).encode
+_SET_BASED = _SetBased()
+# The one statement of each shape of commit (its guard and which statements it has).
+_SHAPES: dict[tuple[str, ...], str] = {}
+
+
+def _one_statement(guard: str, statements: Sequence[str]) -> str:
+    """A commit as one statement of data-modifying CTEs: the guard, then each statement in
+    order. Each runs only once the one before it has run to its end (its row count is read
+    first) and only if the guard held: all of a statement's parts share one snapshot, so the
+    order is what makes an insert find the rows deleted before it gone."""
+    ctes = [f"guard AS ({guard})"]
+    previous = "guard"
+    for number, statement in enumerate(statements):
+        template, _, _ = _SET_BASED.form(statement)
+        gate = f"(SELECT count(*) FROM {previous}) >= 0 AND EXISTS (SELECT FROM guard)"
+        name = f"s{number}"
+        ctes.append(f"{name} AS ({template.replace('{gate}', gate)})")
+        previous = name
+    return (
+        f"WITH {', '.join(ctes)} SELECT (SELECT count(*) FROM guard), "
+        f"(SELECT count(*) FROM {previous})"
+    )

@@ -7,9 +7,9 @@ renders each statement once per dialect, and ``SQLStore`` holds the reads (``loa
 one-statement claims (``claim_due``, ``claim_notices``, ``mark_failed``) and the one ``commit``:
 a template that renders every row first, then runs the same statements in the same order inside
 the transaction a backend opens its own way (``_commit_transaction``: SQLite's ``BEGIN
-IMMEDIATE``, PostgreSQL's pipeline). Every driver error is translated here, by the constraint it
-names (``_conflict``) or by the backend's reading of it (``_driver_error``), into an
-``ApprovalflowError``.
+IMMEDIATE``, PostgreSQL's one statement). Every driver error is translated here, by the
+constraint it names (``_conflict``) or by the backend's reading of it (``_driver_error``), into
+an ``ApprovalflowError``.
 """
 
 from __future__ import annotations
@@ -140,13 +140,17 @@ class SQLStatements:
         self.project_head = (
             f"SELECT hash FROM events WHERE {mine} AND project = {p} AND version = {p}"
         )
-        # The snapshot's text, digest and the hash of the event it was taken at, only when the
-        # caller's cached version (the first two parameters) is stale.
+        # The snapshot's text, digest and the hash of the event it was taken at, then the hash
+        # of the project's newest event (its head, kept beside the state in the cache: the next
+        # commit chains from it without reading it first), only when the caller's cached
+        # version (the first three parameters) is stale.
         self.load = (
             "SELECT p.version, s.version, "
             f"CASE WHEN p.version = {p} THEN NULL ELSE s.state END, s.digest, "
             f"CASE WHEN p.version = {p} THEN NULL ELSE (SELECT e.hash FROM events e "
-            "WHERE e.county = s.county AND e.project = s.project AND e.version = s.version) END "
+            "WHERE e.county = s.county AND e.project = s.project AND e.version = s.version) END, "
+            f"CASE WHEN p.version = {p} THEN NULL ELSE (SELECT e.hash FROM events e "
+            "WHERE e.county = p.county AND e.project = p.project AND e.version = p.version) END "
             "FROM projects p LEFT JOIN snapshots s ON s.county = p.county "
             f"AND s.project = p.project WHERE p.county = {c} AND p.project = {p}"
         )
@@ -576,10 +580,11 @@ class SQLStore(SQLTokens):
 
     # -- what a backend provides ----------------------------------------------------------------
 
-    def _commit_transaction(self, plan: CommitPlan, writes: ProjectionWrites) -> None:
+    def _commit_transaction(self, plan: CommitPlan, writes: ProjectionWrites) -> str | None:
         """Open a write transaction, run the project's guard (``_GuardFailed`` if it did not
-        hold), then ``_commit_statements`` with the chain's head, and commit. Called holding
-        the lock; on an error ``_end_failed_commit`` follows."""
+        hold), then ``_commit_statements`` with the chain's head, and commit; return what
+        ``_commit_statements`` returned (the project's new head, if known). Called holding the
+        lock; on an error ``_end_failed_commit`` follows."""
         raise NotImplementedError
 
     def _end_failed_commit(self) -> None:
@@ -623,7 +628,7 @@ class SQLStore(SQLTokens):
         with self._lock:
             projection, writes = self._projection_writes(project, expected_version, state, events)
             try:
-                self._commit_transaction(plan, writes)
+                head = self._commit_transaction(plan, writes)
             except BaseException as error:
                 self._cache.drop(project)
                 self._end_failed_commit()
@@ -631,7 +636,7 @@ class SQLStore(SQLTokens):
                 if translated is None:
                     raise
                 raise translated from error
-            self._cache.put(project, state, projection)
+            self._cache.put(project, state, projection, head)
             if expected_version == 0:
                 self._county_listed = True
 
@@ -700,12 +705,14 @@ class SQLStore(SQLTokens):
         head: str | None,
         plan: CommitPlan,
         writes: ProjectionWrites,
-    ) -> None:
+    ) -> str | None:
         """A commit's statements after its guard, in order, each through ``run(statement,
-        rows, key)`` (the backend's: one ``execute`` or an ``executemany``; ``key`` names the
-        unique key an insert must not find taken, for a backend that checks it itself).
-        ``head`` is the hash of the project's event at the expected version, which the new
-        events chain from (``None`` for a new project: ``GENESIS``)."""
+        rows, key)`` (the backend's: one ``execute`` or an ``executemany``, or PostgreSQL's
+        collecting them into one statement; ``key`` names the unique key an insert must not
+        find taken, for a backend that checks it itself). ``head`` is the hash of the
+        project's event at the expected version, which the new events chain from (``None``
+        for a new project: ``GENESIS``). Returns the hash of the project's event at the new
+        version (``None`` if neither events nor ``head`` say it)."""
         sql = self._sql
         project = plan.project
         if plan.expected_version == 0 and not self._county_listed:
@@ -737,6 +744,7 @@ class SQLStore(SQLTokens):
             run(sql.upsert_notice, plan.notices, None)
         for statement, rows in sql.projections.statements(writes, project):
             run(statement, rows, None)
+        return digest if plan.events or head is not None else None
 
     # -- errors ---------------------------------------------------------------------------------
 
@@ -918,11 +926,13 @@ class SQLStore(SQLTokens):
         with self._access:
             cached = self._cache.get(project)
             known = cached.state.version if cached is not None else -1
-            row = self._connection.execute(self._sql.load, (known, known, project)).fetchone()
+            row = self._connection.execute(
+                self._sql.load, (known, known, known, project)
+            ).fetchone()
             if row is None:
                 self._cache.drop(project)
                 return None
-            version, snapshot_version, packed, digest, head = row
+            version, snapshot_version, packed, digest, head, newest = row
             if cached is not None and version == known:
                 return cached.state.clone()
             state_text = stored_state(packed)
@@ -944,7 +954,13 @@ class SQLStore(SQLTokens):
                     # above was read: ``apply`` checks they follow one another).
                     for event in self.events(project, snapshot_version):
                         state.apply(event)
-            self._cache.put(project, state, None)
+            # The head read beside the version is the state's only if no event came since.
+            self._cache.put(
+                project,
+                state,
+                None,
+                hash_text(newest) if newest is not None and state.version == version else None,
+            )
             return state.clone()
 
     def snapshot_version(self, project: str) -> int | None:

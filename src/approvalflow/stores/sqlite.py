@@ -295,7 +295,7 @@ class SQLiteStore(SQLStore):
 
     # -- the commit's transaction ---------------------------------------------------------------
 
-    def _commit_transaction(self, plan: CommitPlan, writes: ProjectionWrites) -> None:
+    def _commit_transaction(self, plan: CommitPlan, writes: ProjectionWrites) -> str | None:
         connection = self._connection
         # Not ``self._write()``: this is the hot path, and a generator-based context manager
         # costs as much as one of the statements.
@@ -315,8 +315,9 @@ class SQLiteStore(SQLStore):
                 self._sql.project_head, (plan.project, plan.expected_version)
             ).fetchone()
             head = hash_text(last[0]) if last is not None else None
-        self._commit_statements(self._run, head, plan, writes)
+        new_head = self._commit_statements(self._run, head, plan, writes)
         connection.execute("COMMIT")
+        return new_head
 
     def _run(self, statement: str, rows: Sequence[Any], key: str | None) -> None:
         connection = self._connection

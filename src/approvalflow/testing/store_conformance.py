@@ -38,7 +38,7 @@ from approvalflow.rules.points import points_by_team
 from approvalflow.stores import UnstorableValue, open_store
 from approvalflow.stores.base import CommandRecord, Store
 from approvalflow.stores.errors import MAX_KEY_LENGTH
-from approvalflow.tasks import task_rows
+from approvalflow.tasks import ITEM_KINDS, task_rows
 
 __all__ = [
     "COUNTY_A",
@@ -481,6 +481,8 @@ _READS: dict[str, Callable[[Store], Any]] = {
         s.project_with_code(f"CODE-{c}-{p}") for c in (COUNTY_A, COUNTY_B) for p in ("P1", "PB")
     ],
     "recorded_plugins": lambda s: s.recorded_plugins(),
+    "milestone_projects": lambda s: s.milestone_projects("decided", "2026-07"),
+    "due_task_rows": lambda s: sorted(s.due_task_rows([k.name for k in ITEM_KINDS], _FAR) or ()),
 }
 """Each read of the ``Store`` protocol, as a county view answers it: the same for county A
 before and after county B writes the same ids (and more), and not the same for B."""
