@@ -120,7 +120,7 @@ class ChainLink:
     hash: str
     prev_hash: str | None = None
     """The stored link to the previous event, for a source that keeps one; the SQL stores keep
-    none since schema version 9 (it is the previous version's ``hash``, which the chain check
+    none since schema version 11 (it is the previous version's ``hash``, which the chain check
     has at hand: a removed, inserted or reordered event still breaks the next hash)."""
 
 

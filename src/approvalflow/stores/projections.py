@@ -76,7 +76,7 @@ class TaskRow(NamedTuple):
     ``""``, its deadline in epoch microseconds, its card) and what the query-time authorisation
     reads (the project's parties and rule set, the branch's handler and deputy), and ``state``:
     the branch's state on a branch's item, the stage's id on a stage's result, ``""`` otherwise
-    (what the late items read, schema version 9). The store compares and selects rows; it
+    (what the late items read, schema version 12). The store compares and selects rows; it
     reads none of their meaning.
     """
 

@@ -9,7 +9,7 @@ so a datetime reads back with the tzinfo it was stored with):
   write into a conflict. The primary key is ``seq``, a number the database gives each event as
   it is inserted (an identity column in PostgreSQL, the rowid in SQLite; schema version 8), in
   no hash; ``hash`` links the event to the project's previous one (one audit chain per project
-  since schema version 8, see ``audit``; since version 9 the 32 bytes of the digest, with no
+  since schema version 8, see ``audit``; since version 11 the 32 bytes of the digest, with no
   ``prev_hash`` beside it: that is the previous version's ``hash``): in SQLite an
   ``INTEGER PRIMARY KEY`` is the rowid, so every insert appends at the end of the table's
   b-tree, which measured ~20% faster per commit than a ``(project, version)`` primary key
@@ -17,7 +17,7 @@ so a datetime reads back with the tzinfo it was stored with):
   ``by_actor`` because ``BY`` is an SQL keyword. ``payload`` is JSON text (``TEXT``, not
   ``JSONB``, in PostgreSQL too: JSONB would rewrite numbers and key order, and the audit hash is
   over the exact data; cast ``payload::jsonb`` in a report query).
-- ``snapshots``: a project's state as JSON compressed with zlib (schema version 9,
+- ``snapshots``: a project's state as JSON compressed with zlib (schema version 11,
   ``serialization.pack_state``), the version it was taken at and its ``digest`` (schema
   version 8, ``audit.snapshot_digest``, over the JSON text).
 - ``projects``: one row per project, its current ``version`` (the compare-and-set that guards
@@ -41,7 +41,7 @@ and where it comes from is ``approvalflow.stores.projections``):
 - ``intervals``: one row per stage left (``kind`` ``stage``) and per department decided
   (``kind`` ``department``): ``start_day`` and ``end_day`` as ``date.toordinal()`` of the local
   days; ``intervals_by_span`` lets the metrics count projects per distinct pair of days, and
-  ``intervals_by_team`` (schema version 9) the same per team.
+  ``intervals_by_team`` (schema version 12) the same per team.
 
 In SQLite these three are ``WITHOUT ROWID`` tables (one b-tree each, keyed by the project).
 
@@ -49,9 +49,9 @@ In SQLite these three are ``WITHOUT ROWID`` tables (one b-tree each, keyed by th
   per party that may act (``projections.TaskRow``), keyed by (party, project, kind, department,
   item, command): the party first, so a task list reads one range of the key per party and a
   commit writes no index beside it (deleting a project's rows whole, when the store does not
-  know its old rows, reads the table); ``state`` (schema version 9) is what the late items
+  know its old rows, reads the table); ``state`` (schema version 12) is what the late items
   read. ``events_by_actor`` and ``events_by_principal`` find what an actor did (已办), in commit
-  order since version 9, so the latest are read first.
+  order since version 12, so the latest are read first.
 
 - ``project_codes`` (schema version 3): the national platform's project code of each project
   that has one, keyed by the code, so that a code names one project.
@@ -293,16 +293,16 @@ TASK_ROWS_TABLE_V7 = attrs.evolve(
 TASK_INDEXES: tuple[Index, ...] = (
     # What an actor did (已办): their events, sent by them or on their behalf. Partial: a timer's
     # events have no sender and most have no principal, and an entry not kept costs no write.
-    # In commit order (``seq``, schema version 9), so the latest are read first and no further.
+    # In commit order (``seq``, schema version 12), so the latest are read first and no further.
     Index("events_by_actor", "events", ("by_actor", "seq"), "by_actor IS NOT NULL"),
     Index("events_by_principal", "events", ("on_behalf_of", "seq"), "on_behalf_of IS NOT NULL"),
 )
-"""The task list's indexes (schema version 7; in commit order since version 9)."""
+"""The task list's indexes (schema version 7; in commit order since version 12)."""
 
 PROJECTION_INDEXES: tuple[Index, ...] = (
     Index("milestones_by_month", "milestones", ("month", "team", "points")),
     Index("intervals_by_span", "intervals", ("kind", "name", "start_day", "end_day")),
-    # The per-team metrics read it alone, grouped in its order (schema version 9).
+    # The per-team metrics read it alone, grouped in its order (schema version 12).
     Index("intervals_by_team", "intervals", ("team", "kind", "name", "start_day", "end_day")),
 )
 

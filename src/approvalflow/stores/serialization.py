@@ -13,7 +13,7 @@ cannot leak into a host's own use of cattrs. A caller may rely on:
   at commit time rather than when the row is read back;
 - ``canonical_event_json`` is stable: sorted keys, no spaces, UTF-8; the audit chain hashes it;
 - a snapshot is stored as ``pack_state(state_to_json(s))``, its UTF-8 JSON compressed with zlib
-  (schema version 9): ``unpack_state`` gives the very text back, which the snapshot's digest is
+  (schema version 11): ``unpack_state`` gives the very text back, which the snapshot's digest is
   over.
 """
 

@@ -283,7 +283,7 @@ class SQLStatements:
             "verified = excluded.verified, reason = excluded.reason, "
             "migrated_at = excluded.migrated_at"
         )
-        # Rechaining (schema version 8) runs on the layout before version 9: hashes as hex
+        # Rechaining (schema version 8) runs on the layout before version 11: hashes as hex
         # text, ``prev_hash`` kept, snapshots as text.
         self.v8_chain_page = (
             f"SELECT seq, hash, prev_hash, {EVENT_COLUMNS} FROM events "
@@ -1330,7 +1330,7 @@ class SQLStore(SQLTokens):
         )
 
     def _compact(self, target: Any) -> None:
-        """Schema version 9, inside the caller's transaction: every event's hash from 64 hex
+        """Schema version 11, inside the caller's transaction: every event's hash from 64 hex
         digits to its 32 bytes and its ``prev_hash`` dropped (the chain check takes it from the
         previous version), every snapshot's JSON compressed (``pack_state``); digests are over
         the JSON text and stay as they are. ``target`` runs the statements (a sqlite3
@@ -1418,7 +1418,7 @@ def stored_state(packed: Any) -> str | None:
 
 
 def _migrated_hash(text: Any) -> bytes:
-    """A hash as schema version 8 kept it (hex text) as version 9 keeps it; text that is not a
+    """A hash as schema version 8 kept it (hex text) as version 11 keeps it; text that is not a
     hash the chain computes (a row edited by hand) keeps its bytes, which no hash matches."""
     value = str(text)
     if _HEX_HASH.fullmatch(value):
