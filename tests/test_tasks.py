@@ -670,7 +670,7 @@ class TestTheReadModelIsKept:
             migrated.store.close()
 
     def test_a_version_8_store_gets_the_rows_state_by_the_migration(self, tmp_path: Any) -> None:
-        """Schema 9 makes ``task_rows`` anew with ``state`` and rebuilds it; the late items and
+        """Schema 12 makes ``task_rows`` anew with ``state`` and rebuilds it; the late items and
         the lists then read as before the downgrade."""
         import sqlite3
 
@@ -685,6 +685,7 @@ class TestTheReadModelIsKept:
         county.engine.store.close()
         connection = sqlite3.connect(path)
         with connection:
+            to_version_8(connection, "sqlite")
             connection.execute("ALTER TABLE task_rows DROP COLUMN state")
             connection.execute("DROP INDEX events_by_actor")
             connection.execute("CREATE INDEX events_by_actor ON events (by_actor)")

@@ -348,27 +348,23 @@ class Province(Mapping[str, Engine]):
                 if url not in opened:
                     opened[url] = _open(url, create)
                 base = opened[url]
-                # A county always works on its own view of a store that keeps them, even alone
-                # on it: its rows are its county's from the first, so another county may join
-                # the store later without taking them for its own.
-                views = getattr(base, "for_county", None)
-                try:
-                    stores[county] = views(county) if callable(views) else None
-                except NotImplementedError as error:
-                    if len(sharing) > 1:
-                        raise ProvinceError(
-                            f"{found.path}: counties {', '.join(sharing)} share the store "
-                            f"{_safe(url)}, whose county views are not built yet ({error}): "
-                            "give each county its own store:"
-                        ) from error
-                    stores[county] = None
-                if stores[county] is None:
-                    if len(sharing) > 1:
+                if len(sharing) > 1:
+                    views = getattr(base, "for_county", None)
+                    if not callable(views):
                         raise ProvinceError(
                             f"{found.path}: counties {', '.join(sharing)} share the store "
                             f"{_safe(url)}, which keeps no county views: give each county its "
                             "own store: (one county's projects must never be read as another's)"
                         )
+                    try:
+                        stores[county] = views(county)
+                    except NotImplementedError as error:
+                        raise ProvinceError(
+                            f"{found.path}: counties {', '.join(sharing)} share the store "
+                            f"{_safe(url)}, whose county views are not built yet ({error}): "
+                            "give each county its own store:"
+                        ) from error
+                else:
                     stores[county] = base
             if top is not None and top not in opened:
                 opened[top] = _open(top, create)
