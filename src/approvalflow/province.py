@@ -649,17 +649,7 @@ def _actors(path: Path) -> list[Actor]:
     problems are ``ScenarioFileError`` naming that file's line."""
     from approvalflow.scenario.loader import load_actors
 
-    return [
-        Actor(
-            spec.id,
-            list(spec.roles),
-            name=spec.name,
-            department=spec.department,
-            teams=None if spec.teams is None else list(spec.teams),
-            recuse=list(spec.recuse),
-        )
-        for spec in load_actors(path).values()
-    ]
+    return [spec.actor() for spec in load_actors(path).values()]
 
 
 def _open(url: str, create: bool) -> Any:

@@ -62,7 +62,6 @@ def load_actors(path: Path) -> list[Actor]:
     """Actors from a YAML mapping shaped like a scenario's ``actors:``, read by the scenario
     loader (so an id ``no`` stays ``"no"`` and ``0600`` stays ``"0600"``); a missing or
     malformed file is a :class:`CommandLineError` naming the line."""
-    from approvalflow.model import Actor
     from approvalflow.scenario.loader import load_actors as read_actors
     from approvalflow.scenario.model import ScenarioFileError
 
@@ -70,17 +69,7 @@ def load_actors(path: Path) -> list[Actor]:
         specs = read_actors(path)
     except ScenarioFileError as error:
         raise CommandLineError(f"--actors: {error}") from error
-    return [
-        Actor(
-            spec.id,
-            list(spec.roles),
-            name=spec.name,
-            department=spec.department,
-            teams=None if spec.teams is None else list(spec.teams),
-            recuse=list(spec.recuse),
-        )
-        for spec in specs.values()
-    ]
+    return [spec.actor() for spec in specs.values()]
 
 
 class _Duty:

@@ -15,6 +15,7 @@ from typing import Any, Literal, TypeAlias
 import attrs
 
 from approvalflow.errors import ScenarioFileError
+from approvalflow.model import Actor
 
 __all__ = [
     "ActorSpec",
@@ -43,6 +44,18 @@ class ActorSpec:
     teams: tuple[str, ...] | None
     recuse: tuple[str, ...]
     line: int
+
+    def actor(self) -> Actor:
+        """The ``Actor`` this entry describes, its recusals as the file gives them (what an
+        actors file given to ``serve``, ``worker`` or a counties file means)."""
+        return Actor(
+            self.id,
+            list(self.roles),
+            name=self.name,
+            department=self.department,
+            teams=None if self.teams is None else list(self.teams),
+            recuse=list(self.recuse),
+        )
 
 
 @attrs.frozen
