@@ -22,6 +22,43 @@ settings.register_profile("thorough", max_examples=2000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 
+# -- no skips on CI ---------------------------------------------------------------------------
+#
+# CI installs every extra, the JDK, chromium and PostgreSQL (.ci/run), so a test that skips there
+# is one that silently stopped running (as the ratings report did on SQLite and PostgreSQL).
+# With CI=true every skip, at collection or in a test, is reported as a failure with its reason.
+
+
+def _on_ci() -> bool:
+    return os.environ.get("CI") == "true"
+
+
+def _no_skip_on_ci(report: pytest.CollectReport | pytest.TestReport) -> None:
+    if _on_ci() and report.skipped and not hasattr(report, "wasxfail"):
+        longrepr = report.longrepr
+        reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"CI=true: no test may skip on CI, and this one did: {reason}"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Iterator[None] | pytest.TestReport:
+    report: pytest.TestReport = yield
+    _no_skip_on_ci(report)
+    return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(
+    collector: pytest.Collector,
+) -> Iterator[None] | pytest.CollectReport:
+    report: pytest.CollectReport = yield
+    _no_skip_on_ci(report)
+    return report
+
+
 @pytest.fixture(autouse=True)
 def _structlog_defaults() -> Iterator[None]:
     """Tests that run the CLI configure structlog; put the defaults back after each test."""
@@ -96,6 +133,24 @@ def every_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]
             if hasattr(store, "drop"):
                 store.drop()
             store.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def sql_store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of a fresh, not yet initialised SQL store, for tests that run the CLI (which
+    opens its store by URL): a SQLite file, or a PostgreSQL schema of its own (dropped after;
+    on CI the PostgreSQL one fails rather than skips, as ``postgres_url`` does)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'cli.db'}"
+        return
+    from approvalflow.stores.postgres import PostgresStore
+
+    base = request.getfixturevalue("postgres_url")
+    schema = f"t_cli_{uuid.uuid4().hex[:12]}"
+    try:
+        yield f"{base}{'&' if '?' in base else '?'}schema={schema}"
+    finally:
+        PostgresStore.from_url(base, schema=schema).drop()
 
 
 @contextmanager

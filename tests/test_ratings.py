@@ -307,13 +307,12 @@ class TestSettings:
 
 
 def test_the_report_lists_ratings_by_department_and_month(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], every_store: str
+    sql_store_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    if every_store != "memory":
-        pytest.skip("the CLI opens its own SQLite file")
-    db = tmp_path / "r.db"
+    """``report ratings`` over the rating scenarios, run by the CLI into a SQLite file and a
+    PostgreSQL schema (the CLI opens its store by URL, so a memory store has no part here)."""
     scenario = Path(__file__).parents[1] / "scenarios"
-    url = f"sqlite:///{db}"
+    url = sql_store_url
     assert main(["store", "init", url]) == 0
     files = sorted(str(p) for p in scenario.glob("rating_*.yaml"))
     assert main(["scenario", "run", *files, "--store", url]) == 0
