@@ -10,21 +10,32 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+import attrs
 import pytest
 from builders import MONDAY, PROJECT_FIELDS, County, county_actors
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from layouts import to_version_8
 
-from approvalflow import Actor, ApprovalflowError, Engine, NotAuthorized, hookimpl
+from approvalflow import (
+    Actor,
+    ApprovalflowError,
+    Engine,
+    InvalidTransition,
+    NotAuthorized,
+    hookimpl,
+)
+from approvalflow.calendar import SHANGHAI
 from approvalflow.project import ProjectState
 from approvalflow.rules.commands import BUILTIN_COMMANDS
 from approvalflow.rules.holdups import late_items, late_summary
+from approvalflow.settings import CARDS
 from approvalflow.stores.memory import MemoryStore
 from approvalflow.tasks import (
+    CARD_RANK,
     ITEM_KINDS,
     NOT_WAITED_ON,
     TASK_COMMANDS,
@@ -169,6 +180,43 @@ def reference_items(engine: Engine, actor: str) -> set[tuple[str, str]]:
     return found
 
 
+def item_probes(item: TaskItem, command: str) -> Sequence[Mapping[str, Any]]:
+    """Arguments for ``command`` that name what ``item`` itself is about (its department, its
+    rated item), then the probes: an item must be taken as it is listed, not some other
+    department's or rating's of the same project."""
+    if command == "accept_commitment":
+        return [{"department": item.department}]
+    if command == "consent_remove_department":
+        return [
+            {"department": item.department, "consent": True},
+            {"department": item.department, "consent": False, "reason": "probe"},
+        ]
+    if command == "rectify":
+        return [{"item": item.item, "text": "已整改"}]
+    if command == "confirm_rectification":
+        return [{"item": item.item, "confirmed": True}]
+    return PROBES.get(command, [{}])
+
+
+def refused_items(engine: Engine, actor: str) -> list[tuple[TaskItem, str, list[str]]]:
+    """Every (item, command) of ``actor``'s list that the engine refuses on a scratch copy of
+    the project with every argument ``item_probes`` tries, and the refusals' codes."""
+    refused: list[tuple[TaskItem, str, list[str]]] = []
+    for item in engine.tasks(actor):
+        for command in item.commands:
+            codes: list[str] = []
+            for args in item_probes(item, command):
+                try:
+                    scratch_copy(engine, item.project).execute(command, item.project, actor, args)
+                except ApprovalflowError as error:
+                    codes.append(f"{error.code}: {error}")
+                    continue
+                break
+            else:
+                refused.append((item, command, codes))
+    return refused
+
+
 def listed_items(engine: Engine, actor: str) -> set[tuple[str, str]]:
     return {(item.project, command) for item in engine.tasks(actor) for command in item.commands}
 
@@ -283,12 +331,41 @@ class TestAgainstTheReference:
         same_as_the_reference(county, STAGED_IDS)
 
 
+class TestOfferedOnlyWhenTaken:
+    """An item is listed only when its command's own precheck takes it: the list and the
+    command read one condition (``stages.issue_refusal``, ``parallel_approval.apply_refusal``,
+    ``commitment.awaiting_verification``, ``branches.branch_allows``)."""
+
+    @pytest.mark.usefixtures("every_store")
+    def test_a_stage_result_waits_for_the_next_stage_s_commitment_to_be_verified(self) -> None:
+        """Stage one's branches are decided, zj's on a pledge; stage two opens zj again, so
+        the result waits for zj's verification (D145): not listed until then (the example
+        hypothesis found, D295)."""
+        county = County(settings=STAGED, actors=STAGED_ACTORS)
+        county.create("P1")
+        to_approval(county, "P1")
+        county.do("accept_commitment", "P1", "fuyuan", department="zj")
+        county.do("accept", "P1", "o_fgw")
+        county.do("approve", "P1", "o_fgw")
+        assert [i.kind for i in county.engine.tasks("o_fgw")] == []
+        with pytest.raises(InvalidTransition, match="not verified yet"):
+            scratch_copy(county.engine, "P1").execute("issue_stage_result", "P1", "o_fgw", {})
+        assert [i.kind for i in county.engine.tasks("o_zj")] == ["verify"]
+        assert "stage_result" not in [h.what for h in county.engine.holdups("P1")]
+        county.do("verify", "P1", "o_zj", passed=True)
+        assert [i.kind for i in county.engine.tasks("o_fgw")] == ["issue_stage_result"]
+        for actor in STAGED_IDS:
+            assert refused_items(county.engine, actor) == [], actor
+        county.do("issue_stage_result", "P1", "o_fgw")
+
+
 def same_as_the_reference(county: County, actors: Sequence[str]) -> None:
     for actor in actors:
         assert listed_items(county.engine, actor) == reference_items(county.engine, actor), (
             actor,
             [(p.id, p.stage) for p in county.engine.projects()],
         )
+        assert refused_items(county.engine, actor) == [], actor
         assert county.engine.tasks(actor) == from_states(county.engine, actor), actor
     late_and_done_as_from_states(county, actors)
 
@@ -504,11 +581,27 @@ class TestItems:
 class TestUrgency:
     def test_a_sharper_card_leads_at_one_deadline_and_no_deadline_comes_last(self) -> None:
         due = MONDAY + timedelta(days=3)
-        mild = TaskItem("a", "P1", "n", "review", ("opinion",), deadline=due, card="early_warning")
-        red = TaskItem("a", "P2", "n", "review", ("opinion",), deadline=due, card="red_card")
+        mild = TaskItem("a", "P1", "n", "review", ("opinion",), deadline=due, card="warning")
+        red = TaskItem("a", "P2", "n", "review", ("opinion",), deadline=due, card="red")
         open_ = TaskItem("a", "P0", "n", "next_step", ("sign",))
         early = TaskItem("a", "P9", "n", "decide", ("approve",), deadline=MONDAY)
         assert sort_by_urgency([open_, mild, red, early]) == [early, red, mild, open_]
+
+    def test_a_carded_item_sorts_by_the_card_the_ladder_gave_it(self) -> None:
+        """A branch's item carries the ladder's own card name (``warning``); at one deadline
+        the sharper cards lead it and an item without one follows, whatever the projects' ids
+        say (the ranks are read from ``settings.LADDER_CARDS``, the names items carry, D296)."""
+        county = County(settings={"ladder": {"enabled": True}, "routing": {"departments": ["zj"]}})
+        county.to_approval()
+        # Applied on Monday 2026-03-02, zj's 7 wd end on 03-11: the warning came 2 wd before.
+        county.advance_to(datetime(2026, 3, 10, 9, 0, tzinfo=SHANGHAI))
+        [warned] = county.engine.tasks("o_zj")
+        assert (warned.kind, warned.card) == ("accept", "warning")
+        assert set(CARD_RANK) == set(CARDS)
+        yellow = attrs.evolve(warned, project="P2", card="yellow")
+        red = attrs.evolve(warned, project="P3", card="red")
+        plain = attrs.evolve(warned, project="P0", card=None)
+        assert sort_by_urgency([plain, warned, yellow, red]) == [red, yellow, warned, plain]
 
 
 class IssueTracker:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from approvalflow.settings import LADDER_CARDS
+
 __all__ = [
     "BRANCH_STATE_NAMES",
     "CARD_NAMES",
@@ -63,9 +65,7 @@ NOTICE_NAMES: dict[str, str] = {
     "department_removed": "减签通知",
     "removal_consent": "减签待同意",
     "removal_declined": "减签未获同意",
-    "early_warning": "预警",
-    "yellow_card": "黄牌",
-    "red_card": "红牌",
+    **{card.notice: card.title for card in LADDER_CARDS},
     "stage_opened": "阶段受理",
     "stage_decided": "阶段待出件",
     "stage_result_issued": "统一出件",
@@ -76,7 +76,7 @@ NOTICE_NAMES: dict[str, str] = {
     "rectification_warning": "差评整改预警",
 }
 
-CARD_NAMES: dict[str, str] = {"warning": "预警", "yellow": "黄牌", "red": "红牌"}
+CARD_NAMES: dict[str, str] = {card.name: card.title for card in LADDER_CARDS}
 
 # Every built-in command (rules/commands.py's table), as the people who send it say it.
 COMMAND_NAMES: dict[str, str] = {

@@ -27,6 +27,8 @@ from approvalflow.inputs import text_problem
 
 __all__ = [
     "CARDS",
+    "CARD_RANK",
+    "LADDER_CARDS",
     "LADDER_RECIPIENTS",
     "STAGE_TEMPLATES",
     "ApprovalSettings",
@@ -37,6 +39,7 @@ __all__ = [
     "CountyConfig",
     "CountySettings",
     "DecisionSettings",
+    "LadderCard",
     "LadderSettings",
     "LadderStep",
     "MaterialInfo",
@@ -159,8 +162,32 @@ class ApprovalSettings:
         return next((stage for stage in self.stages if stage.id == stage_id), None)
 
 
-# The warning ladder's cards, mildest first (预警, 黄牌, 红牌), and who a step may tell.
-CARDS: tuple[str, ...] = ("warning", "yellow", "red")
+@attrs.frozen
+class LadderCard:
+    """One card of the warning ladder. ``name`` is what a ladder step, a task item, a holdup
+    and an event call it (``yellow``); ``notice`` the notice kind it is sent as
+    (``yellow_card``); ``title`` its Chinese name (``黄牌``)."""
+
+    name: str
+    notice: str
+    title: str
+
+
+LADDER_CARDS: tuple[LadderCard, ...] = (
+    LadderCard("warning", "early_warning", "预警"),
+    LadderCard("yellow", "yellow_card", "黄牌"),
+    LadderCard("red", "red_card", "红牌"),
+)
+"""The warning ladder's cards, mildest first: the one table every reader of a card takes its
+names, order and titles from (the ladder's notices, the task list's urgency, the pages)."""
+
+CARDS: tuple[str, ...] = tuple(card.name for card in LADDER_CARDS)
+"""The cards' names, mildest first (what a ladder step's ``card`` may be)."""
+
+CARD_RANK: Mapping[str, int] = {card.name: rank for rank, card in enumerate(LADDER_CARDS, 1)}
+"""Each card's severity by name, mildest 1; the task list sorts the sharper card first."""
+
+# Who a ladder step may tell.
 LADDER_RECIPIENTS: tuple[str, ...] = ("officer", "head", "leader", "efficiency_office")
 
 

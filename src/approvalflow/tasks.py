@@ -31,11 +31,12 @@ from approvalflow.calendar import WorkingCalendar, to_local
 from approvalflow.errors import NotAuthorized
 from approvalflow.model import Actor, Event
 from approvalflow.project import Branch, ProjectState, Rating
-from approvalflow.rules import stages
+from approvalflow.rules import commitment, parallel_approval, stages
 from approvalflow.rules.authorization import BranchParties, Party, authorize
+from approvalflow.rules.branches import branch_allows
 from approvalflow.rules.commands import BUILTIN_COMMANDS
 from approvalflow.rules.holdups import Holdup, LateDue
-from approvalflow.settings import LadderStep, Settings
+from approvalflow.settings import CARD_RANK, LadderStep, Settings
 from approvalflow.states import BRANCH_OPEN, TERMINAL, investment_project, stage_allows
 from approvalflow.stores.projections import TaskRow
 from approvalflow.stores.serialization import from_epoch_us, to_epoch_us
@@ -182,8 +183,6 @@ NOT_WAITED_ON: frozenset[str] = frozenset(
 """The built-in commands that are no item: allowed whenever their party chooses, nothing waits
 on them (a withdrawal, a transfer, 加签/减签 themselves, a rating: D156...)."""
 
-CARD_RANK: Mapping[str, int] = {"early_warning": 1, "yellow_card": 2, "red_card": 3}
-"""The built-in ladder's cards, mildest first; an unknown card ranks above them all."""
 
 _NEXT_STEPS: Mapping[str, tuple[str, ...]] = {
     "lead": ("negotiate",),
@@ -285,8 +284,10 @@ def _last_card(steps: Sequence[LadderStep], issued: Sequence[int]) -> str | None
 
 
 def sort_by_urgency(items: Iterable[TaskItem]) -> list[TaskItem]:
-    """The earliest deadline first (late ones lead), the sharper card first at one deadline,
-    then items with no deadline; ties by project, kind and department, so the order is stable."""
+    """The earliest deadline first (late ones lead), the sharper card first at one deadline
+    (``CARD_RANK``, by the ladder's card names; a card it does not know, a plugin's, ranks
+    above them all), then items with no deadline; ties by project, kind and department, so the
+    order is stable."""
     return sorted(
         items,
         key=lambda i: (
@@ -517,7 +518,7 @@ def _memo(compute: Callable[[str], Any]) -> Callable[[str], Any]:
 def _branch_commands(branch_state: str) -> str:
     """The officer's commands a branch in ``branch_state`` takes, space-separated, or ``""``."""
     machine = investment_project().branch
-    return " ".join(c for c in _OFFICER_COMMANDS if machine.allows(branch_state, c))
+    return " ".join(c for c in _OFFICER_COMMANDS if branch_allows(machine, branch_state, c))
 
 
 _verifies_in = _memo(lambda stage: stage_allows("verify", stage))
@@ -672,7 +673,7 @@ class _RowMaker:
                 add(rows, "supply_materials", "supply", dept, branch.supply_due)
             if branch_state == "pending":
                 add(rows, "accept_commitment", "accept_commitment", dept, branch.due, tail=_PLEDGE)
-        if verify and branch.commitment and branch.state == "approved" and not branch.verified:
+        if verify and commitment.awaiting_verification(branch):
             add(
                 rows,
                 "verify",
@@ -685,8 +686,9 @@ class _RowMaker:
         return tuple(rows)
 
     def stage_result(self) -> tuple[TaskRow, ...]:
-        """The running stage's combined result, once every branch of it is decided: for the
-        officers of its lead department (whose own check says the rest, D143)."""
+        """The running stage's combined result, once ``issue_stage_result``'s own check
+        (``stages.issue_refusal``) would take it: for the officers of its lead department
+        (the row's party, D143)."""
         state = self.state
         run = stages.current_stage(state)
         if run is None or not stages.stage_ready(state, run):
@@ -734,7 +736,8 @@ class _RowMaker:
 
 
 def _revoked(state: ProjectState) -> bool:
-    return state.stage == "approval" and any(b.state == "revoked" for b in state.branches.values())
+    """Whether ``apply`` waits on the applicant during approval (re-opening revoked branches)."""
+    return state.stage == "approval" and parallel_approval.apply_refusal(state) is None
 
 
 def _same_parties(old: ProjectState, new: ProjectState) -> bool:

@@ -192,8 +192,9 @@ def _stage_lines(engine: Engine, state: ProjectState, names: Names) -> list[str]
             where = f"result issued {format_local(run.issued_at)}"
             if run.issued_by:
                 where += f" by {names.labelled('actor', run.issued_by)}"
-        elif run is running and stages.stage_ready(state, run):
-            where = "decided, result to issue"
+        elif run is running and stages.stage_decided(state, run):
+            refusal = stages.issue_refusal(state)
+            where = "decided, result to issue" if refusal is None else f"decided; {refusal}"
         else:
             waiting = names.many("department", stages.waiting_on(state, run))
             where = f"running, waiting on {waiting}" if waiting else "running"

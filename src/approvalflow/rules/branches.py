@@ -10,8 +10,9 @@ from approvalflow.errors import InvalidTransition
 from approvalflow.project import Branch
 from approvalflow.rules import stages
 from approvalflow.rules.context import Context
+from approvalflow.states import StateMachine
 
-__all__ = ["check_branch", "complete_if_all_approved", "officer_branch"]
+__all__ = ["branch_allows", "check_branch", "complete_if_all_approved", "officer_branch"]
 
 # The branch trigger a command fires where it differs from the command's name.
 _SETTLED = frozenset({"approved", "not_needed"})
@@ -31,11 +32,16 @@ def officer_branch(ctx: Context) -> Branch:
     return branch
 
 
+def branch_allows(machine: StateMachine, branch_state: str, command: str) -> bool:
+    """Whether ``command`` fits a branch in ``branch_state``: what ``check_branch`` asks, and
+    what the task list asks before it offers an officer's command."""
+    return machine.allows(branch_state, _COMMAND_TRIGGERS.get(command, command))
+
+
 def check_branch(ctx: Context) -> None:
     """State check for officer commands: the branch exists and the command fits its state."""
     branch = officer_branch(ctx)
-    trigger = _COMMAND_TRIGGERS.get(ctx.command, ctx.command)
-    if not ctx.machines.branch.allows(branch.state, trigger):
+    if not branch_allows(ctx.machines.branch, branch.state, ctx.command):
         raise InvalidTransition(
             f"{ctx.command} is not allowed while branch approval.{branch.department} is "
             f"{branch.state}"

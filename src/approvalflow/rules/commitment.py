@@ -5,12 +5,14 @@ leader; a project that has left ``approval`` keeps its stage (the leader decides
 from __future__ import annotations
 
 from approvalflow.errors import InvalidCommand, InvalidTransition
+from approvalflow.project import Branch
 from approvalflow.rules import arguments
 from approvalflow.rules.branches import complete_if_all_approved, officer_branch
 from approvalflow.rules.context import Context
 
 __all__ = [
     "accept_commitment",
+    "awaiting_verification",
     "check_accept_commitment",
     "check_verify",
     "on_verify_deadline",
@@ -50,9 +52,15 @@ def accept_commitment(ctx: Context) -> None:
     complete_if_all_approved(ctx)
 
 
+def awaiting_verification(branch: Branch) -> bool:
+    """Whether ``branch`` was approved on a commitment that is not verified yet: what
+    ``verify`` needs, its deadline watches, and the task list offers."""
+    return branch.commitment and branch.state == "approved" and not branch.verified
+
+
 def check_verify(ctx: Context) -> None:
     branch = officer_branch(ctx)
-    if not (branch.commitment and branch.state == "approved" and not branch.verified):
+    if not awaiting_verification(branch):
         raise InvalidTransition(
             f"branch approval.{branch.department} of {ctx.state.id} has no commitment "
             f"awaiting verification (it is {branch.state})"
@@ -69,7 +77,7 @@ def verify(ctx: Context) -> None:
 
 def on_verify_deadline(ctx: Context, dept: str) -> None:
     branch = ctx.state.branches.get(dept)
-    if branch is None or not branch.commitment or branch.verified or branch.state != "approved":
+    if branch is None or not awaiting_verification(branch):
         return
     _revoke(ctx, dept, "commitment_unverified")
 

@@ -18,7 +18,7 @@ from itertools import takewhile
 from approvalflow.calendar import SHANGHAI, WorkingCalendar, format_local, to_local
 from approvalflow.project import Branch, PreReviewRound, Rating
 from approvalflow.rules.context import Context, LadderFunction
-from approvalflow.settings import LadderStep
+from approvalflow.settings import LADDER_CARDS, LadderStep
 from approvalflow.states import BRANCH_OPEN
 
 __all__ = [
@@ -40,11 +40,7 @@ __all__ = [
 ]
 
 # The notice kind each card is sent as.
-CARD_NOTICES: dict[str, str] = {
-    "warning": "early_warning",
-    "yellow": "yellow_card",
-    "red": "red_card",
-}
+CARD_NOTICES: dict[str, str] = {card.name: card.notice for card in LADDER_CARDS}
 
 _ONE_DAY = timedelta(days=1)
 _MIDNIGHT = time(0)

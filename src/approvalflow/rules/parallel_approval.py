@@ -14,7 +14,15 @@ from approvalflow.rules.context import Context
 from approvalflow.rules.lifecycle import reject_project
 from approvalflow.settings import Settings
 
-__all__ = ["accept", "apply", "approve", "check_apply", "default_route", "reject"]
+__all__ = [
+    "accept",
+    "apply",
+    "apply_refusal",
+    "approve",
+    "check_apply",
+    "default_route",
+    "reject",
+]
 
 
 def default_route(state: ProjectState, settings: Settings) -> tuple[str, ...]:
@@ -22,13 +30,19 @@ def default_route(state: ProjectState, settings: Settings) -> tuple[str, ...]:
     return settings.routing.departments
 
 
+def apply_refusal(state: ProjectState) -> str | None:
+    """Why ``apply`` is refused in ``state``'s stage (during approval it only re-opens revoked
+    branches), or ``None``: ``check_apply`` refuses with this text, and the task list offers
+    ``apply`` in approval only when it is ``None``."""
+    if state.stage == "approval" and not any(b.state == "revoked" for b in state.branches.values()):
+        return f"apply during approval re-opens revoked branches, and {state.id} has none"
+    return None
+
+
 def check_apply(ctx: Context) -> None:
-    if ctx.state.stage == "approval" and not any(
-        b.state == "revoked" for b in ctx.state.branches.values()
-    ):
-        raise InvalidTransition(
-            f"apply during approval re-opens revoked branches, and {ctx.state.id} has none"
-        )
+    refusal = apply_refusal(ctx.state)
+    if refusal is not None:
+        raise InvalidTransition(refusal)
 
 
 def apply(ctx: Context) -> None:

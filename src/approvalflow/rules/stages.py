@@ -34,6 +34,7 @@ __all__ = [
     "TOTAL_LIMIT_CARD",
     "check_issue",
     "current_stage",
+    "issue_refusal",
     "issue_stage_result",
     "next_stage_plan",
     "on_branches_decided",
@@ -44,6 +45,7 @@ __all__ = [
     "open_branch",
     "open_stage",
     "stage_branches",
+    "stage_decided",
     "stage_departments",
     "stage_ready",
     "staged",
@@ -116,8 +118,9 @@ def waiting_on(state: ProjectState, run: StageRun) -> tuple[str, ...]:
     return tuple(d for d, b in stage_branches(state, run).items() if b.state not in DONE_STATES)
 
 
-def stage_ready(state: ProjectState, run: StageRun | None) -> bool:
-    """Whether ``run`` can issue its result: running, with every branch decided."""
+def stage_decided(state: ProjectState, run: StageRun | None) -> bool:
+    """Whether every branch of ``run`` is decided (one approved at least) and its result not
+    yet issued: the moment the lead department is told (``approval_stage_decided``)."""
     return (
         run is not None
         and run.issued_at is None
@@ -125,6 +128,50 @@ def stage_ready(state: ProjectState, run: StageRun | None) -> bool:
         and not waiting_on(state, run)
         and any(b.state == "approved" for b in stage_branches(state, run).values())
     )
+
+
+def issue_refusal(state: ProjectState) -> str | None:
+    """Why the running stage's result cannot be issued now, whoever asks; ``None`` when its
+    lead department's officers may issue it. ``check_issue`` refuses with this text, and the
+    task list and the holdups offer the result only when it is ``None``: one condition, so
+    neither offers what the command refuses."""
+    if not staged(state):
+        return f"{state.id} has no approval stages: approval ends by itself"
+    run = current_stage(state)
+    if run is None:
+        return f"{state.id} has no approval stage running"
+    waiting = waiting_on(state, run)
+    if waiting:
+        states = ", ".join(f"approval.{d} {state.branches[d].state}" for d in waiting)
+        return f"stage {run.id} of {state.id} waits on its branches: {states}"
+    if not stage_decided(state, run):
+        # Every branch closed as not needed approves nothing (D149; D150 keeps one).
+        return f"stage {run.id} of {state.id} has no approved branch to issue a result of"
+    following = next_stage_plan(state)
+    if following is not None:
+        # A commitment still to verify stays on its branch: that department's branch of the
+        # next stage would replace it (D145).
+        pledged = [
+            d
+            for d in stage_departments(state, following)
+            if (b := state.branches.get(d)) is not None
+            and b.commitment
+            and not b.verified
+            and b.state == "approved"
+        ]
+        if pledged:
+            return (
+                f"the next stage {following.id} opens {', '.join(pledged)} again, whose "
+                f"commitment is not verified yet: verify first"
+            )
+    return None
+
+
+def stage_ready(state: ProjectState, run: StageRun | None) -> bool:
+    """Whether ``run`` can issue its result now: it is the running stage and ``issue_refusal``
+    finds nothing against it (every branch decided, no commitment of the next stage's
+    departments left to verify)."""
+    return run is not None and run is current_stage(state) and issue_refusal(state) is None
 
 
 # -- running ------------------------------------------------------------------------------------
@@ -214,7 +261,7 @@ def on_branches_decided(ctx: Context) -> None:
     """After a branch is decided under stages: when the running stage's last branch is, the
     lead department is told to issue the result (once per stage)."""
     run = current_stage(ctx.state)
-    if run is None or run.decided_at is not None or not stage_ready(ctx.state, run):
+    if run is None or run.decided_at is not None or not stage_decided(ctx.state, run):
         return
     ctx.emit("approval_stage_decided", stage=run.id)
     ctx.notify(
@@ -228,43 +275,21 @@ def on_branches_decided(ctx: Context) -> None:
 
 
 def check_issue(ctx: Context) -> None:
-    """``issue_stage_result``: by an officer of the running stage's lead department, once every
-    branch of the stage is approved."""
+    """``issue_stage_result``: by an officer of the running stage's lead department, when
+    ``issue_refusal`` finds nothing against it."""
     state = ctx.state
-    if not staged(state):
-        raise InvalidTransition(f"{state.id} has no approval stages: approval ends by itself")
-    run = current_stage(state)
-    if run is None:
-        raise InvalidTransition(f"{state.id} has no approval stage running")
+    run = current_stage(state) if staged(state) else None
     assert ctx.actor is not None
-    if ctx.actor.department != run.lead:
+    if run is not None and ctx.actor.department != run.lead:
         # Authorisation never reads state, and the lead is state: as for an officer whose
         # department has no branch, this is the wrong state for them (D143).
         raise InvalidTransition(
             f"stage {run.id} ({run.name}) of {state.id} is led by {run.lead}: only its "
             f"officers issue the stage's result"
         )
-    waiting = waiting_on(state, run)
-    if waiting:
-        states = ", ".join(f"approval.{d} {state.branches[d].state}" for d in waiting)
-        raise InvalidTransition(f"stage {run.id} of {state.id} waits on its branches: {states}")
-    following = next_stage_plan(state)
-    if following is not None:
-        # A commitment still to verify stays on its branch: that department's branch of the
-        # next stage would replace it (D145).
-        pledged = [
-            d
-            for d in stage_departments(state, following)
-            if (b := state.branches.get(d)) is not None
-            and b.commitment
-            and not b.verified
-            and b.state == "approved"
-        ]
-        if pledged:
-            raise InvalidTransition(
-                f"the next stage {following.id} opens {', '.join(pledged)} again, whose "
-                f"commitment is not verified yet: verify first"
-            )
+    refusal = issue_refusal(state)
+    if refusal is not None:
+        raise InvalidTransition(refusal)
 
 
 def issue_stage_result(ctx: Context) -> None:

@@ -18,17 +18,15 @@ import attrs
 
 from approvalflow.calendar import WorkingCalendar, to_local
 from approvalflow.model import Event
+from approvalflow.settings import LADDER_CARDS
 
 __all__ = ["Bar", "gantt_bars", "gantt_svg", "month_days"]
 
 _DECIDED = {"approved", "conditional", "rejected", "not_needed", "revoked"}
+# A card by its name (``yellow``) or by the notice it was sent as (``yellow_card``).
 _CARD_WORDS = {
-    "warning": "预警",
-    "yellow": "黄牌",
-    "red": "红牌",
-    "early_warning": "预警",
-    "yellow_card": "黄牌",
-    "red_card": "红牌",
+    **{card.name: card.title for card in LADDER_CARDS},
+    **{card.notice: card.title for card in LADDER_CARDS},
 }
 
 
