@@ -82,6 +82,12 @@ DEFAULT_POSTGRES = os.environ.get(
 # the check fails.
 RSS_BOUND = 0.10
 
+# How long a run may go without progress (no command finished while writing; no worker round
+# finished while firing what is left) before it is given up as hung; and how long a child waits
+# for the others to connect. Both wait on the machine's load, never on the run's own speed.
+STALL_TIMEOUT = 120.0
+START_WAIT = 600.0
+
 SIZES = {
     "full": {"projects": 10_000, "commands": 100_000},
     "quick": {"projects": 1_000, "commands": 10_000},
@@ -420,6 +426,7 @@ class Shared(NamedTuple):
 
     clocks: Any  # Array('q'): each writer's simulated time, microseconds since the epoch
     done: Any  # Array('q'): commands each writer has finished
+    cycles: Any  # Array('q'): rounds of run_due and deliver_notices each worker has finished
     finished: Any  # Array('b'): 1 once a writer is done
     start: Any  # Barrier: everyone connected, go
     release: Any  # Event: the parent took its last sample, writers may exit
@@ -447,7 +454,7 @@ def writer_main(
         resent = 0
         count = 0
         others = [w for w in range(writers) if w != writer] or [writer]
-        shared.start.wait(120)
+        shared.start.wait(START_WAIT)
         begin = time.monotonic()
         with open(out + ".log", "w", encoding="utf-8") as log:
             for at, n, index, step in schedule(p, writer, writers):
@@ -551,17 +558,19 @@ def worker_main(url: str, worker: int, shared: Shared, out: str, parent: int) ->
                     fired[result.command] += 1
             return len(results) + engine.deliver_notices(now, limit=200)
 
-        shared.start.wait(120)
+        shared.start.wait(START_WAIT)
         while not shared.drain.is_set():
             now = _moment(min(shared.clocks))
             polls += 1
             if not once(now):
                 time.sleep(0.02)
+            shared.cycles[worker] += 1
             if _orphaned(parent):
                 raise SystemExit("the soak's parent process is gone")
         final = 0
         while once(END):
             final += 1
+            shared.cycles[worker] += 1
         result = {
             "worker": worker,
             "firings": firings,
@@ -646,6 +655,7 @@ def run_store(
     shared = Shared(
         clocks=context.Array("q", [_us(START)] * writers, lock=False),
         done=context.Array("q", [0] * writers, lock=False),
+        cycles=context.Array("q", [0] * workers, lock=False),
         finished=context.Array("b", [0] * writers, lock=False),
         start=context.Barrier(writers + workers + 1),
         release=context.Event(),
@@ -690,6 +700,9 @@ def run_store(
         shared.start.wait(60)
         begin = time.monotonic()
         next_say = begin + 10
+        # A run is given up when it stops moving (``--stall-timeout``), not when it is slow: on
+        # a machine shared with other work the same run takes several times as long (D298).
+        stall = ProgressWatch(options.stall_timeout)
 
         def sample() -> None:
             progress = sum(shared.done) / p.total
@@ -709,6 +722,11 @@ def run_store(
                 raise RuntimeError(f"{', '.join(dead)} stopped early: {_child_error(outs, dead)}")
             if time.monotonic() > deadline:
                 raise TimeoutError(f"the writers were not done after {options.timeout} s")
+            if stall.still(sum(shared.done)):
+                raise TimeoutError(
+                    f"no command finished in {options.stall_timeout} s "
+                    f"({sum(shared.done):,} of {p.total:,} done)"
+                )
             if time.monotonic() > next_say:
                 say(f"  {kind}: {sum(shared.done):,} of {p.total:,} commands")
                 next_say += 10
@@ -717,10 +735,18 @@ def run_store(
         sample()  # 100%: every writer done, every process still alive
         shared.release.set()
         shared.drain.set()
-        for name, process in processes.items():
-            process.join(max(1.0, deadline - time.monotonic()))
-            if process.is_alive():
-                raise TimeoutError(f"{name} still running after {options.timeout} s")
+        stall = ProgressWatch(options.stall_timeout)
+        while running := [name for name, proc in processes.items() if proc.is_alive()]:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{', '.join(running)} still running after {options.timeout} s")
+            if stall.still(sum(shared.cycles) + len(processes) - len(running)):
+                raise TimeoutError(
+                    f"{', '.join(running)} made no progress in {options.stall_timeout} s"
+                )
+            if time.monotonic() > next_say:
+                say(f"  {kind}: final firing, {', '.join(running)} still running")
+                next_say = time.monotonic() + 10
+            time.sleep(0.05)
         drained = time.monotonic() - begin - writing
         failed = [name for name, proc in processes.items() if proc.exitcode != 0]
         if failed:
@@ -737,7 +763,7 @@ def run_store(
         report["rss_bound"] = options.rss_bound
         report["rss_mib"] = rss_report(samples, names, options.rss_bound)
         report["rss_samples"] = len(samples)
-        report["checks"] = check_store(url, p, results, outs, report)
+        report["checks"] = check_store(url, p, results, outs, report, say=say)
         report["seconds_checking"] = round(time.monotonic() - checked, 2)
     except Exception as error:  # reported as a failed run, with what happened
         report["error"] = f"{type(error).__name__}: {error}"
@@ -753,6 +779,22 @@ def run_store(
     checks = report["checks"]
     report["ok"] = "error" not in report and bool(checks) and all(c["ok"] for c in checks.values())
     return report
+
+
+class ProgressWatch:
+    """Whether a count stopped moving: ``still(count)`` is true once it has not changed for
+    ``seconds``."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.count: int | None = None
+        self.since = time.monotonic()
+
+    def still(self, count: int) -> bool:
+        now = time.monotonic()
+        if count != self.count:
+            self.count, self.since = count, now
+        return now - self.since > self.seconds
 
 
 def _child_error(outs: dict[str, str], names: list[str]) -> str:
@@ -826,9 +868,16 @@ NOTICE_OF = {
 
 
 def check_store(
-    url: str, p: Plan, results: dict[str, Any], outs: dict[str, str], report: dict[str, Any]
+    url: str,
+    p: Plan,
+    results: dict[str, Any],
+    outs: dict[str, str],
+    report: dict[str, Any],
+    say: Any = None,
 ) -> dict[str, dict[str, Any]]:
-    """Every check on the store after the run, as ``{name: {ok, detail}}``."""
+    """Every check on the store after the run, as ``{name: {ok, detail}}``; ``say`` hears which
+    part is being checked (a sign of life for whoever watches a long check)."""
+    say = say or (lambda _text: None)
     from approvalflow.project import ProjectState
     from approvalflow.stores import open_store
     from approvalflow.stores.audit import verify_chain
@@ -840,6 +889,7 @@ def check_store(
 
     store = open_store(url)
     try:
+        say("  checking the histories and timers")
         versions = store.project_versions()
         ids = [project_id(n) for n in range(p.projects)]
         folds_bad: list[str] = []
@@ -915,6 +965,7 @@ def check_store(
             not stage_bad,
             f"{len(stage_bad)} wrong: {stage_bad[:5]}",
         )
+        say("  checking the audit chain")
         chain = verify_chain(store)
         check(
             "audit_chain_verifies",
@@ -922,6 +973,7 @@ def check_store(
             f"{chain.count} events chained (stored: {events_total}); {chain.reason or 'ok'}",
         )
         # Every accepted command is stored under its id; no refused one is.
+        say("  checking the commands and notices")
         logged = lost = stored_refused = 0
         for name, out in outs.items():
             if not name.startswith("writer"):
@@ -1028,7 +1080,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pg-writers", type=int, default=2, help="writers on PostgreSQL")
     parser.add_argument("--rss-bound", type=float, default=RSS_BOUND, help="growth, fraction")
     parser.add_argument("--sample-interval", type=float, help="seconds between RSS samples")
-    parser.add_argument("--timeout", type=float, help="seconds per store before giving up")
+    parser.add_argument(
+        "--timeout", type=float, help="seconds per store before giving up, however it goes"
+    )
+    parser.add_argument(
+        "--stall-timeout",
+        type=float,
+        default=STALL_TIMEOUT,
+        help=f"seconds without progress before giving up (default {STALL_TIMEOUT:g})",
+    )
     parser.add_argument(
         "--url-options",
         default="",
