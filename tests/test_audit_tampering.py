@@ -534,7 +534,7 @@ class TestTheCommandLine:
             main(["audit", "seal", "--store", url, "--key-file", str(key_file), "--out", str(out)])
             == 0
         )
-        assert "sealed: 2 projects" in capsys.readouterr().out
+        assert "sealed: county default, 2 projects" in capsys.readouterr().out
         assert Checkpoint.from_json(out.read_text(encoding="utf-8")).heads
         assert (
             main(["audit", "seal", "--store", url, "--key-file", str(key_file), "--out", str(out)])
@@ -565,6 +565,112 @@ class TestTheCommandLine:
         assert "cannot read the key file" in capsys.readouterr().err
         with pytest.raises(CheckpointError):
             Checkpoint.from_json("{}")
+
+
+class TestCounties:
+    """A checkpoint names the county whose view it seals, and is refused on another county's
+    view; one sealed before checkpoints named their county is the default county's (D299)."""
+
+    @staticmethod
+    def two_counties(place: Place) -> Any:
+        """Huguan's HG1 and Jiaocheng's JC1 on one store, each on its county's view."""
+        store = place.open()
+        County(store=store.for_county("huguan")).to_pre_review("HG1")
+        County(store=store.for_county("jiaocheng")).to_pre_review("JC1")
+        return store
+
+    def test_a_checkpoint_says_its_county_and_fails_on_another_county_s_view(
+        self, place: Place, key_file: Path
+    ) -> None:
+        store = self.two_counties(place)
+        key = load_key(key_file)
+        huguan, jiaocheng = store.for_county("huguan"), store.for_county("jiaocheng")
+        checkpoint = seal(huguan, key)
+        assert checkpoint.county == "huguan"
+        assert [head[0] for head in checkpoint.heads] == ["HG1"]
+        document = json.loads(checkpoint.to_json())
+        assert (document["format"], document["county"]) == ("approvalflow.checkpoint/2", "huguan")
+        assert Checkpoint.from_json(checkpoint.to_json()) == checkpoint
+        report = verify_store(huguan, checkpoint=checkpoint, key=key)
+        assert report.ok and report.anchor is not None and "county huguan" in report.anchor
+        report = verify_store(jiaocheng, checkpoint=checkpoint, key=key)
+        assert not report.ok and report.anchor is None
+        [finding] = report.findings
+        assert (finding.project, finding.what) == (None, "checkpoint")
+        assert "seals county huguan's view, and this is county jiaocheng's" in finding.detail
+        # The unscoped store is the default county's, and seals as it.
+        assert seal(place.open(), key).county == "default"
+        assert not verify_store(place.open(), checkpoint=checkpoint, key=key).ok
+
+    def test_the_county_is_signed(self, place: Place, key_file: Path) -> None:
+        """Renaming the county in a kept checkpoint breaks its signature."""
+        store = self.two_counties(place)
+        key = load_key(key_file)
+        kept = seal(store.for_county("huguan"), key)
+        moved = Checkpoint.from_json(kept.to_json().replace('"huguan"', '"jiaocheng"'))
+        assert moved.county == "jiaocheng"
+        report = verify_store(store.for_county("jiaocheng"), checkpoint=moved, key=key)
+        assert report.anchor is None
+        assert any("does not verify" in f.detail for f in report.findings)
+
+    def test_a_checkpoint_from_before_counties_verifies_as_the_default_county(
+        self, place: Place, key_file: Path
+    ) -> None:
+        """A format-1 document (no county), signed as the earlier release signed it, anchors
+        the unscoped store, and is refused on a county's view."""
+        county(place)
+        key = load_key(key_file)
+        heads = [list(head) for head in seal(place.open(), key).heads]
+        sealed = {
+            "format": "approvalflow.checkpoint/1",
+            "sealed_at": "2026-03-02T01:00:00Z",
+            "heads": heads,
+            "digest": newest_checkpoint(place.open()).digest,  # type: ignore[union-attr]
+            "algorithm": key.algorithm,
+            "key_id": key.key_id,
+        }
+        text = json.dumps(sealed, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        old = Checkpoint.from_json(
+            json.dumps({**sealed, "signature": key.sign(text.encode())}, ensure_ascii=False)
+        )
+        assert old.county is None and old.sealed_county == "default"
+        report = verify(place, key_file, checkpoint=old)
+        assert report.ok and report.anchor is not None, report.findings
+        assert not verify_store(place.open().for_county("huguan"), checkpoint=old, key=key).ok
+
+    def test_the_command_line_seals_and_verifies_one_county_s_view(
+        self,
+        place: Place,
+        key_file: Path,
+        tmp_path: Path,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        self.two_counties(place)
+        counties = tmp_path / "counties.yaml"
+        counties.write_text(
+            "counties:\n"
+            f"  huguan: {{name: 壶关县, store: '{place.url}'}}\n"
+            f"  jiaocheng: {{name: 交城县, store: '{place.url}'}}\n",
+            encoding="utf-8",
+        )
+        where = ["--counties", str(counties)]
+        out = tmp_path / "huguan.json"
+        seal_args = ["audit", "seal", *where, "--county", "huguan", "--key-file", str(key_file)]
+        assert main([*seal_args, "--out", str(out)]) == 0
+        assert "sealed: county huguan, 1 projects" in capsys.readouterr().out
+        verify_args = ["audit", "verify", *where, "--key-file", str(key_file)]
+        checked = [*verify_args, "--checkpoint", str(out), "--require-anchor"]
+        assert main([*checked, "--county", "huguan"]) == 0
+        assert "anchored: checkpoint of county huguan" in capsys.readouterr().out
+        assert main([*checked, "--county", "jiaocheng"]) == 1
+        printed = capsys.readouterr().out
+        assert printed.startswith("FAIL: 1 findings")
+        assert "seals county huguan's view, and this is county jiaocheng's" in printed
+        # Each county's newest checkpoint is its own.
+        assert main([*verify_args, "--county", "jiaocheng", "--require-anchor"]) == 1
+        assert "no checkpoint" in capsys.readouterr().out
+        assert main(["audit", "verify", "--store", place.url, "--county", "huguan"]) == 2
+        assert "--county needs --counties" in capsys.readouterr().err
 
 
 def test_ed25519_keys_seal_and_their_public_key_checks(place: Place, tmp_path: Path) -> None:

@@ -1,11 +1,17 @@
 """``approvalflow audit verify`` and ``approvalflow audit seal``: replay every project and report
-each finding, and seal every project's chain head with a key kept outside the database."""
+each finding, and seal every project's chain head with a key kept outside the database.
+
+Both work on ``--store`` (the unscoped store: the default county's view, and for ``verify``
+every other county's chains after it) or on one county's view (``--counties FILE --county
+ID``); a checkpoint names the county it seals, and is refused on another's view (D299)."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+from collections.abc import Iterator
 from typing import Any
 
 __all__ = ["add_arguments", "add_seal_arguments", "run", "seal"]
@@ -20,10 +26,45 @@ def _plugin_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+@contextlib.contextmanager
+def _audited(options: argparse.Namespace) -> Iterator[tuple[Any, Any]]:
+    """The store to audit and its workflow definition: ``--county``'s view of ``--counties``
+    (its plugins from the file), or ``--store`` with ``--plugin``. Closed on leaving."""
+    from approvalflow.cli.common import (
+        CommandLineError,
+        chosen_county,
+        open_definition,
+        open_existing_store,
+        open_province,
+    )
+
+    if getattr(options, "counties", None) is None:
+        if getattr(options, "county", None) is not None:
+            raise CommandLineError("--county needs --counties FILE (the province's counties)")
+        store = open_existing_store(options)
+        try:
+            plugins = getattr(options, "plugin", [])
+            yield store, (open_definition(store, plugins) if hasattr(options, "plugin") else None)
+        finally:
+            store.close()
+        return
+    if getattr(options, "plugin", None):
+        raise CommandLineError(
+            "--plugin does not go with --counties: each county's comes from the file"
+        )
+    province = open_province(options)
+    try:
+        engine = province.engine(chosen_county(options, province))
+        yield engine.store, engine.definition
+    finally:
+        province.close()
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from approvalflow.cli.common import add_store_argument
+    from approvalflow.cli.common import add_county_arguments, add_store_argument
 
     add_store_argument(parser)
+    add_county_arguments(parser)
     parser.add_argument(
         "--checkpoint",
         metavar="FILE",
@@ -52,9 +93,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_seal_arguments(parser: argparse.ArgumentParser) -> None:
-    from approvalflow.cli.common import add_store_argument
+    from approvalflow.cli.common import add_county_arguments, add_store_argument
 
     add_store_argument(parser)
+    add_county_arguments(parser)
     parser.add_argument(
         "--key-file",
         metavar="F",
@@ -77,7 +119,7 @@ def _key(path: str) -> Any:
 
 
 def run(options: argparse.Namespace) -> int:
-    from approvalflow.cli.common import CommandLineError, open_definition, open_existing_store
+    from approvalflow.cli.common import CommandLineError
     from approvalflow.engine.definition import RuleBook
     from approvalflow.errors import CheckpointError
     from approvalflow.stores.audit import ChainHead, verify_store
@@ -101,11 +143,9 @@ def run(options: argparse.Namespace) -> int:
             ) from None
         except CheckpointError as error:
             raise CommandLineError(f"--checkpoint {options.checkpoint}: {error.message}") from None
-    store = open_existing_store(options)
-    try:
+    with _audited(options) as (store, definition):
         if not hasattr(store, "project_chain"):
             raise CommandLineError(f"{type(store).__name__} keeps no audit chain")
-        definition = open_definition(store, options.plugin)
         if checkpoint is None:
             try:
                 checkpoint = newest_checkpoint(store)
@@ -119,8 +159,6 @@ def run(options: argparse.Namespace) -> int:
                 key=key,
                 expected_head=expected,
             )
-    finally:
-        store.close()
     failed = not report.ok or (options.require_anchor and report.anchor is None)
     if options.json:
         print(
@@ -169,7 +207,7 @@ def run(options: argparse.Namespace) -> int:
 
 
 def seal(options: argparse.Namespace) -> int:
-    from approvalflow.cli.common import CommandLineError, open_existing_store
+    from approvalflow.cli.common import CommandLineError
     from approvalflow.errors import CheckpointError
     from approvalflow.stores.checkpoints import seal as seal_store
 
@@ -186,14 +224,11 @@ def seal(options: argparse.Namespace) -> int:
         except OSError as error:
             raise CommandLineError(f"--out: cannot create {options.out}: {error}") from None
     try:
-        store = open_existing_store(options)
-        try:
+        with _audited(options) as (store, _definition):
             try:
                 checkpoint = seal_store(store, key)
             except CheckpointError as error:
                 raise CommandLineError(error.message) from None
-        finally:
-            store.close()
         if out is not None:
             out.write(checkpoint.to_json())
             out.flush()
@@ -206,7 +241,8 @@ def seal(options: argparse.Namespace) -> int:
     if out is not None:
         out.close()
     print(
-        f"sealed: {len(checkpoint.heads)} projects, digest {checkpoint.digest}, "
+        f"sealed: county {checkpoint.sealed_county}, {len(checkpoint.heads)} projects, "
+        f"digest {checkpoint.digest}, "
         f"{checkpoint.algorithm} key {checkpoint.key_id}"
         + (f", written to {options.out}" if options.out else "")
     )

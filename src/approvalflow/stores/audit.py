@@ -39,7 +39,7 @@ import attrs
 
 from approvalflow.model import Event, Timer
 from approvalflow.project import ProjectState
-from approvalflow.stores.base import CommandRecord
+from approvalflow.stores.base import DEFAULT_COUNTY, CommandRecord
 from approvalflow.stores.serialization import canonical_event_json, state_to_json
 
 if TYPE_CHECKING:
@@ -262,8 +262,6 @@ def verify_store(
     counties = getattr(store, "counties", None)
     if getattr(store, "county", "") is not None or counties is None:
         return report
-    from approvalflow.stores.base import DEFAULT_COUNTY
-
     findings, projects, events = list(report.findings), report.projects, report.events
     for county in counties():
         if county == DEFAULT_COUNTY:
@@ -288,7 +286,13 @@ def _verify_county(
         raise TypeError(f"{type(store).__name__} keeps no audit chain")
     findings: list[Finding] = []
     recorded = store.project_versions()
-    sealed = {p: (v, h) for p, v, h in checkpoint.heads} if checkpoint is not None else {}
+    county = getattr(store, "county", None) or DEFAULT_COUNTY
+    other_county = checkpoint is not None and checkpoint.sealed_county != county
+    sealed = (
+        {p: (v, h) for p, v, h in checkpoint.heads}
+        if checkpoint is not None and not other_county
+        else {}
+    )
     commands: dict[str, list[CommandRecord]] = {}
     for record in store.command_records():
         commands.setdefault(record.project, []).append(record)
@@ -350,7 +354,20 @@ def _verify_county(
         )
     anchor: str | None = None
     unanchored: str | None = "no checkpoint was checked"
-    if checkpoint is not None:
+    if checkpoint is not None and other_county:
+        # Its heads say nothing of this county's chains: one finding, not one per project.
+        where = checkpoint.describe()
+        findings.append(
+            Finding(
+                None,
+                "checkpoint",
+                where,
+                f"it seals county {checkpoint.sealed_county}'s view, and this is county "
+                f"{county}'s: verify it against county {checkpoint.sealed_county}'s view",
+            )
+        )
+        unanchored = f"{where} is another county's"
+    elif checkpoint is not None:
         anchor, unanchored, found = _check_checkpoint(checkpoint, key)
         findings += found
     return AuditReport(tuple(findings), len(projects), events, head, anchor, unanchored)

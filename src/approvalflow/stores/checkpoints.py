@@ -14,6 +14,12 @@ Keys (``load_key``): a file holding an HMAC-SHA256 secret (at least 32 bytes, e.
 needs ``cryptography``, the ``audit`` extra). An Ed25519 public key checks checkpoints but cannot
 seal them, so an auditor needs no secret. Each key has a ``key_id`` (a digest of the secret or
 public key) recorded in the checkpoint, so the wrong key is named as such.
+
+Counties (D299): a checkpoint names the county whose view it seals (``county``, signed with
+the rest; the unscoped store is ``DEFAULT_COUNTY``'s), and ``verify_store`` refuses it on
+another county's view with a finding that names both. A checkpoint sealed before counties
+were named (format ``approvalflow.checkpoint/1``) is the default county's, and verifies as it
+always did.
 """
 
 from __future__ import annotations
@@ -29,10 +35,12 @@ import attrs
 
 from approvalflow.errors import CheckpointError
 from approvalflow.stores.audit import ProjectHead, store_digest
+from approvalflow.stores.base import DEFAULT_COUNTY
 from approvalflow.stores.serialization import format_datetime
 
 __all__ = [
     "FORMAT",
+    "FORMAT_WITHOUT_COUNTY",
     "MIN_SECRET_BYTES",
     "Checkpoint",
     "SealKey",
@@ -41,7 +49,10 @@ __all__ = [
     "seal",
 ]
 
-FORMAT = "approvalflow.checkpoint/1"
+FORMAT = "approvalflow.checkpoint/2"
+"""The format ``seal`` writes: format 1 and the sealed view's ``county``."""
+FORMAT_WITHOUT_COUNTY = "approvalflow.checkpoint/1"
+"""The format of checkpoints sealed before they named their county: the default county's."""
 MIN_SECRET_BYTES = 32
 """The shortest HMAC secret a key file may hold."""
 
@@ -136,9 +147,11 @@ def _ed25519(data: bytes, where: str) -> SealKey:
 
 @attrs.frozen
 class Checkpoint:
-    """Every project's head at ``sealed_at`` (UTC), their ``store_digest`` and the signature
-    over the rest (``signed_text``). ``number`` is its row in the checkpoints table, if it was
-    read from there (it is not signed)."""
+    """Every project's head at ``sealed_at`` (UTC) in the view of ``county``, their
+    ``store_digest`` and the signature over the rest (``signed_text``). ``number`` is its row
+    in the checkpoints table, if it was read from there (it is not signed). ``county`` is
+    ``None`` only for a checkpoint sealed before checkpoints named their county
+    (``FORMAT_WITHOUT_COUNTY``): ``sealed_county`` reads it as the default county's."""
 
     sealed_at: str
     heads: tuple[tuple[str, int, str], ...]
@@ -147,16 +160,24 @@ class Checkpoint:
     key_id: str
     signature: str
     number: int | None = None
+    county: str | None = None
+
+    @property
+    def sealed_county(self) -> str:
+        """The county whose view this checkpoint seals."""
+        return DEFAULT_COUNTY if self.county is None else self.county
 
     def signed_text(self) -> str:
-        document = {
-            "format": FORMAT,
+        document: dict[str, Any] = {
+            "format": FORMAT_WITHOUT_COUNTY if self.county is None else FORMAT,
             "sealed_at": self.sealed_at,
             "heads": [list(head) for head in self.heads],
             "digest": self.digest,
             "algorithm": self.algorithm,
             "key_id": self.key_id,
         }
+        if self.county is not None:
+            document["county"] = self.county
         return json.dumps(document, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
     def to_json(self) -> str:
@@ -170,8 +191,16 @@ class Checkpoint:
         """Read a document written by ``to_json``; ``CheckpointError`` if it is not one."""
         try:
             document = json.loads(text)
-            if not isinstance(document, dict) or document.get("format") != FORMAT:
-                raise ValueError(f"its format is not {FORMAT}")
+            formats = (FORMAT, FORMAT_WITHOUT_COUNTY)
+            if not isinstance(document, dict) or document.get("format") not in formats:
+                raise ValueError(f"its format is not {' or '.join(formats)}")
+            county = None
+            if document["format"] == FORMAT:
+                county = document["county"]
+                if not isinstance(county, str) or not county:
+                    raise ValueError(f"its county is not a county id: {county!r}")
+            elif "county" in document:
+                raise ValueError(f"a {FORMAT_WITHOUT_COUNTY} document names no county")
             heads = tuple(
                 (str(project), int(version), str(digest))
                 for project, version, digest in document["heads"]
@@ -184,6 +213,7 @@ class Checkpoint:
                 str(document["key_id"]),
                 str(document["signature"]),
                 number,
+                county,
             )
         except (ValueError, KeyError, TypeError) as error:
             raise CheckpointError(f"not an approvalflow checkpoint: {error}") from None
@@ -191,8 +221,8 @@ class Checkpoint:
     def describe(self) -> str:
         number = f" {self.number}" if self.number is not None else ""
         return (
-            f"checkpoint{number} sealed {self.sealed_at} ({len(self.heads)} projects, "
-            f"{self.algorithm} key {self.key_id})"
+            f"checkpoint{number} of county {self.sealed_county} sealed {self.sealed_at} "
+            f"({len(self.heads)} projects, {self.algorithm} key {self.key_id})"
         )
 
     def signature_problem(self, key: SealKey) -> str | None:
@@ -208,7 +238,8 @@ class Checkpoint:
 
 
 def seal(store: Any, key: SealKey, now: datetime | None = None) -> Checkpoint:
-    """Sign every project's head in ``store`` with ``key`` and keep the checkpoint in the
+    """Sign every project's head in ``store`` (a county's view, or the unscoped store: the
+    default county's) with ``key``, naming that county, and keep the checkpoint in the
     store's checkpoints table.
 
     :raises CheckpointError: ``key`` cannot sign, the store keeps no chains, or a project's
@@ -235,6 +266,7 @@ def seal(store: Any, key: SealKey, now: datetime | None = None) -> Checkpoint:
         key.algorithm,
         key.key_id,
         "",
+        county=getattr(store, "county", None) or DEFAULT_COUNTY,
     )
     checkpoint = attrs.evolve(unsigned, signature=key.sign(unsigned.signed_text().encode()))
     store.save_checkpoint(checkpoint.sealed_at, checkpoint.digest, checkpoint.to_json())
