@@ -20,6 +20,7 @@ from approvalflow import (
     Engine,
     InvalidCommand,
     NotAuthorized,
+    UnknownProject,
     parse_amount,
 )
 from approvalflow.calendar import SHANGHAI
@@ -93,6 +94,90 @@ class TestCommandPayloads:
         county = County()
         with pytest.raises(ApprovalflowError):
             county.do("negotiate", "P1", "guo")
+
+
+# Every public read that names one project, and one that chooses projects, months, moments
+# or limits: each is called with what a careless or hostile caller might pass.
+ONE_PROJECT_READS = ("project", "history", "deadlines", "holdups", "allowed_commands")
+CHOOSING_READS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("projects", {}),
+    ("points", {}),
+    ("points_by_milestone", {"month": None}),
+    ("leaderboard", {"month": "2026-03"}),
+    ("signed_in", {"month": "2026-03"}),
+    ("metric_inputs", {}),
+    ("metrics", {}),
+    ("rating_metrics", {}),
+    ("team_metrics", {}),
+    ("team_metric_inputs", {}),
+    ("late_items", {}),
+)
+
+
+class TestEveryReadChecksItsInputs:
+    """The reads pass the door ``execute`` does (D297): a malformed input is an
+    ``InvalidCommand`` naming it (never a ``TypeError``, an ``AttributeError`` or a store's
+    error), a well-formed id of no project an ``UnknownProject``."""
+
+    @pytest.mark.usefixtures("every_store")
+    @pytest.mark.parametrize("read", ONE_PROJECT_READS)
+    @pytest.mark.parametrize("project_id", [["P1"], None, 7, "", "P1\n", "a b", "x" * 101])
+    def test_a_malformed_project_id_is_invalid(self, read: str, project_id: object) -> None:
+        county = County()
+        county.create("P1")
+        with pytest.raises(InvalidCommand, match="project id"):
+            getattr(county.engine, read)(project_id)
+
+    @pytest.mark.usefixtures("every_store")
+    @pytest.mark.parametrize("read", ONE_PROJECT_READS)
+    def test_an_id_of_no_project_is_unknown(self, read: str) -> None:
+        county = County()
+        county.create("P1")
+        with pytest.raises(UnknownProject):
+            getattr(county.engine, read)("P2")
+        getattr(county.engine, read)("P1")
+
+    @pytest.mark.usefixtures("every_store")
+    @pytest.mark.parametrize(("read", "arguments"), CHOOSING_READS)
+    @pytest.mark.parametrize("ids", ["P1", [["P1"]], [None], b"P1"])
+    def test_a_choice_of_projects_is_a_collection_of_ids(
+        self, read: str, arguments: dict[str, Any], ids: object
+    ) -> None:
+        """One text would be read letter by letter: refused, as a list holding a non-id is."""
+        county = County()
+        county.create("P1")
+        with pytest.raises(InvalidCommand, match="project"):
+            getattr(county.engine, read)(ids=ids, **arguments)
+        getattr(county.engine, read)(ids=["P1"], **arguments)
+        with pytest.raises(InvalidCommand, match="project"):
+            county.engine.project_names(ids)  # type: ignore[arg-type]
+
+    @pytest.mark.parametrize("month", ["2026-3", "2026-13", ["2026-03"], 202603, "March"])
+    def test_a_month_is_yyyy_mm(self, month: object) -> None:
+        engine = County().engine
+        for read in ("leaderboard", "signed_in"):
+            with pytest.raises(InvalidCommand, match="YYYY-MM"):
+                getattr(engine, read)(month)
+        for read in ("points", "metrics", "rating_metrics", "team_metrics", "metric_inputs"):
+            with pytest.raises(InvalidCommand, match="YYYY-MM"):
+                getattr(engine, read)(month=month)
+
+    @pytest.mark.parametrize("now", ["2026-03-02", datetime(2026, 3, 2), 0])
+    def test_a_moment_has_its_time_zone(self, now: object) -> None:
+        engine = County().engine
+        for read in (engine.late_items, engine.late_summary):
+            with pytest.raises(InvalidCommand, match="time zone"):
+                read(now)  # type: ignore[arg-type]
+        with pytest.raises(InvalidCommand, match="time zone"):
+            engine.tasks("guo", now)  # type: ignore[arg-type]
+
+    @pytest.mark.parametrize("limit", [-1, True, "3", 2.5])
+    def test_a_limit_is_a_whole_number(self, limit: object) -> None:
+        engine = County().engine
+        with pytest.raises(InvalidCommand, match="limit"):
+            engine.late_summary(None, limit)  # type: ignore[arg-type]
+        with pytest.raises(InvalidCommand, match="limit"):
+            engine.done("guo", limit)  # type: ignore[arg-type]
 
 
 class TestPersonalData:

@@ -16,13 +16,20 @@ naming the value and the reason, and nothing is stored (D71, D72). What the chec
   most ``MAX_DEPTH`` levels deep and ``MAX_ITEMS`` values in all.
 
 Each rule still reads its own arguments (``approvalflow.rules.arguments``) for their meaning.
+
+The reads (``Engine.project``, ``history``, ``deadlines``, the reports...) pass the same door
+(D297): a project id is checked as ``execute`` checks it (``validate_project_id``), a choice of
+projects is a collection of such ids (``check_project_ids``: never one text, which would be
+read letter by letter), a month is ``YYYY-MM`` (``check_month``), a moment is a datetime with
+its time zone (``check_moment``) and a limit a whole number of 0 or more (``check_limit``):
+each refusal an ``InvalidCommand`` (a ``ValueError``), before any store is asked.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from typing import Any
 
@@ -35,6 +42,10 @@ __all__ = [
     "MAX_ITEMS",
     "MAX_TEXT",
     "check_command",
+    "check_limit",
+    "check_moment",
+    "check_month",
+    "check_project_ids",
     "text_problem",
     "validate_project_id",
 ]
@@ -96,6 +107,43 @@ def validate_project_id(project_id: object) -> str:
             ". - _ : / and start with a letter or digit"
         )
     return project_id
+
+
+def check_project_ids(ids: Iterable[str] | None) -> list[str] | None:
+    """``ids`` as a list of project ids (``None``: every project), else ``InvalidCommand``."""
+    if ids is None:
+        return None
+    if isinstance(ids, (str, bytes)) or not isinstance(ids, Iterable):
+        raise InvalidCommand(
+            f"a choice of projects is a collection of project ids, not {type(ids).__name__} "
+            f"{_shown(ids)}"
+        )
+    return [validate_project_id(project) for project in ids]
+
+
+_MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
+
+
+def check_month(month: object) -> str:
+    """``month`` if it is a month (``YYYY-MM``), else ``InvalidCommand``."""
+    if not isinstance(month, str) or _MONTH.fullmatch(month) is None:
+        raise InvalidCommand(f"a month is YYYY-MM (such as 2026-03), not {_shown(month)}")
+    return month
+
+
+def check_moment(moment: object, what: str = "now") -> datetime:
+    """``moment`` if it is a datetime with its time zone, else ``InvalidCommand``."""
+    if not isinstance(moment, datetime) or moment.utcoffset() is None:
+        kind = "a naive datetime" if isinstance(moment, datetime) else type(moment).__name__
+        raise InvalidCommand(f"{what} must be a datetime with its time zone, not {kind}")
+    return moment
+
+
+def check_limit(limit: object) -> int:
+    """``limit`` if it is a whole number of 0 or more, else ``InvalidCommand``."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+        raise InvalidCommand(f"limit must be a whole number, 0 or more, not {_shown(limit)}")
+    return limit
 
 
 def check_command(

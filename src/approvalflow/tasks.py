@@ -29,6 +29,7 @@ import attrs
 
 from approvalflow.calendar import WorkingCalendar, to_local
 from approvalflow.errors import NotAuthorized
+from approvalflow.inputs import check_limit, check_moment
 from approvalflow.model import Actor, Event
 from approvalflow.project import Branch, ProjectState, Rating
 from approvalflow.rules import commitment, parallel_approval, stages
@@ -349,7 +350,7 @@ def engine_tasks(engine: Engine, actor_id: str, now: datetime | None = None) -> 
     ``now`` (``items_of_rows``), with the plugins' items; over every project's state
     (``open_items``) when the store keeps no task rows."""
     actor = _known(engine, actor_id, "a task list")
-    now = now or engine.clock.now()
+    now = engine.clock.now() if now is None else check_moment(now)
     rows = engine.store.task_rows(actor_parties(actor))
     if rows is None:
         found = [
@@ -390,8 +391,8 @@ def engine_done(engine: Engine, actor: str, limit: int | None = None) -> list[Do
     behalf, read by an index), the latest first; with ``limit``, the first ``limit`` of that
     list, read from the actor's latest events only (D175)."""
     _known(engine, actor, "what was done")
-    if limit is not None and limit < 0:
-        raise ValueError(f"limit must be 0 or more, not {limit}")
+    if limit is not None:
+        check_limit(limit)
     window = None if limit is None else max(4 * limit, 64)
     while True:
         events = engine.store.actor_events(actor, window)

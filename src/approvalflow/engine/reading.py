@@ -1,9 +1,12 @@
 """The read side: a project's state, history and deadlines, what-if previews, what holds a
-project up, and the reports (points, leaderboard, metrics). Writes nothing."""
+project up, and the reports (points, leaderboard, metrics). Writes nothing.
+
+Every read checks what it is given at the door, as ``execute`` does (``approvalflow.inputs``,
+D297): a malformed project id, choice of projects, month, moment or limit is an
+``InvalidCommand``, a well-formed id of no project ``UnknownProject``; no store sees either."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime, time
 from typing import Any
@@ -12,7 +15,14 @@ from approvalflow.calendar import Due, to_local
 from approvalflow.clock import Clock
 from approvalflow.engine._context import find_actor
 from approvalflow.engine.definition import RuleBook
-from approvalflow.errors import NotAuthorized, UnknownProject
+from approvalflow.errors import InvalidCommand, NotAuthorized, UnknownProject
+from approvalflow.inputs import (
+    check_limit,
+    check_moment,
+    check_month,
+    check_project_ids,
+    validate_project_id,
+)
 from approvalflow.model import ActorDirectory, Event
 from approvalflow.plugins.folds import with_plugin_folds
 from approvalflow.project import ProjectState
@@ -48,13 +58,13 @@ class ReadSide:
 
     def project(self, project: str) -> ProjectState:
         """The project's current state (a copy: changing it changes nothing)."""
-        state = self.rules.load(project)
+        state = self.rules.load(validate_project_id(project))
         if state is None:
             raise UnknownProject(f"no project {project!r}")
         return state.clone()
 
     def history(self, project: str) -> list[Event]:
-        if self.rules.load(project) is None:
+        if self.rules.load(validate_project_id(project)) is None:
             raise UnknownProject(f"no project {project!r}")
         return self.store.events(project)
 
@@ -155,7 +165,8 @@ class ReadSide:
         """Every open review or branch past its deadline, by department (a county's list):
         read from the store's task rows where it keeps them (``tasks.late_of_rows``), else
         from every chosen project's state."""
-        now = now or self.clock.now()
+        now = self.clock.now() if now is None else check_moment(now)
+        ids = check_project_ids(ids)
         rows = self.store.due_task_rows(LATE_KINDS, now)
         if rows is None:
             return holdups_rule.late_items(self.projects(ids), self.rules.rules_for, now)
@@ -173,9 +184,8 @@ class ReadSide:
         """``late_items`` by department and deadline, each deadline's count, cards and first
         ``limit`` items (``rules.holdups.late_summary``), read from the task rows where the
         store keeps them without a ``Holdup`` per item (``tasks.late_summary_of_rows``)."""
-        if limit < 0:
-            raise ValueError(f"limit must be 0 or more, not {limit}")
-        now = now or self.clock.now()
+        check_limit(limit)
+        now = self.clock.now() if now is None else check_moment(now)
         rows = self.store.due_task_rows(LATE_KINDS, now)
         if rows is None:
             return holdups_rule.late_summary(self.late_items(now), limit)
@@ -192,7 +202,7 @@ class ReadSide:
     def project_names(self, ids: Iterable[str]) -> dict[str, str]:
         """The name of each of ``ids`` that exists, from its ``created`` event (a project is
         named when it is created only): no project is loaded."""
-        wanted = list(dict.fromkeys(ids))
+        wanted = list(dict.fromkeys(_ids(ids) or ()))
         if not wanted:
             return {}
         return {
@@ -201,7 +211,8 @@ class ReadSide:
         }
 
     def projects(self, ids: Iterable[str] | None = None) -> list[ProjectState]:
-        chosen = self.store.project_ids() if ids is None else list(ids)
+        ids = check_project_ids(ids)
+        chosen = self.store.project_ids() if ids is None else ids
         return [s for s in (self.rules.load(p) for p in chosen) if s is not None]
 
     # The reports ask the store (a query on the SQL stores) and load no project; a store
@@ -211,6 +222,7 @@ class ReadSide:
         self, ids: Iterable[str] | None = None, *, month: str | None = None
     ) -> dict[str, int]:
         """Points per team over the chosen projects (default: all), in ``month`` or ever."""
+        ids, month = check_project_ids(ids), _month(month)
         query = getattr(self.store, "milestone_points", None)
         if query is None:
             return points_rule.points_by_team(self.projects(ids), month=month)
@@ -220,6 +232,7 @@ class ReadSide:
         self, month: str | None = None, ids: Iterable[str] | None = None
     ) -> dict[str, dict[str, int]]:
         """Points per team and milestone over the chosen projects, in ``month`` or ever."""
+        ids, month = check_project_ids(ids), _month(month)
         query = getattr(self.store, "milestone_points_by_kind", None)
         if query is None:
             return points_rule.points_by_milestone(self.projects(ids), month=month)
@@ -228,6 +241,7 @@ class ReadSide:
 
     def leaderboard(self, month: str, ids: Iterable[str] | None = None) -> list[LeaderboardRow]:
         """The month's board (rule 11) over the chosen projects, with last month's ranks."""
+        ids, month = check_project_ids(ids), check_month(month)
         query = getattr(self.store, "milestone_points", None)
         if query is None:
             return points_rule.leaderboard(self.projects(ids), month)
@@ -240,7 +254,7 @@ class ReadSide:
     def signed_in(self, month: str, ids: Iterable[str] | None = None) -> list[str]:
         """The chosen projects whose ``signed`` milestone falls in ``month`` (the leaderboard's
         month, ``rules.points.milestone_month``), in id order."""
-        _check_month(month)
+        ids, month = check_project_ids(ids), check_month(month)
         query = getattr(self.store, "milestone_projects", None)
         if query is None:
             found = [
@@ -257,7 +271,8 @@ class ReadSide:
         return sorted(found)
 
     def _cohort(self, ids: Iterable[str] | None, month: str | None) -> Iterable[str] | None:
-        return ids if month is None else self.signed_in(month, ids)
+        """The chosen projects (checked), or those of them signed in ``month``."""
+        return check_project_ids(ids) if month is None else self.signed_in(month, ids)
 
     def metric_inputs(
         self, ids: Iterable[str] | None = None, *, month: str | None = None
@@ -293,7 +308,7 @@ class ReadSide:
         """好差评 per department and month over the chosen projects (``rules.metrics``).
 
         Read from the project states (no report table holds ratings yet, D158)."""
-        return metrics.rating_metrics(self.projects(ids), month)
+        return metrics.rating_metrics(self.projects(ids), _month(month))
 
     def team_metrics(
         self, ids: Iterable[str] | None = None, *, month: str | None = None
@@ -337,9 +352,17 @@ class ReadSide:
         )
 
 
-def _check_month(month: object) -> None:
-    if not isinstance(month, str) or re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month) is None:
-        raise ValueError(f"a month is YYYY-MM (such as 2026-03), not {month!r}")
+def _month(month: str | None) -> str | None:
+    """An optional month, checked when given."""
+    return None if month is None else check_month(month)
+
+
+def _ids(ids: Iterable[str]) -> list[str]:
+    """A choice of projects that must be given (``None`` is not every project here)."""
+    found = check_project_ids(ids)
+    if found is None:
+        raise InvalidCommand("a choice of projects is a collection of project ids, not None")
+    return found
 
 
 def _chosen(ids: Iterable[str] | None) -> list[str] | None:
