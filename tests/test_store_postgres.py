@@ -226,7 +226,7 @@ def _table_rows(store: PostgresStore, tables: list[str]) -> dict[str, list[Any]]
 
 class _Sent:
     """Counts what a store's connection is asked to send (statements, pipelines, cursors),
-    through ``execute`` and through the store's kept cursor for its hot statements."""
+    through ``execute`` and through the store's hot statements (``stores.libpq``)."""
 
     def __init__(self, store: PostgresStore, monkeypatch: pytest.MonkeyPatch) -> None:
         self.statements: list[str] = []
@@ -240,15 +240,15 @@ class _Sent:
 
         sent = self
 
-        class CountedCursor:
+        class CountedHot:
             def __init__(self, kept: Any) -> None:
                 self._kept = kept
 
-            def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
-                sent.statements.append(query.decode() if isinstance(query, bytes) else str(query))
-                return self._kept.execute(query, params, **kwargs)
+            def row(self, statement: bytes, params: Any) -> Any:
+                sent.statements.append(statement.decode())
+                return self._kept.row(statement, params)
 
-        monkeypatch.setattr(store, "_hot", CountedCursor(store._hot))
+        monkeypatch.setattr(store, "_hot", CountedHot(store._hot))
 
         def counted_cursor(*args: Any, **kwargs: Any) -> Any:
             self.cursors += 1  # each execute opens one; an executemany would open another
@@ -270,8 +270,8 @@ class TestOneStatementCommit:
         self, pg_store: PostgresStore, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         """With the project's head known from the load (or the last commit), the guard, the
-        events, timers, notices and report rows go as one statement, on the store's kept
-        cursor (no cursor opened per commit)."""
+        events, timers, notices and report rows go as one statement, a hot statement (no
+        cursor opened per commit)."""
         from approvalflow.model import Timer, TimerChanges
         from approvalflow.testing.store_conformance import notice
 
@@ -306,7 +306,7 @@ class TestOneStatementCommit:
             sent = _Sent(store, monkeypatch)
             append(store, state, [("funds_reported", {"amount": 5})])
             assert [s.split()[0] for s in sent.statements] == ["SELECT", "WITH"]
-            assert sent.cursors == 1  # the head's read; the commit runs on the kept cursor
+            assert sent.cursors == 1  # the head's read; the commit is a hot statement
             monkeypatch.undo()
             assert verify_chain(store).ok
         finally:

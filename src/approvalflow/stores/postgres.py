@@ -79,6 +79,7 @@ from approvalflow.stores.errors import (
     StoreUnavailable,
     UnstorableValue,
 )
+from approvalflow.stores.libpq import HotStatements
 from approvalflow.stores.projections import ProjectionWrites, ReadModel
 from approvalflow.stores.schema import (
     COUNTY_ROLE,
@@ -208,10 +209,11 @@ class PostgresStore(SQLStore):
             self._connection = psycopg.connect(self._conninfo, autocommit=True)
         except psycopg.Error as error:
             raise StoreUnavailable(f"cannot connect to {self._where}: {error}") from error
-        # The hot statements' cursor (``_fetch_one`` and the commit), kept: opening one per
-        # call cost the client more than the statement's own work. Every view shares it, as
-        # it shares the connection, under the same lock.
-        self._hot = self._connection.cursor()
+        # The hot statements (``_fetch_one``'s load and the commit), prepared on this
+        # connection and sent through libpq: through a cursor each cost the client more
+        # than the statement's own work. Every view shares them, as it shares the
+        # connection, under the same lock.
+        self._hot = HotStatements(self._connection)
         try:
             with self._access:
                 self._connection.execute(
@@ -357,11 +359,10 @@ class PostgresStore(SQLStore):
             session[0] = wanted
 
     def _fetch_one(self, statement: str, params: Sequence[Any]) -> Any:
-        # Prepared at once (each runs per command), the text encoded once.
         text = _ENCODED.get(statement)
         if text is None:
             text = _ENCODED[statement] = statement.encode()
-        return self._hot.execute(text, params, prepare=True).fetchone()
+        return self._hot.row(text, params)
 
     def _rebuild_projections(self) -> None:
         """Fill the projections from every project's state (inside the caller's transaction)."""
@@ -458,7 +459,7 @@ class PostgresStore(SQLStore):
         # planning it once costs the server more than running it once. One statement of every
         # part, the absent ones empty, would be planned once but cost more to start each time
         # (measured: ~25% more server CPU per command).
-        row = self._hot.execute(text, params, prepare=True).fetchone()
+        row = self._hot.row(text, params)
         if row is None or row[0] != 1:
             raise _GuardFailed
         return new_head if plan.events else self._head_kept(project, plan)
