@@ -25,6 +25,9 @@ What a caller may rely on (the same as the SQLite store, plus):
   one timer or notice at once and never wait for each other.
 - One ``PostgresStore`` holds one connection; threads may share it (calls are serialised).
   Never share one across ``fork``.
+- The ``load`` and the commit, the two statements every command sends, are prepared once per
+  connection and sent through psycopg's libpq wrapper (``approvalflow.stores.libpq``); every
+  other statement through psycopg's connection. Their errors are psycopg's all the same.
 - ``load`` is one statement when the store object committed or loaded the project last and no
   one has committed to it since: it keeps those states (``cache_size`` projects, LRU;
   ``approvalflow.stores.cache``), checked against the project's version in that statement.
@@ -455,10 +458,10 @@ class PostgresStore(SQLStore):
             text = _SHAPES[shape] = _one_statement(guard[0], statements).encode()
         # Autocommit: the one statement is its own transaction, sent and answered in one round
         # trip; any error (a taken key, a value refused) leaves nothing of it written. Each
-        # shape (which parts a commit has) is prepared at its first use, not psycopg's fifth:
-        # planning it once costs the server more than running it once. One statement of every
-        # part, the absent ones empty, would be planned once but cost more to start each time
-        # (measured: ~25% more server CPU per command).
+        # shape (which parts a commit has) is prepared at its first use on the connection
+        # (``HotStatements``): planning it once costs the server more than running it once.
+        # One statement of every part, the absent ones empty, would be planned once but cost
+        # more to start each time (measured: ~25% more server CPU per command).
         row = self._hot.row(text, params)
         if row is None or row[0] != 1:
             raise _GuardFailed
