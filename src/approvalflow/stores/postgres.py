@@ -25,6 +25,9 @@ What a caller may rely on (the same as the SQLite store, plus):
   one timer or notice at once and never wait for each other.
 - One ``PostgresStore`` holds one connection; threads may share it (calls are serialised).
   Never share one across ``fork``.
+- The ``load`` and the commit, the two statements every command sends, are prepared once per
+  connection and sent through psycopg's libpq wrapper (``approvalflow.stores.libpq``); every
+  other statement through psycopg's connection. Their errors are psycopg's all the same.
 - ``load`` is one statement when the store object committed or loaded the project last and no
   one has committed to it since: it keeps those states (``cache_size`` projects, LRU;
   ``approvalflow.stores.cache``), checked against the project's version in that statement.
@@ -79,6 +82,7 @@ from approvalflow.stores.errors import (
     StoreUnavailable,
     UnstorableValue,
 )
+from approvalflow.stores.libpq import HotStatements
 from approvalflow.stores.projections import ProjectionWrites, ReadModel
 from approvalflow.stores.schema import (
     COUNTY_ROLE,
@@ -208,6 +212,11 @@ class PostgresStore(SQLStore):
             self._connection = psycopg.connect(self._conninfo, autocommit=True)
         except psycopg.Error as error:
             raise StoreUnavailable(f"cannot connect to {self._where}: {error}") from error
+        # The hot statements (``_fetch_one``'s load and the commit), prepared on this
+        # connection and sent through libpq: through a cursor each cost the client more
+        # than the statement's own work. Every view shares them, as it shares the
+        # connection, under the same lock.
+        self._hot = HotStatements(self._connection)
         try:
             with self._access:
                 self._connection.execute(
@@ -352,6 +361,12 @@ class PostgresStore(SQLStore):
             )
             session[0] = wanted
 
+    def _fetch_one(self, statement: str, params: Sequence[Any]) -> Any:
+        text = _ENCODED.get(statement)
+        if text is None:
+            text = _ENCODED[statement] = statement.encode()
+        return self._hot.row(text, params)
+
     def _rebuild_projections(self) -> None:
         """Fill the projections from every project's state (inside the caller's transaction)."""
         with self._connection.cursor() as cursor:
@@ -440,14 +455,14 @@ class PostgresStore(SQLStore):
         shape = guard + statements
         text = _SHAPES.get(shape)
         if text is None:
-            text = _SHAPES[shape] = _one_statement(guard[0], statements)
+            text = _SHAPES[shape] = _one_statement(guard[0], statements).encode()
         # Autocommit: the one statement is its own transaction, sent and answered in one round
         # trip; any error (a taken key, a value refused) leaves nothing of it written. Each
-        # shape (which parts a commit has) is prepared at its first use, not psycopg's fifth:
-        # planning it once costs the server more than running it once. One statement of every
-        # part, the absent ones empty, would be planned once but cost more to start each time
-        # (measured: ~25% more server CPU per command).
-        row = connection.execute(text, params, prepare=True).fetchone()
+        # shape (which parts a commit has) is prepared at its first use on the connection
+        # (``HotStatements``): planning it once costs the server more than running it once.
+        # One statement of every part, the absent ones empty, would be planned once but cost
+        # more to start each time (measured: ~25% more server CPU per command).
+        row = self._hot.row(text, params)
         if row is None or row[0] != 1:
             raise _GuardFailed
         return new_head if plan.events else self._head_kept(project, plan)
@@ -568,11 +583,19 @@ class _SetBased:
     _insert = re.compile(r"INSERT INTO (\w+) \(([^)]*)\) VALUES \(([^)]*)\)(.*)", re.DOTALL)
     _delete = re.compile(r"DELETE FROM (\w+) WHERE (.*)", re.DOTALL)
     _conflict = re.compile(r"ON CONFLICT \(([^)]*)\) DO UPDATE")
+    _table = re.compile(r"(?:INSERT INTO|DELETE FROM) (\w+)")
 
     def __init__(self) -> None:
         # statement -> (set-based template with {gate}, the parameters' column names, the
         # positions of an upsert's conflict key among them: its rows are made unique by it)
         self._forms: dict[str, tuple[str, tuple[str, ...], tuple[int, ...] | None]] = {}
+
+    def table(self, statement: str) -> str:
+        """The table ``statement`` writes."""
+        found = self._table.match(statement)
+        if found is None:
+            raise AssertionError(f"cannot rewrite {statement!r}")
+        return found.group(1)
 
     def form(self, statement: str) -> tuple[str, tuple[str, ...], tuple[int, ...] | None]:
         found = self._forms.get(statement)
@@ -660,23 +683,29 @@ _json_text = json.JSONEncoder(
 ).encode
 _SET_BASED = _SetBased()
 # The one statement of each shape of commit (its guard and which statements it has).
-_SHAPES: dict[tuple[str, ...], str] = {}
+_SHAPES: dict[tuple[str, ...], bytes] = {}
+# The hot statements' text as sent (psycopg would encode a ``str`` at every call).
+_ENCODED: dict[str, bytes] = {}
 
 
 def _one_statement(guard: str, statements: Sequence[str]) -> str:
-    """A commit as one statement of data-modifying CTEs: the guard, then each statement in
-    order. Each runs only once the one before it has run to its end (its row count is read
-    first) and only if the guard held: all of a statement's parts share one snapshot, so the
-    order is what makes an insert find the rows deleted before it gone."""
+    """A commit as one statement of data-modifying CTEs: the guard, then each statement, run
+    only if the guard held. All of a statement's parts share one snapshot, so a part that
+    follows another on the same table (an insert after the delete of the rows it replaces)
+    runs only once that one has run to its end (its row count is read first): that order is
+    what makes the insert find the deleted rows gone. Parts on different tables need no
+    order, and each gate costs the server plan nodes to start at every commit."""
     ctes = [f"guard AS ({guard})"]
-    previous = "guard"
+    last_on: dict[str, str] = {}
     for number, statement in enumerate(statements):
         template, _, _ = _SET_BASED.form(statement)
-        gate = f"(SELECT count(*) FROM {previous}) >= 0 AND EXISTS (SELECT FROM guard)"
+        table = _SET_BASED.table(statement)
+        gate = "EXISTS (SELECT FROM guard)"
+        before = last_on.get(table)
+        if before is not None:
+            gate = f"(SELECT count(*) FROM {before}) >= 0 AND {gate}"
         name = f"s{number}"
         ctes.append(f"{name} AS ({template.replace('{gate}', gate)})")
-        previous = name
-    return (
-        f"WITH {', '.join(ctes)} SELECT (SELECT count(*) FROM guard), "
-        f"(SELECT count(*) FROM {previous})"
-    )
+        last_on[table] = name
+    # Every data-modifying CTE runs to its end whether or not the query reads it.
+    return f"WITH {', '.join(ctes)} SELECT (SELECT count(*) FROM guard)"
