@@ -354,6 +354,93 @@ class TestCommands:
             )
         assert answers[0] == answers[1]
 
+    def test_a_lone_command_runs_on_the_loop_and_one_beside_another_request_in_a_thread(
+        self, store: Any
+    ) -> None:
+        """D288: a command that is the only request being answered runs on the event loop's
+        thread (no trip to a worker); while another request is in flight (here a task list
+        held up in its worker thread) a command goes to the thread pool, so it does not hold
+        the loop up. The answers are the same either way."""
+        import asyncio
+
+        from approvalflow.plugins import hookimpl
+
+        ran_on: list[int] = []
+
+        class WhereItRuns:
+            @hookimpl
+            def approvalflow_check_command(self, context: Any, command: str) -> None:
+                ran_on.append(threading.get_ident())
+
+        token, _ = issue_token(store, "oa", trusted=True)
+        app = create_app(
+            store=store, actors=county_actors(), plugins=[WhereItRuns()], clock=ManualClock(MONDAY)
+        )
+        engine = app.state["engine"]
+        inside, release = threading.Event(), threading.Event()
+        list_tasks = engine.tasks
+
+        def held_tasks(actor: str) -> Any:
+            inside.set()
+            release.wait(10)
+            return list_tasks(actor)
+
+        engine.tasks = held_tasks
+
+        async def call(method: str, path: str, actor: str, body: Any = None) -> int:
+            payload = b"" if body is None else json.dumps(body).encode()
+            headers = [
+                (b"authorization", f"Bearer {token}".encode()),
+                (b"approvalflow-actor", actor.encode()),
+                (b"content-type", b"application/json"),
+            ]
+            scope = {
+                "type": "http",
+                "asgi": {"version": "3.0"},
+                "http_version": "1.1",
+                "method": method,
+                "scheme": "http",
+                "path": path,
+                "raw_path": path.encode(),
+                "root_path": "",
+                "query_string": b"",
+                "headers": headers,
+                "client": ("127.0.0.1", 5000),
+                "server": ("127.0.0.1", 8000),
+                "state": {},
+            }
+            messages = [{"type": "http.request", "body": payload, "more_body": False}]
+            status: list[int] = []
+
+            async def receive() -> Any:
+                return messages.pop() if messages else {"type": "http.disconnect"}
+
+            async def send(message: Any) -> None:
+                if message["type"] == "http.response.start":
+                    status.append(message["status"])
+
+            await app(scope, receive, send)
+            return status[0]
+
+        async def story() -> None:
+            loop_thread = threading.get_ident()
+            create = {"id": "P1", "fields": PROJECT_FIELDS}
+            assert await call("POST", "/projects", "guo", create) == 201
+            ran_on.clear()
+            assert await call("POST", "/projects/P1/commands/negotiate", "guo") == 200
+            assert ran_on == [loop_thread]
+            ran_on.clear()
+            reading = asyncio.ensure_future(call("GET", "/tasks", "guo"))
+            while not inside.is_set():
+                await asyncio.sleep(0.01)
+            submit = "/projects/P1/commands/submit_pre_review"
+            assert await call("POST", submit, "guo", {"materials": []}) == 200
+            assert ran_on and loop_thread not in ran_on
+            release.set()
+            assert await reading == 200
+
+        asyncio.run(story())
+
     def test_a_body_that_is_not_an_object_is_422(self, service: Service) -> None:
         service.create()
         response = service.client.post(
