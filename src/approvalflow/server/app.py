@@ -8,7 +8,6 @@ engine and its stores are synchronous and thread-safe).
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -201,36 +200,6 @@ def _crash(path: str, state: dict[str, Any], error: Exception) -> Response[Probl
     return Response(problem, status_code=500, media_type=PROBLEM_MEDIA)
 
 
-class _Traffic:
-    """How many HTTP requests the app is answering now. Read and written on the event loop's
-    thread only (ASGI calls the app there), so it needs no lock."""
-
-    def __init__(self) -> None:
-        self.active = 0
-
-    def middleware(self, app: ASGIApp) -> ASGIApp:
-        async def count(scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["type"] != ScopeType.HTTP:
-                await app(scope, receive, send)
-                return
-            self.active += 1
-            try:
-                await app(scope, receive, send)
-            finally:
-                self.active -= 1
-
-        return count
-
-    async def alone(self) -> bool:
-        """Whether this request is the only one being answered, once the requests that
-        arrived with it have had their turn to be counted: a request whose bytes came in the
-        same read of the sockets is scheduled, not yet counted, until the loop runs it."""
-        if self.active != 1:
-            return False
-        await asyncio.sleep(0)
-        return self.active == 1
-
-
 def _request_log(app: ASGIApp) -> ASGIApp:
     """One log line per request: method, path, status, system, actor, outcome code, time."""
 
@@ -283,20 +252,14 @@ _LEAN_HEADERS = {
 LeanWork = Callable[[dict[str, Any], Mapping[str, str], str, str, dict[str, Any]], Any]
 
 
-def _lean_commands(work: LeanWork, traffic: _Traffic) -> Callable[[ASGIApp], ASGIApp]:
+def _lean_commands(work: LeanWork) -> Callable[[ASGIApp], ASGIApp]:
     """The command route's own middleware: the common request (no query string, each header
     once, a body that is a JSON object or nothing, sent as JSON or untyped) runs ``work`` in
     the thread pool and writes its answer directly, without Litestar's parameter extraction,
     signature model and response building, which cost about as much CPU as the command itself
     (D185). Any other request, and
     every refusal, goes the framework's way, so its answers and errors are those of the
-    documented route: the lean path only leaves out work, never changes an answer.
-
-    A command that is the only request being answered runs on the event loop's own thread:
-    no other request is waiting for the loop, and the trip to a worker thread and back cost
-    about as much CPU as the rest of the app's work on the request (D288). With any other
-    request in flight it goes to the thread pool, so a commit's wait never holds up another
-    request's parsing or answer."""
+    documented route: the lean path only leaves out work, never changes an answer."""
 
     def middleware(app: ASGIApp) -> ASGIApp:
         async def lean(scope: Scope, receive: Receive, send: Send) -> None:
@@ -312,12 +275,10 @@ def _lean_commands(work: LeanWork, traffic: _Traffic) -> Callable[[ASGIApp], ASG
                 await app(scope, _replay(messages, receive), send)
                 return
             params = scope["path_params"]
-            call = (scope["state"], headers, params["project_id"], params["name"], args)
             try:
-                if await traffic.alone():
-                    outcome = work(*call)
-                else:
-                    outcome = await sync_to_thread(work, *call)
+                outcome = await sync_to_thread(
+                    work, scope["state"], headers, params["project_id"], params["name"], args
+                )
             except ApprovalflowError as error:
                 # Answered here, as the route's own handler would: the framework's handler sits
                 # inside this middleware, and the request log outside it must see the answer.
@@ -543,7 +504,6 @@ def create_app(
         served_county = county or getattr(engine.store, "county", None)
         engines = {served_county or "": engine}
         token_store = engine.store
-    traffic = _Traffic()
     authenticator = (
         Authenticator(token_store, jwt)
         if served_county is None
@@ -745,7 +705,7 @@ def create_app(
     @post(
         "/projects/{project_id:str}/commands/{name:str}",
         sync_to_thread=True,
-        middleware=[_lean_commands(lean_work, traffic)],
+        middleware=[_lean_commands(lean_work)],
         response_headers=_ETAG,
         status_code=200,
         responses=_WRITE,
@@ -1116,7 +1076,7 @@ def create_app(
             path="/schema",
             use_handler_docstrings=True,
         ),
-        middleware=[traffic.middleware, _request_log],
+        middleware=[_request_log],
         # The app is built by hosts and tests too: like the rest of the library it leaves the
         # process's logging to whoever runs it (the CLI configures it for `serve`).
         logging_config=None,
