@@ -12,7 +12,7 @@ The same command sequence as ``benchmarks/service.py`` (a project from creation 
   socket, no HTTP parsing, no client library): authentication, parameters, the handler in
   its worker thread, the response's encoding and the request log line;
 - **http**: ``approvalflow serve`` in its own process (uvicorn), one keep-alive client here
-  (``http.client``; its own CPU is printed as ``client``).
+  (``service.KeepAliveClient``; its own CPU is printed as ``client``).
 
 For each: CPU µs per command (engine and app: this process's CPU; http: the server process's
 CPU from ``/proc/<pid>/stat``) and wall µs per command. CPU is the steadier figure on a shared
@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
-import http.client
 import json
 import os
 import pstats
@@ -44,7 +43,16 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from service import ACTORS, COMMANDS_PER_PROJECT, FIELDS, STEPS, _cli, _free_port
+from service import (
+    ACTORS,
+    COMMANDS_PER_PROJECT,
+    FIELDS,
+    STEPS,
+    KeepAliveClient,
+    _cli,
+    _free_port,
+    server_cpu,
+)
 
 Request = tuple[str, str, dict[str, Any], bool]  # path, actor, body, send If-Match
 
@@ -58,13 +66,6 @@ def _requests(project: str) -> list[Request]:
 
 def _store_url(kind: str, folder: Path) -> str:
     return "memory://" if kind == "memory" else f"sqlite:///{folder / f'{uuid.uuid4().hex}.db'}"
-
-
-def _server_cpu(pid: int) -> float:
-    """CPU seconds (user + system) of process ``pid`` so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / ticks
 
 
 def engine_part(url: str, projects: int) -> tuple[float, float]:
@@ -228,31 +229,22 @@ def http_part(url: str, projects: int) -> tuple[float, float]:
                 break
             except OSError:
                 time.sleep(0.2)
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        connection = KeepAliveClient(port, token)
 
         def project(name: str) -> None:
             etag = ""
             for path, actor, body, check in _requests(name):
-                headers = {
-                    "Authorization": f"Bearer {token}",
-                    "Approvalflow-Actor": actor,
-                    "Content-Type": "application/json",
-                }
-                if check:
-                    headers["If-Match"] = etag
-                connection.request("POST", path, json.dumps(body), headers)
-                response = connection.getresponse()
-                text = response.read()
-                if response.status >= 300:
-                    raise RuntimeError(f"{path} as {actor}: {response.status} {text[:200]!r}")
-                etag = response.getheader("ETag") or ""
+                status, headers, text = connection.post(path, actor, body, etag if check else None)
+                if status >= 300:
+                    raise RuntimeError(f"{path} as {actor}: {status} {text[:200]!r}")
+                etag = headers.get(b"etag", b"").decode()
 
         run = uuid.uuid4().hex[:6]
         project(f"W{run}")
-        cpu, wall, client = _server_cpu(server.pid), time.perf_counter(), time.thread_time()
+        cpu, wall, client = server_cpu(server.pid), time.perf_counter(), time.thread_time()
         for n in range(projects):
             project(f"H{run}-{n}")
-        cpu, wall = _server_cpu(server.pid) - cpu, time.perf_counter() - wall
+        cpu, wall = server_cpu(server.pid) - cpu, time.perf_counter() - wall
         _CLIENT_CPU.append((time.thread_time() - client) / (projects * COMMANDS_PER_PROJECT) * 1e6)
         connection.close()
     finally:
@@ -315,7 +307,8 @@ def main() -> None:
         print(f"{name:8} {cpu:11.0f} {wall:12.0f} {1e6 / wall:11.0f}")
     if _CLIENT_CPU:
         client = statistics.median(_CLIENT_CPU)
-        print(f"{'client':8} {client:11.0f} {'':>12} {'':>11}   (http.client, in this process)")
+        note = "(the benchmark's keep-alive client, in this process)"
+        print(f"{'client':8} {client:11.0f} {'':>12} {'':>11}   {note}")
     engine_cpu, app_cpu = medians["engine"][0], medians["app"][0]
     line = f"the app adds {app_cpu - engine_cpu:.0f} µs of CPU to the engine's {engine_cpu:.0f}"
     if "http" in medians:

@@ -179,6 +179,44 @@ class TestCredentials:
         ]
 
 
+def test_serve_writes_each_log_line_as_one_json_object_masked_but_for_its_time(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``serve``'s request log (D286): one JSON object per line on stderr, personal numbers
+    masked in every value the caller gave, the level and a full timestamp added after the
+    masking, text as it is (not escaped), and a value JSON cannot hold written as its repr."""
+    import structlog
+
+    from approvalflow.cli import serve
+
+    serve._log_requests()
+    try:
+        structlog.get_logger("approvalflow.service").info(
+            "approvalflow.request",
+            path="/projects/P1",
+            phone="138-1234-5678",
+            name="富远",
+            error=ValueError("no"),
+            ms=1.5,
+        )
+    finally:
+        structlog.reset_defaults()
+    [line] = capsys.readouterr().err.splitlines()
+    assert "富远" in line
+    found = json.loads(line)
+    assert found == {
+        "path": "/projects/P1",
+        "phone": "138****5678",
+        "name": "富远",
+        "error": "ValueError('no')",
+        "ms": 1.5,
+        "event": "approvalflow.request",
+        "level": "info",
+        "timestamp": found["timestamp"],
+    }
+    assert datetime.fromisoformat(found["timestamp"]).tzinfo is not None
+
+
 class TestJWT:
     @pytest.fixture
     def keys(self) -> tuple[Any, str]:
@@ -622,6 +660,57 @@ def test_a_token_revoked_elsewhere_is_refused_on_the_next_request(
         served.close()
         if other is not served:
             other.close()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_a_kept_token_is_looked_up_again_once_another_process_revokes_it(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On both SQL stores the service looks a verified token up once and then only asks the
+    store's ``token_generation`` (D186, D287); ``approvalflow token revoke`` run as another
+    process changes the generation, so the very next request looks the token up again and is
+    refused. Issuing another token changes it too."""
+    import subprocess
+    import sys
+
+    if kind == "sqlite":
+        url = f"sqlite:///{tmp_path / 'county.db'}"
+    else:
+        base = request.getfixturevalue("postgres_url")
+        url = f"{base}{'&' if '?' in base else '?'}schema=t_{uuid.uuid4().hex[:16]}"
+    served = open_store(url, create=True)
+    token, record = issue_token(served, "portal", actor="guo")
+    lookups: list[str] = []
+    look_up = served.token_with_hash
+    monkeypatch.setattr(served, "token_with_hash", lambda h: lookups.append(h) or look_up(h))
+    app = create_app(store=served, actors=county_actors(), clock=ManualClock(MONDAY))
+    headers = {"Authorization": f"Bearer {token}"}
+    try:
+        with TestClient(app) as client:
+            for _ in range(3):
+                assert client.get("/tasks", headers=headers).is_success
+            assert len(lookups) == 1
+            generation = served.token_generation()
+            other = open_store(url)
+            issue_token(other, "gis")
+            other.close()
+            assert served.token_generation() != generation
+            assert client.get("/tasks", headers=headers).is_success
+            assert len(lookups) == 2
+            revoke = "import sys; from approvalflow.cli import main; sys.exit(main())"
+            subprocess.run(
+                [sys.executable, "-c", revoke, "token", "revoke", "--store", url, record.token_id],
+                check=True,
+                capture_output=True,
+            )
+            response = client.post("/projects/P1/commands/negotiate", headers=headers)
+            assert "revoked" in assert_problem(response, 401, "Unauthenticated")["detail"]
+            assert len(lookups) == 3
+    finally:
+        if kind == "postgres":
+            served.drop()  # type: ignore[attr-defined]
+        else:
+            served.close()
 
 
 def test_the_token_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

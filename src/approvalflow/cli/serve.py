@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -213,11 +214,32 @@ def _log_requests() -> None:
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
+            # Masked before the level and the time are added: they are the service's own
+            # values, and the timestamp's 20 digits sent every line through all four of the
+            # masking's searches, a third of the line's cost (D286).
+            mask_personal_data,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso"),
-            mask_personal_data,
-            structlog.processors.JSONRenderer(ensure_ascii=False),
+            structlog.processors.JSONRenderer(serializer=_json_lines()),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
         logger_factory=lambda *args: structlog.PrintLogger(sys.stderr),
     )
+
+
+def _json_lines() -> Callable[..., str]:
+    """A serializer for structlog's ``JSONRenderer``: compact JSON with msgspec (UTF-8 as it
+    is, not ``\\u`` escapes), a tenth of ``json.dumps``'s cost; a value JSON cannot hold is
+    written as structlog writes it (its ``__structlog__()`` text, else its ``repr``)."""
+    import msgspec
+
+    def as_text(value: Any) -> str:
+        own = getattr(value, "__structlog__", None)
+        return str(own()) if callable(own) else repr(value)
+
+    encoder = msgspec.json.Encoder(enc_hook=as_text)
+
+    def serialize(event: Any, **_: Any) -> str:
+        return encoder.encode(event).decode()
+
+    return serialize

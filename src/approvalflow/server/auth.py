@@ -123,7 +123,7 @@ class Authenticator:
     A verified token's record is kept with the store's ``token_generation`` at the time it was
     read, and used again only while the store answers the same generation: a token saved or
     revoked anywhere changes it, so a revocation takes effect on the next request (D186).
-    A store that cannot tell (``None``: PostgreSQL) has every token looked up each time."""
+    A store that cannot tell (``None``) has every token looked up each time."""
 
     def __init__(self, store: Any, jwt: JWTSettings | None = None) -> None:
         self._store = store

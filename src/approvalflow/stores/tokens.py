@@ -120,18 +120,23 @@ class SQLTokens:
         return "?" if self._sql.dialect == "sqlite" else "%s"  # type: ignore[attr-defined]
 
     def token_generation(self) -> object | None:
-        """A value that changes whenever the token table may have changed, or ``None`` where
-        that cannot be told cheaply (every token is then looked up each time).
+        """A value that changes whenever the token table may have changed (D186, D287).
 
         On SQLite: this object's own saves and revocations, and ``PRAGMA data_version``, which
         changes once another connection (``approvalflow token revoke``, a worker) commits
-        anything, and is read without touching the disk. PostgreSQL has no such counter: to
-        ask the server is the round trip the lookup itself costs."""
-        if self._sql.dialect != "sqlite":  # type: ignore[attr-defined]
-            return None
+        anything, and is read without touching the disk. On PostgreSQL: the number of tokens
+        and of unrevoked ones, counted in one statement. Tokens are only ever added and
+        revoked (once each), so any change since the last count changes one of the two: an
+        issue adds to both, a revocation takes one from the second. It is a round trip, as
+        the lookup it saves is, but reads no row's columns and builds no record."""
         with self._lock:  # type: ignore[attr-defined]
-            row = self._connection.execute("PRAGMA data_version").fetchone()  # type: ignore[attr-defined]
-        return (self._token_changes, row[0])
+            if self._sql.dialect == "sqlite":  # type: ignore[attr-defined]
+                row = self._connection.execute("PRAGMA data_version").fetchone()  # type: ignore[attr-defined]
+            else:
+                row = self._connection.execute(  # type: ignore[attr-defined]
+                    "SELECT count(*), count(*) FILTER (WHERE revoked_at IS NULL) FROM api_tokens"
+                ).fetchone()
+        return (self._token_changes, *row)
 
     def save_token(self, record: TokenRecord) -> None:
         from approvalflow.stores.serialization import format_datetime
