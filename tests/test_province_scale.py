@@ -8,9 +8,9 @@ import json
 import subprocess
 import sys
 import uuid
-from urllib.parse import urlsplit, urlunsplit
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
