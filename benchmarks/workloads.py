@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import io
 import logging
 import os
 import resource
@@ -44,6 +43,18 @@ quiet_logs()
 
 from approvalflow import Actor, Engine, ManualClock  # noqa: E402
 from approvalflow.calendar import SHANGHAI  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from bulkload import (  # noqa: E402
+    EVENT_INSERT_COLUMNS,
+    SNAPSHOT_INSERT_COLUMNS,
+    SUMMARY_INSERT_COLUMNS,
+    batches,
+    chained_copy,
+    copied_snapshot,
+    copy_rows,
+)
 
 MONDAY = datetime(2026, 3, 2, 9, 0, tzinfo=SHANGHAI)
 MEMBER_UNITS = ("gxj", "fgw", "zrzy", "sthj")  # the built-in pre-review members
@@ -640,51 +651,6 @@ def waiting_template(start: datetime) -> tuple[Any, dict[tuple[str, str], dateti
     return state, engine.timers_for(state), engine.store.events(pid)
 
 
-def chained_copy(
-    events: Sequence[Any], pid: str, team: str | None = None
-) -> tuple[list[tuple[Any, ...]], str]:
-    """The rows of a template project's events copied under ``pid`` (its team changed to
-    ``team`` if given), each hashed into the copy's chain as a commit would hash it
-    (``approvalflow.stores.audit``): ``(project, version, type, at, by_actor, on_behalf_of,
-    command_id, payload, hash)``, the hash as the 32 bytes stored; and the chain's head."""
-    import attrs
-
-    from approvalflow.stores.audit import GENESIS, chain_hash
-    from approvalflow.stores.serialization import event_rows
-
-    copies = []
-    for event in events:
-        payload = event.payload
-        if team is not None and payload.get("team") == "light_alloy":
-            payload = {**payload, "team": team}
-        copies.append(attrs.evolve(event, project=pid, payload=payload))
-    head = GENESIS
-    rows = []
-    for row, text in event_rows(pid, 0, copies):
-        head = chain_hash(head, text)
-        rows.append((*row, bytes.fromhex(head)))
-    return rows, head
-
-
-def copied_snapshot(pid: str, version: int, text: str, head: str) -> tuple[str, int, bytes, str]:
-    """A snapshot row (project, version, state packed as stored, digest) of a copy whose chain
-    ends at ``head``."""
-    from approvalflow.stores.audit import snapshot_digest
-    from approvalflow.stores.serialization import pack_state
-
-    return (pid, version, pack_state(text), snapshot_digest(pid, version, head, text))
-
-
-EVENT_INSERT_COLUMNS = (
-    "events (project, version, type, at, by_actor, on_behalf_of, command_id, payload, hash)"
-)
-SNAPSHOT_INSERT_COLUMNS = "snapshots (project, version, state, digest)"
-SUMMARY_INSERT_COLUMNS = (
-    "project_summaries (project, team, stage, agreed_investment, funds, signed, started, "
-    "producing, created_us)"
-)
-
-
 class RunDueStore:
     """The rows of the run_due store, built copy by copy: ``due`` copies of the supply-deadline
     template (one due timer each) and copies of a project waiting on its five departments,
@@ -836,18 +802,18 @@ def run_due_postgres(url: str, schema: str, total: int, due: int) -> dict[str, A
         with psycopg.connect(url) as connection:
             connection.execute("SELECT set_config('search_path', %s, false)", (schema,))
             with connection.cursor() as cursor:
-                for copies in _batches(loaded.copies(), 5000):
-                    _copy(
+                for copies in batches(loaded.copies(), 5000):
+                    copy_rows(
                         cursor, "projects (project, version)", [(c[0], len(c[1])) for c in copies]
                     )
-                    _copy(cursor, EVENT_INSERT_COLUMNS, [row for c in copies for row in c[1]])
-                    _copy(cursor, SNAPSHOT_INSERT_COLUMNS, [c[2] for c in copies])
-                    _copy(
+                    copy_rows(cursor, EVENT_INSERT_COLUMNS, [row for c in copies for row in c[1]])
+                    copy_rows(cursor, SNAPSHOT_INSERT_COLUMNS, [c[2] for c in copies])
+                    copy_rows(
                         cursor,
                         "timers (project, kind, branch, due_us, due_at)",
                         [row for c in copies for row in c[3]],
                     )
-                    _copy(cursor, SUMMARY_INSERT_COLUMNS, [c[4] for c in copies])
+                    copy_rows(cursor, SUMMARY_INSERT_COLUMNS, [c[4] for c in copies])
             connection.commit()
             connection.autocommit = True
             connection.execute("ANALYZE")
@@ -874,46 +840,6 @@ def run_due_postgres(url: str, schema: str, total: int, due: int) -> dict[str, A
         "load_s": load,
         "seconds": elapsed,
     }
-
-
-def _batches(items: Iterable[Any], size: int) -> Iterable[list[Any]]:
-    batch: list[Any] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
-def _copy_text(value: Any) -> str:
-    """One value in COPY's text format: ``\\N`` for NULL, backslash, tab and newlines escaped."""
-    if value is None:
-        return "\\N"
-    if isinstance(value, bytes):
-        return "\\\\x" + value.hex()  # bytea's hex form, its backslash escaped
-    return (
-        str(value)
-        .replace("\\", "\\\\")
-        .replace("\t", "\\t")
-        .replace("\n", "\\n")
-        .replace("\r", "\\r")
-    )
-
-
-def _copy(cursor: Any, target: str, rows: Iterable[Sequence[Any]]) -> None:
-    """COPY in text format, every value escaped (``_copy_text``)."""
-    with cursor.copy(f"COPY {target} FROM STDIN") as copy:
-        buffer = io.StringIO()
-        for count, row in enumerate(rows, start=1):
-            line = "\t".join(_copy_text(value) for value in row)
-            buffer.write(line)
-            buffer.write("\n")
-            if count % 20000 == 0:
-                copy.write(buffer.getvalue())
-                buffer = io.StringIO()
-        copy.write(buffer.getvalue())
 
 
 # -- reports over many projects ----------------------------------------------------------------

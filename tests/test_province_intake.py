@@ -4,7 +4,11 @@ the handling county's own role checks deciding, and the accepting county seeing 
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
 from builders import PROJECT_FIELDS, County
@@ -146,3 +150,103 @@ class TestIntake:
         huguan.advance(timedelta(days=10))
         (status,) = province.intakes(at="jiaocheng")
         assert status.stage == huguan.stage("HG-5")
+
+
+def _province_on(store: Any) -> tuple[Province, County]:
+    """Huguan and Jiaocheng on one SQL store's county views, with Jiaocheng's window."""
+    huguan = County(plugins=[INTAKE], store=store.for_county("huguan"))
+    jiaocheng = County(
+        actors=[Actor("jc_window", ["agent"], name="交城县政务服务中心 王")],
+        plugins=[INTAKE],
+        store=store.for_county("jiaocheng"),
+    )
+    province = Province(
+        {"huguan": huguan.engine, "jiaocheng": jiaocheng.engine}, receivers={"huguan": "guo"}
+    )
+    return province, huguan
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def sql_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    """An empty SQLite or PostgreSQL store that keeps county views."""
+    if request.param == "sqlite":
+        from approvalflow.stores.sqlite import SQLiteStore
+
+        store: Any = SQLiteStore(str(tmp_path / "province.db"))
+        yield store
+        store.close()
+        return
+    from approvalflow.stores.postgres import PostgresStore
+
+    url = request.getfixturevalue("postgres_url")
+    store = PostgresStore.from_url(url, schema=f"t_{uuid.uuid4().hex[:12]}")
+    try:
+        yield store
+    finally:
+        store.drop()
+
+
+class TestIntakeQuery:
+    """The accepting county's list reads the intake index (D275), not every project."""
+
+    def test_the_store_finds_the_projects_taken_in_at_a_hall_and_no_others(
+        self, sql_store: Any
+    ) -> None:
+        """``intake_projects`` names the projects of the county whose intake names the hall:
+        not the county's own projects, not those taken in at another hall."""
+        province, huguan = _province_on(sql_store)
+        province.intake("jiaocheng", "huguan", "HG-9", PROJECT_FIELDS, by="jc_window")
+        huguan.create("HG-1")
+        view = sql_store.for_county("huguan")
+        assert view.intake_projects("jiaocheng") == ["HG-9"]
+        assert view.intake_projects("gaoqing") == []
+        assert sql_store.for_county("jiaocheng").intake_projects("jiaocheng") == []
+
+    def test_intakes_load_no_project_the_index_does_not_name(
+        self, sql_store: Any, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """With the store's query, listing what Jiaocheng took in never reads every project
+        of Huguan (which the list would, project by project, without it)."""
+        province, huguan = _province_on(sql_store)
+        for n in range(3):
+            huguan.create(f"HG-{n}")
+        province.intake("jiaocheng", "huguan", "HG-9", PROJECT_FIELDS, by="jc_window")
+
+        def every_project(*args: Any, **kwargs: Any) -> Any:
+            raise AssertionError("intakes loaded every project")
+
+        monkeypatch.setattr(huguan.engine, "projects", every_project)
+        (status,) = province.intakes(at="jiaocheng")
+        assert (status.project, status.county, status.stage) == ("HG-9", "huguan", "lead")
+
+    def test_a_version_12_store_gains_the_index_and_finds_its_earlier_intakes(
+        self, tmp_path: Path
+    ) -> None:
+        """Migration 13 builds ``events_by_intake`` over the events already there: a project
+        taken in before the upgrade is found after it."""
+        import sqlite3
+
+        from approvalflow.stores import schema
+        from approvalflow.stores.sqlite import SQLiteStore
+
+        path = str(tmp_path / "v12.db")
+        store = SQLiteStore(path)
+        province, _ = _province_on(store)
+        province.intake("jiaocheng", "huguan", "HG-9", PROJECT_FIELDS, by="jc_window")
+        store.close()
+        # Version 12 is version 13 without the index: take the store back to it.
+        with sqlite3.connect(path) as connection:
+            connection.execute(f"DROP INDEX {schema.INTAKE_INDEX}")
+            connection.execute("UPDATE meta SET schema_version = 12")
+        store = SQLiteStore(path)
+        try:
+            with sqlite3.connect(path) as connection:
+                found = connection.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'index' AND name = ?",
+                    (schema.INTAKE_INDEX,),
+                ).fetchall()
+                version = connection.execute("SELECT schema_version FROM meta").fetchone()
+            assert found == [(schema.INTAKE_INDEX,)] and version == (schema.SCHEMA_VERSION,)
+            assert store.for_county("huguan").intake_projects("jiaocheng") == ["HG-9"]
+        finally:
+            store.close()

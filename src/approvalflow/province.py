@@ -454,11 +454,17 @@ class Province(Mapping[str, Engine]):
         for county, engine in self._engines.items():
             metrics = engine.metrics(plugins=False)
             figures = {name: metrics[name] for name in COUNTY_MEASURES if name in metrics}
-            figures["points"] = (
-                None if month is None else sum(row.points for row in engine.leaderboard(month))
-            )
+            figures["points"] = None if month is None else _month_points(engine, month)
             found[county] = figures
         return found
+
+    def _measure(self, measure: str, month: str | None) -> dict[str, Any]:
+        """Each county's value of one measure, reading only what it needs: a month's points
+        are one query of the county's milestones, no metrics (D276)."""
+        if measure == "points":
+            assert month is not None
+            return {county: _month_points(e, month) for county, e in self._engines.items()}
+        return {county: f[measure] for county, f in self.county_figures().items()}
 
     def ranking(self, measure: str, *, month: str | None = None) -> list[CountyRank]:
         """The counties ranked on ``measure`` (one of ``COUNTY_MEASURES``; ``points`` needs
@@ -469,8 +475,8 @@ class Province(Mapping[str, Engine]):
             )
         if measure == "points" and month is None:
             raise ValueError("points are a month's: give the month (YYYY-MM)")
-        figures = self.county_figures(month if measure == "points" else None)
-        valued = [(county, f[measure]) for county, f in figures.items() if f[measure] is not None]
+        figures = self._measure(measure, month)
+        valued = [(county, value) for county, value in figures.items() if value is not None]
         valued.sort(key=lambda item: -item[1])
         rows: list[CountyRank] = []
         for position, (county, value) in enumerate(valued, start=1):
@@ -478,8 +484,8 @@ class Province(Mapping[str, Engine]):
             rows.append(CountyRank(rank, county, self._names[county], value))
         rows += [
             CountyRank(None, county, self._names[county], None)
-            for county, f in figures.items()
-            if f[measure] is None
+            for county, value in figures.items()
+            if value is None
         ]
         return rows
 
@@ -601,9 +607,7 @@ class Province(Mapping[str, Engine]):
             if county == at:
                 continue
             names = Names.of(engine.settings)
-            # Read county by county over each engine's projects; a store query for the intake
-            # field would spare loading the rest (D221).
-            for state in engine.projects():
+            for state in _taken_in(engine, at):
                 point = state.extra.get("intake")
                 if not isinstance(point, dict) or point.get("county") != at:
                     continue
@@ -634,6 +638,23 @@ class Province(Mapping[str, Engine]):
         for store in self._opened:
             store.close()
         self._opened = []
+
+
+def _month_points(engine: Engine, month: str) -> int:
+    """The 赛马榜 points a county's teams earned in ``month``: the sum of its own board."""
+    if not isinstance(month, str) or re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month) is None:
+        raise ValueError(f"a month is YYYY-MM (such as 2026-03), not {month!r}")
+    return sum(engine.points(month=month).values())
+
+
+def _taken_in(engine: Engine, at: str) -> list[Any]:
+    """The states of ``engine``'s projects whose intake field may name county ``at``: those
+    the store's intake index finds (``intake_projects``, D275), or every project on a store
+    without it. The caller still checks each state's field."""
+    query = getattr(engine.store, "intake_projects", None)
+    if query is None:
+        return list(engine.projects())
+    return [engine.project(project) for project in query(at)]
 
 
 def _party_name(names: Any, party: str) -> str:

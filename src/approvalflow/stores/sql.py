@@ -66,7 +66,12 @@ from approvalflow.stores.projections import (
     summary_row,
     team_rows,
 )
-from approvalflow.stores.schema import Dialect, SchemaVersionError, upgrade_statements
+from approvalflow.stores.schema import (
+    Dialect,
+    SchemaVersionError,
+    intake_county_expression,
+    upgrade_statements,
+)
 from approvalflow.stores.serialization import (
     canonical_event_json,
     event_from_row,
@@ -185,6 +190,13 @@ class SQLStatements:
             "ORDER BY due_us, kind, branch"
         )
         self.project_ids = f"SELECT project FROM projects WHERE {mine} ORDER BY created_seq"
+        # The projects taken in at another county's hall (``events_by_intake``): the
+        # expression as the index keeps it, so the index answers without reading the events.
+        intake = intake_county_expression(dialect)
+        self.intake_projects = (
+            f"SELECT project FROM events WHERE {mine} AND type = 'created' "
+            f"AND {intake} IS NOT NULL AND {intake} = {p} ORDER BY project"
+        )
         self.project_with_code = f"SELECT project FROM project_codes WHERE {mine} AND code = {p}"
         # SQLite reports a key taken by the row count of ``ON CONFLICT DO NOTHING`` (its errors
         # name columns, not constraints); PostgreSQL by the violation's constraint name.
@@ -1049,6 +1061,14 @@ class SQLStore(SQLTokens):
         with self._access:
             rows = self._connection.execute(statement, params).fetchall()
         return [task_row(row) for row in rows]
+
+    def intake_projects(self, at: str) -> list[str]:
+        """This county's projects taken in at county ``at``'s hall (异地受理: the ``intake``
+        field of their created event names ``at``), in id order; one index range
+        (``events_by_intake``), no project loaded."""
+        with self._access:
+            rows = self._connection.execute(self._sql.intake_projects, (at,)).fetchall()
+        return [str(row[0]) for row in rows]
 
     def first_events(self, projects: Collection[str]) -> dict[str, Event]:
         if not projects:
