@@ -81,6 +81,7 @@ writes to a schema it does not understand.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from typing import Literal
 
@@ -89,6 +90,10 @@ import attrs
 from approvalflow.errors import SchemaVersionError
 
 __all__ = [
+    "ARCHIVES_TABLE",
+    "ARCHIVE_ACTORS_TABLE",
+    "ARCHIVE_NAME_PATTERN",
+    "ARCHIVE_TABLES",
     "AUDIT_LEGACY_TABLE",
     "CHECKPOINTS_TABLE",
     "COUNTIES_TABLE",
@@ -102,6 +107,7 @@ __all__ = [
     "PLUGINS_TABLE",
     "PROJECTION_INDEXES",
     "PROJECTION_TABLES",
+    "PROJECT_ARCHIVE_COLUMN",
     "SCHEMA_VERSION",
     "SNAPSHOT_DIGEST_COLUMN",
     "TABLES",
@@ -115,6 +121,8 @@ __all__ = [
     "Migration",
     "SchemaVersionError",
     "Table",
+    "archive_partition",
+    "archive_partition_statements",
     "compacts",
     "county_role_statements",
     "county_wall_statements",
@@ -129,7 +137,7 @@ __all__ = [
 
 Dialect = Literal["sqlite", "postgresql"]
 
-SCHEMA_VERSION = 12
+SCHEMA_VERSION = 13
 """The schema version this code reads and writes."""
 
 
@@ -188,6 +196,9 @@ class Table:
     checks: tuple[str, ...] = ()
     without_rowid: bool = False
     """SQLite only: keep the rows in the primary key's b-tree (no separate rowid table)."""
+    partition_by: str = ""
+    """PostgreSQL only: the table is partitioned (``LIST (archive)``); its partitions are made
+    as rows need them."""
 
 
 @attrs.frozen
@@ -562,6 +573,11 @@ V9_TABLES: tuple[Table, ...] = (
 into, before version 11 made the events and snapshots compact."""
 
 
+PROJECT_ARCHIVE_COLUMN = Column("archive", "text", nullable=True)
+"""The archive a project was packed into (schema version 13), ``NULL`` while it is live: the
+commit's guard refuses a project that has one (``ProjectArchived``)."""
+
+
 def _compact(table: Table) -> Table:
     """Schema version 11's events and snapshots: each hash as its 32 bytes with no
     ``prev_hash`` beside it, each snapshot's JSON compressed (``serialization.pack_state``)."""
@@ -593,10 +609,13 @@ TABLES: tuple[Table, ...] = tuple(
     # Schema 12's task rows keep the branch's state.
     else _with_county(TASK_ROWS_TABLE)
     if table.name == "task_rows"
+    # Schema 13's projects say which archive holds them.
+    else attrs.evolve(table, columns=(*table.columns, PROJECT_ARCHIVE_COLUMN))
+    if table.name == "projects"
     else _compact(table)
     for table in V9_TABLES
 )
-"""The current tables."""
+"""The current tables, apart from the archive's (``ARCHIVE_TABLES``, schema version 13)."""
 
 INDEXES: tuple[Index, ...] = (
     *(_county_index(index) for index in V8_INDEXES),
@@ -614,6 +633,63 @@ COUNTY_ROLE = "approvalflow_county"
 owns no table, so row-level security holds it (D203)."""
 
 
+ARCHIVES_TABLE = Table(
+    "archives",
+    (
+        COUNTY_COLUMN,
+        _c("project", "text"),
+        _c("archive", "text"),
+        _c("version", "bigint"),
+        _c("last_seq", "bigint"),
+        _c("head", "bytes"),
+        _c("hashes", "bytes"),
+        _c("pack", "bytes"),
+    ),
+    # The archive in the key: PostgreSQL's key of a partitioned table must hold the partition
+    # key; ``projects.archive`` keeps a project in one archive only.
+    primary_key=("county", "project", "archive"),
+    partition_by="LIST (archive)",
+)
+"""Finished projects packed (schema version 13, ``stores.archives``): each project's events
+as one compressed ``pack``, every event's hash (``hashes``, 32 bytes each, by version), its
+version, head and newest ``seq``. On PostgreSQL list-partitioned by the archive's name, so an
+archive's partition can be detached and verified as a table of its own."""
+
+ARCHIVE_ACTORS_TABLE = Table(
+    "archive_actors",
+    (COUNTY_COLUMN, _c("actor", "text"), _c("project", "text")),
+    primary_key=("county", "actor", "project"),
+    without_rowid=True,
+)
+"""Who acted on each archived project (by them or on their behalf), schema version 13: what
+已办 (``Store.actor_events``) reads the archived packs by."""
+
+ARCHIVE_TABLES: tuple[Table, ...] = (ARCHIVES_TABLE, ARCHIVE_ACTORS_TABLE)
+"""The archive's tables (schema version 13), county data behind the same wall as
+``COUNTY_TABLES``."""
+
+ARCHIVE_NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_]{0,31}")
+"""An archive's name, matched whole (``2026_q1``): PostgreSQL names its partition after it."""
+
+
+def archive_partition(name: str) -> str:
+    """The PostgreSQL partition of ``archives`` holding the archive ``name``."""
+    return f"archives_{name}"
+
+
+def archive_partition_statements(name: str) -> list[str]:
+    """Make the partition of the archive ``name`` if it is missing (PostgreSQL; run by the
+    tables' owner). The county role is given no privilege on it: a county reads it through
+    ``archives``, whose privileges and county wall hold, never directly."""
+    partition = archive_partition(name)
+    return [
+        f"CREATE TABLE IF NOT EXISTS {partition} PARTITION OF archives FOR VALUES IN ('{name}')",
+        # Kept in the row, not TOAST's table: the pack is compressed already.
+        f"ALTER TABLE {partition} ALTER COLUMN pack SET STORAGE MAIN",
+        f"ALTER TABLE {partition} ALTER COLUMN hashes SET STORAGE MAIN",
+    ]
+
+
 def _table_ddl(table: Table, dialect: Dialect) -> str:
     types = _TYPES[dialect]
     parts = [
@@ -628,6 +704,8 @@ def _table_ddl(table: Table, dialect: Dialect) -> str:
     parts.extend(f"CHECK ({check})" for check in table.checks)
     body = ",\n    ".join(parts)
     suffix = " WITHOUT ROWID" if table.without_rowid and dialect == "sqlite" else ""
+    if table.partition_by and dialect == "postgresql":
+        suffix = f" PARTITION BY {table.partition_by}"
     return f"CREATE TABLE IF NOT EXISTS {table.name} (\n    {body}\n){suffix}"
 
 
@@ -643,19 +721,22 @@ def create_statements(dialect: Dialect) -> list[str]:
     """DDL creating the current schema in an empty database (no ``meta`` row)."""
     statements = [_table_ddl(table, dialect) for table in TABLES]
     statements.extend(_index_ddl(index) for index in INDEXES)
+    statements.extend(_archives_ddl(dialect, created=True))
     if dialect == "postgresql":
-        statements.extend(county_wall_statements())
+        statements.extend(
+            county_wall_statements([*COUNTY_TABLES, *(t.name for t in ARCHIVE_TABLES)])
+        )
     return statements
 
 
-def county_wall_statements() -> list[str]:
+def county_wall_statements(tables: Sequence[str] = COUNTY_TABLES) -> list[str]:
     """PostgreSQL's row-level security on every county table: a row is seen, and may be
     written, only under a connection whose ``approvalflow.county`` setting is its county (an
     unset setting matches no row). ``FORCE``: the tables' owner is held too, so only a
     superuser or a role with ``BYPASSRLS`` passes."""
     check = f"county = current_setting('{COUNTY_SETTING}', true)"
     statements: list[str] = []
-    for table in COUNTY_TABLES:
+    for table in tables:
         statements += [
             f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY",
             f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY",
@@ -856,6 +937,33 @@ def _late_items_ddl(dialect: Dialect) -> list[str]:
     return statements
 
 
+def _archives_ddl(dialect: Dialect, *, created: bool = False) -> list[str]:
+    """Schema version 13: ``projects.archive`` and the archive's tables, self-contained (their
+    shapes are written out here, never read from a later version's), and written to hold on a
+    store that has them already (a test's store taken back to an older version keeps them).
+    ``created``: the current tables were just made, with the column."""
+    column = PROJECT_ARCHIVE_COLUMN
+    statements: list[str] = []
+    if not created and dialect == "postgresql":
+        statements.append(f"ALTER TABLE projects ADD COLUMN IF NOT EXISTS {column.name} TEXT")
+    elif not created:
+        # SQLite adds no column "if not exists": the table is copied into its version-13 shape.
+        v9 = next(table for table in V9_TABLES if table.name == "projects")
+        kept = ", ".join(c.name for c in v9.columns)
+        v13 = attrs.evolve(v9, name="projects_v13", columns=(*v9.columns, column))
+        statements += [
+            "DROP TABLE IF EXISTS projects_v13",
+            _table_ddl(v13, dialect),
+            f"INSERT INTO projects_v13 ({kept}) SELECT {kept} FROM projects",
+            "DROP TABLE projects",
+            "ALTER TABLE projects_v13 RENAME TO projects",
+        ]
+    statements += [_table_ddl(table, dialect) for table in ARCHIVE_TABLES]
+    if dialect == "postgresql" and not created:
+        statements += county_wall_statements([table.name for table in ARCHIVE_TABLES])
+    return statements
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         2,
@@ -928,6 +1036,14 @@ MIGRATIONS: tuple[Migration, ...] = (
         "order; intervals by team",
         _late_items_ddl,
         rebuild_projections=True,
+    ),
+    # Self-contained (one nullable column and two new tables, their shapes written out): it
+    # may be renumbered.
+    Migration(
+        13,
+        "archives of finished projects: projects.archive, archives (packed events, "
+        "partitioned by archive on PostgreSQL), archive_actors",
+        _archives_ddl,
     ),
 )
 """Every step after version 1, in order. Add one with each change to ``TABLES``."""
