@@ -78,7 +78,7 @@ class TestMigration13:
         _execute(
             sql_store,
             [
-                "DROP TABLE archive_actors",
+                "DROP TABLE IF EXISTS archive_actors",
                 "DROP TABLE archives",
                 "ALTER TABLE projects DROP COLUMN archive",
                 "UPDATE meta SET schema_version = 12",
@@ -149,3 +149,85 @@ class TestArchiveCommand:
     def test_usage_errors(self, url: str, capsys: Any, arguments: list[str], message: str) -> None:
         assert main(["store", "archive", *arguments, "--store", url]) == 2
         assert message in capsys.readouterr().err
+
+
+class TestPartitions:
+    """PostgreSQL keeps each archive in a partition of ``archives`` (D271): detached, it is a
+    table ``audit verify-archive`` checks on its own (D272); attached again, the store verifies
+    as before."""
+
+    @pytest.fixture
+    def pg(self, postgres_url: str) -> Iterator[Any]:
+        from approvalflow.stores.postgres import PostgresStore
+
+        store = PostgresStore.from_url(postgres_url, schema=f"t_{uuid.uuid4().hex[:16]}")
+        try:
+            yield store
+        finally:
+            store.drop()
+
+    def _url(self, store: Any, postgres_url: str) -> str:
+        return f"{postgres_url}?schema={store.schema}"
+
+    def test_a_detached_archive_verifies_alone_and_the_store_again_once_attached(
+        self, pg: Any, postgres_url: str, tmp_path: Path, capsys: Any
+    ) -> None:
+        from approvalflow.errors import StoreError
+        from approvalflow.stores.checkpoints import SealKey, load_key, seal
+
+        engine = _engine(pg)
+        for project in _FINISHED:
+            engine.archive(project, "2026_q1")
+        key_file = tmp_path / "seal.key"
+        key_file.write_bytes(b"k" * 32)
+        key: SealKey = load_key(key_file)
+        checkpoint = seal(pg, key)
+        (tmp_path / "cp.json").write_text(checkpoint.to_json(), encoding="utf-8")
+        history = engine.history("P1")
+        _execute(pg, ["ALTER TABLE archives DETACH PARTITION archives_2026_q1"])
+        # The store says what is missing, and reads none of it.
+        findings = {(f.project, f.what) for f in verify_store(pg).findings}
+        assert findings == {(p, "chain") for p in _FINISHED}
+        with pytest.raises(StoreError, match="detached archive"):
+            engine.history("P1")
+        # The detached table alone: every pack, its head, and the sealed heads.
+        url = self._url(pg, postgres_url)
+        arguments = ["audit", "verify-archive", "--store", url, "--table", "archives_2026_q1"]
+        sealed = [*arguments, "--checkpoint", str(tmp_path / "cp.json"), "--key-file"]
+        assert main([*sealed, str(key_file)]) == 0
+        out = capsys.readouterr().out
+        assert "OK: 3 archived projects" in out and "anchored: checkpoint" in out
+        # Tampered while detached: caught there.
+        _execute(
+            pg,
+            [
+                "UPDATE archives_2026_q1 SET pack = substr(pack, 1, 40) WHERE project = 'P2'",
+            ],
+        )
+        assert main(arguments) == 1
+        assert "P2 of county default, its archive pack" in capsys.readouterr().out
+        _execute(
+            pg,
+            [
+                "ALTER TABLE archives ATTACH PARTITION archives_2026_q1 FOR VALUES IN ('2026_q1')",
+            ],
+        )
+        assert {f.project for f in verify_store(pg).findings} == {"P2"}
+        assert engine.history("P1") == history
+        assert main(["audit", "verify", "--store", url, "--key-file", str(key_file)]) == 1
+        assert "P2, its archive pack" in capsys.readouterr().out
+
+    def test_each_archive_is_a_partition_of_its_own(self, pg: Any) -> None:
+        engine = _engine(pg)
+        engine.archive("P1", "2026_q1")
+        engine.archive("P3", "2026_q2")
+        with pg._lock:
+            pg._connection.execute("RESET ROLE")
+            pg._session[0] = None
+            rows = pg._connection.execute(
+                "SELECT c.relname, count(a.project) FROM pg_inherits i "
+                "JOIN pg_class c ON c.oid = i.inhrelid "
+                "LEFT JOIN archives a ON a.tableoid = c.oid "
+                "WHERE i.inhparent = 'archives'::regclass GROUP BY 1 ORDER BY 1"
+            ).fetchall()
+        assert rows == [("archives_2026_q1", 1), ("archives_2026_q2", 1)]

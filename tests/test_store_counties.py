@@ -135,7 +135,7 @@ class TestRowLevelSecurity:
                 (pg_store.schema,),
             ).fetchall()
         forced = {name for name, enabled, force in rows if enabled and force}
-        archives = {table.name for table in schema.ARCHIVE_TABLES}
+        archives = {table.name for table in schema.archive_tables("postgresql")}
         assert forced == set(schema.COUNTY_TABLES) | archives
 
 

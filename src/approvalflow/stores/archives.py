@@ -3,11 +3,11 @@
 A finished project (D265) no command changes again, so its events need no row each: ``pack``
 writes them as one JSON document compressed with zlib (``approvalflow.pack/1``: the project,
 then each event's database number ``seq``, type, time, sender, principal, command id and
-payload, by version), and keeps every event's hash beside it as 32 bytes each, by version. The
-chain is unchanged: ``unpack`` gives back the events and their hashes, and the audit replays
-them as it replays the live rows (``ChainLink``), so an edited event in a pack breaks its
-hash, a pack that does not unpack is a finding, and the sealed checkpoints still hold the
-projects' heads (D267).
+payload, by version), and the row keeps the chain's head (the hash of its last event) beside
+it. The chain is unchanged: every event's hash is the one it had, recomputed from ``GENESIS``
+by ``unpack``, which refuses a pack whose events do not hash to the stored head (an edited
+event, or one taken out or put in); the audit replays the links as it replays the live rows
+(``ChainLink``), and the sealed checkpoints still hold the projects' heads (D267).
 
 This module knows no database: the SQL stores keep the pack in ``archives`` (schema version
 13) and read it here; ``verify_packs`` checks rows of that table with no store around them, as
@@ -50,7 +50,6 @@ __all__ = [
 
 PACK_FORMAT = "approvalflow.pack/1"
 
-_HASH_BYTES = 32
 _COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
@@ -61,7 +60,6 @@ class Pack:
     version: int
     last_seq: int
     head: bytes
-    hashes: bytes
     pack: bytes
 
 
@@ -74,7 +72,6 @@ class PackRow:
     archive: str
     version: int
     head: bytes
-    hashes: bytes
     pack: bytes
 
 
@@ -128,21 +125,21 @@ def pack(project: str, links: Sequence[ChainLink]) -> Pack:
             ]
         )
     text = _COMPACT.encode({"format": PACK_FORMAT, "project": project, "events": rows})
-    hashes = b"".join(bytes.fromhex(link.hash) for link in links)
     return Pack(
         version=len(links),
         last_seq=max(link.seq for link in links),
-        head=hashes[-_HASH_BYTES:],
-        hashes=hashes,
+        head=bytes.fromhex(links[-1].hash),
         pack=zlib.compress(text.encode("utf-8"), 9),
     )
 
 
-def unpack(project: str, packed: bytes, hashes: bytes) -> list[ChainLink]:
-    """The events of a pack with their ``seq`` and stored hash, by version.
+def unpack(project: str, packed: bytes, head: bytes) -> list[ChainLink]:
+    """The events of a pack with their ``seq`` and hash (recomputed along the chain), by
+    version.
 
     :raises ValueError: the pack does not unpack, is another project's or format's, or its
-        hashes are not one per event.
+        events do not hash to ``head`` (the stored head: an event was edited, removed or put
+        in, D267).
     """
     try:
         document = json.loads(zlib.decompress(bytes(packed)).decode("utf-8"))
@@ -156,12 +153,8 @@ def unpack(project: str, packed: bytes, hashes: bytes) -> list[ChainLink]:
     ):
         raise ValueError(f"the pack of {project} is not an {PACK_FORMAT} pack of {project}")
     rows = document["events"]
-    stored = bytes(hashes)
-    if len(stored) != _HASH_BYTES * len(rows):
-        raise ValueError(
-            f"the pack of {project} holds {len(rows)} events and {len(stored)} bytes of hashes"
-        )
     links: list[ChainLink] = []
+    previous = GENESIS
     try:
         for version, (seq, type_, at, by, on_behalf_of, command_id, payload) in enumerate(
             rows, start=1
@@ -176,10 +169,15 @@ def unpack(project: str, packed: bytes, hashes: bytes) -> list[ChainLink]:
                 on_behalf_of=on_behalf_of,
                 command_id=command_id,
             )
-            digest = stored[(version - 1) * _HASH_BYTES : version * _HASH_BYTES].hex()
-            links.append(ChainLink(int(seq), event, digest))
+            previous = event_hash(previous, event)
+            links.append(ChainLink(int(seq), event, previous))
     except (TypeError, ValueError) as error:
         raise ValueError(f"the pack of {project} holds an event that is not one: {error}") from None
+    if not links or previous != bytes(head).hex():
+        raise ValueError(
+            f"the events in the pack of {project} do not hash to its stored head: the pack or "
+            "its head was edited"
+        )
     return links
 
 
@@ -198,7 +196,7 @@ def verify_packs(
     rows: Iterable[PackRow], sealed: dict[str, tuple[int, str]] | None = None
 ) -> tuple[int, int, list[Finding]]:
     """Check packs with nothing but their rows (a detached archive partition, D272): each
-    unpacks, its chain links from ``GENESIS`` to its stored head, its version is its event
+    unpacks, its chain runs from ``GENESIS`` to its stored head, its version is its event
     count, and, with ``sealed`` (a checkpoint's ``{project: (version, hash)}``, of the
     projects it sealed), each sealed head is on its chain. Returns the projects and events
     checked and every finding."""
@@ -211,30 +209,17 @@ def verify_packs(
             findings.append(Finding(row.project, what, where, detail, county=row.county))
 
         try:
-            links = unpack(row.project, row.pack, row.hashes)
+            links = unpack(row.project, row.pack, row.head)
         except ValueError as error:
-            found("chain", "its pack", str(error))
+            found("chain", "its archive pack", str(error))
             continue
         events += len(links)
-        previous = GENESIS
-        for link in links:
-            if event_hash(previous, link.event) != link.hash:
-                found(
-                    "chain",
-                    f"version {link.event.version}",
-                    "its content does not match its hash: the pack was edited",
-                )
-                break
-            previous = link.hash
-        else:
-            if len(links) != row.version:
-                found(
-                    "version",
-                    "its recorded version",
-                    f"the pack is at version {row.version} but holds {len(links)} events",
-                )
-            if bytes(row.head).hex() != previous:
-                found("chain", "its head", "the stored head is not the hash of its last event")
+        if len(links) != row.version:
+            found(
+                "version",
+                "its recorded version",
+                f"the pack is at version {row.version} but holds {len(links)} events",
+            )
         seal = (sealed or {}).get(row.project)
         if seal is not None:
             version, digest = seal

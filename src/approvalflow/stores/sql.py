@@ -214,17 +214,25 @@ class SQLStatements:
         self.project_archive = (
             f"SELECT version, archive FROM projects WHERE {mine} AND project = {p}"
         )
-        self.archived_pack = f"SELECT pack, hashes FROM archives WHERE {mine} AND project = {p}"
-        self.archived_actor_projects = (
-            "SELECT a.project, r.last_seq FROM archive_actors a JOIN archives r "
-            "ON r.county = a.county AND r.project = a.project "
-            f"WHERE a.county = {c} AND a.actor = {p} ORDER BY r.last_seq DESC"
-        )
+        self.archived_pack = f"SELECT pack, head FROM archives WHERE {mine} AND project = {p}"
+        # Who acted on an archived project: SQLite's archive_actors, PostgreSQL's array (D268).
+        if dialect == "sqlite":
+            self.archived_actor_projects = (
+                "SELECT a.project, r.last_seq FROM archive_actors a JOIN archives r "
+                "ON r.county = a.county AND r.project = a.project "
+                f"WHERE a.county = {c} AND a.actor = ? ORDER BY r.last_seq DESC"
+            )
+        else:
+            self.archived_actor_projects = (
+                f"SELECT project, last_seq FROM archives WHERE {mine} "
+                "AND actors @> ARRAY[%s]::text[] ORDER BY last_seq DESC"
+            )
         self.timer_count = f"SELECT count(*) FROM timers WHERE {mine} AND project = {p}"
         self.lock_project = self.project_archive + ("" if dialect == "sqlite" else " FOR UPDATE")
         self.insert_archive = (
-            "INSERT INTO archives (county, project, archive, version, last_seq, head, hashes, "
-            f"pack) VALUES ({c}, {p}, {p}, {p}, {p}, {p}, {p}, {p})"
+            "INSERT INTO archives (county, project, archive, version, last_seq, head, pack"
+            + (f") VALUES ({c}, ?, ?, ?, ?, ?, ?)" if dialect == "sqlite" else ", actors) ")
+            + ("" if dialect == "sqlite" else f"VALUES ({c}, %s, %s, %s, %s, %s, %s, %s)")
         )
         self.insert_archive_actor = (
             f"INSERT INTO archive_actors (county, actor, project) VALUES ({c}, {p}, {p}) "
@@ -237,7 +245,7 @@ class SQLStatements:
             f"AND version = {p} AND archive IS NULL"
         )
         self.archive_rows = (
-            "SELECT county, project, archive, version, head, hashes, pack FROM archives "
+            "SELECT county, project, archive, version, head, pack FROM archives "
             f"WHERE {mine} ORDER BY project"
         )
         # The county's first project lists it (a county listed already is left as it is).
@@ -466,8 +474,7 @@ class SQLStatements:
             where = "project = ANY(%s)"
             params = [list(projects)]
         return (
-            f"SELECT project, pack, hashes FROM archives WHERE county = '{self.county}' "
-            f"AND {where}",
+            f"SELECT project, pack, head FROM archives WHERE county = '{self.county}' AND {where}",
             params,
         )
 
@@ -1056,8 +1063,18 @@ class SQLStore(SQLTokens):
         the ``ValueError`` itself, which the audit reports as a finding)."""
         with self._access:
             row = self._connection.execute(self._sql.archived_pack, (project,)).fetchone()
-        if row is None:
-            return None
+            if row is None:
+                # Archived, but its pack is not here: its archive was detached (D272).
+                found = self._connection.execute(self._sql.project_archive, (project,)).fetchone()
+                if found is None or found[1] is None:
+                    return None
+                problem = (
+                    f"{project} is archived in {found[1]}, whose pack is not in the store (a "
+                    "detached archive: attach it again to read the project)"
+                )
+                if checked:
+                    raise ValueError(problem)
+                raise StoreError(problem)
         try:
             return archives.unpack(project, row[0], row[1])
         except ValueError as error:
@@ -1178,13 +1195,13 @@ class SQLStore(SQLTokens):
             statement, params = self._sql.archived_packs(missing)
             with self._access:
                 packs = self._connection.execute(statement, params).fetchall()
-            for project, packed, hashes in packs:
-                found[str(project)] = self._unpacked(str(project), packed, hashes)[0].event
+            for project, packed, head in packs:
+                found[str(project)] = self._unpacked(str(project), packed, head)[0].event
         return found
 
-    def _unpacked(self, project: str, packed: Any, hashes: Any) -> list[ChainLink]:
+    def _unpacked(self, project: str, packed: Any, head: Any) -> list[ChainLink]:
         try:
-            return archives.unpack(project, packed, hashes)
+            return archives.unpack(project, packed, head)
         except ValueError as error:
             raise StoreError(f"{error.args[0]}: run `approvalflow audit verify`") from None
 
@@ -1364,21 +1381,14 @@ class SQLStore(SQLTokens):
             ]
             self._check_packable(project, expected_version, links, target)
             packed = archives.pack(project, links)
-            target.execute(
-                sql.insert_archive,
-                (
-                    project,
-                    name,
-                    packed.version,
-                    packed.last_seq,
-                    packed.head,
-                    packed.hashes,
-                    packed.pack,
-                ),
-            )
             actors = sorted(archives.actors_of(links))
-            if actors:
-                target.executemany(sql.insert_archive_actor, [(a, project) for a in actors])
+            row = [project, name, packed.version, packed.last_seq, packed.head, packed.pack]
+            if sql.dialect == "sqlite":
+                target.execute(sql.insert_archive, row)
+                if actors:
+                    target.executemany(sql.insert_archive_actor, [(a, project) for a in actors])
+            else:
+                target.execute(sql.insert_archive, [*row, actors])
             target.execute(sql.delete_events, (project,))
             target.execute(sql.delete_snapshot, (project,))
             marked = target.execute(sql.mark_archived, (name, project, expected_version))
@@ -1428,10 +1438,24 @@ class SQLStore(SQLTokens):
         with self._access:
             rows = self._connection.execute(self._sql.archive_rows).fetchall()
         return [
-            archives.PackRow(
-                str(county), str(project), str(name), int(version), bytes(head), bytes(h), bytes(p)
-            )
-            for county, project, name, version, head, h, p in rows
+            archives.PackRow(str(county), str(project), str(name), int(version), bytes(h), bytes(p))
+            for county, project, name, version, h, p in rows
+        ]
+
+    def archive_table_rows(self, table: str) -> list[archives.PackRow]:
+        """Every row of ``table``: ``archives``, or one of its partitions (``archives_2026_q1``),
+        attached or detached (D272), every county's, by county and project. Read by the
+        tables' owner (the unscoped store): a detached partition has no county wall."""
+        if re.fullmatch(r"archives(_[a-z0-9_]{1,32})?", table) is None:
+            raise ValueError(f"{table!r} is not an archive table (archives, archives_NAME)")
+        with self._access:
+            rows = self._connection.execute(
+                "SELECT county, project, archive, version, head, pack FROM "
+                f"{table} ORDER BY county, project"
+            ).fetchall()
+        return [
+            archives.PackRow(str(county), str(project), str(name), int(version), bytes(h), bytes(p))
+            for county, project, name, version, h, p in rows
         ]
 
     # -- the audit chains ---------------------------------------------------------------------
