@@ -167,7 +167,7 @@ def run(options: argparse.Namespace) -> int:
     from approvalflow.engine.definition import RuleBook
     from approvalflow.errors import CheckpointError
     from approvalflow.stores.audit import ChainHead, verify_store
-    from approvalflow.stores.checkpoints import Checkpoint, newest_checkpoint
+    from approvalflow.stores.checkpoints import newest_checkpoint
 
     expected = None
     if options.expect:
@@ -176,17 +176,7 @@ def run(options: argparse.Namespace) -> int:
             raise CommandLineError("--expect takes COUNT:HASH, as `audit verify` prints it")
         expected = ChainHead(int(count), digest)
     key = _key(options.key_file) if options.key_file else None
-    checkpoint = None
-    if options.checkpoint:
-        try:
-            with open(options.checkpoint, encoding="utf-8") as file:
-                checkpoint = Checkpoint.from_json(file.read())
-        except OSError as error:
-            raise CommandLineError(
-                f"--checkpoint: cannot read {options.checkpoint}: {error}"
-            ) from None
-        except CheckpointError as error:
-            raise CommandLineError(f"--checkpoint {options.checkpoint}: {error.message}") from None
+    checkpoint = _checkpoint_file(options.checkpoint) if options.checkpoint else None
     store = open_existing_store(options)
     try:
         if not hasattr(store, "project_chain"):

@@ -451,14 +451,15 @@ class SQLStatements:
                 dialect,
             )
 
+    def _among(self, projects: Collection[str]) -> tuple[str, list[Any]]:
+        """The condition "``project`` is one of ``projects``" and its parameter."""
+        if self.dialect == "sqlite":
+            return "project IN (SELECT value FROM json_each(?))", [json.dumps(list(projects))]
+        return "project = ANY(%s)", [list(projects)]
+
     def first_events(self, projects: Collection[str]) -> tuple[str, list[Any]]:
         """The first event of each of ``projects`` (the ``(project, version)`` key)."""
-        if self.dialect == "sqlite":
-            where = "project IN (SELECT value FROM json_each(?))"
-            params: list[Any] = [json.dumps(list(projects))]
-        else:
-            where = "project = ANY(%s)"
-            params = [list(projects)]
+        where, params = self._among(projects)
         return (
             f"SELECT {EVENT_COLUMNS} FROM events WHERE county = '{self.county}' AND {where} "
             "AND version = 1",
@@ -467,12 +468,7 @@ class SQLStatements:
 
     def archived_packs(self, projects: Collection[str]) -> tuple[str, list[Any]]:
         """The packs of those of ``projects`` that are archived."""
-        if self.dialect == "sqlite":
-            where = "project IN (SELECT value FROM json_each(?))"
-            params: list[Any] = [json.dumps(list(projects))]
-        else:
-            where = "project = ANY(%s)"
-            params = [list(projects)]
+        where, params = self._among(projects)
         return (
             f"SELECT project, pack, head FROM archives WHERE county = '{self.county}' AND {where}",
             params,
