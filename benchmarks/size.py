@@ -148,12 +148,14 @@ def main(argv: list[str] | None = None) -> int:
         ),
     )
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--no-sqlite", action="store_true")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     options = parser.parse_args(argv)
     quiet_logs()
     report: dict[str, Any] = {"shape": pa5_shape()}
-    with tempfile.TemporaryDirectory() as directory:
-        report["sqlite"] = sqlite_sizes(directory, options.projects)
+    if not options.no_sqlite:
+        with tempfile.TemporaryDirectory() as directory:
+            report["sqlite"] = sqlite_sizes(directory, options.projects)
     if not options.no_postgres:
         try:
             report["postgres"] = postgres_sizes(options.postgres, options.projects)

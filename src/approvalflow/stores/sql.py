@@ -229,10 +229,12 @@ class SQLStatements:
             )
         self.timer_count = f"SELECT count(*) FROM timers WHERE {mine} AND project = {p}"
         self.lock_project = self.project_archive + ("" if dialect == "sqlite" else " FOR UPDATE")
+        archived = ["project", "archive", "version", "last_seq", "head", "pack"]
+        if dialect == "postgresql":
+            archived.append("actors")  # PostgreSQL keeps who acted beside the pack
         self.insert_archive = (
-            "INSERT INTO archives (county, project, archive, version, last_seq, head, pack"
-            + (f") VALUES ({c}, ?, ?, ?, ?, ?, ?)" if dialect == "sqlite" else ", actors) ")
-            + ("" if dialect == "sqlite" else f"VALUES ({c}, %s, %s, %s, %s, %s, %s, %s)")
+            f"INSERT INTO archives (county, {', '.join(archived)}) "
+            f"VALUES ({c}, {', '.join([p] * len(archived))})"
         )
         self.insert_archive_actor = (
             f"INSERT INTO archive_actors (county, actor, project) VALUES ({c}, {p}, {p}) "
