@@ -1,14 +1,18 @@
-"""Bytes on disk per finished PA-5 project, table by table, on SQLite and PostgreSQL.
+"""Bytes on disk per finished PA-5 project, table by table, on SQLite and PostgreSQL, live and
+archived.
 
     .venv/bin/python benchmarks/size.py                 # 1,000 projects on each store
     .venv/bin/python benchmarks/size.py --projects 200 --no-postgres --json
 
 Each store gets ``--projects`` PA-5 instances run to ``approved`` through the engine (the same
-steps as ``benchmarks/run.py``), with the outbox left as a store without a channel leaves it.
-The figure is the store's size after the run minus its size when empty, divided by the number
-of projects: on SQLite the pages each table and index holds (``dbstat``, after ``VACUUM``), on
-PostgreSQL ``pg_total_relation_size`` of each table (heap, indexes and TOAST, after
-``VACUUM FULL``). The target is 8 KiB per finished project.
+steps as ``benchmarks/run.py``), with the outbox left as a store without a channel leaves it:
+the first figure (comparable with D230-D233's). Then each is taken on to ``effective``
+(``start_construction``, ``start_production``, ``reach_target``: finished, D265) and measured
+live, and then archived (``Engine.archive``, D267) and measured again. Each figure is the
+store's size then minus its size when empty, divided by the number of projects: on SQLite the
+pages each table and index holds (``dbstat``, after ``VACUUM``), on PostgreSQL
+``pg_total_relation_size`` of each table (heap, indexes and TOAST, after ``VACUUM FULL``; an
+archive's partition is a table of its own). The target is 8 KiB per finished project.
 """
 
 from __future__ import annotations
@@ -29,9 +33,29 @@ from workloads import new_engine, pa5_shape, quiet_logs, run_pa5
 TARGET_KIB = 8.0
 
 
-def _run(store: Any, n: int) -> int:
+_TO_EFFECTIVE = ("start_construction", "start_production", "reach_target")
+ARCHIVE = "size_q1"
+
+
+def _measured(
+    store: Any, n: int, empty: dict[str, int], tables: Callable[[], dict[str, int]]
+) -> dict[str, Any]:
+    """Run the ``n`` projects to ``approved``, then to ``effective``, then archive them,
+    measuring the store after each (``tables``); the first figure is the report's own."""
     engine, _ = new_engine(store)
-    return sum(run_pa5(engine, f"SZ-{i}") for i in range(n))
+    ids = [f"SZ-{i}" for i in range(n)]
+    finished = sum(run_pa5(engine, pid) for pid in ids)
+    report = _per_project(empty, tables(), n, finished)
+    for pid in ids:
+        for command in _TO_EFFECTIVE:
+            engine.execute(command, pid, "guo")
+    effective = sum(engine.project(pid).stage == "effective" for pid in ids)
+    report["effective"] = _per_project(empty, tables(), n, effective)
+    for pid in ids:
+        engine.archive(pid, ARCHIVE)
+    archived = sum(store.archive_of(pid) == ARCHIVE for pid in ids)
+    report["archived"] = _per_project(empty, tables(), n, archived)
+    return report
 
 
 def sqlite_sizes(directory: str, n: int) -> dict[str, Any]:
@@ -56,10 +80,9 @@ def sqlite_sizes(directory: str, n: int) -> dict[str, Any]:
     empty = tables()
     store = SQLiteStore(path)
     try:
-        finished = _run(store, n)
+        return _measured(store, n, empty, tables)
     finally:
         store.close()
-    return _per_project(empty, tables(), n, finished)
 
 
 def postgres_sizes(url: str, n: int) -> dict[str, Any]:
@@ -88,9 +111,7 @@ def postgres_sizes(url: str, n: int) -> dict[str, Any]:
 
     store = PostgresStore.from_url(url, schema=schema)
     try:
-        empty = tables()
-        finished = _run(store, n)
-        return _per_project(empty, tables(), n, finished)
+        return _measured(store, n, tables(), tables)
     finally:
         store.close()
         with psycopg.connect(url, autocommit=True) as connection:
@@ -127,12 +148,14 @@ def main(argv: list[str] | None = None) -> int:
         ),
     )
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--no-sqlite", action="store_true")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     options = parser.parse_args(argv)
     quiet_logs()
     report: dict[str, Any] = {"shape": pa5_shape()}
-    with tempfile.TemporaryDirectory() as directory:
-        report["sqlite"] = sqlite_sizes(directory, options.projects)
+    if not options.no_sqlite:
+        with tempfile.TemporaryDirectory() as directory:
+            report["sqlite"] = sqlite_sizes(directory, options.projects)
     if not options.no_postgres:
         try:
             report["postgres"] = postgres_sizes(options.postgres, options.projects)
@@ -155,14 +178,19 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _print_store(store: str, figures: dict[str, Any], out: Callable[[str], None]) -> None:
-    met = "met" if figures["met"] else "NOT met"
-    out(
-        f"{store}: {figures['kib_per_project']} KiB per finished project over "
-        f"{figures['projects']:,} ({figures['finished']:,} finished); target <= "
-        f"{figures['target_kib']} KiB: {met}"
-    )
-    for name, kib in figures["kib_per_project_by_table"].items():
-        out(f"  {name:<24}{kib:>8} KiB")
+    for label, part, how in (
+        ("approved, live", figures, "finished"),
+        ("effective, live", figures["effective"], "effective"),
+        ("effective, archived", figures["archived"], "archived"),
+    ):
+        met = "met" if part["met"] else "NOT met"
+        out(
+            f"{store} ({label}): {part['kib_per_project']} KiB per project over "
+            f"{part['projects']:,} ({part['finished']:,} {how}); target <= "
+            f"{part['target_kib']} KiB: {met}"
+        )
+        for name, kib in part["kib_per_project_by_table"].items():
+            out(f"  {name:<24}{kib:>8} KiB")
 
 
 if __name__ == "__main__":

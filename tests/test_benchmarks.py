@@ -158,6 +158,10 @@ def test_the_size_benchmark_measures_every_table_of_finished_projects(tmp_path: 
     assert sqlite["kib_per_project"] > 0
     assert {"events", "snapshots"} <= set(sqlite["kib_per_project_by_table"])
     assert report["shape"]["commands"] == 24
+    # Then finished (effective) and archived: the events and snapshots are gone, a pack each.
+    assert (sqlite["effective"]["finished"], sqlite["archived"]["finished"]) == (10, 10)
+    archived = sqlite["archived"]["kib_per_project_by_table"]
+    assert "archives" in archived and not {"events", "snapshots"} & set(archived)
 
 
 def test_the_commit_benchmark_reports_client_and_server_cpu(postgres_url: str) -> None:

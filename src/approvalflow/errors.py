@@ -37,9 +37,11 @@ __all__ = [
     "InvalidCounty",
     "InvalidTransition",
     "KeyMaterialMissing",
+    "NotArchivable",
     "NotAuthorized",
     "PluginError",
     "PreconditionFailed",
+    "ProjectArchived",
     "ProvinceError",
     "ScenarioFileError",
     "SchemaVersionError",
@@ -139,6 +141,20 @@ class AlreadyRouted(InvalidTransition):
     """The department to add (加签) has a branch in the running approval stage already."""
 
     code = "AlreadyRouted"
+
+
+class ProjectArchived(InvalidTransition):
+    """The project is archived (packed as a finished project): it is read as before, and no
+    command or timer changes it again (D266)."""
+
+    code = "ProjectArchived"
+
+
+class NotArchivable(InvalidTransition):
+    """The project cannot be archived: it is not finished (a terminal stage with no timer and
+    no open task item, D265), or it is archived already; the message says which."""
+
+    code = "NotArchivable"
 
 
 class CalendarOutOfRange(ApprovalflowError, ValueError):

@@ -89,6 +89,11 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_seal_arguments(
         audit_commands.add_parser("seal", help="sign every project's chain head (a checkpoint)")
     )
+    audit.add_archive_arguments(
+        audit_commands.add_parser(
+            "verify-archive", help="verify an archive table (a detached partition) on its own"
+        )
+    )
     report.add_arguments(commands.add_parser("report", help="the leaderboard and the metrics"))
     diagram.add_arguments(
         commands.add_parser("diagram", help="draw the workflow (Mermaid, DOT or SVG)")
@@ -96,7 +101,9 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_arguments(
         commands.add_parser("worker", help="fire due timers and deliver notices until stopped")
     )
-    store.add_arguments(commands.add_parser("store", help="create or migrate a store"))
+    store.add_arguments(
+        commands.add_parser("store", help="create, migrate or archive a store's projects")
+    )
     from approvalflow.cli import serve, token
 
     serve.add_arguments(commands.add_parser("serve", help="the HTTP service (server extra)"))

@@ -14,7 +14,14 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["add_arguments", "add_seal_arguments", "run", "seal"]
+__all__ = [
+    "add_archive_arguments",
+    "add_arguments",
+    "add_seal_arguments",
+    "run",
+    "run_archive",
+    "seal",
+]
 
 
 def _plugin_argument(parser: argparse.ArgumentParser) -> None:
@@ -107,6 +114,85 @@ def add_seal_arguments(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(run=seal)
 
 
+def add_archive_arguments(parser: argparse.ArgumentParser) -> None:
+    from approvalflow.cli.common import add_store_argument
+
+    add_store_argument(parser)
+    parser.add_argument(
+        "--table",
+        required=True,
+        metavar="TABLE",
+        help="the archive table: archives, or a (detached) partition such as archives_2026_q1",
+    )
+    parser.add_argument(
+        "--checkpoint", metavar="FILE", help="a sealed checkpoint whose heads the packs must hold"
+    )
+    parser.add_argument(
+        "--key-file", metavar="F", help="the key to check the checkpoint's signature with"
+    )
+    parser.set_defaults(run=run_archive)
+
+
+def run_archive(options: argparse.Namespace) -> int:
+    """Verify an archive table on its own (D272): every pack unpacks and hashes to its stored
+    head, its version is its event count, and a checkpoint's heads are on its chains."""
+    from approvalflow.cli.common import CommandLineError, open_existing_store
+    from approvalflow.stores.archives import verify_packs
+    from approvalflow.stores.audit import Finding
+
+    checkpoint = _checkpoint_file(options.checkpoint) if options.checkpoint else None
+    key = _key(options.key_file) if options.key_file else None
+    store = open_existing_store(options)
+    try:
+        read = getattr(store, "archive_table_rows", None)
+        if read is None:
+            raise CommandLineError(f"{type(store).__name__} keeps no archive tables")
+        try:
+            rows = read(options.table)
+        except ValueError as error:
+            raise CommandLineError(f"--table: {error}") from None
+    finally:
+        store.close()
+    sealed = {p: (v, h) for p, v, h in checkpoint.heads} if checkpoint is not None else None
+    projects, events, findings = verify_packs(rows, sealed)
+    anchor = None
+    if checkpoint is not None and key is not None:
+        problem = checkpoint.signature_problem(key)
+        if problem is None:
+            anchor = checkpoint.describe()
+        else:
+            findings.append(Finding(None, "checkpoint", checkpoint.describe(), problem))
+    if findings:
+        print(f"FAIL: {len(findings)} findings in {projects} archived projects")
+        for finding in findings:
+            print(f"  {finding}")
+    else:
+        print(
+            f"OK: {projects} archived projects, {events} events in {options.table}: every pack "
+            "unpacks, hashes to its head and holds its version"
+            + (", and every sealed head" if checkpoint is not None else "")
+        )
+    if anchor is not None:
+        print(f"anchored: {anchor}, its signature checked")
+    else:
+        print("unanchored: no checkpoint's signature was checked")
+    return 1 if findings else 0
+
+
+def _checkpoint_file(path: str) -> Any:
+    from approvalflow.cli.common import CommandLineError
+    from approvalflow.errors import CheckpointError
+    from approvalflow.stores.checkpoints import Checkpoint
+
+    try:
+        with open(path, encoding="utf-8") as file:
+            return Checkpoint.from_json(file.read())
+    except OSError as error:
+        raise CommandLineError(f"--checkpoint: cannot read {path}: {error}") from None
+    except CheckpointError as error:
+        raise CommandLineError(f"--checkpoint {path}: {error.message}") from None
+
+
 def _key(path: str) -> Any:
     from approvalflow.cli.common import CommandLineError
     from approvalflow.errors import CheckpointError
@@ -123,7 +209,7 @@ def run(options: argparse.Namespace) -> int:
     from approvalflow.engine.definition import RuleBook
     from approvalflow.errors import CheckpointError
     from approvalflow.stores.audit import ChainHead, verify_store
-    from approvalflow.stores.checkpoints import Checkpoint, newest_checkpoint
+    from approvalflow.stores.checkpoints import newest_checkpoint
 
     expected = None
     if options.expect:
@@ -132,17 +218,7 @@ def run(options: argparse.Namespace) -> int:
             raise CommandLineError("--expect takes COUNT:HASH, as `audit verify` prints it")
         expected = ChainHead(int(count), digest)
     key = _key(options.key_file) if options.key_file else None
-    checkpoint = None
-    if options.checkpoint:
-        try:
-            with open(options.checkpoint, encoding="utf-8") as file:
-                checkpoint = Checkpoint.from_json(file.read())
-        except OSError as error:
-            raise CommandLineError(
-                f"--checkpoint: cannot read {options.checkpoint}: {error}"
-            ) from None
-        except CheckpointError as error:
-            raise CommandLineError(f"--checkpoint {options.checkpoint}: {error.message}") from None
+    checkpoint = _checkpoint_file(options.checkpoint) if options.checkpoint else None
     with _audited(options) as (store, definition):
         if not hasattr(store, "project_chain"):
             raise CommandLineError(f"{type(store).__name__} keeps no audit chain")

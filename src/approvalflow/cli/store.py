@@ -1,4 +1,5 @@
-"""``approvalflow store init|migrate --store URL``: create a store, or bring one up to date.
+"""``approvalflow store init|migrate|archive``: create a store, bring one up to date, or pack
+its finished projects into an archive.
 
 Every other command opens the store it is given without creating it, so a typo in a URL is
 refused instead of answered from a new, empty store.
@@ -23,6 +24,67 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         )
         add_store_argument(sub)
         sub.set_defaults(run=run)
+    archive = actions.add_parser(
+        "archive",
+        help="pack finished projects into an archive (read as before, changed never again)",
+    )
+    archive.add_argument("projects", nargs="*", metavar="PROJECT", help="the projects to pack")
+    archive.add_argument(
+        "--name", required=True, metavar="NAME", help="the archive's name, e.g. 2026_q1"
+    )
+    archive.add_argument(
+        "--finished",
+        action="store_true",
+        help="every finished project not archived yet (the others are left, and counted)",
+    )
+    add_store_argument(archive)
+    archive.add_argument(
+        "--plugin",
+        action="append",
+        default=[],
+        help="county plugin (default: the plugins recorded in the store)",
+    )
+    archive.set_defaults(run=run_archive)
+
+
+def run_archive(options: argparse.Namespace) -> int:
+    """Archive the projects named (each must be finished: exit 1 at the first that is not,
+    saying why, with those before it archived), or with ``--finished`` every finished one."""
+    from approvalflow.cli.common import CommandFailed, open_engine, open_existing_store
+    from approvalflow.errors import InvalidCommand, NotArchivable, UnknownProject
+    from approvalflow.stores.archives import checked_archive_name
+
+    if bool(options.projects) == options.finished:
+        raise CommandLineError("name the projects to archive, or give --finished (not both)")
+    try:
+        checked_archive_name(options.name)
+    except InvalidCommand as error:
+        raise CommandLineError(f"--name: {error.message}") from None
+    store = open_existing_store(options)
+    try:
+        engine = open_engine(store, options.plugin)
+        if options.finished:
+            packed = left = 0
+            for project in store.project_ids():
+                if store.archive_of(project) is not None:
+                    continue
+                try:
+                    engine.archive(project, options.name)
+                except NotArchivable:
+                    left += 1
+                    continue
+                packed += 1
+            print(f"archived {packed} project(s) into {options.name}; {left} not finished")
+            return 0
+        for project in options.projects:
+            try:
+                engine.archive(project, options.name)
+            except (NotArchivable, UnknownProject) as error:
+                raise CommandFailed(error.message) from None
+            print(f"archived {project} into {options.name}")
+        return 0
+    finally:
+        store.close()
 
 
 def run(options: argparse.Namespace) -> int:

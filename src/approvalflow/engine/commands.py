@@ -25,6 +25,7 @@ from approvalflow.errors import (
     InvalidCommand,
     InvalidTransition,
     NotAuthorized,
+    ProjectArchived,
     UnknownProject,
 )
 from approvalflow.model import Actor, ActorDirectory, CommandResult, Event
@@ -195,7 +196,18 @@ class CommandRunner:
                 branch=_branch_parties(spec, loaded, actor),
                 now=now,
             )
-            _check_stage(spec, loaded)
+            try:
+                _check_stage(spec, loaded)
+            except InvalidTransition as refused:
+                # Only a finished project is archived: say so, not just that it ended (D266).
+                # Read on the refusal's path alone.
+                archive = self.store.archive_of(project) if loaded.stage in TERMINAL else None
+                if archive is None:
+                    raise
+                raise ProjectArchived(
+                    f"{project} is archived (archive {archive}): it is read as before, and no "
+                    f"command or timer changes it again ({spec.name} refused)"
+                ) from refused
             ctx = build_context(
                 self.rules,
                 self.actors,

@@ -17,6 +17,7 @@ from approvalflow.engine.notices import NoticeDispatcher
 from approvalflow.engine.reading import ReadSide
 from approvalflow.engine.timers import TimerExecutor
 from approvalflow.engine.unit_of_work import UnitOfWork
+from approvalflow.errors import NotArchivable
 from approvalflow.model import Actor, ActorDirectory, CommandResult, Event, InMemoryActorDirectory
 from approvalflow.plugins import combine
 from approvalflow.project import ProjectState
@@ -26,6 +27,7 @@ from approvalflow.rules.metrics import MetricInputs
 from approvalflow.rules.points import LeaderboardRow
 from approvalflow.rules.preview import Preview
 from approvalflow.settings import Settings
+from approvalflow.states import TERMINAL
 from approvalflow.stores import Store, open_store
 from approvalflow.tasks import DoneItem, TaskItem, engine_done, engine_tasks
 
@@ -211,6 +213,37 @@ class Engine:
     def timers_for(self, state: ProjectState) -> dict[tuple[str, str], datetime]:
         """Every deadline ``state`` waits on: the built-in rules' and the plugins'."""
         return self._rules.timers_for(state)
+
+    # -- archiving --------------------------------------------------------------------------
+
+    def archive(self, project: str, archive: str) -> None:
+        """Pack the finished ``project`` into the archive named ``archive`` (``2026_q1``):
+        every read answers as before, and no command or timer changes it again
+        (``ProjectArchived``, D266).
+
+        Finished (D265): a terminal stage (effective, rejected, withdrawn, terminated), no
+        deadline its rules derive, and none the store keeps, and no open task item; else
+        ``NotArchivable`` saying what is left. ``UnknownProject`` for an id the store lacks.
+        """
+        state = self._reading.project(project)
+        if state.stage not in TERMINAL:
+            raise NotArchivable(
+                f"{project} is at {state.stage}: only a finished project (effective, rejected, "
+                "withdrawn or terminated) is archived"
+            )
+        waiting = sorted(
+            f"{kind}/{branch}" if branch else kind for kind, branch in self.timers_for(state)
+        )
+        if waiting:
+            raise NotArchivable(
+                f"{project} still waits on {', '.join(waiting)}: a finished project has no "
+                "deadline left"
+            )
+        self._store.archive(project, archive, state.version)
+
+    def archive_of(self, project: str) -> str | None:
+        """The archive holding ``project``, or ``None`` while it is live."""
+        return self._store.archive_of(project)
 
     # -- reading ----------------------------------------------------------------------------
 

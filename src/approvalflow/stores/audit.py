@@ -152,7 +152,9 @@ class ChainSource(Protocol):
         """Every project that has events (with or without a project row)."""
 
     def project_chain(self, project: str) -> list[ChainLink]:
-        """The project's events with their chain columns, by version."""
+        """The project's events with their chain columns, by version (an archived project's
+        from its pack, D267); ``ValueError`` when they cannot be read (a pack that does not
+        unpack), which is a finding."""
 
     def project_heads(self) -> list[tuple[str, int, str | None]]:
         """Each project's recorded version and the hash of its event at that version
@@ -300,7 +302,14 @@ def _verify_county(
     events = 0
     projects = store.project_ids()
     for project in projects:
-        links = store.project_chain(project)
+        try:
+            links = store.project_chain(project)
+        except ValueError as error:
+            # An archived project whose pack does not unpack (D267): edited, or cut short.
+            findings.append(Finding(project, "chain", "its archive pack", str(error)))
+            sealed.pop(project, None)
+            commands.pop(project, None)
+            continue
         events += len(links)
         findings += _check_project(
             store,

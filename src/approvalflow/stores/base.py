@@ -135,6 +135,22 @@ class Store(Protocol):
     def command(self, command_id: str) -> CommandRecord | None:
         """The record of a command id, or ``None``."""
 
+    def archive(self, project: str, archive: str, expected_version: int) -> None:
+        """Pack the finished ``project`` (at ``expected_version``) into the archive named
+        ``archive`` (``2026_q1``): its events become one compressed row keeping every event's
+        hash, and its snapshot goes (D267, D268); every read answers as before, and every
+        later commit to it raises ``ProjectArchived`` (D266).
+
+        The caller (``Engine.archive``) has checked the stage and the timers its rules derive;
+        the store refuses (``NotArchivable``) a project archived already, one with a timer row
+        or an open task item, or one whose chain does not verify; ``ConcurrencyConflict`` if
+        the project moved past ``expected_version``; ``UnknownProject``; ``InvalidCommand`` for
+        a bad archive name.
+        """
+
+    def archive_of(self, project: str) -> str | None:
+        """The archive holding ``project``, or ``None`` (live, or unknown)."""
+
     def claim_due(self, now: datetime, limit: int = 100, prefix: str = "") -> list[Timer]:
         """Up to ``limit`` timers due at or before ``now``, earliest first.
 

@@ -8,7 +8,7 @@ from collections.abc import Collection, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from approvalflow.errors import ConcurrencyConflict
+from approvalflow.errors import ConcurrencyConflict, NotArchivable, ProjectArchived, UnknownProject
 from approvalflow.model import Event, Notice, Timer, TimerChanges
 from approvalflow.project import ProjectState
 from approvalflow.stores.base import (
@@ -114,6 +114,9 @@ class MemoryStore(MemoryTokens):
         self._keeps_tasks = keeps_tasks(self._read_model)
         self._indexed: dict[str, int] = {}
         self._by_actor: dict[str, list[tuple[str, int]]] = {}
+        # Project -> the archive it was packed into (the events stay as they are: a memory
+        # store has no rows to save; it refuses commits to it as the SQL stores do).
+        self._archived: dict[str, str] = {}
 
     def load(self, project: str) -> ProjectState | None:
         return self._states.get(checked_key("project id", project))
@@ -154,6 +157,12 @@ class MemoryStore(MemoryTokens):
                 )
             if command is not None and command.command_id in self._commands:
                 raise ConcurrencyConflict(f"command id {command.command_id!r} is taken")
+            archive = self._archived.get(project)
+            if archive is not None:
+                raise ProjectArchived(
+                    f"{project} is archived (archive {archive}): it is read as before, and no "
+                    "command or timer changes it again"
+                )
             code = created_code(expected_version, events)
             if code is not None and code in self._codes:
                 raise ConcurrencyConflict(f"project code {code} is taken")
@@ -182,6 +191,31 @@ class MemoryStore(MemoryTokens):
 
     def command(self, command_id: str) -> CommandRecord | None:
         return self._commands.get(checked_key("command id", command_id))
+
+    def archive_of(self, project: str) -> str | None:
+        return self._archived.get(checked_key("project id", project))
+
+    def archive(self, project: str, archive: str, expected_version: int) -> None:
+        from approvalflow.stores.archives import checked_archive_name, unarchivable
+
+        checked_key("project id", project)
+        name = checked_archive_name(archive)
+        with self._lock:
+            state = self._states.get(project)
+            if state is None:
+                raise UnknownProject(f"no project {project!r}")
+            held = self._archived.get(project)
+            if held is not None:
+                raise NotArchivable(f"{project} is archived already (archive {held})")
+            refusal = unarchivable(self._read_model, state, expected_version)
+            if refusal is not None:
+                raise refusal
+            timers = [key for key in self._timers if key[0] == project]
+            if timers:
+                raise NotArchivable(
+                    f"{project} still has {len(timers)} timer(s): a finished project has none"
+                )
+            self._archived[project] = name
 
     def save_rule_set(self, fingerprint: str, rules_version: str, data: str) -> None:
         with self._lock:

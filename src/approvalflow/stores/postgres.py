@@ -59,7 +59,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
@@ -87,6 +87,8 @@ from approvalflow.stores.projections import ProjectionWrites, ReadModel
 from approvalflow.stores.schema import (
     COUNTY_ROLE,
     COUNTY_SETTING,
+    archive_partition,
+    archive_partition_statements,
     compacts,
     county_role_statements,
     rebuilds_projections,
@@ -474,7 +476,38 @@ class PostgresStore(SQLStore):
             return cached.head
         return None
 
-    def _stale(self, project: str, expected_version: int) -> ConcurrencyConflict:
+    def _archive_transaction(self) -> Any:
+        return self._transaction_cursor()
+
+    @contextlib.contextmanager
+    def _transaction_cursor(self) -> Iterator[Any]:
+        with self._access, self._connection.transaction(), self._connection.cursor() as cursor:
+            yield cursor
+
+    def _make_archive_partition(self, name: str) -> None:
+        # The tables' owner makes it (the county role owns nothing): the connecting user, for
+        # this transaction only; the view's role is taken up again by its next statement.
+        partition = archive_partition(name)
+        with self._access:
+            connection = self._connection
+            if self._partition_exists(partition):
+                return
+            with connection.transaction():
+                connection.execute("SELECT set_config('role', 'none', true)")
+                self._session[0] = None
+                connection.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+                if not self._partition_exists(partition):
+                    for statement in archive_partition_statements(name):
+                        connection.execute(statement)
+
+    def _partition_exists(self, partition: str) -> bool:
+        row = self._connection.execute("SELECT to_regclass(%s)", (partition,)).fetchone()
+        return row is not None and row[0] is not None
+
+    def _stale(self, project: str, expected_version: int) -> ApprovalflowError:
+        archived = self._archived_refusal(project)
+        if archived is not None:
+            return archived
         with self._access:
             current = self._version(project)
         if current is not None and current == expected_version > 0:

@@ -29,10 +29,16 @@ from typing import Any, ClassVar, NamedTuple, Protocol, Self, cast
 
 import attrs
 
-from approvalflow.errors import ApprovalflowError, ConcurrencyConflict
+from approvalflow.errors import (
+    ApprovalflowError,
+    ConcurrencyConflict,
+    NotArchivable,
+    ProjectArchived,
+    UnknownProject,
+)
 from approvalflow.model import Event, Notice, Timer, TimerChanges
 from approvalflow.project import ProjectState
-from approvalflow.stores import schema
+from approvalflow.stores import archives, schema
 from approvalflow.stores.audit import (
     GENESIS,
     ChainHead,
@@ -211,8 +217,50 @@ class SQLStatements:
         self.insert_project = (
             f"INSERT INTO projects (county, project, version) VALUES ({c}, {p}, {p}){taken}"
         )
+        # An archived project is refused here, in the guard every commit runs (D266).
         self.update_project = (
-            f"UPDATE projects SET version = {p} WHERE {mine} AND project = {p} AND version = {p}"
+            f"UPDATE projects SET version = {p} WHERE {mine} AND project = {p} AND version = {p} "
+            "AND archive IS NULL"
+        )
+        # -- archives (schema version 14) --
+        self.project_archive = (
+            f"SELECT version, archive FROM projects WHERE {mine} AND project = {p}"
+        )
+        self.archived_pack = f"SELECT pack, head FROM archives WHERE {mine} AND project = {p}"
+        # Who acted on an archived project: SQLite's archive_actors, PostgreSQL's array (D268).
+        if dialect == "sqlite":
+            self.archived_actor_projects = (
+                "SELECT a.project, r.last_seq FROM archive_actors a JOIN archives r "
+                "ON r.county = a.county AND r.project = a.project "
+                f"WHERE a.county = {c} AND a.actor = ? ORDER BY r.last_seq DESC"
+            )
+        else:
+            self.archived_actor_projects = (
+                f"SELECT project, last_seq FROM archives WHERE {mine} "
+                "AND actors @> ARRAY[%s]::text[] ORDER BY last_seq DESC"
+            )
+        self.timer_count = f"SELECT count(*) FROM timers WHERE {mine} AND project = {p}"
+        self.lock_project = self.project_archive + ("" if dialect == "sqlite" else " FOR UPDATE")
+        archived = ["project", "archive", "version", "last_seq", "head", "pack"]
+        if dialect == "postgresql":
+            archived.append("actors")  # PostgreSQL keeps who acted beside the pack
+        self.insert_archive = (
+            f"INSERT INTO archives (county, {', '.join(archived)}) "
+            f"VALUES ({c}, {', '.join([p] * len(archived))})"
+        )
+        self.insert_archive_actor = (
+            f"INSERT INTO archive_actors (county, actor, project) VALUES ({c}, {p}, {p}) "
+            "ON CONFLICT DO NOTHING"
+        )
+        self.delete_events = f"DELETE FROM events WHERE {mine} AND project = {p}"
+        self.delete_snapshot = f"DELETE FROM snapshots WHERE {mine} AND project = {p}"
+        self.mark_archived = (
+            f"UPDATE projects SET archive = {p} WHERE {mine} AND project = {p} "
+            f"AND version = {p} AND archive IS NULL"
+        )
+        self.archive_rows = (
+            "SELECT county, project, archive, version, head, pack FROM archives "
+            f"WHERE {mine} ORDER BY project"
         )
         # The county's first project lists it (a county listed already is left as it is).
         self.insert_county = (
@@ -265,8 +313,12 @@ class SQLStatements:
             f"SELECT seq, hash, {EVENT_COLUMNS} FROM events "
             f"WHERE {mine} AND project = {p} ORDER BY version"
         )
+        # An archived project's head is its pack's (D267).
         self.project_heads = (
-            "SELECT p.project, p.version, e.hash FROM projects p LEFT JOIN events e "
+            "SELECT p.project, p.version, CASE WHEN p.archive IS NULL THEN e.hash ELSE "
+            "(SELECT a.head FROM archives a WHERE a.county = p.county AND a.project = p.project "
+            "AND a.archive = p.archive AND a.version = p.version) END "
+            "FROM projects p LEFT JOIN events e "
             "ON e.county = p.county AND e.project = p.project AND e.version = p.version "
             f"WHERE p.county = {c} ORDER BY p.project"
         )
@@ -413,17 +465,26 @@ class SQLStatements:
                 dialect,
             )
 
+    def _among(self, projects: Collection[str]) -> tuple[str, list[Any]]:
+        """The condition "``project`` is one of ``projects``" and its parameter."""
+        if self.dialect == "sqlite":
+            return "project IN (SELECT value FROM json_each(?))", [json.dumps(list(projects))]
+        return "project = ANY(%s)", [list(projects)]
+
     def first_events(self, projects: Collection[str]) -> tuple[str, list[Any]]:
         """The first event of each of ``projects`` (the ``(project, version)`` key)."""
-        if self.dialect == "sqlite":
-            where = "project IN (SELECT value FROM json_each(?))"
-            params: list[Any] = [json.dumps(list(projects))]
-        else:
-            where = "project = ANY(%s)"
-            params = [list(projects)]
+        where, params = self._among(projects)
         return (
             f"SELECT {EVENT_COLUMNS} FROM events WHERE county = '{self.county}' AND {where} "
             "AND version = 1",
+            params,
+        )
+
+    def archived_packs(self, projects: Collection[str]) -> tuple[str, list[Any]]:
+        """The packs of those of ``projects`` that are archived."""
+        where, params = self._among(projects)
+        return (
+            f"SELECT project, pack, head FROM archives WHERE county = '{self.county}' AND {where}",
             params,
         )
 
@@ -801,10 +862,24 @@ class SQLStore(SQLTokens):
             return self._stale(plan.project, plan.expected_version)
         return StoreError(f"the commit to {plan.project} broke the unique key {constraint}")
 
-    def _stale(self, project: str, expected_version: int) -> ConcurrencyConflict:
+    def _stale(self, project: str, expected_version: int) -> ApprovalflowError:
+        archived = self._archived_refusal(project)
+        if archived is not None:
+            return archived
         with self._access:
             current = self._version(project)
         return stale(project, current, expected_version)
+
+    def _archived_refusal(self, project: str) -> ProjectArchived | None:
+        """``ProjectArchived`` if a commit's guard failed because the project is archived
+        (read only once a guard failed: the hot path reads nothing for it)."""
+        archive = self.archive_of(project)
+        if archive is None:
+            return None
+        return ProjectArchived(
+            f"{project} is archived (archive {archive}): it is read as before, and no command "
+            "or timer changes it again"
+        )
 
     # -- the pieces of a commit ------------------------------------------------------------------
 
@@ -988,7 +1063,37 @@ class SQLStore(SQLTokens):
         checked_key("project id", project)
         with self._access:
             rows = self._connection.execute(self._sql.events, (project, after_version)).fetchall()
+            if not rows:
+                # None left after ``after_version``, or none as rows at all: archived (D267).
+                links = self._packed_links(project)
+                if links is not None:
+                    return [link.event for link in links[max(after_version, 0) :]]
         return [event_from_row(row) for row in rows]
+
+    def _packed_links(self, project: str, *, checked: bool = False) -> list[ChainLink] | None:
+        """The archived project's events with their chain columns, from its pack; ``None``
+        if it is not archived. A pack that does not unpack is a ``StoreError`` (``checked``:
+        the ``ValueError`` itself, which the audit reports as a finding)."""
+        with self._access:
+            row = self._connection.execute(self._sql.archived_pack, (project,)).fetchone()
+            if row is None:
+                # Archived, but its pack is not here: its archive was detached (D272).
+                found = self._connection.execute(self._sql.project_archive, (project,)).fetchone()
+                if found is None or found[1] is None:
+                    return None
+                problem = (
+                    f"{project} is archived in {found[1]}, whose pack is not in the store (a "
+                    "detached archive: attach it again to read the project)"
+                )
+                if checked:
+                    raise ValueError(problem)
+                raise StoreError(problem)
+        try:
+            return archives.unpack(project, row[0], row[1])
+        except ValueError as error:
+            if checked:
+                raise
+            raise StoreError(f"{error.args[0]}: run `approvalflow audit verify`") from None
 
     def command(self, command_id: str) -> CommandRecord | None:
         checked_key("command id", command_id)
@@ -1039,18 +1144,47 @@ class SQLStore(SQLTokens):
         return [task_row(row) for row in rows]
 
     def actor_events(self, actor: str, newest: int | None = None) -> list[Event]:
+        with self._access:
+            archived = self._connection.execute(
+                self._sql.archived_actor_projects, (actor,)
+            ).fetchall()
         if newest is None:
             with self._access:
                 rows = self._connection.execute(self._sql.actor_events, (actor, actor)).fetchall()
-            return [event_from_row(row) for row in rows]
+            events = [event_from_row(row) for row in rows]
+            for project, _ in archived:
+                events += [link.event for link in self._archived_acts(str(project), actor)]
+            return sorted(events, key=lambda e: (e.project, e.version))
         limit = max(newest, 0)
+        if limit == 0:
+            return []
         with self._access:
             found = self._connection.execute(self._sql.newest_by_actor, (actor, limit)).fetchall()
             found += self._connection.execute(self._sql.newest_on_behalf, (actor, limit)).fetchall()
         # The two lists merged by commit order, an event in both once, the newest ``limit``.
-        newest_rows = sorted({int(row[0]): row for row in found}.items(), reverse=True)[:limit]
-        rows = sorted((row[1:] for _, row in newest_rows), key=lambda r: (r[0], int(r[1])))
-        return [event_from_row(row) for row in rows]
+        by_seq: dict[int, Event] = {int(row[0]): event_from_row(row[1:]) for row in found}
+        # Archived projects by their newest event, newest first: a project whose newest event
+        # is older than the ``limit`` newest found so far has nothing newer to add.
+        for project, last_seq in archived:
+            if len(by_seq) >= limit and int(last_seq) < sorted(by_seq, reverse=True)[limit - 1]:
+                break
+            for link in self._archived_acts(str(project), actor):
+                by_seq[link.seq] = link.event
+        newest_events = [event for _, event in sorted(by_seq.items(), reverse=True)[:limit]]
+        return sorted(newest_events, key=lambda e: (e.project, e.version))
+
+    def _archived_acts(self, project: str, actor: str) -> list[ChainLink]:
+        """The archived ``project``'s events ``actor`` sent or that were sent on their behalf
+        (none if its pack is gone: a detached archive)."""
+        with self._access:
+            row = self._connection.execute(self._sql.archived_pack, (project,)).fetchone()
+        if row is None:
+            return []
+        return [
+            link
+            for link in self._unpacked(project, row[0], row[1])
+            if link.event.by == actor or link.event.on_behalf_of == actor
+        ]
 
     def due_task_rows(self, kinds: Collection[str], until: datetime) -> list[TaskRow] | None:
         if not keeps_tasks(self._read_model):
@@ -1076,7 +1210,21 @@ class SQLStore(SQLTokens):
         statement, params = self._sql.first_events(projects)
         with self._access:
             rows = self._connection.execute(statement, params).fetchall()
-        return {str(row[0]): event_from_row(row) for row in rows}
+        found = {str(row[0]): event_from_row(row) for row in rows}
+        missing = [project for project in projects if project not in found]
+        if missing:
+            statement, params = self._sql.archived_packs(missing)
+            with self._access:
+                packs = self._connection.execute(statement, params).fetchall()
+            for project, packed, head in packs:
+                found[str(project)] = self._unpacked(str(project), packed, head)[0].event
+        return found
+
+    def _unpacked(self, project: str, packed: Any, head: Any) -> list[ChainLink]:
+        try:
+            return archives.unpack(project, packed, head)
+        except ValueError as error:
+            raise StoreError(f"{error.args[0]}: run `approvalflow audit verify`") from None
 
     def milestone_points(
         self,
@@ -1212,6 +1360,125 @@ class SQLStore(SQLTokens):
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
+    # -- archives (D265-D272) -------------------------------------------------------------------
+
+    def archive_of(self, project: str) -> str | None:
+        checked_key("project id", project)
+        with self._access:
+            row = self._connection.execute(self._sql.project_archive, (project,)).fetchone()
+        return None if row is None or row[1] is None else str(row[1])
+
+    def archive(self, project: str, archive: str, expected_version: int) -> None:
+        checked_key("project id", project)
+        name = archives.checked_archive_name(archive)
+        state = self.load(project)
+        if state is None:
+            if self.archive_of(project) is not None:
+                raise NotArchivable(f"{project} is archived already")
+            raise UnknownProject(f"no project {project!r}")
+        refusal = archives.unarchivable(self._read_model, state, expected_version)
+        if refusal is not None:
+            raise refusal
+        self._make_archive_partition(name)
+        sql = self._sql
+        with self._archive_transaction() as target:
+            row = target.execute(sql.lock_project, (project,)).fetchone()
+            if row is None:
+                raise UnknownProject(f"no project {project!r}")
+            if row[1] is not None:
+                raise NotArchivable(f"{project} is archived already (archive {row[1]})")
+            if int(row[0]) != expected_version:
+                raise stale(project, int(row[0]), expected_version)
+            timers = target.execute(sql.timer_count, (project,)).fetchone()
+            if timers is not None and int(timers[0]) > 0:
+                raise NotArchivable(
+                    f"{project} still has {int(timers[0])} timer(s): a finished project has none"
+                )
+            links = [
+                ChainLink(int(seq), event_from_row(event_row), hash_text(digest))
+                for seq, digest, *event_row in target.execute(
+                    sql.project_chain, (project,)
+                ).fetchall()
+            ]
+            self._check_packable(project, expected_version, links, target)
+            packed = archives.pack(project, links)
+            actors = sorted(archives.actors_of(links))
+            row = [project, name, packed.version, packed.last_seq, packed.head, packed.pack]
+            if sql.dialect == "sqlite":
+                target.execute(sql.insert_archive, row)
+                if actors:
+                    target.executemany(sql.insert_archive_actor, [(a, project) for a in actors])
+            else:
+                target.execute(sql.insert_archive, [*row, actors])
+            target.execute(sql.delete_events, (project,))
+            target.execute(sql.delete_snapshot, (project,))
+            marked = target.execute(sql.mark_archived, (name, project, expected_version))
+            if marked.rowcount != 1:
+                raise stale(project, None, expected_version)
+        self._cache.drop(project)
+
+    def _check_packable(
+        self, project: str, version: int, links: Sequence[ChainLink], target: Any
+    ) -> None:
+        """Refuse to pack a chain that does not verify (packing would hide the damage), or one
+        holding events from before per-project chains (they are the old chain's evidence)."""
+        previous = GENESIS
+        for position, link in enumerate(links, start=1):
+            if (
+                link.event.version != position
+                or chain_hash(previous, canonical_event_json(link.event)) != link.hash
+            ):
+                raise NotArchivable(
+                    f"{project}'s chain does not verify at version {position}: run "
+                    "`approvalflow audit verify` (a damaged chain is not archived)"
+                )
+            previous = link.hash
+        if len(links) != version:
+            raise NotArchivable(
+                f"{project} is at version {version} but has {len(links)} events: run "
+                "`approvalflow audit verify` (a damaged chain is not archived)"
+            )
+        legacy = target.execute(self._sql.legacy_head).fetchone()
+        if legacy is not None and min(link.seq for link in links) <= int(legacy[1]):
+            raise NotArchivable(
+                f"{project} has events from before per-project chains (the pre-migration "
+                "chain's evidence, which `audit verify` recomputes): it is kept as it is"
+            )
+
+    def _make_archive_partition(self, name: str) -> None:
+        """Make the archive's own storage if the backend keeps one per archive (PostgreSQL's
+        partition); nothing elsewhere."""
+
+    def _archive_transaction(self) -> Any:
+        """A context manager: one write transaction (holding the lock), giving something with
+        ``execute`` and ``executemany`` whose ``execute`` returns a cursor."""
+        raise NotImplementedError
+
+    def archive_rows(self) -> list[archives.PackRow]:
+        """Every archived project's row of ``archives``, by project."""
+        with self._access:
+            rows = self._connection.execute(self._sql.archive_rows).fetchall()
+        return [
+            archives.PackRow(str(county), str(project), str(name), int(version), bytes(h), bytes(p))
+            for county, project, name, version, h, p in rows
+        ]
+
+    def archive_table_rows(self, table: str) -> list[archives.PackRow]:
+        """Every row of ``table``: ``archives``, or one of its partitions (``archives_2026_q1``),
+        attached or detached (D272), every county's, by county and project. Read by the
+        tables' owner (the unscoped store): a detached partition has no county wall."""
+        if re.fullmatch(r"archives(_[a-z0-9_]{1,32})?", table) is None:
+            raise ValueError(f"{table!r} is not an archive table (archives, archives_NAME)")
+        with self._access:
+            rows = self._connection.execute(
+                "SELECT county, project, archive, version, head, pack FROM "
+                f"{table} ORDER BY county, project"
+            ).fetchall()
+        return [
+            archives.PackRow(str(county), str(project), str(name), int(version), bytes(h), bytes(p))
+            for county, project, name, version, h, p in rows
+        ]
+
     # -- the audit chains ---------------------------------------------------------------------
 
     def chain_head(self) -> ChainHead:
@@ -1239,9 +1506,12 @@ class SQLStore(SQLTokens):
         return {str(row[0]) for row in rows}
 
     def project_chain(self, project: str) -> list[ChainLink]:
-        """The project's events with their chain columns, by version."""
+        """The project's events with their chain columns, by version (an archived project's
+        from its pack; ``ValueError`` if that does not unpack)."""
         with self._access:
             rows = self._connection.execute(self._sql.project_chain, (project,)).fetchall()
+        if not rows:
+            return self._packed_links(project, checked=True) or []
         return [
             ChainLink(int(seq), event_from_row(event_row), hash_text(digest))
             for seq, digest, *event_row in rows

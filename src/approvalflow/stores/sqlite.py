@@ -338,6 +338,9 @@ class SQLiteStore(SQLStore):
             # A rollback that fails leaves nothing committed: SQLite rolls back by itself.
             pass
 
+    def _archive_transaction(self) -> Any:
+        return self._write()
+
     def _write_rows(self, statement: str, rows: Sequence[Sequence[Any]]) -> None:
         with self._write() as connection:
             connection.executemany(statement, rows)

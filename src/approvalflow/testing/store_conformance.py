@@ -46,6 +46,7 @@ __all__ = [
     "NO_TIMERS",
     "SHANGHAI",
     "T0",
+    "ArchiveConformance",
     "ConcurrentRun",
     "CountyConformance",
     "PluginDataConformance",
@@ -58,6 +59,7 @@ __all__ = [
     "run_concurrent_claimers",
     "run_concurrent_notice_claimers",
     "run_concurrent_writers",
+    "tamper_pack",
 ]
 
 _T = TypeVar("_T")
@@ -518,6 +520,28 @@ def _probe_commit(a: Store, b: Store) -> None:
     assert state_summary(b.load("PB")) == ("PB", len(before), f"{COUNTY_B} PB", f"team_{COUNTY_B}")
 
 
+def _probe_archive(a: Store, b: Store) -> None:
+    # B's archive of its P2 and P3 is B's alone; A cannot archive B's PB, nor see B's archive.
+    from approvalflow.errors import NotArchivable, UnknownProject
+
+    withdrawn = [("stage_changed", {"to": "withdrawn"})]
+    for project in ("P2", "P3"):
+        append(b, new_project(b, project), withdrawn)
+    append(a, new_project(a, "P3"), withdrawn)
+    b.archive("P2", "b_archive", 2)
+    b.archive("P3", "b_archive", 2)
+    with pytest.raises(UnknownProject):
+        a.archive("PB", "a_archive", 1)
+    with pytest.raises(UnknownProject):
+        a.archive("P2", "a_archive", 1)
+    with pytest.raises(NotArchivable, match="P1 still has"):
+        a.archive("P1", "a_archive", len(a.events("P1")))
+    assert [a.archive_of(p) for p in ("P1", "P2", "P3")] == [None, None, None]
+    assert [b.archive_of(p) for p in ("P1", "P2", "P3")] == [None, "b_archive", "b_archive"]
+    assert [e.version for e in a.events("P3")] == [1, 2]
+    assert a.project_ids() == ["P1", "P3"]
+
+
 def _probe_claim_due(a: Store, b: Store) -> None:
     claimed = a.claim_due(_FAR)
     assert [(t.project, t.due) for t in claimed] == [("P1", T0 + timedelta(days=2))]
@@ -585,6 +609,8 @@ _WRITES: dict[str, Callable[[Store, Store], None]] = {
     "mark_failed": _probe_mark_failed,
     "save_rule_set": _probe_save_rule_set,
     "record_plugins": _probe_record_plugins,
+    "archive": _probe_archive,
+    "archive_of": _probe_archive,
 }
 """Each write (and claim) of the ``Store`` protocol, done on county A's view with B's keys:
 what it does stays in A."""
@@ -729,7 +755,249 @@ class CountyConformance:
         assert store.project_ids() == []
 
 
-class StoreConformance(PluginDataConformance, CountyConformance):
+_ARCHIVE_SETTINGS: dict[str, Any] = {
+    "pre_review": {"members": ["gxj"]},
+    "routing": {"departments": ["zj", "fgw"]},
+}
+_TO_APPROVED: tuple[tuple[str, str, dict[str, Any] | None], ...] = (
+    ("negotiate", "guo", None),
+    ("submit_pre_review", "guo", {"materials": []}),
+    ("opinion", "r_gxj", {"verdict": "pass"}),
+    ("convene", "chair", {"present": ["chair", "m1", "m2"]}),
+    ("vote", "chair", {"vote": "approve"}),
+    ("vote", "m1", {"vote": "approve"}),
+    ("close_meeting", "chair", None),
+    ("sign", "guo", None),
+    ("report_funds", "guo", {"amount": "5000万"}),
+    ("delegate", "firm", {"agent": "agent1"}),
+    ("apply", "agent1", None),
+    ("accept", "o_zj", None),
+    ("approve", "o_zj", None),
+    ("accept", "o_fgw", None),
+    ("approve", "o_fgw", None),
+)
+_TO_EFFECTIVE = (
+    *_TO_APPROVED,
+    ("start_construction", "guo", None),
+    ("start_production", "firm", None),
+    ("reach_target", "guo", None),
+)
+_ARCHIVE_ACTORS = ("guo", "firm", "agent1", "li", "r_gxj", "chair", "m1", "o_zj", "o_fgw")
+
+
+class ArchiveConformance:
+    """The archive form of finished projects (issue 17, D265-D268): ``Engine.archive`` packs a
+    finished project, every read answers as it did, and no later commit changes it."""
+
+    def _archive_engine(self, store: Store) -> Any:
+        from approvalflow import Actor, Engine, ManualClock
+
+        actors = [
+            Actor("guo", ["recruiter"]),
+            Actor("firm", ["applicant"]),
+            Actor("agent1", ["agent"]),
+            Actor("li", ["leader"]),
+            Actor("chair", ["chair", "member"]),
+            Actor("m1", ["member"]),
+            Actor("m2", ["member"]),
+            Actor("r_gxj", ["reviewer"], department="gxj"),
+            Actor("o_zj", ["officer"], department="zj"),
+            Actor("o_fgw", ["officer"], department="fgw"),
+        ]
+        clock = ManualClock(datetime(2026, 3, 2, 9, 0, tzinfo=SHANGHAI))
+        return Engine(actors=actors, store=store, clock=clock, settings=_ARCHIVE_SETTINGS)
+
+    @staticmethod
+    def _fields(project: str, team: str) -> dict[str, Any]:
+        return {
+            "name": f"项目 {project}",
+            "investment": "3亿",
+            "applicant": "firm",
+            "leader": "li",
+            "department": "gxj",
+            "team": team,
+        }
+
+    def _run(self, engine: Any, project: str, steps: Sequence[Any], team: str) -> None:
+        fields = self._fields(project, team)
+        engine.execute("create", project, "guo", fields, command_id=f"create-{project}")
+        for command, by, args in steps:
+            engine.clock.advance(timedelta(hours=7))
+            engine.execute(command, project, by, args)
+
+    def _projects(self, store: Store) -> Any:
+        engine = self._archive_engine(store)
+        self._run(engine, "P1", _TO_EFFECTIVE, "solar")
+        self._run(engine, "P2", _TO_EFFECTIVE, "wind")
+        self._run(engine, "P3", _TO_APPROVED[:1], "wind")
+        engine.execute("withdraw", "P3", "firm", {"reason": "moved"})
+        self._run(engine, "P4", _TO_APPROVED[:4], "solar")  # live: the meeting is open
+        self._run(engine, "P5", _TO_APPROVED, "wind")  # approved: not finished
+        return engine
+
+    @staticmethod
+    def _reads(engine: Any) -> dict[str, Any]:
+        from approvalflow.stores.serialization import state_to_json
+
+        store = engine.store
+        ids = engine.project_ids()
+        found: dict[str, Any] = {
+            "project_ids": ids,
+            "states": [state_to_json(engine.project(p)) for p in ids],
+            "history": [engine.history(p) for p in ids],
+            "pages": [store.events(p, after) for p in ids for after in (0, 5, 16, 40)],
+            "deadlines": [engine.deadlines(p) for p in ids],
+            "holdups": [engine.holdups(p) for p in ids],
+            "allowed": [engine.allowed_commands(p) for p in ids],
+            "names": engine.project_names(ids),
+            "first_events": store.first_events(ids),
+            "points": [engine.points(), engine.points(["P1", "P3"], month="2026-03")],
+            "by_milestone": engine.points_by_milestone("2026-03"),
+            "leaderboard": [engine.leaderboard(m) for m in ("2026-03", "2026-04")],
+            "metrics": [engine.metrics(), engine.metrics(["P1", "P2"])],
+            "team_metrics": engine.team_metrics(),
+            "signed_in": engine.signed_in("2026-03"),
+            "late": engine.late_items(datetime(2027, 1, 1, tzinfo=UTC)),
+            "tasks": [engine.tasks(a) for a in _ARCHIVE_ACTORS],
+            "done": [engine.done(a) for a in _ARCHIVE_ACTORS],
+            "done_latest": [engine.done(a, n) for a in _ARCHIVE_ACTORS for n in (0, 1, 3, 8)],
+            "actor_events": [store.actor_events(a, n) for a in _ARCHIVE_ACTORS for n in (2, None)],
+            "commands": [store.command(f"create-{p}") for p in ids],
+            "timers": [store.timers(p) for p in ids],
+            "next_due": store.next_due(),
+        }
+        if hasattr(store, "project_heads"):
+            from approvalflow.stores.audit import verify_store
+
+            report = verify_store(store, timers_for=engine.timers_for)
+            found["heads"] = store.project_heads()
+            found["verify"] = (report.findings, report.projects, report.events, report.head)
+        return found
+
+    def test_every_read_answers_the_same_once_finished_projects_are_archived(
+        self, store: Store
+    ) -> None:
+        engine = self._projects(store)
+        assert [engine.project(p).stage for p in ("P1", "P3")] == ["effective", "withdrawn"]
+        before = self._reads(engine)
+        for project in ("P1", "P2", "P3"):
+            engine.archive(project, "2026_q1")
+        assert [store.archive_of(p) for p in ("P1", "P3", "P4")] == ["2026_q1", "2026_q1", None]
+        after = self._reads(engine)
+        assert after.keys() == before.keys()
+        for read in before:
+            assert after[read] == before[read], read
+        if "verify" in before:
+            assert before["verify"][0] == ()
+        # The live projects go on as before.
+        engine.execute("vote", "P4", "chair", {"vote": "approve"})
+        assert engine.project("P4").version == len(engine.history("P4"))
+
+    def test_a_command_on_an_archived_project_is_refused_and_changes_nothing(
+        self, store: Store
+    ) -> None:
+        from approvalflow.errors import ProjectArchived
+        from approvalflow.model import TimerChanges
+
+        engine = self._projects(store)
+        engine.archive("P1", "2026_q1")
+        history = engine.history("P1")
+        # The engine refuses what the stage refuses; the store refuses any commit at all.
+        state = engine.project("P1")
+        events, after = build_events(state, [("stage_changed", {"to": "production"})], T0)
+        with pytest.raises(ProjectArchived, match="P1 is archived"):
+            store.commit(
+                project="P1",
+                expected_version=state.version,
+                events=events,
+                timers=TimerChanges(),
+                notices=[],
+                command=None,
+                state=after,
+            )
+        with pytest.raises(ProjectArchived, match="P1 is archived"):
+            engine.execute("report_funds", "P1", "guo", {"amount": "1亿"})
+        assert engine.history("P1") == history
+        assert engine.project("P1").version == state.version
+        # A known command id still answers with its first result, and writes nothing.
+        again = engine.execute(
+            "create", "P1", "guo", self._fields("P1", "solar"), command_id="create-P1"
+        )
+        assert again.events and list(again.events) == history[: len(again.events)]
+        assert engine.history("P1") == history
+
+    def test_only_a_finished_project_is_archived(self, store: Store) -> None:
+        from approvalflow.errors import InvalidCommand, NotArchivable, UnknownProject
+
+        engine = self._projects(store)
+        with pytest.raises(NotArchivable, match=r"P4 is at decision\.meeting"):
+            engine.archive("P4", "2026_q1")
+        with pytest.raises(NotArchivable, match="P5 is at approved"):
+            engine.archive("P5", "2026_q1")
+        with pytest.raises(UnknownProject):
+            engine.archive("nope", "2026_q1")
+        with pytest.raises(InvalidCommand, match="archive name"):
+            engine.archive("P1", "2026-Q1")
+        engine.archive("P1", "2026_q1")
+        with pytest.raises(NotArchivable, match="archived already"):
+            engine.archive("P1", "2026_q2")
+        # The store keeps its own rule: a timer row left is refused too.
+        state = engine.project("P3")
+        store.commit(
+            project="P3",
+            expected_version=state.version,
+            events=[],
+            timers=TimerChanges(set=(Timer("P3", "stray", T0),)),
+            notices=[],
+            command=None,
+            state=state,
+        )
+        with pytest.raises(NotArchivable, match="timer"):
+            store.archive("P3", "2026_q1", state.version)
+        assert [store.archive_of(p) for p in ("P1", "P3", "P4")] == ["2026_q1", None, None]
+
+    def test_a_tampered_pack_is_caught_by_verify(self, store: Store) -> None:
+        if not hasattr(store, "project_heads"):
+            pytest.skip("the store keeps no audit chain")
+        from approvalflow.stores.audit import verify_store
+
+        engine = self._projects(store)
+        for project in ("P1", "P2", "P3"):
+            engine.archive(project, "2026_q1")
+        assert verify_store(store).ok
+        tamper_pack(store, "P1", edit=True)
+        tamper_pack(store, "P2", edit=False)
+        findings = {(f.project, f.what, f.where) for f in verify_store(store).findings}
+        assert ("P1", "chain", "its archive pack") in findings
+        assert ("P2", "chain", "its archive pack") in findings
+        assert {f[0] for f in findings} == {"P1", "P2"}
+
+
+def tamper_pack(store: Any, project: str, *, edit: bool) -> None:
+    """Change ``project``'s pack behind the store's back: ``edit`` rewrites its second event's
+    type in a pack that still unpacks; else the pack is cut short."""
+    import json
+    import zlib
+
+    sql = store._sql
+    with store._access:
+        (packed,) = store._connection.execute(sql.archived_pack, (project,)).fetchone()[:1]
+    if edit:
+        document = json.loads(zlib.decompress(bytes(packed)))
+        document["events"][1][1] = "stage_changed_by_hand"
+        new = zlib.compress(json.dumps(document).encode())
+    else:
+        new = bytes(packed)[: len(bytes(packed)) // 2]
+    p = "?" if sql.dialect == "sqlite" else "%s"
+    with store._access:
+        store._connection.execute(
+            f"UPDATE archives SET pack = {p} WHERE project = {p}", (new, project)
+        )
+        if sql.dialect == "sqlite":
+            store._connection.commit()
+
+
+class StoreConformance(PluginDataConformance, CountyConformance, ArchiveConformance):
     """What every store backend must do. Subclasses provide the ``store`` fixture."""
 
     max_events_folded_by_load: ClassVar[int] = 100
