@@ -28,7 +28,12 @@ from approvalflow.settings import Settings
 from approvalflow.states import TERMINAL
 from approvalflow.stores import Store
 from approvalflow.stores.projections import TaskRow
-from approvalflow.tasks import LATE_KINDS, late_of_rows, late_summary_of_rows
+from approvalflow.tasks import (
+    LATE_KINDS,
+    late_of_rows,
+    late_summary_of_groups,
+    late_summary_of_rows,
+)
 
 __all__ = ["ReadSide"]
 
@@ -171,19 +176,25 @@ class ReadSide:
 
     def late_summary(self, now: datetime | None = None, limit: int = 8) -> dict[str, list[LateDue]]:
         """``late_items`` by department and deadline, each deadline's count, cards and first
-        ``limit`` items (``rules.holdups.late_summary``), read from the task rows where the
-        store keeps them without a ``Holdup`` per item (``tasks.late_summary_of_rows``)."""
+        ``limit`` items (``rules.holdups.late_summary``), read where the store keeps task
+        rows from their groups (``Store.due_task_groups``: counted by the database, only
+        each group's first rows sent, ``tasks.late_summary_of_groups``), without a row or a
+        ``Holdup`` per item."""
         if limit < 0:
             raise ValueError(f"limit must be 0 or more, not {limit}")
         now = now or self.clock.now()
-        rows = self.store.due_task_rows(LATE_KINDS, now)
-        if rows is None:
-            return holdups_rule.late_summary(self.late_items(now), limit)
         rules = self.rules
 
         def settings_for(row: TaskRow) -> Settings:
             return rules.rules_for_fingerprint(row.fingerprint, row.project)
 
+        query = getattr(self.store, "due_task_groups", None)
+        groups = None if query is None else query(LATE_KINDS, now, limit)
+        if groups is not None:
+            return late_summary_of_groups(groups, settings_for, now, limit)
+        rows = self.store.due_task_rows(LATE_KINDS, now)
+        if rows is None:
+            return holdups_rule.late_summary(self.late_items(now), limit)
         return late_summary_of_rows(rows, settings_for, now, limit)
 
     def project_ids(self) -> list[str]:

@@ -38,7 +38,7 @@ from approvalflow.model import Event, Notice, Timer, TimerChanges
 from approvalflow.project import ProjectState
 
 if TYPE_CHECKING:
-    from approvalflow.stores.projections import TaskRow
+    from approvalflow.stores.projections import DueGroup, TaskRow
 
 __all__ = [
     "COUNTY_PATTERN",
@@ -192,6 +192,14 @@ class Store(Protocol):
         """Every task row of one of ``kinds`` whose deadline is at or before ``until``, every
         party's, in no set order (what the late items are read from); ``None`` when the
         store's read model keeps no task rows."""
+
+    def due_task_groups(
+        self, kinds: Collection[str], until: datetime, limit: int
+    ) -> list[DueGroup] | None:
+        """``due_task_rows`` grouped on ``projections.DUE_GROUP_COLUMNS``: each group's count
+        and its first ``max(limit, 1)`` rows by project and party, in no set order of groups
+        (the late board counts its items without a row each); ``None`` when the store's read
+        model keeps no task rows."""
 
     def actor_events(self, actor: str, newest: int | None = None) -> list[Event]:
         """Every event ``actor`` sent, or that was sent on their behalf (``by`` or

@@ -20,10 +20,12 @@ from approvalflow.stores.base import (
 )
 from approvalflow.stores.errors import checked_key
 from approvalflow.stores.projections import (
+    DueGroup,
     ReadModel,
     TaskRow,
     all_task_rows,
     default_read_model,
+    due_groups_of_rows,
     keeps_tasks,
 )
 from approvalflow.stores.serialization import to_epoch_us
@@ -321,6 +323,9 @@ class MemoryStore(MemoryTokens):
         return sorted(latest, key=lambda e: (e.project, e.version))
 
     def due_task_rows(self, kinds: Collection[str], until: datetime) -> list[TaskRow] | None:
+        return self._due_rows(kinds, until)
+
+    def _due_rows(self, kinds: Collection[str], until: datetime) -> list[TaskRow] | None:
         with self._lock:
             self._refresh()
             if not self._keeps_tasks:
@@ -334,6 +339,12 @@ class MemoryStore(MemoryTokens):
                 and row.deadline_us is not None
                 and row.deadline_us <= until_us
             ]
+
+    def due_task_groups(
+        self, kinds: Collection[str], until: datetime, limit: int
+    ) -> list[DueGroup] | None:
+        rows = self._due_rows(kinds, until)
+        return None if rows is None else due_groups_of_rows(rows, limit)
 
     def first_events(self, projects: Collection[str]) -> dict[str, Event]:
         events = self._events

@@ -23,6 +23,7 @@ Python (``ProjectionSQL.totals``). No report overflows.
 
 from __future__ import annotations
 
+import heapq
 import json
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
@@ -36,7 +37,9 @@ from approvalflow.stores.serialization import to_epoch_us
 
 __all__ = [
     "DEPARTMENT",
+    "DUE_GROUP_COLUMNS",
     "STAGE",
+    "DueGroup",
     "IntervalRow",
     "MilestoneRow",
     "Projection",
@@ -48,6 +51,7 @@ __all__ = [
     "TaskRow",
     "all_task_rows",
     "default_read_model",
+    "due_groups_of_rows",
     "interval_rows",
     "keeps_tasks",
     "projection_writes",
@@ -111,6 +115,61 @@ TASK_COLUMNS: tuple[str, ...] = TaskRow._fields
 TASK_KEY: tuple[str, ...] = ("project", "party", "kind", "department", "item", "command")
 """A task row's key: what identifies one item for one party (``item`` tells apart two items
 of one kind and department, as a rating of a branch and one of the stage: ``""`` otherwise)."""
+
+DUE_GROUP_COLUMNS: tuple[str, ...] = (
+    "kind",
+    "department",
+    "state",
+    "card",
+    "fingerprint",
+    "answered",
+    "cards",
+    "deadline_us",
+)
+"""The columns ``Store.due_task_groups`` groups the rows due by a moment on: the rows of one
+group read as the same late items but for their project (what ``tasks.late_summary_of_groups``
+needs to count them without a row each)."""
+
+
+@attrs.frozen(order=True)
+class DueGroup:
+    """The task rows due by a moment that agree on every one of ``DUE_GROUP_COLUMNS``: how
+    many there are, and the first of them by project and party (at least one)."""
+
+    count: int
+    first: tuple[TaskRow, ...]
+
+
+def due_groups_of_rows(rows: Iterable[TaskRow], limit: int) -> list[DueGroup]:
+    """``rows`` grouped on ``DUE_GROUP_COLUMNS``, each group's first ``max(limit, 1)`` rows by
+    project and party: what a store that keeps its rows in memory answers
+    ``due_task_groups`` with, and the SQL stores' query gives."""
+    by_key: dict[tuple[Any, ...], list[TaskRow]] = {}
+    for row in rows:
+        key = (
+            row.kind,
+            row.department,
+            row.state,
+            row.card,
+            row.fingerprint,
+            row.answered,
+            row.cards,
+            row.deadline_us,
+        )
+        found = by_key.get(key)
+        if found is None:
+            found = by_key[key] = []
+        found.append(row)
+    keep = max(limit, 1)
+    return [
+        DueGroup(len(found), tuple(heapq.nsmallest(keep, found, key=_project_party)))
+        for found in by_key.values()
+    ]
+
+
+def _project_party(row: TaskRow) -> tuple[str, str]:
+    return (row.project, row.party)
+
 
 SpanKey = tuple[str, str]
 """(kind, name): ``("stage", "approval")``, ``("department", "zj")``."""
@@ -398,6 +457,61 @@ class ProjectionSQL:
             f"SELECT {', '.join(TASK_COLUMNS)} FROM task_rows "
             f"WHERE county = {self._county} AND {where} AND deadline_us <= {p}",
             [*params, until_us],
+        )
+
+    def due_task_counts(self, kinds: Collection[str], until_us: int) -> tuple[str, list[Any]]:
+        """(``DUE_GROUP_COLUMNS``..., count) rows: the ``due_task_rows`` rows counted by group,
+        read from the ``task_rows_due`` index alone."""
+        group = ", ".join(DUE_GROUP_COLUMNS)
+        where, params = self._due_where(kinds, until_us)
+        return f"SELECT {group}, COUNT(*) FROM task_rows{where} GROUP BY {group}", params
+
+    def due_task_first(self, first: int) -> str:
+        """The first ``first`` rows of one group by project and party (SQLite: a range of the
+        ``task_rows_due`` index), its ``DUE_GROUP_COLUMNS`` values the parameters, in order."""
+        p = self._p
+        match = " AND ".join(
+            f"{column} IS {p}" if column == "card" else f"{column} = {p}"
+            for column in DUE_GROUP_COLUMNS
+        )
+        return (
+            f"SELECT {', '.join(TASK_COLUMNS)} FROM task_rows WHERE county = {self._county} "
+            f"AND {match} ORDER BY project, party LIMIT {int(first)}"
+        )
+
+    def due_task_groups(
+        self, kinds: Collection[str], until_us: int, first: int
+    ) -> tuple[str, list[Any]]:
+        """PostgreSQL: each group's count and first ``first`` rows in one statement (the
+        counts, then a lateral range of the index per group): (``TASK_COLUMNS``..., count)."""
+        group = ", ".join(DUE_GROUP_COLUMNS)
+        where, params = self._due_where(kinds, until_us)
+        match = " AND ".join(
+            f"t.{column} IS NOT DISTINCT FROM g.{column}"
+            if column == "card"
+            else f"t.{column} = g.{column}"
+            for column in DUE_GROUP_COLUMNS
+        )
+        columns = ", ".join(f"t.{column}" for column in TASK_COLUMNS)
+        return (
+            f"SELECT {columns}, g.due_count FROM (SELECT {group}, COUNT(*) AS due_count "
+            f"FROM task_rows{where} GROUP BY {group}) AS g CROSS JOIN LATERAL "
+            f"(SELECT * FROM task_rows AS t WHERE t.county = {self._county} AND {match} "
+            f"ORDER BY t.project, t.party LIMIT {int(first)}) AS t",
+            params,
+        )
+
+    def _due_where(self, kinds: Collection[str], until_us: int) -> tuple[str, list[Any]]:
+        p = self._p
+        if self.dialect == "sqlite":
+            kind = f"kind IN (SELECT value FROM json_each({p}))"
+            params: list[Any] = [_json_list(kinds)]
+        else:
+            kind = f"kind = ANY({p})"
+            params = [list(kinds)]
+        return (
+            f" WHERE county = {self._county} AND deadline_us <= {p} AND {kind}",
+            [until_us, *params],
         )
 
     def task_rows(self, parties: Collection[str]) -> tuple[str, list[Any]]:

@@ -54,6 +54,8 @@ from approvalflow.stores.base import (
 from approvalflow.stores.cache import StateCache
 from approvalflow.stores.errors import StoreError, StoreNotFound, UnstorableValue, checked_key
 from approvalflow.stores.projections import (
+    DUE_GROUP_COLUMNS,
+    DueGroup,
     Projection,
     ProjectionSQL,
     ProjectionWrites,
@@ -1046,6 +1048,47 @@ class SQLStore(SQLTokens):
         with self._access:
             rows = self._connection.execute(statement, params).fetchall()
         return [task_row(row) for row in rows]
+
+    def due_task_groups(
+        self, kinds: Collection[str], until: datetime, limit: int
+    ) -> list[DueGroup] | None:
+        if not keeps_tasks(self._read_model):
+            return None
+        if not kinds:
+            return []
+        reports = self._sql.projections
+        first, until_us = max(limit, 1), to_epoch_us(until)
+        if reports.dialect == "sqlite":
+            # Local calls: the counts from the index, then a range of it per group.
+            counts, params = reports.due_task_counts(kinds, until_us)
+            each = reports.due_task_first(first)
+            with self._access:
+                found = self._connection.execute(counts, params).fetchall()
+                return [
+                    DueGroup(
+                        int(count),
+                        tuple(
+                            task_row(row)
+                            for row in self._connection.execute(each, group).fetchall()
+                        ),
+                    )
+                    for *group, count in found
+                ]
+        statement, params = reports.due_task_groups(kinds, until_us, first)
+        with self._access:
+            rows = self._connection.execute(statement, params).fetchall()
+        groups: dict[tuple[Any, ...], tuple[int, list[TaskRow]]] = {}
+        for *columns, count in rows:
+            row = task_row(columns)
+            key = tuple(getattr(row, column) for column in DUE_GROUP_COLUMNS)
+            held = groups.get(key)
+            if held is None:
+                held = groups[key] = (int(count), [])
+            held[1].append(row)
+        return [
+            DueGroup(count, tuple(sorted(first_rows, key=lambda r: (r.project, r.party))))
+            for count, first_rows in groups.values()
+        ]
 
     def first_events(self, projects: Collection[str]) -> dict[str, Event]:
         if not projects:
