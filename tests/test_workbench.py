@@ -503,6 +503,28 @@ class TestPages:
         bad = browser.client.get("/metrics", params={"month": "2026-3"})
         assert bad.status_code == 422 and "InvalidCommand" in bad.text
 
+    def test_the_metrics_page_shows_the_rates_by_team_and_month(self, browser: Browser) -> None:
+        """The team × month table: a cell per month a team signed in, its four rates and the
+        amount in 亿/万, read from the counts (the same figures as the month's own page)."""
+        county = browser.county
+        county.to_approval("P1")  # signed in 2026-03
+        county.do("report_funds", "P1", "guo", amount="6000万")
+        county.do("terminate", "P1", "huang", reason="不再推进")
+        browser.sign_in("guo")
+        page = browser.client.get("/metrics").text
+        table = page[page.index('class="metrics team-months"') :]
+        assert '<th scope="col">2026-03</th>' in table
+        row = table[table.index('<tr data-cohort-team="light_alloy">') :]
+        row = row[: row.index("</tr>")]
+        assert '<td data-month="2026-03">' in row
+        assert "签约 1 个 · 15亿" in row
+        assert "开工 0.0% · 投产 0.0%" in row
+        assert "到位 4.0% · 履约 0.0%" in row  # terminated: no longer performing
+        march = browser.client.get("/metrics", params={"month": "2026-03"}).text
+        assert "<td>4.0%</td>" in march
+        before = browser.client.get("/metrics", params={"month": "2026-02"}).text
+        assert "team-months" not in before  # nothing signed up to February
+
     def test_a_county_command_shows_its_title_on_its_form(self, tmp_path: Path) -> None:
         """A plugin command's ``CommandSpec.title`` is what its button says."""
         from approvalflow.plugin import CommandSpec, Party

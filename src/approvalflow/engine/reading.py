@@ -21,7 +21,7 @@ from approvalflow.rules import lifecycle, metrics, stages, timers
 from approvalflow.rules import points as points_rule
 from approvalflow.rules import preview as preview_rule
 from approvalflow.rules.holdups import Holdup, LateDue
-from approvalflow.rules.metrics import MetricInputs
+from approvalflow.rules.metrics import MetricInputs, TeamMonthCounts
 from approvalflow.rules.points import LeaderboardRow
 from approvalflow.rules.preview import Preview
 from approvalflow.settings import Settings
@@ -330,6 +330,20 @@ class ReadSide:
             inputs = query(_chosen(ids))
         return inputs
 
+    def team_month_counts(self) -> dict[tuple[str, str | None], TeamMonthCounts]:
+        """Each team's counts by signing month (``rules.metrics.team_month_counts``), read
+        from the store's ``team_month_counts`` where it keeps them exactly, else from every
+        project's state."""
+        query = getattr(self.store, "team_month_counts", None)
+        rows = None if query is None else query()
+        if rows is None:
+            return metrics.team_month_counts(self.projects())
+        found = {
+            (team, month or None): TeamMonthCounts(*values)
+            for (team, month), (_, _, *values) in rows.items()
+        }
+        return dict(sorted(found.items(), key=lambda item: _team_month_order(item[0])))
+
     def command_names(self) -> list[str]:
         return sorted(self.definition.commands)
 
@@ -346,6 +360,10 @@ class ReadSide:
                 or spec.stage_trigger in triggers
             )
         )
+
+
+def _team_month_order(key: tuple[str, str | None]) -> tuple[str, bool, str]:
+    return (key[0], key[1] is None, key[1] or "")
 
 
 def _check_month(month: object) -> None:

@@ -39,7 +39,7 @@ from approvalflow.calendar import format_local, to_local
 from approvalflow.engine import Engine
 from approvalflow.errors import ApprovalflowError, InvalidCommand, NotAuthorized
 from approvalflow.money import format_amount
-from approvalflow.rules.metrics import MetricInputs, metrics_from_inputs
+from approvalflow.rules.metrics import TeamMonthCounts
 from approvalflow.server.auth import Authenticator, Caller
 from approvalflow.server.names import Names
 from approvalflow.server.problems import status_for
@@ -719,12 +719,17 @@ def workbench_handlers(
         session, made = found
         if month is not None and not _valid_month(month):
             return refused(request, session, InvalidCommand(f"month takes YYYY-MM, not {month!r}"))
-        # One grouped query: the county's inputs are the sum of its teams' (every project has
-        # a team), so the page reads the intervals once.
-        inputs = engine.team_metric_inputs(month=month)
-        calendar = engine.calendar
-        overall = metrics_from_inputs(sum(inputs.values(), MetricInputs()), calendar)
-        teams = [(team, metrics_from_inputs(found, calendar)) for team, found in inputs.items()]
+        # The counts the commits keep, by team and signing month (Engine.team_month_counts):
+        # a few hundred rows, whatever the number of projects. The county's row is the sum of
+        # its teams' (every project has a team).
+        counts = engine.team_month_counts()
+        by_team: dict[str, TeamMonthCounts] = {}
+        for (team, signed_in), found in counts.items():
+            if month is None or signed_in == month:
+                by_team[team] = by_team.get(team, TeamMonthCounts()) + found
+        overall = sum(by_team.values(), TeamMonthCounts()).figures()
+        teams = [(team, found.figures()) for team, found in by_team.items()]
+        table = _team_month_table(counts, month or to_local(engine.clock.now()).strftime("%Y-%m"))
         extra = {}
         if engine.plugin_manager.hook.approvalflow_metrics.get_hookimpls():
             extra = {k: v for k, v in engine.metrics(month=month).items() if k not in overall}
@@ -737,6 +742,7 @@ def workbench_handlers(
             overall=overall,
             teams=teams,
             fulfilment=fulfilment,
+            table=table,
             month=month,
             this_month=to_local(engine.clock.now()).strftime("%Y-%m"),
             previous=_shift_month(month, -1) if month else None,
@@ -873,6 +879,28 @@ def _points_by_milestone(engine: Engine, month: str, teams: Sequence[str]) -> di
         "kinds": kinds,
         "labels": [MILESTONE_NAMES.get(kind, kind) for kind in kinds],
         "series": {kind: [found.get(team, {}).get(kind, 0) for team in teams] for kind in kinds},
+    }
+
+
+_TABLE_MONTHS = 12
+"""The team × month table shows at most this many months, the chosen one last."""
+
+
+def _team_month_table(
+    counts: Mapping[tuple[str, str | None], TeamMonthCounts], last: str
+) -> dict[str, Any]:
+    """The four rates of each team's projects signed in each month (D258), for the months up
+    to ``last`` with a signing, at most ``_TABLE_MONTHS`` of them: a row per team, a cell per
+    month (``None`` where the team signed nothing that month)."""
+    months = sorted({m for (_, m) in counts if m is not None and m <= last})[-_TABLE_MONTHS:]
+    chosen = set(months)
+    cells: dict[str, dict[str, dict[str, Any]]] = {}
+    for (team, signed_in), found in counts.items():
+        if signed_in in chosen and found.signed_count:
+            cells.setdefault(team, {})[str(signed_in)] = found.figures()
+    return {
+        "months": months,
+        "rows": [(team, [cells[team].get(m) for m in months]) for team in sorted(cells)],
     }
 
 

@@ -38,7 +38,7 @@ from approvalflow.model import Event, Notice, Timer, TimerChanges
 from approvalflow.project import ProjectState
 
 if TYPE_CHECKING:
-    from approvalflow.stores.projections import DueGroup, TaskRow
+    from approvalflow.stores.projections import CountsRow, DueGroup, TaskRow
 
 __all__ = [
     "COUNTY_PATTERN",
@@ -182,6 +182,12 @@ class Store(Protocol):
 
     def team_metric_inputs(self, projects: Collection[str] | None = None) -> dict[str, Any]:
         """``metric_inputs`` per team, for every team with a project (among ``projects``)."""
+
+    def team_month_counts(self) -> dict[tuple[str, str], CountsRow] | None:
+        """Every team's counts by the month its projects were signed in (``""``: not signed),
+        as the read model gives them (``Projection.counts``), keyed by (team, month): what
+        the commits added up, for every key with a project; ``None`` when the store cannot
+        answer exactly (a read model that keeps no counts, a sum past SQLite's 64 bits)."""
 
     def task_rows(self, parties: Collection[str]) -> list[TaskRow] | None:
         """Every task row kept under one of ``parties`` (each project's open items as its

@@ -20,9 +20,11 @@ from approvalflow.stores.base import (
 )
 from approvalflow.stores.errors import checked_key
 from approvalflow.stores.projections import (
+    CountsRow,
     DueGroup,
     ReadModel,
     TaskRow,
+    added_counts,
     all_task_rows,
     default_read_model,
     due_groups_of_rows,
@@ -367,6 +369,17 @@ class MemoryStore(MemoryTokens):
         return {
             team: model.metric_inputs_of_states(states) for team, states in sorted(by_team.items())
         }
+
+    def team_month_counts(self) -> dict[tuple[str, str], CountsRow] | None:
+        model = self._read_model
+        found: dict[tuple[str, str], CountsRow] = {}
+        for state in self._chosen():
+            row = model.projection(state).counts
+            if row is None:
+                return None
+            key = (row[0], row[1])
+            found[key] = added_counts(found.get(key), row)
+        return found
 
     def recorded_plugins(self) -> tuple[str, ...]:
         return tuple(self._plugins)

@@ -39,6 +39,7 @@ __all__ = [
     "DEPARTMENT",
     "DUE_GROUP_COLUMNS",
     "STAGE",
+    "CountsRow",
     "DueGroup",
     "IntervalRow",
     "MilestoneRow",
@@ -49,7 +50,9 @@ __all__ = [
     "Summary",
     "SummaryRow",
     "TaskRow",
+    "added_counts",
     "all_task_rows",
+    "counts_deltas",
     "default_read_model",
     "due_groups_of_rows",
     "interval_rows",
@@ -171,6 +174,10 @@ def _project_party(row: TaskRow) -> tuple[str, str]:
     return (row.project, row.party)
 
 
+CountsRow = tuple[str, str, int, int, int, int, int, int, int]
+"""A ``team_month_counts`` row or one project's part of it: team, month (``""``: not signed),
+projects, signed, signed amount, started, producing, performing, funds."""
+
 SpanKey = tuple[str, str]
 """(kind, name): ``("stage", "approval")``, ``("department", "zj")``."""
 
@@ -198,6 +205,8 @@ class Projection(NamedTuple):
     summary: Summary
     spans: dict[SpanKey, tuple[datetime, datetime]]
     tasks: Mapping[str, tuple[TaskRow, ...]] | None = None
+    counts: CountsRow | None = None
+    """The project's own row of ``team_month_counts`` (``None``: its read model keeps none)."""
 
 
 class ReadModel(Protocol):
@@ -289,8 +298,8 @@ class ProjectionWrites:
     all of the project's intervals first), ``delete_intervals``, ``intervals`` (upserts),
     ``summary`` (an upsert, or ``None`` when unchanged), ``milestones`` (inserts that keep an
     existing row), then the task rows: ``clear_tasks`` (delete all of the project's first),
-    ``delete_tasks`` (keys, ``TASK_KEY``), ``tasks`` (inserts). Only the task rows that differ
-    from the old projection's are written."""
+    ``delete_tasks`` (keys, ``TASK_KEY``), ``tasks`` (inserts), and ``counts``. Only the task
+    rows that differ from the old projection's are written."""
 
     clear_intervals: bool
     delete_intervals: list[tuple[str, str, str]]
@@ -300,6 +309,8 @@ class ProjectionWrites:
     clear_tasks: bool = False
     delete_tasks: list[tuple[str, ...]] = attrs.field(factory=list)
     tasks: list[TaskRow] = attrs.field(factory=list)
+    counts: list[CountsRow] = attrs.field(factory=list)
+    """What to add to ``team_month_counts`` (upserts that add: the new counts less the old)."""
 
 
 def projection_writes(
@@ -310,15 +321,20 @@ def projection_writes(
     events: Sequence[Event],
     *,
     created: bool,
+    before: Projection | None = None,
 ) -> ProjectionWrites:
     """The writes that take the project's rows from ``old`` to ``new``.
 
     ``old`` is the projection of the state at the version the commit starts from, or ``None``
     when the store does not know it: then everything is written (the intervals cleared first,
-    unless the commit ``created`` the project).
+    unless the commit ``created`` the project). The counts are the new projection's less
+    the old one's, or ``before``'s (the state at that version, read by the store) when the
+    store does not know ``old``.
     """
     team = new.summary.team
     milestones = read_model.milestone_rows(project, team, events)
+    was = old if old is not None else before
+    counts = counts_deltas(None if created or was is None else was.counts, new.counts)
     if old is None:
         return ProjectionWrites(
             not created,
@@ -328,6 +344,7 @@ def projection_writes(
             milestones,
             clear_tasks=not created and new.tasks is not None,
             tasks=all_task_rows(new),
+            counts=counts,
         )
     deleted = [(project, kind, name) for (kind, name) in old.spans if (kind, name) not in new.spans]
     changed = [
@@ -336,7 +353,7 @@ def projection_writes(
         if old.spans.get(key) != span
     ]
     summary = summary_row(project, new.summary) if new.summary != old.summary else None
-    writes = ProjectionWrites(False, deleted, changed, summary, milestones)
+    writes = ProjectionWrites(False, deleted, changed, summary, milestones, counts=counts)
     new_parts, old_parts = new.tasks, old.tasks
     if new_parts is None or new_parts is old_parts:
         return writes
@@ -344,15 +361,43 @@ def projection_writes(
         writes.tasks.extend(all_task_rows(new))
         return attrs.evolve(writes, clear_tasks=True)
     for key in new_parts.keys() | old_parts.keys():
-        before, after = old_parts.get(key, ()), new_parts.get(key, ())
-        if before is after or before == after:
+        old_rows, new_rows = old_parts.get(key, ()), new_parts.get(key, ())
+        if old_rows is new_rows or old_rows == new_rows:
             continue
-        gone, came = set(before), set(after)
+        gone, came = set(old_rows), set(new_rows)
         writes.delete_tasks.extend(
             (r.project, r.party, r.kind, r.department, r.item, r.command) for r in gone - came
         )
         writes.tasks.extend(came - gone)
     return writes
+
+
+def counts_deltas(old: CountsRow | None, new: CountsRow | None) -> list[CountsRow]:
+    """The rows to add to ``team_month_counts`` to take a project's part from ``old`` to
+    ``new``: none when they are the same, else ``new`` less ``old``, one row a key."""
+    if old == new:
+        return []
+    found: dict[tuple[str, str], list[int]] = {}
+    for row, sign in ((old, -1), (new, 1)):
+        if row is None:
+            continue
+        team, month, *values = row
+        total = found.setdefault((team, month), [0] * len(values))
+        for i, value in enumerate(values):
+            total[i] += sign * value
+    return [
+        (team, month, *values)  # type: ignore[misc]
+        for (team, month), values in sorted(found.items())
+        if any(values)
+    ]
+
+
+def added_counts(held: CountsRow | None, row: CountsRow) -> CountsRow:
+    """``row`` added to ``held``, a row of the same team and month (or ``None``)."""
+    if held is None:
+        return row
+    team, month, *values = held
+    return (team, month, *(a + b for a, b in zip(values, row[2:], strict=True)))  # type: ignore[return-value]
 
 
 def all_task_rows(projection: Projection) -> list[TaskRow]:
@@ -415,7 +460,23 @@ class ProjectionSQL:
             f"INSERT INTO task_rows (county, {', '.join(TASK_COLUMNS)}) "
             f"VALUES ({c}, {', '.join([p] * len(TASK_COLUMNS))})"
         )
+        counted = ("projects", "signed", "signed_amount", "started", "producing")
+        added = ", ".join(
+            f"{column} = team_month_counts.{column} + excluded.{column}"
+            for column in (*counted, "performing", "funds")
+        )
+        self.add_counts = (
+            "INSERT INTO team_month_counts (county, team, month, projects, signed, "
+            "signed_amount, started, producing, performing, funds) "
+            f"VALUES ({c}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}) "
+            f"ON CONFLICT (county, team, month) DO UPDATE SET {added}"
+        )
+        self.team_month_counts = (
+            "SELECT team, month, projects, signed, signed_amount, started, producing, "
+            f"performing, funds FROM team_month_counts WHERE {mine} AND projects <> 0"
+        )
         self.clear_all = [
+            f"DELETE FROM team_month_counts WHERE {mine}",
             f"DELETE FROM milestones WHERE {mine}",
             f"DELETE FROM project_summaries WHERE {mine}",
             f"DELETE FROM intervals WHERE {mine}",
@@ -441,7 +502,27 @@ class ProjectionSQL:
             out.append((self.delete_task, writes.delete_tasks))
         if writes.tasks:
             out.append((self.insert_task, writes.tasks))
+        if writes.counts:
+            out.append((self.add_counts, [self.counts_params(row) for row in writes.counts]))
         return out
+
+    def counts_params(self, row: CountsRow) -> Sequence[Any]:
+        """``add_counts``' parameters for ``row`` (SQLite: an amount past 64 bits as its text,
+        which the sum turns into a float: ``team_month_counts`` then refuses to answer)."""
+        if self.dialect != "sqlite":
+            return row
+        team, month, projects, signed, amount, started, producing, performing, funds = row
+        return (
+            team,
+            month,
+            projects,
+            signed,
+            sqlite_amount(amount),
+            started,
+            producing,
+            performing,
+            sqlite_amount(funds),
+        )
 
     def due_task_rows(self, kinds: Collection[str], until_us: int) -> tuple[str, list[Any]]:
         """Every ``task_rows`` row of one of ``kinds`` whose deadline is at or before

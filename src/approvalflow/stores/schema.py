@@ -291,6 +291,27 @@ TASK_ROWS_TABLE_V7 = attrs.evolve(
 )
 """The task rows as schema version 7 made them, before version 12 gave them ``state``."""
 
+TEAM_MONTH_COUNTS_TABLE_V13 = Table(
+    "team_month_counts",
+    (
+        _c("team", "text"),
+        _c("month", "text"),
+        _c("projects", "bigint"),
+        _c("signed", "bigint"),
+        _c("signed_amount", "amount"),
+        _c("started", "bigint"),
+        _c("producing", "bigint"),
+        _c("performing", "bigint"),
+        _c("funds", "amount"),
+    ),
+    primary_key=("team", "month"),
+    without_rowid=True,
+)
+"""The metrics page's counts (schema version 13): per team and month a project was signed in
+(``""``: not signed), how many projects, signed, started, producing and still performing, and
+the signed amount and funds in place, each commit adding what it changed
+(``approvalflow.readmodels``)."""
+
 TASK_INDEXES: tuple[Index, ...] = (
     # What an actor did (已办): their events, sent by them or on their behalf. Partial: a timer's
     # events have no sender and most have no principal, and an entry not kept costs no write.
@@ -505,7 +526,7 @@ default (``base.DEFAULT_COUNTY``) is for rows written by hand or by a bulk load,
 PostgreSQL's row-level security a row of the default county is refused to any other county's
 connection all the same."""
 
-COUNTY_TABLES: tuple[str, ...] = (
+_V12_COUNTY_TABLES: tuple[str, ...] = (
     "events",
     "snapshots",
     "projects",
@@ -521,6 +542,9 @@ COUNTY_TABLES: tuple[str, ...] = (
     "plugins",
     "checkpoints",
 )
+"""The tables of county data as schema version 12 left them (what steps 9 and 12 wall)."""
+
+COUNTY_TABLES: tuple[str, ...] = (*_V12_COUNTY_TABLES, "team_month_counts")
 """The tables of county data (schema version 9): each row under its county, read and written
 through a county's view only, and behind PostgreSQL's row-level security (``county_wall``)."""
 
@@ -586,16 +610,19 @@ def _compact(table: Table) -> Table:
     return table
 
 
-TABLES: tuple[Table, ...] = tuple(
-    # The token table is not a county table: schema 10 gives it a nullable county of its own
-    # (``TOKEN_COUNTY_COLUMN``).
-    API_TOKENS_TABLE
-    if table is API_TOKENS_TABLE_V6
-    # Schema 12's task rows keep the branch's state.
-    else _with_county(TASK_ROWS_TABLE)
-    if table.name == "task_rows"
-    else _compact(table)
-    for table in V9_TABLES
+TABLES: tuple[Table, ...] = (
+    *(
+        # The token table is not a county table: schema 10 gives it a nullable county of its own
+        # (``TOKEN_COUNTY_COLUMN``).
+        API_TOKENS_TABLE
+        if table is API_TOKENS_TABLE_V6
+        # Schema 12's task rows keep the branch's state.
+        else _with_county(TASK_ROWS_TABLE)
+        if table.name == "task_rows"
+        else _compact(table)
+        for table in V9_TABLES
+    ),
+    _with_county(TEAM_MONTH_COUNTS_TABLE_V13),
 )
 """The current tables."""
 
@@ -674,14 +701,14 @@ def create_statements(dialect: Dialect) -> list[str]:
     return statements
 
 
-def county_wall_statements() -> list[str]:
+def county_wall_statements(tables: Sequence[str] | None = None) -> list[str]:
     """PostgreSQL's row-level security on every county table: a row is seen, and may be
     written, only under a connection whose ``approvalflow.county`` setting is its county (an
     unset setting matches no row). ``FORCE``: the tables' owner is held too, so only a
     superuser or a role with ``BYPASSRLS`` passes."""
     check = f"county = current_setting('{COUNTY_SETTING}', true)"
     statements: list[str] = []
-    for table in COUNTY_TABLES:
+    for table in COUNTY_TABLES if tables is None else tables:
         statements += [
             f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY",
             f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY",
@@ -821,7 +848,7 @@ def _counties_ddl(dialect: Dialect) -> list[str]:
     statements: list[str] = [_table_ddl(COUNTIES_TABLE, dialect)]
     if dialect == "sqlite":
         # SQLite changes no key in place: each table is copied into its new shape.
-        for name in COUNTY_TABLES:
+        for name in _V12_COUNTY_TABLES:
             table = current[name]
             columns = ", ".join(c.name for c in table.columns if c.name != "county")
             statements += [
@@ -833,7 +860,7 @@ def _counties_ddl(dialect: Dialect) -> list[str]:
             ]
     else:
         old = {table.name: table for table in V8_TABLES}
-        for name in COUNTY_TABLES:
+        for name in _V12_COUNTY_TABLES:
             table = current[name]
             # A constant default: PostgreSQL adds the column without rewriting the table.
             statements.append(
@@ -860,7 +887,7 @@ def _counties_ddl(dialect: Dialect) -> list[str]:
         "'migrated' FROM projects WHERE true ON CONFLICT (county) DO NOTHING"
     )
     if dialect == "postgresql":
-        statements += county_wall_statements()
+        statements += county_wall_statements(_V12_COUNTY_TABLES)
     return statements
 
 
@@ -878,18 +905,31 @@ def _late_items_ddl(dialect: Dialect) -> list[str]:
         *(_index_ddl(index) for index in current),
     ]
     if dialect == "postgresql":
-        statements += county_wall_statements()
+        statements += county_wall_statements(_V12_COUNTY_TABLES)
     return statements
 
 
 def _pages_ddl(dialect: Dialect) -> list[str]:
-    """Schema version 13: the late board's index of the task rows with a deadline, written
-    out here (not read from ``INDEXES``) so that a later change to it takes a step of its own."""
-    return [
+    """Schema version 13: the late board's index of the task rows with a deadline, and the
+    metrics page's counts by team and month (filled by the rebuild; walled on PostgreSQL).
+    Written out here, not read from ``INDEXES`` or ``TABLES``, so that a later change to
+    either takes a step of its own."""
+    check = f"county = current_setting('{COUNTY_SETTING}', true)"
+    statements = [
         "CREATE INDEX IF NOT EXISTS task_rows_due ON task_rows (county, deadline_us, kind, "
         "department, state, card, fingerprint, answered, cards, project, party) "
-        "WHERE deadline_us IS NOT NULL"
+        "WHERE deadline_us IS NOT NULL",
+        "DROP TABLE IF EXISTS team_month_counts",
+        _table_ddl(_with_county(TEAM_MONTH_COUNTS_TABLE_V13), dialect),
     ]
+    if dialect == "postgresql":
+        statements += [
+            "ALTER TABLE team_month_counts ENABLE ROW LEVEL SECURITY",
+            "ALTER TABLE team_month_counts FORCE ROW LEVEL SECURITY",
+            "DROP POLICY IF EXISTS county_wall ON team_month_counts",
+            f"CREATE POLICY county_wall ON team_month_counts USING ({check}) WITH CHECK ({check})",
+        ]
+    return statements
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -966,7 +1006,12 @@ MIGRATIONS: tuple[Migration, ...] = (
         rebuild_projections=True,
     ),
     # Self-contained (its own statements, its own index): it may be renumbered.
-    Migration(13, "task_rows_due: the late board's index of the task rows due", _pages_ddl),
+    Migration(
+        13,
+        "task_rows_due (the late board's index) and team_month_counts (the metrics' counts)",
+        _pages_ddl,
+        rebuild_projections=True,
+    ),
 )
 """Every step after version 1, in order. Add one with each change to ``TABLES``."""
 

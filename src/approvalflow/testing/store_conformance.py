@@ -483,6 +483,7 @@ _READS: dict[str, Callable[[Store], Any]] = {
     "recorded_plugins": lambda s: s.recorded_plugins(),
     "milestone_projects": lambda s: s.milestone_projects("decided", "2026-07"),
     "due_task_rows": lambda s: sorted(s.due_task_rows([k.name for k in ITEM_KINDS], _FAR) or ()),
+    "team_month_counts": lambda s: s.team_month_counts(),
     "due_task_groups": lambda s: sorted(
         s.due_task_groups([k.name for k in ITEM_KINDS], _FAR, 8) or ()
     ),
