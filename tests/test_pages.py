@@ -79,6 +79,10 @@ class TestMigrationThirteen:
         connection = sqlite3.connect(path)
         with connection:
             connection.execute("DROP INDEX task_rows_due")
+            connection.execute("DROP INDEX milestones_by_month_kind")
+            connection.execute(
+                "CREATE INDEX milestones_by_month ON milestones (county, month, team, points)"
+            )
             connection.execute("UPDATE meta SET schema_version = 12")
         connection.close()
         store = SQLiteStore(path)
@@ -90,6 +94,8 @@ class TestMigrationThirteen:
                 )
             }
             assert schema.TASK_ROWS_DUE_INDEX.name in names
+            assert schema.MILESTONES_BY_MONTH_KIND_INDEX.name in names
+            assert "milestones_by_month" not in names
         finally:
             store.close()
         reopened = County(settings=SMALL, store=SQLiteStore(path))
@@ -107,7 +113,7 @@ class TestMigrationThirteen:
         (step,) = [m for m in schema.MIGRATIONS if m.version == 13]
         made = set(step.statements(dialect))
         created = schema.create_statements(dialect)
-        for name in ("task_rows_due", "team_month_counts ("):
+        for name in ("task_rows_due", "milestones_by_month_kind", "team_month_counts ("):
             (statement,) = [s for s in created if name in s and not s.startswith("ALTER")]
             assert statement in made
         assert step.rebuild_projections

@@ -447,7 +447,7 @@ class ProjectionSQL:
             "ON CONFLICT (county, project, kind, name) DO UPDATE "
             "SET team = excluded.team, start_day = excluded.start_day, end_day = excluded.end_day"
         )
-        # The projects that reached a milestone in a month (``milestones_by_month``).
+        # The projects that reached a milestone in a month (``milestones_by_month_kind``).
         self.milestone_projects = (
             f"SELECT project FROM milestones WHERE {mine} AND month = {p} AND milestone = {p} "
             "ORDER BY project"

@@ -98,6 +98,7 @@ __all__ = [
     "COUNTY_TABLES",
     "INDEXES",
     "MIGRATIONS",
+    "MILESTONES_BY_MONTH_KIND_INDEX",
     "OUTBOX_CLAIM_COLUMNS",
     "PLUGINS_TABLE",
     "PROJECTION_INDEXES",
@@ -655,7 +656,18 @@ TASK_ROWS_DUE_INDEX = Index(
 rows from this index alone (schema version 13). Partial: an item without a deadline (most are)
 costs no write."""
 
-INDEXES: tuple[Index, ...] = (*_V12_INDEXES, TASK_ROWS_DUE_INDEX)
+MILESTONES_BY_MONTH_KIND_INDEX = Index(
+    "milestones_by_month_kind", "milestones", ("county", "month", "team", "milestone", "points")
+)
+"""The leaderboard's three sums of a month (points by team this month and last, and by team
+and milestone) each read from this index alone (schema version 13, in place of
+``milestones_by_month``, which lacked the milestone: one b-tree a commit, as before)."""
+
+INDEXES: tuple[Index, ...] = (
+    *(index for index in _V12_INDEXES if index.name != "milestones_by_month"),
+    TASK_ROWS_DUE_INDEX,
+    MILESTONES_BY_MONTH_KIND_INDEX,
+)
 """The current indexes: each led by the county, so a county's lookup is one range."""
 
 COUNTY_SETTING = "approvalflow.county"
@@ -910,8 +922,9 @@ def _late_items_ddl(dialect: Dialect) -> list[str]:
 
 
 def _pages_ddl(dialect: Dialect) -> list[str]:
-    """Schema version 13: the late board's index of the task rows with a deadline, and the
-    metrics page's counts by team and month (filled by the rebuild; walled on PostgreSQL).
+    """Schema version 13: the late board's index of the task rows with a deadline, the
+    leaderboard's index of the milestones by month with their kind, and the metrics page's
+    counts by team and month (filled by the rebuild; walled on PostgreSQL).
     Written out here, not read from ``INDEXES`` or ``TABLES``, so that a later change to
     either takes a step of its own."""
     check = f"county = current_setting('{COUNTY_SETTING}', true)"
@@ -919,6 +932,9 @@ def _pages_ddl(dialect: Dialect) -> list[str]:
         "CREATE INDEX IF NOT EXISTS task_rows_due ON task_rows (county, deadline_us, kind, "
         "department, state, card, fingerprint, answered, cards, project, party) "
         "WHERE deadline_us IS NOT NULL",
+        "DROP INDEX IF EXISTS milestones_by_month",
+        "CREATE INDEX IF NOT EXISTS milestones_by_month_kind ON milestones "
+        "(county, month, team, milestone, points)",
         "DROP TABLE IF EXISTS team_month_counts",
         _table_ddl(_with_county(TEAM_MONTH_COUNTS_TABLE_V13), dialect),
     ]
@@ -1008,7 +1024,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     # Self-contained (its own statements, its own index): it may be renumbered.
     Migration(
         13,
-        "task_rows_due (the late board's index) and team_month_counts (the metrics' counts)",
+        "task_rows_due (the late board's index), milestones_by_month_kind (the leaderboard's) "
+        "and team_month_counts (the metrics' counts)",
         _pages_ddl,
         rebuild_projections=True,
     ),
