@@ -248,6 +248,29 @@ class TestMyTasks:
             assert 'data-kind="rectify" data-item="approval.two"' in done.text
         store.close()
 
+    def test_a_refused_rectification_shows_its_error_once_under_its_own_form(
+        self, tmp_path: Path
+    ) -> None:
+        """Two rectify forms of one project: a refusal of one shows under that form alone,
+        not under both (nor again above the list)."""
+        from builders import TWO_STAGES
+
+        store = open_store(f"sqlite:///{tmp_path / 'county.db'}", create=True)
+        county = County(settings=TWO_STAGES, store=store)
+        county.to_two_rectifications("P1")
+        with TestClient(_app(county, settings=TWO_STAGES)) as client:
+            browser = Browser(client, county)
+            browser.sign_in("o_zj")
+            for back in ("tasks", "project"):
+                refused = browser.do("P1", "rectify", item="approval.two", text="", back=back)
+                assert refused.status_code != 200
+                page = refused.text
+                assert page.count("未能办理：") == 1, back
+                form = page[page.index('<input type="hidden" name="item" value="approval.two">') :]
+                form = form[: form.index("</form>")]
+                assert "未能办理：" in form, back
+        store.close()
+
     def test_a_person_sees_only_their_own_tasks(self, browser: Browser) -> None:
         county = browser.county
         county.to_pre_review("P1")

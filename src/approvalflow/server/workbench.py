@@ -625,6 +625,9 @@ def workbench_handlers(
             shown = {
                 "project": project_id,
                 "command": command,
+                # A rated item's forms share project and command: the item tells them apart, so
+                # the refusal shows under the one form that was posted.
+                "item": str(data.get("item") or ""),
                 "code": error.code,
                 "message": error.message,
             }
@@ -839,7 +842,10 @@ def _workflow_svg(engine: Engine, state: Any, settings: Any, shown: Names) -> st
 def _in_form(items: Sequence[Any], error: Mapping[str, str] | None) -> bool:
     """Whether a refusal is shown beside the form it came from (else above the list)."""
     return error is not None and any(
-        i.project == error["project"] and error["command"] in i.commands for i in items
+        i.project == error["project"]
+        and error["command"] in i.commands
+        and (i.item or "") == error.get("item", "")
+        for i in items
     )
 
 
