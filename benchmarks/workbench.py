@@ -10,8 +10,8 @@ page's own time, no network), signed in as an officer (``o_fgw``) with tasks on 
 A page whose first answer takes more than five seconds is asked once. Printed: the median and
 every sample per page, in ms, the median CPU time of the process (``cpu_median_ms``: the
 page's own work, robust to a loaded machine) and the target (200 ms); nothing is asserted
-(the figures go to docs/workbench.md by hand). ``--keep FILE`` loads the store into FILE and keeps it, or
-measures FILE as it is when it exists already.
+(the figures go to docs/workbench.md by hand). ``--keep FILE`` loads the store into FILE and
+keeps it, or measures FILE as it is when it exists already.
 """
 
 from __future__ import annotations

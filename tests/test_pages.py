@@ -5,6 +5,7 @@ team × month counts (``Store.team_month_counts``); the answers are the slow pat
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from approvalflow.rules import metrics
 from approvalflow.rules.holdups import late_items, late_summary
 from approvalflow.rules.metrics import TeamMonthCounts
 from approvalflow.stores import schema
+from approvalflow.stores.projections import DUE_GROUP_COLUMNS
 from approvalflow.stores.sqlite import SQLiteStore
 
 
@@ -64,6 +66,15 @@ class TestTheLateBoardReadsGroups:
             ("review", 1, 1),
         ]
         assert county.engine.store.due_task_groups([], later, 1) == []
+
+    def test_the_due_index_holds_every_grouping_column(self) -> None:
+        """The counts and each group's range are read from the index alone: it leads with the
+        county and the deadline, holds every column the rows are grouped on, then orders a
+        group's rows by project and party."""
+        columns = schema.TASK_ROWS_DUE_INDEX.columns
+        assert columns[:2] == ("county", "deadline_us")
+        assert set(columns[2:-2]) | {"deadline_us"} == set(DUE_GROUP_COLUMNS)
+        assert columns[-2:] == ("project", "party")
 
 
 class TestMigrationThirteen:
@@ -122,7 +133,7 @@ class TestMigrationThirteen:
 def _walked(county: County, draw: Any, projects: int, steps: int) -> None:
     """``test_tasks.walk`` with funds reported, withdrawals and terminations on the way (what
     moves a project's counts beside its milestones)."""
-    moves = [
+    moves: list[tuple[str, str, Mapping[str, Any]]] = [
         ("report_funds", "guo", {"amount": 3_000_000}),
         ("withdraw", "fuyuan", {"reason": "另择他处"}),
         ("terminate", "huang", {"reason": "不再推进"}),

@@ -727,11 +727,11 @@ def workbench_handlers(
         # its teams' (every project has a team).
         counts = engine.team_month_counts()
         by_team: dict[str, TeamMonthCounts] = {}
-        for (team, signed_in), found in counts.items():
+        for (team, signed_in), cohort in counts.items():
             if month is None or signed_in == month:
-                by_team[team] = by_team.get(team, TeamMonthCounts()) + found
+                by_team[team] = by_team.get(team, TeamMonthCounts()) + cohort
         overall = sum(by_team.values(), TeamMonthCounts()).figures()
-        teams = [(team, found.figures()) for team, found in by_team.items()]
+        teams = [(team, cohort.figures()) for team, cohort in by_team.items()]
         table = _team_month_table(counts, month or to_local(engine.clock.now()).strftime("%Y-%m"))
         extra = {}
         if engine.plugin_manager.hook.approvalflow_metrics.get_hookimpls():

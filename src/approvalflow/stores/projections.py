@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import heapq
 import json
-from collections.abc import Collection, Iterable, Mapping, Sequence
+import operator
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal, NamedTuple, Protocol
 
@@ -54,6 +55,7 @@ __all__ = [
     "all_task_rows",
     "counts_deltas",
     "default_read_model",
+    "due_group_key",
     "due_groups_of_rows",
     "interval_rows",
     "keeps_tasks",
@@ -134,6 +136,10 @@ group read as the same late items but for their project (what ``tasks.late_summa
 needs to count them without a row each)."""
 
 
+due_group_key: Callable[[TaskRow], tuple[Any, ...]] = operator.attrgetter(*DUE_GROUP_COLUMNS)
+"""A row's values of ``DUE_GROUP_COLUMNS``, in that order."""
+
+
 @attrs.frozen(order=True)
 class DueGroup:
     """The task rows due by a moment that agree on every one of ``DUE_GROUP_COLUMNS``: how
@@ -149,16 +155,7 @@ def due_groups_of_rows(rows: Iterable[TaskRow], limit: int) -> list[DueGroup]:
     ``due_task_groups`` with, and the SQL stores' query gives."""
     by_key: dict[tuple[Any, ...], list[TaskRow]] = {}
     for row in rows:
-        key = (
-            row.kind,
-            row.department,
-            row.state,
-            row.card,
-            row.fingerprint,
-            row.answered,
-            row.cards,
-            row.deadline_us,
-        )
+        key = due_group_key(row)
         found = by_key.get(key)
         if found is None:
             found = by_key[key] = []
@@ -526,19 +523,9 @@ class ProjectionSQL:
 
     def due_task_rows(self, kinds: Collection[str], until_us: int) -> tuple[str, list[Any]]:
         """Every ``task_rows`` row of one of ``kinds`` whose deadline is at or before
-        ``until_us``: a scan of the table, which holds open items only."""
-        p = self._p
-        if self.dialect == "sqlite":
-            where = f"kind IN (SELECT value FROM json_each({p}))"
-            params: list[Any] = [_json_list(kinds)]
-        else:
-            where = f"kind = ANY({p})"
-            params = [list(kinds)]
-        return (
-            f"SELECT {', '.join(TASK_COLUMNS)} FROM task_rows "
-            f"WHERE county = {self._county} AND {where} AND deadline_us <= {p}",
-            [*params, until_us],
-        )
+        ``until_us`` (a range of ``task_rows_due``)."""
+        where, params = self._due_where(kinds, until_us)
+        return f"SELECT {', '.join(TASK_COLUMNS)} FROM task_rows{where}", params
 
     def due_task_counts(self, kinds: Collection[str], until_us: int) -> tuple[str, list[Any]]:
         """(``DUE_GROUP_COLUMNS``..., count) rows: the ``due_task_rows`` rows counted by group,

@@ -55,7 +55,6 @@ from approvalflow.stores.base import (
 from approvalflow.stores.cache import StateCache
 from approvalflow.stores.errors import StoreError, StoreNotFound, UnstorableValue, checked_key
 from approvalflow.stores.projections import (
-    DUE_GROUP_COLUMNS,
     CountsRow,
     DueGroup,
     Projection,
@@ -65,6 +64,7 @@ from approvalflow.stores.projections import (
     TaskRow,
     added_counts,
     all_task_rows,
+    due_group_key,
     interval_rows,
     keeps_tasks,
     projection_writes,
@@ -1096,7 +1096,7 @@ class SQLStore(SQLTokens):
         groups: dict[tuple[Any, ...], tuple[int, list[TaskRow]]] = {}
         for *columns, count in rows:
             row = task_row(columns)
-            key = tuple(getattr(row, column) for column in DUE_GROUP_COLUMNS)
+            key = due_group_key(row)
             held = groups.get(key)
             if held is None:
                 held = groups[key] = (int(count), [])
