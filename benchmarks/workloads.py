@@ -885,7 +885,13 @@ def load_report_sqlite(path: str, projects: int) -> dict[str, Any]:
     store's commits would have written), with the project id and team of each copy. The store
     verifies (``audit verify``) as one the engine wrote."""
     from approvalflow.readmodels import REPORTS
-    from approvalflow.stores.projections import ProjectionSQL, interval_rows, summary_row
+    from approvalflow.stores.projections import (
+        CountsRow,
+        ProjectionSQL,
+        added_counts,
+        interval_rows,
+        summary_row,
+    )
     from approvalflow.stores.serialization import format_datetime, state_to_json, to_epoch_us
 
     templates = report_templates()
@@ -909,9 +915,11 @@ def load_report_sqlite(path: str, projects: int) -> dict[str, Any]:
                 summary_row(state.id, projection.summary),
                 interval_rows(REPORTS, state.id, projection),
                 REPORTS.state_milestone_rows(state),
+                projection.counts,
             )
         )
     states = [state for state, _, _ in templates]
+    counts: dict[tuple[str, str], CountsRow] = {}
     sql = ProjectionSQL("sqlite")
     connection = sqlite3.connect(path, isolation_level=None)
     try:
@@ -939,7 +947,10 @@ def load_report_sqlite(path: str, projects: int) -> dict[str, Any]:
                 "INSERT INTO timers (project, kind, branch, due_us, due_at) VALUES (?, ?, ?, ?, ?)",
                 [(pid, *timer) for timer in timer_rows[i % len(timer_rows)]],
             )
-            summary, intervals, milestones = projected[i % len(projected)]
+            summary, intervals, milestones, own = projected[i % len(projected)]
+            assert own is not None
+            key = (team, own[1])
+            counts[key] = added_counts(counts.get(key), (team, *own[1:]))
             connection.execute(sql.upsert_summary, (pid, team, *summary[2:]))
             connection.executemany(
                 sql.upsert_interval, [(pid, k, n, team, a, b) for _, k, n, _, a, b in intervals]
@@ -947,6 +958,7 @@ def load_report_sqlite(path: str, projects: int) -> dict[str, Any]:
             connection.executemany(
                 sql.insert_milestone, [(pid, m, team, *rest) for _, m, _, *rest in milestones]
             )
+        connection.executemany(sql.add_counts, [sql.counts_params(r) for r in counts.values()])
         connection.execute("COMMIT")
         connection.execute("ANALYZE")
         db_bytes = connection.execute(

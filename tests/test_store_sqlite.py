@@ -31,6 +31,7 @@ from approvalflow.stores.sqlite import SQLiteStore
 from approvalflow.testing.store_conformance import (
     SHANGHAI,
     T0,
+    ArchiveAuditConformance,
     StoreConformance,
     append,
     created_event,
@@ -42,7 +43,7 @@ from approvalflow.testing.store_conformance import (
 )
 
 
-class TestSQLiteStore(StoreConformance):
+class TestSQLiteStore(StoreConformance, ArchiveAuditConformance):
     """Every conformance test, against an SQLite file with the default settings (a snapshot
     every 16 versions, so ``load`` folds up to 15 events)."""
 
@@ -55,7 +56,7 @@ class TestSQLiteStore(StoreConformance):
         store.close()
 
 
-class TestSQLiteStoreWithASnapshotEveryCommit(StoreConformance):
+class TestSQLiteStoreWithASnapshotEveryCommit(StoreConformance, ArchiveAuditConformance):
     """Every conformance test with a snapshot at every commit, so ``load`` reads one row and
     folds nothing."""
 

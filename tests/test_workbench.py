@@ -248,6 +248,29 @@ class TestMyTasks:
             assert 'data-kind="rectify" data-item="approval.two"' in done.text
         store.close()
 
+    def test_a_refused_rectification_shows_its_error_once_under_its_own_form(
+        self, tmp_path: Path
+    ) -> None:
+        """Two rectify forms of one project: a refusal of one shows under that form alone,
+        not under both (nor again above the list)."""
+        from builders import TWO_STAGES
+
+        store = open_store(f"sqlite:///{tmp_path / 'county.db'}", create=True)
+        county = County(settings=TWO_STAGES, store=store)
+        county.to_two_rectifications("P1")
+        with TestClient(_app(county, settings=TWO_STAGES)) as client:
+            browser = Browser(client, county)
+            browser.sign_in("o_zj")
+            for back in ("tasks", "project"):
+                refused = browser.do("P1", "rectify", item="approval.two", text="", back=back)
+                assert refused.status_code != 200
+                page = refused.text
+                assert page.count("未能办理：") == 1, back
+                form = page[page.index('<input type="hidden" name="item" value="approval.two">') :]
+                form = form[: form.index("</form>")]
+                assert "未能办理：" in form, back
+        store.close()
+
     def test_a_person_sees_only_their_own_tasks(self, browser: Browser) -> None:
         county = browser.county
         county.to_pre_review("P1")
@@ -502,6 +525,28 @@ class TestPages:
         assert county.engine.team_metrics(month="2026-04") == {}
         bad = browser.client.get("/metrics", params={"month": "2026-3"})
         assert bad.status_code == 422 and "InvalidCommand" in bad.text
+
+    def test_the_metrics_page_shows_the_rates_by_team_and_month(self, browser: Browser) -> None:
+        """The team × month table: a cell per month a team signed in, its four rates and the
+        amount in 亿/万, read from the counts (the same figures as the month's own page)."""
+        county = browser.county
+        county.to_approval("P1")  # signed in 2026-03
+        county.do("report_funds", "P1", "guo", amount="6000万")
+        county.do("terminate", "P1", "huang", reason="不再推进")
+        browser.sign_in("guo")
+        page = browser.client.get("/metrics").text
+        table = page[page.index('class="metrics team-months"') :]
+        assert '<th scope="col">2026-03</th>' in table
+        row = table[table.index('<tr data-cohort-team="light_alloy">') :]
+        row = row[: row.index("</tr>")]
+        assert '<td data-month="2026-03">' in row
+        assert "签约 1 个 · 15亿" in row
+        assert "开工 0.0% · 投产 0.0%" in row
+        assert "到位 4.0% · 履约 0.0%" in row  # terminated: no longer performing
+        march = browser.client.get("/metrics", params={"month": "2026-03"}).text
+        assert "<td>4.0%</td>" in march
+        before = browser.client.get("/metrics", params={"month": "2026-02"}).text
+        assert "team-months" not in before  # nothing signed up to February
 
     def test_a_county_command_shows_its_title_on_its_form(self, tmp_path: Path) -> None:
         """A plugin command's ``CommandSpec.title`` is what its button says."""

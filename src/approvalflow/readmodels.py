@@ -25,6 +25,12 @@ of every project. This module defines those read models; the stores keep them an
   read the same rows (``approvalflow.tasks.late_of_rows``: reviews, branches and stage
   results due by a moment), with the branch's state or the stage's id in ``state``.
 
+- ``team_month_counts`` (team, month): projects, signed, signed_amount, started, producing,
+  performing, funds. Each project's part (``rules.metrics.cohort_counts``: its team and the
+  month it was signed in, ``""`` when not signed) is added by the commit that changes it, less
+  its part before (schema version 15): the metrics page's rates by team and month are a read
+  of a few hundred rows, not a scan of every project (D258).
+
 A change to any of these needs a schema migration that rebuilds the projections
 (``Migration(rebuild_projections=True)`` in ``approvalflow.stores.schema``).
 
@@ -37,9 +43,17 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
+import attrs
+
 from approvalflow.model import Event
 from approvalflow.project import ProjectState
-from approvalflow.rules.metrics import MetricInputs, metric_day, metric_inputs, milestone_flags
+from approvalflow.rules.metrics import (
+    MetricInputs,
+    cohort_counts,
+    metric_day,
+    metric_inputs,
+    milestone_flags,
+)
 from approvalflow.rules.points import milestone_month, points_by_milestone, points_by_team
 from approvalflow.stores.projections import (
     DEPARTMENT,
@@ -104,7 +118,8 @@ class Reports:
             tasks = task_parts(
                 state, (since[0], old) if since is not None and old is not None else None
             )
-        return Projection(summary, spans, tasks)
+        team, month, counts = cohort_counts(state)
+        return Projection(summary, spans, tasks, (team, month or "", *attrs.astuple(counts)))
 
     def day(self, moment: datetime) -> int:
         """The local day ``moment`` counts as in the metrics, as ``date.toordinal()``."""

@@ -39,7 +39,7 @@ from approvalflow.rules.commands import BUILTIN_COMMANDS
 from approvalflow.rules.holdups import Holdup, LateDue
 from approvalflow.settings import CARD_RANK, LadderStep, Settings
 from approvalflow.states import BRANCH_OPEN, TERMINAL, investment_project, stage_allows
-from approvalflow.stores.projections import TaskRow
+from approvalflow.stores.projections import DueGroup, TaskRow, due_groups_of_rows
 from approvalflow.stores.serialization import from_epoch_us, to_epoch_us
 
 if TYPE_CHECKING:
@@ -61,6 +61,7 @@ __all__ = [
     "engine_tasks",
     "items_of_rows",
     "late_of_rows",
+    "late_summary_of_groups",
     "late_summary_of_rows",
     "open_items",
     "part_name",
@@ -1023,49 +1024,50 @@ def late_summary_of_rows(
     now: datetime,
     limit: int,
 ) -> dict[str, list[LateDue]]:
-    """``rules.holdups.late_summary`` of ``late_of_rows``, built without a ``Holdup`` for
-    every late item: the rows are grouped by what their items share (a review's rule set,
-    answered units, cards and deadline; a branch's department and deadline), counted, and only
-    each group's first ``limit`` items (by project) are made: a board of tens of thousands of
-    late items shows a few hundred."""
+    """``rules.holdups.late_summary`` of ``late_of_rows``: the rows grouped as a store groups
+    them (``projections.due_groups_of_rows``), then ``late_summary_of_groups``."""
     until = to_epoch_us(now)
-    reviews: dict[tuple[str, str, str, int], list[TaskRow]] = {}
-    groups: dict[tuple[str, int], list[tuple[list[TaskRow], str | None]]] = {}
-    singles: dict[tuple[str, int], list[TaskRow]] = {}
-    for row in rows:
-        due_us = row.deadline_us
+    due = (row for row in rows if row.deadline_us is not None and row.deadline_us <= until)
+    return late_summary_of_groups(due_groups_of_rows(due, limit), settings_for, now, limit)
+
+
+def late_summary_of_groups(
+    groups: Iterable[DueGroup],
+    settings_for: Callable[[TaskRow], Settings],
+    now: datetime,
+    limit: int,
+) -> dict[str, list[LateDue]]:
+    """``rules.holdups.late_summary`` of ``late_of_rows`` read from the groups of the rows due
+    by ``now`` (``Store.due_task_groups``), without a row, let alone a ``Holdup``, for every
+    late item: a group's rows share their late items but for the project (a review's rule
+    set, answered units, cards and deadline; a branch's department, state, card and deadline),
+    so a group is counted whole and only each department and deadline's first ``limit`` items
+    (by project) are made, from the first rows of its groups: a board of tens of thousands of
+    late items reads a few hundred rows."""
+    until = to_epoch_us(now)
+    parts_of: dict[tuple[str, int], list[tuple[DueGroup, str | None]]] = {}
+    for group in groups:
+        head = group.first[0]
+        due_us = head.deadline_us
         if due_us is None or due_us > until:
             continue
-        kind = row.kind
+        kind = head.kind
         if kind == "review":
-            key = (row.fingerprint, row.answered, row.cards, due_us)
-            found = reviews.get(key)
-            if found is None:
-                found = reviews[key] = []
-            found.append(row)
+            settings = settings_for(head)
+            done = head.answered.split(_SEP) if head.answered else ()
+            for unit in settings.pre_review.members:
+                if unit not in done:
+                    parts_of.setdefault((unit, due_us), []).append((group, _card_of(head, unit)))
         elif kind == "issue_stage_result" or (
-            kind in ("accept", "decide") and row.state in BRANCH_OPEN
+            kind in ("accept", "decide") and head.state in BRANCH_OPEN
         ):
-            at = (row.department, due_us)
-            found = singles.get(at)
-            if found is None:
-                found = singles[at] = []
-            found.append(row)
-    for (_, answered, _cards, due_us), found in reviews.items():
-        settings = settings_for(found[0])
-        done = answered.split(_SEP) if answered else ()
-        for unit in settings.pre_review.members:
-            if unit not in done:
-                groups.setdefault((unit, due_us), []).append((found, _card_of(found[0], unit)))
-    for (dept, due_us), found in singles.items():
-        for row in found:
-            groups.setdefault((dept, due_us), []).append(([row], row.card))
+            parts_of.setdefault((head.department, due_us), []).append((group, head.card))
     summary: dict[str, list[LateDue]] = {}
-    for (dept, due_us), parts in sorted(groups.items()):
-        count = sum(len(part) for part, _ in parts)
+    for (dept, due_us), parts in sorted(parts_of.items()):
+        count = sum(group.count for group, _ in parts)
         cards = frozenset(card for _, card in parts if card)
         candidates = heapq.nsmallest(
-            limit, (row for part, _ in parts for row in part), key=lambda row: row.project
+            limit, (row for group, _ in parts for row in group.first), key=lambda row: row.project
         )
         late = late_of_rows(candidates, settings_for, now).get(dept, [])
         first = tuple(item for item in late if to_epoch_us(item.due or now) == due_us)[:limit]

@@ -48,7 +48,7 @@ def run(options: argparse.Namespace) -> int:
 
     now = parse_time("--at", options.at) or SystemClock().now()
     with county_engine(options) as (engine, actors):
-        names = Names.of(engine.settings, actors)
+        names = Names.of(engine.settings, actors, engine.commands)
         if not options.project:
             return _list(engine)
         try:
@@ -80,7 +80,7 @@ def render(engine: Engine, state: ProjectState, now: datetime, names: Names | No
     from approvalflow.names import Names
     from approvalflow.rules.ratings import LEVELS
 
-    names = names or Names.of(engine.settings, engine.actors)
+    names = names or Names.of(engine.settings, engine.actors, engine.commands)
     who = names.labelled
     lines = [f"{state.id}  {state.name}  {state_label(state.stage)}"]
     lines.append(
@@ -150,6 +150,17 @@ def render(engine: Engine, state: ProjectState, now: datetime, names: Names | No
     holder = holding_up(engine, state, now, names)
     if holder:
         lines.append(f"Holding it up: {holder}")
+    allowed = engine.allowed_commands(state.id)
+    if allowed:
+        # By title (a county command's ``CommandSpec.title``, a built-in's Chinese name), the
+        # id beside it: the id is what ``do`` and scenario files take.
+        shown = (
+            command
+            if names.command(command) == command
+            else f"{names.command(command)} ({command})"
+            for command in allowed
+        )
+        lines.append(f"Can be done now: {', '.join(shown)}")
     lines.append("Timeline")
     for event in engine.history(state.id):
         by = f"by {who('actor', event.by)}" if event.by else "by the engine (timer)"

@@ -23,7 +23,7 @@ from approvalflow.plugins import combine
 from approvalflow.project import ProjectState
 from approvalflow.rules.commands import CommandSpec
 from approvalflow.rules.holdups import Holdup, LateDue
-from approvalflow.rules.metrics import MetricInputs
+from approvalflow.rules.metrics import MetricInputs, TeamMonthCounts
 from approvalflow.rules.points import LeaderboardRow
 from approvalflow.rules.preview import Preview
 from approvalflow.settings import Settings
@@ -357,6 +357,14 @@ class Engine:
         """What each team's built-in metrics are computed from, by team id: their sum is the
         county's ``metric_inputs`` (every project has a team), read in one query."""
         return self._reading.team_metric_inputs(ids, month=month)
+
+    def team_month_counts(self) -> dict[tuple[str, str | None], TeamMonthCounts]:
+        """Every team's counts by the month its projects were signed in (``None``: not signed),
+        in team and month order: the four rates by team and month (``TeamMonthCounts.figures``)
+        read from the counts the commits keep, no project loaded. A team's counts over every
+        month are its ``team_metric_inputs()``; one month's, its ``team_metric_inputs(month=)``
+        (stage and department days aside)."""
+        return self._reading.team_month_counts()
 
     def tasks(self, actor: str, now: datetime | None = None) -> list[TaskItem]:
         """What waits on ``actor`` across every project (待办), most urgent first."""

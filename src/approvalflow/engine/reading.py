@@ -31,14 +31,19 @@ from approvalflow.rules import lifecycle, metrics, stages, timers
 from approvalflow.rules import points as points_rule
 from approvalflow.rules import preview as preview_rule
 from approvalflow.rules.holdups import Holdup, LateDue
-from approvalflow.rules.metrics import MetricInputs
+from approvalflow.rules.metrics import MetricInputs, TeamMonthCounts
 from approvalflow.rules.points import LeaderboardRow
 from approvalflow.rules.preview import Preview
 from approvalflow.settings import Settings
 from approvalflow.states import TERMINAL
 from approvalflow.stores import Store
 from approvalflow.stores.projections import TaskRow
-from approvalflow.tasks import LATE_KINDS, late_of_rows, late_summary_of_rows
+from approvalflow.tasks import (
+    LATE_KINDS,
+    late_of_rows,
+    late_summary_of_groups,
+    late_summary_of_rows,
+)
 
 __all__ = ["ReadSide"]
 
@@ -182,18 +187,24 @@ class ReadSide:
 
     def late_summary(self, now: datetime | None = None, limit: int = 8) -> dict[str, list[LateDue]]:
         """``late_items`` by department and deadline, each deadline's count, cards and first
-        ``limit`` items (``rules.holdups.late_summary``), read from the task rows where the
-        store keeps them without a ``Holdup`` per item (``tasks.late_summary_of_rows``)."""
+        ``limit`` items (``rules.holdups.late_summary``), read where the store keeps task
+        rows from their groups (``Store.due_task_groups``: counted by the database, only
+        each group's first rows sent, ``tasks.late_summary_of_groups``), without a row or a
+        ``Holdup`` per item."""
         check_limit(limit)
         now = self.clock.now() if now is None else check_moment(now)
-        rows = self.store.due_task_rows(LATE_KINDS, now)
-        if rows is None:
-            return holdups_rule.late_summary(self.late_items(now), limit)
         rules = self.rules
 
         def settings_for(row: TaskRow) -> Settings:
             return rules.rules_for_fingerprint(row.fingerprint, row.project)
 
+        query = getattr(self.store, "due_task_groups", None)
+        groups = None if query is None else query(LATE_KINDS, now, limit)
+        if groups is not None:
+            return late_summary_of_groups(groups, settings_for, now, limit)
+        rows = self.store.due_task_rows(LATE_KINDS, now)
+        if rows is None:
+            return holdups_rule.late_summary(self.late_items(now), limit)
         return late_summary_of_rows(rows, settings_for, now, limit)
 
     def project_ids(self) -> list[str]:
@@ -334,6 +345,20 @@ class ReadSide:
             inputs = query(_chosen(ids))
         return inputs
 
+    def team_month_counts(self) -> dict[tuple[str, str | None], TeamMonthCounts]:
+        """Each team's counts by signing month (``rules.metrics.team_month_counts``), read
+        from the store's ``team_month_counts`` where it keeps them exactly, else from every
+        project's state."""
+        query = getattr(self.store, "team_month_counts", None)
+        rows = None if query is None else query()
+        if rows is None:
+            return metrics.team_month_counts(self.projects())
+        found = {
+            (team, month or None): TeamMonthCounts(*values)
+            for (team, month), (_, _, *values) in rows.items()
+        }
+        return dict(sorted(found.items(), key=lambda item: _team_month_order(item[0])))
+
     def command_names(self) -> list[str]:
         return sorted(self.definition.commands)
 
@@ -363,6 +388,10 @@ def _ids(ids: Iterable[str]) -> list[str]:
     if found is None:
         raise InvalidCommand("a choice of projects is a collection of project ids, not None")
     return found
+
+
+def _team_month_order(key: tuple[str, str | None]) -> tuple[str, bool, str]:
+    return (key[0], key[1] is None, key[1] or "")
 
 
 def _chosen(ids: Iterable[str] | None) -> list[str] | None:

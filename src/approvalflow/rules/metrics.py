@@ -29,14 +29,18 @@ from approvalflow.rules.points import milestone_month
 
 __all__ = [
     "METRIC_NAMES",
+    "NOT_PERFORMING",
     "RATING_FIGURES",
     "MetricInputs",
+    "TeamMonthCounts",
+    "cohort_counts",
     "compute_metrics",
     "metric_day",
     "metric_inputs",
     "metrics_from_inputs",
     "milestone_flags",
     "rating_metrics",
+    "team_month_counts",
 ]
 
 METRIC_NAMES = (
@@ -90,6 +94,85 @@ def _add_spans(first: Spans, second: Spans) -> dict[tuple[str, int, int], int]:
     for key, count in second.items():
         total[key] = total.get(key, 0) + count
     return total
+
+
+NOT_PERFORMING = frozenset({"withdrawn", "terminated", "rejected"})
+"""The stages of a signed project that no longer performs its agreement (协议履约率's
+complement, the seeds' reading: DOMAIN.md 3.13)."""
+
+
+@attrs.frozen
+class TeamMonthCounts:
+    """What the four rates of a team's projects signed in one month are computed from (or of
+    its projects not signed): how many ``projects``, how many ``signed`` (with their
+    ``signed_amount``), ``started``, ``producing`` and still ``performing`` (signed and not
+    withdrawn, terminated or rejected), and their ``funds`` in place. Kept by the commits as
+    counts (``team_month_counts`` in the SQL stores), so the metrics page reads no project."""
+
+    projects: int = 0
+    signed_count: int = 0
+    signed_amount: int = 0
+    started: int = 0
+    producing: int = 0
+    performing: int = 0
+    funds: int = 0
+
+    def __add__(self, other: TeamMonthCounts) -> TeamMonthCounts:
+        return TeamMonthCounts(
+            *(a + b for a, b in zip(attrs.astuple(self), attrs.astuple(other), strict=True))
+        )
+
+    def figures(self) -> dict[str, Any]:
+        """The metrics these counts give, by ``METRIC_NAMES``' names where they are the same
+        (``metrics_from_inputs``' values for the same projects), and ``fulfilment_rate``
+        (performing / signed): exact fractions, ``None`` with nothing signed."""
+        signed, amount = self.signed_count, self.signed_amount
+        return {
+            "signed_count": signed,
+            "signed_amount": amount,
+            "start_rate": Fraction(self.started, signed) if signed else None,
+            "production_rate": Fraction(self.producing, signed) if signed else None,
+            "funds_in_place": self.funds,
+            "funds_rate": Fraction(self.funds, amount) if amount else None,
+            "fulfilment_rate": Fraction(self.performing, signed) if signed else None,
+        }
+
+
+def cohort_counts(state: ProjectState) -> tuple[str, str | None, TeamMonthCounts]:
+    """The project's team, the month it was signed in (``rules.points.milestone_month``, as
+    ``Engine.signed_in``; ``None`` when it is not signed) and its own counts."""
+    signed, started, producing = milestone_flags(state.milestones)
+    at = state.milestones.get("signed")
+    month = milestone_month(at) if signed and at is not None else None
+    return (
+        state.team,
+        month,
+        TeamMonthCounts(
+            1,
+            int(signed),
+            (state.agreed_investment or 0) if signed else 0,
+            int(signed and started),
+            int(signed and producing),
+            int(signed and state.stage not in NOT_PERFORMING),
+            state.funds,
+        ),
+    )
+
+
+def team_month_counts(
+    projects: Iterable[ProjectState],
+) -> dict[tuple[str, str | None], TeamMonthCounts]:
+    """``cohort_counts`` added up by team and signing month, in that order (``None`` last)."""
+    found: dict[tuple[str, str | None], TeamMonthCounts] = {}
+    for state in projects:
+        team, month, counts = cohort_counts(state)
+        key = (team, month)
+        found[key] = found[key] + counts if key in found else counts
+    return dict(sorted(found.items(), key=lambda item: _team_month_order(item[0])))
+
+
+def _team_month_order(key: tuple[str, str | None]) -> tuple[str, bool, str]:
+    return (key[0], key[1] is None, key[1] or "")
 
 
 def milestone_flags(milestones: Container[str]) -> tuple[bool, bool, bool]:

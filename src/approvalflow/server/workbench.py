@@ -39,7 +39,7 @@ from approvalflow.calendar import format_local, to_local
 from approvalflow.engine import Engine
 from approvalflow.errors import ApprovalflowError, InvalidCommand, NotAuthorized
 from approvalflow.money import format_amount
-from approvalflow.rules.metrics import MetricInputs, metrics_from_inputs
+from approvalflow.rules.metrics import TeamMonthCounts
 from approvalflow.server.auth import Authenticator, Caller
 from approvalflow.server.names import Names
 from approvalflow.server.problems import status_for
@@ -625,6 +625,9 @@ def workbench_handlers(
             shown = {
                 "project": project_id,
                 "command": command,
+                # A rated item's forms share project and command: the item tells them apart, so
+                # the refusal shows under the one form that was posted.
+                "item": str(data.get("item") or ""),
                 "code": error.code,
                 "message": error.message,
             }
@@ -719,12 +722,17 @@ def workbench_handlers(
         session, made = found
         if month is not None and not _valid_month(month):
             return refused(request, session, InvalidCommand(f"month takes YYYY-MM, not {month!r}"))
-        # One grouped query: the county's inputs are the sum of its teams' (every project has
-        # a team), so the page reads the intervals once.
-        inputs = engine.team_metric_inputs(month=month)
-        calendar = engine.calendar
-        overall = metrics_from_inputs(sum(inputs.values(), MetricInputs()), calendar)
-        teams = [(team, metrics_from_inputs(found, calendar)) for team, found in inputs.items()]
+        # The counts the commits keep, by team and signing month (Engine.team_month_counts):
+        # a few hundred rows, whatever the number of projects. The county's row is the sum of
+        # its teams' (every project has a team).
+        counts = engine.team_month_counts()
+        by_team: dict[str, TeamMonthCounts] = {}
+        for (team, signed_in), cohort in counts.items():
+            if month is None or signed_in == month:
+                by_team[team] = by_team.get(team, TeamMonthCounts()) + cohort
+        overall = sum(by_team.values(), TeamMonthCounts()).figures()
+        teams = [(team, cohort.figures()) for team, cohort in by_team.items()]
+        table = _team_month_table(counts, month or to_local(engine.clock.now()).strftime("%Y-%m"))
         extra = {}
         if engine.plugin_manager.hook.approvalflow_metrics.get_hookimpls():
             extra = {k: v for k, v in engine.metrics(month=month).items() if k not in overall}
@@ -737,6 +745,7 @@ def workbench_handlers(
             overall=overall,
             teams=teams,
             fulfilment=fulfilment,
+            table=table,
             month=month,
             this_month=to_local(engine.clock.now()).strftime("%Y-%m"),
             previous=_shift_month(month, -1) if month else None,
@@ -833,7 +842,10 @@ def _workflow_svg(engine: Engine, state: Any, settings: Any, shown: Names) -> st
 def _in_form(items: Sequence[Any], error: Mapping[str, str] | None) -> bool:
     """Whether a refusal is shown beside the form it came from (else above the list)."""
     return error is not None and any(
-        i.project == error["project"] and error["command"] in i.commands for i in items
+        i.project == error["project"]
+        and error["command"] in i.commands
+        and (i.item or "") == error.get("item", "")
+        for i in items
     )
 
 
@@ -873,6 +885,28 @@ def _points_by_milestone(engine: Engine, month: str, teams: Sequence[str]) -> di
         "kinds": kinds,
         "labels": [MILESTONE_NAMES.get(kind, kind) for kind in kinds],
         "series": {kind: [found.get(team, {}).get(kind, 0) for team in teams] for kind in kinds},
+    }
+
+
+_TABLE_MONTHS = 12
+"""The team × month table shows at most this many months, the chosen one last."""
+
+
+def _team_month_table(
+    counts: Mapping[tuple[str, str | None], TeamMonthCounts], last: str
+) -> dict[str, Any]:
+    """The four rates of each team's projects signed in each month (D258), for the months up
+    to ``last`` with a signing, at most ``_TABLE_MONTHS`` of them: a row per team, a cell per
+    month (``None`` where the team signed nothing that month)."""
+    months = sorted({m for (_, m) in counts if m is not None and m <= last})[-_TABLE_MONTHS:]
+    chosen = set(months)
+    cells: dict[str, dict[str, dict[str, Any]]] = {}
+    for (team, signed_in), found in counts.items():
+        if signed_in in chosen and found.signed_count:
+            cells.setdefault(team, {})[str(signed_in)] = found.figures()
+    return {
+        "months": months,
+        "rows": [(team, [cells[team].get(m) for m in months]) for team in sorted(cells)],
     }
 
 

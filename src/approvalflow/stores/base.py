@@ -38,7 +38,7 @@ from approvalflow.model import Event, Notice, Timer, TimerChanges
 from approvalflow.project import ProjectState
 
 if TYPE_CHECKING:
-    from approvalflow.stores.projections import TaskRow
+    from approvalflow.stores.projections import CountsRow, DueGroup, TaskRow
 
 __all__ = [
     "COUNTY_PATTERN",
@@ -199,6 +199,12 @@ class Store(Protocol):
     def team_metric_inputs(self, projects: Collection[str] | None = None) -> dict[str, Any]:
         """``metric_inputs`` per team, for every team with a project (among ``projects``)."""
 
+    def team_month_counts(self) -> dict[tuple[str, str], CountsRow] | None:
+        """Every team's counts by the month its projects were signed in (``""``: not signed),
+        as the read model gives them (``Projection.counts``), keyed by (team, month): what
+        the commits added up, for every key with a project; ``None`` when the store cannot
+        answer exactly (a read model that keeps no counts, a sum past SQLite's 64 bits)."""
+
     def task_rows(self, parties: Collection[str]) -> list[TaskRow] | None:
         """Every task row kept under one of ``parties`` (each project's open items as its
         read model derived them with its latest commit, ``projections.TaskRow``), in no set
@@ -208,6 +214,14 @@ class Store(Protocol):
         """Every task row of one of ``kinds`` whose deadline is at or before ``until``, every
         party's, in no set order (what the late items are read from); ``None`` when the
         store's read model keeps no task rows."""
+
+    def due_task_groups(
+        self, kinds: Collection[str], until: datetime, limit: int
+    ) -> list[DueGroup] | None:
+        """``due_task_rows`` grouped on ``projections.DUE_GROUP_COLUMNS``: each group's count
+        and its first ``max(limit, 1)`` rows by project and party, in no set order of groups
+        (the late board counts its items without a row each); ``None`` when the store's read
+        model keeps no task rows."""
 
     def actor_events(self, actor: str, newest: int | None = None) -> list[Event]:
         """Every event ``actor`` sent, or that was sent on their behalf (``by`` or

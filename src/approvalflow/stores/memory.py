@@ -20,10 +20,14 @@ from approvalflow.stores.base import (
 )
 from approvalflow.stores.errors import checked_key
 from approvalflow.stores.projections import (
+    CountsRow,
+    DueGroup,
     ReadModel,
     TaskRow,
+    added_counts,
     all_task_rows,
     default_read_model,
+    due_groups_of_rows,
     keeps_tasks,
 )
 from approvalflow.stores.serialization import to_epoch_us
@@ -355,6 +359,9 @@ class MemoryStore(MemoryTokens):
         return sorted(latest, key=lambda e: (e.project, e.version))
 
     def due_task_rows(self, kinds: Collection[str], until: datetime) -> list[TaskRow] | None:
+        return self._due_rows(kinds, until)
+
+    def _due_rows(self, kinds: Collection[str], until: datetime) -> list[TaskRow] | None:
         with self._lock:
             self._refresh()
             if not self._keeps_tasks:
@@ -368,6 +375,12 @@ class MemoryStore(MemoryTokens):
                 and row.deadline_us is not None
                 and row.deadline_us <= until_us
             ]
+
+    def due_task_groups(
+        self, kinds: Collection[str], until: datetime, limit: int
+    ) -> list[DueGroup] | None:
+        rows = self._due_rows(kinds, until)
+        return None if rows is None else due_groups_of_rows(rows, limit)
 
     def first_events(self, projects: Collection[str]) -> dict[str, Event]:
         events = self._events
@@ -390,6 +403,17 @@ class MemoryStore(MemoryTokens):
         return {
             team: model.metric_inputs_of_states(states) for team, states in sorted(by_team.items())
         }
+
+    def team_month_counts(self) -> dict[tuple[str, str], CountsRow] | None:
+        model = self._read_model
+        found: dict[tuple[str, str], CountsRow] = {}
+        for state in self._chosen():
+            row = model.projection(state).counts
+            if row is None:
+                return None
+            key = (row[0], row[1])
+            found[key] = added_counts(found.get(key), row)
+        return found
 
     def recorded_plugins(self) -> tuple[str, ...]:
         return tuple(self._plugins)

@@ -23,8 +23,10 @@ Python (``ProjectionSQL.totals``). No report overflows.
 
 from __future__ import annotations
 
+import heapq
 import json
-from collections.abc import Collection, Iterable, Mapping, Sequence
+import operator
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal, NamedTuple, Protocol
 
@@ -36,7 +38,10 @@ from approvalflow.stores.serialization import to_epoch_us
 
 __all__ = [
     "DEPARTMENT",
+    "DUE_GROUP_COLUMNS",
     "STAGE",
+    "CountsRow",
+    "DueGroup",
     "IntervalRow",
     "MilestoneRow",
     "Projection",
@@ -46,8 +51,12 @@ __all__ = [
     "Summary",
     "SummaryRow",
     "TaskRow",
+    "added_counts",
     "all_task_rows",
+    "counts_deltas",
     "default_read_model",
+    "due_group_key",
+    "due_groups_of_rows",
     "interval_rows",
     "keeps_tasks",
     "projection_writes",
@@ -112,6 +121,60 @@ TASK_KEY: tuple[str, ...] = ("project", "party", "kind", "department", "item", "
 """A task row's key: what identifies one item for one party (``item`` tells apart two items
 of one kind and department, as a rating of a branch and one of the stage: ``""`` otherwise)."""
 
+DUE_GROUP_COLUMNS: tuple[str, ...] = (
+    "kind",
+    "department",
+    "state",
+    "card",
+    "fingerprint",
+    "answered",
+    "cards",
+    "deadline_us",
+)
+"""The columns ``Store.due_task_groups`` groups the rows due by a moment on: the rows of one
+group read as the same late items but for their project (what ``tasks.late_summary_of_groups``
+needs to count them without a row each)."""
+
+
+due_group_key: Callable[[TaskRow], tuple[Any, ...]] = operator.attrgetter(*DUE_GROUP_COLUMNS)
+"""A row's values of ``DUE_GROUP_COLUMNS``, in that order."""
+
+
+@attrs.frozen(order=True)
+class DueGroup:
+    """The task rows due by a moment that agree on every one of ``DUE_GROUP_COLUMNS``: how
+    many there are, and the first of them by project and party (at least one)."""
+
+    count: int
+    first: tuple[TaskRow, ...]
+
+
+def due_groups_of_rows(rows: Iterable[TaskRow], limit: int) -> list[DueGroup]:
+    """``rows`` grouped on ``DUE_GROUP_COLUMNS``, each group's first ``max(limit, 1)`` rows by
+    project and party: what a store that keeps its rows in memory answers
+    ``due_task_groups`` with, and the SQL stores' query gives."""
+    by_key: dict[tuple[Any, ...], list[TaskRow]] = {}
+    for row in rows:
+        key = due_group_key(row)
+        found = by_key.get(key)
+        if found is None:
+            found = by_key[key] = []
+        found.append(row)
+    keep = max(limit, 1)
+    return [
+        DueGroup(len(found), tuple(heapq.nsmallest(keep, found, key=_project_party)))
+        for found in by_key.values()
+    ]
+
+
+def _project_party(row: TaskRow) -> tuple[str, str]:
+    return (row.project, row.party)
+
+
+CountsRow = tuple[str, str, int, int, int, int, int, int, int]
+"""A ``team_month_counts`` row or one project's part of it: team, month (``""``: not signed),
+projects, signed, signed amount, started, producing, performing, funds."""
+
 SpanKey = tuple[str, str]
 """(kind, name): ``("stage", "approval")``, ``("department", "zj")``."""
 
@@ -139,6 +202,8 @@ class Projection(NamedTuple):
     summary: Summary
     spans: dict[SpanKey, tuple[datetime, datetime]]
     tasks: Mapping[str, tuple[TaskRow, ...]] | None = None
+    counts: CountsRow | None = None
+    """The project's own row of ``team_month_counts`` (``None``: its read model keeps none)."""
 
 
 class ReadModel(Protocol):
@@ -230,8 +295,8 @@ class ProjectionWrites:
     all of the project's intervals first), ``delete_intervals``, ``intervals`` (upserts),
     ``summary`` (an upsert, or ``None`` when unchanged), ``milestones`` (inserts that keep an
     existing row), then the task rows: ``clear_tasks`` (delete all of the project's first),
-    ``delete_tasks`` (keys, ``TASK_KEY``), ``tasks`` (inserts). Only the task rows that differ
-    from the old projection's are written."""
+    ``delete_tasks`` (keys, ``TASK_KEY``), ``tasks`` (inserts), and ``counts``. Only the task
+    rows that differ from the old projection's are written."""
 
     clear_intervals: bool
     delete_intervals: list[tuple[str, str, str]]
@@ -241,6 +306,8 @@ class ProjectionWrites:
     clear_tasks: bool = False
     delete_tasks: list[tuple[str, ...]] = attrs.field(factory=list)
     tasks: list[TaskRow] = attrs.field(factory=list)
+    counts: list[CountsRow] = attrs.field(factory=list)
+    """What to add to ``team_month_counts`` (upserts that add: the new counts less the old)."""
 
 
 def projection_writes(
@@ -251,15 +318,20 @@ def projection_writes(
     events: Sequence[Event],
     *,
     created: bool,
+    before: Projection | None = None,
 ) -> ProjectionWrites:
     """The writes that take the project's rows from ``old`` to ``new``.
 
     ``old`` is the projection of the state at the version the commit starts from, or ``None``
     when the store does not know it: then everything is written (the intervals cleared first,
-    unless the commit ``created`` the project).
+    unless the commit ``created`` the project). The counts are the new projection's less
+    the old one's, or ``before``'s (the state at that version, read by the store) when the
+    store does not know ``old``.
     """
     team = new.summary.team
     milestones = read_model.milestone_rows(project, team, events)
+    was = old if old is not None else before
+    counts = counts_deltas(None if created or was is None else was.counts, new.counts)
     if old is None:
         return ProjectionWrites(
             not created,
@@ -269,6 +341,7 @@ def projection_writes(
             milestones,
             clear_tasks=not created and new.tasks is not None,
             tasks=all_task_rows(new),
+            counts=counts,
         )
     deleted = [(project, kind, name) for (kind, name) in old.spans if (kind, name) not in new.spans]
     changed = [
@@ -277,7 +350,7 @@ def projection_writes(
         if old.spans.get(key) != span
     ]
     summary = summary_row(project, new.summary) if new.summary != old.summary else None
-    writes = ProjectionWrites(False, deleted, changed, summary, milestones)
+    writes = ProjectionWrites(False, deleted, changed, summary, milestones, counts=counts)
     new_parts, old_parts = new.tasks, old.tasks
     if new_parts is None or new_parts is old_parts:
         return writes
@@ -285,15 +358,43 @@ def projection_writes(
         writes.tasks.extend(all_task_rows(new))
         return attrs.evolve(writes, clear_tasks=True)
     for key in new_parts.keys() | old_parts.keys():
-        before, after = old_parts.get(key, ()), new_parts.get(key, ())
-        if before is after or before == after:
+        old_rows, new_rows = old_parts.get(key, ()), new_parts.get(key, ())
+        if old_rows is new_rows or old_rows == new_rows:
             continue
-        gone, came = set(before), set(after)
+        gone, came = set(old_rows), set(new_rows)
         writes.delete_tasks.extend(
             (r.project, r.party, r.kind, r.department, r.item, r.command) for r in gone - came
         )
         writes.tasks.extend(came - gone)
     return writes
+
+
+def counts_deltas(old: CountsRow | None, new: CountsRow | None) -> list[CountsRow]:
+    """The rows to add to ``team_month_counts`` to take a project's part from ``old`` to
+    ``new``: none when they are the same, else ``new`` less ``old``, one row a key."""
+    if old == new:
+        return []
+    found: dict[tuple[str, str], list[int]] = {}
+    for row, sign in ((old, -1), (new, 1)):
+        if row is None:
+            continue
+        team, month, *values = row
+        total = found.setdefault((team, month), [0] * len(values))
+        for i, value in enumerate(values):
+            total[i] += sign * value
+    return [
+        (team, month, *values)  # type: ignore[misc]
+        for (team, month), values in sorted(found.items())
+        if any(values)
+    ]
+
+
+def added_counts(held: CountsRow | None, row: CountsRow) -> CountsRow:
+    """``row`` added to ``held``, a row of the same team and month (or ``None``)."""
+    if held is None:
+        return row
+    team, month, *values = held
+    return (team, month, *(a + b for a, b in zip(values, row[2:], strict=True)))  # type: ignore[return-value]
 
 
 def all_task_rows(projection: Projection) -> list[TaskRow]:
@@ -343,7 +444,7 @@ class ProjectionSQL:
             "ON CONFLICT (county, project, kind, name) DO UPDATE "
             "SET team = excluded.team, start_day = excluded.start_day, end_day = excluded.end_day"
         )
-        # The projects that reached a milestone in a month (``milestones_by_month``).
+        # The projects that reached a milestone in a month (``milestones_by_month_kind``).
         self.milestone_projects = (
             f"SELECT project FROM milestones WHERE {mine} AND month = {p} AND milestone = {p} "
             "ORDER BY project"
@@ -356,7 +457,23 @@ class ProjectionSQL:
             f"INSERT INTO task_rows (county, {', '.join(TASK_COLUMNS)}) "
             f"VALUES ({c}, {', '.join([p] * len(TASK_COLUMNS))})"
         )
+        counted = ("projects", "signed", "signed_amount", "started", "producing")
+        added = ", ".join(
+            f"{column} = team_month_counts.{column} + excluded.{column}"
+            for column in (*counted, "performing", "funds")
+        )
+        self.add_counts = (
+            "INSERT INTO team_month_counts (county, team, month, projects, signed, "
+            "signed_amount, started, producing, performing, funds) "
+            f"VALUES ({c}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}) "
+            f"ON CONFLICT (county, team, month) DO UPDATE SET {added}"
+        )
+        self.team_month_counts = (
+            "SELECT team, month, projects, signed, signed_amount, started, producing, "
+            f"performing, funds FROM team_month_counts WHERE {mine} AND projects <> 0"
+        )
         self.clear_all = [
+            f"DELETE FROM team_month_counts WHERE {mine}",
             f"DELETE FROM milestones WHERE {mine}",
             f"DELETE FROM project_summaries WHERE {mine}",
             f"DELETE FROM intervals WHERE {mine}",
@@ -382,22 +499,87 @@ class ProjectionSQL:
             out.append((self.delete_task, writes.delete_tasks))
         if writes.tasks:
             out.append((self.insert_task, writes.tasks))
+        if writes.counts:
+            out.append((self.add_counts, [self.counts_params(row) for row in writes.counts]))
         return out
+
+    def counts_params(self, row: CountsRow) -> Sequence[Any]:
+        """``add_counts``' parameters for ``row`` (SQLite: an amount past 64 bits as its text,
+        which the sum turns into a float: ``team_month_counts`` then refuses to answer)."""
+        if self.dialect != "sqlite":
+            return row
+        team, month, projects, signed, amount, started, producing, performing, funds = row
+        return (
+            team,
+            month,
+            projects,
+            signed,
+            sqlite_amount(amount),
+            started,
+            producing,
+            performing,
+            sqlite_amount(funds),
+        )
 
     def due_task_rows(self, kinds: Collection[str], until_us: int) -> tuple[str, list[Any]]:
         """Every ``task_rows`` row of one of ``kinds`` whose deadline is at or before
-        ``until_us``: a scan of the table, which holds open items only."""
+        ``until_us`` (a range of ``task_rows_due``)."""
+        where, params = self._due_where(kinds, until_us)
+        return f"SELECT {', '.join(TASK_COLUMNS)} FROM task_rows{where}", params
+
+    def due_task_counts(self, kinds: Collection[str], until_us: int) -> tuple[str, list[Any]]:
+        """(``DUE_GROUP_COLUMNS``..., count) rows: the ``due_task_rows`` rows counted by group,
+        read from the ``task_rows_due`` index alone."""
+        group = ", ".join(DUE_GROUP_COLUMNS)
+        where, params = self._due_where(kinds, until_us)
+        return f"SELECT {group}, COUNT(*) FROM task_rows{where} GROUP BY {group}", params
+
+    def due_task_first(self, first: int) -> str:
+        """The first ``first`` rows of one group by project and party (SQLite: a range of the
+        ``task_rows_due`` index), its ``DUE_GROUP_COLUMNS`` values the parameters, in order."""
+        p = self._p
+        match = " AND ".join(
+            f"{column} IS {p}" if column == "card" else f"{column} = {p}"
+            for column in DUE_GROUP_COLUMNS
+        )
+        return (
+            f"SELECT {', '.join(TASK_COLUMNS)} FROM task_rows WHERE county = {self._county} "
+            f"AND {match} ORDER BY project, party LIMIT {int(first)}"
+        )
+
+    def due_task_groups(
+        self, kinds: Collection[str], until_us: int, first: int
+    ) -> tuple[str, list[Any]]:
+        """PostgreSQL: each group's count and first ``first`` rows in one statement (the
+        counts, then a lateral range of the index per group): (``TASK_COLUMNS``..., count)."""
+        group = ", ".join(DUE_GROUP_COLUMNS)
+        where, params = self._due_where(kinds, until_us)
+        match = " AND ".join(
+            f"t.{column} IS NOT DISTINCT FROM g.{column}"
+            if column == "card"
+            else f"t.{column} = g.{column}"
+            for column in DUE_GROUP_COLUMNS
+        )
+        columns = ", ".join(f"t.{column}" for column in TASK_COLUMNS)
+        return (
+            f"SELECT {columns}, g.due_count FROM (SELECT {group}, COUNT(*) AS due_count "
+            f"FROM task_rows{where} GROUP BY {group}) AS g CROSS JOIN LATERAL "
+            f"(SELECT * FROM task_rows AS t WHERE t.county = {self._county} AND {match} "
+            f"ORDER BY t.project, t.party LIMIT {int(first)}) AS t",
+            params,
+        )
+
+    def _due_where(self, kinds: Collection[str], until_us: int) -> tuple[str, list[Any]]:
         p = self._p
         if self.dialect == "sqlite":
-            where = f"kind IN (SELECT value FROM json_each({p}))"
+            kind = f"kind IN (SELECT value FROM json_each({p}))"
             params: list[Any] = [_json_list(kinds)]
         else:
-            where = f"kind = ANY({p})"
+            kind = f"kind = ANY({p})"
             params = [list(kinds)]
         return (
-            f"SELECT {', '.join(TASK_COLUMNS)} FROM task_rows "
-            f"WHERE county = {self._county} AND {where} AND deadline_us <= {p}",
-            [*params, until_us],
+            f" WHERE county = {self._county} AND deadline_us <= {p} AND {kind}",
+            [until_us, *params],
         )
 
     def task_rows(self, parties: Collection[str]) -> tuple[str, list[Any]]:

@@ -110,6 +110,7 @@ __all__ = [
     "INDEXES",
     "INTAKE_INDEX",
     "MIGRATIONS",
+    "MILESTONES_BY_MONTH_KIND_INDEX",
     "OUTBOX_CLAIM_COLUMNS",
     "PLUGINS_TABLE",
     "PROJECTION_INDEXES",
@@ -119,6 +120,7 @@ __all__ = [
     "SNAPSHOT_DIGEST_COLUMN",
     "TABLES",
     "TASK_INDEXES",
+    "TASK_ROWS_DUE_INDEX",
     "TASK_ROWS_TABLE",
     "V8_INDEXES",
     "V8_TABLES",
@@ -147,7 +149,7 @@ __all__ = [
 
 Dialect = Literal["sqlite", "postgresql"]
 
-SCHEMA_VERSION = 14
+SCHEMA_VERSION = 15
 """The schema version this code reads and writes."""
 
 
@@ -312,6 +314,27 @@ TASK_ROWS_TABLE_V7 = attrs.evolve(
     columns=tuple(column for column in TASK_ROWS_TABLE.columns if column.name != "state"),
 )
 """The task rows as schema version 7 made them, before version 12 gave them ``state``."""
+
+TEAM_MONTH_COUNTS_TABLE_V15 = Table(
+    "team_month_counts",
+    (
+        _c("team", "text"),
+        _c("month", "text"),
+        _c("projects", "bigint"),
+        _c("signed", "bigint"),
+        _c("signed_amount", "amount"),
+        _c("started", "bigint"),
+        _c("producing", "bigint"),
+        _c("performing", "bigint"),
+        _c("funds", "amount"),
+    ),
+    primary_key=("team", "month"),
+    without_rowid=True,
+)
+"""The metrics page's counts (schema version 15): per team and month a project was signed in
+(``""``: not signed), how many projects, signed, started, producing and still performing, and
+the signed amount and funds in place, each commit adding what it changed
+(``approvalflow.readmodels``)."""
 
 TASK_INDEXES: tuple[Index, ...] = (
     # What an actor did (已办): their events, sent by them or on their behalf. Partial: a timer's
@@ -527,7 +550,7 @@ default (``base.DEFAULT_COUNTY``) is for rows written by hand or by a bulk load,
 PostgreSQL's row-level security a row of the default county is refused to any other county's
 connection all the same."""
 
-COUNTY_TABLES: tuple[str, ...] = (
+_V12_COUNTY_TABLES: tuple[str, ...] = (
     "events",
     "snapshots",
     "projects",
@@ -543,6 +566,9 @@ COUNTY_TABLES: tuple[str, ...] = (
     "plugins",
     "checkpoints",
 )
+"""The tables of county data as schema version 12 left them (what steps 9 and 12 wall)."""
+
+COUNTY_TABLES: tuple[str, ...] = (*_V12_COUNTY_TABLES, "team_month_counts")
 """The tables of county data (schema version 9): each row under its county, read and written
 through a county's view only, and behind PostgreSQL's row-level security (``county_wall``)."""
 
@@ -613,26 +639,65 @@ def _compact(table: Table) -> Table:
     return table
 
 
-TABLES: tuple[Table, ...] = tuple(
-    # The token table is not a county table: schema 10 gives it a nullable county of its own
-    # (``TOKEN_COUNTY_COLUMN``).
-    API_TOKENS_TABLE
-    if table is API_TOKENS_TABLE_V6
-    # Schema 12's task rows keep the branch's state.
-    else _with_county(TASK_ROWS_TABLE)
-    if table.name == "task_rows"
-    # Schema 13's projects say which archive holds them.
-    else attrs.evolve(table, columns=(*table.columns, PROJECT_ARCHIVE_COLUMN))
-    if table.name == "projects"
-    else _compact(table)
-    for table in V9_TABLES
+TABLES: tuple[Table, ...] = (
+    *(
+        # The token table is not a county table: schema 10 gives it a nullable county of its own
+        # (``TOKEN_COUNTY_COLUMN``).
+        API_TOKENS_TABLE
+        if table is API_TOKENS_TABLE_V6
+        # Schema 12's task rows keep the branch's state.
+        else _with_county(TASK_ROWS_TABLE)
+        if table.name == "task_rows"
+        # Schema 14's projects say which archive holds them.
+        else attrs.evolve(table, columns=(*table.columns, PROJECT_ARCHIVE_COLUMN))
+        if table.name == "projects"
+        else _compact(table)
+        for table in V9_TABLES
+    ),
+    _with_county(TEAM_MONTH_COUNTS_TABLE_V15),
 )
 """The current tables, apart from the archive's (``ARCHIVE_TABLES``, schema version 14)."""
 
-INDEXES: tuple[Index, ...] = (
+_V12_INDEXES: tuple[Index, ...] = (
     *(_county_index(index) for index in V8_INDEXES),
     # The outbox claims read one county's notices, oldest first.
     Index("outbox_by_county", "outbox", ("county", "created_seq")),
+)
+"""The indexes as schema version 12 left them (what step 9 creates, on the tables of then)."""
+
+TASK_ROWS_DUE_INDEX = Index(
+    "task_rows_due",
+    "task_rows",
+    (
+        "county",
+        "deadline_us",
+        "kind",
+        "department",
+        "state",
+        "card",
+        "fingerprint",
+        "answered",
+        "cards",
+        "project",
+        "party",
+    ),
+    "deadline_us IS NOT NULL",
+)
+"""The late board counts the task rows due by a moment by group and reads each group's first
+rows from this index alone (schema version 15). Partial: an item without a deadline (most are)
+costs no write."""
+
+MILESTONES_BY_MONTH_KIND_INDEX = Index(
+    "milestones_by_month_kind", "milestones", ("county", "month", "team", "milestone", "points")
+)
+"""The leaderboard's three sums of a month (points by team this month and last, and by team
+and milestone) each read from this index alone (schema version 15, in place of
+``milestones_by_month``, which lacked the milestone: one b-tree a commit, as before)."""
+
+INDEXES: tuple[Index, ...] = (
+    *(index for index in _V12_INDEXES if index.name != "milestones_by_month"),
+    TASK_ROWS_DUE_INDEX,
+    MILESTONES_BY_MONTH_KIND_INDEX,
 )
 """The current indexes: each led by the county, so a county's lookup is one range."""
 
@@ -779,14 +844,14 @@ def create_statements(dialect: Dialect) -> list[str]:
     return statements
 
 
-def county_wall_statements(tables: Sequence[str] = COUNTY_TABLES) -> list[str]:
+def county_wall_statements(tables: Sequence[str] | None = None) -> list[str]:
     """PostgreSQL's row-level security on every county table: a row is seen, and may be
     written, only under a connection whose ``approvalflow.county`` setting is its county (an
     unset setting matches no row). ``FORCE``: the tables' owner is held too, so only a
     superuser or a role with ``BYPASSRLS`` passes."""
     check = f"county = current_setting('{COUNTY_SETTING}', true)"
     statements: list[str] = []
-    for table in tables:
+    for table in COUNTY_TABLES if tables is None else tables:
         statements += [
             f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY",
             f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY",
@@ -926,7 +991,7 @@ def _counties_ddl(dialect: Dialect) -> list[str]:
     statements: list[str] = [_table_ddl(COUNTIES_TABLE, dialect)]
     if dialect == "sqlite":
         # SQLite changes no key in place: each table is copied into its new shape.
-        for name in COUNTY_TABLES:
+        for name in _V12_COUNTY_TABLES:
             table = current[name]
             columns = ", ".join(c.name for c in table.columns if c.name != "county")
             statements += [
@@ -938,7 +1003,7 @@ def _counties_ddl(dialect: Dialect) -> list[str]:
             ]
     else:
         old = {table.name: table for table in V8_TABLES}
-        for name in COUNTY_TABLES:
+        for name in _V12_COUNTY_TABLES:
             table = current[name]
             # A constant default: PostgreSQL adds the column without rewriting the table.
             statements.append(
@@ -958,14 +1023,14 @@ def _counties_ddl(dialect: Dialect) -> list[str]:
                     f"ALTER TABLE {name} DROP CONSTRAINT IF EXISTS {new_key}",
                     f"ALTER TABLE {name} ADD CONSTRAINT {new_key} UNIQUE ({', '.join(after)})",
                 ]
-        statements += [f"DROP INDEX IF EXISTS {index.name}" for index in INDEXES]
-    statements += [_index_ddl(index) for index in INDEXES]
+        statements += [f"DROP INDEX IF EXISTS {index.name}" for index in _V12_INDEXES]
+    statements += [_index_ddl(index) for index in _V12_INDEXES]
     statements.append(
         f"INSERT INTO counties (county, created_at) SELECT DISTINCT {default}, "
         "'migrated' FROM projects WHERE true ON CONFLICT (county) DO NOTHING"
     )
     if dialect == "postgresql":
-        statements += county_wall_statements()
+        statements += county_wall_statements(_V12_COUNTY_TABLES)
     return statements
 
 
@@ -983,7 +1048,34 @@ def _late_items_ddl(dialect: Dialect) -> list[str]:
         *(_index_ddl(index) for index in current),
     ]
     if dialect == "postgresql":
-        statements += county_wall_statements()
+        statements += county_wall_statements(_V12_COUNTY_TABLES)
+    return statements
+
+
+def _pages_ddl(dialect: Dialect) -> list[str]:
+    """Schema version 15: the late board's index of the task rows with a deadline, the
+    leaderboard's index of the milestones by month with their kind, and the metrics page's
+    counts by team and month (filled by the rebuild; walled on PostgreSQL).
+    Written out here, not read from ``INDEXES`` or ``TABLES``, so that a later change to
+    either takes a step of its own."""
+    check = f"county = current_setting('{COUNTY_SETTING}', true)"
+    statements = [
+        "CREATE INDEX IF NOT EXISTS task_rows_due ON task_rows (county, deadline_us, kind, "
+        "department, state, card, fingerprint, answered, cards, project, party) "
+        "WHERE deadline_us IS NOT NULL",
+        "DROP INDEX IF EXISTS milestones_by_month",
+        "CREATE INDEX IF NOT EXISTS milestones_by_month_kind ON milestones "
+        "(county, month, team, milestone, points)",
+        "DROP TABLE IF EXISTS team_month_counts",
+        _table_ddl(_with_county(TEAM_MONTH_COUNTS_TABLE_V15), dialect),
+    ]
+    if dialect == "postgresql":
+        statements += [
+            "ALTER TABLE team_month_counts ENABLE ROW LEVEL SECURITY",
+            "ALTER TABLE team_month_counts FORCE ROW LEVEL SECURITY",
+            "DROP POLICY IF EXISTS county_wall ON team_month_counts",
+            f"CREATE POLICY county_wall ON team_month_counts USING ({check}) WITH CHECK ({check})",
+        ]
     return statements
 
 
@@ -1104,6 +1196,14 @@ MIGRATIONS: tuple[Migration, ...] = (
         "archives of finished projects: projects.archive, archives (packed events, "
         "partitioned by archive on PostgreSQL), archive_actors",
         _archives_ddl,
+    ),
+    # Self-contained (its own statements, its own index).
+    Migration(
+        15,
+        "task_rows_due (the late board's index), milestones_by_month_kind (the leaderboard's) "
+        "and team_month_counts (the metrics' counts)",
+        _pages_ddl,
+        rebuild_projections=True,
     ),
 )
 """Every step after version 1, in order. Add one with each change to ``TABLES``."""

@@ -24,6 +24,7 @@ import threading
 import uuid
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from types import TracebackType
 from typing import Any, ClassVar, NamedTuple, Protocol, Self, cast
 
@@ -60,12 +61,16 @@ from approvalflow.stores.base import (
 from approvalflow.stores.cache import StateCache
 from approvalflow.stores.errors import StoreError, StoreNotFound, UnstorableValue, checked_key
 from approvalflow.stores.projections import (
+    CountsRow,
+    DueGroup,
     Projection,
     ProjectionSQL,
     ProjectionWrites,
     ReadModel,
     TaskRow,
+    added_counts,
     all_task_rows,
+    due_group_key,
     interval_rows,
     keeps_tasks,
     projection_writes,
@@ -922,8 +927,16 @@ class SQLStore(SQLTokens):
             projection = since(state, since=(cached.state, old))
         else:
             projection = model.projection(state)
+        before = None
+        if old is None and expected_version > 0 and projection.counts is not None:
+            # The counts add what the commit changed: the state it starts from is read (a
+            # state this store did not load or commit; if another commit came first, the
+            # guard refuses this one and nothing is added).
+            known = self.load(project)
+            if known is not None and known.version == expected_version:
+                before = model.projection(known)
         writes = projection_writes(
-            model, project, old, projection, events, created=expected_version == 0
+            model, project, old, projection, events, created=expected_version == 0, before=before
         )
         return projection, writes
 
@@ -946,11 +959,15 @@ class SQLStore(SQLTokens):
         with self._access:  # the connection is the county's from here on
             for statement in reports.clear_all:
                 target.execute(statement)
+        counts: dict[tuple[str, str], CountsRow] = {}
         for project in self.project_ids():
             state = self.load(project)
             if state is None:
                 continue
             projection = model.projection(state)
+            if projection.counts is not None:
+                key = (projection.counts[0], projection.counts[1])
+                counts[key] = added_counts(counts.get(key), projection.counts)
             target.execute(
                 reports.upsert_summary,
                 reports.summary_params(summary_row(project, projection.summary)),
@@ -959,6 +976,7 @@ class SQLStore(SQLTokens):
             target.executemany(reports.insert_milestone, model.state_milestone_rows(state))
             if projection.tasks:
                 target.executemany(reports.insert_task, all_task_rows(projection))
+        target.executemany(reports.add_counts, [reports.counts_params(r) for r in counts.values()])
 
     # -- counties -------------------------------------------------------------------------------
 
@@ -1204,6 +1222,47 @@ class SQLStore(SQLTokens):
             rows = self._connection.execute(self._sql.intake_projects, (at,)).fetchall()
         return [str(row[0]) for row in rows]
 
+    def due_task_groups(
+        self, kinds: Collection[str], until: datetime, limit: int
+    ) -> list[DueGroup] | None:
+        if not keeps_tasks(self._read_model):
+            return None
+        if not kinds:
+            return []
+        reports = self._sql.projections
+        first, until_us = max(limit, 1), to_epoch_us(until)
+        if reports.dialect == "sqlite":
+            # Local calls: the counts from the index, then a range of it per group.
+            counts, params = reports.due_task_counts(kinds, until_us)
+            each = reports.due_task_first(first)
+            with self._access:
+                found = self._connection.execute(counts, params).fetchall()
+                return [
+                    DueGroup(
+                        int(count),
+                        tuple(
+                            task_row(row)
+                            for row in self._connection.execute(each, group).fetchall()
+                        ),
+                    )
+                    for *group, count in found
+                ]
+        statement, params = reports.due_task_groups(kinds, until_us, first)
+        with self._access:
+            rows = self._connection.execute(statement, params).fetchall()
+        groups: dict[tuple[Any, ...], tuple[int, list[TaskRow]]] = {}
+        for *columns, count in rows:
+            row = task_row(columns)
+            key = due_group_key(row)
+            held = groups.get(key)
+            if held is None:
+                held = groups[key] = (int(count), [])
+            held[1].append(row)
+        return [
+            DueGroup(count, tuple(sorted(first_rows, key=lambda r: (r.project, r.party))))
+            for count, first_rows in groups.values()
+        ]
+
     def first_events(self, projects: Collection[str]) -> dict[str, Event]:
         if not projects:
             return {}
@@ -1256,6 +1315,16 @@ class SQLStore(SQLTokens):
         with self._access:
             rows = self._connection.execute(statement, (month, milestone)).fetchall()
         return [str(project) for (project,) in rows]
+
+    def team_month_counts(self) -> dict[tuple[str, str], CountsRow] | None:
+        with self._access:
+            rows = self._connection.execute(self._sql.projections.team_month_counts).fetchall()
+        found: dict[tuple[str, str], CountsRow] = {}
+        for team, month, *values in rows:
+            if not all(isinstance(value, int | Decimal) for value in values):
+                return None  # a sum past 64 bits (SQLite made it a float): not exact
+            found[(team, month)] = (team, month, *(int(value) for value in values))
+        return found
 
     def metric_inputs(self, projects: Collection[str] | None = None) -> Any:
         summaries, intervals = self._metric_rows(projects, by_team=False)
