@@ -79,8 +79,8 @@ class TestTheLateBoardReadsGroups:
 
 class TestMigrationFifteen:
     def test_a_version_12_store_gets_the_due_index_and_reads_the_same(self, tmp_path: Path) -> None:
-        """Step 15 is self-contained: on a version-12 file (steps 13 to 15 run) it adds its index, and the
-        board reads as before."""
+        """Step 15 is self-contained: on a version-12 file (steps 13 to 15 run) it adds its
+        index, and the board reads as before."""
         path = tmp_path / "v12.db"
         county = County(settings=SMALL, store=SQLiteStore(path))
         drive(county)

@@ -1,6 +1,6 @@
 """Archives of finished projects beyond the conformance suite's (``ArchiveConformance``): the
-upgrade of a version-12 store (migrations 13 and 14), the ``store archive`` command, and PostgreSQL's
-archive partitions, detached and verified on their own (issue 17, D265-D272)."""
+upgrade of a version-12 store (migrations 13 and 14), the ``store archive`` command, and
+PostgreSQL's archive partitions, detached and verified on their own (issue 17, D265-D272)."""
 
 from __future__ import annotations
 

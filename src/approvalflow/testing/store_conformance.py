@@ -962,7 +962,6 @@ class ArchiveConformance:
         assert [store.archive_of(p) for p in ("P1", "P3", "P4")] == ["2026_q1", None, None]
 
 
-
 class ArchiveAuditConformance(ArchiveConformance):
     """For a store that keeps an audit chain (``project_heads``, as the SQL stores do): an
     archive pack changed behind the store's back is caught by ``audit verify``. A store
