@@ -98,7 +98,7 @@ class TestShow:
         assert "Holding it up: 住建 (zj), deficient, due 2026-03-11 24:00" in out
         assert "stage_changed             signed -> approval" in out
         # What the stage allows, by title with the id the commands take.
-        assert "Can be done now: " in out
+        assert "The stage takes: " in out
         assert "受理 (accept)" in out and "撤回 (withdraw)" in out
 
     def test_shows_the_handler_the_acting_deputy_and_the_copies(

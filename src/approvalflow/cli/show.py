@@ -160,7 +160,7 @@ def render(engine: Engine, state: ProjectState, now: datetime, names: Names | No
             else f"{names.command(command)} ({command})"
             for command in allowed
         )
-        lines.append(f"Can be done now: {', '.join(shown)}")
+        lines.append(f"The stage takes: {', '.join(shown)}")
     lines.append("Timeline")
     for event in engine.history(state.id):
         by = f"by {who('actor', event.by)}" if event.by else "by the engine (timer)"
