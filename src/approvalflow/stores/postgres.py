@@ -504,12 +504,9 @@ class PostgresStore(SQLStore):
         row = self._connection.execute("SELECT to_regclass(%s)", (partition,)).fetchone()
         return row is not None and row[0] is not None
 
-    def _stale(self, project: str, expected_version: int) -> ApprovalflowError:
-        archived = self._archived_refusal(project)
-        if archived is not None:
-            return archived
-        with self._access:
-            current = self._version(project)
+    def _stale_version(
+        self, project: str, current: int | None, expected_version: int
+    ) -> ApprovalflowError:
         if current is not None and current == expected_version > 0:
             # The version held, so the head did not: the project's newest event is not the
             # one this store object read (rows written behind the store's back).

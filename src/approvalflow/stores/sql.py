@@ -873,6 +873,13 @@ class SQLStore(SQLTokens):
             return archived
         with self._access:
             current = self._version(project)
+        return self._stale_version(project, current, expected_version)
+
+    def _stale_version(
+        self, project: str, current: int | None, expected_version: int
+    ) -> ApprovalflowError:
+        """The refusal of a commit from ``expected_version`` when the project is at
+        ``current`` (``None``: no such project)."""
         return stale(project, current, expected_version)
 
     def _archived_refusal(self, project: str) -> ProjectArchived | None:
