@@ -150,6 +150,21 @@ class TestArchiveCommand:
         assert main(["store", "archive", *arguments, "--store", url]) == 2
         assert message in capsys.readouterr().err
 
+    @pytest.mark.parametrize(
+        "table, message",
+        [
+            ("archives_nowhere", "--table: the store holds no table 'archives_nowhere'"),
+            ("events", "--table: 'events' is not an archive table"),
+        ],
+    )
+    def test_verify_archive_names_a_table_it_cannot_read(
+        self, url: str, capsys: Any, table: str, message: str
+    ) -> None:
+        """A wrong ``--table`` is a usage error saying why (exit 2), not a database error."""
+        assert main(["audit", "verify-archive", "--store", url, "--table", table]) == 2
+        captured = capsys.readouterr()
+        assert message in captured.err and "Traceback" not in captured.err
+
 
 class TestPartitions:
     """PostgreSQL keeps each archive in a partition of ``archives`` (D271): detached, it is a

@@ -490,18 +490,18 @@ class PostgresStore(SQLStore):
         partition = archive_partition(name)
         with self._access:
             connection = self._connection
-            if self._partition_exists(partition):
+            if self._table_exists(partition):
                 return
             with connection.transaction():
                 connection.execute("SELECT set_config('role', 'none', true)")
                 self._session[0] = None
                 connection.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
-                if not self._partition_exists(partition):
+                if not self._table_exists(partition):
                     for statement in archive_partition_statements(name):
                         connection.execute(statement)
 
-    def _partition_exists(self, partition: str) -> bool:
-        row = self._connection.execute("SELECT to_regclass(%s)", (partition,)).fetchone()
+    def _table_exists(self, table: str) -> bool:
+        row = self._connection.execute("SELECT to_regclass(%s)", (table,)).fetchone()
         return row is not None and row[0] is not None
 
     def _stale_version(

@@ -1546,6 +1546,8 @@ class SQLStore(SQLTokens):
         if re.fullmatch(r"archives(_[a-z0-9_]{1,32})?", table) is None:
             raise ValueError(f"{table!r} is not an archive table (archives, archives_NAME)")
         with self._access:
+            if not self._table_exists(table):
+                raise ValueError(f"the store holds no table {table!r}")
             rows = self._connection.execute(
                 "SELECT county, project, archive, version, head, pack FROM "
                 f"{table} ORDER BY county, project"
@@ -1554,6 +1556,13 @@ class SQLStore(SQLTokens):
             archives.PackRow(str(county), str(project), str(name), int(version), bytes(h), bytes(p))
             for county, project, name, version, h, p in rows
         ]
+
+    def _table_exists(self, table: str) -> bool:
+        """Whether the database holds ``table`` (SQLite's catalogue; PostgreSQL overrides)."""
+        found = self._connection.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
+        ).fetchone()
+        return found is not None
 
     # -- the audit chains ---------------------------------------------------------------------
 
