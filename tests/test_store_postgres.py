@@ -294,6 +294,76 @@ class TestOneStatementCommit:
         assert [e.notice for e in pg_store.pending_notices(T0)] == [notice("P1", 0)]
         assert verify_chain(pg_store).ok
 
+    def test_a_commits_deletes_read_only_its_own_projects_rows_under_a_kept_plan(
+        self, pg_store: PostgresStore, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The server keeps one plan per statement for the connection, often made while the
+        tables were small (no statistics yet): a delete joined to its rows by key alone was
+        planned as a scan of the county's every timer, so each commit cost more as the store
+        grew. Each delete is bounded to the guard's project: planned generic over 40
+        projects' timers, every scan of the timers a commit deletes from names the project."""
+        import json
+
+        import psycopg
+
+        from approvalflow.model import Timer, TimerChanges
+
+        states = {}
+        for n in range(40):
+            project = f"P{n}"
+            timer = Timer(project, "supply", T0 + timedelta(days=3), "zj")
+            states[project] = new_project(pg_store, project, timers=TimerChanges(set=(timer,)))
+        sent: list[tuple[bytes, Any]] = []
+        hot = pg_store._hot
+
+        class Kept:
+            def row(self, statement: bytes, params: Any) -> Any:
+                sent.append((statement, params))
+                return hot.row(statement, params)
+
+        monkeypatch.setattr(pg_store, "_hot", Kept())
+        cancel = TimerChanges(cancel=(("P7", "supply", "zj"),))
+        append(pg_store, states["P7"], [("funds_reported", {"amount": 1})], timers=cancel)
+        monkeypatch.undo()
+        assert pg_store.timers("P7") == [] and len(pg_store.timers("P8")) == 1
+        statement, params = sent[-1]
+        numbered = statement.decode().split("%s")
+        text = "".join(f"{part}${i}" for i, part in enumerate(numbered[:-1], 1)) + numbered[-1]
+        assert "DELETE FROM timers" in text
+        with _raw(pg_store) as connection:
+            connection.execute("SET plan_cache_mode = force_generic_plan")
+            connection.execute(f"PREPARE kept AS {text}")
+            cursor = psycopg.ClientCursor(connection)
+            placeholders = ", ".join(["%s"] * len(params))
+            cursor.execute(f"EXPLAIN (FORMAT JSON) EXECUTE kept({placeholders})", params)
+            row = cursor.fetchone()
+            assert row is not None
+            plan = row[0] if isinstance(row[0], list) else json.loads(row[0])
+
+        def scans(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
+            if node.get("Relation Name") == "timers" and "Scan" in node["Node Type"]:
+                yield node
+            for child in node.get("Plans", []):
+                yield from scans(child)
+
+        found = list(scans(plan[0]["Plan"]))
+        assert found, plan
+        for node in found:
+            condition = node.get("Index Cond", "") + node.get("Recheck Cond", "")
+            assert "project" in condition, node
+
+    def test_a_commit_deleting_another_projects_rows_is_refused_before_it_is_sent(
+        self,
+    ) -> None:
+        """The bound above would leave another project's rows in place: a commit's deletes are
+        its own project's rows, and anything else is a programming error, not a quiet no-op."""
+        from approvalflow.stores.postgres import _SET_BASED
+
+        statement = "DELETE FROM timers WHERE county = 'default' AND project = %s AND kind = %s"
+        assert "P1" in _SET_BASED.rows_json(statement, [("P1", "supply")], "P1")
+        with pytest.raises(AssertionError, match=r"a commit of P1 deletes rows of \['P2'\]"):
+            _SET_BASED.rows_json(statement, [("P1", "supply"), ("P2", "supply")], "P1")
+
     def test_without_the_head_cached_it_is_read_first(
         self, schema_url: str, monkeypatch: pytest.MonkeyPatch
     ) -> None:

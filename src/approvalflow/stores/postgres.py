@@ -437,7 +437,7 @@ class PostgresStore(SQLStore):
         new_head = self._commit_statements(collect, head, plan, writes)
         sql = self._sql
         if plan.expected_version == 0:
-            guard: tuple[str, ...] = (sql.insert_project + " RETURNING 1",)
+            guard: tuple[str, ...] = (sql.insert_project + _GUARD_RETURNS,)
             params: list[Any] = [project, plan.new_version]
         elif chains:
             # The same compare-and-set, also refusing unless the project's newest event is the
@@ -445,15 +445,15 @@ class PostgresStore(SQLStore):
             guard = (
                 sql.update_project + " AND (SELECT hash FROM events WHERE "
                 f"county = '{sql.county}' AND project = %s AND version = %s) "
-                "IS NOT DISTINCT FROM %s RETURNING 1",
+                "IS NOT DISTINCT FROM %s" + _GUARD_RETURNS,
             )
             params = [plan.new_version, project, plan.expected_version]
             params += [project, plan.expected_version, None if head is None else hash_bytes(head)]
         else:
-            guard = (sql.update_project + " RETURNING 1",)
+            guard = (sql.update_project + _GUARD_RETURNS,)
             params = [plan.new_version, project, plan.expected_version]
         statements = tuple(statement for statement, _ in parts)
-        params += [_SET_BASED.rows_json(statement, rows) for statement, rows in parts]
+        params += [_SET_BASED.rows_json(statement, rows, project) for statement, rows in parts]
         shape = guard + statements
         text = _SHAPES.get(shape)
         if text is None:
@@ -676,6 +676,12 @@ class _SetBased:
                     fixed.append(f"d.{column} = {value}")
                 else:
                     raise AssertionError(f"cannot rewrite {statement!r}")
+            if "project" in keys:
+                # Every row a commit deletes is its own project's (``rows_json`` checks): the
+                # guard's project bounds the scan to that project's rows whatever plan the
+                # server keeps. Without it, a plan made while the table was small (a generic
+                # plan, cached for the connection) hash-joins the county's every row.
+                fixed.append("d.project = (SELECT g.project FROM guard AS g)")
             matched = " AND ".join([*fixed, *(f"d.{c} = r.{c}" for c in keys)])
             template = (
                 f"DELETE FROM {table} AS d USING {source.format(table=table)} "
@@ -684,10 +690,16 @@ class _SetBased:
             return template, tuple(keys), None
         raise AssertionError(f"cannot rewrite {statement!r}")
 
-    def rows_json(self, statement: str, rows: Sequence[Sequence[Any]]) -> str:
-        """``rows`` of ``statement`` as the JSON its set-based form takes."""
+    def rows_json(self, statement: str, rows: Sequence[Sequence[Any]], project: str) -> str:
+        """``rows`` of ``statement`` as the JSON its set-based form takes, in a commit of
+        ``project``."""
         _, names, key = self.form(statement)
         objects: Any = [dict(zip(names, row, strict=True)) for row in rows]
+        if "project" in names and statement.startswith("DELETE"):
+            strays = {o["project"] for o in objects} - {project}
+            if strays:
+                # The deletes are bounded to the guard's project: another's rows would stay.
+                raise AssertionError(f"a commit of {project} deletes rows of {sorted(strays)}")
         if key is not None and len(rows) > 1:
             # One statement cannot upsert a row twice: the last of a key wins, as it did
             # when the rows were upserted one after another.
@@ -712,6 +724,8 @@ _json_text = json.JSONEncoder(
     ensure_ascii=False, separators=(",", ":"), default=_json_default
 ).encode
 _SET_BASED = _SetBased()
+# The guard's row names the project: the deletes bound their scans with it (``_SetBased``).
+_GUARD_RETURNS = " RETURNING project"
 # The one statement of each shape of commit (its guard and which statements it has).
 _SHAPES: dict[tuple[str, ...], bytes] = {}
 # The hot statements' text as sent (psycopg would encode a ``str`` at every call).
