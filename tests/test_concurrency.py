@@ -532,3 +532,72 @@ def test_a_second_worker_does_not_overtake_a_projects_earlier_deadline(tmp_path:
     fired = [e for e in worker_a.history("P1") if e.command_id is None]
     assert [e.type for e in fired] == ["branch_overdue", "branch_reminded", "branch_changed"]
     assert [e.at for e in fired] == sorted(e.at for e in fired)
+
+
+class TestAStaleCachedState:
+    """Each command starts from the state its store object last knew, without asking the
+    database whether another writer moved it since (D306). Another process's commit in between
+    is found by the commit's guard, or by the refusal's own check, and the command is decided
+    again on the project as it is: nothing is written, and nothing refused, from a stale state.
+    Two engines, each with its own store object (its own cache), share one database."""
+
+    def _engines(self, url: str) -> tuple[Engine, Engine]:
+        first = _engine(open_store(url, create=True))
+        second = _engine(open_store(url))
+        fields = {**PROJECT_FIELDS, "name": "缓存测试"}
+        first.execute("create", "P1", "guo", fields)
+        first.execute("negotiate", "P1", "guo", {})
+        return first, second
+
+    def test_a_command_its_stale_state_would_refuse_runs_on_the_current_one(
+        self, store_urls: tuple[str, str]
+    ) -> None:
+        """The first engine knows P1 before pre-review; the second submits it; an opinion,
+        refused in the stage the first engine knew, is taken in the stage P1 is in."""
+        first, second = self._engines(store_urls[0])
+        known = first.project("P1").stage
+        second.execute("submit_pre_review", "P1", "fuyuan", {"materials": ["business_license"]})
+        result = first.execute("opinion", "P1", "r_gxj", {"verdict": "pass"})
+        assert known != result.state == second.project("P1").stage == "pre_review.reviewing"
+        history = first.history("P1")
+        assert [e.type for e in history].index("materials_submitted") < len(history) - 1
+        assert history[-1].by == "r_gxj" and history[-1].version == result.version
+        assert [e.version for e in history] == list(range(1, len(history) + 1))
+        assert verify_chain(first.store).ok
+
+    def test_a_command_its_stale_state_would_take_is_refused_as_the_current_one_says(
+        self, store_urls: tuple[str, str]
+    ) -> None:
+        """The first engine knows P1 in pre-review; the second withdraws it; the first's
+        opinion, which its stale state would take, is refused because P1 is withdrawn, and
+        writes nothing."""
+        first, second = self._engines(store_urls[0])
+        first.execute("submit_pre_review", "P1", "fuyuan", {"materials": ["business_license"]})
+        second.execute("withdraw", "P1", "fuyuan", {"reason": "项目调整"})
+        version = second.project("P1").version
+        with pytest.raises(ApprovalflowError) as refused:
+            first.execute("opinion", "P1", "r_gxj", {"verdict": "pass"})
+        assert refused.value.code == "InvalidTransition"
+        assert "withdrawn" in refused.value.message
+        assert first.project("P1").version == version
+        assert first.project("P1").stage == "withdrawn"
+        assert first.history("P1")[-1].by == "fuyuan"
+
+    def test_a_command_on_a_project_it_knows_reads_nothing_before_its_commit(
+        self, store_urls: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The hot path: with P1 as the store object last wrote it, the command's only
+        reading of the project is the store's own state (``load`` is not called)."""
+        first, _ = self._engines(store_urls[0])
+        fresh_loads: list[str] = []
+        load = first.store.load
+
+        def counted(project: str) -> ProjectState | None:
+            fresh_loads.append(project)
+            return load(project)
+
+        monkeypatch.setattr(first.store, "load", counted)
+        first.execute("submit_pre_review", "P1", "fuyuan", {"materials": ["business_license"]})
+        assert fresh_loads == []
+        monkeypatch.undo()
+        assert first.project("P1").stage == "pre_review.reviewing"

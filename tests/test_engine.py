@@ -432,18 +432,23 @@ class TestOneReadPerCommand:
         loads: list[str] = []
         derived: list[int] = []
         store = county.engine.store
-        load = store.load
+        load, load_for_command = store.load, store.load_for_command
         derive = timers.timers_for
 
         def counting_load(project: str) -> ProjectState | None:
             loads.append(project)
             return load(project)
 
+        def counting_load_for_command(project: str) -> ProjectState | None:
+            loads.append(project)
+            return load_for_command(project)
+
         def counting_derive(state: ProjectState, calendar: Any) -> dict[tuple[str, str], Any]:
             derived.append(state.version)
             return derive(state, calendar)
 
         store.load = counting_load  # type: ignore[method-assign]
+        store.load_for_command = counting_load_for_command  # type: ignore[method-assign]
         monkeypatch.setattr(timers, "timers_for", counting_derive)
         before = county.engine.project("P1").version
         loads.clear()

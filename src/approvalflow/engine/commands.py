@@ -104,9 +104,16 @@ class CommandRunner:
             # the same time, as a replay of the history would judge them; a retry catches up
             # again at its own instant, since time has passed and a deadline may have too.
             now = self.clock.now()
+            # The first attempt starts from the state the store last knew, without a round
+            # trip to ask whether another writer moved it: the commit's guard asks anyway. A
+            # stale one costs one attempt; every later attempt reads the project (D306).
+            trusting = attempt == 0
             loaded = None
-            if spec.name != "create" and self._catch_up_deadlines:
-                loaded = self.timers.catch_up(project, now)
+            if spec.name != "create":
+                if self._catch_up_deadlines:
+                    loaded = self.timers.catch_up(project, now, for_command=trusting)
+                else:
+                    loaded = self.rules.load(project, for_command=trusting)
             if command_id is not None:
                 replay = self._replay(command_id, fingerprint, project, command)
                 if replay is not None:
@@ -117,9 +124,14 @@ class CommandRunner:
                 )
             except ConcurrencyConflict:
                 logger().debug("approvalflow.command_conflict", attempt=attempt, **context)
-                _time.sleep(0.001 * (2**attempt))
+                if not trusting:
+                    _time.sleep(0.001 * (2**attempt))
                 continue
             except ApprovalflowError as error:
+                if trusting and loaded is not None and self._moved_since(project, loaded):
+                    # Refused on a state another writer had moved on from: decide again on
+                    # the project as it is (a refusal is never given from a stale state).
+                    continue
                 logger().info(
                     "approvalflow.command_refused", code=error.code, reason=error.message, **context
                 )
@@ -129,6 +141,11 @@ class CommandRunner:
         raise ConcurrencyConflict(
             f"{command} on {project} lost to concurrent writers {self._max_retries} times"
         )
+
+    def _moved_since(self, project: str, state: ProjectState) -> bool:
+        """Whether ``project`` is no longer at ``state``'s version in the store."""
+        current = self.rules.load(project)
+        return current is None or current.version != state.version
 
     def _replay(
         self, command_id: str, fingerprint: str, project: str, command: str

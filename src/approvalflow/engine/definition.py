@@ -118,9 +118,10 @@ class RuleBook:
         # reader's single lookup needs none).
         self._stored_timers_lock = threading.Lock()
 
-    def load(self, project: str) -> ProjectState | None:
-        """The store's state of ``project``, folded with the definition's plugin folds."""
-        return self.definition.folds.load(self.store, project)
+    def load(self, project: str, *, for_command: bool = False) -> ProjectState | None:
+        """The store's state of ``project``, folded with the definition's plugin folds
+        (``for_command``: as the store last knew it, for a command to commit from, D306)."""
+        return self.definition.folds.load(self.store, project, for_command=for_command)
 
     def rules_for(self, state: ProjectState) -> Settings:
         """The county rule set ``state`` is pinned to: the one it was created (or last

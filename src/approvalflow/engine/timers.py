@@ -116,14 +116,17 @@ class TimerExecutor:
         if not handled:
             raise ValueError(f"no plugin handles timers of kind {kind!r}")
 
-    def catch_up(self, project: str, now: datetime | None = None) -> ProjectState | None:
+    def catch_up(
+        self, project: str, now: datetime | None = None, *, for_command: bool = False
+    ) -> ProjectState | None:
         """Fire the project's deadlines that have passed at ``now`` (default: the clock) but no
         worker has fired yet; return the project's state after them (``None``: no project).
 
         A command is judged against the project as its deadlines left it: a supply two hours
         after the supply deadline finds the branch revoked, whether or not a worker ran.
+        ``for_command``: the state the store last knew (``RuleBook.load``), for a command.
         """
-        state = self.rules.load(project)
+        state = self.rules.load(project, for_command=for_command)
         if state is None:
             return None
         now = now or self.clock.now()

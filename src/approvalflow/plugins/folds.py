@@ -54,14 +54,16 @@ class FoldTable:
         """Fold plugin events with this table inside a ``with`` block."""
         return folding(self.folds)
 
-    def load(self, store: Store, project: str) -> ProjectState | None:
-        """``store.load(project)`` folded with this table.
+    def load(self, store: Store, project: str, *, for_command: bool = False) -> ProjectState | None:
+        """``store.load(project)`` folded with this table (``for_command``: the store's
+        ``load_for_command``, where it has one: a store written before it answers ``load``).
 
         A state folded earlier without one of these folds (a store's cache, shared with an
         engine that lacks the plugin) is rebuilt from the project's history.
         """
         with folding(self.folds):
-            state = store.load(project)
+            read = getattr(store, "load_for_command", store.load) if for_command else store.load
+            state = read(project)
             if state is not None and any(t in self.folds for t in state.unfolded_types):
                 state = ProjectState.from_events(store.events(project))
         return state

@@ -97,6 +97,15 @@ class Store(Protocol):
         The caller must not mutate the returned object (the engine clones it first).
         """
 
+    def load_for_command(self, project: str) -> ProjectState | None:
+        """``load``, or the state this store object last committed or loaded for ``project``,
+        without asking the database whether another writer has moved it since (D306).
+
+        Only for a state a command will commit from: the commit's guard refuses a stale one
+        (``ConcurrencyConflict``), the store forgets it, and the engine decides again from a
+        ``load``. A store that keeps no states answers as ``load``.
+        """
+
     def snapshot_version(self, project: str) -> int | None:
         """The version of the project's newest stored snapshot, or ``None`` if it has none.
 

@@ -8,6 +8,9 @@ that committed since has moved the version, and the state is then read from the 
 A project's state at a given version is the same whoever computes it (the fold is
 deterministic), so the check is exact. (Rows edited by hand without moving the version are
 not noticed by a store object that has the project cached: open a new one after such surgery.)
+``load_for_command`` is the one exception: it hands a command the entry without that check,
+since the command's commit checks the version in its guard anyway, and a commit the guard
+refuses drops the entry (D306).
 
 Entries are never handed out: ``load`` returns ``clone()`` of one (copy-on-write, a few
 microseconds). ``commit`` keeps the very state it was given, as ``MemoryStore`` does: the

@@ -125,6 +125,9 @@ class MemoryStore(MemoryTokens):
     def load(self, project: str) -> ProjectState | None:
         return self._states.get(checked_key("project id", project))
 
+    # Nothing to ask: the states are this object's own, always current.
+    load_for_command = load
+
     def snapshot_version(self, project: str) -> int | None:
         # Every commit keeps the state it was given: a load never folds an event.
         state = self._states.get(project)

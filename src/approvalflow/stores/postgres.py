@@ -31,6 +31,8 @@ What a caller may rely on (the same as the SQLite store, plus):
 - ``load`` is one statement when the store object committed or loaded the project last and no
   one has committed to it since: it keeps those states (``cache_size`` projects, LRU;
   ``approvalflow.stores.cache``), checked against the project's version in that statement.
+  ``load_for_command`` (a command's first attempt) sends nothing for a kept state: the
+  commit's guard is the check (D306), so such a command is one round trip.
 - Each commit also writes the projections the reports query (``milestones``,
   ``project_summaries``, ``intervals``; defined by ``approvalflow.readmodels``, kept by
   ``approvalflow.stores.projections``), only the rows

@@ -1038,6 +1038,17 @@ class SQLStore(SQLTokens):
 
     # -- the Store protocol's reads -----------------------------------------------------------
 
+    def load_for_command(self, project: str) -> ProjectState | None:
+        # The cached state without the round trip that checks its version: the commit's guard
+        # checks it anyway, and a failed commit drops the entry (``commit``), so a stale one
+        # costs the engine one refused attempt and is never written from (D306).
+        checked_key("project id", project)
+        with self._lock:
+            cached = self._cache.get(project)
+        if cached is not None:
+            return cached.state.clone()
+        return self.load(project)
+
     def load(self, project: str) -> ProjectState | None:
         checked_key("project id", project)
         with self._access:

@@ -455,6 +455,7 @@ def _fill_county(view: Store, county: str, projects: Sequence[str], due: datetim
 
 _READS: dict[str, Callable[[Store], Any]] = {
     "load": lambda s: [state_summary(s.load(p)) for p in ("P1", "PB")],
+    "load_for_command": lambda s: [state_summary(s.load_for_command(p)) for p in ("P1", "PB")],
     "snapshot_version": lambda s: [s.snapshot_version(p) for p in ("P1", "PB")],
     "events": lambda s: [s.events("P1"), s.events("PB"), s.events("P1", 3)],
     "command": lambda s: [s.command("cmd-P1"), s.command("cmd-PB")],
