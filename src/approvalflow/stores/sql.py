@@ -1046,7 +1046,10 @@ class SQLStore(SQLTokens):
         with self._lock:
             cached = self._cache.get(project)
         if cached is not None:
-            return cached.state.clone()
+            # Not cloned: a command never changes the state it starts from (the protocol's
+            # rule for ``load`` too; the engine works on its own copy), and a commit keeps the
+            # state it was given rather than this one.
+            return cached.state
         return self.load(project)
 
     def load(self, project: str) -> ProjectState | None:
