@@ -113,15 +113,23 @@ class TestCountyRanking:
 
 class TestDepartmentRanking:
     def test_departments_ranked_on_late_items_then_days_taken(
-        self, counties: dict[str, County]
+        self, counties: dict[str, County], monkeypatch: pytest.MonkeyPatch
     ) -> None:
         """Huguan's branches of H2 and Gaoqing's pre-review run late; Jiaocheng's departments
-        decided J1 on the day it was applied for."""
+        decided J1 on the day it was applied for. The late items are counted, not each made
+        (the late board's groups: a province's 600 a county were seconds of CPU, D278)."""
         huguan = counties["huguan"]
         huguan.do("apply", "H2", "fuyuan")
         later = huguan.clock.now() + timedelta(days=40)
         province = Province({n: c.engine for n, c in counties.items()})
+
+        def every_item(*_args: object) -> None:
+            raise AssertionError("the ranking made every late item")
+
+        for county in counties.values():
+            monkeypatch.setattr(county.engine, "late_items", every_item)
         ranked = province.department_ranking(later)
+        monkeypatch.undo()
         late = {(r.county, r.department): r.late for r in ranked}
         own = huguan.engine.late_items(later)
         assert {d: n for (c, d), n in late.items() if c == "huguan"} == {
