@@ -405,6 +405,40 @@ class TestOneStatementCommit:
         report = verify_chain(pg_store)
         assert not report.ok and report.first_bad == ("P1", 2)
 
+    def test_a_refused_commit_writes_no_part_on_any_table(self, pg_store: PostgresStore) -> None:
+        """The parts of the one statement do not each wait for the guard (D310): a commit the
+        guard refuses (the newest event's hash edited by hand, so its version is free and no
+        key collides), with events, a timer cancelled and another set and report rows, is a
+        conflict and leaves every table as it was."""
+        from approvalflow.model import Timer, TimerChanges
+
+        supply = Timer("P1", "supply", T0 + timedelta(days=3), "zj")
+        state = new_project(pg_store, "P1", timers=TimerChanges(set=(supply,)))
+        with _raw(pg_store) as connection:
+            connection.execute("UPDATE events SET hash = 'edited' WHERE version = 1")
+        tables = [
+            "events",
+            "projects",
+            "timers",
+            "task_rows",
+            "project_summaries",
+            "intervals",
+            "milestones",
+            "outbox",
+            "snapshots",
+            "commands",
+        ]
+        before = _table_rows(pg_store, tables)
+        later = Timer("P1", "review", T0 + timedelta(days=5), "zj")
+        with pytest.raises(ConcurrencyConflict, match=r"event at version 1 .*hash differs"):
+            append(
+                pg_store,
+                state,
+                [("funds_reported", {"amount": 2})],
+                timers=TimerChanges(set=(later,), cancel=(("P1", "supply", "zj"),)),
+            )
+        assert _table_rows(pg_store, tables) == before
+
     def test_a_timer_set_twice_in_one_commit_keeps_the_last(self, pg_store: PostgresStore) -> None:
         """Upserts of one key in one commit end as they did one statement at a time."""
         from approvalflow.model import Timer, TimerChanges
