@@ -406,7 +406,7 @@ class TestOneStatementCommit:
         assert not report.ok and report.first_bad == ("P1", 2)
 
     def test_a_refused_commit_writes_no_part_on_any_table(self, pg_store: PostgresStore) -> None:
-        """The parts of the one statement do not each wait for the guard (D310): a commit the
+        """Every part of the one statement waits for the guard (D291, D310): a commit the
         guard refuses (the newest event's hash edited by hand, so its version is free and no
         key collides), with events, a timer cancelled and another set and report rows, is a
         conflict and leaves every table as it was."""
