@@ -216,3 +216,36 @@ def test_serve_counties_serves_each_county_by_its_token(
     assert main(["serve", *file]) == 0
     # Its own project; not Huguan's; the workbench asks people to sign in (D218).
     assert answers == [200, 404, 303]
+
+
+def test_store_archive_packs_one_countys_finished_projects(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``store archive --finished --counties F --county huguan`` packs Huguan's finished
+    projects only: Jiaocheng's withdrawn project, finished too, stays live in its store."""
+    stores = {}
+    for county, project in (("huguan", "HG9"), ("jiaocheng", "JC9")):
+        stores[county] = url = f"sqlite:///{tmp_path / county}.db"
+        store = open_store(url, create=True)
+        builder = County(store=store)
+        builder.create(project)
+        builder.do("withdraw", project, "fuyuan", reason="项目调整")
+        store.close()
+    path = tmp_path / "counties.yaml"
+    path.write_text(
+        "counties:\n"
+        f"  huguan: {{name: 壶关县, store: '{stores['huguan']}'}}\n"
+        f"  jiaocheng: {{name: 交城县, store: '{stores['jiaocheng']}'}}\n",
+        encoding="utf-8",
+    )
+    archive = ["store", "archive", "--finished", "--name", "2026_q4", "--counties", str(path)]
+    assert main([*archive, "--county", "huguan"]) == 0
+    assert "archived 1 project(s) into 2026_q4; 0 not finished" in capsys.readouterr().out
+    for county, project, expected in (("huguan", "HG9", "2026_q4"), ("jiaocheng", "JC9", None)):
+        store = open_store(stores[county])
+        try:
+            assert store.archive_of(project) == expected
+        finally:
+            store.close()
+    assert main(archive) == 2
+    assert "--county: which county? (huguan, jiaocheng)" in capsys.readouterr().err

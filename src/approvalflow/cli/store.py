@@ -9,7 +9,12 @@ from __future__ import annotations
 
 import argparse
 
-from approvalflow.cli.common import CommandLineError, add_store_argument, store_url
+from approvalflow.cli.common import (
+    CommandLineError,
+    add_county_arguments,
+    add_store_argument,
+    store_url,
+)
 
 __all__ = ["add_arguments", "run"]
 
@@ -44,13 +49,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=[],
         help="county plugin (default: the plugins recorded in the store)",
     )
-    archive.set_defaults(run=run_archive)
+    add_county_arguments(archive)
+    archive.set_defaults(run=run_archive, actors=None)
 
 
 def run_archive(options: argparse.Namespace) -> int:
     """Archive the projects named (each must be finished: exit 1 at the first that is not,
-    saying why, with those before it archived), or with ``--finished`` every finished one."""
-    from approvalflow.cli.common import CommandFailed, open_engine, open_existing_store
+    saying why, with those before it archived), or with ``--finished`` every finished one:
+    of the store of ``--store``, or of the ``--county`` of ``--counties`` alone."""
+    from approvalflow.cli.common import CommandFailed, county_engine
     from approvalflow.errors import InvalidCommand, NotArchivable, UnknownProject
     from approvalflow.stores.archives import checked_archive_name
 
@@ -60,9 +67,8 @@ def run_archive(options: argparse.Namespace) -> int:
         checked_archive_name(options.name)
     except InvalidCommand as error:
         raise CommandLineError(f"--name: {error.message}") from None
-    store = open_existing_store(options)
-    try:
-        engine = open_engine(store, options.plugin)
+    with county_engine(options) as (engine, _):
+        store = engine.store
         if options.finished:
             packed = left = 0
             for project in store.project_ids():
@@ -83,8 +89,6 @@ def run_archive(options: argparse.Namespace) -> int:
                 raise CommandFailed(error.message) from None
             print(f"archived {project} into {options.name}")
         return 0
-    finally:
-        store.close()
 
 
 def run(options: argparse.Namespace) -> int:
