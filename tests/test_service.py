@@ -354,6 +354,56 @@ class TestCommands:
             )
         assert answers[0] == answers[1]
 
+    @pytest.mark.parametrize(("answering", "on_the_loop"), [(1, True), (2, False)])
+    def test_a_lone_command_runs_on_the_event_loop_and_one_among_others_in_the_pool(
+        self, answering: int, on_the_loop: bool
+    ) -> None:
+        """D307: the only request being answered runs its command on the event loop (no trip
+        to a worker thread and back); with another request being answered it goes to the
+        thread pool, so a commit's wait never holds up the other. The answer is the same."""
+        import asyncio
+
+        from approvalflow.server.app import _Answering, _lean_commands
+        from approvalflow.server.views import CommandOutcome
+
+        seen: list[bool] = []
+
+        def work(*_args: Any) -> CommandOutcome:
+            try:
+                asyncio.get_running_loop()
+                seen.append(True)
+            except RuntimeError:
+                seen.append(False)
+            return CommandOutcome("P1", "negotiate", 2, "lead", [], [], False)
+
+        async def framework(*_args: Any) -> None:
+            raise AssertionError("a plain command request went to the framework")
+
+        count = _Answering()
+        count.count = answering
+        lean = _lean_commands(work, count)(framework)
+        scope: Any = {
+            "type": "http",
+            "path": "/projects/P1/commands/negotiate",
+            "query_string": b"",
+            "headers": [(b"content-type", b"application/json")],
+            "path_params": {"project_id": "P1", "name": "negotiate"},
+            "state": {},
+        }
+        messages: list[Any] = [{"type": "http.request", "body": b"{}", "more_body": False}]
+        sent: list[Any] = []
+
+        async def receive() -> Any:
+            return messages.pop(0)
+
+        async def send(message: Any) -> None:
+            sent.append(message)
+
+        asyncio.run(lean(scope, receive, send))
+        assert seen == [on_the_loop]
+        assert sent[0]["status"] == 200 and (b"etag", b'"2"') in sent[0]["headers"]
+        assert json.loads(sent[1]["body"])["version"] == 2
+
     def test_a_body_that_is_not_an_object_is_422(self, service: Service) -> None:
         service.create()
         response = service.client.post(

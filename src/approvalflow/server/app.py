@@ -200,41 +200,64 @@ def _crash(path: str, state: dict[str, Any], error: Exception) -> Response[Probl
     return Response(problem, status_code=500, media_type=PROBLEM_MEDIA)
 
 
-def _request_log(app: ASGIApp) -> ASGIApp:
-    """One log line per request: method, path, status, system, actor, outcome code, time."""
+class _Answering:
+    """How many HTTP requests one app is answering now (read and written on its event loop)."""
 
-    # Bound once, when the app is built, not per request: a bind is a fifth of the line's cost.
-    log = _logger().bind()
+    __slots__ = ("count",)
 
-    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != ScopeType.HTTP:
-            await app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = [500]
+    def __init__(self) -> None:
+        self.count = 0
 
-        async def watch(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status[0] = message["status"]
-            await send(message)
 
-        try:
-            await app(scope, receive, watch)
-        finally:
-            state = scope.get("state", {})
-            caller: Caller | None = state.get("approvalflow_caller")
-            log.info(
-                "approvalflow.request",
-                method=scope.get("method"),
-                path=scope.get("path"),
-                status=status[0],
-                system=caller.system if caller else None,
-                actor=caller.actor if caller else None,
-                outcome=state.get("approvalflow_code", "ok" if status[0] < 400 else None),
-                ms=round((time.perf_counter() - started) * 1000, 1),
-            )
+def _request_log(answering: _Answering) -> Callable[[ASGIApp], ASGIApp]:
+    """One log line per request: method, path, status, system, actor, outcome code, time;
+    and the count of requests being answered, which the lean command route reads (D307)."""
 
-    return middleware
+    def request_log(app: ASGIApp) -> ASGIApp:
+        # Bound once, when the app is built, not per request: a bind is a fifth of the line's
+        # cost.
+        log = _logger().bind()
+
+        async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != ScopeType.HTTP:
+                await app(scope, receive, send)
+                return
+            answering.count += 1
+            try:
+                await _logged(app, log, scope, receive, send)
+            finally:
+                answering.count -= 1
+
+        return middleware
+
+    return request_log
+
+
+async def _logged(app: ASGIApp, log: Any, scope: Scope, receive: Receive, send: Send) -> None:
+    """``app`` answering one request, then its log line."""
+    started = time.perf_counter()
+    status = [500]
+
+    async def watch(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            status[0] = message["status"]
+        await send(message)
+
+    try:
+        await app(scope, receive, watch)
+    finally:
+        state = scope.get("state", {})
+        caller: Caller | None = state.get("approvalflow_caller")
+        log.info(
+            "approvalflow.request",
+            method=scope.get("method"),
+            path=scope.get("path"),
+            status=status[0],
+            system=caller.system if caller else None,
+            actor=caller.actor if caller else None,
+            outcome=state.get("approvalflow_code", "ok" if status[0] < 400 else None),
+            ms=round((time.perf_counter() - started) * 1000, 1),
+        )
 
 
 # The headers the lean command route reads, as ASGI gives them (lowercase) and as it names them.
@@ -252,14 +275,17 @@ _LEAN_HEADERS = {
 LeanWork = Callable[[dict[str, Any], Mapping[str, str], str, str, dict[str, Any]], Any]
 
 
-def _lean_commands(work: LeanWork) -> Callable[[ASGIApp], ASGIApp]:
+def _lean_commands(work: LeanWork, answering: _Answering) -> Callable[[ASGIApp], ASGIApp]:
     """The command route's own middleware: the common request (no query string, each header
-    once, a body that is a JSON object or nothing, sent as JSON or untyped) runs ``work`` in
-    the thread pool and writes its answer directly, without Litestar's parameter extraction,
-    signature model and response building, which cost about as much CPU as the command itself
-    (D185). Any other request, and
-    every refusal, goes the framework's way, so its answers and errors are those of the
-    documented route: the lean path only leaves out work, never changes an answer."""
+    once, a body that is a JSON object or nothing, sent as JSON or untyped) runs ``work`` and
+    writes its answer directly, without Litestar's parameter extraction, signature model and
+    response building, which cost about as much CPU as the command itself (D185). Any other
+    request, and every refusal, goes the framework's way, so its answers and errors are those
+    of the documented route: the lean path only leaves out work, never changes an answer.
+
+    ``work`` runs on the event loop itself when this is the only request the app is answering
+    (``answering``), in the thread pool otherwise (D307): alone, the trip to a worker thread and
+    back is the largest cost a command has beyond its own, and there is nobody to make wait."""
 
     def middleware(app: ASGIApp) -> ASGIApp:
         async def lean(scope: Scope, receive: Receive, send: Send) -> None:
@@ -275,10 +301,14 @@ def _lean_commands(work: LeanWork) -> Callable[[ASGIApp], ASGIApp]:
                 await app(scope, _replay(messages, receive), send)
                 return
             params = scope["path_params"]
+            call = (scope["state"], headers, params["project_id"], params["name"], args)
             try:
-                outcome = await sync_to_thread(
-                    work, scope["state"], headers, params["project_id"], params["name"], args
-                )
+                if answering.count == 1:
+                    # A request that comes in meanwhile waits for this one command at most,
+                    # then finds two being answered, and goes to the pool.
+                    outcome = work(*call)
+                else:
+                    outcome = await sync_to_thread(work, *call)
             except ApprovalflowError as error:
                 # Answered here, as the route's own handler would: the framework's handler sits
                 # inside this middleware, and the request log outside it must see the answer.
@@ -638,6 +668,10 @@ def create_app(
             project_id, [EventView.of(e) for e in page], page[-1].version if more else None
         )
 
+    # The requests this app is answering: the request log counts them, the lean command
+    # route reads the count (D307).
+    answering = _Answering()
+
     def run_command(
         caller: Caller,
         project_id: str,
@@ -705,7 +739,7 @@ def create_app(
     @post(
         "/projects/{project_id:str}/commands/{name:str}",
         sync_to_thread=True,
-        middleware=[_lean_commands(lean_work)],
+        middleware=[_lean_commands(lean_work, answering)],
         response_headers=_ETAG,
         status_code=200,
         responses=_WRITE,
@@ -1076,7 +1110,7 @@ def create_app(
             path="/schema",
             use_handler_docstrings=True,
         ),
-        middleware=[_request_log],
+        middleware=[_request_log(answering)],
         # The app is built by hosts and tests too: like the rest of the library it leaves the
         # process's logging to whoever runs it (the CLI configures it for `serve`).
         logging_config=None,
