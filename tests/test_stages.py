@@ -6,6 +6,7 @@ total passed, a stage passed); these pin what a caller relies on around them.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -266,7 +267,17 @@ class TestRunning:
         county.approve_all(departments=("fgw",))
         with pytest.raises(InvalidTransition, match="commitment is not verified"):
             issue(county, "o_fgw")
+        # Who holds it up says so (D308): zrzy's verification, by its deadline; the stage's
+        # result is not offered yet, and a verification is no late item.
+        state = county.engine.project("P1")
+        held = [(h.waiting_on, h.what, h.due) for h in county.engine.holdups("P1")]
+        assert held == [("zrzy", "verification", state.branches["zrzy"].verify_due)]
+        shown = render(county.engine, state, county.clock.now())
+        assert "the verification of its commitment, before the stage's result" in shown, shown
+        later = county.clock.now() + timedelta(days=400)
+        assert "zrzy" not in county.engine.late_items(later)
         county.do("verify", "P1", "o_zrzy", passed=True)
+        assert [h.what for h in county.engine.holdups("P1")] == ["stage_result"]
         issue(county, "o_fgw")
         assert stages.current_stage(county.engine.project("P1")).id == "two"  # type: ignore[union-attr]
 

@@ -293,6 +293,8 @@ def holding_up(
     if first.what == "stage_result":
         card = f", {_card(first.card)}" if first.card else ""
         return f"{unit}, the combined result of stage {first.state}{due}{card}"
+    if first.what == "verification":
+        return f"{unit}, the verification of its commitment, before the stage's result{due}"
     handled = ""
     if first.handler:
         handled = f", handled by {who('actor', first.handler)}"

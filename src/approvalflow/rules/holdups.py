@@ -28,7 +28,8 @@ class Holdup:
 
     project: str
     waiting_on: str  # a department id, "applicant", or "leader"
-    # "pre_review", "approval", "materials", "corrections", "removal_consent", "stage_result"
+    # "pre_review", "approval", "materials", "corrections", "removal_consent", "stage_result",
+    # "verification" (a commitment the stage's result waits on, D308)
     what: str
     due: datetime | None
     state: str
@@ -88,6 +89,14 @@ def holdups(state: ProjectState, settings: Settings, now: datetime | None = None
             # 减签 on a priority project: the leader's consent, the branch still running.
             found.append(Holdup(state.id, "leader", "removal_consent", None, request.department))
         run = stages.current_stage(state)
+        if run is not None and not stages.waiting_on(state, run):
+            # Every branch decided, and the result waits on a commitment's verification by a
+            # department the next stage opens again (D308).
+            for dept in stages.unverified_pledges(state):
+                branch = state.branches[dept]
+                found.append(
+                    Holdup(state.id, dept, "verification", branch.verify_due, branch.state)
+                )
         if run is not None and stages.stage_ready(state, run):
             # Every branch of the stage decided: the lead department's combined result is due.
             found.append(
@@ -121,7 +130,14 @@ def late_items(
     late: dict[str, list[Holdup]] = {}
     for state in states:
         for item in holdups(state, rules_for(state), now):
-            if item.waiting_on != "applicant" and item.due is not None and item.due <= now:
+            # A verification is not a late item (D308): the late board counts reviews,
+            # branches and stage results (``tasks.LATE_KINDS``), as the stores' rows do.
+            if (
+                item.waiting_on != "applicant"
+                and item.what != "verification"
+                and item.due is not None
+                and item.due <= now
+            ):
                 late.setdefault(item.waiting_on, []).append(item)
     for items in late.values():
         items.sort(key=lambda h: (h.due, h.project))

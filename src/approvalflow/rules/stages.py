@@ -147,24 +147,33 @@ def issue_refusal(state: ProjectState) -> str | None:
     if not stage_decided(state, run):
         # Every branch closed as not needed approves nothing (D149; D150 keeps one).
         return f"stage {run.id} of {state.id} has no approved branch to issue a result of"
+    pledged = unverified_pledges(state)
     following = next_stage_plan(state)
-    if following is not None:
+    if pledged and following is not None:
         # A commitment still to verify stays on its branch: that department's branch of the
         # next stage would replace it (D145).
-        pledged = [
-            d
-            for d in stage_departments(state, following)
-            if (b := state.branches.get(d)) is not None
-            and b.commitment
-            and not b.verified
-            and b.state == "approved"
-        ]
-        if pledged:
-            return (
-                f"the next stage {following.id} opens {', '.join(pledged)} again, whose "
-                f"commitment is not verified yet: verify first"
-            )
+        return (
+            f"the next stage {following.id} opens {', '.join(pledged)} again, whose "
+            f"commitment is not verified yet: verify first"
+        )
     return None
+
+
+def unverified_pledges(state: ProjectState) -> list[str]:
+    """The departments of the next stage whose branch in this one was approved on a commitment
+    not verified yet: the running stage's result waits on their verification, since the next
+    stage's branch would replace the one the commitment stays on (D145, D308)."""
+    following = next_stage_plan(state)
+    if following is None:
+        return []
+    return [
+        d
+        for d in stage_departments(state, following)
+        if (b := state.branches.get(d)) is not None
+        and b.commitment
+        and not b.verified
+        and b.state == "approved"
+    ]
 
 
 def stage_ready(state: ProjectState, run: StageRun | None) -> bool:

@@ -122,6 +122,7 @@ WHAT_NAMES: Mapping[str, str] = {
     "corrections": "补正",
     "removal_consent": "减签同意",
     "stage_result": "统一出件",
+    "verification": "承诺核查",
 }
 
 # How each command argument is asked for in a form (D133): choices, yes/no, a number, a list
