@@ -118,6 +118,12 @@ class Connection:
     def close(self) -> None:
         self.socket.close()
 
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
     def send(self, *pieces: bytes) -> None:
         for number, piece in enumerate(pieces):
             if number:
@@ -200,12 +206,9 @@ def test_a_request_asking_for_h2c_is_answered_with_its_body_read(
     project is created from that body (201), not refused as bodiless, and is in the store."""
     port, token, url = live.port, live.token, live.url
     body = _new_project("P-H2C")
-    connection = Connection(port)
-    try:
+    with Connection(port) as connection:
         connection.send(_head(port, token, H2C, len(body)) + body)
         _created(*connection.answer(), "P-H2C")
-    finally:
-        connection.close()
     assert _stored_name(url, "P-H2C") == FIELDS["name"]
 
 
@@ -214,12 +217,9 @@ def test_an_h2c_request_arriving_in_pieces_is_read_whole(live: Live) -> None:
     port, token, url = live.port, live.token, live.url
     body = _new_project("P-PIECES")
     head = _head(port, token, H2C, len(body))
-    connection = Connection(port)
-    try:
+    with Connection(port) as connection:
         connection.send(head[:40], head[40:], body[:10], body[10:30], body[30:])
         _created(*connection.answer(), "P-PIECES")
-    finally:
-        connection.close()
     assert _stored_name(url, "P-PIECES") == FIELDS["name"]
 
 
@@ -227,16 +227,13 @@ def test_a_chunked_h2c_request_is_read_whole(live: Live) -> None:
     port, token, url = live.port, live.token, live.url
     body = _new_project("P-CHUNKED")
     first, second = body[:25], body[25:]
-    connection = Connection(port)
-    try:
+    with Connection(port) as connection:
         connection.send(
             _head(port, token, H2C, None),
             b"%x\r\n%s\r\n" % (len(first), first),
             b"%x\r\n%s\r\n0\r\n\r\n" % (len(second), second),
         )
         _created(*connection.answer(), "P-CHUNKED")
-    finally:
-        connection.close()
     assert _stored_name(url, "P-CHUNKED") == FIELDS["name"]
 
 
@@ -244,14 +241,11 @@ def test_the_connection_serves_on_after_an_h2c_request(live: Live) -> None:
     """After the h2c request the connection stays HTTP/1.1 and alive: an ordinary request, and
     another h2c one, are answered on it."""
     port, token = live.port, live.token
-    connection = Connection(port)
-    try:
+    with Connection(port) as connection:
         for project, headers in (("P-FIRST", H2C), ("P-PLAIN", {}), ("P-AGAIN", H2C)):
             body = _new_project(project)
             connection.send(_head(port, token, headers, len(body)) + body)
             _created(*connection.answer(), project)
-    finally:
-        connection.close()
 
 
 def test_requests_sent_behind_an_h2c_request_are_answered_in_order(
@@ -265,13 +259,10 @@ def test_requests_sent_behind_an_h2c_request_are_answered_in_order(
         _head(port, token, headers, len(_new_project(project))) + _new_project(project)
         for project, headers in projects
     )
-    connection = Connection(port)
-    try:
+    with Connection(port) as connection:
         connection.send(segment)
         for project, _ in projects:
             _created(*connection.answer(), project)
-    finally:
-        connection.close()
 
 
 def test_an_http_1_0_request_asking_for_h2c_is_answered_with_its_body_read(
@@ -282,27 +273,21 @@ def test_an_http_1_0_request_asking_for_h2c_is_answered_with_its_body_read(
     port, token = live.port, live.token
     headers = {**H2C, "Connection": "keep-alive, Upgrade, HTTP2-Settings"}
     body = _new_project("P-OLD")
-    connection = Connection(port)
-    try:
+    with Connection(port) as connection:
         connection.send(_head(port, token, headers, len(body), version="1.0") + body)
         _created(*connection.answer(), "P-OLD")
-    finally:
-        connection.close()
 
 
 def test_a_websocket_upgrade_goes_uvicorns_way(live: Live) -> None:
     """Not taken for plain HTTP: uvicorn's answer stands. The service has no websocket library,
     so uvicorn warns of the unsupported upgrade and runs the request as it came."""
-    connection = Connection(live.port)
-    try:
+    with Connection(live.port) as connection:
         connection.send(
             f"GET /health HTTP/1.1\r\nHost: 127.0.0.1:{live.port}\r\nConnection: Upgrade\r\n"
             "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
             "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n".encode()
         )
         status, body = connection.answer()
-    finally:
-        connection.close()
     assert status == 200, body
     assert "Unsupported upgrade request." in live.log()
 
