@@ -212,12 +212,18 @@ class TestIntakeQuery:
             huguan.create(f"HG-{n}")
         province.intake("jiaocheng", "huguan", "HG-9", PROJECT_FIELDS, by="jc_window")
 
-        def every_project(*args: Any, **kwargs: Any) -> Any:
-            raise AssertionError("intakes loaded every project")
+        projects = huguan.engine.projects
+        asked: list[Any] = []
 
-        monkeypatch.setattr(huguan.engine, "projects", every_project)
+        def only_named(ids: Any = None) -> Any:
+            assert ids is not None, "intakes loaded every project"
+            asked.append(list(ids))
+            return projects(asked[-1])
+
+        monkeypatch.setattr(huguan.engine, "projects", only_named)
         (status,) = province.intakes(at="jiaocheng")
         assert (status.project, status.county, status.stage) == ("HG-9", "huguan", "lead")
+        assert asked == [["HG-9"]]
 
     def test_a_version_12_store_gains_the_index_and_finds_its_earlier_intakes(
         self, tmp_path: Path

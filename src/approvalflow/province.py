@@ -616,7 +616,7 @@ class Province(Mapping[str, Engine]):
                 point = state.extra.get("intake")
                 if not isinstance(point, dict) or point.get("county") != at:
                     continue
-                holdups = engine.holdups(state.id)
+                holdups = engine.holdups_of(state)
                 held = tuple(
                     dict.fromkeys((h.waiting_on, _party_name(names, h.waiting_on)) for h in holdups)
                 )
@@ -659,7 +659,7 @@ def _taken_in(engine: Engine, at: str) -> list[Any]:
     query = getattr(engine.store, "intake_projects", None)
     if query is None:
         return list(engine.projects())
-    return [engine.project(project) for project in query(at)]
+    return engine.projects(query(at))
 
 
 def _party_name(names: Any, party: str) -> str:

@@ -227,7 +227,7 @@ def _deadlines_with_overdue(engine: Engine, state: ProjectState) -> dict[str, tu
     from approvalflow.states import BRANCH_OPEN
 
     found: dict[str, tuple[Due, bool]] = {
-        key: (due, False) for key, due in engine.deadlines(state.id).items()
+        key: (due, False) for key, due in engine.deadlines_of(state).items()
     }
     round_ = state.round
     if state.stage == "pre_review.reviewing" and round_ is not None and round_.overdue_sent:

@@ -9,7 +9,7 @@ stay. ``Engine.definition`` is what a host (or the scenario runner's ``rules:`` 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -122,6 +122,10 @@ class RuleBook:
         """The store's state of ``project``, folded with the definition's plugin folds
         (``for_command``: as the store last knew it, for a command to commit from, D306)."""
         return self.definition.folds.load(self.store, project, for_command=for_command)
+
+    def load_many(self, projects: Collection[str]) -> dict[str, ProjectState]:
+        """``load`` of each of ``projects`` that exists, by id (the store's ``load_many``)."""
+        return self.definition.folds.load_many(self.store, projects)
 
     def rules_for(self, state: ProjectState) -> Settings:
         """The county rule set ``state`` is pinned to: the one it was created (or last

@@ -258,6 +258,12 @@ class Engine:
         """Open deadlines by scenario key (``P1.pre_review``, ``P1.approval.zj.supply``...)."""
         return self._reading.deadlines(project)
 
+    def deadlines_of(self, state: ProjectState) -> dict[str, Due]:
+        """``deadlines`` of a state this engine read (``project``, ``projects``) without
+        loading it again: a page or report that shows a project's state, deadlines and holdups
+        reads it once, so all three are of one version."""
+        return self._reading.deadlines_of(state)
+
     def preview(
         self,
         fields: Mapping[str, Any],
@@ -276,6 +282,11 @@ class Engine:
         """What ``project`` waits on now (review units, branches, the applicant), the earliest
         deadline first: the head of its critical path; each with its last card, if any."""
         return self._reading.holdups(project)
+
+    def holdups_of(self, state: ProjectState) -> list[Holdup]:
+        """``holdups`` of a state this engine read (``project``, ``projects``) without loading
+        it again."""
+        return self._reading.holdups_of(state)
 
     def late_items(
         self, now: datetime | None = None, ids: Iterable[str] | None = None

@@ -75,7 +75,12 @@ class ReadSide:
 
     def deadlines(self, project: str) -> dict[str, Due]:
         """Open deadlines by scenario key (``P1.pre_review``, ``P1.approval.zj.supply``...)."""
-        state = self.project(project)
+        return self.deadlines_of(self.project(project))
+
+    def deadlines_of(self, state: ProjectState) -> dict[str, Due]:
+        """``deadlines`` of a state already read (``project``, ``projects``): no second load,
+        so a view built from several reads shows one version."""
+        project = _checked_state(state, "deadlines_of").id
         names = {
             timers.PRE_REVIEW_DEADLINE: "{p}.pre_review",
             timers.BRANCH_LIMIT: "{p}.approval.{b}",
@@ -161,7 +166,11 @@ class ReadSide:
     def holdups(self, project: str) -> list[Holdup]:
         """What ``project`` waits on now (review units, branches, the applicant), the earliest
         deadline first: the head of its critical path; each with its last card, if any."""
-        state = self.project(project)
+        return self.holdups_of(self.project(project))
+
+    def holdups_of(self, state: ProjectState) -> list[Holdup]:
+        """``holdups`` of a state already read (``project``, ``projects``): no second load."""
+        _checked_state(state, "holdups_of")
         return holdups_rule.holdups(state, self.rules.rules_for(state), self.clock.now())
 
     def late_items(
@@ -224,7 +233,16 @@ class ReadSide:
     def projects(self, ids: Iterable[str] | None = None) -> list[ProjectState]:
         ids = check_project_ids(ids)
         chosen = self.store.project_ids() if ids is None else ids
-        return [s for s in (self.rules.load(p) for p in chosen) if s is not None]
+        found = self.rules.load_many(chosen)
+        states: list[ProjectState] = []
+        given: set[str] = set()
+        for project in chosen:
+            state = found.get(project)
+            if state is not None:
+                # An id named twice gets two states, as when each was loaded on its own.
+                states.append(state.clone() if project in given else state)
+                given.add(project)
+        return states
 
     # The reports ask the store (a query on the SQL stores) and load no project; a store
     # without those methods (one written before them) is read project by project.
@@ -397,3 +415,11 @@ def _team_month_order(key: tuple[str, str | None]) -> tuple[str, bool, str]:
 def _chosen(ids: Iterable[str] | None) -> list[str] | None:
     """The ids a report is over, each once (``None``: every project)."""
     return None if ids is None else list(dict.fromkeys(ids))
+
+
+def _checked_state(state: object, method: str) -> ProjectState:
+    if not isinstance(state, ProjectState):
+        raise InvalidCommand(
+            f"{method} takes a project's state (from Engine.project), not {type(state).__name__}"
+        )
+    return state

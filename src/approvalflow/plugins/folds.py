@@ -10,7 +10,7 @@ before the dot.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
@@ -67,6 +67,21 @@ class FoldTable:
             if state is not None and any(t in self.folds for t in state.unfolded_types):
                 state = ProjectState.from_events(store.events(project))
         return state
+
+    def load_many(self, store: Store, projects: Collection[str]) -> dict[str, ProjectState]:
+        """``load`` of each of ``projects`` that exists, through the store's ``load_many``
+        where it has one (a store written before it is read project by project)."""
+        with folding(self.folds):
+            read = getattr(store, "load_many", None)
+            if read is None:
+                loaded = ((project, store.load(project)) for project in projects)
+                found = {project: state for project, state in loaded if state is not None}
+            else:
+                found = read(projects)
+            for project, state in found.items():
+                if any(t in self.folds for t in state.unfolded_types):
+                    found[project] = ProjectState.from_events(store.events(project))
+        return found
 
     def missing(self, state: ProjectState) -> list[str]:
         """What of ``state`` this table cannot fold: event types met without a fold, and

@@ -640,7 +640,8 @@ def create_app(
         the ``ETag`` to send back as ``If-Match``."""
         engine = engine_of(caller_of(request))
         state = engine.project(project_id)
-        view = ProjectView.of(state, engine.deadlines(project_id), engine.holdups(project_id))
+        # One read: the ETag's version is the deadlines' and the holdups' too.
+        view = ProjectView.of(state, engine.deadlines_of(state), engine.holdups_of(state))
         return Response(view, headers={"ETag": _etag(state.version)})
 
     @get(

@@ -562,9 +562,7 @@ def workbench_handlers(
             statutory_wd=dict(settings.statutory_limit_wd),
             calendar=engine.calendar,
         )
-        holdups = [
-            (h, h.working_days_left(engine.calendar, now)) for h in engine.holdups(project_id)
-        ]
+        holdups = [(h, h.working_days_left(engine.calendar, now)) for h in engine.holdups_of(state)]
         return page(
             request,
             "project.html",
@@ -575,7 +573,7 @@ def workbench_handlers(
             items=items,
             error_in_form=_in_form(items, error),
             holdups=holdups,
-            deadlines=sorted(engine.deadlines(project_id).items()),
+            deadlines=sorted(engine.deadlines_of(state).items()),
             history=list(reversed(history))[:200],
             history_count=len(history),
             gantt=gantt_svg(bars, engine.calendar, now),

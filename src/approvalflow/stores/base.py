@@ -106,6 +106,12 @@ class Store(Protocol):
         ``load``. A store that keeps no states answers as ``load``.
         """
 
+    def load_many(self, projects: Collection[str]) -> dict[str, ProjectState]:
+        """``load`` of each of ``projects``, by project id, those that exist only, in the order
+        given: for a report over many projects, which a store may read in a few queries rather
+        than one a project. (A store written before it is read with ``load``, one by one.)
+        """
+
     def snapshot_version(self, project: str) -> int | None:
         """The version of the project's newest stored snapshot, or ``None`` if it has none.
 

@@ -8,6 +8,8 @@ translate them in one place (``approvalflow.stores.sql.SQLStore._translated``).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from approvalflow.errors import (
     StoreBusy,
     StoreError,
@@ -24,6 +26,7 @@ __all__ = [
     "StoreUnavailable",
     "UnstorableValue",
     "checked_key",
+    "checked_keys",
 ]
 
 MAX_KEY_LENGTH = 500
@@ -49,3 +52,11 @@ def checked_key(what: str, value: object) -> str:
                 f"a {what} cannot contain a lone surrogate: {value[:40]!r}"
             ) from None
     return value
+
+
+def checked_keys(what: str, values: Iterable[str]) -> list[str]:
+    """``values`` each once, in order, each ``checked_key``: a lone text is refused, not
+    read as its characters."""
+    if isinstance(values, str | bytes) or not isinstance(values, Iterable):
+        raise UnstorableValue(f"a collection of {what}s is expected, not {type(values).__name__}")
+    return list(dict.fromkeys(checked_key(what, value) for value in values))

@@ -18,7 +18,7 @@ from approvalflow.stores.base import (
     checked_county,
     created_code,
 )
-from approvalflow.stores.errors import checked_key
+from approvalflow.stores.errors import checked_key, checked_keys
 from approvalflow.stores.projections import (
     CountsRow,
     DueGroup,
@@ -127,6 +127,10 @@ class MemoryStore(MemoryTokens):
 
     # Nothing to ask: the states are this object's own, always current.
     load_for_command = load
+
+    def load_many(self, projects: Collection[str]) -> dict[str, ProjectState]:
+        found = (self._states.get(project) for project in checked_keys("project id", projects))
+        return {state.id: state for state in found if state is not None}
 
     def snapshot_version(self, project: str) -> int | None:
         # Every commit keeps the state it was given: a load never folds an event.

@@ -59,7 +59,13 @@ from approvalflow.stores.base import (
     created_code,
 )
 from approvalflow.stores.cache import StateCache
-from approvalflow.stores.errors import StoreError, StoreNotFound, UnstorableValue, checked_key
+from approvalflow.stores.errors import (
+    StoreError,
+    StoreNotFound,
+    UnstorableValue,
+    checked_key,
+    checked_keys,
+)
 from approvalflow.stores.projections import (
     CountsRow,
     DueGroup,
@@ -470,11 +476,34 @@ class SQLStatements:
                 dialect,
             )
 
-    def _among(self, projects: Collection[str]) -> tuple[str, list[Any]]:
-        """The condition "``project`` is one of ``projects``" and its parameter."""
+    def _among(self, projects: Collection[str], column: str = "project") -> tuple[str, list[Any]]:
+        """The condition "``column`` is one of ``projects``" and its parameter."""
         if self.dialect == "sqlite":
-            return "project IN (SELECT value FROM json_each(?))", [json.dumps(list(projects))]
-        return "project = ANY(%s)", [list(projects)]
+            return f"{column} IN (SELECT value FROM json_each(?))", [json.dumps(list(projects))]
+        return f"{column} = ANY(%s)", [list(projects)]
+
+    def snapshots_of(self, projects: Collection[str]) -> tuple[str, list[Any]]:
+        """Each of ``projects``' version, snapshot (version, state, digest) and the hash of the
+        event the snapshot was taken at: ``load``'s row, for many projects at once."""
+        where, params = self._among(projects, "p.project")
+        return (
+            "SELECT p.project, p.version, s.version, s.state, s.digest, (SELECT e.hash FROM "
+            "events e WHERE e.county = s.county AND e.project = s.project AND e.version = "
+            "s.version) FROM projects p LEFT JOIN snapshots s ON s.county = p.county AND "
+            f"s.project = p.project WHERE p.county = '{self.county}' AND {where}",
+            params,
+        )
+
+    def events_after_snapshots(self, projects: Collection[str]) -> tuple[str, list[Any]]:
+        """The events of ``projects`` committed after each one's snapshot, in order."""
+        where, params = self._among(projects, "e.project")
+        columns = ", ".join(f"e.{column.strip()}" for column in EVENT_COLUMNS.split(","))
+        return (
+            f"SELECT {columns} FROM events e JOIN snapshots s ON s.county = e.county AND "
+            f"s.project = e.project WHERE e.county = '{self.county}' AND {where} AND "
+            "e.version > s.version ORDER BY e.project, e.version",
+            params,
+        )
 
     def first_events(self, projects: Collection[str]) -> tuple[str, list[Any]]:
         """The first event of each of ``projects`` (the ``(project, version)`` key)."""
@@ -1091,6 +1120,62 @@ class SQLStore(SQLTokens):
                 hash_text(newest) if newest is not None and state.version == version else None,
             )
             return state.clone()
+
+    def load_many(self, projects: Collection[str]) -> dict[str, ProjectState]:
+        """``load`` of each of ``projects`` that exists, in two queries a batch of
+        ``_LOAD_BATCH``: each snapshot, then the events after them. A project read any other
+        way (no snapshot, an untrusted one, archived, committed to between the two queries)
+        is read by ``load``. The states are not put in the cache: a report reading a county's
+        projects would evict the states its commands work from."""
+        ids = checked_keys("project id", projects)
+        found: dict[str, ProjectState] = {}
+        for start in range(0, len(ids), _LOAD_BATCH):
+            found.update(self._load_batch(ids[start : start + _LOAD_BATCH]))
+        return {project: found[project] for project in ids if project in found}
+
+    def _load_batch(self, ids: list[str]) -> dict[str, ProjectState]:
+        found: dict[str, ProjectState] = {}
+        by_load: list[str] = []
+        behind: dict[str, int] = {}  # project -> its version, where its state is older
+        statement, params = self._sql.snapshots_of(ids)
+        with self._access:
+            rows = self._connection.execute(statement, params).fetchall()
+            for project, version, snapshot_version, packed, digest, head in rows:
+                cached = self._cache.get(project)
+                if cached is not None and cached.state.version == version:
+                    found[project] = cached.state.clone()
+                    continue
+                state_text = stored_state(packed)
+                if (
+                    state_text is None
+                    or head is None
+                    or digest
+                    != snapshot_digest(project, snapshot_version, hash_text(head), state_text)
+                ):
+                    by_load.append(project)
+                    continue
+                found[project] = state_from_json(state_text)
+                if version > snapshot_version:
+                    behind[project] = version
+            if behind:
+                statement, params = self._sql.events_after_snapshots(list(behind))
+                for row in self._connection.execute(statement, params).fetchall():
+                    state = found.get(row[0])
+                    if state is None or row[1] != state.version + 1:
+                        # A snapshot written between the two queries: its events start later.
+                        found.pop(row[0], None)
+                        continue
+                    state.apply(event_from_row(row))
+        for project, version in behind.items():
+            state = found.get(project)
+            if state is None or state.version < version:
+                found.pop(project, None)
+                by_load.append(project)
+        for project in by_load:
+            state = self.load(project)
+            if state is not None:
+                found[project] = state
+        return found
 
     def snapshot_version(self, project: str) -> int | None:
         checked_key("project id", project)
@@ -1823,6 +1908,9 @@ def _migrated_state(text: Any) -> bytes:
 
 
 _HEX_HASH = re.compile("[0-9a-f]{64}")
+# Projects a query of ``load_many`` names at most: one statement's parameter, and the states
+# decoded from one answer, stay small.
+_LOAD_BATCH = 500
 
 
 def _untrusted_snapshot(project: str, version: int) -> None:

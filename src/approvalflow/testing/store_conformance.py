@@ -456,6 +456,7 @@ def _fill_county(view: Store, county: str, projects: Sequence[str], due: datetim
 _READS: dict[str, Callable[[Store], Any]] = {
     "load": lambda s: [state_summary(s.load(p)) for p in ("P1", "PB")],
     "load_for_command": lambda s: [state_summary(s.load_for_command(p)) for p in ("P1", "PB")],
+    "load_many": lambda s: {p: state_summary(v) for p, v in s.load_many(["P1", "PB"]).items()},
     "snapshot_version": lambda s: [s.snapshot_version(p) for p in ("P1", "PB")],
     "events": lambda s: [s.events("P1"), s.events("PB"), s.events("P1", 3)],
     "command": lambda s: [s.command("cmd-P1"), s.command("cmd-PB")],
@@ -850,10 +851,12 @@ class ArchiveConformance:
         found: dict[str, Any] = {
             "project_ids": ids,
             "states": [state_to_json(engine.project(p)) for p in ids],
+            "many": [state_to_json(s) for s in engine.projects(ids)],
             "history": [engine.history(p) for p in ids],
             "pages": [store.events(p, after) for p in ids for after in (0, 5, 16, 40)],
             "deadlines": [engine.deadlines(p) for p in ids],
             "holdups": [engine.holdups(p) for p in ids],
+            "holdups_of": [engine.holdups_of(s) for s in engine.projects(ids)],
             "allowed": [engine.allowed_commands(p) for p in ids],
             "names": engine.project_names(ids),
             "first_events": store.first_events(ids),
@@ -1102,6 +1105,39 @@ class StoreConformance(PluginDataConformance, CountyConformance, ArchiveConforma
             snapshot = store.snapshot_version(project)
             assert snapshot is not None
             assert version - snapshot <= self.max_events_folded_by_load
+
+    def test_load_many_answers_as_load_for_each_project(self, store: Store) -> None:
+        """Projects with and without events after their snapshot, a long one, one named twice
+        and one that does not exist: ``load_many`` gives each existing one as ``load`` does,
+        in the order first named, and leaves the unknown one out."""
+        history = _rich_history("P1")
+        store.commit(
+            project="P1",
+            expected_version=0,
+            events=history,
+            timers=NO_TIMERS,
+            notices=(),
+            command=None,
+            state=ProjectState.from_events(history),
+        )
+        tail = append(store, new_project(store, "P2"), [("funds_reported", {"amount": 1})] * 3)
+        long = new_project(store, "P3")
+        for _ in range(5):
+            long = append(store, long, [("funds_reported", {"amount": 2})] * 7)
+        named = ["P3", "nope", "P1", "P2", "P1"]
+        found = store.load_many(named)
+        assert list(found) == ["P3", "P1", "P2"]
+        for project, state in found.items():
+            assert state == store.load(project)
+        assert found["P2"] == tail and found["P3"] == long
+        assert store.load_many([]) == {}
+
+    @pytest.mark.parametrize("projects", [["P1", 7], "P1", None], ids=["id", "text", "none"])
+    def test_load_many_refuses_what_is_not_project_ids(self, store: Store, projects: Any) -> None:
+        from approvalflow.errors import UnstorableValue
+
+        with pytest.raises(UnstorableValue):
+            store.load_many(projects)
 
     # -- conflicts --------------------------------------------------------------------------
 
