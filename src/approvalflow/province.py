@@ -36,6 +36,7 @@ from approvalflow.engine import Engine
 from approvalflow.errors import CountiesFileError, ProvinceError, ScenarioFileError, UnknownCounty
 from approvalflow.model import Actor, CommandResult
 from approvalflow.plugins import hookimpl
+from approvalflow.rules.metrics import TeamMonthCounts
 
 __all__ = [
     "COUNTY_ID",
@@ -449,10 +450,16 @@ class Province(Mapping[str, Engine]):
         """Each county's ``COUNTY_MEASURES``: its own ``Engine.metrics`` (the built-in ones,
         the figures of its own ``report metrics``) and, with ``month``, the 赛马榜 points its
         teams earned in that month (the sum of its own board); ``points`` is ``None`` without
-        a month."""
+        a month.
+
+        The metrics are added up from the county's counts by team and signing month
+        (``Engine.team_month_counts``, which the commits keep), not from its projects' report
+        rows: the same values, from a few hundred rows a county instead of every project's
+        (D313)."""
         found: dict[str, dict[str, Any]] = {}
         for county, engine in self._engines.items():
-            metrics = engine.metrics(plugins=False)
+            counts = sum(engine.team_month_counts().values(), TeamMonthCounts())
+            metrics = counts.figures()
             figures = {name: metrics[name] for name in COUNTY_MEASURES if name in metrics}
             figures["points"] = None if month is None else _month_points(engine, month)
             found[county] = figures
