@@ -98,9 +98,10 @@ class TestOneRead:
         state = engine.project("P1")
         assert engine.holdups_of(state) == engine.holdups("P1")
         assert engine.deadlines_of(state) == engine.deadlines("P1")
+        assert engine.allowed_commands_of(state) == engine.allowed_commands("P1")
         assert engine.holdups_of(state)  # the branches and the applicant hold it up
 
-    @pytest.mark.parametrize("method", ["holdups_of", "deadlines_of"])
+    @pytest.mark.parametrize("method", ["holdups_of", "deadlines_of", "allowed_commands_of"])
     def test_a_project_id_in_place_of_a_state_is_refused(self, method: str) -> None:
         county = County()
         county.to_approval()

@@ -150,7 +150,7 @@ def render(engine: Engine, state: ProjectState, now: datetime, names: Names | No
     holder = holding_up(engine, state, now, names)
     if holder:
         lines.append(f"Holding it up: {holder}")
-    allowed = engine.allowed_commands(state.id)
+    allowed = engine.allowed_commands_of(state)
     if allowed:
         # By title (a county command's ``CommandSpec.title``, a built-in's Chinese name), the
         # id beside it: the id is what ``do`` and scenario files take.

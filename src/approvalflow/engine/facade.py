@@ -393,3 +393,7 @@ class Engine:
     def allowed_commands(self, project: str) -> list[str]:
         """Commands the project's stage allows now (authorisation not considered)."""
         return self._reading.allowed_commands(project)
+
+    def allowed_commands_of(self, state: ProjectState) -> list[str]:
+        """``allowed_commands`` of a state this engine read, without loading it again."""
+        return self._reading.allowed_commands_of(state)

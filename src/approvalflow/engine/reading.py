@@ -382,7 +382,11 @@ class ReadSide:
 
     def allowed_commands(self, project: str) -> list[str]:
         """Commands the project's stage allows now (authorisation not considered)."""
-        state = self.project(project)
+        return self.allowed_commands_of(self.project(project))
+
+    def allowed_commands_of(self, state: ProjectState) -> list[str]:
+        """``allowed_commands`` of a state already read: no second load."""
+        _checked_state(state, "allowed_commands_of")
         triggers = self.definition.machines.stages.triggers(state.stage)
         return sorted(
             name
