@@ -168,6 +168,51 @@ _LABEL = 150
 _TOP = 46
 
 
+# A mark's label is 10 px bold (workbench.css): a CJK character is about 10 px wide, a Latin
+# one about 6; the gap keeps two labels apart.
+_MARK_CHAR_W = {True: 10.5, False: 6.5}
+_MARK_GAP = 3.0
+
+
+def _mark_width(word: str) -> float:
+    """The width a mark's label takes on the timeline, in px (an estimate from its characters)."""
+    return sum(_MARK_CHAR_W[ord(c) > 0x2E7F] for c in word)
+
+
+def _placed_marks(
+    bar: Bar, x: Callable[[datetime], float], top: float
+) -> list[tuple[float, float, str]]:
+    """Each of the bar's marks as (x, baseline, word): on the row's lower edge, or, where it
+    would run into a label there (a warning a day before a yellow card), on its upper edge
+    beside the pause and return labels; a label neither edge has room for goes on the lower
+    edge, moved right past the labels there. No two labels overlap."""
+    lower, upper = top + _ROW - 1, top + 9
+    taken: dict[float, list[tuple[float, float]]] = {lower: [], upper: []}
+    for spans, word in ((bar.pauses, "暂停"), (bar.returns, "退回")):
+        for begin, _ in spans:
+            left = x(begin) + 2
+            taken[upper].append((left, left + _mark_width(word)))
+    placed: list[tuple[float, float, str]] = []
+    for at, word in sorted(bar.marks, key=lambda mark: mark[0]):
+        left = x(at)
+        right = left + _mark_width(word)
+        fits = [
+            edge
+            for edge in (lower, upper)
+            if all(right + _MARK_GAP <= a or b + _MARK_GAP <= left for a, b in taken[edge])
+        ]
+        edge = fits[0] if fits else lower
+        if not fits:
+            # Crowded on both edges: the label moves right, past the lower edge's labels.
+            for a, b in sorted(taken[lower]):
+                if not (right + _MARK_GAP <= a or b + _MARK_GAP <= left):
+                    left = b + _MARK_GAP
+                    right = left + _mark_width(word)
+        taken[edge].append((left, right))
+        placed.append((left, edge, word))
+    return placed
+
+
 def gantt_svg(bars: Sequence[Bar], calendar: WorkingCalendar, now: datetime) -> str:
     """The timeline as an SVG document: one row per bar, one column per calendar day."""
     if not bars:
@@ -241,11 +286,10 @@ def gantt_svg(bars: Sequence[Bar], calendar: WorkingCalendar, now: datetime) -> 
                 f'<line class="promised" x1="{px:.1f}" x2="{px:.1f}" y1="{top + 2}" '
                 f'y2="{top + _ROW - 2}"><title>承诺时限 {_day(bar.promised)}</title></line>'
             )
-        for n, (at, word) in enumerate(bar.marks):
-            mx = x(at)
+        for mx, baseline, word in _placed_marks(bar, x, top):
             out.append(
                 f'<text class="mark card-{_card_class(word)}" x="{mx:.1f}" '
-                f'y="{top + _ROW - 1 - (n % 2) * 0}">{escape(word)}</text>'
+                f'y="{baseline}">{escape(word)}</text>'
             )
         if bar.outcome:
             out.append(
