@@ -169,6 +169,10 @@ class TestCredentials:
         with capture_logs() as logs:
             service.do("approve", "guo")
             service.client.get("/health")
+            service.client.get("/projects/NOPE", headers=service.headers("guo"))
+            # No route takes these two: they are logged all the same, once each.
+            service.client.get("/no/such/path")
+            service.client.delete("/health")
         lines = [line for line in logs if line["event"] == "approvalflow.request"]
         assert [
             (line["path"], line["status"], line["system"], line["actor"], line["outcome"])
@@ -176,7 +180,11 @@ class TestCredentials:
         ] == [
             ("/projects/P1/commands/approve", 403, "oa", "guo", "NotAuthorized"),
             ("/health", 200, None, None, "ok"),
+            ("/projects/NOPE", 404, "oa", "guo", "UnknownProject"),
+            ("/no/such/path", 404, None, None, "NotFound"),
+            ("/health", 405, None, None, "HTTPError"),
         ]
+        assert [line["method"] for line in lines[-2:]] == ["GET", "DELETE"]
 
 
 def test_serve_writes_each_log_line_as_one_json_object_masked_but_for_its_time(

@@ -180,6 +180,7 @@ def _on_http(request: Request[Any, Any, Any], error: Exception) -> Response[Prob
     code = "NotFound" if isinstance(error, NotFoundException) else "HTTPError"
     _set_outcome(request, code)
     status = error.status_code
+    _log_unrouted(request, status, code)
     problem = Problem(PROBLEM_TYPE + code, code, status, str(error.detail), code)
     # Keep the framework's headers: a 405 names the allowed methods (Allow, RFC 9110).
     return Response(
@@ -188,7 +189,32 @@ def _on_http(request: Request[Any, Any, Any], error: Exception) -> Response[Prob
 
 
 def _on_crash(request: Request[Any, Any, Any], error: Exception) -> Response[Problem]:
-    return _crash(request.url.path, request.scope.setdefault("state", {}), error)
+    response = _crash(request.url.path, request.scope.setdefault("state", {}), error)
+    _log_unrouted(request, 500, "InternalError")
+    return response
+
+
+def _log_unrouted(request: Request[Any, Any, Any], status: int, code: str) -> None:
+    """The log line of a request no route took (a path the service does not have, a method
+    its path does not take): the request log is the routes' middleware, which such a request
+    never reaches, so without this line it would leave no trace."""
+    state = request.scope.setdefault("state", {})
+    if state.get(_LOGGED):
+        return
+    _logger().info(
+        "approvalflow.request",
+        method=request.scope.get("method"),
+        path=request.scope.get("path"),
+        status=status,
+        system=None,
+        actor=None,
+        outcome=code,
+        ms=None,
+    )
+
+
+# Set on a request the routes' request log writes the line of (``_logged``).
+_LOGGED = "approvalflow_logged"
 
 
 def _crash(path: str, state: dict[str, Any], error: Exception) -> Response[Problem]:
@@ -237,6 +263,7 @@ async def _logged(app: ASGIApp, log: Any, scope: Scope, receive: Receive, send: 
     """``app`` answering one request, then its log line."""
     started = time.perf_counter()
     status = [500]
+    scope.setdefault("state", {})[_LOGGED] = True
 
     async def watch(message: Message) -> None:
         if message["type"] == "http.response.start":
