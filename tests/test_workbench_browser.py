@@ -282,6 +282,38 @@ def test_the_leaderboard_chart_shows_the_reports_figures(live: LiveService, brow
     watch.check()
 
 
+def test_a_legend_on_several_lines_leaves_the_bars_below_it(
+    live: LiveService, browser: Any
+) -> None:
+    """On a narrow screen the milestones' legend takes several lines; the plot starts below
+    its last one (ECharts does not move it), so no team's bar or name is drawn under it."""
+    watch = Watch()
+    page = _page(browser, watch)
+    page.set_viewport_size({"width": 360, "height": 900})
+    _sign_in(page, live, "guo")
+    page.goto(live.url + "/leaderboard?month=2026-03&renderer=svg")
+    page.wait_for_function("window.approvalflowBoard !== undefined")
+    found = page.evaluate(
+        """() => {
+        const board = window.approvalflowBoard;
+        const top = document.getElementById('board-chart').getBoundingClientRect().top;
+        const legend = new Set(board.board.milestones.labels);
+        const items = [...document.querySelectorAll('#board-chart svg text')]
+            .filter((t) => legend.has(t.textContent)).map((t) => t.getBoundingClientRect());
+        return {
+            items: items.length,
+            lines: new Set(items.map((b) => Math.round(b.top))).size,
+            legendBottom: Math.max(...items.map((b) => b.bottom)) - top,
+            plotTop: board.chart.getOption().grid[0].top,
+        };
+    }"""
+    )
+    assert found["items"] >= 2, found  # the milestones' legend is drawn
+    assert found["lines"] >= 2, found  # the narrow screen wraps it
+    assert found["legendBottom"] <= found["plotTop"], found
+    watch.check()
+
+
 def test_the_other_pages_draw_without_errors(live: LiveService, browser: Any) -> None:
     from datetime import timedelta
 

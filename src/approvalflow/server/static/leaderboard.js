@@ -32,6 +32,7 @@
       }];
     }
     var chart = echarts.init(holder, null, { renderer: board.renderer === "svg" ? "svg" : "canvas" });
+    var legendNames = kinds.length ? board.milestones.labels : [];
     chart.setOption({
       animation: false,
       title: { text: "赛马榜 " + board.month, left: "center" },
@@ -45,13 +46,38 @@
           }
         }
       },
-      grid: { left: 8, right: 48, top: kinds.length ? 64 : 40, bottom: 8, containLabel: true },
+      grid: { left: 8, right: 48, top: gridTop(legendNames, chart.getWidth()), bottom: 8,
+              containLabel: true },
       xAxis: { type: "value", name: "分", minInterval: 1 },
       yAxis: { type: "category", data: labels },
       series: series
     });
     window.approvalflowBoard = { chart: chart, board: board };
-    window.addEventListener("resize", function () { chart.resize(); });
+    window.addEventListener("resize", function () {
+      chart.resize();
+      chart.setOption({ grid: { top: gridTop(legendNames, chart.getWidth()) } });
+    });
+  }
+  // ECharts wraps a long legend onto more lines but does not move the plot down for them: the
+  // bars start below the legend's last line, counted here as ECharts lays the items out (a
+  // 25 px icon, 5 px to its 12 px text, 10 px between items; 24 px a line).
+  var LEGEND_TOP = 28, LEGEND_LINE = 24;
+  function gridTop(names, width) {
+    if (!names.length) { return 40; }
+    var lines = 1, x = 0, room = Math.max(width - 20, 100);
+    names.forEach(function (name) {
+      var item = 25 + 5 + textWidth(name) + 10;
+      if (x > 0 && x + item > room) { lines += 1; x = 0; }
+      x += item;
+    });
+    return LEGEND_TOP + lines * LEGEND_LINE + 12;
+  }
+  function textWidth(text) {
+    var width = 0;
+    for (var i = 0; i < text.length; i += 1) {
+      width += text.charCodeAt(i) > 0x2e7f ? 12 : 7; // a CJK character, or a Latin one
+    }
+    return width;
   }
   if (document.readyState === "loading") {
     document.addEventListener("DOMContentLoaded", draw);
