@@ -421,6 +421,24 @@ class TestCommands:
         )
         assert_problem(response, 422, "InvalidCommand")
 
+    @pytest.mark.parametrize(
+        ("path", "said"),
+        [
+            ("/done?limit=abc", "limit (query): Expected `int`, got `str`"),
+            ("/projects/P1/history?after=-1", "after (query): Expected `int` >= 0"),
+        ],
+    )
+    def test_a_refused_parameter_is_named_with_where_it_came_from_and_why(
+        self, service: Service, path: str, said: str
+    ) -> None:
+        """The framework's refusal reads as a sentence for a caller in any language: no
+        Python repr of its list (``<ParamType.QUERY: 'query'>``) in the detail."""
+        service.create()
+        response = service.client.get(path, headers=service.headers("guo"))
+        detail = assert_problem(response, 422, "InvalidCommand")["detail"]
+        assert said in detail
+        assert "<" not in detail and "{'" not in detail
+
     def test_an_idempotency_key_replays_the_first_result(self, service: Service) -> None:
         service.create()
         first = service.do("negotiate", "guo", **{"Idempotency-Key": "k-1"})

@@ -167,9 +167,27 @@ def _on_library_error(request: Request[Any, Any, Any], error: Exception) -> Resp
 
 def _on_validation(request: Request[Any, Any, Any], error: Exception) -> Response[Problem]:
     assert isinstance(error, ValidationException)
-    detail = f"{error.detail}: {error.extra}" if error.extra else str(error.detail)
     _set_outcome(request, InvalidCommand.code)
-    return _problem(InvalidCommand(detail), 422)
+    return _problem(InvalidCommand(_validation_detail(error)), 422)
+
+
+def _validation_detail(error: ValidationException) -> str:
+    """The framework's refusal as one readable sentence: each value it refused, where it came
+    from (query, body, header) and why ("limit (query): Expected `int`, got `str`"), not the
+    Python repr of its list (which showed ``<ParamType.QUERY: 'query'>`` to the caller)."""
+    extra = error.extra
+    if not extra:
+        return str(error.detail)
+    if not isinstance(extra, list) or not all(isinstance(item, dict) for item in extra):
+        return f"{error.detail}: {extra}"
+    parts = []
+    for item in extra:
+        source = item.get("source")
+        source = getattr(source, "value", source)
+        key = item.get("key")
+        where = f"{key} ({source})" if key and source else str(key or source or "the request")
+        parts.append(f"{where}: {item.get('message')}")
+    return f"{error.detail}: {'; '.join(parts)}"
 
 
 def _on_http(request: Request[Any, Any, Any], error: Exception) -> Response[Problem]:
