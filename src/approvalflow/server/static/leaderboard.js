@@ -31,8 +31,9 @@
         label: { show: true, position: "right", formatter: "{c} 分" }
       }];
     }
-    var chart = echarts.init(holder, null, { renderer: board.renderer === "svg" ? "svg" : "canvas" });
     var legendNames = kinds.length ? board.milestones.labels : [];
+    fitHeight(holder, gridTop(legendNames, holder.clientWidth), rows.length);
+    var chart = echarts.init(holder, null, { renderer: board.renderer === "svg" ? "svg" : "canvas" });
     chart.setOption({
       animation: false,
       title: { text: "赛马榜 " + board.month, left: "center" },
@@ -54,9 +55,17 @@
     });
     window.approvalflowBoard = { chart: chart, board: board };
     window.addEventListener("resize", function () {
+      var top = gridTop(legendNames, holder.clientWidth);
+      fitHeight(holder, top, rows.length);
       chart.resize();
-      chart.setOption({ grid: { top: gridTop(legendNames, chart.getWidth()) } });
+      chart.setOption({ grid: { top: top } });
     });
+  }
+  // A legend of many lines (a narrow screen, a county's own milestones) would leave the bars
+  // no room: the chart grows to keep 18 px a team below it.
+  function fitHeight(holder, top, teams) {
+    var wanted = top + Math.max(teams, 4) * 18 + 40;
+    if (holder.clientHeight < wanted) { holder.style.height = wanted + "px"; }
   }
   // ECharts wraps a long legend onto more lines but does not move the plot down for them: the
   // bars start below the legend's last line, counted here as ECharts lays the items out (a
