@@ -115,3 +115,21 @@ class TestOneRead:
         states = county.engine.projects(["P2", "NOPE", "P1", "P2"])
         assert [s.id for s in states] == ["P2", "P1", "P2"]
         assert states[0] == states[2] and states[0] is not states[2]
+
+
+def test_show_s_timeline_ends_at_the_version_it_shows() -> None:
+    """A state read before a commit is shown with the timeline it had: the later event is not
+    listed under it (the same one-read rule as the views above)."""
+    from datetime import datetime
+
+    from approvalflow.calendar import SHANGHAI
+    from approvalflow.cli.show import render
+
+    county = County()
+    county.to_approval()
+    before = county.engine.project("P1")
+    county.do("return", "P1", "o_zj", corrections=["site_photos"])
+    now = datetime(2026, 3, 3, 9, 0, tzinfo=SHANGHAI)
+    later = f"v{before.version + 1:<4}branch_changed"
+    assert later not in render(county.engine, before, now)
+    assert later in render(county.engine, county.engine.project("P1"), now)

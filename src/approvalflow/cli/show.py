@@ -162,7 +162,8 @@ def render(engine: Engine, state: ProjectState, now: datetime, names: Names | No
         )
         lines.append(f"The stage takes: {', '.join(shown)}")
     lines.append("Timeline")
-    for event in engine.history(state.id):
+    # Up to the version shown: a commit since the state was read does not reach its timeline.
+    for event in engine.history(state.id)[: state.version]:
         by = f"by {who('actor', event.by)}" if event.by else "by the engine (timer)"
         if event.on_behalf_of:
             by += f" for {who('actor', event.on_behalf_of)}"

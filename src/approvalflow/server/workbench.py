@@ -552,7 +552,7 @@ def workbench_handlers(
         now = engine.clock.now()
         items = open_items(state, engine.rules_for(state), actor, calendar=engine.calendar, now=now)
         shown = names()
-        history = engine.history(project_id)
+        history = engine.history(project_id)[: state.version]  # the version the page shows
         settings = engine.rules_for(state)
         bars = gantt_bars(
             history,
