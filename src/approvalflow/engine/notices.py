@@ -4,7 +4,8 @@ and the channels (notify hooks); the outbox's delivery, with backoff for a faile
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -45,6 +46,27 @@ class NoticeDispatcher:
         self.clock = clock
         self.deliver_inline = deliver == "inline"
         self._notify_timeout = notify_timeout
+        # Per thread: the notices delivered inside ``marks_held`` on this thread, not yet marked.
+        self._held = threading.local()
+
+    @contextmanager
+    def marks_held(self) -> Iterator[None]:
+        """Inside the block, the notices this thread delivers inline are marked delivered at
+        its end, in one commit, instead of one commit after each delivery (``run_due`` holds
+        the marks of a batch of firings). Their claims (taken at their commit) keep other
+        workers from sending them meanwhile; a process that dies inside the block leaves them
+        to be delivered again once the claims end: at least once, as always."""
+        if getattr(self._held, "ids", None) is not None:
+            yield  # already held by an enclosing block, which marks them
+            return
+        held: list[str] = []
+        self._held.ids = held
+        try:
+            yield
+        finally:
+            self._held.ids = None
+            if held:
+                self.store.mark_delivered(held)
 
     @property
     def has_channels(self) -> bool:
@@ -93,7 +115,11 @@ class NoticeDispatcher:
             backoff = _NOTICE_BACKOFF[min(attempts, len(_NOTICE_BACKOFF) - 1)]
             self.store.mark_failed(notice.id, failure, now + backoff)
         if delivered:
-            self.store.mark_delivered(delivered)
+            held = getattr(self._held, "ids", None)
+            if held is not None:
+                held.extend(delivered)
+            else:
+                self.store.mark_delivered(delivered)
         return len(delivered)
 
     def _send(self, impl: Any, notice: Notice) -> str | None:

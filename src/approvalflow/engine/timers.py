@@ -88,23 +88,26 @@ class TimerExecutor:
                 for timer in unfired:
                     self.store.release_timer(timer)
                 return results
-            for timer in batch:
-                seen.add((*timer.key, timer.due))
-                try:
-                    fired, reached = self._fire(timer)
-                    results.extend(fired)
-                    if not reached:
+            # The batch's notices, delivered inline, are marked delivered once at its end: one
+            # commit for the batch instead of one after each firing (D315).
+            with self.dispatcher.marks_held():
+                for timer in batch:
+                    seen.add((*timer.key, timer.due))
+                    try:
+                        fired, reached = self._fire(timer)
+                        results.extend(fired)
+                        if not reached:
+                            unfired.append(timer)
+                    except UnknownEventType as refused:
                         unfired.append(timer)
-                except UnknownEventType as refused:
-                    unfired.append(timer)
-                    logger().warning(
-                        "approvalflow.timer_refused",
-                        project=timer.project,
-                        kind=timer.kind,
-                        branch=timer.branch,
-                        code=refused.code,
-                        reason=refused.message,
-                    )
+                        logger().warning(
+                            "approvalflow.timer_refused",
+                            project=timer.project,
+                            kind=timer.kind,
+                            branch=timer.branch,
+                            code=refused.code,
+                            reason=refused.message,
+                        )
 
     def _fire_rule(self, ctx: Context, kind: str, branch: str) -> None:
         if kind in timers.TIMER_KINDS:
