@@ -54,6 +54,7 @@ __all__ = [
     "StoreConformance",
     "append",
     "build_events",
+    "commit_history",
     "created_event",
     "new_project",
     "notice",
@@ -165,6 +166,24 @@ def append(
         state=after,
     )
     return after
+
+
+def commit_history(
+    store: Store, history: Sequence[Event], state: ProjectState | None = None
+) -> ProjectState:
+    """Commit a new project's whole ``history`` at once, with its folded state (or ``state``,
+    which must be that fold); return the state."""
+    state = ProjectState.from_events(history) if state is None else state
+    store.commit(
+        project=history[0].project,
+        expected_version=0,
+        events=history,
+        timers=NO_TIMERS,
+        notices=(),
+        command=None,
+        state=state,
+    )
+    return state
 
 
 def notice(project: str, index: int, at: datetime = T0, **fields: Any) -> Notice:
@@ -1037,15 +1056,7 @@ class StoreConformance(PluginDataConformance, CountyConformance, ArchiveConforma
         comes back equal, and so do its events, field for field and time zone for time zone."""
         history = _rich_history("P1")
         state = ProjectState.from_events(history)
-        store.commit(
-            project="P1",
-            expected_version=0,
-            events=history,
-            timers=NO_TIMERS,
-            notices=(),
-            command=None,
-            state=state,
-        )
+        commit_history(store, history, state)
         loaded = store.load("P1")
         assert loaded == state
         assert loaded is not None and loaded.created_at.tzinfo == SHANGHAI
@@ -1063,15 +1074,7 @@ class StoreConformance(PluginDataConformance, CountyConformance, ArchiveConforma
         state = ProjectState.from_events(history)
         assert state.stage_runs["one"].closed_branches["zj"].state == "approved"
         assert state.branches["zj"].stage == "two" and state.total_overdue_sent
-        store.commit(
-            project="P1",
-            expected_version=0,
-            events=history,
-            timers=NO_TIMERS,
-            notices=(),
-            command=None,
-            state=state,
-        )
+        commit_history(store, history, state)
         assert store.load("P1") == state
         assert store.events("P1") == history
 
@@ -1110,16 +1113,7 @@ class StoreConformance(PluginDataConformance, CountyConformance, ArchiveConforma
         """Projects with and without events after their snapshot, a long one, one named twice
         and one that does not exist: ``load_many`` gives each existing one as ``load`` does,
         in the order first named, and leaves the unknown one out."""
-        history = _rich_history("P1")
-        store.commit(
-            project="P1",
-            expected_version=0,
-            events=history,
-            timers=NO_TIMERS,
-            notices=(),
-            command=None,
-            state=ProjectState.from_events(history),
-        )
+        commit_history(store, _rich_history("P1"))
         tail = append(store, new_project(store, "P2"), [("funds_reported", {"amount": 1})] * 3)
         long = new_project(store, "P3")
         for _ in range(5):
